@@ -1,0 +1,119 @@
+"""Device models (spec A.1, A.2, A.7): how a requested update dw moves an analog weight.
+
+A :class:`Device` is a plain configuration (aihwkit style); the update functions are
+kept apart. Two models:
+
+* expected update (P1 eq. 3): ``U_q(w, dw) = w + dw q+(w)`` for dw >= 0, ``w + dw q-(w)``
+  otherwise (equivalently ``w + dw F - |dw| G``, eq. 5);
+* pulse level (P1 App. C, eq. 26-31): ``BL = ceil(|dw|/dw_min)`` pulses of polarity
+  sign(dw), each ``w <- w +- dw_min (q+-(w) + sigma_c xi)``, optionally capped at ``max_bl``.
+
+All functions are vectorized over any array shape (chains x coordinates).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError, require_finite, require_positive
+from .response import Response
+
+
+@dataclass(frozen=True)
+class Device:
+    """Configuration of one analog array.
+
+    response: q+/q- of every element.
+    dw_min:   pulse granularity; ``None`` selects the expected-update model.
+    sigma_c:  cycle-to-cycle noise per pulse, in units of dw_min (spec A.1).
+    max_bl:   cap on the number of pulses per update (``None``: no cap).
+    rounding: "ceil" (P1 eq. 29) or "stochastic" (floor plus a Bernoulli pulse, unbiased).
+    """
+
+    response: Response
+    dw_min: float | None = None
+    sigma_c: float = 0.0
+    max_bl: int | None = None
+    rounding: str = "ceil"
+
+    def __post_init__(self):
+        if self.dw_min is not None:
+            require_positive("dw_min", self.dw_min)
+        if require_finite("sigma_c", self.sigma_c) < 0:
+            raise InputError("sigma_c", f"must be >= 0 (got {self.sigma_c})")
+        if self.max_bl is not None and (int(self.max_bl) != self.max_bl or self.max_bl < 1):
+            raise InputError("max_bl", f"must be an integer >= 1 (got {self.max_bl})")
+        if self.rounding not in ("ceil", "stochastic"):
+            raise InputError("rounding", f"must be 'ceil' or 'stochastic' (got {self.rounding!r})")
+        if self.dw_min is None and self.sigma_c:
+            raise InputError("sigma_c", "cycle-to-cycle noise needs the pulse-level model (set dw_min)")
+
+    @property
+    def pulsed(self) -> bool:
+        return self.dw_min is not None
+
+    def update(self, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Apply the requested update ``dw`` to the weights ``w`` with this device's model."""
+        if self.dw_min is None:
+            return expected_update(self.response, w, dw)
+        return pulse_update(self, w, dw, rng)
+
+
+def expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
+    """U_q(w, dw) (P1 eq. 3): the step is scaled by q+ going up and by q- going down."""
+    q = np.where(dw >= 0, resp.q_plus(w), resp.q_minus(w))
+    return resp.clip(w + dw * q)
+
+
+def pulse_count(device: Device, dw: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """BL = ceil(|dw|/dw_min) (or stochastic rounding), capped at ``max_bl``."""
+    n = np.abs(dw) / device.dw_min
+    if device.rounding == "ceil":
+        bl = np.ceil(n * (1 - 1e-12))  # an exact multiple of dw_min is not rounded up
+    else:
+        if rng is None:
+            raise InputError("seed", "stochastic rounding needs a random generator")
+        base = np.floor(n)
+        bl = base + (rng.random(np.shape(n)) < (n - base))
+    if device.max_bl is not None:
+        bl = np.minimum(bl, device.max_bl)
+    return bl.astype(np.int64)
+
+
+def pulse_update(device: Device, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator | None,
+                 bl: np.ndarray | None = None) -> np.ndarray:
+    """Compose BL single pulses (P1 eq. 27); the loop runs over pulse slots, not elements."""
+    resp = device.response
+    w = np.array(w, dtype=float, copy=True)
+    dw = np.broadcast_to(dw, w.shape)
+    if bl is None:
+        bl = pulse_count(device, dw, rng)
+    up = dw > 0
+    if device.sigma_c and rng is None:
+        raise InputError("seed", "cycle-to-cycle noise needs a random generator")
+    n_max = int(bl.max(initial=0))
+    active = np.nonzero(bl > 0)
+    for k in range(n_max):
+        if k:  # shrink the working set to the elements that still have pulses to fire
+            keep = bl[active] > k
+            active = tuple(a[keep] for a in active)
+        wa = w[active]
+        q = np.where(up[active], resp.q_plus(wa), -resp.q_minus(wa))
+        if device.sigma_c:
+            q = q + np.where(up[active], 1.0, -1.0) * device.sigma_c * rng.standard_normal(wa.shape)
+        w[active] = resp.clip(wa + device.dw_min * q)
+    return w
+
+
+def coincidence_pulses(x: np.ndarray, d: np.ndarray, lr: float, dw_min: float, bl: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Stochastic pulse trains of aihwkit (spec A.7): the number of coincidences between
+    row pulses (probability A|x|) and column pulses (probability B|d|) over ``bl`` slots,
+    A = B = sqrt(lr/(dw_min BL)). E[count] = lr |x d| / dw_min when nothing clips."""
+    lr = require_positive("lr", lr)
+    dw_min = require_positive("dw_min", dw_min)
+    scale = np.sqrt(lr / (dw_min * bl))
+    px = np.clip(scale * np.abs(x), 0.0, 1.0)
+    pd = np.clip(scale * np.abs(d), 0.0, 1.0)
+    return rng.binomial(bl, px * pd)

@@ -1,0 +1,39 @@
+"""One error type for bad user input: it names the parameter and the valid range."""
+
+
+class InputError(ValueError):
+    """Bad input. ``param`` is the offending parameter; the message says the valid range.
+
+    The CLI turns it into exit status 2 with a one-line message.
+    """
+
+    def __init__(self, param: str, message: str):
+        self.param = param
+        super().__init__(f"{param}: {message}")
+
+
+def require_positive(name: str, value: float) -> float:
+    value = require_finite(name, value)
+    if value <= 0:
+        raise InputError(name, f"must be > 0 (got {value!r})")
+    return value
+
+
+def require_finite(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InputError(name, f"must be a real number (got {value!r})") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InputError(name, f"must be a finite real number (got {value!r})")
+    return value
+
+
+def require_int(name: str, value, minimum: int = 1) -> int:
+    try:
+        ivalue = int(value)
+    except (TypeError, ValueError):
+        raise InputError(name, f"must be an integer >= {minimum} (got {value!r})") from None
+    if ivalue != value or ivalue < minimum:
+        raise InputError(name, f"must be an integer >= {minimum} (got {value!r})")
+    return ivalue

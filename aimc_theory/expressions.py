@@ -1,0 +1,81 @@
+"""Safe parsing of user expressions for q+(w) and q-(w) into SymPy.
+
+The text is parsed with :mod:`ast` and the tree is translated node by node into SymPy
+objects; nothing is ever passed to ``eval``/``exec``/``sympify``. Only numbers, the
+weight ``w``, named parameters, ``pi``/``E``, arithmetic (+ - * / ** and ``^`` as power)
+and a fixed list of elementary functions are accepted; anything else (attributes,
+subscripts, lambdas, keyword arguments, unknown names such as ``__import__``) is an
+:class:`~aimc_theory.errors.InputError`.
+"""
+from __future__ import annotations
+
+import ast
+
+import sympy as sp
+
+from .errors import InputError
+
+W = sp.Symbol("w", real=True)
+
+FUNCTIONS = {
+    "exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs,
+    "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "sinh": sp.sinh, "cosh": sp.cosh,
+    "tanh": sp.tanh, "atan": sp.atan, "asinh": sp.asinh, "erf": sp.erf,
+}
+CONSTANTS = {"pi": sp.pi, "E": sp.E, "e": sp.E}
+_BINOPS = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b, ast.BitXor: lambda a, b: a ** b,
+}
+MAX_LENGTH = 2000
+
+
+def to_number(value: float) -> sp.Expr:
+    """A float as an exact SymPy number when it is a short decimal (0.6 -> 3/5)."""
+    r = sp.Rational(repr(float(value)))  # shortest decimal that round-trips: 0.6 -> 3/5
+    return r if len(str(r)) <= 24 else sp.Float(value)
+
+
+def parse(text: str, param_names, *, what: str = "expression") -> sp.Expr:
+    """Parse ``text`` into a SymPy expression in ``w`` and symbols named ``param_names``."""
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(what, "must be a non-empty expression in w")
+    if len(text) > MAX_LENGTH:
+        raise InputError(what, f"expression longer than {MAX_LENGTH} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise InputError(what, f"cannot parse {text!r}: {exc.msg}") from None
+    symbols = {name: sp.Symbol(name, real=True) for name in param_names}
+    allowed = ", ".join(sorted(["w", *symbols, *CONSTANTS]))
+
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return to_number(node.value)
+        if isinstance(node, ast.Name):
+            if node.id == "w":
+                return W
+            if node.id in symbols:
+                return symbols[node.id]
+            if node.id in CONSTANTS:
+                return CONSTANTS[node.id]
+            raise InputError(what, f"unknown name {node.id!r}; allowed names: {allowed}")
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+            operand = walk(node.operand)
+            return operand if isinstance(node.op, ast.UAdd) else -operand
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+                name = getattr(node.func, "id", type(node.func).__name__)
+                raise InputError(what, f"function {name!r} is not allowed; allowed: "
+                                       + ", ".join(sorted(FUNCTIONS)))
+            if node.keywords or len(node.args) != 1:
+                raise InputError(what, f"{node.func.id}() takes exactly one positional argument")
+            return FUNCTIONS[node.func.id](walk(node.args[0]))
+        raise InputError(what, f"{type(node).__name__} is not allowed in {text!r}: only numbers, "
+                               "w, parameters, + - * / ** ^ and elementary functions")
+
+    return walk(tree)

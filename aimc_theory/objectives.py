@@ -1,0 +1,160 @@
+"""Objectives with stochastic gradients, vectorized over chains: W has shape (chains, D).
+
+* :class:`ScalarQuadratic`  f(w) = L/2 (w - w*)^2, g = L(w - w*) + s xi   (spec F, interface.md)
+* :class:`LeastSquares`     f(W) = 1/(2N) ||A W - b||^2 with additive gradient noise N(0, s^2 I)
+                            or mini-batch gradients on noisy labels (spec F.1 multi-D)
+* :class:`DoubleWell`       f(w) = sum_d k/4 (w_d^2 - a^2)^2 + t w_d, a tilted double well:
+                            the simplest nonconvex objective with two basins, whose local
+                            minima and mean-drift fixed points are still 1-D roots, so the
+                            (local) implicit-penalty theory can be checked basin by basin.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError, require_finite, require_int, require_positive
+
+
+def _noise_level(noise) -> float:
+    noise = require_finite("noise", noise)
+    if noise < 0:
+        raise InputError("noise", f"must be >= 0 (got {noise})")
+    return noise
+
+
+@dataclass(frozen=True)
+class ScalarQuadratic:
+    L: float = 1.0
+    w_star: float = 0.0
+    noise: float = 0.0
+
+    def __post_init__(self):
+        require_positive("L", self.L)
+        require_finite("w_star", self.w_star)
+        _noise_level(self.noise)
+
+    dim = 1
+
+    def check_step(self, lr: float, q_max: float = 1.0) -> None:
+        """The mean dynamics contract only for lr L q < 2; larger steps diverge (or saturate)."""
+        if lr * self.L * q_max >= 2.0:
+            raise InputError("lr", f"must be < 2/(L q_max) = {2.0 / (self.L * q_max):.4g} for this "
+                                   f"problem (got {lr:g}): the iteration diverges")
+
+    @property
+    def minimizer(self) -> np.ndarray:
+        return np.array([self.w_star])
+
+    def mean_grad(self, W):
+        return self.L * (W - self.w_star)
+
+    def grad(self, W, rng):
+        g = self.L * (W - self.w_star)
+        if self.noise:
+            g += self.noise * rng.standard_normal(W.shape)
+        return g
+
+    def loss(self, W):
+        return 0.5 * self.L * np.sum((W - self.w_star) ** 2, axis=-1)
+
+
+@dataclass(frozen=True)
+class LeastSquares:
+    """f(W) = 1/(2N)||A W - b||^2. ``noise``: additive N(0, s^2 I) on the full gradient;
+    ``batch_size``: mini-batch gradients instead (noise then comes from the labels)."""
+
+    A: np.ndarray
+    b: np.ndarray
+    noise: float = 0.0
+    batch_size: int | None = None
+    H: np.ndarray = field(init=False, repr=False)
+    minimizer: np.ndarray = field(init=False, repr=False)
+    Atb: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        A = np.asarray(self.A, float)
+        b = np.asarray(self.b, float)
+        if A.ndim != 2 or b.shape != (A.shape[0],):
+            raise InputError("A", f"A must be N x D and b of length N (got {A.shape}, {b.shape})")
+        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+            raise InputError("A", "A and b must be finite (NaN or inf found)")
+        _noise_level(self.noise)
+        if self.batch_size is not None:
+            require_int("batch_size", self.batch_size)
+            if self.batch_size > A.shape[0]:
+                raise InputError("batch_size", f"must be <= N = {A.shape[0]} (got {self.batch_size})")
+        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "b", b)
+        object.__setattr__(self, "H", A.T @ A / A.shape[0])
+        object.__setattr__(self, "Atb", A.T @ b / A.shape[0])
+        object.__setattr__(self, "minimizer", np.linalg.lstsq(A, b, rcond=None)[0])
+
+    @classmethod
+    def random(cls, n: int, d: int, rng: np.random.Generator, w_scale: float = 0.5,
+               label_noise: float = 0.0, noise: float = 0.0, batch_size: int | None = None):
+        """A ~ N(0,1), W_true ~ N(0, w_scale^2), b = A W_true + label_noise * N(0,1) (spec E.1)."""
+        A = rng.standard_normal((n, d))
+        w_true = w_scale * rng.standard_normal(d)
+        b = A @ w_true + label_noise * rng.standard_normal(n)
+        return cls(A, b, noise=noise, batch_size=batch_size)
+
+    @property
+    def dim(self) -> int:
+        return self.A.shape[1]
+
+    def mean_grad(self, W):
+        # H W - A^T b / N: one D x D product instead of two N x D ones
+        return W @ self.H - self.Atb
+
+    def grad(self, W, rng):
+        if self.batch_size is None:
+            g = self.mean_grad(W)
+        else:
+            idx = rng.integers(self.A.shape[0], size=W.shape[:-1] + (self.batch_size,))
+            Ab = self.A[idx]                                     # (C, B, D)
+            r = np.einsum("cbd,cd->cb", Ab, W) - self.b[idx]
+            g = np.einsum("cb,cbd->cd", r, Ab) / self.batch_size
+        if self.noise:
+            g = g + self.noise * rng.standard_normal(W.shape)
+        return g
+
+    def loss(self, W):
+        r = W @ self.A.T - self.b
+        return 0.5 * np.mean(r ** 2, axis=-1)
+
+
+@dataclass(frozen=True)
+class DoubleWell:
+    """f(w) = sum_d k/4 (w_d^2 - a^2)^2 + t w_d with additive gradient noise N(0, s^2)."""
+
+    k: float = 1.0
+    a: float = 0.5
+    t: float = 0.0
+    noise: float = 0.0
+    dim: int = 1
+
+    def __post_init__(self):
+        require_positive("k", self.k)
+        require_positive("a", self.a)
+        require_finite("t", self.t)
+        _noise_level(self.noise)
+
+    def mean_grad(self, W):
+        return self.k * W * (W * W - self.a ** 2) + self.t
+
+    def grad(self, W, rng):
+        g = self.mean_grad(W)
+        if self.noise:
+            g = g + self.noise * rng.standard_normal(W.shape)
+        return g
+
+    def loss(self, W):
+        return np.sum(0.25 * self.k * (W * W - self.a ** 2) ** 2 + self.t * W, axis=-1)
+
+    def local_minima(self) -> np.ndarray:
+        """Real roots of k w^3 - k a^2 w + t with positive curvature."""
+        roots = np.roots([self.k, 0.0, -self.k * self.a ** 2, self.t])
+        roots = np.sort(roots[np.abs(roots.imag) < 1e-12].real)
+        return roots[3 * self.k * roots ** 2 - self.k * self.a ** 2 > 0]

@@ -1,0 +1,324 @@
+"""Response functions q+(w), q-(w) of a resistive element (P1 eq. 3-5, spec A.2-A.5).
+
+A pulse moves the weight up by dw_min*q+(w) or down by dw_min*q-(w). Everything else in
+the package starts from a :class:`Response`:
+
+* the symbolic module reads the SymPy expressions ``q_plus_expr``/``q_minus_expr``;
+* the numeric path calls the NumPy callables ``q_plus``/``q_minus`` (hand-written for the
+  built-in families, so theory and simulation do not share code beyond the definition).
+
+Symmetric/asymmetric split: F = (q- + q+)/2, G = (q- - q+)/2, R = G/F; the symmetric
+point (SP) is where G = 0.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Mapping
+
+import numpy as np
+import sympy as sp
+from scipy.optimize import brentq
+
+from . import expressions
+from .errors import InputError, require_finite, require_positive
+
+Array = np.ndarray
+_GRID = 4001
+_FAR = 1e6  # stand-in for an infinite end of the range when scanning numerically
+
+
+@dataclass(frozen=True, eq=False)
+class Response:
+    """A pair of response functions on the open weight range (lo, hi)."""
+
+    name: str
+    params: Mapping[str, float]
+    lo: float
+    hi: float
+    q_plus_expr: sp.Expr = field(repr=False)
+    q_minus_expr: sp.Expr = field(repr=False)
+    _qp: Callable[[Array], Array] = field(repr=False)
+    _qm: Callable[[Array], Array] = field(repr=False)
+    every_point_symmetric: bool = False
+
+    # -- numeric evaluation (NumPy, vectorized) ---------------------------------------
+    def q_plus(self, w):
+        return self._qp(np.asarray(w, dtype=float))
+
+    def q_minus(self, w):
+        return self._qm(np.asarray(w, dtype=float))
+
+    def F(self, w):
+        """Symmetric part (q- + q+)/2."""
+        return 0.5 * (self.q_minus(w) + self.q_plus(w))
+
+    def G(self, w):
+        """Asymmetric part (q- - q+)/2; its zeros are the symmetric points."""
+        return 0.5 * (self.q_minus(w) - self.q_plus(w))
+
+    def R(self, w):
+        return self.G(w) / self.F(w)
+
+    @property
+    def w(self) -> sp.Symbol:
+        return expressions.W
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.lo) and math.isfinite(self.hi)
+
+    def clip(self, w):
+        """Keep weights inside the range (the device saturates at its bounds)."""
+        if self.bounded or math.isfinite(self.lo) or math.isfinite(self.hi):
+            return np.clip(w, self.lo, self.hi)
+        return w
+
+    @cached_property
+    def symmetric_points(self) -> tuple[float, ...]:
+        """All SPs inside (lo, hi), found numerically (sign changes of G + Brent)."""
+        if self.every_point_symmetric:
+            return ()
+        return _numeric_roots(self.G, self.lo, self.hi)
+
+    @property
+    def symmetric_point(self) -> float:
+        """The SP (the one closest to 0 when there are several; 0 for the ideal device)."""
+        if self.every_point_symmetric:
+            return 0.0
+        return min(self.symmetric_points, key=abs)
+
+    def shifted(self, delta: float) -> "Response":
+        """The same device with its response moved by ``delta``: q_s(w) = q(w - delta)."""
+        delta = require_finite("sp_shift", delta)
+        if delta == 0:
+            return self
+        d = expressions.to_number(delta)
+        qp, qm = self._qp, self._qm
+        params = dict(self.params)
+        params["shift"] = params.get("shift", 0.0) + delta
+        return _build(f"{self.name}", params, self.lo + delta, self.hi + delta,
+                      self.q_plus_expr.subs(expressions.W, expressions.W - d),
+                      self.q_minus_expr.subs(expressions.W, expressions.W - d),
+                      lambda w: qp(w - delta), lambda w: qm(w - delta), self.every_point_symmetric)
+
+    def swapped(self) -> "Response":
+        """q+ and q- exchanged (G -> -G): the asymmetric drift with the wrong sign."""
+        return _build(f"{self.name}(swapped)", dict(self.params), self.lo, self.hi,
+                      self.q_minus_expr, self.q_plus_expr, self._qm, self._qp,
+                      self.every_point_symmetric)
+
+    def describe(self) -> str:
+        ps = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
+        return f"{self.name}({ps})" if ps else self.name
+
+
+# -- construction ---------------------------------------------------------------------
+
+def _build(name, params, lo, hi, qp_expr, qm_expr, qp, qm, every=False) -> Response:
+    return Response(name=name, params=params, lo=float(lo), hi=float(hi), q_plus_expr=qp_expr,
+                    q_minus_expr=qm_expr, _qp=qp, _qm=qm, every_point_symmetric=every)
+
+
+def _scan_grid(lo: float, hi: float, n: int = _GRID) -> Array:
+    """Points strictly inside (lo, hi); log-spread towards an infinite end."""
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo + (hi - lo) * np.linspace(0.0, 1.0, n)[1:-1]
+    if math.isfinite(lo):
+        return lo + np.geomspace(1e-9, _FAR, n)
+    if math.isfinite(hi):
+        return hi - np.geomspace(1e-9, _FAR, n)[::-1]
+    return np.sinh(np.linspace(-math.asinh(_FAR), math.asinh(_FAR), n))
+
+
+def _numeric_roots(fun, lo, hi) -> tuple[float, ...]:
+    x = _scan_grid(lo, hi)
+    with np.errstate(all="ignore"):
+        y = np.asarray(fun(x), dtype=float)
+    roots = list(x[y == 0.0])
+    s = np.sign(y)
+    idx = np.nonzero((s[:-1] * s[1:]) < 0)[0]
+    for i in idx:
+        roots.append(brentq(lambda t: float(fun(np.array(t))), x[i], x[i + 1], xtol=1e-15, rtol=1e-15))
+    roots = sorted(roots)
+    out: list[float] = []
+    for r in roots:
+        if not out or abs(r - out[-1]) > 1e-10 * max(1.0, abs(r)):
+            out.append(float(r))
+    return tuple(out)
+
+
+def _validate(resp: Response, require_sp: bool = True) -> Response:
+    """Both responses positive and finite inside the range; an SP inside the range."""
+    x = _scan_grid(resp.lo, resp.hi)
+    for label, fun in (("q_plus", resp.q_plus), ("q_minus", resp.q_minus)):
+        with np.errstate(all="ignore"):
+            y = np.asarray(fun(x), dtype=float) * np.ones_like(x)
+        bad = ~(np.isfinite(y) & (y > 0))
+        if bad.any():
+            w_bad = float(x[np.argmax(bad)])
+            raise InputError(label, f"must be positive inside the range ({resp.lo:g}, {resp.hi:g}) "
+                                    f"but q({w_bad:.6g}) = {float(y[np.argmax(bad)]):.6g}")
+    if require_sp and not resp.every_point_symmetric and not resp.symmetric_points:
+        with np.errstate(all="ignore"):
+            g_mid = float(np.median(resp.G(x)))
+        side, end = ("lower", resp.lo) if g_mid > 0 else ("upper", resp.hi)
+        raise InputError("response", f"no symmetric point (G = 0) inside the range ({resp.lo:g}, "
+                                     f"{resp.hi:g}): G is {'positive' if g_mid > 0 else 'negative'} "
+                                     f"there, so pulses drift the weight toward the {side} bound {end:g}")
+    return resp
+
+
+def _param(params: dict, defaults: dict, family: str) -> dict:
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise InputError(f"-p {sorted(unknown)[0]}", f"unknown parameter for '{family}'; "
+                         f"valid parameters: {', '.join(defaults) or 'none'}")
+    out = dict(defaults)
+    out.update({k: require_finite(k, v) for k, v in params.items()})
+    return out
+
+
+def _family_exprs(qp_text: str, qm_text: str, p: dict):
+    subs = {sp.Symbol(k, real=True): expressions.to_number(v) for k, v in p.items()}
+    qp = expressions.parse(qp_text, p.keys(), what="q_plus").subs(subs)
+    qm = expressions.parse(qm_text, p.keys(), what="q_minus").subs(subs)
+    return qp, qm
+
+
+def softbounds(tau: float = 1.0, sp: float = 0.0) -> Response:
+    """Symmetric soft bounds around ``sp``: q+- = 1 -+ (w - sp)/tau, F = 1, G = (w - sp)/tau."""
+    p = _param({"tau": tau, "sp": sp}, {"tau": 1.0, "sp": 0.0}, "softbounds")
+    t, c = require_positive("tau", p["tau"]), p["sp"]
+    qp, qm = _family_exprs("1 - (w - sp)/tau", "1 + (w - sp)/tau", p)
+    return _validate(_build("softbounds", p, c - t, c + t, qp, qm,
+                            lambda w: 1.0 - (w - c) / t, lambda w: 1.0 + (w - c) / t))
+
+
+def linear(tau: float = 1.0, c: float = 0.0) -> Response:
+    """Generic linear response: q+ = (1+c)(1-w/tau), q- = (1-c)(1+w/tau); SP = c*tau."""
+    p = _param({"tau": tau, "c": c}, {"tau": 1.0, "c": 0.0}, "linear")
+    t, cc = require_positive("tau", p["tau"]), p["c"]
+    if not -1.0 < cc < 1.0:
+        raise InputError("c", f"must lie in (-1, 1) so that both responses are positive (got {cc!r})")
+    qp, qm = _family_exprs("(1 + c)*(1 - w/tau)", "(1 - c)*(1 + w/tau)", p)
+    return _validate(_build("linear", p, -t, t, qp, qm,
+                            lambda w: (1.0 + cc) * (1.0 - w / t), lambda w: (1.0 - cc) * (1.0 + w / t)))
+
+
+def power(tau: float = 1.0, gamma: float = 1.0) -> Response:
+    """Power response (P1 eq. 148): q+- = (1 -+ w/tau)^gamma; SP = 0, R'(0) = gamma/tau."""
+    p = _param({"tau": tau, "gamma": gamma}, {"tau": 1.0, "gamma": 1.0}, "power")
+    t, g = require_positive("tau", p["tau"]), require_positive("gamma", p["gamma"])
+    qp, qm = _family_exprs("(1 - w/tau)**gamma", "(1 + w/tau)**gamma", p)
+    return _validate(_build("power", p, -t, t, qp, qm,
+                            lambda w: np.maximum(1.0 - w / t, 0.0) ** g,
+                            lambda w: np.maximum(1.0 + w / t, 0.0) ** g))
+
+
+def exponential(tau: float = 1.0, gamma: float = 1.0) -> Response:
+    """Exponential response (P1 eq. 149): q+- = (e^{gamma(1 -+ w/tau)} - 1)/(e^gamma - 1)."""
+    p = _param({"tau": tau, "gamma": gamma}, {"tau": 1.0, "gamma": 1.0}, "exponential")
+    t, g = require_positive("tau", p["tau"]), require_positive("gamma", p["gamma"])
+    den = math.expm1(g)
+    qp, qm = _family_exprs("(exp(gamma*(1 - w/tau)) - 1)/(exp(gamma) - 1)",
+                           "(exp(gamma*(1 + w/tau)) - 1)/(exp(gamma) - 1)", p)
+    return _validate(_build("exponential", p, -t, t, qp, qm,
+                            lambda w: np.expm1(g * (1.0 - w / t)) / den,
+                            lambda w: np.expm1(g * (1.0 + w / t)) / den))
+
+
+def ideal() -> Response:
+    """Ideal device: q+ = q- = 1, G = 0, every point is symmetric."""
+    one = sp.Integer(1)
+    return _build("ideal", {}, -math.inf, math.inf, one, one,
+                  lambda w: np.ones_like(w, dtype=float), lambda w: np.ones_like(w, dtype=float), True)
+
+
+def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | None = None,
+                     range: tuple[float, float] | None = None, name: str = "custom") -> Response:
+    """A user response from expressions in ``w`` and named parameters (parsed safely).
+
+    The range defaults to the largest interval around 0 on which both q+ and q- are
+    positive; it must be given when they are not both positive at 0.
+    """
+    p = {str(k): require_finite(f"-p {k}", v) for k, v in (params or {}).items()}
+    for k in p:
+        if not k.isidentifier() or k == "w" or k in expressions.CONSTANTS or k in expressions.FUNCTIONS:
+            raise InputError(f"-p {k}", "parameter names must be identifiers other than w, "
+                                        "pi, E and function names")
+    raw_p = expressions.parse(q_plus, p.keys(), what="q_plus")
+    raw_m = expressions.parse(q_minus, p.keys(), what="q_minus")
+    used = {s.name for s in (raw_p.free_symbols | raw_m.free_symbols)} - {"w"}
+    unused = set(p) - used
+    if unused:
+        raise InputError(f"-p {sorted(unused)[0]}", "parameter does not appear in q_plus or q_minus; "
+                                                    f"names used: {', '.join(sorted(used)) or 'none'}")
+    subs = {sp.Symbol(k, real=True): expressions.to_number(v) for k, v in p.items()}
+    qp_expr, qm_expr = raw_p.subs(subs), raw_m.subs(subs)
+    qp_f = sp.lambdify(expressions.W, qp_expr, modules="numpy")
+    qm_f = sp.lambdify(expressions.W, qm_expr, modules="numpy")
+
+    def broadcast(f):
+        return lambda w: np.asarray(f(w), dtype=float) * np.ones_like(w, dtype=float)
+
+    qp_n, qm_n = broadcast(qp_f), broadcast(qm_f)
+    if range is None:
+        lo, hi = _positive_interval(qp_n, qm_n)
+    else:
+        try:
+            lo, hi = (float(range[0]), float(range[1]))
+        except (TypeError, ValueError, IndexError):
+            raise InputError("range", f"must be two numbers LO,HI with LO < HI (got {range!r})") from None
+        if not lo < hi or math.isnan(lo) or math.isnan(hi):
+            raise InputError("range", f"must satisfy LO < HI (got {lo}, {hi})")
+    every = sp.simplify(qp_expr - qm_expr) == 0
+    return _validate(_build(name, p, lo, hi, qp_expr, qm_expr, qp_n, qm_n, every))
+
+
+def _positive_interval(qp, qm) -> tuple[float, float]:
+    def ok(w: float) -> bool:
+        with np.errstate(all="ignore"):
+            a, b = float(qp(np.array(w))), float(qm(np.array(w)))
+        return math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0
+
+    if not ok(0.0):
+        raise InputError("range", "q_plus and q_minus are not both positive at w = 0; give --range LO,HI")
+    ends = []
+    for sign in (-1.0, 1.0):
+        pts = sign * np.logspace(-6, math.log10(_FAR), 600)
+        prev, end = 0.0, sign * math.inf
+        for x in pts:
+            if not ok(float(x)):
+                a, b = prev, float(x)  # ok(a), not ok(b): bisect to the boundary
+                for _ in range(200):
+                    mid = 0.5 * (a + b)
+                    if ok(mid):
+                        a = mid
+                    else:
+                        b = mid
+                end = b
+                break
+            prev = float(x)
+        ends.append(end)
+    return ends[0], ends[1]
+
+
+FAMILIES: dict[str, Callable[..., Response]] = {
+    "softbounds": softbounds, "linear": linear, "power": power,
+    "exponential": exponential, "ideal": ideal,
+}
+
+
+def get(name: str, **params) -> Response:
+    """A built-in family by name, e.g. ``get('power', tau=0.6, gamma=0.5)``."""
+    if name not in FAMILIES:
+        raise InputError("--response", f"unknown family {name!r}; valid: {', '.join(FAMILIES)}")
+    valid = list(inspect.signature(FAMILIES[name]).parameters)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise InputError(f"-p {unknown[0]}", f"unknown parameter for '{name}'; valid parameters: "
+                                             f"{', '.join(valid) or 'none'}")
+    return FAMILIES[name](**params)

@@ -1,0 +1,101 @@
+"""Run an algorithm on an objective for many independent chains at once.
+
+W has shape (chains, D); the only Python loop is over time steps. Statistics are
+accumulated on the fly: time averages over the second half of the run per chain, the
+chain-mean trajectory, and optional per-chain observables averaged over all steps.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .algorithms import Algorithm
+from .errors import InputError, require_int
+
+
+@dataclass
+class SimulationResult:
+    """``mean``/``se``: time average over the second half, averaged over chains, and its
+    standard error across chains; ``variance``/``variance_se``: the stationary variance over
+    the same window; ``final``: mean over chains of the last iterate; ``trajectory``: mean over
+    chains at each recorded step (steps/record_every + 1, D)."""
+
+    mean: np.ndarray
+    se: np.ndarray
+    variance: np.ndarray
+    variance_se: np.ndarray
+    final: np.ndarray
+    final_weights: np.ndarray = field(repr=False)
+    chain_means: np.ndarray = field(repr=False)
+    trajectory: np.ndarray = field(repr=False)
+    observables: dict = field(default_factory=dict, repr=False)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        scalar = self.mean.size == 1
+
+        def out(x):
+            return float(x[0]) if scalar else [float(v) for v in x]
+
+        return {"mean": out(self.mean), "se": out(self.se), "final": out(self.final),
+                "variance": out(self.variance), "seconds": self.seconds}
+
+
+def initial_weights(w0, chains: int, dim: int) -> np.ndarray:
+    W = np.broadcast_to(np.asarray(w0, float), (chains, dim)).copy() if np.ndim(w0) < 2 \
+        else np.asarray(w0, float).copy()
+    if W.shape != (chains, dim):
+        raise InputError("w0", f"must be a scalar, a length-{dim} vector or a ({chains}, {dim}) array")
+    if not np.all(np.isfinite(W)):
+        raise InputError("w0", "must be finite (NaN or inf found)")
+    return W
+
+
+def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=0.0,
+        record_every: int = 1, burn_in: float = 0.5,
+        observables: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None) -> SimulationResult:
+    """Simulate ``chains`` independent runs of ``steps`` steps from ``w0`` (seeded, reproducible)."""
+    steps = require_int("steps", steps)
+    chains = require_int("chains", chains)
+    record_every = require_int("record_every", record_every)
+    if not 0 <= burn_in < 1:
+        raise InputError("burn_in", f"must be in [0, 1) (got {burn_in})")
+    rng = np.random.default_rng(seed)
+    params = initial_weights(w0, chains, objective.dim)
+    state = algorithm.init(params)
+    start = min(int(steps * burn_in), steps - 1)
+    s1 = np.zeros_like(params)
+    s2 = np.zeros_like(params)
+    traj = [algorithm.readout(params, state).mean(axis=0)]
+    obs = {k: np.zeros(chains) for k in (observables or {})}
+    t0 = time.perf_counter()
+    for k in range(steps):
+        Wr = algorithm.readout(params, state)
+        for name, fn in (observables or {}).items():
+            obs[name] += fn(Wr)
+        grads = objective.grad(Wr, rng)
+        params, state = algorithm.update(grads, state, params, rng)
+        if not np.all(np.isfinite(params)):
+            raise InputError("lr", f"the iterates diverged (non-finite weights at step {k + 1}); "
+                                   "use a smaller step size")
+        if k + 1 > start:
+            Wr = algorithm.readout(params, state)
+            s1 += Wr
+            s2 += Wr * Wr
+        if (k + 1) % record_every == 0:
+            traj.append(algorithm.readout(params, state).mean(axis=0))
+    seconds = time.perf_counter() - t0
+    n = steps - start
+    chain_mean = s1 / n
+    chain_m2 = s2 / n
+    mean = chain_mean.mean(axis=0)
+    se = chain_mean.std(axis=0, ddof=1) / np.sqrt(chains) if chains > 1 else np.full_like(mean, np.nan)
+    variance = chain_m2.mean(axis=0) - mean ** 2
+    infl = chain_m2 - 2 * mean * chain_mean   # influence of each chain on the variance estimate
+    variance_se = infl.std(axis=0, ddof=1) / np.sqrt(chains) if chains > 1 else np.full_like(mean, np.nan)
+    final_w = algorithm.readout(params, state)
+    return SimulationResult(mean, se, variance, variance_se, final_w.mean(axis=0), final_w, chain_mean,
+                            np.array(traj), {k: v / steps for k, v in obs.items()}, seconds)
