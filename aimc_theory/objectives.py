@@ -51,9 +51,11 @@ class ScalarQuadratic:
         return self.L * (W - self.w_star)
 
     def grad(self, W, rng):
-        g = self.L * (W - self.w_star)
-        if self.noise:
-            g += self.noise * rng.standard_normal(W.shape)
+        if not self.noise:
+            return self.L * (W - self.w_star)
+        g = rng.standard_normal(W.shape)
+        g *= self.noise
+        g += self.L * (W - self.w_star) if self.L != 1.0 else W - self.w_star
         return g
 
     def loss(self, W):

@@ -43,6 +43,8 @@ class Response:
     _qp: Callable[[Array], Array] = field(repr=False)
     _qm: Callable[[Array], Array] = field(repr=False)
     every_point_symmetric: bool = False
+    # optional hand-written (F, G) for speed; may return scalars that broadcast against w
+    _fg: Callable[[Array], tuple] | None = field(default=None, repr=False)
 
     # -- numeric evaluation (NumPy, vectorized) ---------------------------------------
     def q_plus(self, w):
@@ -51,13 +53,22 @@ class Response:
     def q_minus(self, w):
         return self._qm(np.asarray(w, dtype=float))
 
+    def fg(self, w):
+        """(F, G) at w; either may be a scalar that broadcasts against w (hot path)."""
+        if self._fg is not None:
+            return self._fg(w)
+        qp, qm = self._qp(w), self._qm(w)
+        return 0.5 * (qm + qp), 0.5 * (qm - qp)
+
     def F(self, w):
         """Symmetric part (q- + q+)/2."""
-        return 0.5 * (self.q_minus(w) + self.q_plus(w))
+        w = np.asarray(w, dtype=float)
+        return np.broadcast_to(self.fg(w)[0], w.shape).astype(float)
 
     def G(self, w):
         """Asymmetric part (q- - q+)/2; its zeros are the symmetric points."""
-        return 0.5 * (self.q_minus(w) - self.q_plus(w))
+        w = np.asarray(w, dtype=float)
+        return np.broadcast_to(self.fg(w)[1], w.shape).astype(float)
 
     def R(self, w):
         return self.G(w) / self.F(w)
@@ -70,10 +81,10 @@ class Response:
     def bounded(self) -> bool:
         return math.isfinite(self.lo) and math.isfinite(self.hi)
 
-    def clip(self, w):
+    def clip(self, w, out=None):
         """Keep weights inside the range (the device saturates at its bounds)."""
-        if self.bounded or math.isfinite(self.lo) or math.isfinite(self.hi):
-            return np.clip(w, self.lo, self.hi)
+        if math.isfinite(self.lo) or math.isfinite(self.hi):
+            return np.clip(w, self.lo, self.hi, out=out)
         return w
 
     @cached_property
@@ -96,19 +107,21 @@ class Response:
         if delta == 0:
             return self
         d = expressions.to_number(delta)
-        qp, qm = self._qp, self._qm
+        qp, qm, fg = self._qp, self._qm, self._fg
         params = dict(self.params)
         params["shift"] = params.get("shift", 0.0) + delta
         return _build(f"{self.name}", params, self.lo + delta, self.hi + delta,
                       self.q_plus_expr.subs(expressions.W, expressions.W - d),
                       self.q_minus_expr.subs(expressions.W, expressions.W - d),
-                      lambda w: qp(w - delta), lambda w: qm(w - delta), self.every_point_symmetric)
+                      lambda w: qp(w - delta), lambda w: qm(w - delta), self.every_point_symmetric,
+                      None if fg is None else (lambda w: fg(w - delta)))
 
     def swapped(self) -> "Response":
         """q+ and q- exchanged (G -> -G): the asymmetric drift with the wrong sign."""
+        fg = self._fg
         return _build(f"{self.name}(swapped)", dict(self.params), self.lo, self.hi,
                       self.q_minus_expr, self.q_plus_expr, self._qm, self._qp,
-                      self.every_point_symmetric)
+                      self.every_point_symmetric, None if fg is None else (lambda w: _neg_g(fg(w))))
 
     def describe(self) -> str:
         ps = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
@@ -117,9 +130,13 @@ class Response:
 
 # -- construction ---------------------------------------------------------------------
 
-def _build(name, params, lo, hi, qp_expr, qm_expr, qp, qm, every=False) -> Response:
+def _neg_g(fg):
+    return fg[0], -fg[1]
+
+
+def _build(name, params, lo, hi, qp_expr, qm_expr, qp, qm, every=False, fg=None) -> Response:
     return Response(name=name, params=params, lo=float(lo), hi=float(hi), q_plus_expr=qp_expr,
-                    q_minus_expr=qm_expr, _qp=qp, _qm=qm, every_point_symmetric=every)
+                    q_minus_expr=qm_expr, _qp=qp, _qm=qm, every_point_symmetric=every, _fg=fg)
 
 
 def _scan_grid(lo: float, hi: float, n: int = _GRID) -> Array:
@@ -194,7 +211,8 @@ def softbounds(tau: float = 1.0, sp: float = 0.0) -> Response:
     t, c = require_positive("tau", p["tau"]), p["sp"]
     qp, qm = _family_exprs("1 - (w - sp)/tau", "1 + (w - sp)/tau", p)
     return _validate(_build("softbounds", p, c - t, c + t, qp, qm,
-                            lambda w: 1.0 - (w - c) / t, lambda w: 1.0 + (w - c) / t))
+                            lambda w: 1.0 - (w - c) / t, lambda w: 1.0 + (w - c) / t,
+                            fg=lambda w: (1.0, (w - c) * (1.0 / t))))
 
 
 def linear(tau: float = 1.0, c: float = 0.0) -> Response:
@@ -205,7 +223,8 @@ def linear(tau: float = 1.0, c: float = 0.0) -> Response:
         raise InputError("c", f"must lie in (-1, 1) so that both responses are positive (got {cc!r})")
     qp, qm = _family_exprs("(1 + c)*(1 - w/tau)", "(1 - c)*(1 + w/tau)", p)
     return _validate(_build("linear", p, -t, t, qp, qm,
-                            lambda w: (1.0 + cc) * (1.0 - w / t), lambda w: (1.0 - cc) * (1.0 + w / t)))
+                            lambda w: (1.0 + cc) * (1.0 - w / t), lambda w: (1.0 - cc) * (1.0 + w / t),
+                            fg=lambda w: (1.0 - (cc / t) * w, w * (1.0 / t) - cc)))
 
 
 def power(tau: float = 1.0, gamma: float = 1.0) -> Response:
@@ -227,14 +246,23 @@ def exponential(tau: float = 1.0, gamma: float = 1.0) -> Response:
                            "(exp(gamma*(1 + w/tau)) - 1)/(exp(gamma) - 1)", p)
     return _validate(_build("exponential", p, -t, t, qp, qm,
                             lambda w: np.expm1(g * (1.0 - w / t)) / den,
-                            lambda w: np.expm1(g * (1.0 + w / t)) / den))
+                            lambda w: np.expm1(g * (1.0 + w / t)) / den, fg=lambda w: _exp_fg(w, g, t)))
+
+
+def _exp_fg(w, g, t):
+    # F = (e^g cosh(g x) - 1)/(e^g - 1), G = e^g sinh(g x)/(e^g - 1)   (spec A.5)
+    a = np.exp(g + g * w / t)
+    b = np.exp(g - g * w / t)
+    den = 2.0 * math.expm1(g)
+    return (a + b - 2.0) / den, (a - b) / den
 
 
 def ideal() -> Response:
     """Ideal device: q+ = q- = 1, G = 0, every point is symmetric."""
     one = sp.Integer(1)
     return _build("ideal", {}, -math.inf, math.inf, one, one,
-                  lambda w: np.ones_like(w, dtype=float), lambda w: np.ones_like(w, dtype=float), True)
+                  lambda w: np.ones_like(w, dtype=float), lambda w: np.ones_like(w, dtype=float), True,
+                  fg=lambda w: (1.0, 0.0))
 
 
 def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | None = None,

@@ -72,21 +72,9 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     traj = [algorithm.readout(params, state).mean(axis=0)]
     obs = {k: np.zeros(chains) for k in (observables or {})}
     t0 = time.perf_counter()
-    for k in range(steps):
-        Wr = algorithm.readout(params, state)
-        for name, fn in (observables or {}).items():
-            obs[name] += fn(Wr)
-        grads = objective.grad(Wr, rng)
-        params, state = algorithm.update(grads, state, params, rng)
-        if not np.all(np.isfinite(params)):
-            raise InputError("lr", f"the iterates diverged (non-finite weights at step {k + 1}); "
-                                   "use a smaller step size")
-        if k + 1 > start:
-            Wr = algorithm.readout(params, state)
-            s1 += Wr
-            s2 += Wr * Wr
-        if (k + 1) % record_every == 0:
-            traj.append(algorithm.readout(params, state).mean(axis=0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        params, state = _loop(objective, algorithm, params, state, rng, steps, start, record_every,
+                              observables or {}, obs, s1, s2, traj)
     seconds = time.perf_counter() - t0
     n = steps - start
     chain_mean = s1 / n
@@ -99,3 +87,25 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     final_w = algorithm.readout(params, state)
     return SimulationResult(mean, se, variance, variance_se, final_w.mean(axis=0), final_w, chain_mean,
                             np.array(traj), {k: v / steps for k, v in obs.items()}, seconds)
+
+
+def _loop(objective, algorithm, params, state, rng, steps, start, record_every, observables, obs,
+          s1, s2, traj):
+    tmp = np.empty_like(s2)
+    for k in range(steps):
+        Wr = algorithm.readout(params, state)
+        for name, fn in observables.items():
+            obs[name] += fn(Wr)
+        grads = objective.grad(Wr, rng)
+        params, state = algorithm.update(grads, state, params, rng)
+        if (k + 1) % 64 == 0 or k + 1 == steps:   # inf/nan persist, so checking now and then suffices
+            if not np.all(np.isfinite(params)):
+                raise InputError("lr", f"the iterates diverged (non-finite weights by step {k + 1}); "
+                                       "use a smaller step size")
+        if k + 1 > start:
+            Wr = algorithm.readout(params, state)
+            s1 += Wr
+            s2 += np.square(Wr, out=tmp)
+        if (k + 1) % record_every == 0:
+            traj.append(algorithm.readout(params, state).mean(axis=0))
+    return params, state

@@ -180,12 +180,12 @@ def _symmetric_points(G: sp.Expr, resp: Response, budget: float) -> list:
     return [sp.Float(r) for r in sorted(set(roots))]
 
 
-def derive(response: Response, time_budget: float = 4.0) -> Derivation:
+def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -> Derivation:
     """F = (q- + q+)/2, G = (q- - q+)/2, R = G/F, SPs, R_c(w) = int_{SP}^w R, R'(SP).
 
     ``time_budget`` (seconds) bounds each SymPy call; when the integral is not found in
-    time, ``penalty`` is an unevaluated ``Integral`` and ``penalty_closed_form`` is False,
-    and ``penalty_fn`` uses adaptive quadrature instead.
+    time (or when ``penalty=False`` skips the search), ``penalty`` is an unevaluated
+    ``Integral``, ``penalty_closed_form`` is False and ``penalty_fn`` uses adaptive quadrature.
     """
     qp, qm = response.q_plus_expr, response.q_minus_expr
     F = sp.simplify((qm + qp) / 2)
@@ -202,7 +202,7 @@ def derive(response: Response, time_budget: float = 4.0) -> Derivation:
     w0 = min(sps, key=lambda v: abs(float(v)))
     curvature = float(sp.diff(R, W).subs(W, w0).evalf())
 
-    pen = _closed_penalty(R, w0, R_fn, response, time_budget)
+    pen = _closed_penalty(R, w0, R_fn, response, time_budget) if penalty else None
     closed_form = pen is not None
     w0f = float(w0)
 

@@ -47,7 +47,7 @@ def run(ids: list[str] | None = None, fast: bool = False, theory: Theory | None 
         if progress:
             progress(f"[{i}/{len(claims)}] {claim.id}: {claim.statement[:70]}")
         t0 = time.perf_counter()
-        out: Outcome = claim.run(theory, fast)
+        out: Outcome = claim.evaluate(theory, fast)
         rows.append({
             "id": claim.id, "source": claim.source, "statement": claim.statement,
             "method": claim.method, "family": claim.family,

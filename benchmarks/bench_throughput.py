@@ -1,0 +1,54 @@
+"""Chain-steps per second of Analog SGD on the scalar quadratic (float64), next to the
+throughput of numpy's standard_normal alone (one normal per chain-step: the physical ceiling).
+
+    python benchmarks/bench_throughput.py [--chains 10000 1000000] [--seconds 2]
+
+Prints one line per configuration; numbers are wall-clock on this machine, single process.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from aimc_theory import algorithms, device, objectives, response, simulation
+
+
+def rate(fn, n_chains: int, seconds: float) -> float:
+    """chain-steps per second of ``fn(steps)`` (steps chosen to take about ``seconds``)."""
+    steps = 4
+    while True:
+        t0 = time.perf_counter()
+        fn(steps)
+        dt = time.perf_counter() - t0
+        if dt > seconds / 4 or steps > 10 ** 6:
+            break
+        steps *= 4
+    return n_chains * steps / dt
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chains", type=int, nargs="+", default=[10_000, 1_000_000])
+    ap.add_argument("--seconds", type=float, default=2.0)
+    args = ap.parse_args(argv)
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+    cases = {
+        "analog-sgd softbounds (expected update)": algorithms.analog_sgd(0.01, device.Device(response.softbounds(sp=-0.2))),
+        "analog-sgd power gamma=0.5 (expected update)": algorithms.analog_sgd(0.01, device.Device(response.power(gamma=0.5))),
+        "digital-sgd": algorithms.digital_sgd(0.01),
+    }
+    print(f"{'configuration':48s} {'chains':>9s} {'chain-steps/s':>14s} {'vs RNG':>7s}")
+    for n in args.chains:
+        rng = np.random.default_rng(0)
+        buf = np.empty((n, 1))
+        rng_rate = rate(lambda steps: [rng.standard_normal(out=buf) for _ in range(steps)], n, args.seconds)
+        print(f"{'RNG only: standard_normal(out=...)':48s} {n:9d} {rng_rate:14.3e} {1.0:7.2f}")
+        for name, alg in cases.items():
+            r = rate(lambda steps: simulation.run(obj, alg, steps, n, 0, w0=0.5), n, args.seconds)
+            print(f"{name:48s} {n:9d} {r:14.3e} {r / rng_rate:7.2f}")
+
+
+if __name__ == "__main__":
+    main()

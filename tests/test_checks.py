@@ -1,0 +1,89 @@
+"""The claims catalogue: the correct theory agrees, and for every claim family a deliberately
+wrong theory (negative control) makes the check say `disagree`."""
+import pytest
+
+from verification import checker
+from verification.claims import DISAGREE, catalogue, select
+from verification.theory import Theory
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {r["id"]: r for r in checker.run(fast=True)}
+
+
+def test_every_claim_has_its_expected_verdict(rows):
+    bad = {k: (r["verdict"], r["expected_verdict"], r["explanation"]) for k, r in rows.items()
+           if r["verdict"] != r["expected_verdict"]}
+    assert not bad
+
+
+def test_claims_1_to_10_for_all_four_families(rows):
+    for n in range(1, 11):
+        fams = {r["family"] for k, r in rows.items() if k.split(".")[0] == str(n)}
+        if n == 3:
+            assert fams == {"linear"}
+        else:
+            assert {"softbounds", "linear", "power", "exponential"} <= fams, n
+
+
+def test_json_rows_have_the_interface_keys(rows):
+    for r in checker.public(list(rows.values())):
+        assert {"id", "source", "statement", "theory", "measured", "se", "tolerance", "verdict",
+                "expected_verdict"} <= set(r)
+        assert r["verdict"] in {"agree", "disagree", "inconclusive"}
+
+
+# -- negative controls: one wrong theory per claim family -----------------------------------------
+
+NEGATIVE = [
+    ("1.softbounds", Theory(penalty_sign=-1)),
+    ("1.exponential", Theory(sp_shift=0.2)),
+    ("2.power", Theory(penalty_sign=-1)),
+    ("3.mean", Theory(sp_shift=0.3)),
+    ("3.var", Theory(sp_shift=0.3)),
+    ("4.softbounds", Theory(moment="std")),
+    ("4.exponential", Theory(penalty_sign=-1)),
+    ("5.softbounds", Theory(moment="std")),
+    ("5.exponential", Theory(penalty_sign=-1)),
+    ("5.linear", Theory(sp_shift=0.2)),
+    ("5.nonconvex", Theory(moment="std")),
+    ("6.power", Theory(sp_shift=0.2)),
+    ("6.softbounds", Theory(moment="std")),
+    ("7.softbounds", Theory(moment="std")),
+    ("7.exponential", Theory(sp_shift=0.2)),
+    ("8.linear", Theory(sp_shift=0.3)),
+    ("9.softbounds-c0", Theory(sp_shift=0.3)),
+    ("9.power", Theory(penalty_sign=-1)),
+    ("10.softbounds", Theory(exact_convergence=True)),
+]
+
+
+@pytest.mark.parametrize("claim_id, wrong", NEGATIVE, ids=[f"{c}-{t.label}" for c, t in NEGATIVE])
+def test_negative_control(claim_id, wrong):
+    (claim,) = [c for c in catalogue() if c.id == claim_id]
+    assert claim.evaluate(wrong, True).verdict == DISAGREE
+
+
+def test_every_claim_family_has_a_negative_control():
+    families = {c.id.split(".")[0] for c in catalogue() if c.expected_verdict != DISAGREE}
+    assert families <= {cid.split(".")[0] for cid, _ in NEGATIVE}
+
+
+def test_printed_eq60_disagrees_but_corrected_form_agrees(rows):
+    assert rows["9.eq60-printed"]["verdict"] == DISAGREE
+    assert rows["9.softbounds"]["verdict"] == "agree"
+
+
+def test_select():
+    assert [c.id for c in select(["5.power"])] == ["5.power"]
+    assert {c.id.split(".")[0] for c in select(["7"])} == {"7"}
+    assert select(["nope"]) == []
+
+
+def test_report_and_figures(tmp_path, rows):
+    figs = checker.make_figures(list(rows.values()), tmp_path / "figures")
+    checker.write_report(list(rows.values()), tmp_path / "paper_checks.md", True, 1.0, figs)
+    text = (tmp_path / "paper_checks.md").read_text()
+    assert "## Findings" in text and "9.eq60-printed" in text
+    assert len(figs) >= 4 and all((tmp_path / f).exists() for f in figs)

@@ -1,0 +1,87 @@
+"""The command line contract of interface.md."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from aimc_theory.cli import main
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_derive_power_json(capsys):
+    code, out, err = run(capsys, "derive", "--response", "power", "-p", "tau=0.6", "-p", "gamma=0.5", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["symmetric_points"] == [0.0]
+    assert data["penalty_curvature"] == pytest.approx(0.5 / 0.6)
+    assert data["penalty_closed_form"] is True
+    assert "sqrt" in data["F"] and set(data["latex"]) == {"F", "G", "R", "penalty"}
+
+
+def test_derive_expressions(capsys):
+    code, out, _ = run(capsys, "derive", "--q-plus", "1 - w/2", "--q-minus", "1 + w/2", "--range=-2,2", "--json")
+    assert code == 0 and json.loads(out)["penalty"] == "w**2/4"
+
+
+def test_fixed_point_keys(capsys):
+    code, out, _ = run(capsys, "fixed-point", "--algorithm", "analog-sgd", "--response", "softbounds",
+                       "-p", "sp=-0.2", "--L", "1", "--w-star", "0.5", "--noise", "0.3", "--lr", "0.01", "--json")
+    data = json.loads(out)
+    assert code == 0 and {"exact", "small_bias", "contraction", "variance"} <= set(data)
+    assert data["exact"] == pytest.approx(0.35210, abs=1e-5)
+    code, out, _ = run(capsys, "fixed-point", "--algorithm", "digital-sgd", "--json")
+    assert code == 0 and json.loads(out)["exact"] == 0.5
+
+
+def test_simulate_keys_and_reproducible(capsys):
+    args = ["simulate", "--algorithm", "analog-sgd", "--response", "linear", "-p", "c=0.2", "--steps", "400",
+            "--chains", "100", "--seed", "3", "--json"]
+    code, out1, _ = run(capsys, *args)
+    code2, out2, _ = run(capsys, *args)
+    a, b = json.loads(out1), json.loads(out2)
+    assert code == code2 == 0 and {"mean", "se", "final", "seconds"} <= set(a)
+    assert a["mean"] == b["mean"] and a["final"] == b["final"]
+    code, out, _ = run(capsys, "simulate", "--pulses", "--dw-min", "1e-3", "--steps", "100", "--chains", "10", "--json")
+    assert code == 0 and "mean" in json.loads(out)
+
+
+@pytest.mark.parametrize("args, param", [
+    (["derive", "--response", "power", "-p", "tau=-1"], "tau"),
+    (["derive", "--response", "softbounds", "-p", "zeta=1"], "zeta"),
+    (["derive", "--q-plus", "__import__('os').system('id')", "--q-minus", "1"], "q_plus"),
+    (["simulate", "--lr", "50", "--steps", "10"], "lr"),
+    (["simulate", "--algorithm", "bogus"], "--algorithm"),
+    (["fixed-point", "--noise", "nan"], "noise"),
+    (["simulate", "--pulses"], "--dw-min"),
+    (["simulate", "--steps", "0"], "steps"),
+    (["check", "--claims", "99"], "--claims"),
+    (["derive", "--q-plus", "1-w", "--q-minus", "2-w/2", "--range=-0.5,0.5"], "response"),
+])
+def test_bad_input_exit_2_one_line(capsys, args, param):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and param in err
+
+
+def test_check_subset_writes_report(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "aimc_theory.cli", "check", "--claims", "1,4", "--fast",
+                           "--json", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert {c["id"].split(".")[0] for c in data["claims"]} == {"1", "4"}
+    assert (tmp_path / "paper_checks.md").exists() and (tmp_path / "figures" / "penalty.png").exists()
+    assert "[1/" in proc.stderr     # a progress line per claim
+
+
+def test_ci_runs_the_readme_test_command():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    blocks = [b.split("```", 1)[0].strip() for b in (root / "README.md").read_text().split("```bash\n")[1:3]]
+    assert blocks[0].endswith("aimc-theory check --fast")
+    assert blocks[1] in (root / ".ci" / "run").read_text().splitlines()

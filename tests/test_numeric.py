@@ -1,0 +1,160 @@
+"""Numeric path: devices, objectives, algorithms, simulation (no symbolic module here)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from aimc_theory import algorithms, device, objectives, response, simulation
+from aimc_theory.errors import InputError
+
+
+def test_numeric_path_never_imports_symbolic():
+    code = ("import sys, aimc_theory.simulation, aimc_theory.device, aimc_theory.algorithms, "
+            "aimc_theory.objectives; print('aimc_theory.symbolic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_expected_update_branches():
+    r = response.linear(tau=1.0, c=0.2)
+    w = np.array([0.1, 0.1, -0.4])
+    dw = np.array([0.01, -0.01, 0.0])
+    out = device.expected_update(r, w, dw)
+    assert out[0] == pytest.approx(0.1 + 0.01 * r.q_plus(0.1))
+    assert out[1] == pytest.approx(0.1 - 0.01 * r.q_minus(0.1))
+    assert out[2] == -0.4
+
+
+def test_pulse_count_and_cap():
+    dev = device.Device(response.softbounds(), dw_min=1e-3, max_bl=8)
+    bl = device.pulse_count(dev, np.array([0.0, 1e-3, 1.5e-3, 1.0]), None)
+    assert bl.tolist() == [0, 1, 2, 8]
+
+
+def test_pulse_update_single_pulse_and_noise_free_composition():
+    r = response.softbounds(tau=1.0)
+    dev = device.Device(r, dw_min=0.01)
+    w = np.array([0.2, 0.2])
+    out = device.pulse_update(dev, w, np.array([0.02, -0.01]), None)
+    w_up = 0.2 + 0.01 * (1 - 0.2)
+    w_up = w_up + 0.01 * (1 - w_up)
+    assert out == pytest.approx([w_up, 0.2 - 0.01 * 1.2])
+
+
+def test_stochastic_rounding_is_unbiased():
+    dev = device.Device(response.ideal(), dw_min=1e-3, rounding="stochastic")
+    rng = np.random.default_rng(0)
+    out = device.pulse_update(dev, np.zeros(200_000), np.full(200_000, 2.3e-3), rng)
+    assert out.mean() == pytest.approx(2.3e-3, rel=3e-3)
+
+
+def test_cycle_noise_needs_generator_and_pulses():
+    with pytest.raises(InputError):
+        device.Device(response.softbounds(), sigma_c=0.1)
+    dev = device.Device(response.softbounds(), dw_min=1e-3, sigma_c=0.1)
+    with pytest.raises(InputError):
+        device.pulse_update(dev, np.zeros(3), np.full(3, 1e-2), None)
+
+
+@pytest.mark.parametrize("kwargs, param", [
+    (dict(dw_min=0.0), "dw_min"), (dict(dw_min=-1.0), "dw_min"), (dict(max_bl=0, dw_min=1e-3), "max_bl"),
+    (dict(rounding="up", dw_min=1e-3), "rounding"), (dict(sigma_c=-1.0, dw_min=1e-3), "sigma_c"),
+])
+def test_device_validation(kwargs, param):
+    with pytest.raises(InputError) as exc:
+        device.Device(response.softbounds(), **kwargs)
+    assert exc.value.param == param
+
+
+def test_same_seed_same_numbers_and_different_seed_differs():
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+    dev = device.Device(response.power(gamma=0.5), dw_min=1e-3, sigma_c=0.2, rounding="stochastic")
+    alg = algorithms.analog_sgd(0.01, dev)
+    a = simulation.run(obj, alg, 300, 50, seed=7)
+    b = simulation.run(obj, alg, 300, 50, seed=7)
+    c = simulation.run(obj, alg, 300, 50, seed=8)
+    assert np.array_equal(a.final_weights, b.final_weights)
+    assert not np.array_equal(a.final_weights, c.final_weights)
+
+
+def test_digital_sgd_is_unbiased_and_variance():
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+    res = simulation.run(obj, algorithms.digital_sgd(0.01), 6000, 2000, seed=1, w0=0.5)
+    assert abs(res.mean[0] - 0.5) < 4 * res.se[0]
+    var = 0.01 ** 2 * 0.09 / (1 - 0.99 ** 2)
+    assert res.variance[0] == pytest.approx(var, rel=0.05)
+
+
+def test_least_squares_minibatch_gradient_is_unbiased():
+    rng = np.random.default_rng(0)
+    obj = objectives.LeastSquares.random(50, 4, rng, label_noise=0.1, batch_size=5)
+    W = np.tile(rng.standard_normal(4), (20000, 1))
+    g = obj.grad(W, np.random.default_rng(1))
+    se = g.std(axis=0) / np.sqrt(len(g))
+    assert np.all(np.abs(g.mean(axis=0) - obj.mean_grad(W[:1])[0]) < 5 * se)
+    assert np.allclose(obj.mean_grad(obj.minimizer[None, :]), 0.0, atol=1e-10)
+
+
+def test_least_squares_validation():
+    with pytest.raises(InputError):
+        objectives.LeastSquares(np.ones((3, 2)), np.array([1.0, np.nan, 0.0]))
+    with pytest.raises(InputError):
+        objectives.LeastSquares(np.ones((3, 2)), np.ones(3), batch_size=5)
+
+
+def test_double_well_minima():
+    obj = objectives.DoubleWell(k=4.0, a=0.5, t=0.05)
+    mins = obj.local_minima()
+    assert len(mins) == 2
+    assert np.allclose(obj.mean_grad(mins), 0.0, atol=1e-12)
+
+
+def test_vectorized_over_chains_and_coordinates():
+    rng = np.random.default_rng(3)
+    obj = objectives.LeastSquares.random(30, 6, rng, noise=0.1)
+    res = simulation.run(obj, algorithms.analog_sgd(0.05, device.Device(response.softbounds(tau=2.0))),
+                         200, 17, seed=0)
+    assert res.final_weights.shape == (17, 6) and res.trajectory.shape == (201, 6)
+
+
+def test_divergence_is_reported_not_silent():
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.1)
+    with pytest.raises(InputError) as exc:
+        simulation.run(obj, algorithms.digital_sgd(3.0), 2000, 4, seed=0)
+    assert exc.value.param == "lr"
+    with pytest.raises(InputError):
+        obj.check_step(2.5)
+
+
+@pytest.mark.parametrize("kw, param", [
+    (dict(steps=0), "steps"), (dict(chains=0), "chains"), (dict(w0=np.nan), "w0"), (dict(burn_in=1.0), "burn_in"),
+])
+def test_simulation_validation(kw, param):
+    args = dict(steps=10, chains=2, seed=0)
+    args.update(kw)
+    with pytest.raises(InputError) as exc:
+        simulation.run(objectives.ScalarQuadratic(), algorithms.digital_sgd(0.1), **args)
+    assert exc.value.param == param
+
+
+def test_objective_validation():
+    with pytest.raises(InputError):
+        objectives.ScalarQuadratic(L=0.0)
+    with pytest.raises(InputError):
+        objectives.ScalarQuadratic(noise=-1.0)
+    with pytest.raises(InputError):
+        algorithms.analog_sgd(0.0, device.Device(response.softbounds()))
+
+
+@pytest.mark.parametrize("resp", [
+    response.softbounds(tau=0.7, sp=0.1), response.linear(tau=2.0, c=-0.3), response.power(tau=0.6, gamma=0.5),
+    response.exponential(tau=1.2, gamma=3.0), response.linear(c=0.2).shifted(0.1).swapped(),
+    response.from_expressions("1 - w/2 + 0.1*w^2", "1 + w/3", range=(-1, 1)),
+], ids=["softbounds", "linear", "power", "exponential", "shifted-swapped", "custom"])
+def test_hot_path_update_equals_branch_form(resp):
+    rng = np.random.default_rng(5)
+    w = rng.uniform(0.9 * resp.lo, 0.9 * resp.hi, 1000)
+    dw = rng.uniform(-0.05, 0.05, 1000)
+    assert np.allclose(device.Device(resp).update(w, dw), device.expected_update(resp, w, dw),
+                       rtol=0, atol=1e-14)

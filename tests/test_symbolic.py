@@ -1,0 +1,201 @@
+"""Symbolic results cross-checked numerically (lambdify vs quadrature / root finding)."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy import integrate, optimize, stats
+
+from aimc_theory import response, symbolic
+
+FAMILIES = {
+    "softbounds": lambda: response.softbounds(tau=1.0, sp=-0.2),
+    "linear": lambda: response.linear(tau=3.5, c=0.2),
+    "power": lambda: response.power(tau=0.6, gamma=0.5),
+    "power2": lambda: response.power(tau=1.0, gamma=2.0),
+    "exponential": lambda: response.exponential(tau=1.0, gamma=2.0),
+}
+
+
+@pytest.fixture(scope="module")
+def derived():
+    return {k: symbolic.derive(f()) for k, f in FAMILIES.items()}
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_F_G_match_numeric_response(derived, name):
+    d = derived[name]
+    r = d.response
+    w = np.linspace(r.lo, r.hi, 101)[1:-1]
+    assert np.allclose(d.F_fn(w), r.F(w), rtol=1e-12, atol=1e-12)
+    assert np.allclose(d.G_fn(w), r.G(w), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_penalty_matches_quadrature(derived, name):
+    d = derived[name]
+    r = d.response
+    for x in np.linspace(r.lo, r.hi, 9)[1:-1]:
+        ref = integrate.quad(lambda t: r.G(t) / r.F(t), d.symmetric_point, x)[0]
+        assert float(d.penalty_fn(np.array(x))) == pytest.approx(ref, rel=1e-8, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_symmetric_points_match_brent(derived, name):
+    d = derived[name]
+    r = d.response
+    root = optimize.brentq(lambda t: r.G(t), r.lo + 1e-9 * (r.hi - r.lo), r.hi - 1e-9 * (r.hi - r.lo))
+    assert float(d.symmetric_points[0]) == pytest.approx(root, abs=1e-10)
+
+
+def test_closed_forms_found(derived):
+    for name in ("softbounds", "linear", "power", "power2", "exponential"):
+        assert derived[name].penalty_closed_form, name
+    assert str(derived["softbounds"].penalty) == "w**2/2 + w/5 + 1/50"   # (w + 0.2)^2 / 2
+
+
+def test_penalty_curvature_spec_F6():
+    tau, g = 0.8, 1.3
+    c = 0.25
+    cases = [
+        (response.softbounds(tau=tau), 1 / tau),
+        (response.linear(tau=tau, c=c), (1 / tau) / (1 - c ** 2)),
+        (response.power(tau=tau, gamma=g), g / tau),
+        (response.exponential(tau=tau, gamma=g), g * math.exp(g) / (tau * math.expm1(g))),
+    ]
+    for r, expected in cases:
+        assert symbolic.derive(r, penalty=False).penalty_curvature == pytest.approx(expected, rel=1e-10)
+
+
+def test_unevaluated_penalty_has_numeric_evaluator():
+    d = symbolic.derive(response.power(tau=1.0, gamma=1.5), time_budget=0.5)
+    assert not d.penalty_closed_form and "Integral" in str(d.penalty)
+    ref = integrate.quad(lambda t: d.response.G(t) / d.response.F(t), 0, 0.5)[0]
+    assert float(d.penalty_fn(np.array(0.5))) == pytest.approx(ref, rel=1e-8)
+
+
+def test_as_dict_keys():
+    out = symbolic.derive(response.softbounds()).as_dict()
+    for key in ("F", "G", "R", "penalty", "penalty_closed_form", "symmetric_points",
+                "penalty_curvature", "latex"):
+        assert key in out
+    assert set(out["latex"]) == {"F", "G", "R", "penalty"}
+
+
+# -- folded normal and fixed points -----------------------------------------------------------
+
+def abs_moment(mu, s):
+    """E|g| for g ~ N(mu, s^2) by quadrature split at the kink (independent of the closed form)."""
+    pdf = stats.norm(mu, s).pdf
+    return (integrate.quad(lambda x: -x * pdf(x), -np.inf, 0, epsabs=1e-13)[0]
+            + integrate.quad(lambda x: x * pdf(x), 0, np.inf, epsabs=1e-13)[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(mu=st.floats(-2, 2), s=st.floats(0.05, 2))
+def test_folded_normal_mean_matches_scipy(mu, s):
+    import sympy as sp
+    m = float(symbolic.folded_normal_mean(sp.Float(mu), sp.Float(s)))
+    assert m == pytest.approx(abs_moment(mu, s), rel=1e-7, abs=1e-10)
+
+
+def _numeric_drift_root(r, L, w_star, s):
+    """Independent: E|g| by Gaussian quadrature, root by Brent on the numeric response."""
+    def m(mu):
+        return abs_moment(mu, s)
+
+    def drift(w):
+        mu = L * (w - w_star)
+        return mu * r.F(w) + m(mu) * r.G(w)
+
+    return optimize.brentq(drift, r.lo + 1e-6, r.hi - 1e-6, xtol=1e-14)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_exact_fixed_point_matches_independent_root(name):
+    r = FAMILIES[name]()
+    w_star = 0.3 * r.hi
+    fp = symbolic.analog_sgd_fixed_point(symbolic.derive(r, penalty=False), 1.0, w_star, 0.3, 0.01)
+    assert fp.exact == pytest.approx(_numeric_drift_root(r, 1.0, w_star, 0.3), abs=1e-9)
+
+
+def test_spec_F1_F2_reference_numbers():
+    # spec F.1/F.2: L = 1, w* = .5, s = .3, tau = 1, SP = -.2, lr = .01
+    d = symbolic.derive(response.softbounds(tau=1.0, sp=-0.2))
+    fp = symbolic.analog_sgd_fixed_point(d, 1.0, 0.5, 0.3, 0.01)
+    assert fp.exact == pytest.approx(0.35210, abs=1e-5)
+    assert fp.small_bias == pytest.approx(0.36481, abs=1e-5)
+    assert fp.contraction == pytest.approx(0.98941, abs=1e-5)
+    assert fp.variance == pytest.approx(3.069e-4, rel=2e-3)
+    # F.2 closed form for the linear response: rho = 1 - lr[L + (m + L erf(mu/(s sqrt2))(w - SP))/tau]
+    mu = fp.exact - 0.5
+    m = abs_moment(mu, 0.3)
+    rho = 1 - 0.01 * (1 + (m + math.erf(mu / (0.3 * math.sqrt(2))) * (fp.exact + 0.2)))
+    assert fp.contraction == pytest.approx(rho, abs=1e-10)
+
+
+def test_no_noise_means_no_bias():
+    d = symbolic.derive(response.exponential(gamma=2.0), penalty=False)
+    fp = symbolic.analog_sgd_fixed_point(d, 1.0, 0.4, 0.0, 0.01)
+    assert fp.exact == pytest.approx(0.4, abs=1e-12) and fp.variance == 0.0
+
+
+def test_digital_sgd():
+    out = symbolic.digital_sgd_fixed_point(2.0, 0.1, 0.5, 0.1)
+    assert out["exact"] == 0.1 and out["contraction"] == pytest.approx(0.8)
+    assert out["variance"] == pytest.approx(0.01 * 0.25 / (1 - 0.64))
+
+
+def test_multi_d_weighted_l2_for_c0():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 5))
+    H = A.T @ A / 40
+    W_star = 0.3 * rng.standard_normal(5)
+    tau, s = 2.0, 0.2
+    d = symbolic.derive(response.softbounds(tau=tau))
+    fp = symbolic.analog_sgd_fixed_point_ls(d, H, W_star, s, 0.01)
+    sigma = s * math.sqrt(2 / math.pi)
+    assert np.allclose(fp.small_bias, np.linalg.solve(H + sigma / tau * np.eye(5), H @ W_star))
+    # the exact root solves H(W - W*) + m(mu) (W/tau) = 0 with m evaluated independently
+    mu = H @ (fp.exact - W_star)
+    m = np.array([abs_moment(x, s) for x in mu])
+    assert np.allclose(mu + m * fp.exact / tau, 0.0, atol=1e-9)
+    assert 0 < fp.contraction < 1
+
+
+@pytest.mark.parametrize("family, params", [
+    ("softbounds", dict(tau=st.floats(0.3, 3), sp=st.floats(-0.5, 0.5))),
+    ("linear", dict(tau=st.floats(0.3, 3), c=st.floats(-0.8, 0.8))),
+    ("power", dict(tau=st.floats(0.3, 3), gamma=st.floats(0.2, 4))),
+    ("exponential", dict(tau=st.floats(0.3, 3), gamma=st.floats(0.1, 5))),
+])
+def test_property_analog_update_algebra(family, params):
+    """Claim 1 for random parameters: U_q(w, dw) = w + dw F - |dw| G, F, G from SymPy."""
+    from aimc_theory import device
+
+    @settings(max_examples=8, deadline=None)
+    @given(p=st.fixed_dictionaries(params), u=st.floats(0.05, 0.95), dw=st.floats(-0.2, 0.2))
+    def check(p, u, dw):
+        r = response.get(family, **p)
+        d = symbolic.derive(r, penalty=False)
+        w = np.array([r.lo + u * (r.hi - r.lo)])
+        dwa = np.array([dw * (r.hi - r.lo) / 10])
+        got = device.expected_update(r, w, dwa)
+        want = w + dwa * d.F_fn(w) - np.abs(dwa) * d.G_fn(w)
+        if r.lo < want[0] < r.hi:
+            assert got == pytest.approx(want, abs=1e-12)
+
+    check()
+
+
+@settings(max_examples=10, deadline=None)
+@given(tau=st.floats(0.3, 3), gamma=st.floats(0.1, 4), u=st.floats(0.05, 0.95))
+def test_property_penalty_derivative_is_R(tau, gamma, u):
+    """d/dw R_c(w) = G/F and R_c(SP) = 0 for random exponential responses."""
+    r = response.exponential(tau=tau, gamma=gamma)
+    d = symbolic.derive(r, time_budget=2.0)
+    w = r.lo + u * (r.hi - r.lo)
+    h = 1e-6 * tau
+    deriv = (d.penalty_fn(np.array(w + h)) - d.penalty_fn(np.array(w - h))) / (2 * h)
+    assert float(deriv) == pytest.approx(float(r.G(w) / r.F(w)), rel=1e-5, abs=1e-8)
+    assert float(d.penalty_fn(np.array(d.symmetric_point))) == pytest.approx(0.0, abs=1e-12)
