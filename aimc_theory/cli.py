@@ -156,11 +156,7 @@ def cmd_check(args) -> int:
         if not select(ids):
             raise InputError("--claims", f"no claim matches {args.claims!r}; ids look like 5 or 5.softbounds")
     t0 = time.perf_counter()
-
-    def progress(msg):
-        print(msg, file=sys.stderr, flush=True)
-
-    rows = checker.run(ids, fast=args.fast, progress=progress)
+    rows = checker.run(ids, fast=args.fast, progress=True, workers=args.workers)
     seconds = time.perf_counter() - t0
     figs = [] if args.no_figures else checker.make_figures(rows, out / "figures")
     checker.write_report(rows, out / "paper_checks.md", args.fast, seconds, figs)
@@ -206,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="smaller budgets (under a minute)")
     p.add_argument("--out", default=".", help="directory for paper_checks.md and figures/")
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
     p.set_defaults(fn=cmd_check)
     for sp_ in sub.choices.values():
         sp_.add_argument("--json", action="store_true", help="print one JSON object")

@@ -30,9 +30,16 @@ class SimulationResult:
     final: np.ndarray
     final_weights: np.ndarray = field(repr=False)
     chain_means: np.ndarray = field(repr=False)
+    chain_second_moments: np.ndarray = field(repr=False)
     trajectory: np.ndarray = field(repr=False)
     observables: dict = field(default_factory=dict, repr=False)
     seconds: float = 0.0
+
+    def mse(self, target) -> tuple[np.ndarray, np.ndarray]:
+        """Time-averaged E|W - target|^2 per coordinate over the averaging window, and its SE."""
+        per_chain = self.chain_second_moments - 2 * target * self.chain_means + np.square(target)
+        n = per_chain.shape[0]
+        return per_chain.mean(axis=0), per_chain.std(axis=0, ddof=1) / np.sqrt(n)
 
     def as_dict(self) -> dict:
         scalar = self.mean.size == 1
@@ -86,7 +93,7 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     variance_se = infl.std(axis=0, ddof=1) / np.sqrt(chains) if chains > 1 else np.full_like(mean, np.nan)
     final_w = algorithm.readout(params, state)
     return SimulationResult(mean, se, variance, variance_se, final_w.mean(axis=0), final_w, chain_mean,
-                            np.array(traj), {k: v / steps for k, v in obs.items()}, seconds)
+                            chain_m2, np.array(traj), {k: v / steps for k, v in obs.items()}, seconds)
 
 
 def _loop(objective, algorithm, params, state, rng, steps, start, record_every, observables, obs,

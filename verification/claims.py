@@ -476,7 +476,8 @@ def catalogue() -> list[Claim]:
                             "E_K <= 16 F_max^2 sqrt((f0 - f*) sigma^2 L / K) + 8 F_max sigma^2 S_K",
                             "64 chains with the App. H step size; one-sided, margin - 3 SE >= 0",
                             _claim10(fam), family=fam))
-    return claims
+    from .claims_rl import catalogue as residual_learning_claims
+    return claims + residual_learning_claims()
 
 
 def select(ids: list[str] | None) -> list[Claim]:

@@ -27,6 +27,8 @@ class Theory:
     sp_shift: float = 0.0
     moment: str = "abs"
     exact_convergence: bool = False
+    ema_ratio: str = "exact"          # "exact": beta/(2 - beta); "naive": beta (a wrong theory)
+    threshold_scale: float = 1.0      # the bound |H| < scale * dw_min claimed after each RL-v2 step
 
     @property
     def label(self) -> str:
@@ -39,14 +41,19 @@ class Theory:
             parts.append("noise moment s instead of E|g|")
         if self.exact_convergence:
             parts.append("no asymptotic error")
+        if self.ema_ratio != "exact":
+            parts.append("EMA variance ratio beta")
+        if self.threshold_scale != 1.0:
+            parts.append(f"buffer bound {self.threshold_scale:g} dw_min")
         return ", ".join(parts) or "correct theory"
 
     def response(self, resp: Response) -> Response:
         r = resp.shifted(self.sp_shift) if self.sp_shift else resp
         return r.swapped() if self.penalty_sign < 0 else r
 
-    def derive(self, resp: Response) -> symbolic.Derivation:
-        return _derive(self.response(resp))
+    def derive(self, resp: Response, penalty: bool = False) -> symbolic.Derivation:
+        """The symbolic derivation; the closed-form penalty search (seconds) only on request."""
+        return _derive(self.response(resp), penalty)
 
     @property
     def moment_fn(self):
@@ -69,13 +76,33 @@ class Theory:
         return symbolic.analog_sgd_fixed_point_ls(self.derive(resp), H, W_star, s, lr,
                                                   moment=self.moment_fn)
 
+    # -- Residual Learning (spec C, F.4) ----------------------------------------------
+    def rl_fixed_point(self, resp_p: Response, L, w_star, s):
+        return symbolic.residual_learning_fixed_point(self.derive(resp_p), L, w_star, s, moment=self.moment_fn)
+
+    def rl_fixed_point_ls(self, resp_p: Response, H, W_star, s):
+        return symbolic.residual_learning_fixed_point_ls(self.derive(resp_p), H, W_star, s,
+                                                         moment=self.moment_fn)
+
+    def rl_linearized(self, resp_p: Response, L, s, lr, beta, gamma):
+        return symbolic.residual_learning_linearized(self.derive(resp_p), L, s, lr, beta, gamma,
+                                                     moment=self.moment_fn)
+
+    def rl_read_noise_fixed_point(self, resp_p: Response, resp_w: Response, L, w_star, s, read_noise, gamma):
+        return symbolic.residual_learning_read_noise_fixed_point(
+            self.derive(resp_p), self.derive(resp_w), L, w_star, s, read_noise, gamma, moment=self.moment_fn)
+
+    def ema_variance_ratio(self, beta) -> float:
+        return float(symbolic.ema_noise_variance_ratio(beta)) if self.ema_ratio == "exact" else float(beta)
+
 
 _CACHE: dict = {}
 
 
-def _derive(resp: Response) -> symbolic.Derivation:
+def _derive(resp: Response, penalty: bool) -> symbolic.Derivation:
     """Derivations are cached by the response's definition (they cost up to a few seconds)."""
-    key = (resp.lo, resp.hi, sp.srepr(resp.q_plus_expr), sp.srepr(resp.q_minus_expr))
+    key = (resp.lo, resp.hi, sp.srepr(resp.q_plus_expr), sp.srepr(resp.q_minus_expr), penalty)
     if key not in _CACHE:
-        _CACHE[key] = symbolic.derive(resp)
+        _CACHE[key] = symbolic.derive(resp, penalty=penalty)
     return _CACHE[key]
+

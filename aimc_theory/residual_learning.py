@@ -1,0 +1,115 @@
+"""Residual Learning (Tiki-Taka family) on two analog arrays (P1 section 4-5, spec C).
+
+* RL v1 / Tiki-Taka (P1 eq. 10-11): mixed weight W_bar = W + gamma P;
+    P <- U_qP(P, -lr g(W_bar))                      (residual array, eq. 10)
+    W <- U_qW(W, beta (P + eps))  every ``transfer_every`` steps   (transfer, eq. 11)
+  with eps ~ N(0, read_noise^2) the noise of reading P. gamma = 0 is the Tiki-Taka of P3.
+* RL v2 (P1 eq. 14-15 with the threshold rule): a digital EMA buffer
+    H_half = (1 - beta) H + beta (P + eps)
+  and, per coordinate, one pulse of sign(H_half) to W when |H_half| >= dw_min, after which
+  H = H_half - sign * dw_min (else H = H_half).
+
+Both arrays have their own :class:`~aimc_theory.device.Device` (expected-update or pulse level);
+a residual array whose reference is off by delta is simply ``Device(resp.shifted(delta))``.
+The update rules follow the ``init``/``update``/``readout`` convention of :mod:`algorithms`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .algorithms import Algorithm
+from .device import Device
+from .errors import InputError, require_finite, require_int, require_positive
+
+
+@dataclass
+class RLState:
+    P: np.ndarray
+    step: int = 0
+
+
+@dataclass
+class RLv2State:
+    P: np.ndarray
+    H: np.ndarray
+    H_half: np.ndarray      # the buffer before the threshold rule, kept for the invariants check
+    pulses: np.ndarray      # pulses fired to W at the last step, in {-1, 0, +1}
+    total_pulses: np.ndarray
+
+
+def _check_common(lr, beta, gamma, read_noise):
+    lr = require_positive("lr", lr)
+    beta = require_positive("beta", beta)
+    gamma = require_finite("gamma", gamma)
+    if gamma < 0:
+        raise InputError("gamma", f"must be >= 0 (got {gamma})")
+    read_noise = require_finite("read_noise", read_noise)
+    if read_noise < 0:
+        raise InputError("read_noise", f"must be >= 0 (got {read_noise})")
+    return lr, beta, gamma, read_noise
+
+
+def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, device_w: Device,
+                      transfer_every: int = 1, read_noise: float = 0.0, p0: float = 0.0) -> Algorithm:
+    """RL v1 / Tiki-Taka (P1 eq. 10-11). ``params`` is the main array W; the state holds P."""
+    lr, beta, gamma, read_noise = _check_common(lr, beta, gamma, read_noise)
+    transfer_every = require_int("transfer_every", transfer_every)
+
+    def init(params):
+        return RLState(np.full_like(params, p0, dtype=float))
+
+    def update(grads, state, params, rng):
+        P = device_p.update(state.P, -lr * grads, rng)                 # eq. 10
+        step = state.step + 1
+        if step % transfer_every == 0:                                  # eq. 11
+            read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
+            params = device_w.update(params, beta * read, rng)
+        return params, RLState(P, step)
+
+    def readout(params, state):
+        return params + gamma * state.P if gamma else params
+
+    return Algorithm("residual-learning", init, update, readout)
+
+
+def threshold_transfer(H_half: np.ndarray, dw_min: float) -> tuple[np.ndarray, np.ndarray]:
+    """One pulse per coordinate where |H_half| >= dw_min; returns (H, pulses in {-1, 0, 1})."""
+    pulses = np.where(np.abs(H_half) >= dw_min, np.sign(H_half), 0.0)
+    return H_half - pulses * dw_min, pulses
+
+
+def residual_learning_v2(lr: float, beta: float, gamma: float, device_p: Device, device_w: Device,
+                         read_noise: float = 0.0, dw_min: float | None = None, p0: float = 0.0) -> Algorithm:
+    """RL v2 (P1 eq. 14 and the threshold transfer): EMA buffer H, single pulses of size dw_min.
+
+    ``dw_min`` is the main array's pulse granularity (default: ``device_w.dw_min``); a pulse of
+    sign s moves W by s dw_min q_s(W).
+    """
+    lr, beta, gamma, read_noise = _check_common(lr, beta, gamma, read_noise)
+    if beta > 1:
+        raise InputError("beta", f"the EMA weight must lie in (0, 1] (got {beta})")
+    dw = dw_min if dw_min is not None else device_w.dw_min
+    if dw is None:
+        raise InputError("dw_min", "RL v2 needs the main array's pulse size dw_min (> 0)")
+    dw = require_positive("dw_min", dw)
+    resp_w = device_w.response
+
+    def init(params):
+        z = np.zeros_like(params, dtype=float)
+        return RLv2State(np.full_like(params, p0, dtype=float), z, z.copy(), z.copy(), z.copy())
+
+    def update(grads, state, params, rng):
+        P = device_p.update(state.P, -lr * grads, rng)
+        read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
+        H_half = (1.0 - beta) * state.H + beta * read                  # eq. 14
+        H, pulses = threshold_transfer(H_half, dw)
+        q = np.where(pulses > 0, resp_w.q_plus(params), resp_w.q_minus(params))
+        params = resp_w.clip(params + pulses * dw * q)
+        return params, RLv2State(P, H, H_half, pulses, state.total_pulses + np.abs(pulses))
+
+    def readout(params, state):
+        return params + gamma * state.P if gamma else params
+
+    return Algorithm("residual-learning-v2", init, update, readout)
