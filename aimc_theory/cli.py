@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,8 @@ import numpy as np
 from . import algorithms, device, objectives, response, simulation
 from .errors import InputError, require_finite
 
-ALGORITHMS = ("analog-sgd", "digital-sgd")
+ALGORITHMS = ("analog-sgd", "digital-sgd", "residual-learning", "residual-learning-v2")
+FIXED_POINT_ALGORITHMS = ("analog-sgd", "digital-sgd", "residual-learning")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +35,10 @@ def _add_response(p: argparse.ArgumentParser) -> None:
     g.add_argument("--q-minus", help="expression for q-(w) (with --q-plus)")
     g.add_argument("--range", help="weight range LO,HI for expressions")
     g.add_argument("--sp-shift", type=float, default=0.0, help="move the response by D: q(w - D)")
+    g.add_argument("--main-response", default="ideal",
+                   help="two-array algorithms: the main array W's family (default ideal)")
+    g.add_argument("--main-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="parameter of --main-response (repeatable)")
 
 
 def _params(items) -> dict:
@@ -78,10 +82,18 @@ def _add_problem(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=0.01)
 
 
-def _algorithm(name: str) -> str:
-    if name not in ALGORITHMS:
-        raise InputError("--algorithm", f"must be one of {', '.join(ALGORITHMS)} (got {name!r})")
+def _algorithm(name: str, valid=ALGORITHMS) -> str:
+    if name not in valid:
+        raise InputError("--algorithm", f"must be one of {', '.join(valid)} (got {name!r})")
     return name
+
+
+def _main_response(args) -> response.Response:
+    try:
+        return response.get(args.main_response, **_params(args.main_param))
+    except InputError as exc:   # name the option the user typed for the main array
+        param = "--main-response" if exc.param == "--response" else exc.param.replace("-p", "--main-param")
+        raise InputError(param, str(exc).split(": ", 1)[1]) from None
 
 
 def _print(obj: dict, as_json: bool) -> None:
@@ -113,9 +125,14 @@ def cmd_derive(args) -> int:
 
 def cmd_fixed_point(args) -> int:
     from . import symbolic
-    alg = _algorithm(args.algorithm)
+    alg = _algorithm(args.algorithm, FIXED_POINT_ALGORITHMS)
     if alg == "digital-sgd":
         out = symbolic.digital_sgd_fixed_point(args.L, args.w_star, args.noise, args.lr)
+    elif alg == "residual-learning":
+        # the residual array's response (shifted by --sp-shift); ideal main array (spec F.4)
+        fp = symbolic.residual_learning_fixed_point(symbolic.derive(_response(args), penalty=False),
+                                                    args.L, args.w_star, args.noise)
+        out = {"exact": fp.exact, "bias": fp.bias, "small_bias": fp.small_bias}
     else:
         fp = symbolic.analog_sgd_fixed_point(symbolic.derive(_response(args)), args.L, args.w_star,
                                              args.noise, args.lr)
@@ -129,9 +146,11 @@ def cmd_simulate(args) -> int:
     obj = objectives.ScalarQuadratic(args.L, args.w_star, args.noise)
     if args.pulses and args.dw_min is None:
         raise InputError("--dw-min", "--pulses needs the pulse granularity --dw-min X (> 0)")
-    if args.dw_min is not None and not args.pulses:
-        raise InputError("--pulses", "--dw-min only applies with --pulses")
-    if alg == "digital-sgd":
+    if args.dw_min is not None and not args.pulses and alg != "residual-learning-v2":
+        raise InputError("--pulses", "--dw-min only applies with --pulses (or as RL v2's threshold)")
+    if alg.startswith("residual-learning"):
+        opt = _residual_learning(args, alg, obj)
+    elif alg == "digital-sgd":
         obj.check_step(args.lr)
         opt = algorithms.digital_sgd(args.lr)
     else:
@@ -145,6 +164,21 @@ def cmd_simulate(args) -> int:
                          w0=args.w_star if args.w0 is None else args.w0)
     _print(res.as_dict(), args.json)
     return 0
+
+
+def _residual_learning(args, alg, obj):
+    from . import residual_learning as rl
+    resp_p, resp_w = _response(args), _main_response(args)
+    dw = args.dw_min if args.pulses else None
+    dev_p = device.Device(resp_p, dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
+    dev_w = device.Device(resp_w, dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
+    q_max = float(np.max(np.maximum(resp_p.q_plus(0.0), resp_p.q_minus(0.0))))
+    obj.check_step(args.lr, q_max)
+    if alg == "residual-learning":
+        return rl.residual_learning(args.lr, args.beta, args.gamma, dev_p, dev_w,
+                                    transfer_every=args.transfer_every, read_noise=args.read_noise)
+    return rl.residual_learning_v2(args.lr, args.beta, args.gamma, dev_p, dev_w, read_noise=args.read_noise,
+                                   dw_min=args.dw_min if args.dw_min is not None else 1e-3)
 
 
 def cmd_check(args) -> int:
@@ -196,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dw-min", type=float, default=None)
     p.add_argument("--max-bl", type=int, default=None)
     p.add_argument("--sigma-c", type=float, default=0.0)
+    g = p.add_argument_group("two-array algorithms (residual-learning, residual-learning-v2)")
+    g.add_argument("--gamma", type=float, default=0.4, help="mixing W_bar = W + gamma P")
+    g.add_argument("--beta", type=float, default=0.005, help="transfer rate (v1) / EMA weight (v2)")
+    g.add_argument("--transfer-every", type=int, default=1)
+    g.add_argument("--read-noise", type=float, default=0.0, help="std of the noise reading P")
     p.set_defaults(fn=cmd_simulate)
     p = sub.add_parser("check", help="run the claims catalogue, write paper_checks.md and figures/")
     p.add_argument("--claims", default=None, help="comma-separated ids or prefixes, e.g. 5,7.power")

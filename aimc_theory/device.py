@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError, require_finite, require_positive
+from .errors import InputError, require_nonnegative, require_positive
 from .response import Response
 
 
@@ -40,8 +40,7 @@ class Device:
     def __post_init__(self):
         if self.dw_min is not None:
             require_positive("dw_min", self.dw_min)
-        if require_finite("sigma_c", self.sigma_c) < 0:
-            raise InputError("sigma_c", f"must be >= 0 (got {self.sigma_c})")
+        require_nonnegative("sigma_c", self.sigma_c)
         if self.max_bl is not None and (int(self.max_bl) != self.max_bl or self.max_bl < 1):
             raise InputError("max_bl", f"must be an integer >= 1 (got {self.max_bl})")
         if self.rounding not in ("ceil", "stochastic"):

@@ -19,6 +19,13 @@ def require_positive(name: str, value: float) -> float:
     return value
 
 
+def require_nonnegative(name: str, value: float) -> float:
+    value = require_finite(name, value)
+    if value < 0:
+        raise InputError(name, f"must be >= 0 (got {value!r})")
+    return value
+
+
 def require_finite(name: str, value) -> float:
     try:
         value = float(value)

@@ -14,14 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError, require_finite, require_int, require_positive
-
-
-def _noise_level(noise) -> float:
-    noise = require_finite("noise", noise)
-    if noise < 0:
-        raise InputError("noise", f"must be >= 0 (got {noise})")
-    return noise
+from .errors import InputError, require_finite, require_int, require_nonnegative, require_positive
 
 
 @dataclass(frozen=True)
@@ -33,7 +26,7 @@ class ScalarQuadratic:
     def __post_init__(self):
         require_positive("L", self.L)
         require_finite("w_star", self.w_star)
-        _noise_level(self.noise)
+        require_nonnegative("noise", self.noise)
 
     dim = 1
 
@@ -82,7 +75,7 @@ class LeastSquares:
             raise InputError("A", f"A must be N x D and b of length N (got {A.shape}, {b.shape})")
         if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
             raise InputError("A", "A and b must be finite (NaN or inf found)")
-        _noise_level(self.noise)
+        require_nonnegative("noise", self.noise)
         if self.batch_size is not None:
             require_int("batch_size", self.batch_size)
             if self.batch_size > A.shape[0]:
@@ -141,7 +134,7 @@ class DoubleWell:
         require_positive("k", self.k)
         require_positive("a", self.a)
         require_finite("t", self.t)
-        _noise_level(self.noise)
+        require_nonnegative("noise", self.noise)
 
     def mean_grad(self, W):
         return self.k * W * (W * W - self.a ** 2) + self.t

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .algorithms import Algorithm
-from .device import Device
-from .errors import InputError, require_finite, require_int, require_positive
+from .device import Device, expected_update_fg
+from .errors import InputError, require_int, require_nonnegative, require_positive
 
 
 @dataclass
@@ -42,12 +42,8 @@ class RLv2State:
 def _check_common(lr, beta, gamma, read_noise):
     lr = require_positive("lr", lr)
     beta = require_positive("beta", beta)
-    gamma = require_finite("gamma", gamma)
-    if gamma < 0:
-        raise InputError("gamma", f"must be >= 0 (got {gamma})")
-    read_noise = require_finite("read_noise", read_noise)
-    if read_noise < 0:
-        raise InputError("read_noise", f"must be >= 0 (got {read_noise})")
+    gamma = require_nonnegative("gamma", gamma)
+    read_noise = require_nonnegative("read_noise", read_noise)
     return lr, beta, gamma, read_noise
 
 
@@ -76,7 +72,8 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
 
 def threshold_transfer(H_half: np.ndarray, dw_min: float) -> tuple[np.ndarray, np.ndarray]:
     """One pulse per coordinate where |H_half| >= dw_min; returns (H, pulses in {-1, 0, 1})."""
-    pulses = np.where(np.abs(H_half) >= dw_min, np.sign(H_half), 0.0)
+    pulses = np.sign(H_half)
+    pulses *= np.abs(H_half) >= dw_min
     return H_half - pulses * dw_min, pulses
 
 
@@ -105,8 +102,8 @@ def residual_learning_v2(lr: float, beta: float, gamma: float, device_p: Device,
         read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
         H_half = (1.0 - beta) * state.H + beta * read                  # eq. 14
         H, pulses = threshold_transfer(H_half, dw)
-        q = np.where(pulses > 0, resp_w.q_plus(params), resp_w.q_minus(params))
-        params = resp_w.clip(params + pulses * dw * q)
+        # a single pulse of sign s is the expected update U_q(W, s dw_min) = W + s dw_min q_s(W)
+        params = expected_update_fg(resp_w, params, pulses * dw)
         return params, RLv2State(P, H, H_half, pulses, state.total_pulses + np.abs(pulses))
 
     def readout(params, state):

@@ -28,7 +28,7 @@ import numpy as np
 import sympy as sp
 from scipy import integrate, optimize
 
-from .errors import InputError, require_finite, require_positive
+from .errors import InputError, require_finite, require_nonnegative, require_positive
 from .expressions import W
 from .response import Response
 
@@ -317,9 +317,7 @@ class FixedPoint:
 def _check_problem(L, w_star, noise, lr):
     L = require_positive("L", L)
     w_star = require_finite("w_star", w_star)
-    noise = require_finite("noise", noise)
-    if noise < 0:
-        raise InputError("noise", f"must be >= 0 (got {noise})")
+    noise = require_nonnegative("noise", noise)
     lr = require_positive("lr", lr)
     return L, w_star, noise, lr
 

@@ -85,3 +85,16 @@ def test_ci_runs_the_readme_test_command():
     blocks = [b.split("```", 1)[0].strip() for b in (root / "README.md").read_text().split("```bash\n")[1:3]]
     assert blocks[0].endswith("aimc-theory check --fast")
     assert blocks[1] in (root / ".ci" / "run").read_text().splitlines()
+
+
+def test_residual_learning_commands(capsys):
+    code, out, _ = run(capsys, "fixed-point", "--algorithm", "residual-learning", "--response", "softbounds",
+                       "--sp-shift", "0.1", "--json")
+    assert code == 0 and json.loads(out)["exact"] == pytest.approx(0.5 + 0.02401, abs=1e-4)
+    for alg in ("residual-learning", "residual-learning-v2"):
+        code, out, _ = run(capsys, "simulate", "--algorithm", alg, "--response", "softbounds", "--main-response",
+                           "softbounds", "--main-param", "sp=-0.2", "--read-noise", "0.01", "--steps", "300",
+                           "--chains", "20", "--json")
+        assert code == 0 and {"mean", "se", "final", "seconds"} <= set(json.loads(out))
+    code, _, err = run(capsys, "simulate", "--algorithm", "residual-learning", "--main-response", "nope")
+    assert code == 2 and "--main-response" in err

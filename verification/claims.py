@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import sympy as sp
 
 from aimc_theory import algorithms, device, objectives, response, simulation
 from aimc_theory.errors import InputError
