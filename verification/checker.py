@@ -256,6 +256,7 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -
                 axes[0].axhline(r["_data"]["w_inf"], ls="--", lw=0.8, color=line.get_color())
         axes[0].axhline(0.5, color="k", lw=0.8, label="w*")
         axes[0].set_xscale("symlog", linthresh=10)
+        axes[0].set_xlim(left=0)
         axes[0].set_xlabel("step")
         axes[0].set_ylabel("mean over chains of w_k")
         axes[0].set_title("Trajectories vs predicted fixed point (dashed)")
