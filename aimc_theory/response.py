@@ -139,7 +139,7 @@ def _build(name, params, lo, hi, qp_expr, qm_expr, qp, qm, every=False, fg=None)
                     q_minus_expr=qm_expr, _qp=qp, _qm=qm, every_point_symmetric=every, _fg=fg)
 
 
-def _scan_grid(lo: float, hi: float, n: int = _GRID) -> Array:
+def scan_grid(lo: float, hi: float, n: int = _GRID) -> Array:
     """Points strictly inside (lo, hi); log-spread towards an infinite end."""
     if math.isfinite(lo) and math.isfinite(hi):
         return lo + (hi - lo) * np.linspace(0.0, 1.0, n)[1:-1]
@@ -151,7 +151,7 @@ def _scan_grid(lo: float, hi: float, n: int = _GRID) -> Array:
 
 
 def _numeric_roots(fun, lo, hi) -> tuple[float, ...]:
-    x = _scan_grid(lo, hi)
+    x = scan_grid(lo, hi)
     with np.errstate(all="ignore"):
         y = np.asarray(fun(x), dtype=float)
     roots = list(x[y == 0.0])
@@ -169,7 +169,7 @@ def _numeric_roots(fun, lo, hi) -> tuple[float, ...]:
 
 def _validate(resp: Response, require_sp: bool = True) -> Response:
     """Both responses positive and finite inside the range; an SP inside the range."""
-    x = _scan_grid(resp.lo, resp.hi)
+    x = scan_grid(resp.lo, resp.hi)
     for label, fun in (("q_plus", resp.q_plus), ("q_minus", resp.q_minus)):
         with np.errstate(all="ignore"):
             y = np.asarray(fun(x), dtype=float) * np.ones_like(x)

@@ -30,7 +30,7 @@ from scipy import integrate, optimize
 
 from .errors import InputError, require_finite, require_nonnegative, require_positive
 from .expressions import W
-from .response import Response
+from .response import Response, scan_grid
 
 MU = sp.Symbol("mu", real=True)
 S = sp.Symbol("s", positive=True)
@@ -137,6 +137,7 @@ class Derivation:
             "symmetric_points": [float(x) for x in self.symmetric_points],
             "every_point_symmetric": self.every_point_symmetric,
             "penalty_curvature": self.penalty_curvature,
+            "penalty_anchor": self.symmetric_point,   # the SP (closest to 0) where R_c = 0
             "range": [self.response.lo, self.response.hi],
             "latex": {k: sp.latex(v) for k, v in keys.items()},
         }
@@ -169,9 +170,7 @@ def _symmetric_points(G: sp.Expr, resp: Response, budget: float) -> list:
     if isinstance(sol, sp.FiniteSet) and all(x.is_real for x in sol):
         return sorted(sol, key=float)
     g = _lambdify_w(G)
-    lo = resp.lo if math.isfinite(resp.lo) else -1e6
-    hi = resp.hi if math.isfinite(resp.hi) else 1e6
-    x = np.linspace(lo, hi, 20001)[1:-1]
+    x = scan_grid(resp.lo, resp.hi, 20001)
     with np.errstate(all="ignore"):
         y = g(x)
     roots = [float(v) for v in x[y == 0]]

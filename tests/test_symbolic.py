@@ -199,3 +199,13 @@ def test_property_penalty_derivative_is_R(tau, gamma, u):
     deriv = (d.penalty_fn(np.array(w + h)) - d.penalty_fn(np.array(w - h))) / (2 * h)
     assert float(deriv) == pytest.approx(float(r.G(w) / r.F(w)), rel=1e-5, abs=1e-8)
     assert float(d.penalty_fn(np.array(d.symmetric_point))) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_multiple_symmetric_points_and_anchor():
+    r = response.from_expressions("1 - 0.1*sin(3*w)", "1 + 0.1*sin(3*w)", range=(-1.2, 1.2))
+    d = symbolic.derive(r, time_budget=2.0)
+    assert [float(x) for x in d.symmetric_points] == pytest.approx([-math.pi / 3, 0.0, math.pi / 3], abs=1e-10)
+    out = d.as_dict()
+    assert out["penalty_anchor"] == 0.0 and len(out["symmetric_points"]) == 3
+    ref = integrate.quad(lambda t: r.G(t) / r.F(t), 0.0, 0.8)[0]
+    assert float(d.penalty_fn(np.array(0.8))) == pytest.approx(ref, rel=1e-8)
