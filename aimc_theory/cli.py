@@ -155,8 +155,7 @@ def cmd_simulate(args) -> int:
         opt = algorithms.digital_sgd(args.lr)
     else:
         resp = _response(args)
-        grid = np.linspace(max(resp.lo, args.w_star - 10), min(resp.hi, args.w_star + 10), 1001)[1:-1]
-        obj.check_step(args.lr, float(np.max(np.maximum(resp.q_plus(grid), resp.q_minus(grid)))))
+        obj.check_step(args.lr, _q_max(resp, args.w_star))
         dev = device.Device(resp, dw_min=args.dw_min if args.pulses else None,
                             sigma_c=args.sigma_c, max_bl=args.max_bl)
         opt = algorithms.analog_sgd(args.lr, dev)
@@ -166,14 +165,19 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def _q_max(resp: response.Response, centre: float) -> float:
+    """Largest pulse response within 10 of where the weight lives (for the divergence check)."""
+    grid = np.linspace(max(resp.lo, centre - 10), min(resp.hi, centre + 10), 1001)[1:-1]
+    return float(np.max(np.maximum(resp.q_plus(grid), resp.q_minus(grid))))
+
+
 def _residual_learning(args, alg, obj):
     from . import residual_learning as rl
     resp_p, resp_w = _response(args), _main_response(args)
     dw = args.dw_min if args.pulses else None
     dev_p = device.Device(resp_p, dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
     dev_w = device.Device(resp_w, dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
-    q_max = float(np.max(np.maximum(resp_p.q_plus(0.0), resp_p.q_minus(0.0))))
-    obj.check_step(args.lr, q_max)
+    obj.check_step(args.lr, _q_max(resp_p, 0.0))     # P lives near its reference, 0
     if alg == "residual-learning":
         return rl.residual_learning(args.lr, args.beta, args.gamma, dev_p, dev_w,
                                     transfer_every=args.transfer_every, read_noise=args.read_noise)
@@ -200,7 +204,7 @@ def cmd_check(args) -> int:
     else:
         print(f"{'id':20s} {'theory':>12s} {'measured':>12s} {'se':>9s} {'tol':>9s}  verdict (expected)")
         for r in rows:
-            f = lambda x: "—" if x is None else f"{x:.6g}"
+            f = checker.fmt
             print(f"{r['id']:20s} {f(r['theory']):>12s} {f(r['measured']):>12s} {f(r['se']):>9s} "
                   f"{f(r['tolerance']):>9s}  {r['verdict']} ({r['expected_verdict']})")
         print(f"{len(rows)} claims in {seconds:.1f} s; report: {out / 'paper_checks.md'}; "

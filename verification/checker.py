@@ -132,7 +132,7 @@ def all_as_expected(rows: list[dict]) -> bool:
     return all(r["verdict"] == r["expected_verdict"] for r in rows)
 
 
-def _fmt(x) -> str:
+def fmt(x) -> str:
     return "—" if x is None else f"{x:.6g}"
 
 
@@ -159,8 +159,8 @@ def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figur
     ]
     for r in rows:
         mark = r["verdict"] if r["verdict"] == r["expected_verdict"] else f"**{r['verdict']}**"
-        cells = [r["id"], r["source"], r["statement"], _fmt(r["theory"]),
-                 f"{_fmt(r['measured'])} ± {_fmt(r['se'])}", _fmt(r["tolerance"]),
+        cells = [r["id"], r["source"], r["statement"], fmt(r["theory"]),
+                 f"{fmt(r['measured'])} ± {fmt(r['se'])}", fmt(r["tolerance"]),
                  f"{mark} ({r['expected_verdict']})", r["explanation"]]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     lines += ["", "## How each claim is measured", ""]
