@@ -1,4 +1,4 @@
-"""Command line: ``aimc-theory derive | fixed-point | simulate | check`` (see interface.md).
+"""Command line: ``aimc-theory derive | fixed-point | simulate | calibrate | check``.
 
 Every command takes ``--json`` and then prints exactly one JSON object on stdout. Exit status:
 0 success, 2 bad input (one line on stderr naming the parameter), 1 when ``check`` finds a
@@ -14,11 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import algorithms, device, objectives, response, simulation
+from . import device, objectives, registry, response, simulation
 from .errors import InputError, require_finite
 
-ALGORITHMS = ("analog-sgd", "digital-sgd", "residual-learning", "residual-learning-v2")
-FIXED_POINT_ALGORITHMS = ("analog-sgd", "digital-sgd", "residual-learning")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,18 +72,30 @@ def _response(args) -> response.Response:
 
 
 def _add_problem(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("scalar quadratic f = L/2 (w - w*)^2, g = f' + noise*xi")
-    g.add_argument("--algorithm", default="analog-sgd")
-    g.add_argument("--L", type=float, default=1.0)
-    g.add_argument("--w-star", type=float, default=0.5)
-    g.add_argument("--noise", type=float, default=0.3)
-    g.add_argument("--lr", type=float, default=0.01)
+    g = p.add_argument_group("scalar quadratic f = L/2 (w - w*)^2, g = f'(w) + noise * xi, xi ~ N(0, 1)")
+    g.add_argument("--algorithm", default="analog-sgd", help="one of: " + ", ".join(registry.ALGORITHMS))
+    g.add_argument("--L", type=float, default=1.0, help="curvature L (default 1)")
+    g.add_argument("--w-star", type=float, default=0.5, help="optimum w* (default 0.5)")
+    g.add_argument("--noise", type=float, default=0.3, help="std of the gradient noise (default 0.3)")
+    g.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    g.add_argument("--w0", type=float, default=None, help="initial (main) weight (default w*)")
+    g = p.add_argument_group("algorithm options (each applies only to the algorithms named in its help)")
+    for opt in registry.OPTIONS.values():
+        users = [n for n, s in registry.ALGORITHMS.items() if opt.name in s.options]
+        g.add_argument(opt.flag, dest=opt.name, type=opt.kind, default=None,
+                       help=f"{opt.help} (default {opt.default:g}; {', '.join(users)})")
 
 
-def _algorithm(name: str, valid=ALGORITHMS) -> str:
-    if name not in valid:
-        raise InputError("--algorithm", f"must be one of {', '.join(valid)} (got {name!r})")
-    return name
+def _options(args, spec: registry.AlgorithmSpec) -> dict:
+    """The algorithm options the user gave; one that does not apply to the algorithm is an error."""
+    given = {name: getattr(args, name) for name in registry.OPTIONS if getattr(args, name, None) is not None}
+    if spec.name == "residual-learning-v2" and getattr(args, "dw_min", None) is not None and not args.pulses:
+        given.setdefault("threshold", args.dw_min)       # RL v2's threshold is the main array's dw_min
+    for name in given:
+        if name not in spec.options:
+            raise InputError(registry.OPTIONS[name].flag, f"does not apply to {spec.name}; its options: "
+                             + (", ".join(registry.OPTIONS[o].flag for o in spec.options) or "none"))
+    return {name: registry.OPTIONS[name].kind(v) for name, v in given.items()}
 
 
 def _main_response(args) -> response.Response:
@@ -124,44 +134,48 @@ def cmd_derive(args) -> int:
 
 
 def cmd_fixed_point(args) -> int:
-    from . import symbolic
-    alg = _algorithm(args.algorithm, FIXED_POINT_ALGORITHMS)
-    if alg == "digital-sgd":
-        out = symbolic.digital_sgd_fixed_point(args.L, args.w_star, args.noise, args.lr)
-    elif alg == "residual-learning":
-        # the residual array's response (shifted by --sp-shift); ideal main array (spec F.4)
-        fp = symbolic.residual_learning_fixed_point(symbolic.derive(_response(args), penalty=False),
-                                                    args.L, args.w_star, args.noise)
-        out = {"exact": fp.exact, "bias": fp.bias, "small_bias": fp.small_bias}
-    else:
-        fp = symbolic.analog_sgd_fixed_point(symbolic.derive(_response(args)), args.L, args.w_star,
-                                             args.noise, args.lr)
-        out = fp.as_dict()
-    _print(out, args.json)
+    import importlib
+    spec = registry.spec(args.algorithm)
+    if spec.fixed_point is None:
+        with_theory = [n for n, s in registry.ALGORITHMS.items() if s.fixed_point]
+        raise InputError("--algorithm", f"no fixed-point theory for {spec.name}; available for "
+                                        + ", ".join(with_theory))
+    opts = {o: registry.OPTIONS[o].default for o in spec.options}
+    opts.update(_options(args, spec))
+    fn = getattr(importlib.import_module("aimc_theory.symbolic.fixed_points"), spec.fixed_point)
+    main = _main_response(args) if spec.two_arrays else None
+    w0 = args.w_star if args.w0 is None else require_finite("--w0", args.w0)
+    out = fn(_response(args), main, args.L, args.w_star, args.noise, args.lr, w0, **opts)
+    _print(out.as_dict(), args.json)
     return 0
 
 
 def cmd_simulate(args) -> int:
-    alg = _algorithm(args.algorithm)
+    spec = registry.spec(args.algorithm)
     obj = objectives.ScalarQuadratic(args.L, args.w_star, args.noise)
     if args.pulses and args.dw_min is None:
         raise InputError("--dw-min", "--pulses needs the pulse granularity --dw-min X (> 0)")
-    if args.dw_min is not None and not args.pulses and alg != "residual-learning-v2":
+    if args.dw_min is not None and not args.pulses and spec.name != "residual-learning-v2":
         raise InputError("--pulses", "--dw-min only applies with --pulses (or as RL v2's threshold)")
-    if alg.startswith("residual-learning"):
-        opt = _residual_learning(args, alg, obj)
-    elif alg == "digital-sgd":
-        obj.check_step(args.lr)
-        opt = algorithms.digital_sgd(args.lr)
-    else:
-        resp = _response(args)
+    opts = _options(args, spec)
+    dw = args.dw_min if args.pulses else None
+    resp = _response(args)
+    array = device.Device(resp, dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
+    main = None
+    if spec.two_arrays:
+        main = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
+        obj.check_step(args.lr, _q_max(resp, opts.get("q0", 0.0)))   # P lives near its reference
+    elif spec.name == "analog-sgd":
         obj.check_step(args.lr, _q_max(resp, args.w_star))
-        dev = device.Device(resp, dw_min=args.dw_min if args.pulses else None,
-                            sigma_c=args.sigma_c, max_bl=args.max_bl)
-        opt = algorithms.analog_sgd(args.lr, dev)
+    else:
+        obj.check_step(args.lr)
+    opt = registry.build(spec.name, args.lr, array, main, seed=args.seed, **opts)
     res = simulation.run(obj, opt, args.steps, args.chains, args.seed,
                          w0=args.w_star if args.w0 is None else args.w0)
-    _print(res.as_dict(), args.json)
+    out = res.as_dict()
+    if spec.final_keys:
+        out.update(spec.final_keys(res.final_params, res.final_state))
+    _print(out, args.json)
     return 0
 
 
@@ -171,26 +185,96 @@ def _q_max(resp: response.Response, centre: float) -> float:
     return float(np.max(np.maximum(resp.q_plus(grid), resp.q_minus(grid))))
 
 
-def _residual_learning(args, alg, obj):
-    from . import residual_learning as rl
-    resp_p, resp_w = _response(args), _main_response(args)
-    dw = args.dw_min if args.pulses else None
-    dev_p = device.Device(resp_p, dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
-    dev_w = device.Device(resp_w, dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
-    obj.check_step(args.lr, _q_max(resp_p, 0.0))     # P lives near its reference, 0
-    if alg == "residual-learning":
-        return rl.residual_learning(args.lr, args.beta, args.gamma, dev_p, dev_w,
-                                    transfer_every=args.transfer_every, read_noise=args.read_noise)
-    return rl.residual_learning_v2(args.lr, args.beta, args.gamma, dev_p, dev_w, read_noise=args.read_noise,
-                                   dw_min=args.dw_min if args.dw_min is not None else 1e-3)
+def cmd_calibrate(args) -> int:
+    """Zero-shifting SP calibration: simulate the pulses and print the theory next to them."""
+    from . import calibration
+    from .symbolic import derive
+    from .symbolic.calibration import calibration_theory
+    resp = _response(args)
+    if args.dw_min is None:
+        raise InputError("--dw-min", "calibration needs the pulse size --dw-min X (> 0)")
+    dev = device.Device(resp, dw_min=args.dw_min, sigma_c=args.sigma_c)
+    variation = calibration.Variation(args.gain_dtod, args.imbalance_dtod)
+    res = calibration.zero_shift(dev, args.w0, args.pulses, args.scheme, devices=args.chains, seed=args.seed,
+                                 variation=variation, tolerance=args.tolerance)
+    d = derive(resp, penalty=False)
+    err = res.error
+    simulated = {"final_error": float(err.mean()), "rms_error": float(np.sqrt(np.mean(err ** 2))),
+                 "mean_abs_error": float(np.mean(np.abs(err))),
+                 "pulses_to_tolerance": float(np.median(res.settled)) if res.settled is not None else None}
+    if variation.gain or variation.imbalance:
+        # the theory of every device: same variation draws (same seed), SPs from the symbolic q's
+        s_plus, s_minus, clipped = variation.draw(args.chains, np.random.default_rng(args.seed))
+        th = calibration_theory(d, args.dw_min, s_plus, s_minus)
+        x0 = args.w0 - th.symmetric_point
+        mean_e, rms_e = th.errors_after(args.scheme, x0, args.pulses)
+        theory = {"contraction_per_pulse": _summary(th.contraction_per_pulse(args.scheme)),
+                  "floor": _summary(th.floor(args.scheme, args.pulses)),
+                  "final_error": float(np.mean(mean_e)), "rms_error": float(np.sqrt(np.mean(rms_e ** 2))),
+                  "pulses_to_tolerance": None}
+        sps = np.asarray(th.symmetric_point)
+        spread = {"symmetric_point_distribution": _summary(sps), "clipped_devices": clipped}
+        simulated["symmetric_point_distribution"] = _summary(res.target)
+        sp_value = float(np.mean(sps))
+    else:
+        th = calibration_theory(d, args.dw_min)
+        x0 = args.w0 - th.symmetric_point
+        mean_e, rms_e = th.errors_after(args.scheme, x0, args.pulses)
+        theory = {"contraction_per_pulse": float(th.contraction_per_pulse(args.scheme)),
+                  "floor": float(th.floor(args.scheme, args.pulses)),
+                  "final_error": float(mean_e), "rms_error": float(rms_e),
+                  "pulses_to_tolerance": _finite(th.pulses_to_tolerance(args.scheme, x0, args.tolerance)),
+                  "pair_contraction": float(th.pair_contraction),
+                  "cycle": [float(v) for v in th.cycle],
+                  "stationary_second_moment": float(th.stochastic_second_moment),
+                  "paper_bounds": th.paper_bounds(args.w0, args.pulses)}
+        spread = {}
+        sp_value = float(th.symmetric_point)
+    out = {"symmetric_point": sp_value, "scheme": args.scheme, "dw_min": args.dw_min, "pulses": args.pulses,
+           "devices": args.chains, "tolerance": args.tolerance, "theory": theory, "simulated": simulated,
+           **spread, "seconds": res.seconds}
+    if args.json:
+        print(json.dumps(out, default=_jsonable))
+    else:
+        print(f"symmetric point {sp_value:.6g}; {args.scheme} zero-shifting, {args.pulses} pulses of "
+              f"{args.dw_min:g} on {args.chains} device(s)")
+        print(f"{'':24s} {'theory':>14s} {'simulated':>14s}")
+        for k in ("final_error", "rms_error", "pulses_to_tolerance"):
+            print(f"{k:24s} {_fmt(theory.get(k)):>14s} {_fmt(simulated.get(k)):>14s}")
+        print(f"{'floor (rms, N -> inf)':24s} {_fmt(theory['floor']):>14s}")
+        print(f"{'contraction per pulse':24s} {_fmt(theory['contraction_per_pulse']):>14s}")
+    return 0
+
+
+def _summary(x) -> dict:
+    x = np.asarray(x, float)
+    p = np.percentile(x, [5, 50, 95])
+    return {"mean": float(x.mean()), "std": float(x.std()), "p5": float(p[0]), "median": float(p[1]),
+            "p95": float(p[2])}
+
+
+def _finite(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _fmt(x) -> str:
+    if isinstance(x, dict):
+        return f"{x['mean']:.6g}±{x['std']:.2g}"
+    return "—" if x is None else f"{x:.6g}"
 
 
 def cmd_check(args) -> int:
     from verification import checker
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out", f"{out} is a file; give a directory for paper_checks.md and figures/")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("--out", f"cannot create the directory {out}: {exc.strerror}") from None
     ids = [s.strip() for s in args.claims.split(",")] if args.claims else None
     if ids:
-        from verification.claims import select
+        from verification.catalogue import select
         if not select(ids):
             raise InputError("--claims", f"no claim matches {args.claims!r}; ids look like 5 or 5.softbounds")
     t0 = time.perf_counter()
@@ -226,20 +310,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="simulate many chains on the scalar quadratic")
     _add_response(p)
     _add_problem(p)
-    p.add_argument("--steps", type=int, default=5000)
-    p.add_argument("--chains", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--w0", type=float, default=None, help="initial weight (default w*)")
-    p.add_argument("--pulses", action="store_true", help="pulse-level device model")
-    p.add_argument("--dw-min", type=float, default=None)
-    p.add_argument("--max-bl", type=int, default=None)
-    p.add_argument("--sigma-c", type=float, default=0.0)
-    g = p.add_argument_group("two-array algorithms (residual-learning, residual-learning-v2)")
-    g.add_argument("--gamma", type=float, default=0.4, help="mixing W_bar = W + gamma P")
-    g.add_argument("--beta", type=float, default=0.005, help="transfer rate (v1) / EMA weight (v2)")
-    g.add_argument("--transfer-every", type=int, default=1)
-    g.add_argument("--read-noise", type=float, default=0.0, help="std of the noise reading P")
+    p.add_argument("--steps", type=int, default=5000, help="steps per chain (default 5000)")
+    p.add_argument("--chains", type=int, default=1000, help="independent chains (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--pulses", action="store_true", help="pulse-level device model (needs --dw-min)")
+    p.add_argument("--dw-min", type=float, default=None, help="pulse size (with --pulses; RL v2: threshold)")
+    p.add_argument("--max-bl", type=int, default=None, help="cap on pulses per update (default none)")
+    p.add_argument("--sigma-c", type=float, default=0.0, help="cycle-to-cycle noise per pulse, in dw_min")
     p.set_defaults(fn=cmd_simulate)
+    p = sub.add_parser("calibrate", help="zero-shifting SP calibration: theory and pulse simulation")
+    _add_response(p)
+    p.add_argument("--dw-min", type=float, default=None, help="pulse size (required)")
+    p.add_argument("--scheme", choices=("cyclic", "stochastic"), default="cyclic",
+                   help="alternating up/down pulses (cyclic) or random ones (stochastic, P2 Alg. 1)")
+    p.add_argument("--w0", type=float, default=0.0, help="initial weight (default 0)")
+    p.add_argument("--pulses", type=int, default=10000, help="number of pulses N (default 10000)")
+    p.add_argument("--chains", type=int, default=1000, help="number of devices (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--tolerance", type=float, default=0.01,
+                   help="absolute error |w - SP| for pulses_to_tolerance (default 0.01)")
+    p.add_argument("--sigma-c", type=float, default=0.0, help="cycle-to-cycle noise per pulse, in dw_min")
+    p.add_argument("--gain-dtod", type=float, default=0.0,
+                   help="device-to-device log-normal step gain sigma (P2 eq. 103; default 0)")
+    p.add_argument("--imbalance-dtod", type=float, default=0.0,
+                   help="device-to-device up/down imbalance sigma, moves each SP (P2 eq. 103; default 0)")
+    p.set_defaults(fn=cmd_calibrate)
     p = sub.add_parser("check", help="run the claims catalogue, write paper_checks.md and figures/")
     p.add_argument("--claims", default=None, help="comma-separated ids or prefixes, e.g. 5,7.power")
     p.add_argument("--fast", action="store_true", help="smaller budgets (under a minute)")

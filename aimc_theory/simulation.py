@@ -34,6 +34,8 @@ class SimulationResult:
     trajectory: np.ndarray = field(repr=False)
     observables: dict = field(default_factory=dict, repr=False)
     seconds: float = 0.0
+    final_params: np.ndarray | None = field(default=None, repr=False)
+    final_state: object = field(default=None, repr=False)
 
     def mse(self, target) -> tuple[np.ndarray, np.ndarray]:
         """Time-averaged E|W - target|^2 per coordinate over the averaging window, and its SE."""
@@ -63,8 +65,12 @@ def initial_weights(w0, chains: int, dim: int) -> np.ndarray:
 
 def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=0.0,
         record_every: int = 1, burn_in: float = 0.5,
-        observables: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None) -> SimulationResult:
-    """Simulate ``chains`` independent runs of ``steps`` steps from ``w0`` (seeded, reproducible)."""
+        observables: dict[str, Callable[[np.ndarray, object], np.ndarray]] | None = None) -> SimulationResult:
+    """Simulate ``chains`` independent runs of ``steps`` steps from ``w0`` (seeded, reproducible).
+
+    ``observables`` maps names to ``fn(W_read, state) -> (chains,)``, evaluated before every step on
+    the read-out weight and the algorithm's state and averaged over the steps.
+    """
     steps = require_int("steps", steps)
     chains = require_int("chains", chains)
     record_every = require_int("record_every", record_every)
@@ -93,7 +99,8 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     variance_se = infl.std(axis=0, ddof=1) / np.sqrt(chains) if chains > 1 else np.full_like(mean, np.nan)
     final_w = algorithm.readout(params, state)
     return SimulationResult(mean, se, variance, variance_se, final_w.mean(axis=0), final_w, chain_mean,
-                            chain_m2, np.array(traj), {k: v / steps for k, v in obs.items()}, seconds)
+                            chain_m2, np.array(traj), {k: v / steps for k, v in obs.items()}, seconds,
+                            params, state)
 
 
 def _loop(objective, algorithm, params, state, rng, steps, start, record_every, observables, obs,
@@ -102,7 +109,7 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
     for k in range(steps):
         Wr = algorithm.readout(params, state)
         for name, fn in observables.items():
-            obs[name] += fn(Wr)
+            obs[name] += fn(Wr, state)
         grads = objective.grad(Wr, rng)
         params, state = algorithm.update(grads, state, params, rng)
         if (k + 1) % 64 == 0 or k + 1 == steps:   # inf/nan persist, so checking now and then suffices

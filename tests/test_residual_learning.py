@@ -47,13 +47,13 @@ def test_linearized_matches_spec_formula():
     lin = symbolic.residual_learning_linearized(symbolic.derive(response.softbounds(tau=tau), penalty=False),
                                                 1.0, s, lr, beta, gamma)
     a = 1 - lr * (gamma + s * math.sqrt(2 / math.pi) / tau)
-    assert lin["a"] == pytest.approx(a, rel=1e-12)
+    assert lin.a == pytest.approx(a, rel=1e-12)
     roots = np.roots([1, -(1 + a - lr * beta), a])
-    assert lin["spectral_radius"] == pytest.approx(max(abs(roots)), rel=1e-12)
-    assert lin["spectral_radius"] == pytest.approx(math.sqrt(a), rel=1e-12)     # complex pair
+    assert lin.spectral_radius == pytest.approx(max(abs(roots)), rel=1e-12)
+    assert lin.spectral_radius == pytest.approx(math.sqrt(a), rel=1e-12)     # complex pair
     lin0 = symbolic.residual_learning_linearized(symbolic.derive(response.softbounds(), penalty=False),
                                                  1.0, 0.0, lr, beta, 0.0)
-    assert lin0["spectral_radius"] == pytest.approx(1.0, abs=1e-12)             # marginal
+    assert lin0.spectral_radius == pytest.approx(1.0, abs=1e-12)             # marginal
 
 
 def test_ls_fixed_point():
@@ -62,7 +62,7 @@ def test_ls_fixed_point():
     H = A.T @ A / 30
     W_star = 0.2 * rng.standard_normal(4)
     d = symbolic.derive(response.softbounds().shifted(0.1), penalty=False)
-    W = symbolic.residual_learning_fixed_point_ls(d, H, W_star, 0.3)
+    W = symbolic.residual_learning_fixed_point_ls(d, H, W_star, 0.3).exact
     mu = H @ (W - W_star)
     assert np.allclose(mu, symbolic.residual_learning_fixed_point(d, 1.0, 0.0, 0.3).mu)
 
@@ -71,12 +71,12 @@ def test_read_noise_fixed_point_solves_both_rest_conditions():
     dp = symbolic.derive(response.softbounds(), penalty=False)
     dw = symbolic.derive(response.softbounds(sp=-0.2), penalty=False)
     out = symbolic.residual_learning_read_noise_fixed_point(dp, dw, 1.0, 0.5, 0.3, 0.05, 0.4)
-    w, p = out["w"], out["p"]
+    w, p = out.w, out.p
     mu = w + 0.4 * p - 0.5
     rp, rw = response.softbounds(), response.softbounds(sp=-0.2)
     assert mu * rp.F(p) + abs_moment(mu, 0.3) * rp.G(p) == pytest.approx(0.0, abs=1e-9)
     assert p * rw.F(w) - abs_moment(p, 0.05) * rw.G(w) == pytest.approx(0.0, abs=1e-9)
-    assert out["bias"] < 0     # pulled toward the main array's SP (-0.2)
+    assert out.bias < 0     # pulled toward the main array's SP (-0.2)
 
 
 @settings(max_examples=30, deadline=None)

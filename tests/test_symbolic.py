@@ -142,8 +142,8 @@ def test_no_noise_means_no_bias():
 
 def test_digital_sgd():
     out = symbolic.digital_sgd_fixed_point(2.0, 0.1, 0.5, 0.1)
-    assert out["exact"] == 0.1 and out["contraction"] == pytest.approx(0.8)
-    assert out["variance"] == pytest.approx(0.01 * 0.25 / (1 - 0.64))
+    assert out.exact == 0.1 and out.contraction == pytest.approx(0.8)
+    assert out.variance == pytest.approx(0.01 * 0.25 / (1 - 0.64))
 
 
 def test_multi_d_weighted_l2_for_c0():

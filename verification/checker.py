@@ -7,13 +7,14 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 
 import numpy as np
 
-from .claims import FAMILIES, Outcome, select
+from .catalogue import select
+from .claim_types import FAMILIES, Outcome
 from .theory import Theory
 
 NOTES = {
@@ -103,23 +104,30 @@ def run(ids: list[str] | None = None, fast: bool = False, theory: Theory | None 
         progress: bool = False, workers: int | None = None) -> list[dict]:
     """Run the selected claims; returns one dict per claim (the JSON rows of interface.md).
 
-    Claims are split over ``workers`` processes (default: up to 2, the cores CI has) by device
-    family, so that the simulations a family's claims share stay in one process.
+    Claims run in ``workers`` processes (default: up to 2, the cores CI has); claims that share
+    cached simulations (a ``Claim.group``) form one task, tasks are handed out as workers free up.
     """
     theory = theory or Theory()
     claims = select(ids)
     order = [c.id for c in claims]
     workers = workers or min(2, os.cpu_count() or 1)
-    families = sorted({c.family or "" for c in claims})
-    parts = [[c.id for c in claims if families.index(c.family or "") % workers == i] for i in range(workers)]
-    parts = [p for p in parts if p]
-    if len(parts) <= 1:
+    tasks: dict[str, list[str]] = {}
+    for c in claims:      # a task is a group of claims that share cached simulations
+        tasks.setdefault(c.task, []).append(c.id)
+    parts = sorted(tasks.values(), key=len, reverse=True)     # larger groups first, then dynamic
+    if workers <= 1 or len(parts) <= 1:
         rows = _run_claims(order, fast, theory, len(order), progress)
     else:
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(len(parts), mp_context=ctx) as pool:
-            futures = [pool.submit(_run_claims, p, fast, theory, len(order), progress) for p in parts]
-            rows = [r for f in futures for r in f.result()]
+        with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx) as pool:
+            futures = [pool.submit(_run_claims, p, fast, theory, len(order), False) for p in parts]
+            rows = []
+            for f in as_completed(futures):
+                done = f.result()
+                rows += done
+                if progress:
+                    print(f"[{len(rows)}/{len(order)}] " + ", ".join(f"{r['id']} {r['verdict']}" for r in done)
+                          + f" ({sum(r['seconds'] for r in done):.1f} s)", file=sys.stderr, flush=True)
     rank = {cid: i for i, cid in enumerate(order)}
     return sorted(rows, key=lambda r: rank[r["id"]])
 
@@ -194,9 +202,7 @@ def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figur
 
 
 def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # figures are drawn on Figure objects (see _subplots): the caller's pyplot backend is left alone
 
     theory = theory or Theory()
     outdir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +210,7 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -
     by_id = {r["id"]: r for r in rows}
 
     # the accumulated penalty R_c(w) of each family (symbolic, no simulation)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _subplots(figsize=(6, 4))
     for name, make in FAMILIES.items():
         resp = make()
         d = theory.derive(resp)          # R_c by quadrature: the same numbers, no closed-form search
@@ -214,11 +220,11 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -
     ax.set_ylabel("R_c(w) = ∫ G/F from the SP")
     ax.set_title("Accumulated asymmetric penalty (P1 Thm 1)")
     ax.legend(fontsize=7)
-    written.append(_save(fig, outdir / "penalty.png", plt))
+    written.append(_save(fig, outdir / "penalty.png"))
 
     six = [by_id.get(f"6.{f}") for f in FAMILIES]
     if any(six):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        fig, axes = _subplots(1, 2, figsize=(10, 4))
         for name, r in zip(FAMILIES, six):
             if not r:
                 continue
@@ -243,12 +249,12 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -
         axes[1].set_title("Bias vs learning rate at s = 0.2 (dashed: theory)")
         axes[0].legend(fontsize=7)
         axes[1].legend(fontsize=7)
-        written.append(_save(fig, outdir / "bias_vs_noise_and_lr.png", plt))
+        written.append(_save(fig, outdir / "bias_vs_noise_and_lr.png"))
 
     five = [(f, by_id.get(f"5.{f}")) for f in FAMILIES]
     seven = [(f, by_id.get(f"7.{f}")) for f in FAMILIES]
     if any(r for _, r in five) or any(r for _, r in seven):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        fig, axes = _subplots(1, 2, figsize=(10, 4))
         for name, r in five:
             if r:
                 traj = r["_data"]["trajectory"]
@@ -270,12 +276,12 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -
         axes[1].set_ylabel("E[w+ - w-] / (2 delta)")
         axes[1].set_title("Local rate: simulation vs rho^k (dashed)")
         axes[1].legend(fontsize=7)
-        written.append(_save(fig, outdir / "trajectory_and_rate.png", plt))
+        written.append(_save(fig, outdir / "trajectory_and_rate.png"))
 
     fig2 = by_id.get("13.fig2")
     if fig2:
-        fig, ax = plt.subplots(figsize=(6.5, 4.5))
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        fig, ax = _subplots(figsize=(6.5, 4.5))
+        colors = [f"C{i}" for i in range(10)]
         for i, c in enumerate((0.0, 0.1, 0.2, 0.3)):
             for name, ls in (("analog-sgd", "-"), ("residual-learning", "--")):
                 curve = fig2["_data"]["curves"][(name, c)]
@@ -285,11 +291,11 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -
         ax.set_ylabel("f(W)/D")
         ax.set_title("P1 Fig. 2 rerun: least squares, linear response, tau = 3.5 (SP = c tau)")
         ax.legend(fontsize=7, ncol=2)
-        written.append(_save(fig, outdir / "fig2_least_squares.png", plt))
+        written.append(_save(fig, outdir / "fig2_least_squares.png"))
 
     eleven = [(f, by_id.get(f"11.{f}")) for f in FAMILIES]
     if any(r for _, r in eleven):
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = _subplots(figsize=(6, 4))
         for name, r in eleven:
             if r:
                 ax.loglog(r["_data"]["lr"], r["_data"]["mse"], "o-", label=f"RL, {name} (zero-SP residual)")
@@ -297,11 +303,13 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -
         ax.set_ylabel("stationary E(W_bar - w*)^2")
         ax.set_title("RL error floor shrinks with lr (P1 Cor. 1)")
         ax.legend(fontsize=7)
-        written.append(_save(fig, outdir / "rl_error_floor.png", plt))
+        written.append(_save(fig, outdir / "rl_error_floor.png"))
+
+    written += _sp_figures(by_id, outdir, theory)
 
     two = [(f, by_id.get(f"2.{f}")) for f in FAMILIES]
     if any(r for _, r in two):
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = _subplots(figsize=(6, 4))
         for name, r in two:
             if r:
                 ax.loglog(r["_data"]["dw"], r["_data"]["rel"], "o-", label=name)
@@ -309,12 +317,101 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -
         ax.set_ylabel("relative error of the pulse train vs U_q")
         ax.set_title("Pulse-train limit (P1 Thm 4)")
         ax.legend(fontsize=7)
-        written.append(_save(fig, outdir / "pulse_limit.png", plt))
+        written.append(_save(fig, outdir / "pulse_limit.png"))
     return written
 
 
-def _save(fig, path: Path, plt) -> str:
+def _sp_figures(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+    """Figures of claims 17-23: calibration pulses (P2 Fig. 1b), the EMA filter, RIDER / E-RIDER."""
+    written = []
+    r19 = by_id.get("19.cyclic")
+    floors = [(k.split(".", 1)[1], r) for k, r in by_id.items() if k.startswith("17.") and k != "17.bounds"]
+    if r19 or floors:
+        fig, axes = _subplots(1, 2, figsize=(11, 4))
+        if r19:
+            d = r19["_data"]
+            dws = np.array(d["dws"])
+            axes[0].semilogx(dws, [d["measured"][x] for x in d["dws"]], "o", label="cyclic ZS, simulated")
+            axes[0].semilogx(dws, [d["exact"][x] for x in d["dws"]], "-", label="cyclic, exact linear map")
+            axes[0].axhline(d["log"], ls="--", color="k", lw=0.8, label="tau ln(|x0|/delta) (spec F.3)")
+            from aimc_theory import response as _resp
+            grid = np.geomspace(1e-5, 1e-2, 16)
+            sto = []
+            for dw in grid:
+                th = theory.calibration(_resp.softbounds(tau=1.0, sp=0.12), dw)
+                sto.append(th.pulses_to_tolerance("stochastic", 0.38, 0.04) * dw)
+            axes[0].semilogx(grid, sto, ":", label="stochastic ZS (RMS), theory; inf where the floor > delta")
+            axes[0].set_xlabel("dw_min")
+            axes[0].set_ylabel("N x dw_min to |w - SP| <= 0.04")
+            axes[0].set_title("Pulses to tolerance scale as 1/dw_min (P2 Fig. 1b)")
+            axes[0].legend(fontsize=7)
+        if floors:
+            names = [n for n, _ in floors]
+            x = np.arange(len(names))
+            axes[1].bar(x - 0.2, [r["theory"] for _, r in floors], 0.4, label="theory c^2/(1 - a)")
+            axes[1].bar(x + 0.2, [r["measured"] for _, r in floors], 0.4,
+                        yerr=[3 * (r["se"] or 0) for _, r in floors], label="simulated ± 3 SE")
+            axes[1].set_xticks(x)
+            axes[1].set_xticklabels(names, fontsize=8)
+            axes[1].set_ylabel("stationary E(w - SP)^2")
+            axes[1].set_title("Stochastic zero-shifting floor, dw_min = 1e-3")
+            axes[1].legend(fontsize=7)
+        written.append(_save(fig, outdir / "sp_calibration.png"))
+
+    r20 = by_id.get("20.ema")
+    if r20:
+        fig, ax = _subplots(figsize=(6, 4))
+        for eta, (omega, gain, pred) in r20["_data"].items():
+            sel = slice(1, None, 37)
+            line, = ax.loglog(omega[sel], gain[sel], "o", ms=3, label=f"eta = {eta}: FFT of impulse response")
+            ax.loglog(omega[1:], pred[1:], "-", color=line.get_color(), lw=0.8)
+        ax.set_xlabel("omega (rad/step)")
+        ax.set_ylabel("|H(e^jw)|^2")
+        ax.set_title("EMA reference filter (P2 Lemma 3.10); lines: theory")
+        ax.legend(fontsize=7)
+        written.append(_save(fig, outdir / "ema_filter.png"))
+
+    r22, r23 = by_id.get("22.softbounds"), by_id.get("23.reference")
+    if r22 or r23:
+        fig, axes = _subplots(1, 2, figsize=(11, 4))
+        if r22:
+            steps = r22["_data"]["steps"]
+            for i, (w0, q0, traj, limit) in enumerate(r22["_data"]["trajectories"]):
+                k = np.linspace(0, steps, traj.size)
+                axes[0].plot(k, traj, color=f"C{i}", label=f"RIDER (W0, Q0) = ({w0:+.1f}, {q0:+.1f})")
+                axes[0].axhline(limit, color=f"C{i}", ls="--", lw=0.8)
+        if r23:
+            e = r23["_data"]["erider"][:, 0]
+            axes[0].plot(np.linspace(0, r22["_data"]["steps"] if r22 else e.size, e.size), e, color="k",
+                         lw=1.2, label="E-RIDER p = 0.05 from (0, 0)")
+            by_p = r23["_data"]["by_p"]
+            axes[1].plot(list(by_p), list(by_p.values()), "o-", label="|Q_K - SP_P|")
+            rm = by_id.get("23.main")
+            if rm:
+                axes[1].plot(list(rm["_data"]["by_p"]), list(rm["_data"]["by_p"].values()), "s-",
+                             label="|W_K - W*|")
+            axes[1].set_xscale("symlog", linthresh=0.01)
+            axes[1].set_xlabel("chopper flip probability p (p = 0: RIDER)")
+            axes[1].set_ylabel("mean error at the last step")
+            axes[1].set_title("E-RIDER vs chopper probability (cf. P2 Fig. 5)")
+            axes[1].legend(fontsize=7)
+        axes[0].axhline(0.5, color="k", lw=0.6, ls=":", label="W*")
+        axes[0].set_xlabel("step")
+        axes[0].set_ylabel("mean mixed weight W_bar")
+        axes[0].set_title("RIDER settles on its invariant line (dashed: derived limit)")
+        axes[0].legend(fontsize=6)
+        written.append(_save(fig, outdir / "rider_tracking.png"))
+    return written
+
+
+def _subplots(*grid, figsize=(6, 4)):
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize)
+    axes = fig.subplots(*grid)
+    return fig, axes
+
+
+def _save(fig, path: Path) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return f"figures/{path.name}"

@@ -7,12 +7,13 @@ ideal unless the claim is about the main array.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
 from aimc_theory import algorithms, device, objectives, residual_learning as rl, response, simulation
 
-from .claims import AGREE, DISAGREE, FAMILIES, L, NOISE, W_STAR, Budget, Claim, Outcome, judge
+from .claim_types import AGREE, DISAGREE, FAMILIES, L, NOISE, W_STAR, Budget, Claim, Outcome, judge
 from .theory import Theory
 
 GAMMA = 0.4
@@ -25,20 +26,16 @@ def residual(family: str, sp_at: float = 0.0) -> response.Response:
     return r.shifted(sp_at - r.symmetric_point)
 
 
-_SIMS: dict = {}
-
-
+@lru_cache(maxsize=128)
 def _rl_scalar(family, sp_at, lr, beta, gamma, chains, steps, seed, main=None, read_noise=0.0, v2=False,
                dw_min=1e-3):
-    key = (family, sp_at, lr, beta, gamma, chains, steps, seed, main, read_noise, v2, dw_min)
-    if key not in _SIMS:
-        dev_p = device.Device(residual(family, sp_at))
-        dev_w = device.Device(FAMILIES[main]() if main else response.ideal())
-        obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
-        alg = (rl.residual_learning_v2(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise, dw_min=dw_min)
-               if v2 else rl.residual_learning(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise))
-        _SIMS[key] = simulation.run(obj, alg, steps, chains, seed, w0=W_STAR)
-    return _SIMS[key]
+    """RL v1/v2 on the scalar quadratic; cached on its (immutable) inputs so that claims share runs."""
+    dev_p = device.Device(residual(family, sp_at))
+    dev_w = device.Device(FAMILIES[main]() if main else response.ideal())
+    obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
+    alg = (rl.residual_learning_v2(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise, dw_min=dw_min)
+           if v2 else rl.residual_learning(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise))
+    return simulation.run(obj, alg, steps, chains, seed, w0=W_STAR)
 
 
 # -- claim 11: exact convergence with a zero-SP residual array ----------------------------------
@@ -102,10 +99,10 @@ def _claim12(family):
 
 
 def _claim12_ls(theory: Theory, fast: bool) -> Outcome:
-    from .claims import _ls_problem
+    from .claims_asgd import _ls_problem
     obj = _ls_problem()
     resp_p = residual("softbounds", DELTA)
-    pred = theory.rl_fixed_point_ls(resp_p, obj.H, obj.minimizer, NOISE) - obj.minimizer
+    pred = theory.rl_fixed_point_ls(resp_p, obj.H, obj.minimizer, NOISE).bias
     b = Budget.of(fast)
     alg = rl.residual_learning(0.01, 0.005, GAMMA, device.Device(resp_p), device.Device(response.ideal()))
     res = simulation.run(obj, alg, b.steps, b.chains // 4, 121, w0=obj.minimizer)
@@ -141,7 +138,7 @@ def fig2_runs(chains: int, steps: int = 1000, algs=("analog-sgd", "residual-lear
         for name, alg in ((a, make[a]()) for a in algs):
             loss_curve = []
 
-            def loss(W, acc=loss_curve):
+            def loss(W, state=None, acc=loss_curve):
                 acc.append(float(np.mean(obj.loss(W))) / obj.dim)
                 return np.zeros(W.shape[0])
 
@@ -212,12 +209,12 @@ def _claim14(family):
         halves = [_envelope_rate(0.5 * (u - d)) for u, d in
                   ((up.trajectory[: steps // 2 + 1, 0], dn.trajectory[: steps // 2 + 1, 0]),
                    (up.trajectory[steps // 2:, 0], dn.trajectory[steps // 2:, 0]))]
-        tol = 0.10 * lin["decay_rate"]                                   # spec G.14: within 10%
-        return Outcome(lin["decay_rate"], rate, abs(halves[0] - halves[1]) / 2, tol,
-                       judge(lin["decay_rate"], rate, tol),
-                       f"-log|lambda|: char. poly {lin['char_poly']}, |lambda| = {lin['spectral_radius']:.6f}; "
+        tol = 0.10 * lin.decay_rate                                   # spec G.14: within 10%
+        return Outcome(lin.decay_rate, rate, abs(halves[0] - halves[1]) / 2, tol,
+                       judge(lin.decay_rate, rate, tol),
+                       f"-log|lambda|: char. poly {lin.char_poly}, |lambda| = {lin.spectral_radius:.6f}; "
                        f"fitted from E[W_bar+ - W_bar-]/2 over {steps} steps (halves: {halves[0]:.5f}, "
-                       f"{halves[1]:.5f})", {"diff": diff, "rate": lin["decay_rate"]})
+                       f"{halves[1]:.5f})", {"diff": diff, "rate": lin.decay_rate})
     return run
 
 
@@ -235,13 +232,13 @@ def _claim14_gamma0(theory: Theory, fast: bool) -> Outcome:
         e = np.abs(res.trajectory[:, 0] - W_STAR)
         out[g] = [float(e[k - 2000:k].max()) for k in (5000, 10000, 20000)]
     rate0 = math.log(out[0.0][0] / out[0.0][2]) / 15000
-    tol = 0.1 * lin4["decay_rate"]
-    return Outcome(lin0["decay_rate"], rate0, 0.0, tol, judge(lin0["decay_rate"], rate0, tol),
+    tol = 0.1 * lin4.decay_rate
+    return Outcome(lin0.decay_rate, rate0, 0.0, tol, judge(lin0.decay_rate, rate0, tol),
                    "noiseless, max|e| over windows at 5k/10k/20k steps: gamma = 0: "
                    + "/".join(f"{v:.1e}" for v in out[0.0]) + f"; gamma = {GAMMA}: "
                    + "/".join(f"{v:.1e}" for v in out[GAMMA])
-                   + f". Linearized |lambda| at gamma = 0: {lin0['spectral_radius']:.6f} (marginal); slow "
-                   f"means a decay rate below 10% of gamma = {GAMMA}'s {lin4['decay_rate']:.4f}")
+                   + f". Linearized |lambda| at gamma = 0: {lin0.spectral_radius:.6f} (marginal); slow "
+                   f"means a decay rate below 10% of gamma = {GAMMA}'s {lin4.decay_rate:.4f}")
 
 
 # -- claim 15: RL-v2 buffer and read noise ----------------------------------------------------------
@@ -282,7 +279,7 @@ def _claim15_read_noise(family):
         s_r = 0.05
         chains, horizon = (300, 25) if fast else (1500, 40)
         pred_v1 = theory.rl_read_noise_fixed_point(residual(family, 0.0), FAMILIES[family](), L, W_STAR,
-                                                   NOISE, s_r, GAMMA)["bias"]
+                                                   NOISE, s_r, GAMMA).bias
         v1, v1_se, v2, v2_se = [], [], [], []
         for lr in LRS_15:
             for out, out_se, v2flag in ((v1, v1_se, False), (v2, v2_se, True)):
@@ -351,12 +348,12 @@ def catalogue() -> list[Claim]:
                             "error floor shrinks with lr (unlike Analog SGD's)",
                             "stationary E(W_bar - w*)^2 at lr in {.04,.02,.01,.005}, beta = lr/2, gamma = 0.4; "
                             "fitted exponent vs 1 (0 if the theory predicts a bias); tolerance 0.5",
-                            _claim11(f), family=f))
+                            _claim11(f), family=f, group=f"rl.{f}"))
     for f in fams:
         claims.append(Claim(f"12.{f}", "spec F.4 (P1 section 4)", "RL with residual SP at delta: W_bar - w* = mu/L, "
                             "mu + m(mu) R_P(0) = 0, independent of gamma and beta",
                             "scalar, delta = 0.1, (gamma, beta) in {.1,.4}x{.002,.01}; each within 3 SE + 5%",
-                            _claim12(f), family=f))
+                            _claim12(f), family=f, group=f"rl.{f}"))
     claims.append(Claim("12.ls", "spec F.4 multi-D", "least squares: W_bar - W* = H^-1 mu 1 with a shifted residual array",
                         "D = 10, softbounds residual with SP at 0.1; relative error <= 5% + 3 SE", _claim12_ls,
                         family="softbounds"))
@@ -383,7 +380,7 @@ def catalogue() -> list[Claim]:
         claims.append(Claim(f"15.{f}", "P1 section 5", "under read noise RL v1 is biased by the implicit penalty of "
                             "the read (lr -> 0 limit: the read-noise fixed point) while RL v2 approaches w*",
                             "main array = the family (SP != w*), read noise 0.05; v1 bias extrapolated to lr -> 0 within "
-                            "3 SE + 5%; v2 bias shrinks with lr and is < half of v1's", _claim15_read_noise(f), family=f))
+                            "3 SE + 5%; v2 bias shrinks with lr and is < half of v1's", _claim15_read_noise(f), family=f, group=f"rl.{f}"))
     for f in fams:
         claims.append(Claim(f"16.{f}", "P1 section 5 (threshold rule)", "after every RL-v2 step |H| < dw_min, at most "
                             "one pulse per coordinate, pulses = threshold crossings", "beta = 0.005, read noise 1e-3, "

@@ -12,12 +12,16 @@ The correct theory is ``Theory()``. The simulation side never sees these objects
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
 
 from aimc_theory import symbolic
+from aimc_theory.symbolic import tracking
+from aimc_theory.symbolic.calibration import calibration_theory
 from aimc_theory.response import Response
 
 
@@ -29,6 +33,7 @@ class Theory:
     exact_convergence: bool = False
     ema_ratio: str = "exact"          # "exact": beta/(2 - beta); "naive": beta (a wrong theory)
     threshold_scale: float = 1.0      # the bound |H| < scale * dw_min claimed after each RL-v2 step
+    lemma35_factor: float = 2.0       # P2 Lemma 3.5's threshold 1 - factor |P - w_sp| cos / |P - Q|
 
     @property
     def label(self) -> str:
@@ -45,6 +50,8 @@ class Theory:
             parts.append("EMA variance ratio beta")
         if self.threshold_scale != 1.0:
             parts.append(f"buffer bound {self.threshold_scale:g} dw_min")
+        if self.lemma35_factor != 2.0:
+            parts.append(f"Lemma 3.5 factor {self.lemma35_factor:g}")
         return ", ".join(parts) or "correct theory"
 
     def response(self, resp: Response) -> Response:
@@ -95,14 +102,46 @@ class Theory:
     def ema_variance_ratio(self, beta) -> float:
         return float(symbolic.ema_noise_variance_ratio(beta)) if self.ema_ratio == "exact" else float(beta)
 
+    # -- SP calibration and tracking (P2) -------------------------------------------------
+    def calibration(self, resp: Response, dw_min: float, s_plus=1.0, s_minus=1.0):
+        return calibration_theory(self.derive(resp), dw_min, s_plus, s_minus)
 
-_CACHE: dict = {}
+    def symmetric_point(self, resp: Response) -> float:
+        return float(self.derive(resp).symmetric_point)
+
+    def ema_filter_gain(self, eta: float, omega):
+        """|H(e^{j omega})|^2 of the EMA, from the SymPy derivation (a wrong theory: eta for eta^2)."""
+        g = tracking.ema_filter_gain(eta if self.ema_ratio == "exact" else math.sqrt(eta))
+        return sp.lambdify(tracking.OMEGA, g, "numpy")(np.asarray(omega, float))
+
+    def lemma35_threshold(self, P, Q, w_sp):
+        return tracking.lemma35_threshold(P, Q, w_sp, self.lemma35_factor)
+
+    def rider_fixed_point(self, resp_p: Response, resp_w: Response, L, w_star, s, beta, eta, w0, q0):
+        return tracking.rider_fixed_point(self.derive(resp_p), self.derive(resp_w), L, w_star, s, beta, eta,
+                                          w0, q0, moment=self.moment_fn)
 
 
 def _derive(resp: Response, penalty: bool) -> symbolic.Derivation:
     """Derivations are cached by the response's definition (they cost up to a few seconds)."""
-    key = (resp.lo, resp.hi, sp.srepr(resp.q_plus_expr), sp.srepr(resp.q_minus_expr), penalty)
-    if key not in _CACHE:
-        _CACHE[key] = symbolic.derive(resp, penalty=penalty)
-    return _CACHE[key]
+    return _derive_cached(_Definition(resp, penalty))
+
+
+class _Definition:
+    """Cache key: a response's immutable definition (range, SymPy q+/q-), not its identity."""
+
+    def __init__(self, resp: Response, penalty: bool):
+        self.resp = resp
+        self.key = (resp.lo, resp.hi, resp.q_plus_expr, resp.q_minus_expr, penalty)
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Definition) and self.key == other.key
+
+
+@lru_cache(maxsize=256)
+def _derive_cached(definition: _Definition) -> symbolic.Derivation:
+    return symbolic.derive(definition.resp, penalty=definition.key[-1])
 

@@ -1,16 +1,8 @@
-"""The catalogue of checkable claims (spec section G), each with an id, its source, the
-statement, how theory and measurement are computed, and a tolerance from the statistics.
-
-Every claim is run as ``claim.run(theory, fast)``: ``theory`` (a :class:`Theory`) supplies the
-prediction from the symbolic module; the measurement comes from the numeric simulation
-(devices, algorithms, simulation), which never sees the theory. Negative controls pass a
-deliberately wrong ``Theory`` and must get ``disagree``.
-"""
+"""Claims 1-10: the analog update, pulse trains and Analog SGD (P1 sections 2-3, spec B, F.1, F.2)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -18,83 +10,18 @@ from aimc_theory import algorithms, device, objectives, response, simulation
 from aimc_theory.errors import InputError
 from aimc_theory.expressions import W as WSYM
 
+from .claim_types import AGREE, DISAGREE, FAMILIES, INCONCLUSIVE, LR, L, NOISE, W_STAR, Budget, Claim, Outcome, judge
 from .theory import Theory
 
-AGREE, DISAGREE, INCONCLUSIVE = "agree", "disagree", "inconclusive"
-
-
-@dataclass
-class Outcome:
-    theory: float
-    measured: float
-    se: float
-    tolerance: float
-    verdict: str
-    explanation: str
-    data: dict = field(default_factory=dict, repr=False)
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    source: str
-    statement: str
-    method: str
-    run: Callable[[Theory, bool], Outcome] = field(repr=False)
-    expected_verdict: str = AGREE
-    family: str | None = None
-
-    def evaluate(self, theory: Theory, fast: bool) -> Outcome:
-        """Run the check; a theory that cannot produce a prediction here disagrees."""
-        try:
-            return self.run(theory, fast)
-        except InputError as exc:
-            if theory == Theory():
-                raise
-            return Outcome(math.nan, math.nan, math.nan, math.nan, DISAGREE,
-                           f"the theory gives no prediction here: {exc}")
-
-
-def judge(theory: float, measured: float, tolerance: float) -> str:
-    ok = np.all(np.abs(np.asarray(measured) - np.asarray(theory)) <= tolerance)
-    return AGREE if ok else DISAGREE
-
-
-# -- the test devices and problems (fixed a priori, spec F.1 setup) --------------------------
-
-FAMILIES: dict[str, Callable[[], response.Response]] = {
-    "softbounds": lambda: response.softbounds(tau=1.0, sp=-0.2),
-    "linear": lambda: response.linear(tau=1.0, c=0.3),
-    "power": lambda: response.power(tau=1.0, gamma=0.5),
-    "exponential": lambda: response.exponential(tau=1.0, gamma=1.0),
-}
-L, W_STAR, NOISE, LR = 1.0, 0.5, 0.3, 0.01
-
-
-@dataclass(frozen=True)
-class Budget:
-    chains: int
-    steps: int
-    mc_samples: int
-
-    @staticmethod
-    def of(fast: bool) -> "Budget":
-        return Budget(2000, 6000, 400_000) if fast else Budget(8000, 20000, 2_000_000)
-
-
-_SIMS: dict = {}
-
-
+@lru_cache(maxsize=64)
 def _asgd_scalar(family: str, noise: float, lr: float, budget: Budget, seed: int, w0=None):
-    """Analog SGD (expected update) on the scalar quadratic; memoized so claims share runs."""
-    key = ("asgd", family, noise, lr, budget, seed, w0)
-    if key not in _SIMS:
-        resp = FAMILIES[family]()
-        obj = objectives.ScalarQuadratic(L, W_STAR, noise)
-        steps = int(budget.steps * max(1.0, 0.01 / lr))
-        _SIMS[key] = simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), steps,
-                                    budget.chains, seed, w0=W_STAR if w0 is None else w0)
-    return _SIMS[key]
+    """Analog SGD (expected update) on the scalar quadratic; cached on its (immutable) inputs so
+    that claims share runs."""
+    resp = FAMILIES[family]()
+    obj = objectives.ScalarQuadratic(L, W_STAR, noise)
+    steps = int(budget.steps * max(1.0, 0.01 / lr))
+    return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), steps,
+                          budget.chains, seed, w0=W_STAR if w0 is None else w0)
 
 
 # -- claim 1: analog update algebra -----------------------------------------------------------
@@ -385,12 +312,12 @@ def _claim10(family):
         lr = min(lr, 1 / (4 * L * F_max))                          # and its condition
         obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
 
-        def metric(Wr):
+        def metric(Wr, state=None):
             g = obj.mean_grad(Wr)[:, 0]
             Fv, Gv = resp.F(Wr[:, 0]), resp.G(Wr[:, 0])
             return (g * Fv + np.abs(g) * Gv) ** 2 + 4 * g ** 2 * resp.q_plus(Wr[:, 0]) * resp.q_minus(Wr[:, 0])
 
-        def s_k(Wr):
+        def s_k(Wr, state=None):
             return d.G_fn(Wr[:, 0]) ** 2 / d.F_fn(Wr[:, 0])
 
         res = simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), K, 64, 10, w0=w0,
@@ -437,7 +364,7 @@ def catalogue() -> list[Claim]:
         claims.append(Claim(f"5.{fam}", "P1 Thm 1/5, spec F.1",
                             "Analog SGD converges to the root of f' + m(f') R = 0, not to w*",
                             "time average of the second half over chains vs the symbolic drift root; "
-                            "3 SE + 5 lr |bias|", _claim5(fam), family=fam))
+                            "3 SE + 5 lr |bias|", _claim5(fam), family=fam, group=f"asgd.{fam}"))
     claims.append(Claim("5.nonconvex", "P1 Thm 5 (local), spec F.1",
                         "on a nonconvex double well Analog SGD settles at the local root of f'F + m(f')G",
                         "chains started at the right-basin minimum; 3 SE + 5 lr |bias|", _claim5_nonconvex,
@@ -446,16 +373,16 @@ def catalogue() -> list[Claim]:
         claims.append(Claim(f"6.{fam}", "P1 Thm 2/6, P3 Fig. 1",
                             "the bias vanishes without noise, grows ~linearly in s, and lowering lr does not remove it",
                             "Analog GD error < 1e-8; biases at s in {.05,.1,.2} and lr in {.02,.01,.005} "
-                            "each within 3 SE + 5 lr |bias| of the drift root", _claim6(fam), family=fam))
+                            "each within 3 SE + 5 lr |bias| of the drift root", _claim6(fam), family=fam, group=f"asgd.{fam}"))
     for fam in FAMILIES:
         claims.append(Claim(f"7.{fam}", "spec F.2",
                             "local rate of the mean: rho = 1 - lr d/dw[f'F + m(f')G] at the root",
                             "geometric fit of antithetic paired chains (2x20000); |rho_emp - rho| < 2e-4, "
-                            "inconclusive if 3 SE > 2e-4", _claim7(fam), family=fam))
+                            "inconclusive if 3 SE > 2e-4", _claim7(fam), family=fam, group=f"asgd.{fam}"))
     for fam in FAMILIES:
         claims.append(Claim(f"8.{fam}", "spec F.2",
                             "stationary variance lr^2 v/(1 - rho^2)",
-                            "variance over chains and the second half; 3 SE + 5%", _claim8(fam), family=fam))
+                            "variance over chains and the second half; 3 SE + 5%", _claim8(fam), family=fam, group=f"asgd.{fam}"))
     claims.append(Claim("9.softbounds-c0", "P1 eq. 59/43",
                         "linear c = 0: Analog SGD minimizes f + Sigma/(2 tau)||W||^2, "
                         "W_inf ~ (H + Sigma/tau)^-1 H W*",
@@ -469,20 +396,11 @@ def catalogue() -> list[Claim]:
     claims.append(Claim("9.eq60-printed", "P1 eq. 60 (as printed)",
                         "W^S = (f''W* - R'Sigma W_sp)/(f'' - R'Sigma)",
                         "scalar softbounds, SP = -0.2; relative error of the bias <= 15% + 3 SE",
-                        _claim9_eq60, expected_verdict=DISAGREE, family="softbounds"))
+                        _claim9_eq60, expected_verdict=DISAGREE, family="softbounds",
+                        group="asgd.softbounds"))
     for fam in FAMILIES:
         claims.append(Claim(f"10.{fam}", "P1 Thm 2 (App. H constants)",
                             "E_K <= 16 F_max^2 sqrt((f0 - f*) sigma^2 L / K) + 8 F_max sigma^2 S_K",
                             "64 chains with the App. H step size; one-sided, margin - 3 SE >= 0",
                             _claim10(fam), family=fam))
-    from .claims_rl import catalogue as residual_learning_claims
-    return claims + residual_learning_claims()
-
-
-def select(ids: list[str] | None) -> list[Claim]:
-    """Claims whose id equals an entry or starts with 'entry.' (so '5' selects 5.*)."""
-    claims = catalogue()
-    if not ids:
-        return claims
-    chosen = [c for c in claims if any(c.id == i or c.id.startswith(i + ".") for i in ids)]
-    return chosen
+    return claims

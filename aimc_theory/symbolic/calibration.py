@@ -1,0 +1,238 @@
+"""Theory of zero-shifting SP calibration (P2 section 2, Thm 2.2, C.2-C.4; spec F.3).
+
+Write x = w - w_sp for the error. Near the SP a pulse is an affine map of x:
+
+    up:   x <- (1 - k_+) x + c,     down: x <- (1 - k_-) x - c,
+
+with k_+ = -dw s_+ q+'(w_sp), k_- = dw s_- q-'(w_sp) (per-pulse contraction) and
+c = dw s_+ q+(w_sp) = dw s_- q-(w_sp) (the common step at the SP). For linear (soft-bounds) responses
+the maps are exact; otherwise this is G linearized at the SP, and the cyclic 2-cycle is also solved
+exactly on the nonlinear pulse maps. Closed forms:
+
+* cyclic (up, down): pair contraction rho2 = (1 - k_+)(1 - k_-); 2-cycle
+  x_up = c k_+/(k_+ + k_- - k_+ k_-), x_down = -c k_-/(k_+ + k_- - k_+ k_-);
+* stochastic: E x' = (1 - (k_+ + k_-)/2) E x; E x^2 -> c^2/(1 - [(1-k_+)^2 + (1-k_-)^2]/2);
+  the second moment after N pulses follows the exact 2x2 linear recursion of (E x, E x^2).
+
+The paper's bounds (P2 Thm 2.2, C.2, C.3, C.4) are given next to them with phi(w) = int_SP^w G,
+L_q = max |G'| and q_max = max(q+, q-) over the device range, mu_q = min(q-', -q+') at the SP;
+Thm C.2 prints "N <=" for the pulse count, its proof gives ">=" (used here).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from scipy import integrate, optimize
+
+from ..errors import InputError, require_positive
+from ..expressions import W
+from ..response import scan_grid
+from .derivation import Derivation
+from .engine import lambdify_w
+
+
+@dataclass(frozen=True)
+class CalibrationTheory:
+    """Linearized zero-shifting dynamics of one device (or arrays, one entry per device)."""
+
+    symmetric_point: float | np.ndarray
+    dw_min: float
+    step: float | np.ndarray            # c
+    kappa_up: float | np.ndarray        # k_+
+    kappa_down: float | np.ndarray      # k_-
+    cycle_exact: tuple | None           # (w_after_up, w_after_down) of the nonlinear maps (scalar only)
+    phi0_scale: tuple | None = None     # (L_q, q_max, mu_q) for the paper's bounds (scalar only)
+    _phi: object = None
+    pair_contraction_exact: float | None = None   # derivative of the nonlinear pair map at the 2-cycle
+
+    # -- cyclic -------------------------------------------------------------------------
+    @property
+    def pair_contraction(self):
+        return (1 - self.kappa_up) * (1 - self.kappa_down)
+
+    @property
+    def cycle(self):
+        """(x_after_up, x_after_down) of the linearized 2-cycle, relative to the SP."""
+        den = self.kappa_up + self.kappa_down - self.kappa_up * self.kappa_down
+        return self.step * self.kappa_up / den, -self.step * self.kappa_down / den
+
+    def cyclic_errors(self, x0, n: np.ndarray):
+        """x after n pulses (up first) from x0, for an array of pulse counts n."""
+        n = np.asarray(n)
+        xu, xd = self.cycle
+        pairs = n // 2
+        rho = self.pair_contraction
+        after_down = xd + rho ** pairs * (x0 - xd)               # even n
+        x1 = (1 - self.kappa_up) * x0 + self.step               # first up
+        after_up = xu + rho ** pairs * (x1 - xu)                 # odd n = 2 pairs + 1
+        return np.where(n % 2 == 0, after_down, after_up)
+
+    # -- stochastic ---------------------------------------------------------------------
+    @property
+    def mean_contraction(self):
+        """E x' = (1 - (k_+ + k_-)/2) E x per stochastic pulse."""
+        return 1 - 0.5 * (self.kappa_up + self.kappa_down)
+
+    @property
+    def _a(self):
+        return 0.5 * ((1 - self.kappa_up) ** 2 + (1 - self.kappa_down) ** 2)
+
+    @property
+    def stochastic_second_moment(self):
+        """Stationary E x^2 = c^2/(1 - [(1-k_+)^2 + (1-k_-)^2]/2) ~ c^2/(k_+ + k_-)."""
+        return self.step ** 2 / (1 - self._a)
+
+    def stochastic_moments(self, x0, n: np.ndarray):
+        """(E x_n, E x_n^2) after n stochastic pulses from x0 (exact for the affine maps)."""
+        n = np.asarray(n, float)
+        r1, a, c = self.mean_contraction, self._a, self.step
+        b = c * (self.kappa_down - self.kappa_up)
+        m1 = r1 ** n * x0
+        cross = b * x0 * (a ** n - r1 ** n) / (a - r1) if np.all(np.asarray(a - r1) != 0) else 0.0
+        m2 = a ** n * x0 ** 2 + cross + c ** 2 * (1 - a ** n) / (1 - a)
+        return m1, m2
+
+    # -- per-pulse contraction, floors, pulses to tolerance ------------------------------
+    def contraction_per_pulse(self, scheme: str):
+        """Mean error factor per pulse: sqrt(rho2) (cyclic) or 1 - (k_+ + k_-)/2 (stochastic)."""
+        return np.sqrt(self.pair_contraction) if scheme == "cyclic" else self.mean_contraction
+
+    def floor(self, scheme: str, pulses: int | None = None):
+        """RMS error as N -> infinity: |2-cycle value| at the parity of ``pulses`` (cyclic, after a
+        down pulse by default) or sqrt(stationary E x^2) (stochastic)."""
+        if scheme == "cyclic":
+            xu, xd = self.cycle
+            return np.abs(xu if pulses is not None and pulses % 2 else xd)
+        return np.sqrt(self.stochastic_second_moment)
+
+    def errors_after(self, scheme: str, x0, pulses: int):
+        """(mean error, rms error) after ``pulses`` pulses from x0."""
+        if scheme == "cyclic":
+            x = self.cyclic_errors(x0, np.array(pulses))
+            return x, np.abs(x)
+        m1, m2 = self.stochastic_moments(x0, np.array(pulses))
+        return m1, np.sqrt(m2)
+
+    def pulses_to_tolerance(self, scheme: str, x0: float, tolerance: float, n_max: int | None = None) -> float:
+        """Fewest pulses after which the error stays within ``tolerance``: |x_n| (cyclic) or the RMS
+        error sqrt(E x_n^2) (stochastic); inf if the floor is above the tolerance."""
+        tolerance = require_positive("tolerance", tolerance)
+        if float(np.max(self.floor(scheme, 0))) >= tolerance or (
+                scheme == "cyclic" and float(np.max(np.abs(self.cycle[0]))) >= tolerance):
+            return math.inf
+        k = float(np.min(self.kappa_up + self.kappa_down))
+        n_max = n_max or int(20 * (math.log(max(abs(x0), tolerance) / tolerance) + 5) / k) + 4
+        n = np.arange(n_max + 1)
+        err = np.abs(self.cyclic_errors(x0, n)) if scheme == "cyclic" else np.sqrt(self.stochastic_moments(x0, n)[1])
+        bad = np.nonzero(err > tolerance)[0]
+        return float(bad[-1] + 1) if bad.size else 0.0
+
+    def log_estimate(self, x0: float, tolerance: float) -> float:
+        """Spec F.3's N ~ (2/(k_+ + k_-)) ln(|x0|/delta)."""
+        return 2.0 / (self.kappa_up + self.kappa_down) * math.log(abs(x0) / tolerance)
+
+    # -- the paper's bounds (P2 Thm 2.2, C.2, C.3, C.4) -----------------------------------
+    def paper_bounds(self, w0: float, pulses: int) -> dict:
+        """Right-hand sides of P2's bounds for this device after ``pulses`` pulses from w0."""
+        if self.phi0_scale is None:
+            raise InputError("variation", "the paper's bounds are computed for a single device")
+        Lq, qmax, mu = self.phi0_scale
+        dw, N = self.dw_min, pulses
+        phi0 = float(self._phi(w0))
+        x0sq = (w0 - float(self.symmetric_point)) ** 2
+        return {
+            "thm2_2_avg_G2": phi0 / (N * dw) + 0.5 * Lq * dw * qmax ** 2,
+            "thmC2_last_sq": (1 - 2 * dw * mu) ** N * x0sq + dw * qmax ** 2 / mu,
+            "thmC2_floor_sq": 2 * qmax ** 2 * dw / mu,
+            "thmC3_avg_G2": phi0 / (N * dw) + 1.5 * dw * qmax ** 2 * Lq,
+            "thmC4_last_sq": (1 - 2 * dw * mu) ** N * x0sq + dw * qmax ** 2 * (4 + Lq ** 2 / mu + 2 * mu) / mu,
+            "L_q": Lq, "q_max": qmax, "mu_q": mu,
+        }
+
+
+def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minus=1.0,
+                       symmetric_points=None) -> CalibrationTheory:
+    """Zero-shifting theory of a response (optionally scaled per device: s_+ q+, s_- q-).
+
+    With arrays ``s_plus``/``s_minus`` (device-to-device variation) every quantity is an array,
+    one entry per device; each device's SP solves s_+ q+ = s_- q-, found by vectorized bisection on
+    the lambdified q's (``symmetric_points`` may pass them in).
+    """
+    dw = require_positive("dw_min", dw_min)
+    resp = derivation.response
+    if derivation.every_point_symmetric and np.all(np.asarray(s_plus) == np.asarray(s_minus)):
+        raise InputError("response", "an ideal device (q+ = q-) has no unique symmetric point to calibrate to")
+    qp_e, qm_e = resp.q_plus_expr, resp.q_minus_expr
+    qp, qm = lambdify_w(qp_e), lambdify_w(qm_e)
+    dqp, dqm = lambdify_w(sp.diff(qp_e, W)), lambdify_w(sp.diff(qm_e, W))
+    scalar = np.ndim(s_plus) == 0 and np.ndim(s_minus) == 0
+    s_plus, s_minus = np.broadcast_arrays(np.asarray(s_plus, float), np.asarray(s_minus, float))
+    if symmetric_points is not None:
+        wsp = np.asarray(symmetric_points, float)
+    elif scalar and float(s_plus) == float(s_minus):
+        wsp = np.asarray(float(derivation.symmetric_point))
+    else:
+        wsp = _bisect_sp(qp, qm, s_plus, s_minus, resp.lo, resp.hi)
+    c = dw * s_plus * qp(wsp)
+    kp = -dw * s_plus * dqp(wsp)
+    km = dw * s_minus * dqm(wsp)
+    if np.any(kp + km <= 0):
+        raise InputError("response", "the symmetric point repels the weight (G decreasing there: "
+                                     "k_+ + k_- <= 0); zero-shifting does not converge to it")
+    if not scalar:
+        return CalibrationTheory(wsp, dw, c, kp, km, None)
+    wsp_f, s_p, s_m = float(wsp), float(s_plus), float(s_minus)
+    up = lambda w: w + dw * s_p * float(qp(np.array(w)))
+    down = lambda w: w - dw * s_m * float(qm(np.array(w)))
+    cycle = _exact_cycle(up, down, wsp_f, float(c), float(kp + km))
+    rho_exact = None
+    if cycle is not None:   # d/dw down(up(w)) at the after-down point w_d (chain rule)
+        wu, wd = cycle
+        rho_exact = ((1 + dw * s_p * float(dqp(np.array(wd)))) * (1 - dw * s_m * float(dqm(np.array(wu)))))
+    bounds = _bound_constants(derivation, resp, wsp_f)
+    G = lambdify_w(derivation.G)
+    def phi(w):   # phi(w) = int_SP^w G (P2's potential, grad phi = G)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", integrate.IntegrationWarning)
+            return integrate.quad(lambda t: float(G(np.array(t))), wsp_f, w, limit=200)[0]
+    return CalibrationTheory(wsp_f, dw, float(c), float(kp), float(km), cycle, bounds, phi, rho_exact)
+
+
+def _bisect_sp(qp, qm, s_plus, s_minus, lo, hi, iters: int = 80):
+    lo_a = np.full(s_plus.shape, (lo if math.isfinite(lo) else -1e6) + 1e-12)
+    hi_a = np.full(s_plus.shape, (hi if math.isfinite(hi) else 1e6) - 1e-12)
+    for _ in range(iters):
+        mid = 0.5 * (lo_a + hi_a)
+        pos = s_minus * qm(mid) - s_plus * qp(mid) > 0
+        hi_a = np.where(pos, mid, hi_a)
+        lo_a = np.where(pos, lo_a, mid)
+    return 0.5 * (lo_a + hi_a)
+
+
+def _exact_cycle(up, down, wsp, c, ksum):
+    """The 2-cycle of the nonlinear pulse maps: w_d = down(up(w_d)) near the SP (Brent)."""
+    h = lambda w: down(up(w)) - w
+    width = 10 * abs(c)          # the cycle sits within ~c of the SP
+    a, b = wsp - width, wsp + width
+    try:
+        wd = optimize.brentq(h, a, b, xtol=1e-17, rtol=1e-15, maxiter=500)
+    except ValueError:
+        return None
+    return up(wd), wd
+
+
+def _bound_constants(derivation: Derivation, resp, wsp: float):
+    """(L_q = max|G'|, q_max, mu_q = min(q-'(SP), -q+'(SP))) over the device range (P2 Def. 2.1, C.1)."""
+    x = scan_grid(resp.lo, resp.hi, 4001) if resp.bounded else np.linspace(wsp - 10, wsp + 10, 4001)
+    dG = lambdify_w(sp.diff(derivation.G, W))
+    qp, qm = lambdify_w(resp.q_plus_expr), lambdify_w(resp.q_minus_expr)
+    with np.errstate(all="ignore"):
+        Lq = float(np.nanmax(np.abs(dG(x))))
+        qmax = float(np.nanmax(np.maximum(qp(x), qm(x))))
+    mu = min(float(lambdify_w(sp.diff(resp.q_minus_expr, W))(np.array(wsp))),
+             -float(lambdify_w(sp.diff(resp.q_plus_expr, W))(np.array(wsp))))
+    return Lq, qmax, mu

@@ -1,0 +1,203 @@
+"""F, G, R = G/F, the symmetric points, the accumulated penalty R_c(w) = int_SP^w G/F and
+R'(SP) of one response (P1 eq. 3-7, Thm 1)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+from scipy import integrate, optimize
+
+from ..errors import InputError
+from ..expressions import W
+from ..response import Response, scan_grid
+from .engine import T as _T, attempt as _try, lambdify_w as _lambdify_w
+
+
+@dataclass(frozen=True, eq=False)
+class Derivation:
+    """F, G, R, the SPs and the accumulated penalty of one response, with numeric callables."""
+
+    response: Response
+    F: sp.Expr
+    G: sp.Expr
+    R: sp.Expr
+    symmetric_points: list
+    penalty: sp.Expr
+    penalty_closed_form: bool
+    penalty_curvature: float
+    every_point_symmetric: bool = False
+    _R_fn: Callable = field(default=None, repr=False)
+    _pen_fn: Callable = field(default=None, repr=False)
+
+    @property
+    def symmetric_point(self) -> float:
+        """The SP closest to 0 (0 for the ideal device)."""
+        return 0.0 if not self.symmetric_points else float(min(self.symmetric_points,
+                                                                key=lambda v: abs(float(v))))
+
+    def F_fn(self, w):
+        return _lambdify_w(self.F)(np.asarray(w, float))
+
+    def G_fn(self, w):
+        return _lambdify_w(self.G)(np.asarray(w, float))
+
+    def R_fn(self, w):
+        return self._R_fn(np.asarray(w, float))
+
+    def penalty_fn(self, w):
+        """R_c(w) = int_{SP}^{w} G/F, evaluated numerically (closed form or quadrature)."""
+        return self._pen_fn(np.asarray(w, float))
+
+    def as_dict(self) -> dict:
+        keys = {"F": self.F, "G": self.G, "R": self.R, "penalty": self.penalty}
+        return {
+            **{k: str(v) for k, v in keys.items()},
+            "penalty_closed_form": self.penalty_closed_form,
+            "symmetric_points": [float(x) for x in self.symmetric_points],
+            "every_point_symmetric": self.every_point_symmetric,
+            "penalty_curvature": self.penalty_curvature,
+            "penalty_anchor": self.symmetric_point,   # the SP (closest to 0) where R_c = 0
+            "range": [self.response.lo, self.response.hi],
+            "latex": {k: sp.latex(v) for k, v in keys.items()},
+        }
+
+    def _repr_latex_(self) -> str:
+        return (f"$F = {sp.latex(self.F)},\\quad G = {sp.latex(self.G)},\\quad "
+                f"R_c(w) = {sp.latex(self.penalty)}$")
+
+
+
+def _symmetric_points(G: sp.Expr, resp: Response, budget: float) -> list:
+    """Exact SPs from solveset when SymPy finds them; else Brent on the lambdified G."""
+    interval = sp.Interval.open(resp.lo, resp.hi)
+    sol = _try(lambda: sp.solveset(sp.simplify(G), W, interval), budget)
+    if isinstance(sol, sp.FiniteSet) and all(x.is_real for x in sol):
+        return sorted(sol, key=float)
+    g = _lambdify_w(G)
+    x = scan_grid(resp.lo, resp.hi, 20001)
+    with np.errstate(all="ignore"):
+        y = g(x)
+    roots = [float(v) for v in x[y == 0]]
+    for i in np.nonzero(np.sign(y[:-1]) * np.sign(y[1:]) < 0)[0]:
+        roots.append(optimize.brentq(lambda t: float(g(np.array(t))), x[i], x[i + 1], xtol=1e-15))
+    return [sp.Float(r) for r in sorted(set(roots))]
+
+
+def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -> Derivation:
+    """F = (q- + q+)/2, G = (q- - q+)/2, R = G/F, SPs, R_c(w) = int_{SP}^w R, R'(SP).
+
+    ``time_budget`` (seconds) bounds each SymPy call; when the integral is not found in
+    time (or when ``penalty=False`` skips the search), ``penalty`` is an unevaluated
+    ``Integral``, ``penalty_closed_form`` is False and ``penalty_fn`` uses adaptive quadrature.
+    """
+    qp, qm = response.q_plus_expr, response.q_minus_expr
+    F = sp.simplify((qm + qp) / 2)
+    G = sp.simplify((qm - qp) / 2)
+    R = _try(lambda: sp.simplify(G / F), time_budget) or G / F
+    R_fn = _lambdify_w(R)
+    every = bool(response.every_point_symmetric or G == 0)
+    if every:
+        return Derivation(response, F, G, R, [], sp.Integer(0), True, 0.0, True,
+                          R_fn, lambda w: np.zeros_like(w, dtype=float))
+    sps = _symmetric_points(G, response, time_budget)
+    if not sps:
+        raise InputError("response", f"no symmetric point (G = 0) inside ({response.lo:g}, {response.hi:g})")
+    w0 = min(sps, key=lambda v: abs(float(v)))
+    curvature = float(sp.diff(R, W).subs(W, w0).evalf())
+
+    pen = _closed_penalty(R, w0, R_fn, response, time_budget) if penalty else None
+    closed_form = pen is not None
+    w0f = float(w0)
+
+    def quad_penalty(w):
+        w = np.asarray(w, float)
+        flat = [integrate.quad(lambda t: float(R_fn(np.array(t))), w0f, float(x), limit=200)[0]
+                for x in w.ravel()]
+        return np.array(flat).reshape(w.shape)
+
+    if closed_form:
+        closed_fn = _lambdify_w(pen)
+
+        def pen_fn(w):
+            w = np.asarray(w, float)
+            with np.errstate(all="ignore"):
+                v = closed_fn(w)
+            bad = ~np.isfinite(v)   # removable singularities (e.g. log 0 - log 0 at the SP)
+            if bad.any():
+                v = np.where(bad, quad_penalty(np.where(bad, w, w0f)), v)
+            return v
+    else:
+        pen = sp.Integral(R.subs(W, _T), (_T, w0, W))
+        pen_fn = quad_penalty
+
+    return Derivation(response, F, G, R, list(sps), pen, closed_form, curvature, False, R_fn, pen_fn)
+
+
+def _integrand_forms(R):
+    """R itself, then rewrites SymPy integrates more often: radicals combined
+    (sqrt(a) sqrt(b) -> sqrt(ab), valid where both are positive, i.e. inside the range) and a
+    trigonometric substitution w = k sin(theta) for sqrt(a - b w^2)."""
+    yield R, None
+    c = sp.expand(sp.powsimp(sp.expand(sp.radsimp(R)), force=True))
+    c = c.replace(lambda e: e.is_Pow and e.exp == sp.Rational(1, 2), lambda e: sp.sqrt(sp.expand(e.base)))
+    if c != R:
+        yield c, None
+    for root in c.atoms(sp.Pow):
+        if root.exp != sp.Rational(1, 2):
+            continue
+        poly = sp.Poly(root.base, W) if root.base.is_polynomial(W) else None
+        if poly is None or poly.degree() != 2:
+            continue
+        b2, b1, b0 = (poly.coeff_monomial(W ** 2), poly.coeff_monomial(W), poly.coeff_monomial(1))
+        if b1 != 0 or not (b0 > 0 and b2 < 0):
+            continue
+        k = sp.sqrt(b0 / -b2)
+        th = sp.Symbol("theta", real=True)
+        e = c.subs(W, k * sp.sin(th)) * k * sp.cos(th)
+        e = e.replace(lambda x: x.is_Pow and x.exp == sp.Rational(1, 2),
+                      lambda x: sp.sqrt(sp.factor(sp.trigsimp(x.base))))
+        e = sp.simplify(e.subs(sp.sqrt(sp.cos(th) ** 2), sp.cos(th)))  # cos > 0 for |w| < k
+        yield e, (th, sp.asin(W / k))
+        break
+
+
+def _closed_penalty(R, w0, R_fn, response, budget):
+    """int_{w0}^{w} R in closed form, accepted only if it matches quadrature at test points."""
+    lo = response.lo if math.isfinite(response.lo) else float(w0) - 1.0
+    hi = response.hi if math.isfinite(response.hi) else float(w0) + 1.0
+    test = np.array([lo + 0.13 * (hi - lo), lo + 0.41 * (hi - lo), lo + 0.77 * (hi - lo)])
+    with np.errstate(all="ignore"):
+        ref = np.array([integrate.quad(lambda t: float(R_fn(np.array(t))), float(w0), x, limit=200)[0]
+                        for x in test])
+
+    def attempt(form, back):
+        A = sp.integrate(form, back[0] if back else W)
+        if A.has(sp.Integral):
+            return None
+        if back:
+            A = A.subs(back[0], back[1])
+        # log|u| is as good an antiderivative as log(u) and stays real on the whole range
+        A = A.replace(sp.log, lambda u: sp.log(sp.Abs(u)))
+        A0 = A.subs(W, w0)
+        if not A0.is_finite:
+            A0 = sp.limit(A, W, w0)   # removable singularity at the SP
+            if not A0.is_finite:
+                return None
+        pen = A - A0
+        if pen.has(sp.I, sp.zoo, sp.oo, sp.nan):
+            return None
+        with np.errstate(all="ignore"):
+            val = _lambdify_w(pen)(test)
+        if np.all(np.isfinite(val)) and np.allclose(val, ref, rtol=1e-8, atol=1e-10):
+            return pen
+        return None
+
+    for form, back in _integrand_forms(R):
+        pen = _try(lambda: attempt(form, back), budget)
+        if pen is not None:
+            return pen
+    return None
+

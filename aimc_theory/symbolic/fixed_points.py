@@ -1,0 +1,34 @@
+"""Fixed-point adapters of the algorithm registry: one uniform signature per algorithm,
+
+    fn(resp, main, L, w_star, noise, lr, w0, **options) -> result with ``as_dict()``
+
+for the scalar quadratic f = L/2 (w - w*)^2 with g = f' + noise xi. ``resp`` is the response of
+--response (the residual array for two-array algorithms), ``main`` the main array's.
+"""
+from __future__ import annotations
+
+from .analog_sgd import analog_sgd_fixed_point, digital_sgd_fixed_point
+from .derivation import derive
+from .residual_learning import residual_learning_fixed_point
+from .tracking import rider_fixed_point
+
+
+def digital_sgd(resp, main, L, w_star, noise, lr, w0, **options):
+    return digital_sgd_fixed_point(L, w_star, noise, lr)
+
+
+def analog_sgd(resp, main, L, w_star, noise, lr, w0, **options):
+    return analog_sgd_fixed_point(derive(resp), L, w_star, noise, lr)
+
+
+def residual_learning(resp, main, L, w_star, noise, lr, w0, **options):
+    # the residual array's response (shifted by --sp-shift); ideal main array (spec F.4)
+    return residual_learning_fixed_point(derive(resp, penalty=False), L, w_star, noise)
+
+
+def rider(resp, main, L, w_star, noise, lr, w0, beta, eta, q0, **options):
+    return rider_fixed_point(derive(resp, penalty=False), derive(main, penalty=False), L, w_star, noise,
+                             beta, eta, w0, q0)
+
+
+

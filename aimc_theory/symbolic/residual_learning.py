@@ -1,0 +1,167 @@
+"""Residual Learning (Tiki-Taka v1, RL v2): fixed point with a shifted residual SP (spec F.4),
+the linearized transfer loop, the read-noise fixed point and the EMA variance ratio."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+from scipy import optimize
+
+from ..errors import InputError, require_finite
+from ..expressions import W
+from .analog_sgd import _check_problem
+from .derivation import Derivation
+from .engine import MU, lambdify_mu, lambdify_w
+from .moments import folded_normal_mean
+
+
+@dataclass(frozen=True)
+class RLFixedPoint:
+    """Limit of the mixed weight W + gamma P of RL v1 with an ideal main array (spec F.4).
+
+    P at rest at p = 0 requires mu F_P(0) + m(mu) G_P(0) = 0, i.e. mu + m(mu) R_P(0) = 0 with
+    mu = f'(W_bar): the bias depends on the residual array's R_P(0) only, not on lr, beta, gamma.
+    """
+
+    exact: float | np.ndarray
+    bias: float | np.ndarray
+    small_bias: float | np.ndarray      # -Sigma R_P(0)/L (m ~ Sigma); H^-1 (-Sigma R_P(0)) 1 for least squares
+    mu: float
+
+    def as_dict(self) -> dict:
+        return {"exact": self.exact, "bias": self.bias, "small_bias": self.small_bias}
+
+
+@dataclass(frozen=True)
+class LinearizedLoop:
+    """RL v1's mean dynamics linearized at the fixed point: lambda^2 - b1 lambda + a = 0."""
+
+    a: float
+    coupling: float
+    char_poly: str
+    roots: tuple
+    spectral_radius: float
+    decay_rate: float        # -log |lambda|_max per step
+    complex: bool
+
+
+@dataclass(frozen=True)
+class ReadNoiseFixedPoint:
+    """RL v1 with a noisy read onto a non-ideal main array: rest point (w, p) and the mixed weight."""
+
+    w: float
+    p: float
+    exact: float
+    bias: float
+
+
+def _mu_root(R0: float, noise: float, moment) -> float:
+    """Root of mu + m(mu) R0 = 0 (unique for |R0| < 1 because m' = erf(.) has |m'| < 1)."""
+    if R0 == 0.0 or noise == 0.0:
+        return 0.0
+    if not abs(R0) < 1:
+        raise InputError("response", f"|R_P(0)| = |G/F| = {abs(R0):.3g} must be < 1 for a fixed point")
+    m = lambdify_mu(moment(MU, sp.Float(noise)))
+    h = lambda mu: mu + float(m(mu)) * R0
+    span = 10.0 * noise * (1 + abs(R0)) / (1 - abs(R0))
+    return float(optimize.brentq(h, -span, span, xtol=1e-15, rtol=1e-15))
+
+
+def _r_at(derivation: Derivation, w: float) -> float:
+    resp = derivation.response
+    if not resp.lo < w < resp.hi:
+        raise InputError("sp_shift", f"0 must lie inside the residual array's range ({resp.lo:g}, {resp.hi:g})")
+    return float(derivation.R_fn(np.array(w)))
+
+
+def residual_learning_fixed_point(derivation_p: Derivation, L: float, w_star: float, noise: float,
+                                  moment: Callable = folded_normal_mean) -> RLFixedPoint:
+    """Scalar quadratic: W_bar_inf = w* + mu/L with mu + m(mu) R_P(0) = 0 (spec F.4)."""
+    L, w_star, noise, _ = _check_problem(L, w_star, noise, 1.0)
+    R0 = _r_at(derivation_p, 0.0)
+    mu = _mu_root(R0, noise, moment)
+    sigma = float(moment(sp.Integer(0), sp.Float(noise))) if noise else 0.0
+    return RLFixedPoint(w_star + mu / L, mu / L, -sigma * R0 / L, mu)
+
+
+def residual_learning_fixed_point_ls(derivation_p: Derivation, H, W_star, noise: float,
+                                     moment: Callable = folded_normal_mean) -> RLFixedPoint:
+    """Least squares: W_bar_inf = W* + H^{-1} mu 1, mu + m(mu) R_P(0) = 0 per coordinate."""
+    H = np.asarray(H, float)
+    W_star = np.asarray(W_star, float)
+    noise = require_finite("noise", noise)
+    R0 = _r_at(derivation_p, 0.0)
+    mu = _mu_root(R0, noise, moment)
+    sigma = float(moment(sp.Integer(0), sp.Float(noise))) if noise else 0.0
+    bias = np.linalg.solve(H, np.full(W_star.size, mu))
+    return RLFixedPoint(W_star + bias, bias, np.linalg.solve(H, np.full(W_star.size, -sigma * R0)), mu)
+
+
+def residual_learning_linearized(derivation_p: Derivation, L: float, noise: float, lr: float,
+                                 beta: float, gamma: float, F_w: float = 1.0,
+                                 moment: Callable = folded_normal_mean) -> LinearizedLoop:
+    """Mean dynamics of RL v1 linearized at its fixed point (P updated first, transfer every step).
+
+    (p, e) -> p' = a p - lr L F_P(0) e,  e' = e + beta F_w p'  with
+    a = 1 - lr d/dp[mu F_P(p) + m(mu) G_P(p)] (mu = L(e + gamma p)); characteristic polynomial
+    lambda^2 - (1 + a - lr beta L F_P F_w) lambda + a = 0 (spec F.4 for F_P = F_w = 1).
+    """
+    fp = residual_learning_fixed_point(derivation_p, L, 0.0, noise, moment)
+    mu = fp.mu
+    p = sp.Symbol("p", real=True)
+    Fp = derivation_p.F.subs(W, p)
+    Gp = derivation_p.G.subs(W, p)
+    m_expr = moment(MU, sp.Float(noise)) if noise else sp.Abs(MU)
+    dm = float(sp.diff(m_expr, MU).subs(MU, mu)) if noise else 0.0
+    m0 = float(m_expr.subs(MU, mu)) if noise else 0.0
+    F0, G0 = float(Fp.subs(p, 0)), float(Gp.subs(p, 0))
+    dF0, dG0 = float(sp.diff(Fp, p).subs(p, 0)), float(sp.diff(Gp, p).subs(p, 0))
+    a = 1 - lr * (gamma * L * F0 + mu * dF0 + dm * gamma * L * G0 + m0 * dG0)
+    c = lr * L * (F0 + dm * G0)             # coupling of the mean error e into p
+    b1 = 1 + a - beta * F_w * c
+    roots = np.roots([1.0, -b1, a])
+    rho = float(np.max(np.abs(roots)))
+    lam = sp.Symbol("lambda")
+    return LinearizedLoop(a, c, str(sp.expand(lam ** 2 - sp.Float(b1) * lam + sp.Float(a))),
+                          tuple(complex(r) for r in roots), rho, -math.log(rho) if rho > 0 else math.inf,
+                          bool(np.iscomplexobj(roots) and np.any(np.abs(np.imag(roots)) > 0)))
+
+
+def residual_learning_read_noise_fixed_point(derivation_p: Derivation, derivation_w: Derivation, L: float,
+                                             w_star: float, noise: float, read_noise: float, gamma: float,
+                                             moment: Callable = folded_normal_mean) -> ReadNoiseFixedPoint:
+    """RL v1 whose transfer reads P + eps (eps ~ N(0, s_r^2)) onto a non-ideal main array.
+
+    Rest of W: p F_W(w) - m_r(p) G_W(w) = 0 (m_r = E|p + eps|); rest of P:
+    mu F_P(p) + m(mu) G_P(p) = 0 with mu = L(w + gamma p - w*). The read noise acts as an
+    implicit penalty on W (P1 section 5): the mixed weight is biased unless G_W = 0.
+    """
+    pf = lambdify_w(derivation_p.F), lambdify_w(derivation_p.G)
+    wf = lambdify_w(derivation_w.F), lambdify_w(derivation_w.G)
+    m_g = lambdify_mu(moment(MU, sp.Float(noise)))
+    m_r = lambdify_mu(moment(MU, sp.Float(read_noise)))
+
+    def eqs(x):
+        w, p = x
+        mu = L * (w + gamma * p - w_star)
+        return [mu * pf[0](p) + float(m_g(mu)) * pf[1](p), p * wf[0](w) - float(m_r(p)) * wf[1](w)]
+
+    sol = optimize.root(eqs, [w_star, 0.0], method="hybr", tol=1e-14)
+    if not (sol.success or np.max(np.abs(sol.fun)) < 1e-12):
+        raise InputError("read_noise", f"no fixed point found ({sol.message})")
+    w, p = (float(v) for v in sol.x)
+    return ReadNoiseFixedPoint(w, p, w + gamma * p, w + gamma * p - w_star)
+
+
+def ema_noise_variance_ratio(beta) -> sp.Expr:
+    """Var(H)/Var(eps) for H <- (1 - beta) H + beta eps: beta^2 sum_k (1 - beta)^{2k} = beta/(2 - beta)."""
+    b = sp.Symbol("beta", positive=True)
+    k = sp.Symbol("k", integer=True, nonnegative=True)
+    total = sp.piecewise_fold(sp.summation(b ** 2 * (1 - b) ** (2 * k), (k, 0, sp.oo)))
+    if isinstance(total, sp.Piecewise):   # geometric series: the branch for |1 - beta| < 1
+        total = total.args[0][0]
+    expr = sp.simplify(total)
+    return expr if beta is None else expr.subs(b, beta)
