@@ -136,9 +136,10 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
 
     if variation is not None and (variation.gain or variation.imbalance):
         s_plus, s_minus, _ = variation.draw(devices, rng)
-    else:
+        target = device_symmetric_points(device, s_plus, s_minus)
+    else:   # identical devices: one SP for all
         s_plus = s_minus = np.ones(devices)
-    target = device_symmetric_points(device, s_plus, s_minus)
+        target = np.full(devices, float(device_symmetric_points(device, np.ones(1), np.ones(1))[0]))
     w = np.broadcast_to(np.asarray(w0, float), (devices,)).astype(float)
     if not np.all((w > resp.lo) & (w < resp.hi)):
         raise InputError("w0", f"must lie inside the device range ({resp.lo:g}, {resp.hi:g})")

@@ -201,7 +201,8 @@ def cmd_calibrate(args) -> int:
     err = res.error
     simulated = {"final_error": float(err.mean()), "rms_error": float(np.sqrt(np.mean(err ** 2))),
                  "mean_abs_error": float(np.mean(np.abs(err))),
-                 "pulses_to_tolerance": float(np.median(res.settled)) if res.settled is not None else None}
+                 "pulses_to_tolerance": _settled(res.settled, args.pulses),
+                 "fraction_settled": float(np.mean(res.settled <= args.pulses))}
     if variation.gain or variation.imbalance:
         # the theory of every device: same variation draws (same seed), SPs from the symbolic q's
         s_plus, s_minus, clipped = variation.draw(args.chains, np.random.default_rng(args.seed))
@@ -227,7 +228,7 @@ def cmd_calibrate(args) -> int:
                   "pair_contraction": float(th.pair_contraction),
                   "cycle": [float(v) for v in th.cycle],
                   "stationary_second_moment": float(th.stochastic_second_moment),
-                  "paper_bounds": th.paper_bounds(args.w0, args.pulses)}
+                  "paper_bounds": th.paper_bounds(args.w0, args.pulses, args.tolerance)}
         spread = {}
         sp_value = float(th.symmetric_point)
     out = {"symmetric_point": sp_value, "scheme": args.scheme, "dw_min": args.dw_min, "pulses": args.pulses,
@@ -244,6 +245,13 @@ def cmd_calibrate(args) -> int:
         print(f"{'floor (rms, N -> inf)':24s} {_fmt(theory['floor']):>14s}")
         print(f"{'contraction per pulse':24s} {_fmt(theory['contraction_per_pulse']):>14s}")
     return 0
+
+
+def _settled(settled, pulses):
+    """Median over devices of the pulses after which |w - SP| stayed within the tolerance (None if
+    most devices never settled)."""
+    med = float(np.median(settled))
+    return med if med <= pulses else None
 
 
 def _summary(x) -> dict:

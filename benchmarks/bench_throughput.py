@@ -1,5 +1,6 @@
-"""Chain-steps per second of Analog SGD on the scalar quadratic (float64), next to the
-throughput of numpy's standard_normal alone (one normal per chain-step: the physical ceiling).
+"""Chain-steps per second of Analog SGD, Residual Learning and RIDER/E-RIDER on the scalar
+quadratic (float64), and device-pulses per second of zero-shifting calibration, next to the
+throughput of numpy's RNG alone (one normal per chain-step: the physical ceiling).
 
     python benchmarks/bench_throughput.py [--chains 10000 1000000] [--seconds 2]
 
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 
-from aimc_theory import algorithms, device, objectives, residual_learning, response, simulation
+from aimc_theory import algorithms, calibration, device, objectives, residual_learning, response, simulation, tracking
 
 
 def rate(fn, n_chains: int, seconds: float) -> float:
@@ -57,6 +58,11 @@ def main(argv=None) -> None:
         "residual-learning v2 softbounds, read noise": residual_learning.residual_learning_v2(
             0.01, 0.1, 0.4, device.Device(response.softbounds()), device.Device(response.softbounds(sp=-0.2)),
             read_noise=0.01, dw_min=1e-3),
+        "rider softbounds (P), ideal W": tracking.rider(
+            0.01, 0.005, 0.4, 0.01, device.Device(response.softbounds(sp=0.1)), device.Device(response.ideal())),
+        "e-rider p=0.05 softbounds (P), ideal W": tracking.rider(
+            0.01, 0.005, 0.4, 0.01, device.Device(response.softbounds(sp=0.1)), device.Device(response.ideal()),
+            chop_prob=0.05),
     }
     print(f"{'configuration':48s} {'chains':>9s} {'chain-steps/s':>14s} {'vs RNG':>7s} {'cost/ASGD':>9s}")
     for n in args.chains:
@@ -69,6 +75,17 @@ def main(argv=None) -> None:
             r = rate(lambda steps: simulation.run(obj, alg, steps, n, 0, w0=0.5), n, args.seconds)
             asgd = asgd or r
             print(f"{name:48s} {n:9d} {r:14.3e} {r / rng_rate:7.2f} {asgd / r:9.2f}")
+        # zero-shifting calibration: device-pulses per second (the stochastic scheme draws one uniform
+        # per device-pulse; its ceiling is the uniform RNG, shown for reference)
+        ubuf = np.empty(n)
+        u_rate = rate(lambda steps: [rng.random(out=ubuf) for _ in range(steps)], n, args.seconds)
+        print(f"{'RNG only: random(out=...) (uniform)':48s} {n:9d} {u_rate:14.3e} {u_rate / rng_rate:7.2f}")
+        dev = device.Device(response.softbounds(sp=0.12), dw_min=1e-3)
+        for scheme in ("stochastic", "cyclic"):
+            r = rate(lambda pulses: calibration.zero_shift(dev, 0.5, pulses + 1, scheme, devices=n, seed=0,
+                                                           average_from=0), n, args.seconds)
+            print(f"{'calibration ' + scheme + ' softbounds (device-pulses/s)':48s} {n:9d} {r:14.3e} "
+                  f"{r / rng_rate:7.2f}")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ NEGATIVE = [
     ("22.nonideal-main", Theory(sp_shift=0.1)),
     ("23.reference", Theory(sp_shift=0.2)),
     ("23.main", Theory(sp_shift=0.2)),
+    ("24.pulses", Theory(penalty_sign=-1)),
 ]
 
 

@@ -97,9 +97,11 @@ def _claim3_mean(theory: Theory, fast: bool) -> Outcome:
     allow = abs(requested) * t["dw_min"] * 4
     tol = 3 * se + allow
     ec = float(np.mean(t["counts"]))
-    return Outcome(predicted, measured, se, tol, judge(predicted, measured, tol),
+    verdict = judge(predicted, measured, tol)
+    return Outcome(predicted, measured, se, tol, verdict,
                    f"E[#pulses] = {ec:.4f} vs lr|xd|/dw_min = {t['lr'] * abs(t['x'] * t['d']) / t['dw_min']:.4f}; "
-                   f"mean dw equals the expected update U_q(w, -lr d x) - w")
+                   f"mean dw {'equals' if verdict == AGREE else 'DIFFERS FROM'} the expected update "
+                   "U_q(w, -lr d x) - w")
 
 
 def _claim3_var(theory: Theory, fast: bool) -> Outcome:
@@ -197,9 +199,9 @@ def _claim6(family):
         slope_t, slope_m = rows[0][2] / rows[0][0], rows[0][3] / rows[0][0]
         return Outcome(slope_t, slope_m, rows[0][4] / rows[0][0], 3 * rows[0][4] / rows[0][0]
                        + 5 * LR * abs(slope_t), AGREE if ok else DISAGREE,
-                       f"Analog GD error {gd_err:.1e}; bias/s at s = 0.05 (shown) and all of "
-                       f"s in {{.05,.1,.2}}, lr in {{.02,.01,.005}} match the drift root; bias spread over "
-                       f"lr = {100 * spread:.1f}% (lowering lr does not remove it)",
+                       f"Analog GD error {gd_err:.1e}; bias/s at s = 0.05 (shown); the biases at "
+                       f"s in {{.05,.1,.2}}, lr in {{.02,.01,.005}} {'all match' if ok else 'do NOT all match'} "
+                       f"the drift root; bias spread over lr = {100 * spread:.1f}%",
                        {"rows": rows, "gd_err": gd_err})
     return run
 

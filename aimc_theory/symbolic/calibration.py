@@ -136,8 +136,10 @@ class CalibrationTheory:
         return 2.0 / (self.kappa_up + self.kappa_down) * math.log(abs(x0) / tolerance)
 
     # -- the paper's bounds (P2 Thm 2.2, C.2, C.3, C.4) -----------------------------------
-    def paper_bounds(self, w0: float, pulses: int) -> dict:
-        """Right-hand sides of P2's bounds for this device after ``pulses`` pulses from w0."""
+    def paper_bounds(self, w0: float, pulses: int, tolerance: float | None = None) -> dict:
+        """Right-hand sides of P2's bounds for this device after ``pulses`` pulses from w0; with an
+        absolute ``tolerance`` also the pulse counts Thm C.2 and C.4 call sufficient for
+        E(w - SP)^2 <= tolerance^2 (with ">=", the proof's direction: the statement prints "<=")."""
         if self.phi0_scale is None:
             raise InputError("variation", "the paper's bounds are computed for a single device")
         Lq, qmax, mu = self.phi0_scale
@@ -151,7 +153,10 @@ class CalibrationTheory:
             "thmC3_avg_G2": phi0 / (N * dw) + 1.5 * dw * qmax ** 2 * Lq,
             "thmC4_last_sq": (1 - 2 * dw * mu) ** N * x0sq + dw * qmax ** 2 * (4 + Lq ** 2 / mu + 2 * mu) / mu,
             "L_q": Lq, "q_max": qmax, "mu_q": mu,
-        }
+        } | ({} if tolerance is None else {
+            "thmC2_sufficient_pulses": math.log(2 * x0sq / tolerance ** 2) / (2 * mu * dw),
+            "thmC4_sufficient_pulses": 2 * math.log(2 * x0sq / tolerance ** 2) / (4 * mu * dw),
+        })
 
 
 def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minus=1.0,
