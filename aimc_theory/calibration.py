@@ -172,3 +172,12 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         settled = np.where(np.abs(w - target) > tolerance, pulses + 1, settled)
     return CalibrationResult(w, target, sq / (pulses - average_from), gsq / pulses, settled,
                              np.array(traj), pulses, seconds)
+
+
+def referenced_residual(device: Device, reference: float) -> Device:
+    """The residual array of Residual Learning read against a reference ``reference`` (the calibrated SP
+    estimate of the two-stage method, P2 Algorithm 4): P = w - reference, so the device seen by the
+    algorithm has q_P(p) = q(p + reference) and its SP sits at SP - reference (the calibration error with
+    the opposite sign). A perfect calibration puts it at 0, as P1 Assumption 4 requires."""
+    return Device(device.response.shifted(-float(reference)), dw_min=device.dw_min, sigma_c=device.sigma_c,
+                  max_bl=device.max_bl, rounding=device.rounding)

@@ -212,7 +212,8 @@ def cmd_calibrate(args) -> int:
         theory = {"contraction_per_pulse": _summary(th.contraction_per_pulse(args.scheme)),
                   "floor": _summary(th.floor(args.scheme, args.pulses)),
                   "final_error": float(np.mean(mean_e)), "rms_error": float(np.sqrt(np.mean(rms_e ** 2))),
-                  "pulses_to_tolerance": None}
+                  "pulses_to_tolerance": None, "abs_error_distribution": _summary(rms_e)}
+        simulated["abs_error_distribution"] = _summary(np.abs(err))
         sps = np.asarray(th.symmetric_point)
         spread = {"symmetric_point_distribution": _summary(sps), "clipped_devices": clipped}
         simulated["symmetric_point_distribution"] = _summary(res.target)

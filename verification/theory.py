@@ -117,6 +117,10 @@ class Theory:
     def lemma35_threshold(self, P, Q, w_sp):
         return tracking.lemma35_threshold(P, Q, w_sp, self.lemma35_factor)
 
+    def rider_fixed_point_ls(self, resp_p: Response, H, W_star, s, beta, eta, W0, Q0):
+        return tracking.rider_fixed_point_ls(self.derive(resp_p), H, W_star, s, beta, eta, W0, Q0,
+                                             moment=self.moment_fn)
+
     def rider_fixed_point(self, resp_p: Response, resp_w: Response, L, w_star, s, beta, eta, w0, q0):
         return tracking.rider_fixed_point(self.derive(resp_p), self.derive(resp_w), L, w_star, s, beta, eta,
                                           w0, q0, moment=self.moment_fn)

@@ -125,15 +125,24 @@ class FixedPointLS:
     sigma: float
 
 
+def check_least_squares(H, W_star) -> tuple[np.ndarray, np.ndarray]:
+    """H (D x D, finite) and W* (length D) as float arrays, or an InputError naming the bad one."""
+    H = np.asarray(H, float)
+    W_star = np.asarray(W_star, float).ravel()
+    D = W_star.size
+    if H.shape != (D, D):
+        raise InputError("H", f"must be a {D}x{D} matrix (got shape {H.shape})")
+    if not (np.all(np.isfinite(H)) and np.all(np.isfinite(W_star))):
+        raise InputError("H", "H and W* must be finite (NaN or inf found)")
+    return H, W_star
+
+
 def analog_sgd_fixed_point_ls(derivation: Derivation, H, W_star, noise: float, lr: float,
                               moment: Callable = folded_normal_mean) -> FixedPointLS:
     """Root of H(W - W*) F(W) + m(H(W - W*)) G(W) = 0 (elementwise products), and
     W_small = (H + Sigma R'(SP) I)^{-1} (H W* + Sigma R'(SP) SP) (P1 eq. 43, spec F.1 multi-D)."""
-    H = np.asarray(H, float)
-    W_star = np.asarray(W_star, float)
+    H, W_star = check_least_squares(H, W_star)
     D = W_star.size
-    if H.shape != (D, D):
-        raise InputError("H", f"must be a {D}x{D} matrix (got shape {H.shape})")
     noise = require_finite("noise", noise)
     lr = require_positive("lr", lr)
     Fn, Gn = _lambdify_w(derivation.F), _lambdify_w(derivation.G)

@@ -7,6 +7,7 @@ for the scalar quadratic f = L/2 (w - w*)^2 with g = f' + noise xi. ``resp`` is 
 """
 from __future__ import annotations
 
+from ..errors import InputError
 from .analog_sgd import analog_sgd_fixed_point, digital_sgd_fixed_point
 from .derivation import derive
 from .residual_learning import residual_learning_fixed_point
@@ -23,6 +24,9 @@ def analog_sgd(resp, main, L, w_star, noise, lr, w0, **options):
 
 def residual_learning(resp, main, L, w_star, noise, lr, w0, **options):
     # the residual array's response (shifted by --sp-shift); ideal main array (spec F.4)
+    if main is not None and not main.every_point_symmetric:
+        raise InputError("--main-response", "the residual-learning fixed point is derived for an ideal main "
+                                            "array; use simulate for a non-ideal one")
     return residual_learning_fixed_point(derive(resp, penalty=False), L, w_star, noise)
 
 

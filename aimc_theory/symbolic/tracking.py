@@ -39,9 +39,10 @@ from typing import Callable
 
 import numpy as np
 import sympy as sp
+from scipy import optimize
 
 from ..errors import InputError, require_nonnegative, require_positive
-from .analog_sgd import _check_problem, _root_near
+from .analog_sgd import _check_problem, _root_near, check_least_squares
 from .derivation import Derivation
 from .engine import MU, lambdify_mu, lambdify_w
 from .moments import folded_normal_mean
@@ -146,3 +147,30 @@ def rider_fixed_point(derivation_p: Derivation, derivation_w: Derivation, L: flo
         q = hi if mu < 0 else lo
         saturated = True
     return RiderFixedPoint(w, w, q, q, "main-array SP", None, w_sp, saturated)
+
+
+def rider_fixed_point_ls(derivation_p: Derivation, H, W_star, noise: float, beta: float, eta: float, W0, Q0,
+                         moment: Callable = folded_normal_mean) -> RiderFixedPoint:
+    """RIDER with an ideal main array on least squares (gradient H(W_bar - W*) + N(0, s^2 I)): per
+    coordinate the invariant W_d - (beta/eta) Q_d = I_d holds, and Q solves the D equations
+    mu_d F_P(Q_d) + m(mu_d) G_P(Q_d) = 0 with mu = H(I + (beta/eta) Q - W*)."""
+    H, W_star = check_least_squares(H, W_star)
+    D = W_star.size
+    beta = require_positive("beta", beta)
+    eta = require_positive("eta", eta)
+    noise = require_nonnegative("noise", noise)
+    inv = np.broadcast_to(np.asarray(W0, float), (D,)) - beta / eta * np.broadcast_to(np.asarray(Q0, float), (D,))
+    Fp, Gp = lambdify_w(derivation_p.F), lambdify_w(derivation_p.G)
+    m = lambdify_mu(moment(MU, sp.Float(noise))) if noise else np.abs
+    w_sp = float(derivation_p.symmetric_point)
+
+    def eqs(q):
+        mu = H @ (inv + beta / eta * q - W_star)
+        return mu * Fp(q) + np.asarray(m(mu), float) * np.ones(D) * Gp(q)
+
+    sol = optimize.root(eqs, np.full(D, w_sp), method="hybr", tol=1e-13)
+    if not (sol.success or np.max(np.abs(sol.fun)) < 1e-11):
+        raise InputError("W0", f"no stationary point found on the invariant line ({sol.message})")
+    q = sol.x
+    w = inv + beta / eta * q
+    return RiderFixedPoint(w, w, q, q, "invariant line", inv, w_sp)
