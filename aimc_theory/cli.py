@@ -87,15 +87,12 @@ def _add_problem(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args, spec: registry.AlgorithmSpec) -> dict:
-    """The algorithm options the user gave; one that does not apply to the algorithm is an error."""
+    """All options of the algorithm: the ones the user gave (an inapplicable one is an error), defaults
+    for the rest."""
     given = {name: getattr(args, name) for name in registry.OPTIONS if getattr(args, name, None) is not None}
     if spec.name == "residual-learning-v2" and getattr(args, "dw_min", None) is not None and not args.pulses:
         given.setdefault("threshold", args.dw_min)       # RL v2's threshold is the main array's dw_min
-    for name in given:
-        if name not in spec.options:
-            raise InputError(registry.OPTIONS[name].flag, f"does not apply to {spec.name}; its options: "
-                             + (", ".join(registry.OPTIONS[o].flag for o in spec.options) or "none"))
-    return {name: registry.OPTIONS[name].kind(v) for name, v in given.items()}
+    return registry.with_defaults(spec.name, given)
 
 
 def _main_response(args) -> response.Response:
@@ -140,8 +137,7 @@ def cmd_fixed_point(args) -> int:
         with_theory = [n for n, s in registry.ALGORITHMS.items() if s.fixed_point]
         raise InputError("--algorithm", f"no fixed-point theory for {spec.name}; available for "
                                         + ", ".join(with_theory))
-    opts = {o: registry.OPTIONS[o].default for o in spec.options}
-    opts.update(_options(args, spec))
+    opts = _options(args, spec)
     fn = getattr(importlib.import_module("aimc_theory.symbolic.fixed_points"), spec.fixed_point)
     main = _main_response(args) if spec.two_arrays else None
     w0 = args.w_star if args.w0 is None else require_finite("--w0", args.w0)

@@ -99,16 +99,23 @@ def spec(name: str) -> AlgorithmSpec:
     return ALGORITHMS[name]
 
 
-def build(name: str, lr: float, array: Device, main: Device | None = None, seed: int = 0,
-          **options) -> algorithms.Algorithm:
-    """The algorithm ``name`` with ``options`` (defaults from :data:`OPTIONS` for the rest)."""
+def with_defaults(name: str, options: dict) -> dict:
+    """All options of ``name``: the given ones, defaults from :data:`OPTIONS` for the rest. An option
+    the algorithm does not take is an error naming its flag (never silently ignored)."""
     s = spec(name)
     unknown = sorted(set(options) - set(s.options))
     if unknown:
         raise InputError(OPTIONS[unknown[0]].flag if unknown[0] in OPTIONS else unknown[0],
                          f"does not apply to {name}; its options: "
                          + (", ".join(OPTIONS[o].flag for o in s.options) or "none"))
-    kwargs = {o: options.get(o, OPTIONS[o].default) for o in s.options}
+    return {o: OPTIONS[o].kind(options[o]) if o in options else OPTIONS[o].default for o in s.options}
+
+
+def build(name: str, lr: float, array: Device, main: Device | None = None, seed: int = 0,
+          **options) -> algorithms.Algorithm:
+    """The algorithm ``name`` with ``options`` (defaults from :data:`OPTIONS` for the rest)."""
+    s = spec(name)
+    kwargs = with_defaults(name, options)
     if s.two_arrays and main is None:
         raise InputError("--main-response", f"{name} needs the main array's device")
     return s.build(lr, array, main, seed, **kwargs)
