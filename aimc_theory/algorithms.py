@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .device import Device
+from .pulse_trains import Rank1Batch
 from .errors import require_positive
 
 
@@ -34,7 +35,8 @@ def digital_sgd(lr: float) -> Algorithm:
     lr = require_positive("lr", lr)
 
     def update(grads, state, params, rng):
-        return params - lr * grads, state
+        g = grads.dense() if isinstance(grads, Rank1Batch) else grads
+        return params - lr * g, state
 
     return Algorithm("digital-sgd", lambda params: None, update)
 
@@ -44,6 +46,6 @@ def analog_sgd(lr: float, device: Device) -> Algorithm:
     lr = require_positive("lr", lr)
 
     def update(grads, state, params, rng):
-        return device.update(params, -lr * grads, rng), state
+        return device.write_gradient(params, grads, lr, rng), state
 
     return Algorithm("analog-sgd", lambda params: None, update)

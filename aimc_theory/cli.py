@@ -251,6 +251,31 @@ def _settled(settled, pulses):
     return med if med <= pulses else None
 
 
+def cmd_reproduce(args) -> int:
+    """Rerun a published experiment as its authors ran it (or a named simplification)."""
+    from . import reproduce
+    if args.experiment not in reproduce.EXPERIMENTS:
+        raise InputError("EXPERIMENT", f"must be one of {', '.join(reproduce.EXPERIMENTS)} (got {args.experiment!r})")
+    out_dir = Path(args.out) / "figures"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("--out", f"{out_dir} is a file; give a directory")
+    res = reproduce.EXPERIMENTS[args.experiment](steps=args.steps, seeds=args.seeds, model=args.model,
+                                                seed=args.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = reproduce.draw_fig2([res], out_dir / f"p1_fig2_{res.model}.png")
+    data = res.as_dict() | {"figure": fig}
+    if args.json:
+        print(json.dumps(data, default=_jsonable))
+    else:
+        print(f"P1 Fig. 2, model {res.model}: f(W) after {res.steps} steps, mean ± std over {res.seeds} seeds")
+        print(f"{'up_down':>8s} {'SP':>8s} {'analog-sgd':>22s} {'tiki-taka':>22s}")
+        for i, u in enumerate(res.up_down):
+            print(f"{u:8.2f} {res.symmetric_point[i]:8.3f} {res.analog_sgd[i]:11.3e} ± {res.analog_sgd_std[i]:8.1e} "
+                  f"{res.tiki_taka[i]:11.3e} ± {res.tiki_taka_std[i]:8.1e}")
+        print(f"figure: {fig}; {res.seconds:.1f} s")
+    return 0
+
+
 def _summary(x) -> dict:
     x = np.asarray(x, float)
     p = np.percentile(x, [5, 50, 95])
@@ -340,6 +365,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imbalance-dtod", type=float, default=0.0,
                    help="device-to-device up/down imbalance sigma, moves each SP (P2 eq. 103; default 0)")
     p.set_defaults(fn=cmd_calibrate)
+    p = sub.add_parser("reproduce", help="rerun a published experiment (p1-fig2) as its authors ran it")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="p1-fig2")
+    p.add_argument("--steps", type=int, default=1000, help="iterations (default 1000, as published)")
+    p.add_argument("--seeds", type=int, default=5, help="independent runs per setting (default 5)")
+    p.add_argument("--model", default="aihwkit", choices=("aihwkit", "batch-mean"),
+                   help="aihwkit: per-sample pulse trains as the reference simulator (default); batch-mean: one "
+                        "pulse train per iteration with the mean gradient")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default=".", help="directory for figures/ (default .)")
+    p.set_defaults(fn=cmd_reproduce)
     p = sub.add_parser("check", help="run the claims catalogue, write paper_checks.md and figures/")
     p.add_argument("--claims", default=None, help="comma-separated ids or prefixes, e.g. 5,7.power")
     p.add_argument("--fast", action="store_true", help="smaller budgets (under a minute)")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError, require_nonnegative, require_positive
+from .pulse_trains import PulseTrains, Rank1Batch, batch_update, column_transfer
 from .response import Response
 
 
@@ -29,6 +30,9 @@ class Device:
     sigma_c:  cycle-to-cycle noise per pulse, in units of dw_min (spec A.1).
     max_bl:   cap on the number of pulses per update (``None``: no cap).
     rounding: "ceil" (P1 eq. 29) or "stochastic" (floor plus a Bernoulli pulse, unbiased).
+    trains:   :class:`~aimc_theory.pulse_trains.PulseTrains` to write gradients that come as per-sample
+              rank-1 factors by stochastic coincidence trains, as the reference simulator does
+              (``None``: such gradients are summed and written with the model above).
     """
 
     response: Response
@@ -36,6 +40,7 @@ class Device:
     sigma_c: float = 0.0
     max_bl: int | None = None
     rounding: str = "ceil"
+    trains: PulseTrains | None = None
 
     def __post_init__(self):
         if self.dw_min is not None:
@@ -47,6 +52,8 @@ class Device:
             raise InputError("rounding", f"must be 'ceil' or 'stochastic' (got {self.rounding!r})")
         if self.dw_min is None and self.sigma_c:
             raise InputError("sigma_c", "cycle-to-cycle noise needs the pulse-level model (set dw_min)")
+        if self.trains is not None and self.dw_min is None:
+            raise InputError("dw_min", "pulse trains need the pulse size dw_min (> 0)")
 
     @property
     def pulsed(self) -> bool:
@@ -57,6 +64,43 @@ class Device:
         if self.dw_min is None:
             return expected_update_fg(self.response, w, dw)
         return pulse_update(self, w, dw, rng)
+
+    def write_gradient(self, w: np.ndarray, grads, lr: float, rng: np.random.Generator | None) -> np.ndarray:
+        """The SGD write w <- w - lr g: per-sample coincidence trains when the gradient comes as a
+        :class:`~aimc_theory.pulse_trains.Rank1Batch` and this device has ``trains``; otherwise the
+        (summed) gradient goes through :meth:`update`."""
+        if isinstance(grads, Rank1Batch):
+            if self.trains is not None:
+                return batch_update(self, w, grads, lr, rng)
+            grads = grads.dense()
+        return self.update(w, -lr * grads, rng)
+
+    def write_matrix(self, w: np.ndarray, dw: np.ndarray, shape: tuple[int, int], lr: float,
+                     rng: np.random.Generator | None, columns=None) -> np.ndarray:
+        """w <- w + lr dw for a weight matrix of ``shape`` (out, in) flattened in w: with ``trains``,
+        column by column as Tiki-Taka's transfer writes it (``columns``: which ones, default all);
+        otherwise through :meth:`update` (only the given columns)."""
+        if self.trains is None:
+            if columns is None:
+                return self.update(w, lr * dw, rng)
+            mask = np.zeros(shape, dtype=bool)
+            mask[:, np.asarray(columns)] = True
+            return self.update(w, lr * dw * mask.reshape(-1), rng)
+        cols = np.arange(shape[1]) if columns is None else columns
+        W = column_transfer(self, w.reshape(w.shape[0], *shape), dw.reshape(dw.shape[0], *shape), lr, cols, rng)
+        return W.reshape(w.shape)
+
+    def pulse(self, w: np.ndarray, signs: np.ndarray, rng: np.random.Generator | None,
+              dw_min: float | None = None) -> np.ndarray:
+        """One pulse per element where ``signs`` is +-1 (none where 0), through this device's response
+        and cycle-to-cycle noise; ``dw_min`` is the pulse size for an expected-update device."""
+        size = self.dw_min if self.dw_min is not None else dw_min
+        if size is None:
+            raise InputError("dw_min", "a single pulse needs the pulse size dw_min (> 0)")
+        step = np.where(signs > 0, self.response.q_plus(w), -self.response.q_minus(w))
+        if self.sigma_c:
+            step = step + signs * self.sigma_c * rng.standard_normal(np.shape(w))
+        return self.response.clip(np.where(signs != 0, w + size * step, w))
 
 
 def expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .pulse_trains import Rank1Batch
 from .errors import InputError, require_finite, require_int, require_nonnegative, require_positive
 
 
@@ -58,12 +59,15 @@ class ScalarQuadratic:
 @dataclass(frozen=True)
 class LeastSquares:
     """f(W) = 1/(2N)||A W - b||^2. ``noise``: additive N(0, s^2 I) on the full gradient;
-    ``batch_size``: mini-batch gradients instead (noise then comes from the labels)."""
+    ``batch_size``: mini-batch gradients instead (noise then comes from the labels);
+    ``per_sample``: the gradient comes as its per-sample factors (a :class:`Rank1Batch` with
+    x_b = a_b, d_b = (a_b W - b_b)/B), which pulse-train devices write sample by sample."""
 
     A: np.ndarray
     b: np.ndarray
     noise: float = 0.0
     batch_size: int | None = None
+    per_sample: bool = False
     H: np.ndarray = field(init=False, repr=False)
     minimizer: np.ndarray = field(init=False, repr=False)
     Atb: np.ndarray = field(init=False, repr=False)
@@ -76,6 +80,8 @@ class LeastSquares:
         if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
             raise InputError("A", "A and b must be finite (NaN or inf found)")
         require_nonnegative("noise", self.noise)
+        if self.per_sample and self.noise:
+            raise InputError("noise", "per-sample gradients carry no additive gradient noise; use label noise")
         if self.batch_size is not None:
             require_int("batch_size", self.batch_size)
             if self.batch_size > A.shape[0]:
@@ -104,6 +110,15 @@ class LeastSquares:
         return W @ self.H - self.Atb
 
     def grad(self, W, rng):
+        if self.per_sample:
+            if self.batch_size is None:
+                X = self.A[None]
+                r = W @ self.A.T - self.b                                # (C, N)
+            else:
+                idx = rng.integers(self.A.shape[0], size=W.shape[:-1] + (self.batch_size,))
+                X = self.A[idx]
+                r = np.einsum("cbd,cd->cb", X, W) - self.b[idx]
+            return Rank1Batch(X, (r / r.shape[-1])[..., None])
         if self.batch_size is None:
             g = self.mean_grad(W)
         else:

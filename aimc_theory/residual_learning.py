@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .algorithms import Algorithm
-from .device import Device, expected_update_fg
+from .device import Device
+from .pulse_trains import Rank1Batch
 from .errors import InputError, require_int, require_nonnegative, require_positive
 
 
@@ -28,6 +29,7 @@ from .errors import InputError, require_int, require_nonnegative, require_positi
 class RLState:
     P: np.ndarray
     step: int = 0
+    pointer: int = 0        # next column to transfer (Tiki-Taka's cyclic column pointer)
 
 
 @dataclass
@@ -48,21 +50,36 @@ def _check_common(lr, beta, gamma, read_noise):
 
 
 def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, device_w: Device,
-                      transfer_every: int = 1, read_noise: float = 0.0, p0: float = 0.0) -> Algorithm:
-    """RL v1 / Tiki-Taka (P1 eq. 10-11). ``params`` is the main array W; the state holds P."""
+                      transfer_every: int = 1, read_noise: float = 0.0, p0: float = 0.0,
+                      columns_per_transfer: int | None = None) -> Algorithm:
+    """RL v1 / Tiki-Taka (P1 eq. 10-11). ``params`` is the main array W; the state holds P.
+
+    With pulse-train devices (``Device.trains``) and per-sample gradients this is aihwkit's
+    ``TransferCompound``: P is written sample by sample, and every ``transfer_every`` steps
+    ``columns_per_transfer`` columns of P (default all, cyclic pointer) are read and written to W
+    column by column with transfer rate ``beta`` and W's own pulse trains; W + gamma P is aihwkit's
+    W = gamma A + C.
+    """
     lr, beta, gamma, read_noise = _check_common(lr, beta, gamma, read_noise)
     transfer_every = require_int("transfer_every", transfer_every)
+    if columns_per_transfer is not None:
+        columns_per_transfer = require_int("columns_per_transfer", columns_per_transfer)
 
     def init(params):
         return RLState(np.full_like(params, p0, dtype=float))
 
     def update(grads, state, params, rng):
-        P = device_p.update(state.P, -lr * grads, rng)                 # eq. 10
-        step = state.step + 1
+        P = device_p.write_gradient(state.P, grads, lr, rng)           # eq. 10
+        step, pointer = state.step + 1, state.pointer
         if step % transfer_every == 0:                                  # eq. 11
             read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
-            params = device_w.update(params, beta * read, rng)
-        return params, RLState(P, step)
+            shape = grads.shape if isinstance(grads, Rank1Batch) else (1, P.shape[-1])
+            cols = None
+            if columns_per_transfer is not None and columns_per_transfer < shape[1]:
+                cols = (pointer + np.arange(columns_per_transfer)) % shape[1]
+                pointer = int((pointer + columns_per_transfer) % shape[1])
+            params = device_w.write_matrix(params, read, shape, beta, rng, cols)
+        return params, RLState(P, step, pointer)
 
     def readout(params, state):
         return params + gamma * state.P if gamma else params
@@ -91,19 +108,19 @@ def residual_learning_v2(lr: float, beta: float, gamma: float, device_p: Device,
     if dw is None:
         raise InputError("dw_min", "RL v2 needs the main array's pulse size dw_min (> 0)")
     dw = require_positive("dw_min", dw)
-    resp_w = device_w.response
 
     def init(params):
         z = np.zeros_like(params, dtype=float)
         return RLv2State(np.full_like(params, p0, dtype=float), z, z.copy(), z.copy(), z.copy())
 
     def update(grads, state, params, rng):
-        P = device_p.update(state.P, -lr * grads, rng)
+        P = device_p.write_gradient(state.P, grads, lr, rng)
         read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
         H_half = (1.0 - beta) * state.H + beta * read                  # eq. 14
         H, pulses = threshold_transfer(H_half, dw)
-        # a single pulse of sign s is the expected update U_q(W, s dw_min) = W + s dw_min q_s(W)
-        params = expected_update_fg(resp_w, params, pulses * dw)
+        # one pulse of sign s through the main array's own device (its pulse size, cycle noise);
+        # for an expected-update device it is U_q(W, s dw_min) = W + s dw_min q_s(W)
+        params = device_w.pulse(params, pulses, rng, dw_min=dw)
         return params, RLv2State(P, H, H_half, pulses, state.total_pulses + np.abs(pulses))
 
     def readout(params, state):

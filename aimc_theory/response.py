@@ -46,6 +46,20 @@ class Response:
     # optional hand-written (F, G) for speed; may return scalars that broadcast against w
     _fg: Callable[[Array], tuple] | None = field(default=None, repr=False)
 
+    @cached_property
+    def affine(self) -> tuple[float, float, float, float] | None:
+        """(a+, b+, a-, b-) when q+ = a+ + b+ w and q- = a- + b- w (soft bounds, linear steps): n pulses
+        of one sign then compose in closed form. None for any other response."""
+        out = []
+        for e in (self.q_plus_expr, self.q_minus_expr):
+            if not e.is_polynomial(expressions.W):
+                return None
+            poly = sp.Poly(e, expressions.W)
+            if poly.degree() > 1:
+                return None
+            out += [float(poly.coeff_monomial(1)), float(poly.coeff_monomial(expressions.W))]
+        return tuple(out)
+
     # -- numeric evaluation (NumPy, vectorized) ---------------------------------------
     def q_plus(self, w):
         return self._qp(np.asarray(w, dtype=float))
@@ -334,9 +348,66 @@ def _positive_interval(qp, qm) -> tuple[float, float]:
     return ends[0], ends[1]
 
 
+def step_scales(up_down: float) -> tuple[float, float]:
+    """(up, down) step sizes in units of dw_min for the reference simulator's ``up_down``, which it
+    applies one-sidedly: u > 0 keeps the up step and shrinks the down step to (1 - u) dw_min,
+    u < 0 shrinks the up step to (1 + u) dw_min (aihwkit ``PulsedDevice``; its docstring's symmetric
+    1 +- u split is not what the code does)."""
+    u = require_finite("up_down", up_down)
+    if not -1.0 < u < 1.0:
+        raise InputError("up_down", f"must lie in (-1, 1) so that both steps are positive (got {u!r})")
+    return (1.0, 1.0 - u) if u >= 0 else (1.0 + u, 1.0)
+
+
+def _check_bounds(w_min: float, w_max: float) -> tuple[float, float]:
+    if not (w_min < 0 < w_max):
+        raise InputError("w_min", f"the bounds must satisfy w_min < 0 < w_max (got w_min={w_min!r}, "
+                                  f"w_max={w_max!r})")
+    return w_min, w_max
+
+
+def aihwkit_softbounds(w_max: float = 1.0, w_min: float = -1.0, up_down: float = 0.0) -> Response:
+    """The reference simulator's SoftBounds device in units of dw_min (aihwkit ``SoftBoundsDevice``):
+    q+ = s_+ (1 - w/w_max), q- = s_- (1 - w/w_min) with (s_+, s_-) from :func:`step_scales`;
+    SP = (s_+ - s_-)/(s_+/w_max - s_-/w_min), e.g. tau u/(2 - u) for bounds +-tau and u > 0."""
+    p = _param({"w_max": w_max, "w_min": w_min, "up_down": up_down},
+               {"w_max": 1.0, "w_min": -1.0, "up_down": 0.0}, "aihwkit-softbounds")
+    lo, hi = _check_bounds(p["w_min"], p["w_max"])
+    a, b = step_scales(p["up_down"])
+    p_ex = {"a": a, "b": b, "hi": hi, "lo": lo}
+    qp, qm = _family_exprs("a*(1 - w/hi)", "b*(1 - w/lo)", p_ex)
+    return _validate(_build("aihwkit-softbounds", p, lo, hi, qp, qm,
+                            lambda w: a * (1.0 - w / hi), lambda w: b * (1.0 - w / lo),
+                            fg=lambda w: (0.5 * (a + b) - w * (0.5 * (a / hi + b / lo)),
+                                          0.5 * (b - a) + w * (0.5 * (a / hi - b / lo)))))
+
+
+def aihwkit_linearstep(w_max: float = 1.0, w_min: float = -1.0, up_down: float = 0.0, gamma_up: float = 0.0,
+                       gamma_down: float = 0.0) -> Response:
+    """aihwkit ``LinearStepDevice`` (mean bounds as reference): q+ = s_+ (1 - gamma_up w/w_max),
+    q- = s_- (1 + gamma_down w/|w_min|); gamma = 1 is soft bounds, gamma = 0 a constant step."""
+    p = _param({"w_max": w_max, "w_min": w_min, "up_down": up_down, "gamma_up": gamma_up, "gamma_down": gamma_down},
+               {"w_max": 1.0, "w_min": -1.0, "up_down": 0.0, "gamma_up": 0.0, "gamma_down": 0.0},
+               "aihwkit-linearstep")
+    lo, hi = _check_bounds(p["w_min"], p["w_max"])
+    gu, gd = require_nonnegative_le1("gamma_up", p["gamma_up"]), require_nonnegative_le1("gamma_down", p["gamma_down"])
+    a, b = step_scales(p["up_down"])
+    qp, qm = _family_exprs("a*(1 - gu*w/hi)", "b*(1 - gd*w/lo)", {"a": a, "b": b, "gu": gu, "gd": gd, "hi": hi, "lo": lo})
+    return _validate(_build("aihwkit-linearstep", p, lo, hi, qp, qm,
+                            lambda w: a * (1.0 - gu * w / hi), lambda w: b * (1.0 - gd * w / lo)))
+
+
+def require_nonnegative_le1(name: str, value: float) -> float:
+    value = require_finite(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise InputError(name, f"must lie in [0, 1] (got {value!r})")
+    return value
+
+
 FAMILIES: dict[str, Callable[..., Response]] = {
     "softbounds": softbounds, "linear": linear, "power": power,
     "exponential": exponential, "ideal": ideal,
+    "aihwkit-softbounds": aihwkit_softbounds, "aihwkit-linearstep": aihwkit_linearstep,
 }
 
 

@@ -72,7 +72,7 @@ def rider(lr: float, beta: float, gamma: float, eta: float, device_p: Device, de
 
     def update(grads, state, params, rng):
         c = state.c
-        P = device_p.update(state.P, -lr * (grads * c if chop_prob else grads), rng)      # eq. 11a / 18a
+        P = device_p.write_gradient(state.P, grads * c if chop_prob else grads, lr, rng)   # eq. 11a / 18a
         ref = state.Q if not chop_prob else state.Q_ref
         diff = P - ref
         params = device_w.update(params, beta * (diff * c if chop_prob else diff), rng)   # eq. 11b / 18b
