@@ -16,6 +16,7 @@ import numpy as np
 
 from . import device, objectives, registry, response, simulation
 from .errors import InputError, require_finite
+from .pulse_trains import PulseTrains
 
 
 
@@ -148,7 +149,12 @@ def cmd_fixed_point(args) -> int:
 
 def cmd_simulate(args) -> int:
     spec = registry.spec(args.algorithm)
-    obj = objectives.ScalarQuadratic(args.L, args.w_star, args.noise)
+    trains = None
+    if args.desired_bl is not None:
+        if not args.pulses:
+            raise InputError("--desired-bl", "pulse trains are a pulse-level model: add --pulses --dw-min X")
+        trains = PulseTrains(desired_bl=args.desired_bl)
+    obj = objectives.ScalarQuadratic(args.L, args.w_star, args.noise, per_sample=trains is not None)
     if args.pulses and args.dw_min is None:
         raise InputError("--dw-min", "--pulses needs the pulse granularity --dw-min X (> 0)")
     if args.dw_min is not None and not args.pulses and spec.name != "residual-learning-v2":
@@ -156,10 +162,11 @@ def cmd_simulate(args) -> int:
     opts = _options(args, spec)
     dw = args.dw_min if args.pulses else None
     resp = _response(args)
-    array = device.Device(resp, dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
+    array = device.Device(resp, dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl, trains=trains)
     main = None
     if spec.two_arrays:
-        main = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl)
+        main = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl,
+                             trains=trains)
         obj.check_step(args.lr, _q_max(resp, opts.get("q0", 0.0)))   # P lives near its reference
     elif spec.name == "analog-sgd":
         obj.check_step(args.lr, _q_max(resp, args.w_star))
@@ -347,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dw-min", type=float, default=None, help="pulse size (with --pulses; RL v2: threshold)")
     p.add_argument("--max-bl", type=int, default=None, help="cap on pulses per update (default none)")
     p.add_argument("--sigma-c", type=float, default=0.0, help="cycle-to-cycle noise per pulse, in dw_min")
+    p.add_argument("--desired-bl", type=int, default=None,
+                   help="write each gradient as stochastic coincidence pulse trains of at most this length, with "
+                        "update and BL management, as the reference simulator does (needs --pulses)")
     p.set_defaults(fn=cmd_simulate)
     p = sub.add_parser("calibrate", help="zero-shifting SP calibration: theory and pulse simulation")
     _add_response(p)

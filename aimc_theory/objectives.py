@@ -20,9 +20,12 @@ from .errors import InputError, require_finite, require_int, require_nonnegative
 
 @dataclass(frozen=True)
 class ScalarQuadratic:
+    """``per_sample``: the gradient comes as a rank-1 factor (x = 1, d = g) for pulse-train devices."""
+
     L: float = 1.0
     w_star: float = 0.0
     noise: float = 0.0
+    per_sample: bool = False
 
     def __post_init__(self):
         require_positive("L", self.L)
@@ -46,11 +49,12 @@ class ScalarQuadratic:
 
     def grad(self, W, rng):
         if not self.noise:
-            return self.L * (W - self.w_star)
-        g = rng.standard_normal(W.shape)
-        g *= self.noise
-        g += self.L * (W - self.w_star) if self.L != 1.0 else W - self.w_star
-        return g
+            g = self.L * (W - self.w_star)
+        else:
+            g = rng.standard_normal(W.shape)
+            g *= self.noise
+            g += self.L * (W - self.w_star) if self.L != 1.0 else W - self.w_star
+        return Rank1Batch(np.ones((1, 1, 1)), g[:, None, :]) if self.per_sample else g
 
     def loss(self, W):
         return 0.5 * self.L * np.sum((W - self.w_star) ** 2, axis=-1)

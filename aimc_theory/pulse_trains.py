@@ -69,6 +69,7 @@ class Rank1Batch:
 def _scales(lr: float, x_m, d_m, dw_min: float, trains: PulseTrains):
     """(A, B, BL) of UM/UBLM (aihwkit ``calculateBlAB``) for arrays of per-update maxima."""
     k = lr * x_m * d_m / dw_min
+    live = k > 0                           # nothing to write for a zero input or error
     if trains.bl_management:
         bl = np.clip(np.ceil(k * (1 - 1e-12)), 1, trains.desired_bl)
     else:
@@ -77,10 +78,9 @@ def _scales(lr: float, x_m, d_m, dw_min: float, trains: PulseTrains):
     if trains.update_management:
         with np.errstate(divide="ignore", invalid="ignore"):
             d_eff = np.where(k > trains.desired_bl, d_m * trains.desired_bl / k, d_m)
-            A = A * np.sqrt(x_m / d_eff)
-            B = B * np.sqrt(d_eff / x_m)
-    bl = np.where(k > 0, bl, 0)            # nothing to write for a zero input or error
-    return A, B, bl.astype(np.int64)
+            A = np.where(live, A * np.sqrt(x_m / d_eff), 0.0)
+            B = np.where(live, B * np.sqrt(d_eff / x_m), 0.0)
+    return A, B, np.where(live, bl, 0).astype(np.int64)
 
 
 def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,

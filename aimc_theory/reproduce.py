@@ -48,7 +48,8 @@ class Fig2Result:
     model: str
     seconds: float
     curves: dict = field(repr=False, default_factory=dict)       # (algorithm, up_down) -> mean f per step
-    final_C: dict = field(repr=False, default_factory=dict)      # up_down -> mean over seeds of C - W*
+    final_C: dict = field(repr=False, default_factory=dict)      # up_down -> per seed, mean over elements of C - W*
+    problem_seed: int = 13
 
     def as_dict(self) -> dict:
         return {"up_down": list(self.up_down), "symmetric_point": list(self.symmetric_point),
@@ -103,11 +104,11 @@ def p1_fig2(steps: int = 1000, seeds: int = 5, model: str = "aihwkit", up_down=U
             finals[name].append((float(final.mean()), float(final.std(ddof=1)) if seeds > 1 else 0.0))
             curves[(name, u)] = np.array(curve + [float(final.mean())])
             if name == "tiki-taka":
-                final_C[u] = res.final_params.mean(axis=0) - obj.minimizer
+                final_C[u] = (res.final_params - obj.minimizer).mean(axis=1)
     a, t = finals["analog-sgd"], finals["tiki-taka"]
     return Fig2Result(tuple(float(u) for u in up_down), tuple(sps), tuple(m for m, _ in a), tuple(m for m, _ in t),
                       tuple(s for _, s in a), tuple(s for _, s in t), steps, seeds, model,
-                      time.perf_counter() - t0, curves, final_C)
+                      time.perf_counter() - t0, curves, final_C, problem_seed)
 
 
 def draw_fig2(results: list[Fig2Result], path) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 
 from aimc_theory import symbolic
-from aimc_theory.symbolic import tracking
+from aimc_theory.symbolic import crossbar, tracking
 from aimc_theory.symbolic.calibration import calibration_theory
 from aimc_theory.response import Response
 
@@ -34,6 +34,7 @@ class Theory:
     ema_ratio: str = "exact"          # "exact": beta/(2 - beta); "naive": beta (a wrong theory)
     threshold_scale: float = 1.0      # the bound |H| < scale * dw_min claimed after each RL-v2 step
     lemma35_factor: float = 2.0       # P2 Lemma 3.5's threshold 1 - factor |P - w_sp| cos / |P - Q|
+    drift: str = "model"              # crossbar drift: the model's own, or forced "batch-mean"/"per-sample"
 
     @property
     def label(self) -> str:
@@ -50,6 +51,8 @@ class Theory:
             parts.append("EMA variance ratio beta")
         if self.threshold_scale != 1.0:
             parts.append(f"buffer bound {self.threshold_scale:g} dw_min")
+        if self.drift != "model":
+            parts.append(f"{self.drift} drift for every model")
         if self.lemma35_factor != 2.0:
             parts.append(f"Lemma 3.5 factor {self.lemma35_factor:g}")
         return ", ".join(parts) or "correct theory"
@@ -116,6 +119,15 @@ class Theory:
 
     def lemma35_threshold(self, P, Q, w_sp):
         return tracking.lemma35_threshold(P, Q, w_sp, self.lemma35_factor)
+
+    def crossbar_mean_field(self, resp_a: Response, A, b, lr, steps, w0, dw_min, desired_bl, per_sample: bool,
+                            resp_c: Response | None = None, gamma=0.0, beta=0.0, desired_bl_transfer=31):
+        """Expected crossbar dynamics on least squares (symbolic.crossbar); ``per_sample`` is the model's."""
+        if self.drift != "model":
+            per_sample = self.drift == "per-sample"
+        return crossbar.mean_field(self.derive(resp_a), A, b, lr, steps, w0, dw_min, desired_bl,
+                                   self.derive(resp_c) if resp_c is not None else None, gamma, beta,
+                                   desired_bl_transfer, per_sample)
 
     def rider_fixed_point_ls(self, resp_p: Response, H, W_star, s, beta, eta, W0, Q0):
         return tracking.rider_fixed_point_ls(self.derive(resp_p), H, W_star, s, beta, eta, W0, Q0,

@@ -1,0 +1,166 @@
+"""Rank-1 pulse trains as the reference simulator applies them, the aihwkit step parameterization,
+the Tiki-Taka column transfer and the p1-fig2 reproduction."""
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from aimc_theory import algorithms, device, objectives, residual_learning as rl, response, simulation
+from aimc_theory.cli import main
+from aimc_theory.errors import InputError
+from aimc_theory.pulse_trains import PulseTrains, Rank1Batch, apply_counts, column_transfer, sample_update
+
+DW = 1e-3
+
+
+def ideal_trains(bl=31, um=True, ubl=True):
+    # an ideal device (q = 1) turns every pulse into exactly +-dw_min: counts are read off the weights
+    return device.Device(response.from_expressions("1 + 0*w", "1 + 0*w", range=(-1e3, 1e3)), dw_min=DW,
+                         trains=PulseTrains(desired_bl=bl, update_management=um, bl_management=ubl))
+
+
+@settings(max_examples=20, deadline=None)
+@given(x=st.lists(st.floats(-1, 1).filter(lambda v: abs(v) > 0.05), min_size=3, max_size=3),
+       d=st.lists(st.floats(-1, 1).filter(lambda v: abs(v) > 0.05), min_size=2, max_size=2),
+       lr=st.floats(1e-3, 0.02))
+def test_expected_coincidences_equal_the_sgd_step(x, d, lr):
+    """E[#pulses at (i, j)] = lr |x_j d_i|/dw_min and the sign is that of -d_i x_j (nothing capped)."""
+    x, d = np.array(x), np.array(d)
+    k = lr * np.max(np.abs(x)) * np.max(np.abs(d)) / DW
+    chains = 20000
+    W0 = np.zeros((chains, 2, 3))
+    W1 = sample_update(ideal_trains(bl=max(31, math.ceil(k))), W0, np.tile(x, (chains, 1)), np.tile(d, (chains, 1)),
+                       lr, np.random.default_rng(0))
+    counts = (W1 - W0) / DW
+    mean, se = counts.mean(axis=0), counts.std(axis=0) / math.sqrt(chains)
+    want = -lr * np.outer(d, x) / DW
+    assert np.all(np.abs(mean - want) <= 5 * se + 1e-12)
+    assert np.all(np.sign(counts[np.abs(counts) > 0]) == np.broadcast_to(np.sign(want), counts.shape)[np.abs(counts) > 0])
+
+
+@settings(max_examples=20, deadline=None)
+@given(scale=st.floats(1.0, 100.0), bl=st.integers(1, 12))
+def test_at_most_bl_pulses_per_element_and_sample(scale, bl):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (500, 4))
+    d = rng.uniform(-1, 1, (500, 3)) * scale
+    W1 = sample_update(ideal_trains(bl=bl), np.zeros((500, 3, 4)), x, d, 0.01, rng)
+    counts = np.abs(W1) / DW
+    assert np.allclose(counts, np.rint(counts)) and counts.max() <= bl
+    # update management when capped: the largest |x| column fires in every slot
+    k = 0.01 * np.abs(x).max(axis=1) * np.abs(d).max(axis=1) / DW
+    capped = k > bl
+    jmax, imax = np.argmax(np.abs(x), axis=1), np.argmax(np.abs(d), axis=1)
+    top = counts[np.arange(500), imax, jmax]
+    assert np.all(top[capped] == bl)
+
+
+def test_fixed_bl_without_management():
+    """UM and UBLM off: BL = desired_bl and A = B = sqrt(lr/(dw BL)), still unbiased."""
+    chains = 40000
+    x, d = np.full((chains, 1), 0.5), np.full((chains, 1), -0.4)
+    W1 = sample_update(ideal_trains(bl=10, um=False, ubl=False), np.zeros((chains, 1, 1)), x, d, 0.01,
+                       np.random.default_rng(2))
+    counts = W1[:, 0, 0] / DW
+    assert counts.mean() == pytest.approx(0.01 * 0.2 / DW, abs=5 * counts.std() / math.sqrt(chains))
+    assert counts.max() <= 10
+
+
+def test_affine_closed_form_equals_pulse_by_pulse():
+    rng = np.random.default_rng(3)
+    resp = response.aihwkit_softbounds(w_max=1.5, w_min=-1.0, up_down=0.3)
+    dev = device.Device(resp, dw_min=1e-2, trains=PulseTrains())
+    W = rng.uniform(-0.9, 1.4, (200, 5))
+    n = rng.integers(0, 40, W.shape)
+    down = rng.random(W.shape) < 0.5
+    fast = apply_counts(dev, W.copy(), n, down, rng)
+    slow = device.pulse_update(device.Device(resp, dw_min=1e-2), W.copy(), np.where(down, -1.0, 1.0), None, bl=n)
+    assert np.allclose(fast, slow, atol=1e-12)
+
+
+def test_column_transfer_moves_only_the_chosen_columns_by_lr_v():
+    chains = 20000
+    rng = np.random.default_rng(4)
+    V = np.broadcast_to(np.array([[0.0213, -0.0547, 0.03, 0.0]]), (chains, 1, 4)).copy()   # k not integer
+    W1 = column_transfer(ideal_trains(), np.zeros((chains, 1, 4)), V, 0.5, np.array([0, 1, 3]), rng)
+    mean = W1.mean(axis=0)[0]
+    se = W1.std(axis=0)[0] / math.sqrt(chains)
+    assert np.all(np.abs(mean[[0, 1, 3]] - 0.5 * V[0, 0, [0, 1, 3]]) <= 5 * se[[0, 1, 3]] + 1e-12)
+    assert np.all(W1[:, 0, 2] == 0.0)             # column 2 is not transferred
+
+
+def test_rank1_batch_dense_is_the_gradient():
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((30, 4))
+    obj = objectives.LeastSquares(A, A @ rng.standard_normal(4), per_sample=True)
+    W = rng.standard_normal((3, 4))
+    g = obj.grad(W, rng)
+    assert isinstance(g, Rank1Batch) and np.allclose(g.dense(), obj.mean_grad(W))
+    assert np.allclose((g * np.array([[2.0], [1.0], [-1.0]])).dense(), obj.mean_grad(W) * np.array([[2.0], [1.0], [-1.0]]))
+    with pytest.raises(InputError):
+        objectives.LeastSquares(A, A[:, 0], noise=0.1, per_sample=True)
+
+
+def test_per_sample_analog_sgd_converges_without_asymmetry():
+    rng = np.random.default_rng(6)
+    A = rng.standard_normal((40, 5))
+    w_star = 0.3 * rng.standard_normal(5)
+    obj = objectives.LeastSquares(A, A @ w_star, per_sample=True)
+    dev = device.Device(response.aihwkit_softbounds(w_max=2, w_min=-2), dw_min=1e-4, trains=PulseTrains(desired_bl=8))
+    res = simulation.run(obj, algorithms.analog_sgd(0.5, dev), 600, 4, 0, w0=0.0)
+    assert np.max(np.abs(res.final - w_star)) < 0.02
+
+
+def test_aihwkit_step_parameterization():
+    r = response.aihwkit_softbounds(w_max=3.5, w_min=-3.5, up_down=0.2)
+    assert r.symmetric_point == pytest.approx(3.5 * 0.2 / 1.8)
+    assert r.q_plus(0.0) == 1.0 and r.q_minus(0.0) == pytest.approx(0.8)      # one-sided: the down step shrinks
+    r = response.aihwkit_softbounds(up_down=-0.2)
+    assert r.q_plus(0.0) == pytest.approx(0.8) and r.q_minus(0.0) == 1.0
+    r = response.aihwkit_linearstep(gamma_up=0.5, gamma_down=0.5, up_down=0.1)
+    assert r.symmetric_point == pytest.approx(0.1053, abs=1e-4)                # devices.md's verified value
+    with pytest.raises(InputError, match="up_down"):
+        response.aihwkit_softbounds(up_down=1.0)
+    with pytest.raises(InputError, match="w_min"):
+        response.aihwkit_softbounds(w_min=0.5)
+
+
+def test_rl_v2_writes_through_the_main_device():
+    """Cycle-to-cycle noise of the main array now reaches RL v2's threshold pulses."""
+    resp = response.softbounds()
+    dev_w = device.Device(resp, dw_min=1e-3, sigma_c=0.5)
+    alg = rl.residual_learning_v2(0.01, 0.5, 0.0, device.Device(resp), dev_w, dw_min=1e-3, p0=0.2)
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.0)
+    rng = np.random.default_rng(7)
+    W = np.zeros((1000, 1))
+    state = alg.init(W)
+    W1, state = alg.update(obj.grad(W, rng), state, W, rng)
+    moved = W1[state.pulses != 0]
+    assert moved.size > 0 and moved.std() > 1e-5          # noisy pulse sizes
+
+
+def test_device_with_trains_needs_dw_min():
+    with pytest.raises(InputError, match="dw_min"):
+        device.Device(response.softbounds(), trains=PulseTrains())
+
+
+def test_reproduce_command(capsys):
+    code = main(["reproduce", "p1-fig2", "--steps", "15", "--seeds", "2", "--json", "--out", "/tmp/aimc_rep"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["model"] == "aihwkit" and data["steps"] == 15 and data["seeds"] == 2
+    assert data["up_down"] == [0.0, 0.1, 0.2, 0.3] and len(data["analog_sgd"]) == len(data["tiki_taka"]) == 4
+    assert data["symmetric_point"][3] == pytest.approx(3.5 * 0.3 / 1.7)
+    code = main(["reproduce", "p9-fig1"])
+    assert code == 2
+
+
+def test_simulate_with_pulse_trains(capsys):
+    args = ["simulate", "--algorithm", "analog-sgd", "--response", "aihwkit-softbounds", "-p", "up_down=0.3",
+            "--pulses", "--dw-min", "1e-3", "--desired-bl", "31", "--steps", "300", "--chains", "50", "--json"]
+    code = main(args)
+    first = json.loads(capsys.readouterr().out)
+    assert code == 0 and main(args) == 0
+    assert json.loads(capsys.readouterr().out)["mean"] == first["mean"]          # seeded, reproducible
+    assert main(["simulate", "--desired-bl", "8"]) == 2
