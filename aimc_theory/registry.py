@@ -38,6 +38,7 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("eta", 0.01, "EMA weight of the SP estimate, Q <- (1 - eta) Q + eta P (RIDER, E-RIDER)"),
     Option("chop_prob", 0.05, "chopper flip probability per step (E-RIDER; P2 uses 0.05)"),
     Option("transfer_every", 1, "steps between two transfers (RL v1)", int),
+    Option("columns_per_transfer", 0, "columns of P read per transfer, cyclic pointer; 0 = all (RL v1)", int),
     Option("read_noise", 0.0, "std of the noise when reading P for the transfer (RL v1, v2)"),
     Option("q0", 0.0, "initial SP estimate Q_0; P starts there too (RIDER, E-RIDER)"),
     Option("threshold", 1e-3, "transfer threshold = main-array pulse size dw_min (RL v2)"),
@@ -72,9 +73,11 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {s.name: s for s in (
                   lambda lr, array, main, seed: algorithms.analog_sgd(lr, array), fixed_point="analog_sgd"),
     AlgorithmSpec("residual-learning", "RL v1 / Tiki-Taka: P <- U(P, -lr g(W + gamma P)), W <- U(W, beta P) "
                   "(P1 eq. 10-11)",
-                  lambda lr, array, main, seed, gamma, beta, transfer_every, read_noise: rl.residual_learning(
-                      lr, beta, gamma, array, main, transfer_every=transfer_every, read_noise=read_noise),
-                  ("gamma", "beta", "transfer_every", "read_noise"), True, "residual_learning"),
+                  lambda lr, array, main, seed, gamma, beta, transfer_every, read_noise, columns_per_transfer:
+                  rl.residual_learning(lr, beta, gamma, array, main, transfer_every=transfer_every,
+                                       read_noise=read_noise, columns_per_transfer=columns_per_transfer or None),
+                  ("gamma", "beta", "transfer_every", "read_noise", "columns_per_transfer"), True,
+                  "residual_learning"),
     AlgorithmSpec("residual-learning-v2", "RL v2: digital EMA buffer H of P, one threshold pulse to W "
                   "(P1 section 5)",
                   lambda lr, array, main, seed, gamma, beta, read_noise, threshold: rl.residual_learning_v2(

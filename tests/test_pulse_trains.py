@@ -164,3 +164,17 @@ def test_simulate_with_pulse_trains(capsys):
     assert code == 0 and main(args) == 0
     assert json.loads(capsys.readouterr().out)["mean"] == first["mean"]          # seeded, reproducible
     assert main(["simulate", "--desired-bl", "8"]) == 2
+
+
+def test_transfer_reads_k_columns_with_a_cyclic_pointer():
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((20, 4))
+    obj = objectives.LeastSquares(A, A @ np.array([0.3, -0.2, 0.1, 0.4]), per_sample=True)
+    dev = device.Device(response.aihwkit_softbounds(w_max=2, w_min=-2), dw_min=1e-4, trains=PulseTrains(desired_bl=8))
+    alg = rl.residual_learning(0.5, 0.5, 0.4, dev, dev, columns_per_transfer=1)
+    W = np.zeros((2, 4))
+    state = alg.init(W)
+    W1, state = alg.update(obj.grad(alg.readout(W, state), rng), state, W, rng)
+    assert state.pointer == 1 and np.all(W1[:, 1:] == 0.0)           # only column 0 was written
+    W2, state = alg.update(obj.grad(alg.readout(W1, state), rng), state, W1, rng)
+    assert state.pointer == 2 and np.all(W2[:, 2:] == 0.0) and np.array_equal(W2[:, 0], W1[:, 0])
