@@ -283,6 +283,85 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    """Train the NumPy MLP on real or built-in data with analog tiles (the network path)."""
+    from . import data, network
+    ds = data.load(args.dataset)
+    hidden = tuple(int(h) for h in args.hidden.split(",")) if args.hidden else ()
+    algs = [a.strip() for a in args.compare.split(",")] if args.compare else [args.algorithm]
+    for a in algs:
+        registry.spec(a)
+    repeats = args.repeats
+    if repeats < 1:
+        raise InputError("--repeats", f"must be an integer >= 1 (got {repeats})")
+    trains = None
+    if args.desired_bl is not None:
+        if not args.pulses:
+            raise InputError("--desired-bl", "pulse trains are a pulse-level model: add --pulses --dw-min X")
+        trains = PulseTrains(desired_bl=args.desired_bl)
+    if args.pulses and args.dw_min is None:
+        raise InputError("--dw-min", "--pulses needs the pulse granularity --dw-min X (> 0)")
+    dw = args.dw_min if args.pulses else None
+    resp = _response(args)
+    dev = device.Device(resp, dw_min=dw, sigma_c=args.sigma_c, trains=trains)
+    main_dev = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, trains=trains)
+    progress = None if args.json or args.quiet else network.stderr_progress
+    runs = []
+    for a in algs:
+        spec = registry.spec(a)
+        given = {name: getattr(args, name) for name in registry.OPTIONS if getattr(args, name, None) is not None}
+        opts = registry.with_defaults(a, {k: v for k, v in given.items() if k in spec.options}) if args.compare \
+            else _options(args, spec)
+        for r in range(repeats):
+            if progress:
+                progress(f"{a} (seed {args.seed + r})\n")
+            runs.append(network.train(ds, a, dev, main_dev if spec.two_arrays else None, epochs=args.epochs,
+                                      batch_size=args.batch_size, lr=args.lr, seed=args.seed + r, hidden=hidden,
+                                      options=opts, progress=progress))
+    out_dir = Path(args.out) / "figures"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = _draw_training(runs, ds.name, out_dir / f"train_{ds.name}.png")
+    table = []
+    for a in algs:
+        acc = np.array([r.test_accuracy for r in runs if r.algorithm == a])
+        table.append({"algorithm": a, "test_accuracy_mean": float(acc.mean()),
+                      "test_accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0, "repeats": int(acc.size)})
+    if args.json:
+        first = runs[0].as_dict()
+        print(json.dumps(first | {"dataset": ds.name, "response": resp.describe(), "figure": fig,
+                                  "runs": [r.as_dict() for r in runs], "table": table}, default=_jsonable))
+    else:
+        print(f"{'algorithm':22s} {'test accuracy':>22s} {'s/epoch':>8s}   ({ds.name}, {resp.describe()}, "
+              f"{args.epochs} epochs, batch {args.batch_size})")
+        for row in table:
+            sec = np.mean([np.mean(r.seconds_per_epoch) for r in runs if r.algorithm == row["algorithm"]])
+            print(f"{row['algorithm']:22s} {row['test_accuracy_mean']:11.4f} ± {row['test_accuracy_std']:.4f} "
+                  f"(n={row['repeats']}) {sec:8.2f}")
+        print(f"learning curves: {fig}")
+    return 0
+
+
+def _draw_training(runs, name, path) -> str:
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(11, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    colors = {}
+    for r in runs:
+        c = colors.setdefault(r.algorithm, f"C{len(colors)}")
+        ep = np.arange(1, len(r.train_loss) + 1)
+        ax1.plot(ep, r.train_loss, "o-", color=c, label=r.algorithm if r.seed == runs[0].seed else None)
+        ax2.plot(ep, r.test_curve, "o-", color=c, label=r.algorithm if r.seed == runs[0].seed else None)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("test accuracy")
+    ax1.set_title(f"MLP on {name}")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return str(path)
+
+
 def _summary(x) -> dict:
     x = np.asarray(x, float)
     p = np.percentile(x, [5, 50, 95])
@@ -385,6 +464,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default=".", help="directory for figures/ (default .)")
     p.set_defaults(fn=cmd_reproduce)
+    p = sub.add_parser("train", help="train a NumPy MLP with analog tiles (784-256-128-10, sigmoid)")
+    _add_response(p)
+    p.add_argument("--dataset", default="digits",
+                   help="digits (built in), fashion-mnist (Debian package dataset-fashion-mnist) or a directory "
+                        "of IDX files (default digits)")
+    p.add_argument("--algorithm", default="analog-sgd", help="one of: " + ", ".join(registry.ALGORITHMS))
+    p.add_argument("--compare", default=None, help="comma-separated algorithms trained with the same seeds and data order")
+    p.add_argument("--repeats", type=int, default=1, help="seeds per algorithm (default 1)")
+    p.add_argument("--epochs", type=int, default=1, help="epochs (default 1)")
+    p.add_argument("--batch-size", type=int, default=10, help="mini-batch size (default 10, as P1)")
+    p.add_argument("--lr", type=float, default=0.1, help="learning rate of the gradient array (default 0.1)")
+    p.add_argument("--hidden", default="256,128", help="hidden layer sizes (default 256,128)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--pulses", action="store_true", help="pulse-level devices (needs --dw-min)")
+    p.add_argument("--dw-min", type=float, default=None, help="pulse size (with --pulses)")
+    p.add_argument("--desired-bl", type=int, default=None,
+                   help="per-sample coincidence pulse trains of at most this length (needs --pulses)")
+    p.add_argument("--sigma-c", type=float, default=0.0, help="cycle-to-cycle noise per pulse, in dw_min")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", default=".", help="directory for figures/ (default .)")
+    g = p.add_argument_group("algorithm options (each applies only to the algorithms named in its help)")
+    for opt in registry.OPTIONS.values():
+        g.add_argument(opt.flag, dest=opt.name, type=opt.kind, default=None, help=f"{opt.help} (default {opt.default:g})")
+    p.set_defaults(fn=cmd_train)
     p = sub.add_parser("check", help="run the claims catalogue, write paper_checks.md and figures/")
     p.add_argument("--claims", default=None, help="comma-separated ids or prefixes, e.g. 5,7.power")
     p.add_argument("--fast", action="store_true", help="smaller budgets (under a minute)")

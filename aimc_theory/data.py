@@ -1,0 +1,161 @@
+"""Data for the network path: IDX files (MNIST, Fashion-MNIST; gzipped or not), Debian's
+``dataset-fashion-mnist`` package, and a small built-in data set that needs no download.
+
+Nothing is fetched from the internet. Images are returned as float arrays in [0, 1] of shape (n, 784)
+and labels as int64 arrays of shape (n,).
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+DEBIAN_DIRS = ("/usr/share/dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist",
+               "/usr/share/fashion-mnist")
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def n_inputs(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+def read_idx(path) -> np.ndarray:
+    """One IDX file (optionally gzipped): magic 0x0000TTDD (TT = type code, DD = dimensions), then the
+    big-endian dimension sizes, then the data. Truncated or malformed files are an InputError naming the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError("--dataset", f"cannot read {path}: {exc.strerror}") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise InputError("--dataset", f"{path} is not a valid gzip file ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or not 1 <= raw[3] <= 4:
+        raise InputError("--dataset", f"{path}: wrong magic number {raw[:4].hex() or 'none'} (an IDX file starts "
+                                      "with 00 00, a type code 08-0e and 1-4 dimensions)")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise InputError("--dataset", f"{path} is truncated (no room for its {ndim} dimension sizes)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    need = int(np.prod(shape)) * dtype.itemsize
+    body = raw[4 + 4 * ndim:]
+    if len(body) != need:
+        raise InputError("--dataset", f"{path} is truncated or has trailing bytes: header says {shape} "
+                                      f"({need} bytes of data), the file has {len(body)}")
+    return np.frombuffer(body, dtype=dtype).reshape(shape)
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (directory / name).exists():
+            return directory / name
+    return None
+
+
+def load_idx_dir(directory, name: str | None = None) -> Dataset:
+    """MNIST-layout directory: train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-... ."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("--dataset", f"{directory} is not a directory with IDX files")
+    parts = {}
+    for split, (img, lab) in _SPLITS.items():
+        fi, fl = _find(directory, img), _find(directory, lab)
+        if fi is None or fl is None:
+            missing = img if fi is None else lab
+            raise InputError("--dataset", f"{directory} has no {missing}[.gz] (MNIST file names expected)")
+        x, y = read_idx(fi), read_idx(fl)
+        if x.ndim != 3 or y.ndim != 1:
+            raise InputError("--dataset", f"{fi.name} must hold n x rows x cols images and {fl.name} n labels "
+                                          f"(got shapes {x.shape} and {y.shape})")
+        if x.shape[0] != y.shape[0]:
+            raise InputError("--dataset", f"{fi.name} has {x.shape[0]} images but {fl.name} has {y.shape[0]} labels")
+        parts[split] = (x.reshape(x.shape[0], -1).astype(np.float64) / 255.0, y.astype(np.int64))
+    return Dataset(name or directory.name, *parts["train"], *parts["test"])
+
+
+def fashion_mnist() -> Dataset:
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package."""
+    for d in DEBIAN_DIRS:
+        if Path(d).is_dir():
+            for sub in (Path(d), *sorted(p for p in Path(d).rglob("*") if p.is_dir())):
+                if _find(sub, _SPLITS["train"][0]) is not None:
+                    return load_idx_dir(sub, "fashion-mnist")
+    raise InputError("--dataset", "Fashion-MNIST not found; install it with `sudo apt-get install "
+                                  "dataset-fashion-mnist` (Debian/Ubuntu) or pass the directory of its IDX files")
+
+
+# -- built-in data: seven-segment digits (no download) -------------------------------------------------
+
+_SEGMENTS = {  # a..g of a seven-segment display, per digit
+    0: "abcdef", 1: "bc", 2: "abged", 3: "abgcd", 4: "fgbc", 5: "afgcd", 6: "afgedc", 7: "abc", 8: "abcdefg",
+    9: "abcdfg"}
+
+
+def _segment_image(digit: int, rng: np.random.Generator, size: int = 28) -> np.ndarray:
+    """A 28x28 seven-segment digit with a random shift, scale, slant and stroke width, plus pixel noise."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    h = rng.uniform(14, 20)
+    w = h * rng.uniform(0.45, 0.6)
+    cx, cy = size / 2 + rng.uniform(-3, 3), size / 2 + rng.uniform(-2, 2)
+    slant = rng.uniform(-0.25, 0.25)
+    x = xx - cx - slant * (yy - cy)
+    y = yy - cy
+    t = rng.uniform(1.0, 1.8)
+    top, mid, bot, left, right = -h / 2, 0.0, h / 2, -w / 2, w / 2
+    segs = {"a": (top, top, left, right), "g": (mid, mid, left, right), "d": (bot, bot, left, right),
+            "f": (top, mid, left, left), "b": (top, mid, right, right), "e": (mid, bot, left, left),
+            "c": (mid, bot, right, right)}
+    img = np.zeros((size, size))
+    for s in _SEGMENTS[digit]:
+        y0, y1, x0, x1 = segs[s]
+        px = np.clip(x, min(x0, x1), max(x0, x1))
+        py = np.clip(y, min(y0, y1), max(y0, y1))
+        dist = np.hypot(x - px, y - py)
+        img = np.maximum(img, np.clip(1.0 - (dist - t) / 1.0, 0.0, 1.0))
+    img += 0.08 * rng.standard_normal(img.shape)
+    return np.clip(img, 0.0, 1.0)
+
+
+def digits(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Dataset:
+    """The built-in data set: seven-segment digits 0-9 drawn on 28x28 pixels with random geometry and noise
+    (deterministic for a seed). Small and easy, for tests and a first run; not a benchmark."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    y = np.arange(n) % 10
+    rng.shuffle(y)
+    x = np.stack([_segment_image(int(d), rng).ravel() for d in y])
+    return Dataset("digits", x[:n_train], y[:n_train].astype(np.int64), x[n_train:], y[n_train:].astype(np.int64))
+
+
+def load(spec: str) -> Dataset:
+    """``digits`` (built in), ``fashion-mnist`` (Debian package) or a directory of IDX files."""
+    if spec == "digits":
+        return digits()
+    if spec == "fashion-mnist":
+        return fashion_mnist()
+    if spec and os.path.isdir(spec):
+        return load_idx_dir(spec)
+    raise InputError("--dataset", f"must be digits, fashion-mnist or a directory of IDX files (got {spec!r})")

@@ -1,0 +1,181 @@
+"""The torch-free network path: a NumPy MLP whose weight matrices are analog tiles.
+
+Network (P1's FCN, arXiv 2502.06309 App. K.3): sizes (784, 256, 128, 10), sigmoid hidden units, softmax
+cross-entropy averaged over the mini-batch. Forward and backward are written out; for a dense layer
+z = W a + b the weight gradient is sum_b delta_b a_b^T, which is handed to the update rule as its per-sample
+factors (:class:`~aimc_theory.pulse_trains.Rank1Batch`): a pulse-train device writes it sample by sample
+as the hardware does, an expected-update device writes the summed gradient. Every weight matrix is one
+tile with its own device(s) and its own state of the *same* update rule the scalar simulations use (built
+by :func:`aimc_theory.registry.build`; the weights are the algorithm's params with one chain). Biases are
+digital.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import registry
+from .data import Dataset
+from .device import Device
+from .errors import InputError, require_int, require_positive
+from .pulse_trains import Rank1Batch
+
+
+def sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))        # overflow-free logistic
+
+
+def init_weights(sizes, rng: np.random.Generator, scale: float = 1.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Glorot-uniform weights (times ``scale``), zero biases."""
+    out = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        lim = scale * np.sqrt(6.0 / (n_in + n_out))
+        out.append((rng.uniform(-lim, lim, (n_out, n_in)), np.zeros(n_out)))
+    return out
+
+
+def forward(layers, x: np.ndarray):
+    """Logits and the activations of every layer's input (for the backward pass)."""
+    acts = [x]
+    a = x
+    for k, (W, b) in enumerate(layers):
+        z = a @ W.T + b
+        a = z if k == len(layers) - 1 else sigmoid(z)
+        acts.append(a)
+    return a, acts
+
+
+def softmax_xent(logits: np.ndarray, y: np.ndarray):
+    """Mean cross-entropy and its gradient with respect to the logits (already divided by the batch size)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    n = y.shape[0]
+    loss = float(-np.mean(np.log(p[np.arange(n), y] + 1e-300)))
+    p[np.arange(n), y] -= 1.0
+    return loss, p / n
+
+
+def backward(layers, acts, dlogits):
+    """Per layer: (inputs a (B, in), deltas (B, out)); the weight gradient is deltas^T a."""
+    grads = [None] * len(layers)
+    delta = dlogits
+    for k in range(len(layers) - 1, -1, -1):
+        grads[k] = (acts[k], delta)
+        if k:
+            W = layers[k][0]
+            a = acts[k]
+            delta = (delta @ W) * a * (1.0 - a)
+    return grads
+
+
+def loss_and_grads(layers, x, y):
+    logits, acts = forward(layers, x)
+    loss, d = softmax_xent(logits, y)
+    return loss, backward(layers, acts, d)
+
+
+def accuracy(layers, x, y, batch: int = 2000) -> float:
+    hits = 0
+    for i in range(0, x.shape[0], batch):
+        logits, _ = forward(layers, x[i:i + batch])
+        hits += int(np.sum(np.argmax(logits, axis=1) == y[i:i + batch]))
+    return hits / x.shape[0]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    algorithm: str
+    test_accuracy: float
+    train_loss: list            # mean training loss per epoch
+    test_curve: list            # test accuracy after each epoch
+    seconds_per_epoch: list
+    seed: int
+    final_weights: list = field(repr=False, default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"algorithm": self.algorithm, "test_accuracy": self.test_accuracy, "train_loss": self.train_loss,
+                "test_accuracy_per_epoch": self.test_curve, "seconds_per_epoch": self.seconds_per_epoch,
+                "seed": self.seed}
+
+
+def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None = None, *, epochs: int = 1,
+          batch_size: int = 10, lr: float = 0.05, seed: int = 0, hidden=(256, 128), options: dict | None = None,
+          digital_lr: float | None = None, progress: Callable[[str], None] | None = None) -> TrainResult:
+    """Train the MLP with ``algorithm`` on every weight matrix (each layer its own tile and state)."""
+    epochs = require_int("epochs", epochs)
+    batch_size = require_int("batch_size", batch_size)
+    lr = require_positive("lr", lr)
+    if not np.all(np.isfinite(dataset.x_train)):
+        raise InputError("--dataset", "the training images contain NaN or inf")
+    sizes = (dataset.n_inputs, *[require_int("hidden", h) for h in hidden], dataset.n_classes)
+    spec = registry.spec(algorithm)
+    if spec.two_arrays and main is None:
+        main = Device(_ideal())
+    rng = np.random.default_rng(seed)
+    layers = init_weights(sizes, rng)
+    lo, hi = device.response.lo, device.response.hi
+    host = main if spec.two_arrays else device      # the array that holds the visible weights
+    if not all(np.all((W > host.response.lo) & (W < host.response.hi)) for W, _ in layers):
+        raise InputError("--response", f"the initial weights (|w| up to {max(np.abs(W).max() for W, _ in layers):.3g}) "
+                                       f"do not fit the weight range ({host.response.lo:g}, {host.response.hi:g})")
+    del lo, hi
+    algs = [registry.build(algorithm, lr, device, main, seed=seed + k, **(options or {})) for k in range(len(layers))]
+    params = [W.reshape(1, -1).copy() for W, _ in layers]
+    biases = [b.copy() for _, b in layers]
+    states = [alg.init(p) for alg, p in zip(algs, params)]
+    shapes = [W.shape for W, _ in layers]
+    b_lr = digital_lr if digital_lr is not None else lr
+
+    def current():
+        return [(alg.readout(p, s).reshape(shape), b) for alg, p, s, shape, b in
+                zip(algs, params, states, shapes, biases)]
+
+    n = dataset.x_train.shape[0]
+    losses, tests, secs = [], [], []
+    for epoch in range(epochs):
+        order = rng.permutation(n)
+        t0 = time.perf_counter()
+        total, count, last = 0.0, 0, t0
+        for i in range(0, n - batch_size + 1, batch_size):
+            idx = order[i:i + batch_size]
+            loss, grads = loss_and_grads(current(), dataset.x_train[idx], dataset.y_train[idx])
+            if not np.isfinite(loss):
+                raise InputError("lr", f"training diverged (loss {loss}) in epoch {epoch + 1}; use a smaller lr")
+            total += loss * idx.size
+            count += idx.size
+            for k, (a, delta) in enumerate(grads):
+                g = Rank1Batch(a[None], delta[None])
+                params[k], states[k] = algs[k].update(g, states[k], params[k], rng)
+                biases[k] -= b_lr * delta.sum(axis=0)
+            now = time.perf_counter()
+            if progress and now - last > 0.5:
+                last = now
+                progress(_bar(epoch, epochs, count, n, count / (now - t0), total / count))
+        secs.append(time.perf_counter() - t0)
+        losses.append(total / max(count, 1))
+        tests.append(accuracy(current(), dataset.x_test, dataset.y_test))
+        if progress:
+            progress(_bar(epoch, epochs, n, n, n / secs[-1], losses[-1]) + f" test acc {tests[-1]:.4f}\n")
+    return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, current())
+
+
+def _bar(epoch, epochs, done, n, rate, loss) -> str:
+    width = 24
+    fill = int(width * done / n)
+    return (f"\repoch {epoch + 1}/{epochs} [{'#' * fill}{'.' * (width - fill)}] {done}/{n} "
+            f"{rate:,.0f} samples/s loss {loss:.4f}")
+
+
+def _ideal():
+    from .response import ideal
+    return ideal()
+
+
+def stderr_progress(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
