@@ -317,7 +317,9 @@ def cmd_train(args) -> int:
                 progress(f"{a} (seed {args.seed + r})\n")
             runs.append(network.train(ds, a, dev, main_dev if spec.two_arrays else None, epochs=args.epochs,
                                       batch_size=args.batch_size, lr=args.lr, seed=args.seed + r, hidden=hidden,
-                                      options=opts, progress=progress))
+                                      options=opts, progress=progress,
+                                      reference_offset=(args.ref_mean, args.ref_std)
+                                      if args.ref_mean or args.ref_std else None))
     out_dir = Path(args.out) / "figures"
     out_dir.mkdir(parents=True, exist_ok=True)
     fig = _draw_training(runs, ds.name, out_dir / f"train_{ds.name}.png")
@@ -482,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--desired-bl", type=int, default=None,
                    help="per-sample coincidence pulse trains of at most this length (needs --pulses)")
     p.add_argument("--sigma-c", type=float, default=0.0, help="cycle-to-cycle noise per pulse, in dw_min")
+    p.add_argument("--ref-mean", type=float, default=0.0,
+                   help="mean of a per-element reference offset of the gradient (residual) array (P2 Tables 1-2)")
+    p.add_argument("--ref-std", type=float, default=0.0, help="std of that per-element reference offset")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", default=".", help="directory for figures/ (default .)")
     g = p.add_argument_group("algorithm options (each applies only to the algorithms named in its help)")

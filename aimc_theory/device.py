@@ -33,6 +33,9 @@ class Device:
     trains:   :class:`~aimc_theory.pulse_trains.PulseTrains` to write gradients that come as per-sample
               rank-1 factors by stochastic coincidence trains, as the reference simulator does
               (``None``: such gradients are summed and written with the model above).
+    offset:   a reference offset per element (scalar or an array broadcasting against the weights): the
+              element responds as q(w - offset), so its SP and range move by ``offset`` (P2 Tables 1-2's
+              per-entry reference error, drawn N(mean, std^2)).
     """
 
     response: Response
@@ -41,6 +44,7 @@ class Device:
     max_bl: int | None = None
     rounding: str = "ceil"
     trains: PulseTrains | None = None
+    offset: float | np.ndarray = 0.0
 
     def __post_init__(self):
         if self.dw_min is not None:
@@ -59,11 +63,18 @@ class Device:
     def pulsed(self) -> bool:
         return self.dw_min is not None
 
+    def _shifted(self, fn, w, *args):
+        """Run ``fn`` on w - offset (the response's own coordinates) and shift back: exact, because every
+        update is elementwise in w and the requested change does not depend on w."""
+        if np.ndim(self.offset) == 0 and self.offset == 0.0:
+            return fn(w, *args)
+        return fn(w - self.offset, *args) + self.offset
+
     def update(self, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Apply the requested update ``dw`` to the weights ``w`` with this device's model."""
         if self.dw_min is None:
-            return expected_update_fg(self.response, w, dw)
-        return pulse_update(self, w, dw, rng)
+            return self._shifted(lambda u: expected_update_fg(self.response, u, dw), w)
+        return self._shifted(lambda u: pulse_update(self, u, dw, rng), w)
 
     def write_gradient(self, w: np.ndarray, grads, lr: float, rng: np.random.Generator | None) -> np.ndarray:
         """The SGD write w <- w - lr g: per-sample coincidence trains when the gradient comes as a
@@ -71,7 +82,7 @@ class Device:
         (summed) gradient goes through :meth:`update`."""
         if isinstance(grads, Rank1Batch):
             if self.trains is not None:
-                return batch_update(self, w, grads, lr, rng)
+                return self._shifted(lambda u: batch_update(self, u, grads, lr, rng), w)
             grads = grads.dense()
         return self.update(w, -lr * grads, rng)
 
@@ -87,8 +98,8 @@ class Device:
             mask[:, np.asarray(columns)] = True
             return self.update(w, lr * dw * mask.reshape(-1), rng)
         cols = np.arange(shape[1]) if columns is None else columns
-        W = column_transfer(self, w.reshape(w.shape[0], *shape), dw.reshape(dw.shape[0], *shape), lr, cols, rng)
-        return W.reshape(w.shape)
+        return self._shifted(lambda u: column_transfer(self, u.reshape(u.shape[0], *shape),
+                                                       dw.reshape(dw.shape[0], *shape), lr, cols, rng).reshape(u.shape), w)
 
     def pulse(self, w: np.ndarray, signs: np.ndarray, rng: np.random.Generator | None,
               dw_min: float | None = None) -> np.ndarray:
@@ -97,10 +108,13 @@ class Device:
         size = self.dw_min if self.dw_min is not None else dw_min
         if size is None:
             raise InputError("dw_min", "a single pulse needs the pulse size dw_min (> 0)")
-        step = np.where(signs > 0, self.response.q_plus(w), -self.response.q_minus(w))
-        if self.sigma_c:
-            step = step + signs * self.sigma_c * rng.standard_normal(np.shape(w))
-        return self.response.clip(np.where(signs != 0, w + size * step, w))
+        def one(u):
+            step = np.where(signs > 0, self.response.q_plus(u), -self.response.q_minus(u))
+            if self.sigma_c:
+                step = step + signs * self.sigma_c * rng.standard_normal(np.shape(u))
+            return self.response.clip(np.where(signs != 0, u + size * step, u))
+
+        return self._shifted(one, w)
 
 
 def expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ digital.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -105,8 +106,12 @@ class TrainResult:
 
 def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None = None, *, epochs: int = 1,
           batch_size: int = 10, lr: float = 0.05, seed: int = 0, hidden=(256, 128), options: dict | None = None,
-          digital_lr: float | None = None, progress: Callable[[str], None] | None = None) -> TrainResult:
-    """Train the MLP with ``algorithm`` on every weight matrix (each layer its own tile and state)."""
+          digital_lr: float | None = None, reference_offset: tuple[float, float] | None = None,
+          progress: Callable[[str], None] | None = None) -> TrainResult:
+    """Train the MLP with ``algorithm`` on every weight matrix (each layer its own tile and state).
+
+    ``reference_offset`` = (mean, std): the gradient array (the residual array of two-array algorithms)
+    of every layer gets a per-element reference error drawn N(mean, std^2) (P2 Tables 1-2), seeded."""
     epochs = require_int("epochs", epochs)
     batch_size = require_int("batch_size", batch_size)
     lr = require_positive("lr", lr)
@@ -124,7 +129,16 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         raise InputError("--response", f"the initial weights (|w| up to {max(np.abs(W).max() for W, _ in layers):.3g}) "
                                        f"do not fit the weight range ({host.response.lo:g}, {host.response.hi:g})")
     del lo, hi
-    algs = [registry.build(algorithm, lr, device, main, seed=seed + k, **(options or {})) for k in range(len(layers))]
+    devices = [device] * len(layers)
+    if reference_offset is not None:
+        mean, std = float(reference_offset[0]), float(reference_offset[1])
+        if not (np.isfinite(mean) and np.isfinite(std) and std >= 0):
+            raise InputError("--ref-std", f"the reference offset needs a finite mean and std >= 0 (got {mean}, {std})")
+        off_rng = np.random.default_rng([seed, 0x0FF5E7])
+        devices = [dataclasses.replace(device, offset=mean + std * off_rng.standard_normal((1, W.size)))
+                   for W, _ in layers]
+    algs = [registry.build(algorithm, lr, devices[k], main, seed=seed + k, **(options or {}))
+            for k in range(len(layers))]
     params = [W.reshape(1, -1).copy() for W, _ in layers]
     biases = [b.copy() for _, b in layers]
     states = [alg.init(p) for alg, p in zip(algs, params)]

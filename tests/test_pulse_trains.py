@@ -178,3 +178,21 @@ def test_transfer_reads_k_columns_with_a_cyclic_pointer():
     assert state.pointer == 1 and np.all(W1[:, 1:] == 0.0)           # only column 0 was written
     W2, state = alg.update(obj.grad(alg.readout(W1, state), rng), state, W1, rng)
     assert state.pointer == 2 and np.all(W2[:, 2:] == 0.0) and np.array_equal(W2[:, 0], W1[:, 0])
+
+
+@pytest.mark.parametrize("dev_kw", [dict(), dict(dw_min=1e-3, rounding="stochastic"),
+                                    dict(dw_min=1e-3, trains=PulseTrains(desired_bl=31))])
+def test_device_offset_equals_a_shifted_response(dev_kw):
+    """offset d on a device == the same device with its response moved by d (same random draws)."""
+    resp = response.aihwkit_softbounds(w_max=1.0, w_min=-1.0, up_down=0.2)
+    d = np.array([[0.1, -0.2, 0.3]])
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    w = np.array([[0.05, 0.1, 0.2]] * 4)
+    g = Rank1Batch(np.ones((1, 1, 1)), np.full((4, 1, 1), 0.01)) if "trains" in dev_kw else np.full((4, 3), 0.5)
+    if "trains" in dev_kw:
+        w, d = w[:, :1], d[:, :1]
+    a = device.Device(resp, offset=d, **dev_kw).write_gradient(w, g, 0.1, rng_a)
+    for k in range(d.shape[1]):     # element k of the shifted response
+        b = device.Device(resp.shifted(float(d[0, k])), **dev_kw).write_gradient(w[:, k:k + 1], g if "trains" in dev_kw else g[:, k:k + 1], 0.1, np.random.default_rng(9))
+        if d.shape[1] == 1 or "dw_min" not in dev_kw:
+            assert np.allclose(a[:, k:k + 1], b, atol=1e-12)
