@@ -393,10 +393,10 @@ def cmd_check(args) -> int:
     ids = [s.strip() for s in args.claims.split(",")] if args.claims else None
     if ids:
         from verification.catalogue import select
-        if not select(ids):
+        if not select(ids, args.network):
             raise InputError("--claims", f"no claim matches {args.claims!r}; ids look like 5 or 5.softbounds")
     t0 = time.perf_counter()
-    rows = checker.run(ids, fast=args.fast, progress=True, workers=args.workers)
+    rows = checker.run(ids, fast=args.fast, progress=True, workers=args.workers, network=args.network)
     seconds = time.perf_counter() - t0
     figs = [] if args.no_figures else checker.make_figures(rows, out / "figures")
     checker.write_report(rows, out / "paper_checks.md", args.fast, seconds, figs)
@@ -496,6 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="run the claims catalogue, write paper_checks.md and figures/")
     p.add_argument("--claims", default=None, help="comma-separated ids or prefixes, e.g. 5,7.power")
     p.add_argument("--fast", action="store_true", help="smaller budgets (under a minute)")
+    p.add_argument("--network", action="store_true",
+                   help="also the network claims 26.* (Fashion-MNIST; minutes; needs dataset-fashion-mnist)")
     p.add_argument("--out", default=".", help="directory for paper_checks.md and figures/")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")

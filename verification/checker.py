@@ -142,10 +142,11 @@ def _clean(x):
     return None if math.isnan(x) or math.isinf(x) else x
 
 
-def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress: bool) -> list[dict]:
+def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress: bool,
+                network: bool = False) -> list[dict]:
     """Run the claims with these exact ids (in a worker process or in this one)."""
     rows = []
-    by_id = {c.id: c for c in select(ids)}
+    by_id = {c.id: c for c in select(ids, network)}
     for cid in ids:
         claim = by_id[cid]
         if progress:
@@ -165,14 +166,14 @@ def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress
 
 
 def run(ids: list[str] | None = None, fast: bool = False, theory: Theory | None = None,
-        progress: bool = False, workers: int | None = None) -> list[dict]:
+        progress: bool = False, workers: int | None = None, network: bool = False) -> list[dict]:
     """Run the selected claims; returns one dict per claim (the JSON rows of interface.md).
 
     Claims run in ``workers`` processes (default: up to 2, the cores CI has); claims that share
     cached simulations (a ``Claim.group``) form one task, tasks are handed out as workers free up.
     """
     theory = theory or Theory()
-    claims = select(ids)
+    claims = select(ids, network)
     order = [c.id for c in claims]
     workers = workers or min(2, os.cpu_count() or 1)
     tasks: dict[str, list[str]] = {}
@@ -180,11 +181,11 @@ def run(ids: list[str] | None = None, fast: bool = False, theory: Theory | None 
         tasks.setdefault(c.task, []).append(c.id)
     parts = sorted(tasks.values(), key=len, reverse=True)     # larger groups first, then dynamic
     if workers <= 1 or len(parts) <= 1:
-        rows = _run_claims(order, fast, theory, len(order), progress)
+        rows = _run_claims(order, fast, theory, len(order), progress, network)
     else:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx) as pool:
-            futures = [pool.submit(_run_claims, p, fast, theory, len(order), False) for p in parts]
+            futures = [pool.submit(_run_claims, p, fast, theory, len(order), False, network) for p in parts]
             rows = []
             for f in as_completed(futures):
                 done = f.result()
