@@ -123,12 +123,10 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         main = Device(_ideal())
     rng = np.random.default_rng(seed)
     layers = init_weights(sizes, rng)
-    lo, hi = device.response.lo, device.response.hi
     host = main if spec.two_arrays else device      # the array that holds the visible weights
     if not all(np.all((W > host.response.lo) & (W < host.response.hi)) for W, _ in layers):
         raise InputError("--response", f"the initial weights (|w| up to {max(np.abs(W).max() for W, _ in layers):.3g}) "
                                        f"do not fit the weight range ({host.response.lo:g}, {host.response.hi:g})")
-    del lo, hi
     devices = [device] * len(layers)
     if reference_offset is not None:
         mean, std = float(reference_offset[0]), float(reference_offset[1])

@@ -121,16 +121,9 @@ def _counts(p: np.ndarray, q: np.ndarray, bl: np.ndarray, slots: int, rng: np.ra
 def sample_update(device, W: np.ndarray, x: np.ndarray, d: np.ndarray, lr: float,
                   rng: np.random.Generator) -> np.ndarray:
     """One sample's rank-1 update W <- W - lr d x^T by pulse trains. W (chains, out, in), x (chains, in),
-    d (chains, out). Returns the new W."""
-    trains = device.trains
-    x_m = np.max(np.abs(x), axis=-1)
-    d_m = np.max(np.abs(d), axis=-1)
-    A, B, bl = _scales(lr, x_m, d_m, device.dw_min, trains)
-    p = (B[:, None] * np.abs(x))[:, None, :]              # columns (chains, 1, in)
-    q = (A[:, None] * np.abs(d))[:, :, None]              # rows    (chains, out, 1)
-    n = _counts(p, q, bl[:, None, None], int(bl.max(initial=0)), rng)
-    down = (d[:, :, None] * x[:, None, :]) > 0            # sign rule: d_i x_j > 0 -> DOWN
-    return apply_counts(device, W, n, down, rng)
+    d (chains, out). Returns the new W (a batch of one for :func:`batch_update`)."""
+    flat = batch_update(device, W.reshape(W.shape[0], -1), Rank1Batch(x[:, None, :], d[:, None, :]), lr, rng)
+    return flat.reshape(W.shape)
 
 
 def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.random.Generator) -> np.ndarray:

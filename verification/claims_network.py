@@ -43,7 +43,7 @@ def _run(algorithm: str, family: str | None, seed: int, fast: bool, offset: bool
                          options=opts, reference_offset=OFFSET if offset else None)
 
 
-def _acc(algorithm, family, fast, offset=False):
+def _acc(algorithm, family, offset=False, fast=False):
     a = np.array([_run(algorithm, family, s, fast, offset).test_accuracy for s in SEEDS])
     return float(a.mean()), float(a.std(ddof=1) / math.sqrt(a.size)), a
 
@@ -54,7 +54,7 @@ def _missing(exc) -> Outcome:
 
 def _claim_digital(theory: Theory, fast: bool) -> Outcome:
     try:
-        m, se, a = _acc("digital-sgd", None, fast)
+        m, se, a = _acc("digital-sgd", None, fast=fast)
     except InputError as exc:
         return _missing(exc)
     tol = 3 * se + 0.02                  # spec G.26: external numbers are loose targets (+-1-2 pp)
@@ -64,14 +64,20 @@ def _claim_digital(theory: Theory, fast: bool) -> Outcome:
                    + f" vs the data set's MLP 256-128-100 reference {REFERENCE_MLP} (one-sided)")
 
 
+def _pair(first: tuple, second: tuple, fast: bool):
+    """Mean accuracies of two configurations (algorithm, family, offset) over the seeds, their
+    difference first - second and its SE."""
+    m1, se1, _ = _acc(*first, fast=fast)
+    m2, se2, _ = _acc(*second, fast=fast)
+    return m1, se1, m2, se2, m1 - m2, math.hypot(se1, se2)
+
+
 def _claim_rl_vs_asgd(family):
     def run(theory: Theory, fast: bool) -> Outcome:
         try:
-            rl_m, rl_se, rl_a = _acc("residual-learning", family, fast)
-            as_m, as_se, as_a = _acc("analog-sgd", family, fast)
+            rl_m, rl_se, as_m, as_se, diff, se = _pair(("residual-learning", family), ("analog-sgd", family), fast)
         except InputError as exc:
             return _missing(exc)
-        diff, se = rl_m - as_m, math.hypot(rl_se, as_se)
         return Outcome(0.0, diff, se, 3 * se, AGREE if diff > 3 * se else DISAGREE,
                        f"{RESPONSES[family]().describe()}: RL {rl_m:.4f} +- {rl_se:.4f}, Analog SGD {as_m:.4f} +- {as_se:.4f} "
                        f"(seeds {list(SEEDS)}); RL - ASGD = {diff:+.4f}, must exceed 3 SE = {3 * se:.4f}")
@@ -81,11 +87,9 @@ def _claim_rl_vs_asgd(family):
 def _claim_rl_vs_digital(family):
     def run(theory: Theory, fast: bool) -> Outcome:
         try:
-            rl_m, rl_se, _ = _acc("residual-learning", family, fast)
-            d_m, d_se, _ = _acc("digital-sgd", None, fast)
+            d_m, _, rl_m, _, gap, se = _pair(("digital-sgd", None), ("residual-learning", family), fast)
         except InputError as exc:
             return _missing(exc)
-        gap, se = d_m - rl_m, math.hypot(rl_se, d_se)
         margin = 0.03                      # stated a priori: P1 Fig. 4 reports TT within ~1% on MNIST
         return Outcome(0.0, gap, se, margin + 3 * se, AGREE if gap <= margin + 3 * se else DISAGREE,
                        f"{RESPONSES[family]().describe()}: digital {d_m:.4f}, RL {rl_m:.4f}: gap {gap:+.4f} vs margin "
@@ -95,11 +99,9 @@ def _claim_rl_vs_digital(family):
 
 def _claim_erider_offset(theory: Theory, fast: bool) -> Outcome:
     try:
-        e_m, e_se, _ = _acc("e-rider", "power", fast, offset=True)
-        r_m, r_se, _ = _acc("residual-learning", "power", fast, offset=True)
+        e_m, e_se, r_m, r_se, diff, se = _pair(("e-rider", "power", True), ("residual-learning", "power", True), fast)
     except InputError as exc:
         return _missing(exc)
-    diff, se = e_m - r_m, math.hypot(e_se, r_se)
     return Outcome(0.0, diff, se, 3 * se, AGREE if diff > 3 * se else DISAGREE,
                    f"power response, per-element reference offset N({OFFSET[0]}, {OFFSET[1]}^2) on the residual array: "
                    f"E-RIDER (p = 0.05, beta 0.1) {e_m:.4f} +- {e_se:.4f}, RL v1 {r_m:.4f} +- {r_se:.4f}; difference "

@@ -121,10 +121,8 @@ C_LIN = (0.0, 0.1, 0.2, 0.3)
 
 
 def fig2_problem(seed: int = 13):
-    """Spec E.1: A in R^{100x50} ~ N(0,1), W* ~ N(0, 0.5^2), b = A W* (noiseless), f = 1/(2N)||AW-b||^2."""
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((100, 50))
-    return objectives.LeastSquares(A, A @ (0.5 * rng.standard_normal(50)))
+    """Spec E.1's problem (the one `reproduce p1-fig2` uses), batch-mean gradients."""
+    return reproduce.fig2_problem(seed)
 
 
 def fig2_runs(chains: int, steps: int = 1000, algs=("analog-sgd", "residual-learning")):
