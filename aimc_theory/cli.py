@@ -16,6 +16,7 @@ import numpy as np
 
 from . import device, objectives, registry, response, simulation
 from .errors import InputError, require_finite
+from .memory import retain_freed_memory
 from .pulse_trains import PulseTrains
 
 
@@ -508,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    retain_freed_memory()          # large temporaries reused, not page-faulted afresh (memory.py)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -83,7 +83,7 @@ class Device:
         if isinstance(grads, Rank1Batch):
             if self.trains is not None:
                 return self._shifted(lambda u: batch_update(self, u, grads, lr, rng), w)
-            grads = grads.dense()
+            return self.update(w, grads.dense(-lr), rng)
         return self.update(w, -lr * grads, rng)
 
     def write_matrix(self, w: np.ndarray, dw: np.ndarray, shape: tuple[int, int], lr: float,
@@ -125,7 +125,13 @@ def expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray
 
 def expected_update_fg(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
     """The same update in the split form (P1 eq. 5), w + dw F - |dw| G: fewer array passes,
-    used on the hot path (a test checks it equals :func:`expected_update`)."""
+    used on the hot path (a test checks it equals :func:`expected_update`). Where the response has a
+    directed evaluation (power, exponential) only the branch each step takes is evaluated."""
+    if resp._qd is not None:
+        out = resp._qd(w, dw)
+        out *= dw
+        out += w
+        return resp.clip(out, out=out)
     F, G = resp.fg(w)
     out = np.abs(dw)
     out *= G

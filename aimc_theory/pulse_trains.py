@@ -53,10 +53,12 @@ class Rank1Batch:
     def shape(self) -> tuple[int, int]:
         return self.D.shape[-1], self.X.shape[-1]
 
-    def dense(self) -> np.ndarray:
-        """The summed gradient, flattened to (chains, out * in) like the weights."""
+    def dense(self, scale: float = 1.0) -> np.ndarray:
+        """The summed gradient times ``scale``, flattened to (chains, out * in) like the weights (the scale
+        is applied to the small per-sample errors, not to the full matrix)."""
         X = np.broadcast_to(self.X, self.D.shape[:2] + self.X.shape[-1:])
-        g = np.einsum("cbo,cbi->coi", self.D, X)
+        D = self.D if scale == 1.0 else self.D * scale
+        g = np.matmul(np.swapaxes(D, 1, 2), X)        # BLAS, not einsum's loops
         return g.reshape(g.shape[0], -1)
 
     def __mul__(self, c):
@@ -130,21 +132,60 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
     """Apply a mini-batch sample by sample. W flattened (chains, out * in); returns the same layout.
 
     The samples' pulse trains do not depend on the weights (x and d come from one forward/backward
-    pass), so all coincidence counts are drawn at once; only their application runs sample by sample."""
+    pass), so every slot's row and column firings are drawn at once, (B, slots, in + out) draws, not one
+    per matrix element. The coincidences are sparse (lr |x d|/dw_min pulses per element and sample), so
+    they are listed as events (sample, row, column) and applied per element in sample order: round r
+    applies the r-th pulsed sample of every element that has one. Exactly the sequential semantics; the
+    work scales with the number of pulses, not with B x out x in."""
     out, inp = batch.shape
-    Wm = W.reshape(W.shape[0], out, inp)
-    X = np.broadcast_to(batch.X, batch.D.shape[:2] + (inp,))
+    C, nb = batch.D.shape[:2]
+    X = np.broadcast_to(batch.X, (C, nb, inp))
     D = batch.D
     x_m = np.max(np.abs(X), axis=-1)                       # (chains, B)
     d_m = np.max(np.abs(D), axis=-1)
     A, B, bl = _scales(lr, x_m, d_m, device.dw_min, device.trains)
-    p = (B[..., None] * np.abs(X))[:, :, None, :]          # (chains, B, 1, in)
-    q = (A[..., None] * np.abs(D))[:, :, :, None]          # (chains, B, out, 1)
-    n = _counts(p, q, bl[:, :, None, None], int(bl.max(initial=0)), rng)
-    down = (D[:, :, :, None] * X[:, :, None, :]) > 0
-    for b in range(D.shape[1]):
-        Wm = apply_counts(device, Wm, n[:, b], down[:, b], rng)
-    return Wm.reshape(W.shape)
+    slots = int(bl.max(initial=0))
+    if slots == 0:
+        return W
+    live = (np.arange(slots) < bl[..., None])[..., None]   # (chains, B, slots, 1)
+    p = np.clip(np.nan_to_num(B[..., None] * np.abs(X)), 0.0, 1.0)[:, :, None, :]
+    q = np.clip(np.nan_to_num(A[..., None] * np.abs(D)), 0.0, 1.0)[:, :, None, :]
+    cols = (rng.random((C, nb, slots, inp)) < p) & live
+    rows = (rng.random((C, nb, slots, out)) < q) & live
+    # every (row, column) pair that fires in the same (chain, sample, slot) group is one pulse
+    groups = C * nb * slots
+    rg, ri = np.divmod(np.flatnonzero(rows), out)          # group index, row
+    cg, cj = np.divmod(np.flatnonzero(cols), inp)
+    n_cols = np.bincount(cg, minlength=groups)
+    col_start = np.concatenate(([0], np.cumsum(n_cols)[:-1]))
+    reps = n_cols[rg]
+    total = int(reps.sum())
+    if total == 0:
+        return W
+    g = np.repeat(rg, reps)
+    i = np.repeat(ri, reps)
+    first = np.repeat(np.cumsum(reps) - reps, reps)
+    j = cj[col_start[g] + np.arange(total) - first]
+    cb = g // slots                                        # chain * B + sample
+    c, b = np.divmod(cb, nb)
+    # pulses of one (element, sample) have one sign: count them; key orders by element, then sample
+    elem = (c * out + i) * inp + j
+    keys, n = np.unique(elem * nb + b, return_counts=True)
+    elem, b = np.divmod(keys, nb)
+    c, rest = np.divmod(elem, out * inp)
+    down = D[c, b, rest // inp] * X[c, b, rest % inp] > 0
+    starts = np.flatnonzero(np.r_[True, elem[1:] != elem[:-1]])
+    run = np.zeros(elem.size, dtype=np.int64)
+    run[starts] = starts
+    rank = np.arange(elem.size) - np.maximum.accumulate(run)
+    Wf = W.reshape(-1).copy()
+    order = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[order], np.arange(int(rank.max()) + 2))
+    for r in range(bounds.size - 1):
+        sel = order[bounds[r]:bounds[r + 1]]
+        e = elem[sel]
+        Wf[e] = apply_counts(device, Wf[e], n[sel], down[sel], rng)
+    return Wf.reshape(W.shape)
 
 
 def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np.ndarray,

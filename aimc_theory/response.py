@@ -45,6 +45,9 @@ class Response:
     every_point_symmetric: bool = False
     # optional hand-written (F, G) for speed; may return scalars that broadcast against w
     _fg: Callable[[Array], tuple] | None = field(default=None, repr=False)
+    # optional q_directed(w, s): q+ where s > 0, q- where s < 0, any value where s = 0 (one evaluation
+    # instead of two); only the sign of s is used
+    _qd: Callable[[Array, Array], Array] | None = field(default=None, repr=False)
 
     @cached_property
     def affine(self) -> tuple[float, float, float, float] | None:
@@ -73,6 +76,13 @@ class Response:
             return self._fg(w)
         qp, qm = self._qp(w), self._qm(w)
         return 0.5 * (qm + qp), 0.5 * (qm - qp)
+
+    def q_directed(self, w, sgn):
+        """q+(w) where sgn > 0, q-(w) where sgn < 0 (the factor of a step of that sign)."""
+        w = np.asarray(w, dtype=float)
+        if self._qd is not None:
+            return self._qd(w, sgn)
+        return np.where(sgn > 0, self._qp(w), self._qm(w))
 
     def F(self, w):
         """Symmetric part (q- + q+)/2."""
@@ -121,21 +131,23 @@ class Response:
         if delta == 0:
             return self
         d = expressions.to_number(delta)
-        qp, qm, fg = self._qp, self._qm, self._fg
+        qp, qm, fg, qd = self._qp, self._qm, self._fg, self._qd
         params = dict(self.params)
         params["shift"] = params.get("shift", 0.0) + delta
         return _build(f"{self.name}", params, self.lo + delta, self.hi + delta,
                       self.q_plus_expr.subs(expressions.W, expressions.W - d),
                       self.q_minus_expr.subs(expressions.W, expressions.W - d),
                       lambda w: qp(w - delta), lambda w: qm(w - delta), self.every_point_symmetric,
-                      None if fg is None else (lambda w: fg(w - delta)))
+                      None if fg is None else (lambda w: fg(w - delta)),
+                      None if qd is None else (lambda w, s: qd(w - delta, s)))
 
     def swapped(self) -> "Response":
         """q+ and q- exchanged (G -> -G): the asymmetric drift with the wrong sign."""
-        fg = self._fg
+        fg, qd = self._fg, self._qd
         return _build(f"{self.name}(swapped)", dict(self.params), self.lo, self.hi,
                       self.q_minus_expr, self.q_plus_expr, self._qm, self._qp,
-                      self.every_point_symmetric, None if fg is None else (lambda w: _neg_g(fg(w))))
+                      self.every_point_symmetric, None if fg is None else (lambda w: _neg_g(fg(w))),
+                      None if qd is None else (lambda w, s: qd(w, -s)))
 
     def describe(self) -> str:
         ps = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
@@ -148,9 +160,9 @@ def _neg_g(fg):
     return fg[0], -fg[1]
 
 
-def _build(name, params, lo, hi, qp_expr, qm_expr, qp, qm, every=False, fg=None) -> Response:
+def _build(name, params, lo, hi, qp_expr, qm_expr, qp, qm, every=False, fg=None, qd=None) -> Response:
     return Response(name=name, params=params, lo=float(lo), hi=float(hi), q_plus_expr=qp_expr,
-                    q_minus_expr=qm_expr, _qp=qp, _qm=qm, every_point_symmetric=every, _fg=fg)
+                    q_minus_expr=qm_expr, _qp=qp, _qm=qm, every_point_symmetric=every, _fg=fg, _qd=qd)
 
 
 def scan_grid(lo: float, hi: float, n: int = _GRID) -> Array:
@@ -248,7 +260,49 @@ def power(tau: float = 1.0, gamma: float = 1.0) -> Response:
     qp, qm = _family_exprs("(1 - w/tau)**gamma", "(1 + w/tau)**gamma", p)
     return _validate(_build("power", p, -t, t, qp, qm,
                             lambda w: np.maximum(1.0 - w / t, 0.0) ** g,
-                            lambda w: np.maximum(1.0 + w / t, 0.0) ** g))
+                            lambda w: np.maximum(1.0 + w / t, 0.0) ** g, fg=lambda w: _power_fg(w, g, t),
+                            qd=lambda w, sgn: _power_qd(w, sgn, g, t)))
+
+
+def _times(c, w):
+    # c * w, in place in c when c already has the broadcast shape
+    if np.shape(c) == np.broadcast_shapes(np.shape(c), np.shape(w)):
+        c *= w
+        return c
+    return c * w
+
+
+def _power_qd(w, sgn, g, t):
+    # q = (1 - sign(s) w/tau)^gamma: q+ for s > 0, q- for s < 0
+    if np.ndim(w) == 0 and np.ndim(sgn) == 0:
+        return np.maximum(1.0 - np.copysign(1.0 / t, sgn) * w, 0.0) ** g
+    q = _times(np.copysign(1.0 / t, sgn), w)          # sign(s) w/tau
+    np.subtract(1.0, q, out=q)
+    np.maximum(q, 0.0, out=q)
+    if g == 0.5:
+        return np.sqrt(q, out=q)
+    return q if g == 1.0 else np.power(q, g, out=q)
+
+
+def _power_fg(w, g, t):
+    # q+ = (1 - w/tau)^gamma, q- = (1 + w/tau)^gamma; few array passes, sqrt for the common gamma = 1/2
+    if np.ndim(w) == 0:
+        qp, qm = max(1.0 - w / t, 0.0) ** g, max(1.0 + w / t, 0.0) ** g
+        return 0.5 * (qm + qp), 0.5 * (qm - qp)
+    u = np.multiply(w, 1.0 / t)
+    qm = np.add(u, 1.0)
+    qp = np.subtract(1.0, u, out=u)
+    for q in (qp, qm):
+        np.maximum(q, 0.0, out=q)
+        if g == 0.5:
+            np.sqrt(q, out=q)
+        elif g != 1.0:
+            np.power(q, g, out=q)
+    F = np.add(qm, qp)
+    F *= 0.5
+    qm -= qp
+    qm *= 0.5
+    return F, qm
 
 
 def exponential(tau: float = 1.0, gamma: float = 1.0) -> Response:
@@ -260,7 +314,18 @@ def exponential(tau: float = 1.0, gamma: float = 1.0) -> Response:
                            "(exp(gamma*(1 + w/tau)) - 1)/(exp(gamma) - 1)", p)
     return _validate(_build("exponential", p, -t, t, qp, qm,
                             lambda w: np.expm1(g * (1.0 - w / t)) / den,
-                            lambda w: np.expm1(g * (1.0 + w / t)) / den, fg=lambda w: _exp_fg(w, g, t)))
+                            lambda w: np.expm1(g * (1.0 + w / t)) / den, fg=lambda w: _exp_fg(w, g, t),
+                            qd=lambda w, sgn: _exp_qd(w, sgn, g, t, den)))
+
+
+def _exp_qd(w, sgn, g, t, den):
+    if np.ndim(w) == 0 and np.ndim(sgn) == 0:
+        return math.expm1(g - np.copysign(g / t, sgn) * w) / den
+    q = _times(np.copysign(g / t, sgn), w)
+    np.subtract(g, q, out=q)
+    np.expm1(q, out=q)
+    q *= 1.0 / den
+    return q
 
 
 def _exp_fg(w, g, t):

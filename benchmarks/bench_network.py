@@ -11,6 +11,7 @@ import argparse
 
 import numpy as np
 
+from aimc_theory.memory import retain_freed_memory
 from aimc_theory import data, device, network, response
 from aimc_theory.errors import InputError
 from aimc_theory.pulse_trains import PulseTrains
@@ -31,7 +32,11 @@ def main(argv=None) -> None:
     ap.add_argument("--samples", type=int, default=60000)
     ap.add_argument("--batches", type=int, nargs="+", default=[10, 64])
     ap.add_argument("--pulsed-samples", type=int, default=6000, help="the pulsed model is timed on fewer samples")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's thresholds alone (see aimc_theory.memory)")
     args = ap.parse_args(argv)
+    if not args.default_malloc:
+        retain_freed_memory()
     resp = response.power(tau=0.6, gamma=0.5)
     cases = [("digital-sgd", device.Device(response.ideal()), {}),
              ("analog-sgd", device.Device(resp), {}),

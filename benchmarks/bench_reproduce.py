@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from aimc_theory.memory import retain_freed_memory
 from aimc_theory import reproduce
 
 REFERENCE_SECONDS = 46.0
@@ -18,7 +19,11 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's thresholds alone (see aimc_theory.memory)")
     args = ap.parse_args(argv)
+    if not args.default_malloc:
+        retain_freed_memory()
     print(f"{'model':12s} {'runs':>5s} {'seconds (best)':>15s} {'vs reference 46 s':>18s}")
     for model in reproduce.MODELS:
         best = float("inf")

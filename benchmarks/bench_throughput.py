@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from aimc_theory.memory import retain_freed_memory
 from aimc_theory import algorithms, calibration, device, objectives, residual_learning, response, simulation, tracking
 
 
@@ -42,7 +43,11 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chains", type=int, nargs="+", default=[10_000, 1_000_000])
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's thresholds alone (see aimc_theory.memory)")
     args = ap.parse_args(argv)
+    if not args.default_malloc:
+        retain_freed_memory()
     obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
     cases = {
         "analog-sgd softbounds (expected update)": algorithms.analog_sgd(0.01, device.Device(response.softbounds(sp=-0.2))),

@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from aimc_theory import algorithms, device, objectives, response, simulation
 from aimc_theory.errors import InputError
@@ -158,3 +159,19 @@ def test_hot_path_update_equals_branch_form(resp):
     dw = rng.uniform(-0.05, 0.05, 1000)
     assert np.allclose(device.Device(resp).update(w, dw), device.expected_update(resp, w, dw),
                        rtol=0, atol=1e-14)
+
+
+@settings(max_examples=30, deadline=None)
+@given(family=st.sampled_from(["power", "exponential"]), tau=st.floats(0.2, 3.0), gamma=st.floats(0.1, 3.0),
+       shift=st.floats(-0.5, 0.5), swap=st.booleans(), seed=st.integers(0, 2**16))
+def test_directed_evaluation_is_the_branch_the_step_takes(family, tau, gamma, shift, swap, seed):
+    """The one-branch hot path (q+ for up steps, q- for down steps) equals evaluating both branches."""
+    r = getattr(response, family)(tau=tau, gamma=gamma).shifted(shift)
+    r = r.swapped() if swap else r
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(r.lo, r.hi, 200)
+    dw = rng.normal(0.0, 0.01, 200)
+    dw[:3] = 0.0
+    want = np.where(dw > 0, r.q_plus(w), r.q_minus(w))
+    assert np.allclose(r.q_directed(w, dw)[3:], want[3:], rtol=1e-12, atol=1e-14)
+    assert np.allclose(device.expected_update_fg(r, w, dw), device.expected_update(r, w, dw), rtol=1e-12, atol=1e-14)

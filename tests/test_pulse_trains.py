@@ -10,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 from aimc_theory import algorithms, device, objectives, residual_learning as rl, response, simulation
 from aimc_theory.cli import main
 from aimc_theory.errors import InputError
-from aimc_theory.pulse_trains import PulseTrains, Rank1Batch, apply_counts, column_transfer, sample_update
+from aimc_theory.pulse_trains import (PulseTrains, Rank1Batch, apply_counts, batch_update, column_transfer,
+                                      sample_update)
 
 DW = 1e-3
 
@@ -196,3 +197,25 @@ def test_device_offset_equals_a_shifted_response(dev_kw):
         b = device.Device(resp.shifted(float(d[0, k])), **dev_kw).write_gradient(w[:, k:k + 1], g if "trains" in dev_kw else g[:, k:k + 1], 0.1, np.random.default_rng(9))
         if d.shape[1] == 1 or "dw_min" not in dev_kw:
             assert np.allclose(a[:, k:k + 1], b, atol=1e-12)
+
+
+def test_batch_is_applied_sample_by_sample():
+    """A mini-batch of 3 samples on a nonlinear device has the distribution of three single-sample
+    writes in a row (the batch draws all firings at once and applies them per element in sample order)."""
+    chains = 20000
+    rng = np.random.default_rng(7)
+    resp = response.power(tau=0.5, gamma=0.5)
+    dev = device.Device(resp, dw_min=2e-3, trains=PulseTrains(desired_bl=5))
+    x = np.array([[0.9, -0.4, 0.2], [-0.7, 0.8, 0.1], [0.3, 0.3, -0.9]])
+    d = np.array([[0.5, -0.2], [0.4, 0.6], [-0.8, 0.1]])
+    W0 = np.full((chains, 2 * 3), 0.3)
+    batch = Rank1Batch(np.broadcast_to(x, (chains, 3, 3)), np.broadcast_to(d, (chains, 3, 2)))
+    W_batch = batch_update(dev, W0, batch, 0.05, rng)
+    W_seq = W0.reshape(chains, 2, 3)
+    for b in range(3):
+        W_seq = sample_update(dev, W_seq, np.tile(x[b], (chains, 1)), np.tile(d[b], (chains, 1)), 0.05, rng)
+    W_seq = W_seq.reshape(chains, -1)
+    se = np.hypot(W_batch.std(axis=0), W_seq.std(axis=0)) / math.sqrt(chains)
+    assert np.all(np.abs(W_batch.mean(axis=0) - W_seq.mean(axis=0)) <= 5 * se)
+    assert np.allclose(W_batch.std(axis=0), W_seq.std(axis=0), rtol=0.05)
+    assert np.abs(W_batch.mean(axis=0) - 0.3).max() > 10 * se.max()      # the writes did move the weights
