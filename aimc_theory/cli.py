@@ -16,7 +16,7 @@ import numpy as np
 
 from . import device, objectives, registry, response, simulation
 from .errors import InputError, require_finite
-from .memory import retain_freed_memory
+from .runtime import retain_freed_memory
 from .pulse_trains import PulseTrains
 
 
@@ -318,6 +318,7 @@ def cmd_train(args) -> int:
                 progress(f"{a} (seed {args.seed + r})\n")
             runs.append(network.train(ds, a, dev, main_dev if spec.two_arrays else None, epochs=args.epochs,
                                       batch_size=args.batch_size, lr=args.lr, seed=args.seed + r, hidden=hidden,
+                                      architecture=args.architecture,
                                       options=opts, progress=progress,
                                       reference_offset=(args.ref_mean, args.ref_std)
                                       if args.ref_mean or args.ref_std else None))
@@ -478,7 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=1, help="epochs (default 1)")
     p.add_argument("--batch-size", type=int, default=10, help="mini-batch size (default 10, as P1)")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate of the gradient array (default 0.1)")
-    p.add_argument("--hidden", default="256,128", help="hidden layer sizes (default 256,128)")
+    p.add_argument("--architecture", default="fcn", choices=["fcn", "cnn"],
+                   help="fcn: dense sigmoid layers (--hidden); cnn: conv 5x5 (16) -> pool -> conv 5x5 (32) -> pool -> "
+                        "dense 128 -> classes, convolutions through im2col (default fcn)")
+    p.add_argument("--hidden", default="256,128", help="hidden layer sizes of the fcn (default 256,128)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--pulses", action="store_true", help="pulse-level devices (needs --dw-min)")
     p.add_argument("--dw-min", type=float, default=None, help="pulse size (with --pulses)")
@@ -509,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    retain_freed_memory()          # large temporaries reused, not page-faulted afresh (memory.py)
+    retain_freed_memory()          # large temporaries reused, not page-faulted afresh (runtime.py)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,10 +1,10 @@
-"""The torch-free network path: a NumPy MLP whose weight matrices are analog tiles.
+"""The torch-free network path: NumPy networks whose weight matrices are analog tiles.
 
-Network (P1's FCN, arXiv 2502.06309 App. K.3): sizes (784, 256, 128, 10), sigmoid hidden units, softmax
-cross-entropy averaged over the mini-batch. Forward and backward are written out; for a dense layer
-z = W a + b the weight gradient is sum_b delta_b a_b^T, which is handed to the update rule as its per-sample
-factors (:class:`~aimc_theory.pulse_trains.Rank1Batch`): a pulse-train device writes it sample by sample
-as the hardware does, an expected-update device writes the summed gradient. Every weight matrix is one
+Networks (:mod:`aimc_theory.architectures`, arXiv 2502.06309 App. K.3): the FCN 784-256-128-10 (sigmoid)
+and the CNN (two 5x5 convolutions through im2col, max-pooling, tanh). Each tile's gradient is handed to
+the update rule as its rank-1 factors (:class:`~aimc_theory.pulse_trains.Rank1Batch`, one row per
+sample, or per sample and position for a convolution): a pulse-train device writes it row by row as the
+hardware does, an expected-update device writes the summed gradient. Every weight matrix is one
 tile with its own device(s) and its own state of the *same* update rule the scalar simulations use (built
 by :func:`aimc_theory.registry.build`; the weights are the algorithm's params with one chain). Biases are
 digital.
@@ -19,73 +19,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import registry
+from . import architectures, registry
 from .data import Dataset
 from .device import Device
 from .errors import InputError, require_int, require_positive
 from .pulse_trains import Rank1Batch
-
-
-def sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))        # overflow-free logistic
-
-
-def init_weights(sizes, rng: np.random.Generator, scale: float = 1.0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Glorot-uniform weights (times ``scale``), zero biases."""
-    out = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        lim = scale * np.sqrt(6.0 / (n_in + n_out))
-        out.append((rng.uniform(-lim, lim, (n_out, n_in)), np.zeros(n_out)))
-    return out
-
-
-def forward(layers, x: np.ndarray):
-    """Logits and the activations of every layer's input (for the backward pass)."""
-    acts = [x]
-    a = x
-    for k, (W, b) in enumerate(layers):
-        z = a @ W.T + b
-        a = z if k == len(layers) - 1 else sigmoid(z)
-        acts.append(a)
-    return a, acts
-
-
-def softmax_xent(logits: np.ndarray, y: np.ndarray):
-    """Mean cross-entropy and its gradient with respect to the logits (already divided by the batch size)."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    n = y.shape[0]
-    loss = float(-np.mean(np.log(p[np.arange(n), y] + 1e-300)))
-    p[np.arange(n), y] -= 1.0
-    return loss, p / n
-
-
-def backward(layers, acts, dlogits):
-    """Per layer: (inputs a (B, in), deltas (B, out)); the weight gradient is deltas^T a."""
-    grads = [None] * len(layers)
-    delta = dlogits
-    for k in range(len(layers) - 1, -1, -1):
-        grads[k] = (acts[k], delta)
-        if k:
-            W = layers[k][0]
-            a = acts[k]
-            delta = (delta @ W) * a * (1.0 - a)
-    return grads
-
-
-def loss_and_grads(layers, x, y):
-    logits, acts = forward(layers, x)
-    loss, d = softmax_xent(logits, y)
-    return loss, backward(layers, acts, d)
-
-
-def accuracy(layers, x, y, batch: int = 2000) -> float:
-    hits = 0
-    for i in range(0, x.shape[0], batch):
-        logits, _ = forward(layers, x[i:i + batch])
-        hits += int(np.sum(np.argmax(logits, axis=1) == y[i:i + batch]))
-    return hits / x.shape[0]
 
 
 @dataclass(frozen=True)
@@ -105,10 +43,12 @@ class TrainResult:
 
 
 def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None = None, *, epochs: int = 1,
-          batch_size: int = 10, lr: float = 0.05, seed: int = 0, hidden=(256, 128), options: dict | None = None,
+          batch_size: int = 10, lr: float = 0.05, seed: int = 0, hidden=(256, 128), architecture: str = "fcn",
+          options: dict | None = None,
           digital_lr: float | None = None, reference_offset: tuple[float, float] | None = None,
           progress: Callable[[str], None] | None = None) -> TrainResult:
-    """Train the MLP with ``algorithm`` on every weight matrix (each layer its own tile and state).
+    """Train ``architecture`` ("fcn" with ``hidden`` sizes, or "cnn") with ``algorithm`` on every weight
+    matrix (each layer its own tile and state).
 
     ``reference_offset`` = (mean, std): the gradient array (the residual array of two-array algorithms)
     of every layer gets a per-element reference error drawn N(mean, std^2) (P2 Tables 1-2), seeded."""
@@ -117,12 +57,13 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     lr = require_positive("lr", lr)
     if not np.all(np.isfinite(dataset.x_train)):
         raise InputError("--dataset", "the training images contain NaN or inf")
-    sizes = (dataset.n_inputs, *[require_int("hidden", h) for h in hidden], dataset.n_classes)
+    net = architectures.build(architecture, dataset.n_inputs, dataset.n_classes,
+                              tuple(require_int("hidden", h) for h in hidden))
     spec = registry.spec(algorithm)
     if spec.two_arrays and main is None:
         main = Device(_ideal())
     rng = np.random.default_rng(seed)
-    layers = init_weights(sizes, rng)
+    layers = net.init(rng)
     host = main if spec.two_arrays else device      # the array that holds the visible weights
     if not all(np.all((W > host.response.lo) & (W < host.response.hi)) for W, _ in layers):
         raise InputError("--response", f"the initial weights (|w| up to {max(np.abs(W).max() for W, _ in layers):.3g}) "
@@ -155,7 +96,7 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         total, count, last = 0.0, 0, t0
         for i in range(0, n - batch_size + 1, batch_size):
             idx = order[i:i + batch_size]
-            loss, grads = loss_and_grads(current(), dataset.x_train[idx], dataset.y_train[idx])
+            loss, grads = net.loss_and_grads(current(), dataset.x_train[idx], dataset.y_train[idx])
             if not np.isfinite(loss):
                 raise InputError("lr", f"training diverged (loss {loss}) in epoch {epoch + 1}; use a smaller lr")
             total += loss * idx.size
@@ -170,7 +111,7 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
                 progress(_bar(epoch, epochs, count, n, count / (now - t0), total / count))
         secs.append(time.perf_counter() - t0)
         losses.append(total / max(count, 1))
-        tests.append(accuracy(current(), dataset.x_test, dataset.y_test))
+        tests.append(net.accuracy(current(), dataset.x_test, dataset.y_test))
         if progress:
             progress(_bar(epoch, epochs, n, n, n / secs[-1], losses[-1]) + f" test acc {tests[-1]:.4f}\n")
     return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, current())

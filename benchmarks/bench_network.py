@@ -11,7 +11,7 @@ import argparse
 
 import numpy as np
 
-from aimc_theory.memory import retain_freed_memory
+from aimc_theory.runtime import retain_freed_memory
 from aimc_theory import data, device, network, response
 from aimc_theory.errors import InputError
 from aimc_theory.pulse_trains import PulseTrains
@@ -33,7 +33,7 @@ def main(argv=None) -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[10, 64])
     ap.add_argument("--pulsed-samples", type=int, default=6000, help="the pulsed model is timed on fewer samples")
     ap.add_argument("--default-malloc", action="store_true",
-                    help="leave glibc's thresholds alone (see aimc_theory.memory)")
+                    help="leave glibc's thresholds alone (see aimc_theory.runtime)")
     args = ap.parse_args(argv)
     if not args.default_malloc:
         retain_freed_memory()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from aimc_theory.memory import retain_freed_memory
+from aimc_theory.runtime import retain_freed_memory
 from aimc_theory import reproduce
 
 REFERENCE_SECONDS = 46.0
@@ -20,7 +20,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--default-malloc", action="store_true",
-                    help="leave glibc's thresholds alone (see aimc_theory.memory)")
+                    help="leave glibc's thresholds alone (see aimc_theory.runtime)")
     args = ap.parse_args(argv)
     if not args.default_malloc:
         retain_freed_memory()

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from aimc_theory.memory import retain_freed_memory
+from aimc_theory.runtime import retain_freed_memory
 from aimc_theory import algorithms, calibration, device, objectives, residual_learning, response, simulation, tracking
 
 
@@ -44,7 +44,7 @@ def main(argv=None) -> None:
     ap.add_argument("--chains", type=int, nargs="+", default=[10_000, 1_000_000])
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--default-malloc", action="store_true",
-                    help="leave glibc's thresholds alone (see aimc_theory.memory)")
+                    help="leave glibc's thresholds alone (see aimc_theory.runtime)")
     args = ap.parse_args(argv)
     if not args.default_malloc:
         retain_freed_memory()

@@ -6,37 +6,63 @@ import json
 import numpy as np
 import pytest
 
-from aimc_theory import data, device, network, response
+from aimc_theory import architectures, data, device, network, response
 from aimc_theory.cli import main
 from aimc_theory.errors import InputError
 from aimc_theory.pulse_trains import PulseTrains
 
 
-def test_backward_matches_finite_differences():
-    rng = np.random.default_rng(0)
-    layers = network.init_weights((6, 5, 4, 3), rng, scale=2.0)
-    layers = [(W, rng.standard_normal(b.shape) * 0.1) for W, b in layers]
-    x = rng.uniform(0, 1, (7, 6))
-    y = rng.integers(0, 3, 7)
-    loss, grads = network.loss_and_grads(layers, x, y)
+def _check_gradients(net, x, y, rng, n_entries=3):
+    """Every tile's rank-1 factors sum to the finite-difference gradient; the bias gradients too."""
+    params = [(W, 0.1 * rng.standard_normal(b.shape)) for W, b in net.init(rng, scale=2.0)]
+    loss, grads = net.loss_and_grads(params, x, y)
     h = 1e-6
-    for k, (W, b) in enumerate(layers):
+
+    def loss_with(k, W, b):
+        return net.loss_and_grads([(W, b) if m == k else params[m] for m in range(len(params))], x, y)[0]
+
+    for k, (W, b) in enumerate(params):
         a, delta = grads[k]
-        analytic = delta.T @ a                     # sum_b delta_b a_b^T
-        for (i, j) in [(0, 0), (W.shape[0] - 1, W.shape[1] - 1), (1, 2)]:
+        analytic = delta.T @ a                     # sum over rows r of delta_r a_r^T
+        assert analytic.shape == W.shape
+        picks = [(0, 0), (W.shape[0] - 1, W.shape[1] - 1)] + [tuple(rng.integers(0, W.shape)) for _ in range(n_entries)]
+        for (i, j) in picks:
             Wp, Wm = W.copy(), W.copy()
             Wp[i, j] += h
             Wm[i, j] -= h
-            lp = network.loss_and_grads([(Wp, b) if m == k else layers[m] for m in range(3)], x, y)[0]
-            lm = network.loss_and_grads([(Wm, b) if m == k else layers[m] for m in range(3)], x, y)[0]
-            assert analytic[i, j] == pytest.approx((lp - lm) / (2 * h), rel=1e-6, abs=1e-9)
-        bp = b.copy()
-        bp[0] += h
-        bm = b.copy()
-        bm[0] -= h
-        lp = network.loss_and_grads([(W, bp) if m == k else layers[m] for m in range(3)], x, y)[0]
-        lm = network.loss_and_grads([(W, bm) if m == k else layers[m] for m in range(3)], x, y)[0]
-        assert delta.sum(axis=0)[0] == pytest.approx((lp - lm) / (2 * h), rel=1e-6, abs=1e-9)
+            assert analytic[i, j] == pytest.approx((loss_with(k, Wp, b) - loss_with(k, Wm, b)) / (2 * h),
+                                                   rel=1e-5, abs=1e-9)
+        bp, bm = b.copy(), b.copy()
+        bp[-1] += h
+        bm[-1] -= h
+        assert delta.sum(axis=0)[-1] == pytest.approx((loss_with(k, W, bp) - loss_with(k, W, bm)) / (2 * h),
+                                                      rel=1e-5, abs=1e-9)
+
+
+def test_fcn_backward_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    net = architectures.fcn(6, 3, hidden=(5, 4))
+    _check_gradients(net, rng.uniform(0, 1, (7, 6)), rng.integers(0, 3, 7), rng)
+
+
+def test_cnn_backward_matches_finite_differences():
+    """im2col convolutions, max-pooling and tanh: 12x12 images, conv 5x5 (3) -> pool -> dense 6 -> 4."""
+    rng = np.random.default_rng(1)
+    net = architectures.Architecture("cnn-small", (12, 12, 1), (architectures.Conv(3, 5, "tanh", 2),
+                                                                architectures.Conv(2, 3, "sigmoid", 2),
+                                                                architectures.Dense(6, "tanh"),
+                                                                architectures.Dense(4, "none")))
+    assert net.shapes == [(3, 25), (2, 27), (6, 2), (4, 6)]
+    _check_gradients(net, rng.uniform(0, 1, (5, 144)), rng.integers(0, 4, 5), rng)
+
+
+def test_p1_cnn_shapes_and_errors():
+    net = architectures.cnn(784, 10)
+    assert net.shapes == [(16, 25), (32, 400), (128, 512), (10, 128)]
+    with pytest.raises(InputError, match="square"):
+        architectures.cnn(780, 10)
+    with pytest.raises(InputError, match="--architecture"):
+        architectures.build("resnet", 784, 10)
 
 
 def _write_idx(path, arr, gz=False, magic=None, truncate=0):

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from aimc_theory.runtime import limit_blas_threads
+
+from . import claims_network
 from .catalogue import select
 from .claim_types import FAMILIES, Outcome
 from .theory import Theory
@@ -184,7 +187,9 @@ def run(ids: list[str] | None = None, fast: bool = False, theory: Theory | None 
         rows = _run_claims(order, fast, theory, len(order), progress, network)
     else:
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx) as pool:
+        # one BLAS thread per worker: two workers x two threads on two cores spin on small matrices
+        with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=limit_blas_threads,
+                                 initargs=(1,)) as pool:
             futures = [pool.submit(_run_claims, p, fast, theory, len(order), False, network) for p in parts]
             rows = []
             for f in as_completed(futures):
@@ -271,6 +276,7 @@ def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figur
               "(claims 22-24): the residual array P is the family moved so that its SP is 0.1, the main array W "
               "is ideal unless stated, Q starts at Q0, lr = 0.01, gamma = 0.4, beta = 0.005, eta = 0.01, "
               "E-RIDER's chopper p = 0.05.", ""]
+    lines += claims_network.report_section(rows)
     if figures:
         lines += ["## Figures", ""] + [f"- `{f}`" for f in figures] + [""]
     tmp = path.with_name(path.name + ".tmp")      # write then rename: an interrupted run leaves the old report
@@ -402,6 +408,16 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -
         ax.set_title("Pulse-train limit (P1 Thm 4)")
         ax.legend(fontsize=7)
         written.append(_save(fig, outdir / "pulse_limit.png"))
+
+    net_rows = [r for r in rows if r["id"].startswith("26.")]
+    if net_rows:
+        fig, ax = _subplots(figsize=(7, 4.5))
+        if claims_network.draw_curves(net_rows, ax):
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("test accuracy (mean over seeds)")
+            ax.set_title("Fashion-MNIST, FCN 784-256-128-10, expected-update tiles")
+            ax.legend(fontsize=7)
+            written.append(_save(fig, outdir / "network_curves.png"))
     return written
 
 

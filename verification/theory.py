@@ -6,7 +6,10 @@ use to build a *wrong* theory on purpose:
 * ``penalty_sign=-1``   q+ and q- exchanged: the asymmetric drift (and the penalty) flips sign;
 * ``sp_shift=d``        the theory believes the response (and its SP) is moved by d;
 * ``moment="std"``      E|g| replaced by the standard deviation s of the gradient noise;
-* ``exact_convergence`` Analog SGD is claimed to have no asymptotic error (Thm 2 without S_K).
+* ``exact_convergence`` Analog SGD is claimed to have no asymptotic error (Thm 2 without S_K);
+* ``ordering=-1``       every ordering the network claims predict is reversed (Analog SGD beats Residual
+                        Learning, RL v1 beats E-RIDER under a reference offset, digital SGD misses the
+                        reference accuracy, RL is worse than digital by more than the margin).
 
 The correct theory is ``Theory()``. The simulation side never sees these objects.
 """
@@ -35,6 +38,7 @@ class Theory:
     threshold_scale: float = 1.0      # the bound |H| < scale * dw_min claimed after each RL-v2 step
     lemma35_factor: float = 2.0       # P2 Lemma 3.5's threshold 1 - factor |P - w_sp| cos / |P - Q|
     drift: str = "model"              # crossbar drift: the model's own, or forced "batch-mean"/"per-sample"
+    ordering: int = 1                 # network claims: -1 predicts every ordering reversed
 
     @property
     def label(self) -> str:
@@ -53,6 +57,8 @@ class Theory:
             parts.append(f"buffer bound {self.threshold_scale:g} dw_min")
         if self.drift != "model":
             parts.append(f"{self.drift} drift for every model")
+        if self.ordering < 0:
+            parts.append("network orderings reversed")
         if self.lemma35_factor != 2.0:
             parts.append(f"Lemma 3.5 factor {self.lemma35_factor:g}")
         return ", ".join(parts) or "correct theory"
