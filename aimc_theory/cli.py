@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from . import device, objectives, registry, response, simulation
 from .errors import InputError, require_finite
 from .runtime import retain_freed_memory
+from . import __version__
 from .pulse_trains import PulseTrains
 
 
@@ -105,22 +107,39 @@ def _main_response(args) -> response.Response:
         raise InputError(param, str(exc).split(": ", 1)[1]) from None
 
 
+def _dumps(obj) -> str:
+    """Strict JSON: NaN and infinities become null, and ``null_reasons`` (at the top level) says which
+    key was not finite, e.g. {"se": "not a finite number (nan)"} for the SE of a single chain."""
+    reasons = {}
+
+    def clean(x, path):
+        if isinstance(x, (np.generic, np.ndarray)):
+            x = x.tolist()
+        if isinstance(x, float) and not np.isfinite(x):
+            reasons[path or "value"] = f"not a finite number ({x})"
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v, f"{path}[{i}]") for i, v in enumerate(x)]
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        return str(x)
+
+    out = clean(obj, "")
+    if reasons and isinstance(out, dict):
+        out["null_reasons"] = reasons
+    return json.dumps(out, allow_nan=False)
+
+
 def _print(obj: dict, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(obj, default=_jsonable))
+        print(_dumps(obj))
         return
     for k, v in obj.items():
         if isinstance(v, dict):
             continue
         print(f"{k:24s} {v}")
-
-
-def _jsonable(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -139,13 +158,29 @@ def cmd_fixed_point(args) -> int:
         with_theory = [n for n, s in registry.ALGORITHMS.items() if s.fixed_point]
         raise InputError("--algorithm", f"no fixed-point theory for {spec.name}; available for "
                                         + ", ".join(with_theory))
+    _check_arrays(args, spec)
     opts = _options(args, spec)
+    resp = _response(args) if spec.name != "digital-sgd" else None
+    _check_step(objectives.ScalarQuadratic(args.L, args.w_star, args.noise), spec, resp, args.lr, opts)
     fn = getattr(importlib.import_module("aimc_theory.symbolic.fixed_points"), spec.fixed_point)
     main = _main_response(args) if spec.two_arrays else None
     w0 = args.w_star if args.w0 is None else require_finite("--w0", args.w0)
     out = fn(_response(args), main, args.L, args.w_star, args.noise, args.lr, w0, **opts)
     _print(out.as_dict(), args.json)
     return 0
+
+
+def _check_arrays(args, spec) -> None:
+    """Response options that the chosen algorithm has no array for are errors, not ignored."""
+    if spec.name == "digital-sgd":
+        for flag, given in (("--response", args.response), ("-p", args.param), ("--q-plus", args.q_plus),
+                            ("--q-minus", args.q_minus), ("--range", args.range), ("--sp-shift", args.sp_shift)):
+            if given:
+                raise InputError(flag, "digital-sgd has no analog array: response options do not apply")
+    if not spec.two_arrays and (args.main_response != "ideal" or args.main_param):
+        raise InputError("--main-response", f"{spec.name} has one array: --main-response/--main-param apply only "
+                                            "to two-array algorithms (" + ", ".join(
+                                                n for n, s in registry.ALGORITHMS.items() if s.two_arrays) + ")")
 
 
 def cmd_simulate(args) -> int:
@@ -160,6 +195,10 @@ def cmd_simulate(args) -> int:
         raise InputError("--dw-min", "--pulses needs the pulse granularity --dw-min X (> 0)")
     if args.dw_min is not None and not args.pulses and spec.name != "residual-learning-v2":
         raise InputError("--pulses", "--dw-min only applies with --pulses (or as RL v2's threshold)")
+    for flag, value, unset in (("--max-bl", args.max_bl, None), ("--sigma-c", args.sigma_c, 0.0)):
+        if value != unset and not args.pulses:
+            raise InputError(flag, "applies only to the pulse-level model: add --pulses --dw-min X")
+    _check_arrays(args, spec)
     opts = _options(args, spec)
     dw = args.dw_min if args.pulses else None
     resp = _response(args)
@@ -168,11 +207,7 @@ def cmd_simulate(args) -> int:
     if spec.two_arrays:
         main = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl,
                              trains=trains)
-        obj.check_step(args.lr, _q_max(resp, opts.get("q0", 0.0)))   # P lives near its reference
-    elif spec.name == "analog-sgd":
-        obj.check_step(args.lr, _q_max(resp, args.w_star))
-    else:
-        obj.check_step(args.lr)
+    _check_step(obj, spec, resp, args.lr, opts)
     opt = registry.build(spec.name, args.lr, array, main, seed=args.seed, **opts)
     res = simulation.run(obj, opt, args.steps, args.chains, args.seed,
                          w0=args.w_star if args.w0 is None else args.w0)
@@ -181,6 +216,17 @@ def cmd_simulate(args) -> int:
         out.update(spec.final_keys(res.final_params, res.final_state))
     _print(out, args.json)
     return 0
+
+
+def _check_step(obj, spec, resp, lr, opts) -> None:
+    """The same step-size rule for simulate and fixed-point: a step that makes the mean dynamics
+    diverge is an error in both."""
+    if spec.two_arrays:
+        obj.check_step(lr, _q_max(resp, opts.get("q0", 0.0)))   # P lives near its reference
+    elif spec.name == "analog-sgd":
+        obj.check_step(lr, _q_max(resp, obj.w_star))
+    else:
+        obj.check_step(lr)
 
 
 def _q_max(resp: response.Response, centre: float) -> float:
@@ -240,7 +286,7 @@ def cmd_calibrate(args) -> int:
            "devices": args.chains, "tolerance": args.tolerance, "theory": theory, "simulated": simulated,
            **spread, "seconds": res.seconds}
     if args.json:
-        print(json.dumps(out, default=_jsonable))
+        print(_dumps(out))
     else:
         print(f"symmetric point {sp_value:.6g}; {args.scheme} zero-shifting, {args.pulses} pulses of "
               f"{args.dw_min:g} on {args.chains} device(s)")
@@ -273,7 +319,7 @@ def cmd_reproduce(args) -> int:
     fig = reproduce.draw_fig2([res], out_dir / f"p1_fig2_{res.model}.png")
     data = res.as_dict() | {"figure": fig}
     if args.json:
-        print(json.dumps(data, default=_jsonable))
+        print(_dumps(data))
     else:
         print(f"P1 Fig. 2, model {res.model}: f(W) after {res.steps} steps, mean ± std over {res.seeds} seeds")
         print(f"{'up_down':>8s} {'SP':>8s} {'analog-sgd':>22s} {'tiki-taka':>22s}")
@@ -306,6 +352,8 @@ def cmd_train(args) -> int:
     resp = _response(args)
     dev = device.Device(resp, dw_min=dw, sigma_c=args.sigma_c, trains=trains)
     main_dev = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, trains=trains)
+    from .calibration import Variation
+    variation = Variation(args.gain_dtod, args.imbalance_dtod) if args.gain_dtod or args.imbalance_dtod else None
     progress = None if args.json or args.quiet else network.stderr_progress
     runs = []
     for a in algs:
@@ -318,7 +366,7 @@ def cmd_train(args) -> int:
                 progress(f"{a} (seed {args.seed + r})\n")
             runs.append(network.train(ds, a, dev, main_dev if spec.two_arrays else None, epochs=args.epochs,
                                       batch_size=args.batch_size, lr=args.lr, seed=args.seed + r, hidden=hidden,
-                                      architecture=args.architecture,
+                                      architecture=args.architecture, variation=variation,
                                       options=opts, progress=progress,
                                       reference_offset=(args.ref_mean, args.ref_std)
                                       if args.ref_mean or args.ref_std else None))
@@ -332,8 +380,8 @@ def cmd_train(args) -> int:
                       "test_accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0, "repeats": int(acc.size)})
     if args.json:
         first = runs[0].as_dict()
-        print(json.dumps(first | {"dataset": ds.name, "response": resp.describe(), "figure": fig,
-                                  "runs": [r.as_dict() for r in runs], "table": table}, default=_jsonable))
+        print(_dumps(first | {"dataset": ds.name, "response": resp.describe(), "figure": fig,
+                                  "runs": [r.as_dict() for r in runs], "table": table}))
     else:
         print(f"{'algorithm':22s} {'test accuracy':>22s} {'s/epoch':>8s}   ({ds.name}, {resp.describe()}, "
               f"{args.epochs} epochs, batch {args.batch_size})")
@@ -404,7 +452,7 @@ def cmd_check(args) -> int:
     checker.write_report(rows, out / "paper_checks.md", args.fast, seconds, figs)
     ok = checker.all_as_expected(rows)
     if args.json:
-        print(json.dumps({"claims": checker.public(rows), "all_as_expected": ok, "seconds": seconds}))
+        print(_dumps({"claims": checker.public(rows), "all_as_expected": ok, "seconds": seconds}))
     else:
         print(f"{'id':20s} {'theory':>12s} {'measured':>12s} {'se':>9s} {'tol':>9s}  verdict (expected)")
         for r in rows:
@@ -418,6 +466,7 @@ def cmd_check(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aimc-theory", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"aimc-theory {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     p = sub.add_parser("derive", help="F, G, R, SPs and the implicit penalty of a response")
     _add_response(p)
@@ -468,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default=".", help="directory for figures/ (default .)")
     p.set_defaults(fn=cmd_reproduce)
-    p = sub.add_parser("train", help="train a NumPy MLP with analog tiles (784-256-128-10, sigmoid)")
+    p = sub.add_parser("train", help="train a NumPy network with analog tiles (FCN 784-256-128-10 or P1's CNN)")
     _add_response(p)
     p.add_argument("--dataset", default="digits",
                    help="digits (built in), fashion-mnist (Debian package dataset-fashion-mnist) or a directory "
@@ -492,6 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ref-mean", type=float, default=0.0,
                    help="mean of a per-element reference offset of the gradient (residual) array (P2 Tables 1-2)")
     p.add_argument("--ref-std", type=float, default=0.0, help="std of that per-element reference offset")
+    p.add_argument("--gain-dtod", type=float, default=0.0,
+                   help="device-to-device log-normal step gain sigma of every element (P2 eq. 103; default 0)")
+    p.add_argument("--imbalance-dtod", type=float, default=0.0,
+                   help="device-to-device up/down imbalance sigma of every element, moves its SP (P2 eq. 103; "
+                        "default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", default=".", help="directory for figures/ (default .)")
     g = p.add_argument_group("algorithm options (each applies only to the algorithms named in its help)")
@@ -504,12 +558,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", action="store_true",
                    help="also the network claims 26.* (Fashion-MNIST; minutes; needs dataset-fashion-mnist)")
     p.add_argument("--out", default=".", help="directory for paper_checks.md and figures/")
-    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--no-figures", action="store_true", help="write paper_checks.md only, no figures")
     p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
     p.set_defaults(fn=cmd_check)
     for sp_ in sub.choices.values():
         sp_.add_argument("--json", action="store_true", help="print one JSON object")
+    for action in _all_actions(parser):         # every option states its default in --help
+        if action.help in (None, argparse.SUPPRESS) or "default" in action.help:
+            continue
+        if action.default not in (None, False, argparse.SUPPRESS) and not isinstance(action, argparse._HelpAction):
+            action.help += f" (default {action.default})"
     return parser
+
+
+def _all_actions(parser):
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_actions(sub)
 
 
 def main(argv=None) -> int:
@@ -526,6 +593,13 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:          # output piped into `head`: stop quietly, as Unix tools do
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
 
 
 if __name__ == "__main__":

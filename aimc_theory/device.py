@@ -36,6 +36,10 @@ class Device:
     offset:   a reference offset per element (scalar or an array broadcasting against the weights): the
               element responds as q(w - offset), so its SP and range move by ``offset`` (P2 Tables 1-2's
               per-entry reference error, drawn N(mean, std^2)).
+    up_scale, down_scale: device-to-device variation per element (scalars or arrays broadcasting against
+              the weights): element i responds with q+_i = up_scale_i q+ and q-_i = down_scale_i q-
+              (P2 eq. 103-104: up_scale = g + r, down_scale = g - r; see
+              :class:`aimc_theory.calibration.Variation`). Its SP moves to where G/F = r/g.
     """
 
     response: Response
@@ -45,8 +49,15 @@ class Device:
     rounding: str = "ceil"
     trains: PulseTrains | None = None
     offset: float | np.ndarray = 0.0
+    up_scale: float | np.ndarray = 1.0
+    down_scale: float | np.ndarray = 1.0
 
     def __post_init__(self):
+        for name in ("up_scale", "down_scale"):
+            v = np.asarray(getattr(self, name), dtype=float)
+            if not np.all(np.isfinite(v) & (v > 0)):
+                raise InputError(name, "step scales must be finite and > 0 (a device that cannot step one way has "
+                                       "no symmetric point)")
         if self.dw_min is not None:
             require_positive("dw_min", self.dw_min)
         require_nonnegative("sigma_c", self.sigma_c)
@@ -63,6 +74,19 @@ class Device:
     def pulsed(self) -> bool:
         return self.dw_min is not None
 
+    @property
+    def varies(self) -> bool:
+        """True when the elements have their own step scales (device-to-device variation)."""
+        return not (np.ndim(self.up_scale) == 0 and np.ndim(self.down_scale) == 0
+                    and self.up_scale == 1.0 and self.down_scale == 1.0)
+
+    def step_scales(self, shape) -> tuple[np.ndarray, np.ndarray] | None:
+        """(up_scale, down_scale) broadcast to ``shape`` (read-only views), or None without variation."""
+        if not self.varies:
+            return None
+        return (np.broadcast_to(np.asarray(self.up_scale, dtype=float), shape),
+                np.broadcast_to(np.asarray(self.down_scale, dtype=float), shape))
+
     def _shifted(self, fn, w, *args):
         """Run ``fn`` on w - offset (the response's own coordinates) and shift back: exact, because every
         update is elementwise in w and the requested change does not depend on w."""
@@ -73,6 +97,8 @@ class Device:
     def update(self, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Apply the requested update ``dw`` to the weights ``w`` with this device's model."""
         if self.dw_min is None:
+            if self.varies:      # the element's q+_i = s+ q+, q-_i = s- q-: scale the request by its sign's factor
+                dw = dw * np.where(np.asarray(dw) > 0, self.up_scale, self.down_scale)
             return self._shifted(lambda u: expected_update_fg(self.response, u, dw), w)
         return self._shifted(lambda u: pulse_update(self, u, dw, rng), w)
 
@@ -108,8 +134,13 @@ class Device:
         size = self.dw_min if self.dw_min is not None else dw_min
         if size is None:
             raise InputError("dw_min", "a single pulse needs the pulse size dw_min (> 0)")
+        sc = self.step_scales(np.shape(w))
+
         def one(u):
-            step = np.where(signs > 0, self.response.q_plus(u), -self.response.q_minus(u))
+            if sc is None:
+                step = np.where(signs > 0, self.response.q_plus(u), -self.response.q_minus(u))
+            else:
+                step = np.where(signs > 0, sc[0] * self.response.q_plus(u), -sc[1] * self.response.q_minus(u))
             if self.sigma_c:
                 step = step + signs * self.sigma_c * rng.standard_normal(np.shape(u))
             return self.response.clip(np.where(signs != 0, u + size * step, u))
@@ -156,10 +187,13 @@ def pulse_count(device: Device, dw: np.ndarray, rng: np.random.Generator | None)
 
 
 def pulse_update(device: Device, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator | None,
-                 bl: np.ndarray | None = None) -> np.ndarray:
-    """Compose BL single pulses (P1 eq. 27); the loop runs over pulse slots, not elements."""
+                 bl: np.ndarray | None = None, scales: tuple | None = None) -> np.ndarray:
+    """Compose BL single pulses (P1 eq. 27); the loop runs over pulse slots, not elements. ``scales``:
+    the elements' (up, down) step scales in w's shape (default: the device's own)."""
     resp = device.response
     w = np.array(w, dtype=float, copy=True)
+    if scales is None:
+        scales = device.step_scales(w.shape)
     dw = np.broadcast_to(dw, w.shape)
     if bl is None:
         bl = pulse_count(device, dw, rng)
@@ -173,7 +207,10 @@ def pulse_update(device: Device, w: np.ndarray, dw: np.ndarray, rng: np.random.G
             keep = bl[active] > k
             active = tuple(a[keep] for a in active)
         wa = w[active]
-        q = np.where(up[active], resp.q_plus(wa), -resp.q_minus(wa))
+        if scales is None:
+            q = np.where(up[active], resp.q_plus(wa), -resp.q_minus(wa))
+        else:
+            q = np.where(up[active], scales[0][active] * resp.q_plus(wa), -scales[1][active] * resp.q_minus(wa))
         if device.sigma_c:
             q = q + np.where(up[active], 1.0, -1.0) * device.sigma_c * rng.standard_normal(wa.shape)
         w[active] = resp.clip(wa + device.dw_min * q)

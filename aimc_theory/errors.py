@@ -12,6 +12,10 @@ class InputError(ValueError):
         super().__init__(f"{param}: {message}")
 
 
+MAX_MAGNITUDE = 1e12      # any real parameter: beyond this, squares and exponentials overflow float64
+TINY = 2.2250738585072014e-308   # smallest normal float64: below it (subnormals) precision is lost and 1/x overflows
+
+
 def require_positive(name: str, value: float) -> float:
     value = require_finite(name, value)
     if value <= 0:
@@ -33,6 +37,11 @@ def require_finite(name: str, value) -> float:
         raise InputError(name, f"must be a real number (got {value!r})") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise InputError(name, f"must be a finite real number (got {value!r})")
+    if abs(value) > MAX_MAGNITUDE:
+        raise InputError(name, f"must lie in [-{MAX_MAGNITUDE:g}, {MAX_MAGNITUDE:g}] (got {value!r}); larger values "
+                               "overflow the computations")
+    if 0 < abs(value) < TINY:
+        raise InputError(name, f"{value!r} is below {TINY:g} (a subnormal number); use 0 or a larger value")
     return value
 
 

@@ -27,7 +27,15 @@ _BINOPS = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
     ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b, ast.BitXor: lambda a, b: a ** b,
 }
-MAX_LENGTH = 2000
+# bounds on what a user expression may ask of SymPy (checked before SymPy sees it): each one alone kept
+# `derive` busy for minutes or overflowed when unbounded
+MAX_LENGTH = 1000          # characters
+MAX_NODES = 300            # AST nodes
+MAX_DEPTH = 100            # AST nesting (a sum of n terms nests n deep)
+MAX_CALL_DEPTH = 4         # nested function calls, e.g. sin(sin(sin(sin(w))))
+MAX_POWER_DEPTH = 3        # towers such as 2**2**2**w
+MAX_CONSTANT = 1e6         # |number literal|
+MAX_EXPONENT = 64          # |numeric exponent| of a power
 
 
 def to_number(value: float) -> sp.Expr:
@@ -44,8 +52,9 @@ def parse(text: str, param_names, *, what: str = "expression") -> sp.Expr:
         raise InputError(what, f"expression longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise InputError(what, f"cannot parse {text!r}: {exc.msg}") from None
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        raise InputError(what, f"cannot parse {text!r}: {getattr(exc, 'msg', None) or exc}") from None
+    _check_size(tree, what)
     symbols = {name: sp.Symbol(name, real=True) for name in param_names}
     allowed = ", ".join(sorted(["w", *symbols, *CONSTANTS]))
 
@@ -78,4 +87,48 @@ def parse(text: str, param_names, *, what: str = "expression") -> sp.Expr:
         raise InputError(what, f"{type(node).__name__} is not allowed in {text!r}: only numbers, "
                                "w, parameters, + - * / ** ^ and elementary functions")
 
-    return walk(tree)
+    expr = walk(tree)
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise InputError(what, f"{text!r} contains a division by zero or an infinite value")
+    return expr
+
+
+def _check_size(tree, what: str) -> None:
+    """Reject expressions too large or too deep for SymPy to handle in about a second."""
+    nodes = 0
+    stack = [(tree, 0, 0, 0)]
+    while stack:
+        node, depth, calls, powers = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise InputError(what, f"expression has more than {MAX_NODES} parts; simplify it")
+        if depth > MAX_DEPTH:
+            raise InputError(what, f"expression is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, ast.Call):
+            calls += 1
+            if calls > MAX_CALL_DEPTH:
+                raise InputError(what, f"more than {MAX_CALL_DEPTH} nested function calls")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Pow, ast.BitXor)):
+            powers += 1
+            if powers > MAX_POWER_DEPTH:
+                raise InputError(what, f"more than {MAX_POWER_DEPTH} nested powers")
+            e = _literal(node.right)
+            if e is not None and abs(e) > MAX_EXPONENT:
+                raise InputError(what, f"exponent {e:g} is outside [-{MAX_EXPONENT}, {MAX_EXPONENT}]")
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            v = node.value
+            if not (abs(v) <= MAX_CONSTANT):          # also NaN and inf
+                raise InputError(what, f"number {v!r} is outside [-{MAX_CONSTANT:g}, {MAX_CONSTANT:g}]")
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, depth + 1, calls, powers))
+
+
+def _literal(node):
+    """The value of a numeric literal (with unary signs), else None."""
+    sign = 1.0
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return sign * float(node.value) if abs(node.value) < 1e308 else sign * float("inf")
+    return None

@@ -46,12 +46,14 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
           batch_size: int = 10, lr: float = 0.05, seed: int = 0, hidden=(256, 128), architecture: str = "fcn",
           options: dict | None = None,
           digital_lr: float | None = None, reference_offset: tuple[float, float] | None = None,
-          progress: Callable[[str], None] | None = None) -> TrainResult:
+          variation=None, progress: Callable[[str], None] | None = None) -> TrainResult:
     """Train ``architecture`` ("fcn" with ``hidden`` sizes, or "cnn") with ``algorithm`` on every weight
     matrix (each layer its own tile and state).
 
     ``reference_offset`` = (mean, std): the gradient array (the residual array of two-array algorithms)
-    of every layer gets a per-element reference error drawn N(mean, std^2) (P2 Tables 1-2), seeded."""
+    of every layer gets a per-element reference error drawn N(mean, std^2) (P2 Tables 1-2), seeded.
+    ``variation``: a :class:`~aimc_theory.calibration.Variation`; every element of every analog array
+    (both arrays of a two-array algorithm) gets its own step scales (P2 eq. 103-104), seeded."""
     epochs = require_int("epochs", epochs)
     batch_size = require_int("batch_size", batch_size)
     lr = require_positive("lr", lr)
@@ -76,7 +78,13 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         off_rng = np.random.default_rng([seed, 0x0FF5E7])
         devices = [dataclasses.replace(device, offset=mean + std * off_rng.standard_normal((1, W.size)))
                    for W, _ in layers]
-    algs = [registry.build(algorithm, lr, devices[k], main, seed=seed + k, **(options or {}))
+    mains = [main] * len(layers)
+    if variation is not None:
+        var_rng = np.random.default_rng([seed, 0xD2D])
+        devices = [_varied(d, variation, W.size, var_rng) for d, (W, _) in zip(devices, layers)]
+        if spec.two_arrays:
+            mains = [_varied(main, variation, W.size, var_rng) for W, _ in layers]
+    algs = [registry.build(algorithm, lr, devices[k], mains[k], seed=seed + k, **(options or {}))
             for k in range(len(layers))]
     params = [W.reshape(1, -1).copy() for W, _ in layers]
     biases = [b.copy() for _, b in layers]
@@ -115,6 +123,11 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         if progress:
             progress(_bar(epoch, epochs, n, n, n / secs[-1], losses[-1]) + f" test acc {tests[-1]:.4f}\n")
     return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, current())
+
+
+def _varied(dev: Device, variation, size: int, rng: np.random.Generator) -> Device:
+    up, down, _ = variation.draw(size, rng)
+    return dataclasses.replace(dev, up_scale=up.reshape(1, size), down_scale=down.reshape(1, size))
 
 
 def _bar(epoch, epochs, done, n, rate, loss) -> str:

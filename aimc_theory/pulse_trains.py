@@ -86,8 +86,9 @@ def _scales(lr: float, x_m, d_m, dw_min: float, trains: PulseTrains):
 
 
 def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
-                 rng: np.random.Generator | None) -> np.ndarray:
-    """``n`` pulses per element, all DOWN where ``down`` (else UP), through the device's response.
+                 rng: np.random.Generator | None, scales: tuple | None = None) -> np.ndarray:
+    """``n`` pulses per element, all DOWN where ``down`` (else UP), through the device's response
+    (``scales``: the elements' (up, down) step scales in W's shape; default the device's own).
 
     Pulses of one sign on one element compose: for an affine response (q = a + b w) in closed form,
     w <- r^n w + t (1 - r^n)/(1 - r) with r = 1 +- dw b, t = +-dw a, clipped once (repeated pulses of
@@ -96,13 +97,16 @@ def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
     resp, dw = device.response, device.dw_min
     if not n.any():
         return W
+    if scales is None:
+        scales = device.step_scales(np.shape(W))
     aff = resp.affine
     if aff is None or device.sigma_c:
         from .device import pulse_update
-        return pulse_update(device, W, np.where(down, -1.0, 1.0), rng, bl=n.astype(np.int64))
+        return pulse_update(device, W, np.where(down, -1.0, 1.0), rng, bl=n.astype(np.int64), scales=scales)
     ap, bp, am, bm = aff
-    r = np.where(down, 1.0 - dw * bm, 1.0 + dw * bp)
-    t = np.where(down, -dw * am, dw * ap)
+    s = np.where(down, scales[1], scales[0]) * dw if scales is not None else dw
+    r = np.where(down, 1.0 - s * bm, 1.0 + s * bp)
+    t = np.where(down, -s * am, s * ap)
     rn = r ** n
     one = r == 1.0
     geo = np.where(one, n, (1.0 - rn) / np.where(one, 1.0, 1.0 - r))
@@ -179,12 +183,14 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
     run[starts] = starts
     rank = np.arange(elem.size) - np.maximum.accumulate(run)
     Wf = W.reshape(-1).copy()
+    sc = device.step_scales(W.shape)
+    sc = None if sc is None else (sc[0].reshape(-1), sc[1].reshape(-1))
     order = np.argsort(rank, kind="stable")
     bounds = np.searchsorted(rank[order], np.arange(int(rank.max()) + 2))
     for r in range(bounds.size - 1):
         sel = order[bounds[r]:bounds[r + 1]]
         e = elem[sel]
-        Wf[e] = apply_counts(device, Wf[e], n[sel], down[sel], rng)
+        Wf[e] = apply_counts(device, Wf[e], n[sel], down[sel], rng, None if sc is None else (sc[0][e], sc[1][e]))
     return Wf.reshape(W.shape)
 
 
@@ -201,4 +207,6 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
     p = B[:, None, :]                                     # column j fires with B * 1
     q = A[:, None, :] * np.abs(v)                         # rows, independent per column
     n = _counts(p, q, bl[:, None, :], int(bl.max(initial=0)), rng)
-    return apply_counts(device, W, n, v < 0, rng)         # d = -v: d x > 0 <=> v < 0 -> DOWN
+    sc = device.step_scales((W.shape[0], W.shape[1] * W.shape[2]))     # the device's layout is flat
+    sc = None if sc is None else (sc[0].reshape(W.shape), sc[1].reshape(W.shape))
+    return apply_counts(device, W, n, v < 0, rng, sc)     # d = -v: d x > 0 <=> v < 0 -> DOWN

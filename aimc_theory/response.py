@@ -309,6 +309,8 @@ def exponential(tau: float = 1.0, gamma: float = 1.0) -> Response:
     """Exponential response (P1 eq. 149): q+- = (e^{gamma(1 -+ w/tau)} - 1)/(e^gamma - 1)."""
     p = _param({"tau": tau, "gamma": gamma}, {"tau": 1.0, "gamma": 1.0}, "exponential")
     t, g = require_positive("tau", p["tau"]), require_positive("gamma", p["gamma"])
+    if g > 300:
+        raise InputError("gamma", f"must be <= 300 for the exponential response (got {g:g}): e^(2 gamma) overflows")
     den = math.expm1(g)
     qp, qm = _family_exprs("(exp(gamma*(1 - w/tau)) - 1)/(exp(gamma) - 1)",
                            "(exp(gamma*(1 + w/tau)) - 1)/(exp(gamma) - 1)", p)
@@ -365,8 +367,9 @@ def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | No
                                                     f"names used: {', '.join(sorted(used)) or 'none'}")
     subs = {sp.Symbol(k, real=True): expressions.to_number(v) for k, v in p.items()}
     qp_expr, qm_expr = raw_p.subs(subs), raw_m.subs(subs)
-    qp_f = sp.lambdify(expressions.W, qp_expr, modules="numpy")
-    qm_f = sp.lambdify(expressions.W, qm_expr, modules="numpy")
+    from scipy.special import erf      # SymPy's numpy printer maps erf to math.erf (scalars only)
+    qp_f = sp.lambdify(expressions.W, qp_expr, modules=["numpy", {"erf": erf}])
+    qm_f = sp.lambdify(expressions.W, qm_expr, modules=["numpy", {"erf": erf}])
 
     def broadcast(f):
         return lambda w: np.asarray(f(w), dtype=float) * np.ones_like(w, dtype=float)

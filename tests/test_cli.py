@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,12 @@ def test_residual_learning_commands(capsys):
         assert code == 0 and {"mean", "se", "final", "seconds"} <= set(json.loads(out))
     code, _, err = run(capsys, "simulate", "--algorithm", "residual-learning", "--main-response", "nope")
     assert code == 2 and "--main-response" in err
+
+
+def test_worked_example_runs_and_agrees(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("worked_example", Path(__file__).parents[1] / "examples" / "worked_example.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--out", str(tmp_path)]) == 0
+    assert (tmp_path / "worked_example.png").exists()

@@ -149,3 +149,22 @@ def test_train_command(capsys, tmp_path):
     assert [row["algorithm"] for row in out["table"]] == ["digital-sgd", "analog-sgd"]
     assert (tmp_path / "figures" / "train_digits.png").exists()
     assert main(["train", "--dataset", "/nonexistent"]) == 2
+
+
+def test_device_to_device_variation_in_the_network_is_seeded():
+    from aimc_theory.calibration import Variation
+    ds = data.digits(300, 100)
+    dev = device.Device(response.power(tau=0.6, gamma=0.5))
+    kw = dict(epochs=1, lr=0.05, seed=3, hidden=(16,), options={"beta": 0.01})
+    a = network.train(ds, "residual-learning", dev, dev, variation=Variation(0.3, 0.1), **kw)
+    b = network.train(ds, "residual-learning", dev, dev, variation=Variation(0.3, 0.1), **kw)
+    c = network.train(ds, "residual-learning", dev, dev, **kw)
+    assert all(np.array_equal(x[0], y[0]) for x, y in zip(a.final_weights, b.final_weights))
+    assert not np.array_equal(a.final_weights[0][0], c.final_weights[0][0])
+
+
+def test_cnn_trains_on_the_builtin_digits():
+    ds = data.digits(400, 100)
+    r = network.train(ds, "analog-sgd", device.Device(response.softbounds(tau=1.0)), epochs=2, lr=0.1, batch_size=8,
+                      architecture="cnn")
+    assert r.test_curve[-1] > 0.3 and [W.shape for W, _ in r.final_weights] == [(16, 25), (32, 400), (128, 512), (10, 128)]

@@ -22,7 +22,7 @@ def theory_of(resp, dw, *scales):
 # -- calibration: closed forms against the pulse simulation ----------------------------------
 
 @settings(max_examples=25, deadline=None)
-@given(ap=st.floats(0.5, 1.5), am=st.floats(0.5, 1.5), bp=st.floats(0.8, 2.0), bm=st.floats(0.8, 2.0),
+@given(ap=st.floats(0.5, 1.5, allow_subnormal=False), am=st.floats(0.5, 1.5, allow_subnormal=False), bp=st.floats(0.8, 2.0, allow_subnormal=False), bm=st.floats(0.8, 2.0, allow_subnormal=False),
        dw=st.sampled_from([1e-3, 3e-3, 1e-2]))
 def test_cyclic_closed_form_equals_simulation_for_random_linear_devices(ap, am, bp, bm, dw):
     """Up step a+(1 - w/b+), down a-(1 + w/b-): the affine maps are exact, so the closed form of
@@ -218,7 +218,7 @@ def test_ema_gain_derivation_equals_the_printed_formula():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(-3, 3), min_size=6, max_size=6), st.floats(0.0, 0.999))
+@given(st.lists(st.floats(-3, 3, allow_subnormal=False), min_size=6, max_size=6), st.floats(0.0, 0.999, allow_subnormal=False))
 def test_lemma35_threshold_is_exact(v, eta):
     P, Q, w_sp = np.array(v[0:2]), np.array(v[2:4]), np.array(v[4:6])
     if np.linalg.norm(P - Q) < 1e-6:

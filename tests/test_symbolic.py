@@ -92,7 +92,7 @@ def abs_moment(mu, s):
 
 
 @settings(max_examples=25, deadline=None)
-@given(mu=st.floats(-2, 2), s=st.floats(0.05, 2))
+@given(mu=st.floats(-2, 2, allow_subnormal=False), s=st.floats(0.05, 2, allow_subnormal=False))
 def test_folded_normal_mean_matches_scipy(mu, s):
     import sympy as sp
     m = float(symbolic.folded_normal_mean(sp.Float(mu), sp.Float(s)))
@@ -164,17 +164,17 @@ def test_multi_d_weighted_l2_for_c0():
 
 
 @pytest.mark.parametrize("family, params", [
-    ("softbounds", dict(tau=st.floats(0.3, 3), sp=st.floats(-0.5, 0.5))),
-    ("linear", dict(tau=st.floats(0.3, 3), c=st.floats(-0.8, 0.8))),
-    ("power", dict(tau=st.floats(0.3, 3), gamma=st.floats(0.2, 4))),
-    ("exponential", dict(tau=st.floats(0.3, 3), gamma=st.floats(0.1, 5))),
+    ("softbounds", dict(tau=st.floats(0.3, 3, allow_subnormal=False), sp=st.floats(-0.5, 0.5, allow_subnormal=False))),
+    ("linear", dict(tau=st.floats(0.3, 3, allow_subnormal=False), c=st.floats(-0.8, 0.8, allow_subnormal=False))),
+    ("power", dict(tau=st.floats(0.3, 3, allow_subnormal=False), gamma=st.floats(0.2, 4, allow_subnormal=False))),
+    ("exponential", dict(tau=st.floats(0.3, 3, allow_subnormal=False), gamma=st.floats(0.1, 5, allow_subnormal=False))),
 ])
 def test_property_analog_update_algebra(family, params):
     """Claim 1 for random parameters: U_q(w, dw) = w + dw F - |dw| G, F, G from SymPy."""
     from aimc_theory import device
 
     @settings(max_examples=8, deadline=None)
-    @given(p=st.fixed_dictionaries(params), u=st.floats(0.05, 0.95), dw=st.floats(-0.2, 0.2))
+    @given(p=st.fixed_dictionaries(params), u=st.floats(0.05, 0.95, allow_subnormal=False), dw=st.floats(-0.2, 0.2, allow_subnormal=False))
     def check(p, u, dw):
         r = response.get(family, **p)
         d = symbolic.derive(r, penalty=False)
@@ -189,7 +189,7 @@ def test_property_analog_update_algebra(family, params):
 
 
 @settings(max_examples=10, deadline=None)
-@given(tau=st.floats(0.3, 3), gamma=st.floats(0.1, 4), u=st.floats(0.05, 0.95))
+@given(tau=st.floats(0.3, 3, allow_subnormal=False), gamma=st.floats(0.1, 4, allow_subnormal=False), u=st.floats(0.05, 0.95, allow_subnormal=False))
 def test_property_penalty_derivative_is_R(tau, gamma, u):
     """d/dw R_c(w) = G/F and R_c(SP) = 0 for random exponential responses."""
     r = response.exponential(tau=tau, gamma=gamma)

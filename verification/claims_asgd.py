@@ -7,7 +7,6 @@ from functools import lru_cache
 import numpy as np
 
 from aimc_theory import algorithms, device, objectives, response, simulation
-from aimc_theory.errors import InputError
 from aimc_theory.expressions import W as WSYM
 
 from .claim_types import AGREE, DISAGREE, FAMILIES, INCONCLUSIVE, LR, L, NOISE, W_STAR, Budget, Claim, Outcome, judge

@@ -256,7 +256,7 @@ def _claim13_batch_mean(theory: Theory, fast: bool) -> Outcome:
     tol = 0.05            # mean-field vs pulses at 1000 iterations (stochastic rounding is unbiased)
     return Outcome(0.0, worst, 0.0, tol, judge(0.0, worst, tol),
                    "model batch-mean (one pulse train per iteration with the batch-mean gradient, BL <= 8, stochastic "
-                   f"rounding; same devices): final f(W) vs the batch-mean mean-field theory: " + "; ".join(rows)
+                   "rounding; same devices): final f(W) vs the batch-mean mean-field theory: " + "; ".join(rows)
                    + f"; TT worse than ASGD for up_down in "
                    f"{[u for i, u in enumerate(res.up_down) if res.tiki_taka[i] > res.analog_sgd[i]]}",
                    {"result": res})
@@ -410,7 +410,7 @@ def _claim16(family, read_noise=1e-3, beta=0.005):
         bad_h = bad_multi = bad_count = bad_books = 0
         fired = big = 0
         for _ in range(steps):
-            W_prev, H_prev = W, state.H
+            W_prev = W
             W, state = alg.update(obj.grad(alg.readout(W, state), rng), state, W, rng)
             # the pulses are inferred from how W moved, not read from the algorithm's own counter
             dW = W - W_prev

@@ -29,6 +29,7 @@ class Derivation:
     penalty_closed_form: bool
     penalty_curvature: float
     every_point_symmetric: bool = False
+    notes: tuple = ()               # what SymPy gave up on or did not finish in time (never silent)
     _R_fn: Callable = field(default=None, repr=False)
     _pen_fn: Callable = field(default=None, repr=False)
 
@@ -60,6 +61,7 @@ class Derivation:
             "every_point_symmetric": self.every_point_symmetric,
             "penalty_curvature": self.penalty_curvature,
             "penalty_anchor": self.symmetric_point,   # the SP (closest to 0) where R_c = 0
+            "notes": list(self.notes),
             "range": [self.response.lo, self.response.hi],
             "latex": {k: sp.latex(v) for k, v in keys.items()},
         }
@@ -70,10 +72,11 @@ class Derivation:
 
 
 
-def _symmetric_points(G: sp.Expr, resp: Response, budget: float) -> list:
+def _symmetric_points(G: sp.Expr, resp: Response, budget, notes: list | None = None) -> list:
     """Exact SPs from solveset when SymPy finds them; else Brent on the lambdified G."""
     interval = sp.Interval.open(resp.lo, resp.hi)
-    sol = _try(lambda: sp.solveset(sp.simplify(G), W, interval), budget)
+    sol = _try(lambda: sp.solveset(sp.simplify(G), W, interval), budget, notes,
+               "exact symmetric points (found numerically instead)")
     if isinstance(sol, sp.FiniteSet) and all(x.is_real for x in sol):
         return sorted(sol, key=float)
     g = _lambdify_w(G)
@@ -89,26 +92,34 @@ def _symmetric_points(G: sp.Expr, resp: Response, budget: float) -> list:
 def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -> Derivation:
     """F = (q- + q+)/2, G = (q- - q+)/2, R = G/F, SPs, R_c(w) = int_{SP}^w R, R'(SP).
 
-    ``time_budget`` (seconds) bounds each SymPy call; when the integral is not found in
-    time (or when ``penalty=False`` skips the search), ``penalty`` is an unevaluated
+    ``time_budget`` (seconds) bounds each SymPy call; when the integral is not
+    found in time (or when ``penalty=False`` skips the search), ``penalty`` is an unevaluated
     ``Integral``, ``penalty_closed_form`` is False and ``penalty_fn`` uses adaptive quadrature.
+    Whatever was cut short is listed in ``notes``.
     """
     qp, qm = response.q_plus_expr, response.q_minus_expr
-    F = sp.simplify((qm + qp) / 2)
-    G = sp.simplify((qm - qp) / 2)
-    R = _try(lambda: sp.simplify(G / F), time_budget) or G / F
+    notes = []
+    F = _try(lambda: sp.simplify((qm + qp) / 2), time_budget, notes, "simplifying F") or (qm + qp) / 2
+    G = _try(lambda: sp.simplify((qm - qp) / 2), time_budget, notes, "simplifying G") or (qm - qp) / 2
+    R = _try(lambda: sp.simplify(G / F), time_budget, notes, "simplifying R = G/F") or G / F
     R_fn = _lambdify_w(R)
     every = bool(response.every_point_symmetric or G == 0)
     if every:
-        return Derivation(response, F, G, R, [], sp.Integer(0), True, 0.0, True,
+        return Derivation(response, F, G, R, [], sp.Integer(0), True, 0.0, True, tuple(notes),
                           R_fn, lambda w: np.zeros_like(w, dtype=float))
-    sps = _symmetric_points(G, response, time_budget)
+    sps = _symmetric_points(G, response, time_budget, notes)
     if not sps:
         raise InputError("response", f"no symmetric point (G = 0) inside ({response.lo:g}, {response.hi:g})")
     w0 = min(sps, key=lambda v: abs(float(v)))
-    curvature = float(sp.diff(R, W).subs(W, w0).evalf())
+    curvature = _try(lambda: float(sp.diff(R, W).subs(W, w0).evalf()), time_budget, notes,
+                     "R'(SP) symbolically (central difference instead)")
+    if curvature is None:
+        h = 1e-5 * max(1.0, abs(float(w0)))
+        curvature = float((R_fn(np.array(float(w0) + h)) - R_fn(np.array(float(w0) - h))) / (2 * h))
 
-    pen = _closed_penalty(R, w0, R_fn, response, time_budget) if penalty else None
+    pen = _closed_penalty(R, w0, R_fn, response, time_budget, notes) if penalty else None
+    if penalty and pen is None:
+        notes.append("penalty: no closed form found in time; R_c is the unevaluated integral (quadrature)")
     closed_form = pen is not None
     w0f = float(w0)
 
@@ -133,7 +144,8 @@ def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -
         pen = sp.Integral(R.subs(W, _T), (_T, w0, W))
         pen_fn = quad_penalty
 
-    return Derivation(response, F, G, R, list(sps), pen, closed_form, curvature, False, R_fn, pen_fn)
+    return Derivation(response, F, G, R, list(sps), pen, closed_form, curvature, False, tuple(notes), R_fn, pen_fn)
+
 
 
 def _integrand_forms(R):
@@ -164,7 +176,7 @@ def _integrand_forms(R):
         break
 
 
-def _closed_penalty(R, w0, R_fn, response, budget):
+def _closed_penalty(R, w0, R_fn, response, budget, notes=None):
     """int_{w0}^{w} R in closed form, accepted only if it matches quadrature at test points."""
     lo = response.lo if math.isfinite(response.lo) else float(w0) - 1.0
     hi = response.hi if math.isfinite(response.hi) else float(w0) + 1.0
@@ -195,9 +207,12 @@ def _closed_penalty(R, w0, R_fn, response, budget):
             return pen
         return None
 
+    tried = []                              # reported only when no form succeeds
     for form, back in _integrand_forms(R):
-        pen = _try(lambda: attempt(form, back), budget)
+        pen = _try(lambda: attempt(form, back), budget, tried, "penalty integral")
         if pen is not None:
             return pen
+    if notes is not None:
+        notes.extend(tried)
     return None
 

@@ -1,7 +1,15 @@
 """The SymPy engine shared by the symbolic modules: a time budget for SymPy calls, cached
-lambdified callables of expressions in ``w``, and the common symbols."""
+lambdified callables of expressions in ``w``, and the common symbols.
+
+A SymPy call on a user's expression can run for minutes. :func:`attempt` bounds it: in the main thread
+with SIGALRM; elsewhere (worker threads, platforms without SIGALRM) in a forked child process that is
+killed at the deadline; where neither exists the call runs unbounded and the note says so. Every
+give-up is recorded in a ``notes`` list, which the results carry (``Derivation.notes``, JSON ``notes``),
+so that a closed form that became an unevaluated integral is never silent.
+"""
 from __future__ import annotations
 
+import multiprocessing
 import signal
 import threading
 from contextlib import contextmanager
@@ -41,16 +49,72 @@ def budget(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
-def attempt(fn, seconds):
-    try:
-        with budget(seconds):
-            return fn()
-    except Timeout:
-        return None
-    except (NotImplementedError, TypeError, ValueError, ZeroDivisionError, AttributeError,
-            RecursionError):
-        return None  # SymPy gave up or produced something it cannot handle
+_GAVE_UP = (NotImplementedError, TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError,
+            OverflowError, MemoryError, KeyError)
 
+
+def attempt(fn, seconds, notes: list | None = None, what: str = "a SymPy call"):
+    """``fn()`` bounded by ``seconds``; None (and a line in ``notes``) when it times out or SymPy gives up."""
+    def note(text):
+        if notes is not None:
+            notes.append(f"{what}: {text}")
+
+    can_alarm = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if seconds is None or can_alarm:
+        try:
+            with budget(seconds if can_alarm else None):
+                return fn()
+        except Timeout:
+            note(f"timed out after {seconds:g} s")
+            return None
+        except _GAVE_UP as exc:
+            note(f"SymPy gave up ({type(exc).__name__})")
+            return None
+    if "fork" in multiprocessing.get_all_start_methods():
+        return _in_child(fn, seconds, note)
+    note("not time-limited here (no SIGALRM in this thread and no fork on this platform)")
+    try:
+        return fn()
+    except _GAVE_UP as exc:
+        note(f"SymPy gave up ({type(exc).__name__})")
+        return None
+
+
+def _in_child(fn, seconds, note):
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+
+    def target():
+        try:
+            out = ("ok", fn())
+        except _GAVE_UP as exc:
+            out = ("gave-up", type(exc).__name__)
+        except Exception as exc:          # noqa: BLE001 -- reported to the parent, never silently lost
+            out = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            send.send(out)
+        except Exception:                 # noqa: BLE001 -- an unpicklable result counts as a give-up
+            send.send(("gave-up", "unpicklable result"))
+
+    proc = ctx.Process(target=target, daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if recv.poll(seconds):
+            kind, value = recv.recv()
+        else:
+            kind, value = "timeout", None
+    except EOFError:
+        kind, value = "gave-up", "the worker process died"
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(1.0)
+        recv.close()
+    if kind == "ok":
+        return value
+    note(f"timed out after {seconds:g} s" if kind == "timeout" else f"SymPy gave up ({value})")
+    return None
 
 
 def lambdify_w(expr):
