@@ -21,6 +21,22 @@ from .claim_types import FAMILIES, Outcome
 from .theory import Theory
 
 NOTES = {
+    "26.rider-offset": "Finding, explained by the scalar theory of RIDER (spec F.5): with W <- W + beta (P - Q) "
+                       "and Q <- Q + eta (P - Q), W - (beta/eta) Q is invariant for an ideal main array, so while "
+                       "the SP estimate Q travels from Q0 = 0 to the residual array's SPs (the offset, ~0.3) every "
+                       "weight is displaced by about (beta/eta) 0.3 = 3 in the transient, which the gradient must "
+                       "undo (first-layer mean |W| 0.21 vs 0.04 for RL). RIDER starts best (0.80 after 1-2 epochs) "
+                       "and degrades to 0.70. Diagnostic run (not a claim; seed 0, 3 epochs): with Q0 = 0.3, i.e. "
+                       "the SP estimate started at the offset, RIDER reaches 0.842 / 0.844 / 0.835 against RL v1's "
+                       "0.78 / 0.80 / 0.81. The claim keeps its a-priori hyperparameters (Q0 = 0, beta 0.1, "
+                       "eta 0.01); P2 does not state its Q0.",
+    "26.erider-offset": "Finding: E-RIDER (p = 0.05, beta 0.1, eta 0.01, Q0 = 0) stays below RL v1 under the offset "
+                        "(0.74 vs 0.82 after 5 epochs). Two causes: the same Q0 transient as RIDER (claim "
+                        "26.rider-offset; diagnostic with Q0 = 0.3: 0.766 / 0.774 / 0.772 over 3 epochs, seed 0), and "
+                        "the chopper of this model: one sign per tile flips the mixed weight W + gamma c (P - Q) as a "
+                        "whole and transfers the residual content accumulated before a flip with the wrong sign; the "
+                        "reference simulator chops per input column (in_chop_prob) with the transfer of P2's "
+                        "hyperparameter tables, which this expected-update tile does not model.",
     "2": "Pulse trains with BL = ceil(|dw|/dw_min) overshoot the request by up to dw_min, a relative "
          "error of up to dw_min/dw that jumps with the fractional part of |dw|/dw_min: over a sweep "
          "that is not aligned with dw_min the error is not monotone. The check therefore uses "

@@ -220,10 +220,12 @@ def catalogue() -> list[Claim]:
                             group="network.a" if fam == "power" else "network.b"))
     claims.append(Claim("26.erider-offset", "P2 Tables 1-2 (MNIST)", "with a reference offset (mean 0.3, std 0.1) "
                         "E-RIDER beats RL v1", f"{runs}, power response; E-RIDER - RL > 3 SE",
-                        _claim_tracking_offset("e-rider"), family="network", group="network.c"))
+                        _claim_tracking_offset("e-rider"), expected_verdict=DISAGREE, family="network",
+                        group="network.c"))
     claims.append(Claim("26.rider-offset", "P2 section 3.1 (RIDER tracks the SP)", "with a reference offset (mean 0.3, "
                         "std 0.1) RIDER beats RL v1", f"{runs}, power response; RIDER - RL > 3 SE",
-                        _claim_tracking_offset("rider"), family="network", group="network.c"))
+                        _claim_tracking_offset("rider"), expected_verdict=DISAGREE, family="network",
+                        group="network.c"))
     claims.append(Claim("26.bias-direction", "P1 Thm 1 (implicit penalty), network", "Analog SGD's trained weights sit "
                         "closer to the SP than digital SGD's", f"{runs}; first-layer mean |w - SP| ratio < 1 - 3 SE",
                         _claim_bias_direction, family="network", group="network.a"))
