@@ -16,12 +16,15 @@ q+/q- (the measurement's ground truth), never from the symbolic module.
 """
 from __future__ import annotations
 
+import math
+
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .device import Device
+from .runtime import check_memory
 from .errors import InputError, require_int, require_nonnegative, require_positive
 
 SCHEMES = ("stochastic", "cyclic")
@@ -125,6 +128,13 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         raise InputError("scheme", f"must be one of {', '.join(SCHEMES)} (got {scheme!r})")
     pulses = require_int("pulses", pulses)
     devices = require_int("chains", devices)
+    check_memory("chains", devices, 96)           # a handful of per-device float64 arrays
+    if pulses > 10**9:
+        raise InputError("pulses", f"must be <= 1e9 (got {pulses:,}); pulses run one after another")
+    width = device.response.hi - device.response.lo
+    if math.isfinite(width) and device.dw_min >= 0.1 * width:
+        raise InputError("dw_min", f"must be < 0.1 x the weight range {width:g} (got {device.dw_min:g}): one pulse "
+                                   "would cross a large part of the range")
     if tolerance is not None:
         require_positive("tolerance", tolerance)
     average_from = pulses // 2 if average_from is None else require_int("average_from", average_from, 0)

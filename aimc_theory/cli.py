@@ -129,7 +129,27 @@ def _dumps(obj) -> str:
     out = clean(obj, "")
     if reasons and isinstance(out, dict):
         out["null_reasons"] = reasons
+    if isinstance(out, dict) and _ARGS:
+        out["provenance"] = clean(_provenance(_ARGS[-1]), "provenance")
     return json.dumps(out, allow_nan=False)
+
+
+_ARGS: list = []            # the parsed arguments of the running command (for provenance)
+
+
+def _provenance(args) -> dict:
+    """What made a result: package version, command, every argument (seed included) and the update model."""
+    given = {k: v for k, v in vars(args).items() if k != "fn" and not callable(v)}
+    if getattr(args, "pulses", False):
+        model = "per-sample pulse trains" if getattr(args, "desired_bl", None) else "pulse level"
+    elif args.command in ("simulate", "train"):
+        model = "expected update"
+    elif args.command == "reproduce":
+        model = args.model
+    else:
+        model = None
+    return {"package": "aimc-theory", "version": __version__, "command": args.command, "seed": given.get("seed"),
+            "update_model": model, "arguments": given}
 
 
 def _print(obj: dict, as_json: bool) -> None:
@@ -210,12 +230,29 @@ def cmd_simulate(args) -> int:
     _check_step(obj, spec, resp, args.lr, opts)
     opt = registry.build(spec.name, args.lr, array, main, seed=args.seed, **opts)
     res = simulation.run(obj, opt, args.steps, args.chains, args.seed,
-                         w0=args.w_star if args.w0 is None else args.w0)
+                         w0=args.w_star if args.w0 is None else args.w0, progress=_eta("simulate"))
     out = res.as_dict()
     if spec.final_keys:
         out.update(spec.final_keys(res.final_params, res.final_state))
     _print(out, args.json)
     return 0
+
+
+def _eta(label: str):
+    """A progress line with the ETA on stderr for runs that take longer than a few seconds (stdout, and
+    so --json, stays clean)."""
+    state = {"shown": False}
+
+    def show(step, steps, seconds):
+        if step and seconds * steps / step < 3.0 and not state["shown"]:
+            return                                         # a short run: no progress line
+        eta = seconds * (steps - step) / max(step, 1)
+        end = "\n" if step >= steps else ""
+        sys.stderr.write(f"\r{label}: step {step:,}/{steps:,} ({100 * step / steps:.0f}%), {seconds:.1f} s, "
+                         f"ETA {eta:.0f} s " + end)
+        sys.stderr.flush()
+        state["shown"] = True
+    return show
 
 
 def _check_step(obj, spec, resp, lr, opts) -> None:
@@ -224,6 +261,8 @@ def _check_step(obj, spec, resp, lr, opts) -> None:
     if spec.two_arrays:
         obj.check_step(lr, _q_max(resp, opts.get("q0", 0.0)))   # P lives near its reference
     elif spec.name == "analog-sgd":
+        if not resp.lo < obj.w_star < resp.hi:
+            raise InputError("w_star", f"must lie inside the weight range ({resp.lo:g}, {resp.hi:g})")
         obj.check_step(lr, _q_max(resp, obj.w_star))
     else:
         obj.check_step(lr)
@@ -566,8 +605,10 @@ def build_parser() -> argparse.ArgumentParser:
     for action in _all_actions(parser):         # every option states its default in --help
         if action.help in (None, argparse.SUPPRESS) or "default" in action.help:
             continue
-        if action.default not in (None, False, argparse.SUPPRESS) and not isinstance(action, argparse._HelpAction):
-            action.help += f" (default {action.default})"
+        d = action.default
+        if not (d is None or d is False or d is argparse.SUPPRESS or d == []) and \
+                not isinstance(action, argparse._HelpAction):
+            action.help += f" (default {d})"
     return parser
 
 
@@ -584,6 +625,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        _ARGS[:] = [args]
         if not getattr(args, "fn", None):
             parser.print_help()
             return 2

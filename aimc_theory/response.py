@@ -116,7 +116,9 @@ class Response:
         """All SPs inside (lo, hi), found numerically (sign changes of G + Brent)."""
         if self.every_point_symmetric:
             return ()
-        return _numeric_roots(self.G, self.lo, self.hi)
+        g_expr = (self.q_minus_expr - self.q_plus_expr) / 2
+        f_expr = (self.q_minus_expr + self.q_plus_expr) / 2
+        return tuple(r for r in _numeric_roots(self.G, self.lo, self.hi) if _is_root(g_expr, f_expr, r))
 
     @property
     def symmetric_point(self) -> float:
@@ -176,11 +178,30 @@ def scan_grid(lo: float, hi: float, n: int = _GRID) -> Array:
     return np.sinh(np.linspace(-math.asinh(_FAR), math.asinh(_FAR), n))
 
 
+def _is_root(g_expr, f_expr, r: float) -> bool:
+    """G(r) = 0 up to float64 precision, evaluated with 30 digits: rejects 'roots' where G merely
+    underflows (e.g. G = exp(w)/2 for w < -745)."""
+    try:
+        g = abs(complex(sp.N(g_expr.subs(expressions.W, r), 30)))
+        f = abs(complex(sp.N(f_expr.subs(expressions.W, r), 30)))
+    except (TypeError, ValueError, OverflowError):
+        return True
+    return g <= 1e-9 * max(f, 1e-300)
+
+
+def _isolated_zeros(y: np.ndarray) -> np.ndarray:
+    """Exact zeros of y whose neighbours are not zero (a run of zeros is underflow or a flat stretch)."""
+    z = y == 0.0
+    left = np.r_[False, z[:-1]]
+    right = np.r_[z[1:], False]
+    return z & ~left & ~right
+
+
 def _numeric_roots(fun, lo, hi) -> tuple[float, ...]:
     x = scan_grid(lo, hi)
     with np.errstate(all="ignore"):
         y = np.asarray(fun(x), dtype=float)
-    roots = list(x[y == 0.0])
+    roots = list(x[_isolated_zeros(y)])
     s = np.sign(y)
     idx = np.nonzero((s[:-1] * s[1:]) < 0)[0]
     for i in idx:
@@ -191,6 +212,9 @@ def _numeric_roots(fun, lo, hi) -> tuple[float, ...]:
         if not out or abs(r - out[-1]) > 1e-10 * max(1.0, abs(r)):
             out.append(float(r))
     return tuple(out)
+
+
+MAX_UNBOUNDED_SPS = 8
 
 
 def _validate(resp: Response, require_sp: bool = True) -> Response:
@@ -204,6 +228,9 @@ def _validate(resp: Response, require_sp: bool = True) -> Response:
             w_bad = float(x[np.argmax(bad)])
             raise InputError(label, f"must be positive inside the range ({resp.lo:g}, {resp.hi:g}) "
                                     f"but q({w_bad:.6g}) = {float(y[np.argmax(bad)]):.6g}")
+    if not resp.bounded and len(resp.symmetric_points) > MAX_UNBOUNDED_SPS:
+        raise InputError("--range", f"G = 0 at {len(resp.symmetric_points)} points on the unbounded range "
+                                    f"({resp.lo:g}, {resp.hi:g}) (a periodic response?); give --range LO,HI")
     if require_sp and not resp.every_point_symmetric and not resp.symmetric_points:
         with np.errstate(all="ignore"):
             g_mid = float(np.median(resp.G(x)))

@@ -70,3 +70,31 @@ def limit_blas_threads(n: int = 1) -> int:
                 done += 1
                 break
     return done
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel reports as available (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(param: str, count: int, bytes_each: int, fraction: float = 0.7) -> None:
+    """Raise an InputError naming ``param`` when ``count`` x ``bytes_each`` exceeds ``fraction`` of the
+    available memory, with the largest count that fits."""
+    from .errors import InputError
+    avail = available_memory()
+    need = int(count) * int(bytes_each)
+    if avail is None or need <= fraction * avail:
+        return
+    fits = max(int(fraction * avail // max(bytes_each, 1)), 0)
+    raise InputError(param, f"{count:,} {param} need about {need / 2**30:.1f} GiB but {avail / 2**30:.1f} GiB are available; "
+                            f"at most {fits:,} fit")

@@ -14,6 +14,11 @@ import numpy as np
 
 from .algorithms import Algorithm
 from .errors import InputError, require_int
+from .runtime import check_memory
+
+# arrays per chain and coordinate during a run: weights, states of two-array algorithms, running sums and
+# the temporaries of one step, 8 bytes each (measured peak ~90 B; 128 leaves a margin)
+BYTES_PER_CHAIN_COORDINATE = 128
 
 
 @dataclass
@@ -65,17 +70,21 @@ def initial_weights(w0, chains: int, dim: int) -> np.ndarray:
 
 def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=0.0,
         record_every: int = 1, burn_in: float = 0.5,
-        observables: dict[str, Callable[[np.ndarray, object], np.ndarray]] | None = None) -> SimulationResult:
+        observables: dict[str, Callable[[np.ndarray, object], np.ndarray]] | None = None,
+        progress: Callable[[int, int, float], None] | None = None) -> SimulationResult:
     """Simulate ``chains`` independent runs of ``steps`` steps from ``w0`` (seeded, reproducible).
 
     ``observables`` maps names to ``fn(W_read, state) -> (chains,)``, evaluated before every step on
-    the read-out weight and the algorithm's state and averaged over the steps.
+    the read-out weight and the algorithm's state and averaged over the steps. ``progress(step, steps,
+    seconds)`` is called about twice a second. Sizes that do not fit in the available memory are an
+    :class:`~aimc_theory.errors.InputError` before anything is allocated.
     """
     steps = require_int("steps", steps)
     chains = require_int("chains", chains)
     record_every = require_int("record_every", record_every)
     if not 0 <= burn_in < 1:
         raise InputError("burn_in", f"must be in [0, 1) (got {burn_in})")
+    check_memory("chains", chains, objective.dim * BYTES_PER_CHAIN_COORDINATE)
     rng = np.random.default_rng(seed)
     params = initial_weights(w0, chains, objective.dim)
     state = algorithm.init(params)
@@ -87,7 +96,7 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     t0 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):
         params, state = _loop(objective, algorithm, params, state, rng, steps, start, record_every,
-                              observables or {}, obs, s1, s2, traj)
+                              observables or {}, obs, s1, s2, traj, progress)
     seconds = time.perf_counter() - t0
     n = steps - start
     chain_mean = s1 / n
@@ -104,9 +113,15 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
 
 
 def _loop(objective, algorithm, params, state, rng, steps, start, record_every, observables, obs,
-          s1, s2, traj):
+          s1, s2, traj, progress=None):
     tmp = np.empty_like(s2)
+    t0 = last = time.perf_counter()
     for k in range(steps):
+        if progress is not None and k % 16 == 0:
+            now = time.perf_counter()
+            if now - last > 0.5:
+                last = now
+                progress(k, steps, now - t0)
         Wr = algorithm.readout(params, state)
         for name, fn in observables.items():
             obs[name] += fn(Wr, state)
@@ -122,4 +137,6 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
             s2 += np.square(Wr, out=tmp)
         if (k + 1) % record_every == 0:
             traj.append(algorithm.readout(params, state).mean(axis=0))
+    if progress is not None:
+        progress(steps, steps, time.perf_counter() - t0)
     return params, state

@@ -108,3 +108,67 @@ def test_worked_example_runs_and_agrees(tmp_path):
     spec.loader.exec_module(mod)
     assert mod.main(["--out", str(tmp_path)]) == 0
     assert (tmp_path / "worked_example.png").exists()
+
+
+def _strip(d):
+    return {k: v for k, v in d.items() if k not in ("seconds", "provenance")}
+
+
+def test_same_seed_same_bits_across_processes_and_workers(capsys):
+    """simulate in this process and in a fresh interpreter give identical numbers; check with 1 and 2
+    workers gives identical measurements."""
+    args = ["simulate", "--algorithm", "residual-learning", "--response", "power", "-p", "gamma=0.5",
+            "--steps", "300", "--chains", "50", "--seed", "7", "--json"]
+    _, out, _ = run(capsys, *args)
+    here = json.loads(out)
+    there = json.loads(subprocess.run([sys.executable, "-m", "aimc_theory.cli", *args], capture_output=True,
+                                      text=True, check=True).stdout)
+    assert _strip(here) == _strip(there)
+    rows = []
+    for workers in ("1", "2"):
+        _, out, _ = run(capsys, "check", "--fast", "--claims", "1.softbounds,17.f3", "--workers", workers,
+                        "--no-figures", "--out", str(Path(__file__).parent / ".." / ".pytest_cache" / f"w{workers}"),
+                        "--json")
+        rows.append([(r["id"], r["measured"], r["se"]) for r in json.loads(out)["claims"]])
+    assert rows[0] == rows[1]
+
+
+def test_json_carries_provenance_and_no_nan(capsys):
+    code, out, _ = run(capsys, "simulate", "--chains", "1", "--steps", "50", "--seed", "3", "--json")
+    assert code == 0 and "NaN" not in out
+    data = json.loads(out)
+    assert data["se"] is None and "se" in data["null_reasons"]
+    prov = data["provenance"]
+    assert prov["seed"] == 3 and prov["update_model"] == "expected update" and prov["version"]
+    assert prov["arguments"]["chains"] == 1
+
+
+@pytest.mark.parametrize("argv, param", [
+    (["simulate", "--chains", "1000000000"], "chains"),
+    (["simulate", "--max-bl", "3"], "--max-bl"),
+    (["simulate", "--algorithm", "digital-sgd", "-p", "bogus=1"], "-p"),
+    (["fixed-point", "--algorithm", "analog-sgd", "--main-response", "power"], "--main-response"),
+    (["fixed-point", "--lr", "5"], "lr"),
+    (["derive", "--response", "exponential", "-p", "gamma=800"], "gamma"),
+    (["fixed-point", "--noise", "1e200"], "noise"),
+    (["simulate", "--noise", "1e-320"], "noise"),
+    (["derive", "--q-plus", "erf(w)**0 + 1/0", "--q-minus", "1"], "q_plus"),
+])
+def test_bad_input_exits_2_naming_the_parameter(capsys, argv, param):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 2 and out == "" and err.count("\n") == 1 and param in err
+
+
+def test_version_and_every_option_documented():
+    import argparse
+    from aimc_theory.cli import _all_actions, build_parser
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    for action in _all_actions(build_parser()):
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction, argparse._VersionAction)):
+            continue
+        assert action.help, action.option_strings
+        d = action.default
+        if not (d is None or d is False or d is argparse.SUPPRESS or d == []):
+            assert "default" in action.help, (action.option_strings, action.help)

@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 from scipy import integrate, optimize, stats
 
 from aimc_theory import response, symbolic
+from aimc_theory.errors import InputError
 
 FAMILIES = {
     "softbounds": lambda: response.softbounds(tau=1.0, sp=-0.2),
@@ -211,3 +212,19 @@ def test_multiple_symmetric_points_and_anchor():
     assert out["penalty_anchor"] == 0.0 and len(out["symmetric_points"]) == 3
     ref = integrate.quad(lambda t: r.G(t) / r.F(t), 0.0, 0.8)[0]
     assert float(d.penalty_fn(np.array(0.8))) == pytest.approx(ref, rel=1e-8)
+
+
+def test_edge_responses_are_reported_not_guessed():
+    """Underflow is not a root; a periodic response on an unbounded range asks for --range; a repelling SP
+    is labelled and explained."""
+    with pytest.raises(InputError, match="no symmetric point"):
+        response.from_expressions("1", "1 + exp(w)")
+    with pytest.raises(InputError, match="--range"):
+        response.from_expressions("1.5 + sin(w)", "1.5 + cos(w)")
+    r = response.from_expressions("1.5 + sin(w)", "1.5 + cos(w)", range=(-4.0, 4.0))
+    d = symbolic.derive(r, penalty=False)
+    assert d.sp_stability == ("attracting", "repelling", "attracting")
+    assert any("repels" in n for n in d.notes)
+    assert len(r.symmetric_points) == 3          # the numeric path finds the same three, independently
+    d = symbolic.derive(response.from_expressions("1 + w", "1 - w", range=(-0.5, 0.5)), penalty=False)
+    assert d.sp_stability == ("repelling",) and d.penalty_curvature < 0

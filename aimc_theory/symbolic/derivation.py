@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 from scipy import integrate, optimize
 
-from ..errors import InputError
+from ..errors import InputError, require_positive
 from ..expressions import W
 from ..response import Response, scan_grid
 from .engine import T as _T, attempt as _try, lambdify_w as _lambdify_w
@@ -32,6 +32,7 @@ class Derivation:
     notes: tuple = ()               # what SymPy gave up on or did not finish in time (never silent)
     _R_fn: Callable = field(default=None, repr=False)
     _pen_fn: Callable = field(default=None, repr=False)
+    sp_stability: tuple = ()        # per SP: attracting (G' > 0), repelling (G' < 0), degenerate or unknown
 
     @property
     def symmetric_point(self) -> float:
@@ -61,6 +62,7 @@ class Derivation:
             "every_point_symmetric": self.every_point_symmetric,
             "penalty_curvature": self.penalty_curvature,
             "penalty_anchor": self.symmetric_point,   # the SP (closest to 0) where R_c = 0
+            "sp_stability": list(self.sp_stability),
             "notes": list(self.notes),
             "range": [self.response.lo, self.response.hi],
             "latex": {k: sp.latex(v) for k, v in keys.items()},
@@ -83,10 +85,20 @@ def _symmetric_points(G: sp.Expr, resp: Response, budget, notes: list | None = N
     x = scan_grid(resp.lo, resp.hi, 20001)
     with np.errstate(all="ignore"):
         y = g(x)
-    roots = [float(v) for v in x[y == 0]]
+    z = y == 0
+    isolated = z & ~np.r_[False, z[:-1]] & ~np.r_[z[1:], False]    # a run of zeros is underflow, not a root
+    roots = [float(v) for v in x[isolated]]
     for i in np.nonzero(np.sign(y[:-1]) * np.sign(y[1:]) < 0)[0]:
         roots.append(optimize.brentq(lambda t: float(g(np.array(t))), x[i], x[i + 1], xtol=1e-15))
-    return [sp.Float(r) for r in sorted(set(roots))]
+    F = None
+    out = []
+    for r in sorted(set(roots)):        # keep a root only if G vanishes there at 30 digits
+        gv = abs(complex(sp.N(G.subs(W, r), 30)))
+        if F is None:
+            F = (resp.q_minus_expr + resp.q_plus_expr) / 2
+        if gv <= 1e-9 * max(abs(complex(sp.N(F.subs(W, r), 30))), 1e-300):
+            out.append(sp.Float(r))
+    return out
 
 
 def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -> Derivation:
@@ -97,6 +109,8 @@ def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -
     ``Integral``, ``penalty_closed_form`` is False and ``penalty_fn`` uses adaptive quadrature.
     Whatever was cut short is listed in ``notes``.
     """
+    if time_budget is not None:
+        time_budget = require_positive("time_budget", time_budget)
     qp, qm = response.q_plus_expr, response.q_minus_expr
     notes = []
     F = _try(lambda: sp.simplify((qm + qp) / 2), time_budget, notes, "simplifying F") or (qm + qp) / 2
@@ -111,6 +125,17 @@ def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -
     if not sps:
         raise InputError("response", f"no symmetric point (G = 0) inside ({response.lo:g}, {response.hi:g})")
     w0 = min(sps, key=lambda v: abs(float(v)))
+    stability = []
+    for r in sps:
+        slope = _try(lambda: float(sp.diff(G, W).subs(W, r).evalf()), time_budget, notes, "G'(SP)")
+        stability.append("unknown" if slope is None else "attracting" if slope > 0 else
+                         "repelling" if slope < 0 else "degenerate")
+        if slope is not None and slope < 0:
+            notes.append(f"the SP at {float(r):.6g} repels (G' = {slope:.3g} < 0): pulses push weights away from it "
+                         "toward the neighbouring SPs or the bounds, and the implicit penalty is concave there")
+    if response.bounded and any(min(abs(float(r) - response.lo), abs(float(r) - response.hi))
+                                <= 1e-9 * max(1.0, response.hi - response.lo) for r in sps):
+        notes.append("an SP sits at a bound of the range: the device saturates there")
     curvature = _try(lambda: float(sp.diff(R, W).subs(W, w0).evalf()), time_budget, notes,
                      "R'(SP) symbolically (central difference instead)")
     if curvature is None:
@@ -144,7 +169,8 @@ def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -
         pen = sp.Integral(R.subs(W, _T), (_T, w0, W))
         pen_fn = quad_penalty
 
-    return Derivation(response, F, G, R, list(sps), pen, closed_form, curvature, False, tuple(notes), R_fn, pen_fn)
+    return Derivation(response, F, G, R, list(sps), pen, closed_form, curvature, False, tuple(notes), R_fn, pen_fn,
+                      tuple(stability))
 
 
 

@@ -1,0 +1,142 @@
+"""Hostile-input fuzzing of the command line (shared by tests/test_fuzz.py and benchmarks/fuzz_cli.py).
+
+Every call must either succeed (exit 0; with --json exactly one strict JSON object on stdout) or exit 2
+with one line on stderr and nothing on stdout: no traceback, no hang (a watchdog interrupts a call after
+``HANG_SECONDS``), no other exit status.
+"""
+from __future__ import annotations
+
+import _thread
+import contextlib
+import io
+import json
+import math
+import threading
+import time
+from collections import Counter
+
+from hypothesis import strategies as st
+
+from aimc_theory.cli import main
+
+HANG_SECONDS = 20.0
+COUNTS: Counter = Counter()
+SLOWEST: dict = {}
+
+_VALID = st.one_of(st.floats(0.001, 0.9).map(lambda v: f"{v:.4g}"), st.sampled_from(["0.01", "0.1", "0.3", "0.5"]))
+_NUMBERS = st.one_of(
+    _VALID, _VALID, _VALID,                      # most draws valid, so that the success paths run too
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["0", "-0", "1e-320", "1e308", "1e400", "-1", "nan", "inf", "-inf", "1e6", "0.5", "2", "abc", "",
+                     "1,2", "0x10", "1_000"]),
+    st.integers(-10**30, 10**30).map(str))
+_ATOMS = st.sampled_from(["w", "1", "2", "0.5", "0", "pi", "E", "tau", "1e6", "1e300", "10**400", "-w", "w**2"])
+_FUNCS = st.sampled_from(["exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "atan", "asinh", "erf",
+                          "abs", "__import__", "eval", "open"])
+_OPS = st.sampled_from(["+", "-", "*", "/", "**", "^", "//", "%", "@"])
+
+
+def _expr(depth: int = 0):
+    if depth > 3:
+        return _ATOMS
+    return st.one_of(_ATOMS,
+                     st.tuples(_FUNCS, st.deferred(lambda: _expr(depth + 1))).map(lambda t: f"{t[0]}({t[1]})"),
+                     st.tuples(st.deferred(lambda: _expr(depth + 1)), _OPS,
+                               st.deferred(lambda: _expr(depth + 1))).map(lambda t: f"({t[0]}{t[1]}{t[2]})"))
+
+
+EXPRESSIONS = st.one_of(_expr(), st.text(max_size=40),
+                        st.sampled_from(["1 + 0*w", "(1 - w)**0.5", "1 + exp(w)", "lambda: 0", "w.__class__",
+                                         "[w]", "w if w else 1", "sin(" * 30 + "w" + ")" * 30, "9" * 5000]))
+FAMILIES = st.sampled_from(["softbounds", "softbounds", "linear", "power", "exponential", "ideal",
+                            "aihwkit-softbounds", "aihwkit-linearstep", "bogus"])
+ALGORITHMS = st.sampled_from(["analog-sgd", "digital-sgd", "residual-learning", "residual-learning-v2", "rider",
+                              "e-rider", "bogus"])
+
+
+@st.composite
+def response_args(draw):
+    if draw(st.integers(0, 2)):
+        args = ["--response", draw(FAMILIES)]
+        for _ in range(draw(st.integers(0, 2))):
+            key = draw(st.sampled_from(["tau", "gamma", "sp", "c", "w_max", "w_min", "up_down", "bogus", "w"]))
+            args += ["-p", f"{key}={draw(_NUMBERS)}"]
+    else:
+        args = ["--q-plus", draw(EXPRESSIONS), "--q-minus", draw(EXPRESSIONS)]
+        if draw(st.booleans()):
+            args.append(f"--range={draw(_NUMBERS)},{draw(_NUMBERS)}")
+    if draw(st.booleans()):
+        args += ["--sp-shift", draw(_NUMBERS)]
+    return args
+
+
+def _problem(draw):
+    args = []
+    for flag in ("--L", "--w-star", "--noise", "--lr", "--w0"):
+        if draw(st.integers(0, 3)) == 0:
+            args += [flag, draw(_NUMBERS)]
+    return args
+
+
+@st.composite
+def command_args(draw, command: str):
+    args = [command] + draw(response_args())
+    if command == "derive":
+        args += ["--time-budget", draw(st.sampled_from(["0.5", "1", "-1", "nan"]))]
+    elif command in ("fixed-point", "simulate"):
+        args += ["--algorithm", draw(ALGORITHMS)] + _problem(draw)
+        for flag in ("--gamma", "--beta", "--eta", "--chop-prob", "--max-bl", "--dw-min", "--sigma-c"):
+            if draw(st.integers(0, 5)) == 0:
+                args += [flag, draw(_NUMBERS)]
+        if command == "simulate":
+            args += ["--steps", draw(st.sampled_from(["20", "20", "50", "0", "-5", "1.5", "x"])),
+                     "--chains", draw(st.sampled_from(["10", "10", "1", "0", "1000000000000", "-1"]))]
+            if draw(st.integers(0, 4)) == 0:
+                args += ["--pulses"]
+    elif command == "calibrate":
+        args += ["--dw-min", draw(_NUMBERS), "--scheme", draw(st.sampled_from(["cyclic", "stochastic", "bogus"])),
+                 "--w0", draw(_NUMBERS), "--pulses", draw(st.sampled_from(["200", "200", "0", "-1", "1e12", "x"])),
+                 "--chains", draw(st.sampled_from(["5", "5", "0", "10000000000000"]))]
+    return args + ["--json"]
+
+
+def check_call(argv: list[str]) -> tuple[int, str, str]:
+    """Run one CLI call in-process under the rules above; returns (code, stdout, stderr)."""
+    COUNTS[argv[0]] += 1
+    out, err = io.StringIO(), io.StringIO()
+    timer = threading.Timer(HANG_SECONDS, _thread.interrupt_main)
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:             # argparse: usage errors exit 2, --help 0
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        timer.cancel()
+    dt = time.perf_counter() - t0
+    SLOWEST[argv[0]] = max(SLOWEST.get(argv[0], 0.0), dt)
+    o, e = out.getvalue(), err.getvalue()
+    assert code != 130, f"hang (> {HANG_SECONDS} s): {argv}"
+    assert code in (0, 2), f"exit {code}: {argv}\n{e[-2000:]}"
+    assert "Traceback" not in e, f"traceback: {argv}\n{e[-2000:]}"
+    if code == 2:
+        lines = [line for line in e.replace("\r", "\n").splitlines() if line.strip() and "ETA" not in line]
+        assert o == "" and len(lines) == 1, f"exit 2 must print one line: {argv}\n{e!r}"
+    else:
+        data = json.loads(o, parse_constant=lambda c: (_ for _ in ()).throw(AssertionError(f"{c} in JSON")))
+        assert isinstance(data, dict)
+        _no_nan(data)
+    return code, o, e
+
+
+def _no_nan(x):
+    if isinstance(x, float):
+        assert math.isfinite(x)
+    elif isinstance(x, dict):
+        for v in x.values():
+            _no_nan(v)
+    elif isinstance(x, list):
+        for v in x:
+            _no_nan(v)

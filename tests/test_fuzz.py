@@ -1,0 +1,35 @@
+"""Property-based fuzzing of every CLI command with random and hostile inputs (rules in tests/fuzz_cli.py).
+The counts of inputs tried per command are printed at the end; benchmarks/fuzz_cli.py runs a larger budget."""
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import fuzz_cli
+
+EXAMPLES = {"derive": 60, "fixed-point": 60, "simulate": 60, "calibrate": 40}
+
+
+@pytest.mark.parametrize("command", list(EXAMPLES))
+def test_cli_survives_hostile_input(command):
+    @settings(max_examples=EXAMPLES[command], deadline=None, suppress_health_check=list(HealthCheck))
+    @given(fuzz_cli.command_args(command))
+    def run(argv):
+        fuzz_cli.check_call(argv)
+
+    run()
+
+
+def test_fixed_point_and_simulate_apply_the_same_rules():
+    """The same bad input is rejected by both commands (exit 2), and good input accepted by both."""
+    for extra, want in ((["--lr", "5"], 2), (["--noise", "1e200"], 2), (["--w-star", "3"], 2), ([], 0),
+                        (["--lr", "0.02"], 0)):
+        codes = {cmd: fuzz_cli.check_call([cmd, "--response", "softbounds", *extra, "--json"]
+                                          + (["--steps", "50", "--chains", "10"] if cmd == "simulate" else []))[0]
+                 for cmd in ("fixed-point", "simulate")}
+        assert set(codes.values()) == {want}, (extra, codes)
+
+
+def test_zz_report_counts(capsys):
+    with capsys.disabled():
+        print("\nfuzzed CLI inputs per command: " + ", ".join(f"{k} {v}" for k, v in sorted(fuzz_cli.COUNTS.items()))
+              + "; slowest call per command (s): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in sorted(fuzz_cli.SLOWEST.items())))
