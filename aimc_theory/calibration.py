@@ -117,10 +117,34 @@ def device_symmetric_points(device: Device, s_plus=1.0, s_minus=1.0, iters: int 
 def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, devices: int = 1,
                seed: int | None = 0, variation: Variation | None = None, tolerance: float | None = None,
                average_from: int | None = None, record_every: int | None = None,
-               record_devices: int = 8) -> CalibrationResult:
-    """Apply ``pulses`` zero-shifting pulses to ``devices`` devices starting at ``w0``.
+               record_devices: int = 8, progress=None) -> CalibrationResult:
+    """Apply ``pulses`` zero-shifting pulses to ``devices`` devices starting at ``w0`` (arXiv 2602.21321
+    Algorithm 1; ``cyclic``: up, down, up, ...).
 
-    ``device.dw_min`` is the pulse size and ``device.sigma_c`` the cycle-to-cycle noise.
+    Parameters
+    ----------
+    device : Device
+        Pulse level: ``dw_min`` is the pulse size, ``sigma_c`` the cycle-to-cycle noise.
+    w0 : float or array
+        Starting weights.
+    pulses : int
+        Pulses per device (<= 1e9).
+    scheme : {"stochastic", "cyclic"}
+    devices : int
+        Independent devices (chains).
+    seed : int
+    variation : Variation, optional
+        Device-to-device variation of the step sizes (each device its own SP).
+    tolerance : float, optional
+        For ``settled``: pulses after which |w - SP| stays within it.
+    progress : callable(pulse, pulses, seconds), optional
+        Called about twice a second.
+
+    Returns
+    -------
+    CalibrationResult
+        Final weights, each device's SP, windowed mean squared error, mean G^2, settling pulses and a
+        trajectory.
     """
     if device.dw_min is None:
         raise InputError("dw_min", "calibration is pulse level: give the pulse size dw_min (> 0)")
@@ -158,8 +182,11 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
     gsq = np.zeros(devices)
     settled = np.zeros(devices, dtype=np.int64) if tolerance is not None else None
     traj = [w[:record_devices].copy()]
-    t0 = time.perf_counter()
+    t0 = last = time.perf_counter()
     for k in range(pulses):
+        if progress is not None and k % 256 == 0 and time.perf_counter() - last > 0.5:
+            last = time.perf_counter()
+            progress(k, pulses, last - t0)
         F, G = resp.fg(w)
         qp, qm = F - G, F + G
         gsq += np.square(0.5 * (s_minus * qm - s_plus * qp))
@@ -178,6 +205,8 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         if (k + 1) % record_every == 0:
             traj.append(w[:record_devices].copy())
     seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress(pulses, pulses, seconds)
     if settled is not None:
         settled = np.where(np.abs(w - target) > tolerance, pulses + 1, settled)
     return CalibrationResult(w, target, sq / (pulses - average_from), gsq / pulses, settled,

@@ -285,7 +285,7 @@ def cmd_calibrate(args) -> int:
     dev = device.Device(resp, dw_min=args.dw_min, sigma_c=args.sigma_c)
     variation = calibration.Variation(args.gain_dtod, args.imbalance_dtod)
     res = calibration.zero_shift(dev, args.w0, args.pulses, args.scheme, devices=args.chains, seed=args.seed,
-                                 variation=variation, tolerance=args.tolerance)
+                                 variation=variation, tolerance=args.tolerance, progress=_eta("calibrate"))
     d = derive(resp, penalty=False)
     err = res.error
     simulated = {"final_error": float(err.mean()), "rms_error": float(np.sqrt(np.mean(err ** 2))),

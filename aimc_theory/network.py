@@ -50,6 +50,33 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     """Train ``architecture`` ("fcn" with ``hidden`` sizes, or "cnn") with ``algorithm`` on every weight
     matrix (each layer its own tile and state).
 
+    Parameters
+    ----------
+    dataset : Dataset
+        From :mod:`aimc_theory.data` (``fashion_mnist()``, ``digits()``, ``load(path)``).
+    algorithm : str
+        A name of :data:`aimc_theory.registry.ALGORITHMS`.
+    device, main : Device
+        The gradient (residual) array's device and, for two-array algorithms, the main array's
+        (default ideal). A ``trains`` device writes per-sample pulse trains.
+    epochs, batch_size : int
+    lr : float
+        Learning rate of the gradient array (``digital_lr`` for the digital biases, default ``lr``).
+    seed : int
+        Seeds weights, data order, devices' draws and the algorithms; same seed, same bits.
+    options : dict, optional
+        Algorithm options (gamma, beta, ...).
+    reference_offset : (mean, std), optional
+    variation : Variation, optional
+    progress : callable(str), optional
+        Receives a progress line (samples/s, loss) about twice a second.
+
+    Returns
+    -------
+    TrainResult
+        ``test_accuracy``, ``train_loss`` and ``test_curve`` per epoch, ``seconds_per_epoch``,
+        ``final_weights``.
+
     ``reference_offset`` = (mean, std): the gradient array (the residual array of two-array algorithms)
     of every layer gets a per-element reference error drawn N(mean, std^2) (P2 Tables 1-2), seeded.
     ``variation``: a :class:`~aimc_theory.calibration.Variation`; every element of every analog array

@@ -375,7 +375,31 @@ def ideal() -> Response:
 
 def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | None = None,
                      range: tuple[float, float] | None = None, name: str = "custom") -> Response:
-    """A user response from expressions in ``w`` and named parameters (parsed safely).
+    """A user response from expressions in ``w`` and named parameters (parsed safely, never evaluated).
+
+    Parameters
+    ----------
+    q_plus, q_minus : str
+        Expressions in ``w``, the names in ``params``, ``pi``, ``E``, numbers, + - * / ** ^ and exp, log,
+        sqrt, abs, sin, cos, tan, sinh, cosh, tanh, atan, asinh, erf (bounded in size, nesting and
+        constants; see :mod:`aimc_theory.expressions`).
+    params : mapping of name -> float, optional
+        Values of the named parameters.
+    range : (lo, hi), optional
+        The weight range; by default the largest interval around 0 on which both are positive.
+    name : str
+        A label for reports.
+
+    Returns
+    -------
+    Response
+        With ``q_plus``, ``q_minus``, ``F``, ``G``, ``symmetric_points`` and the SymPy expressions.
+
+    Raises
+    ------
+    InputError
+        Unparsable or oversized expressions, a response that is not positive on its range, no SP inside
+        the range, or SPs without end on an unbounded range.
 
     The range defaults to the largest interval around 0 on which both q+ and q- are
     positive; it must be given when they are not both positive at 0.

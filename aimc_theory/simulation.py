@@ -74,10 +74,38 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
         progress: Callable[[int, int, float], None] | None = None) -> SimulationResult:
     """Simulate ``chains`` independent runs of ``steps`` steps from ``w0`` (seeded, reproducible).
 
-    ``observables`` maps names to ``fn(W_read, state) -> (chains,)``, evaluated before every step on
-    the read-out weight and the algorithm's state and averaged over the steps. ``progress(step, steps,
-    seconds)`` is called about twice a second. Sizes that do not fit in the available memory are an
-    :class:`~aimc_theory.errors.InputError` before anything is allocated.
+    Parameters
+    ----------
+    objective : ScalarQuadratic, LeastSquares or TiltedDoubleWell
+        Supplies stochastic gradients ``grad(W, rng)`` (from :mod:`aimc_theory.objectives`).
+    algorithm : Algorithm
+        The update rule (:mod:`aimc_theory.algorithms`, :func:`aimc_theory.registry.build`).
+    steps, chains : int
+        Iterations per chain and number of independent chains (>= 1).
+    seed : int
+        Seed of the NumPy generator; the same seed gives the same bits.
+    w0 : float or array
+        Initial weights (broadcast to (chains, dim)).
+    record_every : int
+        Steps between the recorded means of ``trajectory``.
+    burn_in : float in [0, 1)
+        Fraction of the steps left out of the time averages.
+    observables : dict of name -> fn(W_read, state) -> (chains,), optional
+        Evaluated before every step on the read-out weight and the algorithm's state, averaged over steps.
+    progress : callable(step, steps, seconds), optional
+        Called about twice a second.
+
+    Returns
+    -------
+    SimulationResult
+        ``mean`` and ``se`` (time average over the steps after burn-in, mean over chains, and its standard
+        error across chains), ``variance``, ``final``, ``trajectory``, ``observables``, ``seconds``.
+
+    Raises
+    ------
+    InputError
+        Bad sizes, sizes that do not fit in the available memory (before anything is allocated), or
+        iterates that diverge (naming the step).
     """
     steps = require_int("steps", steps)
     chains = require_int("chains", chains)

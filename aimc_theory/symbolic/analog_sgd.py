@@ -47,9 +47,26 @@ def analog_sgd_fixed_point(derivation: Derivation, L: float, w_star: float, nois
                            w_guess: float | None = None) -> FixedPoint:
     """Fixed point, contraction and stationary variance of Analog SGD (spec F.1, F.2).
 
-    ``grad`` is f'(w) as a SymPy expression in ``w`` (default L (w - w*)); the curvature used by
-    the small-bias approximation is f''(w*). ``moment(mu, s)`` is the first absolute moment of
-    g ~ N(mu, s^2) (the folded-normal mean; a negative control may pass a wrong one).
+    Parameters
+    ----------
+    derivation : Derivation
+        From :func:`derive` (the response's F, G, R and SP).
+    L, w_star, noise, lr : float
+        The scalar problem f(w) = L/2 (w - w*)^2 with gradient g = f'(w) + noise xi, and the step size.
+    moment : callable(mu, s)
+        First absolute moment of g ~ N(mu, s^2) (default: the folded-normal mean; a negative control may
+        pass a wrong one).
+    grad : SymPy expression in ``w``, optional
+        f'(w) for another objective (default L (w - w*)); the small-bias approximation then uses f''(w*).
+    w_guess : float, optional
+        Start of the root search.
+
+    Returns
+    -------
+    FixedPoint
+        ``exact`` (root of the mean drift E g F + E|g| G = 0, arXiv 2502.06309 eq. 42), ``small_bias``
+        (eq. 43 with eq. 60's sign corrected), ``contraction`` per step, stationary ``variance``, ``sigma``
+        (E|g| at the optimum).
     """
     L, w_star, noise, lr = _check_problem(1.0 if grad is not None else L, w_star, noise, lr)
     resp = derivation.response

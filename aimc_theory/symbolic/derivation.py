@@ -102,7 +102,24 @@ def _symmetric_points(G: sp.Expr, resp: Response, budget, notes: list | None = N
 
 
 def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -> Derivation:
-    """F = (q- + q+)/2, G = (q- - q+)/2, R = G/F, SPs, R_c(w) = int_{SP}^w R, R'(SP).
+    """F = (q- + q+)/2, G = (q- - q+)/2, R = G/F, SPs, R_c(w) = int_{SP}^w R, R'(SP) (arXiv 2502.06309
+    eq. 4-7, Thm 1).
+
+    Parameters
+    ----------
+    response : Response
+        From :mod:`aimc_theory.response` (a family or :func:`~aimc_theory.response.from_expressions`).
+    time_budget : float > 0
+        Seconds per SymPy call (SIGALRM in the main thread, a forked child elsewhere).
+    penalty : bool
+        Search a closed form of R_c (False: leave it as an integral, evaluated by quadrature).
+
+    Returns
+    -------
+    Derivation
+        SymPy expressions ``F``, ``G``, ``R``, ``penalty``; ``symmetric_points`` with ``sp_stability``;
+        ``penalty_curvature`` = R'(SP); numeric callables ``F_fn``, ``G_fn``, ``R_fn``, ``penalty_fn``;
+        ``notes`` (what SymPy did not finish); ``as_dict()`` for JSON.
 
     ``time_budget`` (seconds) bounds each SymPy call; when the integral is not
     found in time (or when ``penalty=False`` skips the search), ``penalty`` is an unevaluated
