@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import device, objectives, registry, response, simulation
+from .files import save_figure
 from .errors import InputError, require_finite
 from .runtime import retain_freed_memory
 from . import __version__
@@ -449,7 +450,7 @@ def _draw_training(runs, name, path) -> str:
     ax1.set_title(f"MLP on {name}")
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     return str(path)
 
 

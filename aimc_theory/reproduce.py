@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import algorithms, device, objectives, residual_learning, response, simulation
+from .files import save_figure
 from .errors import InputError, require_int
 from .pulse_trains import PulseTrains
 
@@ -127,7 +128,7 @@ def draw_fig2(results: list[Fig2Result], path) -> str:
         ax.set_title(f"P1 Fig. 2, model '{res.model}' ({res.seeds} seeds)")
         ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     return str(path)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aimc_theory.files import atomic_write_text, save_figure
 from aimc_theory.runtime import limit_blas_threads
 
 from . import claims_network
@@ -295,9 +296,7 @@ def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figur
     lines += claims_network.report_section(rows)
     if figures:
         lines += ["## Figures", ""] + [f"- `{f}`" for f in figures] + [""]
-    tmp = path.with_name(path.name + ".tmp")      # write then rename: an interrupted run leaves the old report
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, "\n".join(lines) + "\n")   # an interrupted run leaves the old report
 
 
 def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -> list[str]:
@@ -529,5 +528,5 @@ def _subplots(*grid, figsize=(6, 4)):
 
 def _save(fig, path: Path) -> str:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     return f"figures/{path.name}"
