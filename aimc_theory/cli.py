@@ -229,6 +229,12 @@ def cmd_simulate(args) -> int:
         main = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, max_bl=args.max_bl,
                              trains=trains)
     _check_step(obj, spec, resp, args.lr, opts)
+    if args.w0 is not None:
+        host = main.response if main is not None else resp
+        if spec.name != "digital-sgd" and not host.lo < require_finite("--w0", args.w0) < host.hi:
+            raise InputError("--w0", f"must lie inside the weight range ({host.lo:g}, {host.hi:g}) of the array "
+                                     f"that holds the weights (got {args.w0:g}); at or beyond a bound the device "
+                                     "saturates")
     opt = registry.build(spec.name, args.lr, array, main, seed=args.seed, **opts)
     res = simulation.run(obj, opt, args.steps, args.chains, args.seed,
                          w0=args.w_star if args.w0 is None else args.w0, progress=_eta("simulate"))
