@@ -40,7 +40,7 @@ PAPER_ROWS = [("digital SGD", "98.17 ± 0.05 (P1 Table 8)"),
               ("Analog SGD, exponential", "< 15, all trials failed (P1 Table 8)"),
               ("RL (TT), exponential", "97.27 ± 0.07 (P1 Table 8)"),
               ("E-RIDER, reference offset 0.3", "95.76 / 95.81 (P2 Table 2, std 0.05 / 0.2; RRAM preset)"),
-              ("TT-v2, reference offset 0.3", "72.86 / 72.65 (P2 Table 2; RL v1 is not in that table)"),
+              ("TT-v2, reference offset 0.3", "RL v1 is not in P2's tables; their TT-v2: 72.86 / 72.65 (Table 2)"),
               ("RIDER, reference offset 0.3", "not in P2's tables (E-RIDER without the chopper)")]
 
 
