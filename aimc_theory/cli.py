@@ -360,7 +360,7 @@ def cmd_reproduce(args) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("--out", f"{out_dir} is a file; give a directory")
     res = reproduce.EXPERIMENTS[args.experiment](steps=args.steps, seeds=args.seeds, model=args.model,
-                                                seed=args.seed)
+                                                seed=args.seed, progress=_eta("reproduce"))
     out_dir.mkdir(parents=True, exist_ok=True)
     fig = reproduce.draw_fig2([res], out_dir / f"p1_fig2_{res.model}.png")
     data = res.as_dict() | {"figure": fig}

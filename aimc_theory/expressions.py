@@ -90,6 +90,8 @@ def parse(text: str, param_names, *, what: str = "expression") -> sp.Expr:
     expr = walk(tree)
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise InputError(what, f"{text!r} contains a division by zero or an infinite value")
+    if expr.has(sp.I):
+        raise InputError(what, f"{text!r} is complex-valued (e.g. the log or an even root of a negative number)")
     return expr
 
 

@@ -77,8 +77,9 @@ def fig2_devices(up_down: float, model: str) -> tuple[device.Device, device.Devi
 
 
 def p1_fig2(steps: int = 1000, seeds: int = 5, model: str = "aihwkit", up_down=UP_DOWN, seed: int = 0,
-            problem_seed: int = 13) -> Fig2Result:
-    """Run P1 Fig. 2 for every up_down value and both algorithms (see the module docstring)."""
+            problem_seed: int = 13, progress=None) -> Fig2Result:
+    """Run P1 Fig. 2 for every up_down value and both algorithms (see the module docstring).
+    ``progress(done, total, seconds)`` is called as the runs (up_down values x algorithms) advance."""
     steps = require_int("steps", steps)
     seeds = require_int("seeds", seeds)
     if model not in MODELS:
@@ -99,8 +100,12 @@ def p1_fig2(steps: int = 1000, seeds: int = 5, model: str = "aihwkit", up_down=U
                 acc.append(float(np.mean(obj.loss(W))))
                 return np.zeros(W.shape[0])
 
+            done = 2 * k + (name == "tiki-taka")
             res = simulation.run(obj, alg, steps, seeds, seed + 101 * k + (7 if name == "tiki-taka" else 0),
-                                 w0=1.0, observables={"loss": loss})
+                                 w0=1.0, observables={"loss": loss},
+                                 progress=None if progress is None else
+                                 (lambda i, n, s, d=done: progress(d * n + i, 2 * len(up_down) * n,
+                                                                   time.perf_counter() - t0)))
             final = obj.loss(res.final_weights)
             finals[name].append((float(final.mean()), float(final.std(ddof=1)) if seeds > 1 else 0.0))
             curves[(name, u)] = np.array(curve + [float(final.mean())])

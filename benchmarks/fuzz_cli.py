@@ -38,8 +38,10 @@ def main(argv=None) -> int:
 
         try:
             run()
-        except AssertionError as exc:
-            failures.append((command, str(exc).splitlines()[0]))
+        except BaseException as exc:          # an AssertionError or hypothesis' group of several
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            failures.append((command, (str(exc).splitlines() or [type(exc).__name__])[0]))
         print(f"{command:12s} inputs {fuzz_cli.COUNTS[command]:6d}  exit 0: {codes[0]:5d}  exit 2: {codes[2]:5d}  "
               f"slowest {fuzz_cli.SLOWEST.get(command, 0):.2f} s  total {time.perf_counter() - t0:.0f} s", flush=True)
     for command, msg in failures:
