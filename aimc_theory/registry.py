@@ -116,7 +116,29 @@ def with_defaults(name: str, options: dict) -> dict:
 
 def build(name: str, lr: float, array: Device, main: Device | None = None, seed: int = 0,
           **options) -> algorithms.Algorithm:
-    """The algorithm ``name`` with ``options`` (defaults from :data:`OPTIONS` for the rest)."""
+    """The algorithm ``name`` with ``options`` (defaults from :data:`OPTIONS` for the rest).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ALGORITHMS` (digital-sgd, analog-sgd, residual-learning, residual-learning-v2,
+        rider, e-rider).
+    lr : float
+        Learning rate of the gradient array.
+    array, main : Device
+        The gradient (residual) array's device and, for two-array algorithms, the main array's.
+    seed : int
+        Seeds the algorithm's own randomness (E-RIDER's chopper).
+    **options
+        The algorithm's options (see ``aimc-theory simulate --help``); an option it does not take is an
+        InputError.
+
+    Returns
+    -------
+    Algorithm
+        ``init(params) -> state``, ``update(grads, state, params, rng) -> (params, state)``,
+        ``readout(params, state)``.
+    """
     s = spec(name)
     kwargs = with_defaults(name, options)
     if s.two_arrays and main is None:

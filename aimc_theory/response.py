@@ -435,8 +435,22 @@ def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | No
             raise InputError("range", f"must be two numbers LO,HI with LO < HI (got {range!r})") from None
         if not lo < hi or math.isnan(lo) or math.isnan(hi):
             raise InputError("range", f"must satisfy LO < HI (got {lo}, {hi})")
-    every = sp.simplify(qp_expr - qm_expr) == 0
+    every = _identical(qp_expr, qm_expr, qp_n, qm_n, lo, hi)
     return _validate(_build(name, p, lo, hi, qp_expr, qm_expr, qp_n, qm_n, every))
+
+
+def _identical(qp_expr, qm_expr, qp_n, qm_n, lo, hi) -> bool:
+    """q+ == q- on the whole range (every point symmetric). Decided numerically on the scan grid first
+    (an unbounded sp.simplify of a user expression can run for minutes); only when the two agree there to
+    1e-12 is the symbolic difference expanded."""
+    if qp_expr == qm_expr:
+        return True
+    x = scan_grid(lo, hi, 2001)
+    with np.errstate(all="ignore"):
+        a, b = qp_n(x), qm_n(x)
+    if np.any(np.abs(a - b) > 1e-12 * (np.abs(a) + np.abs(b))) or not np.all(np.isfinite(a - b)):
+        return False
+    return sp.expand(qp_expr - qm_expr) == 0 or bool(np.all(a == b))
 
 
 def _positive_interval(qp, qm) -> tuple[float, float]:

@@ -13,24 +13,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
 import fuzz_cli  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--examples", type=int, default=3000, help="inputs per command (default 3000)")
+    ap.add_argument("--examples", type=int, default=3000, help="inputs per command (default 3000; reproduce, train "
+                                                               "and check get a tenth)")
     ap.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
+    ap.add_argument("--hang", type=float, default=10.0, help="seconds after which a call counts as a hang (default 10)")
     args = ap.parse_args(argv)
+    fuzz_cli.HANG_SECONDS = args.hang
     failures = []
-    for command in ("derive", "fixed-point", "simulate", "calibrate"):
+    for command in ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "check"):
         codes = Counter()
         t0 = time.perf_counter()
 
         @seed(args.seed)
-        @settings(max_examples=args.examples, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None, derandomize=False)
+        @settings(max_examples=args.examples // (10 if command in ("reproduce", "train", "check") else 1), deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None, derandomize=False, phases=[Phase.generate])   # no shrinking: a hang would repeat
         @given(fuzz_cli.command_args(command))
         def run(argv):
             code, _, _ = fuzz_cli.check_call(argv)
@@ -42,7 +45,7 @@ def main(argv=None) -> int:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             failures.append((command, (str(exc).splitlines() or [type(exc).__name__])[0]))
-        print(f"{command:12s} inputs {fuzz_cli.COUNTS[command]:6d}  exit 0: {codes[0]:5d}  exit 2: {codes[2]:5d}  "
+        print(f"{command:12s} inputs {fuzz_cli.COUNTS[command]:6d}  exit 0: {codes[0]:5d}  exit 1: {codes[1]:3d}  exit 2: {codes[2]:5d}  "
               f"slowest {fuzz_cli.SLOWEST.get(command, 0):.2f} s  total {time.perf_counter() - t0:.0f} s", flush=True)
     for command, msg in failures:
         print(f"FAILED {command}: {msg}")

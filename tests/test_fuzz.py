@@ -5,7 +5,8 @@ from hypothesis import HealthCheck, given, settings
 
 import fuzz_cli
 
-EXAMPLES = {"derive": 60, "fixed-point": 60, "simulate": 60, "calibrate": 40}
+EXAMPLES = {"derive": 60, "fixed-point": 60, "simulate": 60, "calibrate": 40, "reproduce": 15, "train": 15,
+            "check": 8}
 
 
 @pytest.mark.parametrize("command", list(EXAMPLES))

@@ -13,7 +13,7 @@ from scipy import integrate, optimize
 from ..errors import InputError, require_positive
 from ..expressions import W
 from ..response import Response, scan_grid
-from .engine import T as _T, attempt as _try, lambdify_w as _lambdify_w
+from .engine import Deadline, T as _T, attempt as _try, lambdify_w as _lambdify_w
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,21 +130,23 @@ def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -
         time_budget = require_positive("time_budget", time_budget)
     qp, qm = response.q_plus_expr, response.q_minus_expr
     notes = []
-    F = _try(lambda: sp.simplify((qm + qp) / 2), time_budget, notes, "simplifying F") or (qm + qp) / 2
-    G = _try(lambda: sp.simplify((qm - qp) / 2), time_budget, notes, "simplifying G") or (qm - qp) / 2
-    R = _try(lambda: sp.simplify(G / F), time_budget, notes, "simplifying R = G/F") or G / F
+    # each SymPy call gets time_budget, the whole derivation at most 4 x time_budget
+    budget = Deadline(time_budget, None if time_budget is None else 4.0 * time_budget)
+    F = _or(_try(lambda: sp.simplify((qm + qp) / 2), budget(), notes, "simplifying F"), (qm + qp) / 2)
+    G = _or(_try(lambda: sp.simplify((qm - qp) / 2), budget(), notes, "simplifying G"), (qm - qp) / 2)
+    R = _or(_try(lambda: sp.simplify(G / F), budget(), notes, "simplifying R = G/F"), G / F)
     R_fn = _lambdify_w(R)
     every = bool(response.every_point_symmetric or G == 0)
     if every:
         return Derivation(response, F, G, R, [], sp.Integer(0), True, 0.0, True, tuple(notes),
                           R_fn, lambda w: np.zeros_like(w, dtype=float))
-    sps = _symmetric_points(G, response, time_budget, notes)
+    sps = _symmetric_points(G, response, budget(), notes)
     if not sps:
         raise InputError("response", f"no symmetric point (G = 0) inside ({response.lo:g}, {response.hi:g})")
     w0 = min(sps, key=lambda v: abs(float(v)))
     stability = []
     for r in sps:
-        slope = _try(lambda: float(sp.diff(G, W).subs(W, r).evalf()), time_budget, notes, "G'(SP)")
+        slope = _try(lambda: float(sp.diff(G, W).subs(W, r).evalf()), budget(), notes, "G'(SP)")
         stability.append("unknown" if slope is None else "attracting" if slope > 0 else
                          "repelling" if slope < 0 else "degenerate")
         if slope is not None and slope < 0:
@@ -153,13 +155,13 @@ def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -
     if response.bounded and any(min(abs(float(r) - response.lo), abs(float(r) - response.hi))
                                 <= 1e-9 * max(1.0, response.hi - response.lo) for r in sps):
         notes.append("an SP sits at a bound of the range: the device saturates there")
-    curvature = _try(lambda: float(sp.diff(R, W).subs(W, w0).evalf()), time_budget, notes,
+    curvature = _try(lambda: float(sp.diff(R, W).subs(W, w0).evalf()), budget(), notes,
                      "R'(SP) symbolically (central difference instead)")
     if curvature is None:
         h = 1e-5 * max(1.0, abs(float(w0)))
         curvature = float((R_fn(np.array(float(w0) + h)) - R_fn(np.array(float(w0) - h))) / (2 * h))
 
-    pen = _closed_penalty(R, w0, R_fn, response, time_budget, notes) if penalty else None
+    pen = _closed_penalty(R, w0, R_fn, response, budget, notes) if penalty else None
     if penalty and pen is None:
         notes.append("penalty: no closed form found in time; R_c is the unevaluated integral (quadrature)")
     closed_form = pen is not None
@@ -189,6 +191,11 @@ def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -
     return Derivation(response, F, G, R, list(sps), pen, closed_form, curvature, False, tuple(notes), R_fn, pen_fn,
                       tuple(stability))
 
+
+
+def _or(value, fallback):
+    # not `value or fallback`: a simplified expression may be SymPy's zero, which is falsy
+    return fallback if value is None else value
 
 
 def _integrand_forms(R):
@@ -252,7 +259,7 @@ def _closed_penalty(R, w0, R_fn, response, budget, notes=None):
 
     tried = []                              # reported only when no form succeeds
     for form, back in _integrand_forms(R):
-        pen = _try(lambda: attempt(form, back), budget, tried, "penalty integral")
+        pen = _try(lambda: attempt(form, back), budget() if callable(budget) else budget, tried, "penalty integral")
         if pen is not None:
             return pen
     if notes is not None:

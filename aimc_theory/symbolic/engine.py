@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -78,6 +79,20 @@ def attempt(fn, seconds, notes: list | None = None, what: str = "a SymPy call"):
     except _GAVE_UP as exc:
         note(f"SymPy gave up ({type(exc).__name__})")
         return None
+
+
+class Deadline:
+    """A total budget for a sequence of SymPy calls: each call gets min(its own budget, what is left)."""
+
+    def __init__(self, per_call: float | None, total: float | None):
+        self.per_call = per_call
+        self.end = None if total is None else time.monotonic() + total
+
+    def __call__(self) -> float | None:
+        if self.end is None:
+            return self.per_call
+        left = max(0.01, self.end - time.monotonic())
+        return left if self.per_call is None else min(self.per_call, left)
 
 
 def _in_child(fn, seconds, note):

@@ -19,7 +19,7 @@ def digital_sgd(resp, main, L, w_star, noise, lr, w0, **options):
 
 
 def analog_sgd(resp, main, L, w_star, noise, lr, w0, **options):
-    return analog_sgd_fixed_point(derive(resp), L, w_star, noise, lr)
+    return analog_sgd_fixed_point(derive(resp, penalty=False), L, w_star, noise, lr)   # R and R'(SP) suffice
 
 
 def residual_learning(resp, main, L, w_star, noise, lr, w0, **options):

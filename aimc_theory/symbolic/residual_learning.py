@@ -79,7 +79,23 @@ def _r_at(derivation: Derivation, w: float) -> float:
 
 def residual_learning_fixed_point(derivation_p: Derivation, L: float, w_star: float, noise: float,
                                   moment: Callable = folded_normal_mean) -> RLFixedPoint:
-    """Scalar quadratic: W_bar_inf = w* + mu/L with mu + m(mu) R_P(0) = 0 (spec F.4)."""
+    """Where Residual Learning's mixed weight converges when the residual array's SP is not at 0 (spec F.4).
+
+    Parameters
+    ----------
+    derivation_p : Derivation
+        Of the residual array's response (moved by the reference error delta; its R_P(0) != 0).
+    L, w_star, noise : float
+        The scalar quadratic f = L/2 (w - w*)^2 with gradient noise of std ``noise``.
+    moment : callable(mu, s)
+        First absolute moment of N(mu, s^2) (default the folded-normal mean).
+
+    Returns
+    -------
+    RLFixedPoint
+        ``exact`` = w* + mu/L where mu + m(mu) R_P(0) = 0, the bias, its small-delta approximation
+        -E|g| R_P(0)/L, and mu.
+    """
     L, w_star, noise, _ = _check_problem(L, w_star, noise, 1.0)
     R0 = _r_at(derivation_p, 0.0)
     mu = _mu_root(R0, noise, moment)
