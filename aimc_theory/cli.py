@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -266,7 +267,12 @@ def _check_step(obj, spec, resp, lr, opts) -> None:
     """The same step-size rule for simulate and fixed-point: a step that makes the mean dynamics
     diverge is an error in both."""
     if spec.two_arrays:
-        obj.check_step(lr, _q_max(resp, opts.get("q0", 0.0)))   # P lives near its reference
+        p0 = float(opts.get("q0", 0.0))
+        if not resp.lo < p0 < resp.hi:
+            raise InputError("--q0" if "q0" in opts else "--sp-shift",
+                             f"the residual array P starts at {p0:g}, outside its weight range ({resp.lo:g}, "
+                             f"{resp.hi:g}); move the range (--sp-shift, -p) or the start")
+        obj.check_step(lr, _q_max(resp, p0))   # P lives near its reference
     elif spec.name == "analog-sgd":
         if not resp.lo < obj.w_star < resp.hi:
             raise InputError("w_star", f"must lie inside the weight range ({resp.lo:g}, {resp.hi:g})")
@@ -277,8 +283,11 @@ def _check_step(obj, spec, resp, lr, opts) -> None:
 
 def _q_max(resp: response.Response, centre: float) -> float:
     """Largest pulse response within 10 of where the weight lives (for the divergence check)."""
-    grid = np.linspace(max(resp.lo, centre - 10), min(resp.hi, centre + 10), 1001)[1:-1]
-    return float(np.max(np.maximum(resp.q_plus(grid), resp.q_minus(grid))))
+    c = float(np.clip(centre, resp.lo, resp.hi))          # a centre outside the range: its nearest end
+    grid = np.linspace(max(resp.lo, c - 10), min(resp.hi, c + 10), 1001)[1:-1]
+    with np.errstate(all="ignore"):
+        q = np.maximum(resp.q_plus(grid), resp.q_minus(grid))
+    return float(np.max(q[np.isfinite(q)], initial=1.0))
 
 
 def cmd_calibrate(args) -> int:
@@ -356,9 +365,7 @@ def cmd_reproduce(args) -> int:
     from . import reproduce
     if args.experiment not in reproduce.EXPERIMENTS:
         raise InputError("EXPERIMENT", f"must be one of {', '.join(reproduce.EXPERIMENTS)} (got {args.experiment!r})")
-    out_dir = Path(args.out) / "figures"
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("--out", f"{out_dir} is a file; give a directory")
+    out_dir = _out_dir(args.out, "figures")
     res = reproduce.EXPERIMENTS[args.experiment](steps=args.steps, seeds=args.seeds, model=args.model,
                                                 seed=args.seed, progress=_eta("reproduce"))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -379,8 +386,12 @@ def cmd_reproduce(args) -> int:
 def cmd_train(args) -> int:
     """Train the NumPy MLP on real or built-in data with analog tiles (the network path)."""
     from . import data, network
+    out_dir = _out_dir(args.out, "figures")
     ds = data.load(args.dataset)
-    hidden = tuple(int(h) for h in args.hidden.split(",")) if args.hidden else ()
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(",")) if args.hidden else ()
+    except ValueError:
+        raise InputError("--hidden", f"must be comma-separated integers >= 1, e.g. 256,128 (got {args.hidden!r})") from None
     algs = [a.strip() for a in args.compare.split(",")] if args.compare else [args.algorithm]
     for a in algs:
         registry.spec(a)
@@ -416,8 +427,6 @@ def cmd_train(args) -> int:
                                       options=opts, progress=progress,
                                       reference_offset=(args.ref_mean, args.ref_std)
                                       if args.ref_mean or args.ref_std else None))
-    out_dir = Path(args.out) / "figures"
-    out_dir.mkdir(parents=True, exist_ok=True)
     fig = _draw_training(runs, ds.name, out_dir / f"train_{ds.name}.png")
     table = []
     for a in algs:
@@ -477,15 +486,24 @@ def _fmt(x) -> str:
     return "—" if x is None else f"{x:.6g}"
 
 
-def cmd_check(args) -> int:
-    from verification import checker
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError("--out", f"{out} is a file; give a directory for paper_checks.md and figures/")
+def _out_dir(path: str, sub: str | None = None) -> Path:
+    """Create (and check) the output directory before any work starts: a bad --out is exit 2 at once."""
+    out = Path(path) if sub is None else Path(path) / sub
+    for p in (Path(path), out):
+        if p.exists() and not p.is_dir():
+            raise InputError("--out", f"{p} is a file; give a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError("--out", f"cannot create the directory {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise InputError("--out", f"the directory {out} is not writable")
+    return out
+
+
+def cmd_check(args) -> int:
+    from verification import checker
+    out = _out_dir(args.out)
     ids = [s.strip() for s in args.claims.split(",")] if args.claims else None
     if ids:
         from verification.catalogue import select
@@ -628,6 +646,10 @@ def _all_actions(parser):
 
 
 def main(argv=None) -> int:
+    # results are checked for finiteness where they are made (errors name the parameter); NumPy's
+    # floating-point warnings would only add lines to the one-line error contract
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy")
+    warnings.filterwarnings("ignore", message=".*encountered in.*", category=RuntimeWarning)
     retain_freed_memory()          # large temporaries reused, not page-faulted afresh (runtime.py)
     parser = build_parser()
     try:

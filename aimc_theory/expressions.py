@@ -83,7 +83,21 @@ def parse(text: str, param_names, *, what: str = "expression") -> sp.Expr:
                                        + ", ".join(sorted(FUNCTIONS)))
             if node.keywords or len(node.args) != 1:
                 raise InputError(what, f"{node.func.id}() takes exactly one positional argument")
-            return FUNCTIONS[node.func.id](walk(node.args[0]))
+            arg = walk(node.args[0])
+            if not arg.free_symbols:
+                # a constant argument is evaluated to 30 digits first: SymPy's exact evaluation of e.g.
+                # sin(sinh(10**6)) looks for multiples of pi with ~10^5 digits and never returns
+                try:
+                    value = arg.evalf(30)
+                    big = not value.is_finite or abs(complex(value)) > MAX_CONSTANT
+                except (TypeError, ValueError, OverflowError):
+                    raise InputError(what, f"cannot evaluate the argument of {node.func.id}() in {text!r}") from None
+                if big:
+                    raise InputError(what, f"the argument of {node.func.id}() in {text!r} is not a number within "
+                                           f"[-{MAX_CONSTANT:g}, {MAX_CONSTANT:g}]")
+                if arg.atoms(sp.Function):      # nested functions of constants: the 30-digit value
+                    arg = value
+            return FUNCTIONS[node.func.id](arg)
         raise InputError(what, f"{type(node).__name__} is not allowed in {text!r}: only numbers, "
                                "w, parameters, + - * / ** ^ and elementary functions")
 

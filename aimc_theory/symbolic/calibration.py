@@ -126,10 +126,13 @@ class CalibrationTheory:
             return math.inf
         k = float(np.min(self.kappa_up + self.kappa_down))
         n_max = n_max or int(20 * (math.log(max(abs(x0), tolerance) / tolerance) + 5) / k) + 4
-        n = np.arange(n_max + 1)
+        if n_max <= 200_000:
+            n = np.arange(n_max + 1)
+        else:   # slow contraction: every count up to 1e5, then a geometric grid (resolution ~0.02%)
+            n = np.unique(np.concatenate([np.arange(100_001), np.geomspace(1e5, n_max, 100_000).astype(np.int64)]))
         err = np.abs(self.cyclic_errors(x0, n)) if scheme == "cyclic" else np.sqrt(self.stochastic_moments(x0, n)[1])
         bad = np.nonzero(err > tolerance)[0]
-        return float(bad[-1] + 1) if bad.size else 0.0
+        return float(n[bad[-1]] + 1) if bad.size else 0.0
 
     def log_estimate(self, x0: float, tolerance: float) -> float:
         """Spec F.3's N ~ (2/(k_+ + k_-)) ln(|x0|/delta)."""
@@ -142,8 +145,15 @@ class CalibrationTheory:
         E(w - SP)^2 <= tolerance^2 (with ">=", the proof's direction: the statement prints "<=")."""
         if self.phi0_scale is None:
             raise InputError("variation", "the paper's bounds are computed for a single device")
-        Lq, qmax, mu = self.phi0_scale
+        Lq, qmax, mu = (float(v) for v in self.phi0_scale)
         dw, N = self.dw_min, pulses
+        if not all(math.isfinite(v) and abs(v) < 1e150 for v in (Lq, qmax, mu)) or mu <= 0:
+            # q unbounded on the range, or no strong monotonicity (mu_q <= 0): the bounds say nothing (inf,
+            # JSON null + reason)
+            keys = ["thm2_2_avg_G2", "thmC2_last_sq", "thmC2_floor_sq", "thmC3_avg_G2", "thmC4_last_sq"]
+            if tolerance is not None:
+                keys += ["thmC2_sufficient_pulses", "thmC4_sufficient_pulses"]
+            return {k: math.inf for k in keys} | {"L_q": Lq, "q_max": qmax, "mu_q": mu}
         phi0 = float(self._phi(w0))
         x0sq = (w0 - float(self.symmetric_point)) ** 2
         return {
@@ -154,9 +164,14 @@ class CalibrationTheory:
             "thmC4_last_sq": (1 - 2 * dw * mu) ** N * x0sq + dw * qmax ** 2 * (4 + Lq ** 2 / mu + 2 * mu) / mu,
             "L_q": Lq, "q_max": qmax, "mu_q": mu,
         } | ({} if tolerance is None else {
-            "thmC2_sufficient_pulses": math.log(2 * x0sq / tolerance ** 2) / (2 * mu * dw),
-            "thmC4_sufficient_pulses": 2 * math.log(2 * x0sq / tolerance ** 2) / (4 * mu * dw),
+            "thmC2_sufficient_pulses": _log_ratio(2 * x0sq / tolerance ** 2) / (2 * mu * dw),
+            "thmC4_sufficient_pulses": 2 * _log_ratio(2 * x0sq / tolerance ** 2) / (4 * mu * dw),
         })
+
+
+def _log_ratio(r: float) -> float:
+    # ln r, and 0 where the start is already within the tolerance (r <= 1, including w0 at the SP)
+    return math.log(r) if r > 1 else 0.0
 
 
 def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minus=1.0,
