@@ -504,7 +504,12 @@ def _out_dir(path: str, sub: str | None = None) -> Path:
 def cmd_check(args) -> int:
     from verification import checker
     out = _out_dir(args.out)
-    ids = [s.strip() for s in args.claims.split(",")] if args.claims else None
+    ids = None
+    if args.claims is not None:
+        ids = [s.strip() for s in args.claims.split(",")]
+        if not all(ids):
+            raise InputError("--claims", f"empty claim id in {args.claims!r}; ids look like 5 or 5.softbounds "
+                                         "(leave --claims out to run every claim)")
     if ids:
         from verification.catalogue import select
         if not select(ids, args.network):

@@ -126,10 +126,12 @@ class CalibrationTheory:
             return math.inf
         k = float(np.min(self.kappa_up + self.kappa_down))
         n_max = n_max or int(20 * (math.log(max(abs(x0), tolerance) / tolerance) + 5) / k) + 4
-        if n_max <= 200_000:
+        exact = 20_000_000       # every count up to here (exact); beyond, a geometric grid (resolution ~0.001%)
+        if n_max <= exact:
             n = np.arange(n_max + 1)
-        else:   # slow contraction: every count up to 1e5, then a geometric grid (resolution ~0.02%)
-            n = np.unique(np.concatenate([np.arange(100_001), np.geomspace(1e5, n_max, 100_000).astype(np.int64)]))
+        else:
+            n = np.unique(np.concatenate([np.arange(exact + 1),
+                                          np.geomspace(exact, n_max, 1_000_000).astype(np.int64)]))
         err = np.abs(self.cyclic_errors(x0, n)) if scheme == "cyclic" else np.sqrt(self.stochastic_moments(x0, n)[1])
         bad = np.nonzero(err > tolerance)[0]
         return float(n[bad[-1]] + 1) if bad.size else 0.0
