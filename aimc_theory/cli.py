@@ -539,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     p = sub.add_parser("derive", help="F, G, R, SPs and the implicit penalty of a response")
     _add_response(p)
-    p.add_argument("--time-budget", type=float, default=4.0, help="seconds per SymPy call")
+    p.add_argument("--time-budget", type=float, default=4.0, help="seconds per SymPy call; the whole derivation at most 4x this")
     p.set_defaults(fn=cmd_derive)
     p = sub.add_parser("fixed-point", help="where Analog/Digital SGD converges on the scalar quadratic")
     _add_response(p)

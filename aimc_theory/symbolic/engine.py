@@ -39,6 +39,9 @@ def budget(seconds: float):
         return
 
     def handler(signum, frame):
+        # re-arm first: an exception raised inside a gc or weakref callback is swallowed by Python, and
+        # the budget must not be lost with it (the `finally` below disarms the timer)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
         raise Timeout()
 
     old = signal.signal(signal.SIGALRM, handler)
