@@ -24,10 +24,12 @@ def main(argv=None) -> int:
                                                                "and check get a tenth)")
     ap.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     ap.add_argument("--hang", type=float, default=10.0, help="seconds after which a call counts as a hang (default 10)")
+    ap.add_argument("--commands", default="derive,fixed-point,simulate,calibrate,reproduce,train,check",
+                    help="comma-separated commands to fuzz (default all)")
     args = ap.parse_args(argv)
     fuzz_cli.HANG_SECONDS = args.hang
     failures = []
-    for command in ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "check"):
+    for command in args.commands.split(","):
         codes = Counter()
         t0 = time.perf_counter()
 
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
         except BaseException as exc:          # an AssertionError or hypothesis' group of several
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            failures.append((command, (str(exc).splitlines() or [type(exc).__name__])[0]))
+            failures.append((command, " ".join(str(exc).split())[:600] or type(exc).__name__))
         print(f"{command:12s} inputs {fuzz_cli.COUNTS[command]:6d}  exit 0: {codes[0]:5d}  exit 1: {codes[1]:3d}  exit 2: {codes[2]:5d}  "
               f"slowest {fuzz_cli.SLOWEST.get(command, 0):.2f} s  total {time.perf_counter() - t0:.0f} s", flush=True)
     for command, msg in failures:

@@ -38,9 +38,13 @@ def budget(seconds: float):
         yield
         return
 
+    active = [True]
+
     def handler(signum, frame):
-        # re-arm first: an exception raised inside a gc or weakref callback is swallowed by Python, and
-        # the budget must not be lost with it (the `finally` below disarms the timer)
+        if not active[0]:           # the body is done: never raise into the cleanup below
+            return
+        # re-arm: an exception raised inside a gc or weakref callback is swallowed by Python, and the
+        # budget must not be lost with it (the cleanup disarms the timer)
         signal.setitimer(signal.ITIMER_REAL, 0.05)
         raise Timeout()
 
@@ -48,7 +52,9 @@ def budget(seconds: float):
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+        active[0] = False           # first thing after a normal exit
     finally:
+        active[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
 
