@@ -14,12 +14,27 @@ from .residual_learning import residual_learning_fixed_point
 from .tracking import rider_fixed_point
 
 
+class _WithNotes:
+    """A fixed-point result plus the derivations' ``notes`` (what SymPy did not finish), in its JSON."""
+
+    def __init__(self, result, *derivations):
+        self.result = result
+        self.notes = [n for d in derivations for n in d.notes]
+
+    def __getattr__(self, name):
+        return getattr(self.result, name)
+
+    def as_dict(self) -> dict:
+        return self.result.as_dict() | {"notes": self.notes}
+
+
 def digital_sgd(resp, main, L, w_star, noise, lr, w0, **options):
     return digital_sgd_fixed_point(L, w_star, noise, lr)
 
 
 def analog_sgd(resp, main, L, w_star, noise, lr, w0, **options):
-    return analog_sgd_fixed_point(derive(resp, penalty=False), L, w_star, noise, lr)   # R and R'(SP) suffice
+    d = derive(resp, penalty=False)          # R and R'(SP) suffice
+    return _WithNotes(analog_sgd_fixed_point(d, L, w_star, noise, lr), d)
 
 
 def residual_learning(resp, main, L, w_star, noise, lr, w0, **options):
@@ -27,12 +42,13 @@ def residual_learning(resp, main, L, w_star, noise, lr, w0, **options):
     if main is not None and not main.every_point_symmetric:
         raise InputError("--main-response", "the residual-learning fixed point is derived for an ideal main "
                                             "array; use simulate for a non-ideal one")
-    return residual_learning_fixed_point(derive(resp, penalty=False), L, w_star, noise)
+    d = derive(resp, penalty=False)
+    return _WithNotes(residual_learning_fixed_point(d, L, w_star, noise), d)
 
 
 def rider(resp, main, L, w_star, noise, lr, w0, beta, eta, q0, **options):
-    return rider_fixed_point(derive(resp, penalty=False), derive(main, penalty=False), L, w_star, noise,
-                             beta, eta, w0, q0)
+    dp, dw = derive(resp, penalty=False), derive(main, penalty=False)
+    return _WithNotes(rider_fixed_point(dp, dw, L, w_star, noise, beta, eta, w0, q0), dp, dw)
 
 
 
