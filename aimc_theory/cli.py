@@ -533,6 +533,14 @@ def cmd_check(args) -> int:
     return 0 if ok else 1
 
 
+def _add_variation(p, where: str) -> None:
+    """--gain-dtod/--imbalance-dtod (calibrate: per device; train: per element of every array)."""
+    p.add_argument("--gain-dtod", type=float, default=0.0,
+                   help=f"device-to-device log-normal step gain sigma{where} (P2 eq. 103; default 0)")
+    p.add_argument("--imbalance-dtod", type=float, default=0.0,
+                   help=f"device-to-device up/down imbalance sigma{where}, moves the SP (P2 eq. 103; default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aimc-theory", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"aimc-theory {__version__}")
@@ -571,10 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=0.01,
                    help="absolute error |w - SP| for pulses_to_tolerance (default 0.01)")
     p.add_argument("--sigma-c", type=float, default=0.0, help="cycle-to-cycle noise per pulse, in dw_min")
-    p.add_argument("--gain-dtod", type=float, default=0.0,
-                   help="device-to-device log-normal step gain sigma (P2 eq. 103; default 0)")
-    p.add_argument("--imbalance-dtod", type=float, default=0.0,
-                   help="device-to-device up/down imbalance sigma, moves each SP (P2 eq. 103; default 0)")
+    _add_variation(p, "")
     p.set_defaults(fn=cmd_calibrate)
     p = sub.add_parser("reproduce", help="rerun a published experiment (p1-fig2) as its authors ran it")
     p.add_argument("experiment", metavar="EXPERIMENT", help="p1-fig2")
@@ -610,11 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ref-mean", type=float, default=0.0,
                    help="mean of a per-element reference offset of the gradient (residual) array (P2 Tables 1-2)")
     p.add_argument("--ref-std", type=float, default=0.0, help="std of that per-element reference offset")
-    p.add_argument("--gain-dtod", type=float, default=0.0,
-                   help="device-to-device log-normal step gain sigma of every element (P2 eq. 103; default 0)")
-    p.add_argument("--imbalance-dtod", type=float, default=0.0,
-                   help="device-to-device up/down imbalance sigma of every element, moves its SP (P2 eq. 103; "
-                        "default 0)")
+    _add_variation(p, " of every element")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", default=".", help="directory for figures/ (default .)")
     g = p.add_argument_group("algorithm options (each applies only to the algorithms named in its help)")

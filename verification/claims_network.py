@@ -138,20 +138,28 @@ def _pair(first: tuple, second: tuple, fast: bool):
     return m1, se1, m2, se2, m1 - m2, math.hypot(se1, se2)
 
 
-def _claim_rl_vs_asgd(family):
+def _claim_ordered(first: tuple, second: tuple, label: Callable[..., str]):
+    """first beats second by more than 3 SE (the reversed theory: second beats first); ``label(m1, se1, m2,
+    se2, diff, fast)`` writes the explanation up to the prediction."""
     def run(theory: Theory, fast: bool) -> Outcome:
-        first, second = ("residual-learning", family), ("analog-sgd", family)
         try:
-            rl_m, rl_se, as_m, as_se, diff, se = _pair(first, second, fast)
+            m1, se1, m2, se2, diff, se = _pair(first, second, fast)
         except InputError as exc:
             return _missing(exc)
         d = theory.ordering * diff
         return Outcome(0.0, diff, se, 3 * se, AGREE if d > 3 * se else DISAGREE,
-                       f"{RESPONSES[family]().describe()}: RL {rl_m:.4f} +- {rl_se:.4f}, Analog SGD {as_m:.4f} +- {as_se:.4f} "
-                       f"(seeds {list(SETUP.seeds)}, {SETUP.compare_epochs(fast)} epochs); RL - ASGD = {diff:+.4f}, "
-                       f"predicted {'> +' if theory.ordering > 0 else '< -'}3 SE = {3 * se:.4f}",
+                       label(m1, se1, m2, se2, diff, fast)
+                       + f", predicted {'> +' if theory.ordering > 0 else '< -'}3 SE = {3 * se:.4f}",
                        _data_for([first, second], fast))
     return run
+
+
+def _claim_rl_vs_asgd(family):
+    return _claim_ordered(
+        ("residual-learning", family), ("analog-sgd", family),
+        lambda rl_m, rl_se, as_m, as_se, diff, fast:
+        f"{RESPONSES[family]().describe()}: RL {rl_m:.4f} +- {rl_se:.4f}, Analog SGD {as_m:.4f} +- {as_se:.4f} "
+        f"(seeds {list(SETUP.seeds)}, {SETUP.compare_epochs(fast)} epochs); RL - ASGD = {diff:+.4f}")
 
 
 def _claim_rl_vs_digital(family):
@@ -169,20 +177,12 @@ def _claim_rl_vs_digital(family):
 
 
 def _claim_tracking_offset(algorithm):
-    def run(theory: Theory, fast: bool) -> Outcome:
-        first, second = (algorithm, "power", True), ("residual-learning", "power", True)
-        try:
-            e_m, e_se, r_m, r_se, diff, se = _pair(first, second, fast)
-        except InputError as exc:
-            return _missing(exc)
-        d = theory.ordering * diff
-        what = "E-RIDER (p = 0.05, beta 0.1)" if algorithm == "e-rider" else "RIDER (beta 0.1)"
-        return Outcome(0.0, diff, se, 3 * se, AGREE if d > 3 * se else DISAGREE,
-                       f"power response, per-element reference offset N({OFFSET[0]}, {OFFSET[1]}^2) on the residual "
-                       f"array: {what} {e_m:.4f} +- {e_se:.4f}, RL v1 {r_m:.4f} +- {r_se:.4f}; difference {diff:+.4f}, "
-                       f"predicted {'> +' if theory.ordering > 0 else '< -'}3 SE = {3 * se:.4f}",
-                       _data_for([first, second], fast))
-    return run
+    what = "E-RIDER (p = 0.05, beta 0.1)" if algorithm == "e-rider" else "RIDER (beta 0.1)"
+    return _claim_ordered(
+        (algorithm, "power", True), ("residual-learning", "power", True),
+        lambda e_m, e_se, r_m, r_se, diff, fast:
+        f"power response, per-element reference offset N({OFFSET[0]}, {OFFSET[1]}^2) on the residual array: "
+        f"{what} {e_m:.4f} +- {e_se:.4f}, RL v1 {r_m:.4f} +- {r_se:.4f}; difference {diff:+.4f}")
 
 
 def _claim_bias_direction(theory: Theory, fast: bool) -> Outcome:
