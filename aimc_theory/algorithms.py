@@ -31,7 +31,18 @@ class Algorithm:
 
 
 def digital_sgd(lr: float) -> Algorithm:
-    """W_{k+1} = W_k - lr g_k (floating-point weights, no device)."""
+    """W_{k+1} = W_k - lr g_k (floating-point weights, no device).
+
+    Parameters
+    ----------
+    lr : float > 0
+        Learning rate.
+
+    Returns
+    -------
+    Algorithm
+        ``init``/``update``/``readout`` triple; per-sample gradients (Rank1Batch) are summed first.
+    """
     lr = require_positive("lr", lr)
 
     def update(grads, state, params, rng):
@@ -42,7 +53,20 @@ def digital_sgd(lr: float) -> Algorithm:
 
 
 def analog_sgd(lr: float, device: Device) -> Algorithm:
-    """W_{k+1} = W_k - lr g F(W_k) - lr |g| G(W_k) (P1 eq. 2): the device applies dW = -lr g."""
+    """W_{k+1} = W_k - lr g F(W_k) - lr |g| G(W_k) (P1 eq. 2): the device applies dW = -lr g.
+
+    Parameters
+    ----------
+    lr : float > 0
+        Learning rate.
+    device : Device
+        The analog array holding W (its model: expected update, pulses or pulse trains).
+
+    Returns
+    -------
+    Algorithm
+        Stationary in expectation where f'(w) + Sigma R_c'(w) = 0 (P1 Theorem 2's implicit penalty).
+    """
     lr = require_positive("lr", lr)
 
     def update(grads, state, params, rng):

@@ -204,6 +204,21 @@ ARCHITECTURES = {"fcn": fcn, "cnn": cnn}
 
 
 def build(name: str, n_inputs: int, n_classes: int, hidden=(256, 128)) -> Architecture:
+    """A network by name.
+
+    Parameters
+    ----------
+    name : {"fcn", "cnn"}
+        P1's fully connected network or P1's CNN (App. K.3; square single-channel images).
+    n_inputs, n_classes : int
+        Input size and number of classes.
+    hidden : tuple of int
+        Hidden layer widths of the FCN.
+
+    Returns
+    -------
+    Architecture
+    """
     if name == "fcn":
         return fcn(n_inputs, n_classes, hidden)
     if name == "cnn":

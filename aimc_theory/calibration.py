@@ -137,6 +137,10 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         Device-to-device variation of the step sizes (each device its own SP).
     tolerance : float, optional
         For ``settled``: pulses after which |w - SP| stays within it.
+    average_from : int, optional
+        First pulse of the window over which the error floor is averaged (default: the second half).
+    record_every, record_devices : int, optional
+        Trajectory sampling: every ``record_every`` pulses, the first ``record_devices`` devices.
     progress : callable(pulse, pulses, seconds), optional
         Called about twice a second.
 

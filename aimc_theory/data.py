@@ -151,7 +151,19 @@ def digits(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Dataset:
 
 
 def load(spec: str) -> Dataset:
-    """``digits`` (built in), ``fashion-mnist`` (Debian package) or a directory of IDX files."""
+    """A classification data set by name.
+
+    Parameters
+    ----------
+    spec : str
+        ``digits`` (built in: 28x28 seven-segment digits, no download), ``fashion-mnist`` (the Debian
+        package dataset-fashion-mnist) or a directory of IDX files.
+
+    Returns
+    -------
+    Dataset
+        Inputs scaled to [0, 1], integer labels, train and test split.
+    """
     if spec == "digits":
         return digits()
     if spec == "fashion-mnist":

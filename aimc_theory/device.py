@@ -23,23 +23,37 @@ from .response import Response
 
 @dataclass(frozen=True)
 class Device:
-    """Configuration of one analog array.
+    """Configuration of one analog array (aihwkit style: named parameters, no simulation state).
 
-    response: q+/q- of every element.
-    dw_min:   pulse granularity; ``None`` selects the expected-update model.
-    sigma_c:  cycle-to-cycle noise per pulse, in units of dw_min (spec A.1).
-    max_bl:   cap on the number of pulses per update (``None``: no cap).
-    rounding: "ceil" (P1 eq. 29) or "stochastic" (floor plus a Bernoulli pulse, unbiased).
-    trains:   :class:`~aimc_theory.pulse_trains.PulseTrains` to write gradients that come as per-sample
-              rank-1 factors by stochastic coincidence trains, as the reference simulator does
-              (``None``: such gradients are summed and written with the model above).
-    offset:   a reference offset per element (scalar or an array broadcasting against the weights): the
-              element responds as q(w - offset), so its SP and range move by ``offset`` (P2 Tables 1-2's
-              per-entry reference error, drawn N(mean, std^2)).
-    up_scale, down_scale: device-to-device variation per element (scalars or arrays broadcasting against
-              the weights): element i responds with q+_i = up_scale_i q+ and q-_i = down_scale_i q-
-              (P2 eq. 103-104: up_scale = g + r, down_scale = g - r; see
-              :class:`aimc_theory.calibration.Variation`). Its SP moves to where G/F = r/g.
+    Parameters
+    ----------
+    response : Response
+        q+/q- of every element.
+    dw_min : float > 0 or None
+        Pulse granularity; ``None`` selects the expected-update model U_q(w, dw) = w + dw F - |dw| G
+        (P1 eq. 2), a float the pulse-level model (P1 eq. 29: ceil(|dw|/dw_min) pulses).
+    sigma_c : float >= 0
+        Cycle-to-cycle noise per pulse, in units of dw_min (needs ``dw_min``).
+    max_bl : int >= 1 or None
+        Cap on the number of pulses per update (``None``: no cap).
+    rounding : {"ceil", "stochastic"}
+        "ceil" (P1 eq. 29) or "stochastic" (floor plus a Bernoulli pulse, unbiased).
+    trains : PulseTrains or None
+        Write gradients that come as per-sample rank-1 factors by stochastic coincidence trains, as the
+        reference simulator does (``None``: such gradients are summed and written with the model above).
+    offset : float or ndarray
+        A reference offset per element (broadcasting against the weights): the element responds as
+        q(w - offset), so its SP and range move by ``offset`` (P2 Tables 1-2's per-entry reference error).
+    up_scale, down_scale : float or ndarray, > 0
+        Device-to-device variation per element: q+_i = up_scale_i q+ and q-_i = down_scale_i q-
+        (P2 eq. 103-104: up_scale = g + r, down_scale = g - r; see
+        :class:`aimc_theory.calibration.Variation`). The SP moves to where G/F = r/g.
+
+    Raises
+    ------
+    InputError
+        Naming the parameter, for a non-positive scale or dw_min, negative sigma_c, a non-integer
+        max_bl, an unknown rounding, or noise/trains without ``dw_min``.
     """
 
     response: Response

@@ -60,14 +60,20 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         The gradient (residual) array's device and, for two-array algorithms, the main array's
         (default ideal). A ``trains`` device writes per-sample pulse trains.
     epochs, batch_size : int
-    lr : float
-        Learning rate of the gradient array (``digital_lr`` for the digital biases, default ``lr``).
+    lr, digital_lr : float
+        Learning rate of the gradient array, and of the digital biases (default ``lr``).
     seed : int
         Seeds weights, data order, devices' draws and the algorithms; same seed, same bits.
+    hidden : tuple of int
+        Hidden widths of the FCN (P1: 256, 128).
+    architecture : {"fcn", "cnn"}
+        See :func:`aimc_theory.architectures.build`.
     options : dict, optional
         Algorithm options (gamma, beta, ...).
     reference_offset : (mean, std), optional
+        Per-entry reference offset of the gradient array, drawn N(mean, std^2) (see below).
     variation : Variation, optional
+        Device-to-device variation of the step sizes, drawn per element of every analog array.
     progress : callable(str), optional
         Receives a progress line (samples/s, loss) about twice a second.
 

@@ -20,7 +20,19 @@ from .errors import InputError, require_finite, require_int, require_nonnegative
 
 @dataclass(frozen=True)
 class ScalarQuadratic:
-    """``per_sample``: the gradient comes as a rank-1 factor (x = 1, d = g) for pulse-train devices."""
+    """f(w) = L/2 (w - w_star)^2 per coordinate, gradient L (w - w_star) + noise N(0, noise^2).
+
+    Parameters
+    ----------
+    L : float > 0
+        Curvature.
+    w_star : float
+        Minimizer.
+    noise : float >= 0
+        Standard deviation of the additive gradient noise (Sigma = E|g| at w_star = noise sqrt(2/pi)).
+    per_sample : bool
+        The gradient comes as a rank-1 factor (x = 1, d = g) for pulse-train devices.
+    """
 
     L: float = 1.0
     w_star: float = 0.0
@@ -62,10 +74,20 @@ class ScalarQuadratic:
 
 @dataclass(frozen=True)
 class LeastSquares:
-    """f(W) = 1/(2N)||A W - b||^2. ``noise``: additive N(0, s^2 I) on the full gradient;
-    ``batch_size``: mini-batch gradients instead (noise then comes from the labels);
-    ``per_sample``: the gradient comes as its per-sample factors (a :class:`Rank1Batch` with
-    x_b = a_b, d_b = (a_b W - b_b)/B), which pulse-train devices write sample by sample."""
+    """f(W) = 1/(2N)||A W - b||^2.
+
+    Parameters
+    ----------
+    A : ndarray (N, D), b : ndarray (N,)
+        Finite data.
+    noise : float >= 0
+        Additive N(0, noise^2 I) on the full gradient.
+    batch_size : int or None
+        Mini-batch gradients instead (noise then comes from the labels); at most N.
+    per_sample : bool
+        The gradient comes as its per-sample factors (a :class:`Rank1Batch` with x_b = a_b,
+        d_b = (a_b W - b_b)/B), which pulse-train devices write sample by sample.
+    """
 
     A: np.ndarray
     b: np.ndarray
@@ -141,7 +163,19 @@ class LeastSquares:
 
 @dataclass(frozen=True)
 class DoubleWell:
-    """f(w) = sum_d k/4 (w_d^2 - a^2)^2 + t w_d with additive gradient noise N(0, s^2)."""
+    """Synthetic nonconvex objective f(w) = sum_d k/4 (w_d^2 - a^2)^2 + t w_d, gradient noise N(0, noise^2).
+
+    Parameters
+    ----------
+    k, a : float > 0
+        Well depth and the minima's distance from 0 (at +-a for t = 0).
+    t : float
+        Tilt (makes one well lower).
+    noise : float >= 0
+        Additive gradient noise.
+    dim : int
+        Number of independent coordinates.
+    """
 
     k: float = 1.0
     a: float = 0.5

@@ -156,6 +156,11 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
     q = np.clip(np.nan_to_num(A[..., None] * np.abs(D)), 0.0, 1.0)[:, :, None, :]
     cols = (rng.random((C, nb, slots, inp)) < p) & live
     rows = (rng.random((C, nb, slots, out)) < q) & live
+    if C * nb * out * inp <= _DENSE_LIMIT and _composable(device, W.shape):
+        # small tiles, many samples per element (P1 Fig. 2: 1 x 50, B = 100): compose the samples' maps
+        n = np.matmul(np.swapaxes(rows, 2, 3).astype(np.float32), cols.astype(np.float32))   # (C, B, out, in)
+        down = D[..., :, None] * X[..., None, :] > 0
+        return _compose_samples(device, W, n.reshape(C, nb, -1).astype(np.int64), down.reshape(C, nb, -1))
     # every (row, column) pair that fires in the same (chain, sample, slot) group is one pulse
     groups = C * nb * slots
     rg, ri = np.divmod(np.flatnonzero(rows), out)          # group index, row
@@ -192,6 +197,56 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
         e = elem[sel]
         Wf[e] = apply_counts(device, Wf[e], n[sel], down[sel], rng, None if sc is None else (sc[0][e], sc[1][e]))
     return Wf.reshape(W.shape)
+
+
+_DENSE_LIMIT = 1 << 20        # chains x samples x elements up to which the per-sample maps are composed densely
+
+
+def _composable(device, shape) -> bool:
+    """Affine response, no cycle noise, and every single pulse an increasing map (1 +- dw_min b > 0)."""
+    aff = device.response.affine
+    if aff is None or device.sigma_c:
+        return False
+    sc = device.step_scales(shape)
+    s_up, s_dn = (1.0, 1.0) if sc is None else (float(np.max(sc[0])), float(np.max(sc[1])))
+    dw = device.dw_min
+    return 1.0 + s_up * dw * min(aff[1], 0.0) > 0 and 1.0 - s_dn * dw * max(aff[3], 0.0) > 0
+
+
+def _compose_samples(device, W: np.ndarray, n: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """Apply the samples in order, all elements at once: sample b maps an element with n_b > 0 pulses to
+    clip(r^n w + t (1 - r^n)/(1 - r), lo, hi) (:func:`apply_counts`), an increasing clipped affine map;
+    such maps compose in closed form, g(f(w)) = clip(c a w + c b + d, clip(c l + d, m, h'), clip(c h + d, m, h'))
+    for f = clip(a w + b, l, h), g = clip(c w + d, m, h'), so a pairwise tree over the B samples gives the
+    same weights as the sample-by-sample loop (to rounding) in log2(B) array passes. W (C, E), n/down
+    (C, B, E)."""
+    resp, dw = device.response, device.dw_min
+    ap, bp, am, bm = resp.affine
+    sc = device.step_scales(W.shape)
+    up_s, dn_s = (1.0, 1.0) if sc is None else (sc[0][:, None, :], sc[1][:, None, :])
+    s = np.where(down, dn_s, up_s) * dw
+    r = np.where(down, 1.0 - s * bm, 1.0 + s * bp)
+    t = np.where(down, -s * am, s * ap)
+    rn = r ** n
+    one = r == 1.0
+    geo = np.where(one, n, (1.0 - rn) / np.where(one, 1.0, 1.0 - r))
+    hit = n > 0
+    a = np.where(hit, rn, 1.0)
+    b = np.where(hit, t * geo, 0.0)
+    lo = np.where(hit, resp.lo, -np.inf)
+    hi = np.where(hit, resp.hi, np.inf)
+    while a.shape[1] > 1:
+        if a.shape[1] % 2:                                 # pad with the identity map
+            pad = [(0, 0), (0, 1), (0, 0)]
+            a, b = np.pad(a, pad, constant_values=1.0), np.pad(b, pad)
+            lo, hi = np.pad(lo, pad, constant_values=-np.inf), np.pad(hi, pad, constant_values=np.inf)
+        fa, fb, fl, fh = a[:, 0::2], b[:, 0::2], lo[:, 0::2], hi[:, 0::2]     # earlier sample
+        ga, gb, gl, gh = a[:, 1::2], b[:, 1::2], lo[:, 1::2], hi[:, 1::2]     # later sample
+        with np.errstate(invalid="ignore"):               # a * inf is inf for a > 0
+            lo = np.clip(ga * fl + gb, gl, gh)
+            hi = np.clip(ga * fh + gb, gl, gh)
+        a, b = ga * fa, ga * fb + gb
+    return np.clip(a[:, 0] * W + b[:, 0], lo[:, 0], hi[:, 0])
 
 
 def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np.ndarray,

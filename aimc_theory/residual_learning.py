@@ -59,6 +59,29 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
     ``columns_per_transfer`` columns of P (default all, cyclic pointer) are read and written to W
     column by column with transfer rate ``beta`` and W's own pulse trains; W + gamma P is aihwkit's
     W = gamma A + C.
+
+    Parameters
+    ----------
+    lr : float > 0
+        Learning rate of the residual array P.
+    beta : float > 0
+        Transfer rate (W += beta P in expectation).
+    gamma : float >= 0
+        Mixing weight of the read-out W_bar = W + gamma P (0 is P3's Tiki-Taka).
+    device_p, device_w : Device
+        The residual and the main array; P's SP must sit at 0 for an unbiased limit (P1 Theorem 4).
+    transfer_every : int >= 1
+        Steps between transfers.
+    read_noise : float >= 0
+        Standard deviation of reading P.
+    p0 : float
+        Initial value of P.
+    columns_per_transfer : int >= 1 or None
+        With pulse-train devices, columns of P transferred per transfer (``None``: all).
+
+    Returns
+    -------
+    Algorithm
     """
     lr, beta, gamma, read_noise = _check_common(lr, beta, gamma, read_noise)
     transfer_every = require_int("transfer_every", transfer_every)
@@ -100,6 +123,19 @@ def residual_learning_v2(lr: float, beta: float, gamma: float, device_p: Device,
 
     ``dw_min`` is the main array's pulse granularity (default: ``device_w.dw_min``); a pulse of
     sign s moves W by s dw_min q_s(W).
+
+    Parameters
+    ----------
+    lr, gamma, device_p, device_w, read_noise, p0
+        As in :func:`residual_learning`.
+    beta : float in (0, 1]
+        The EMA weight of the digital buffer H.
+    dw_min : float > 0 or None
+        Main array pulse size and transfer threshold (default ``device_w.dw_min``; one is required).
+
+    Returns
+    -------
+    Algorithm
     """
     lr, beta, gamma, read_noise = _check_common(lr, beta, gamma, read_noise)
     if beta > 1:

@@ -259,7 +259,20 @@ def _family_exprs(qp_text: str, qm_text: str, p: dict):
 
 
 def softbounds(tau: float = 1.0, sp: float = 0.0) -> Response:
-    """Symmetric soft bounds around ``sp``: q+- = 1 -+ (w - sp)/tau, F = 1, G = (w - sp)/tau."""
+    """Symmetric soft bounds around ``sp``: q+- = 1 -+ (w - sp)/tau, F = 1, G = (w - sp)/tau.
+
+    Parameters
+    ----------
+    tau : float, > 0
+        Half-width of the weight range [sp - tau, sp + tau].
+    sp : float
+        The symmetric point (any finite value).
+
+    Returns
+    -------
+    Response
+        Bounded on [sp - tau, sp + tau]; R_c(w) = (w - sp)^2/(2 tau) (P1 eq. 148 with gamma = 1).
+    """
     p = _param({"tau": tau, "sp": sp}, {"tau": 1.0, "sp": 0.0}, "softbounds")
     t, c = require_positive("tau", p["tau"]), p["sp"]
     qp, qm = _family_exprs("1 - (w - sp)/tau", "1 + (w - sp)/tau", p)
@@ -269,7 +282,19 @@ def softbounds(tau: float = 1.0, sp: float = 0.0) -> Response:
 
 
 def linear(tau: float = 1.0, c: float = 0.0) -> Response:
-    """Generic linear response: q+ = (1+c)(1-w/tau), q- = (1-c)(1+w/tau); SP = c*tau."""
+    """Generic linear response: q+ = (1+c)(1-w/tau), q- = (1-c)(1+w/tau); SP = c*tau.
+
+    Parameters
+    ----------
+    tau : float, > 0
+        The range is [-tau, tau].
+    c : float in (-1, 1)
+        Up/down asymmetry; moves the SP to c*tau.
+
+    Returns
+    -------
+    Response
+    """
     p = _param({"tau": tau, "c": c}, {"tau": 1.0, "c": 0.0}, "linear")
     t, cc = require_positive("tau", p["tau"]), p["c"]
     if not -1.0 < cc < 1.0:
@@ -281,7 +306,19 @@ def linear(tau: float = 1.0, c: float = 0.0) -> Response:
 
 
 def power(tau: float = 1.0, gamma: float = 1.0) -> Response:
-    """Power response (P1 eq. 148): q+- = (1 -+ w/tau)^gamma; SP = 0, R'(0) = gamma/tau."""
+    """Power response (P1 eq. 148): q+- = (1 -+ w/tau)^gamma; SP = 0, R'(0) = gamma/tau.
+
+    Parameters
+    ----------
+    tau : float, > 0
+        The range is [-tau, tau].
+    gamma : float, > 0
+        The exponent (gamma = 1 is soft bounds, gamma = 1/2 P1's Table 8 setting).
+
+    Returns
+    -------
+    Response
+    """
     p = _param({"tau": tau, "gamma": gamma}, {"tau": 1.0, "gamma": 1.0}, "power")
     t, g = require_positive("tau", p["tau"]), require_positive("gamma", p["gamma"])
     qp, qm = _family_exprs("(1 - w/tau)**gamma", "(1 + w/tau)**gamma", p)
@@ -333,7 +370,20 @@ def _power_fg(w, g, t):
 
 
 def exponential(tau: float = 1.0, gamma: float = 1.0) -> Response:
-    """Exponential response (P1 eq. 149): q+- = (e^{gamma(1 -+ w/tau)} - 1)/(e^gamma - 1)."""
+    """Exponential response (P1 eq. 149): q+- = (e^{gamma(1 -+ w/tau)} - 1)/(e^gamma - 1).
+
+    Parameters
+    ----------
+    tau : float, > 0
+        The range is [-tau, tau].
+    gamma : float in (0, 300]
+        Steepness (e^(2 gamma) must stay finite).
+
+    Returns
+    -------
+    Response
+        SP = 0; F = (e^g cosh(g w/tau) - 1)/(e^g - 1), G = e^g sinh(g w/tau)/(e^g - 1).
+    """
     p = _param({"tau": tau, "gamma": gamma}, {"tau": 1.0, "gamma": 1.0}, "exponential")
     t, g = require_positive("tau", p["tau"]), require_positive("gamma", p["gamma"])
     if g > 300:
@@ -366,7 +416,13 @@ def _exp_fg(w, g, t):
 
 
 def ideal() -> Response:
-    """Ideal device: q+ = q- = 1, G = 0, every point is symmetric."""
+    """Ideal device: q+ = q- = 1, G = 0, every point is symmetric.
+
+    Returns
+    -------
+    Response
+        Unbounded; Analog SGD on it is digital SGD, and there is no unique SP to calibrate to.
+    """
     one = sp.Integer(1)
     return _build("ideal", {}, -math.inf, math.inf, one, one,
                   lambda w: np.ones_like(w, dtype=float), lambda w: np.ones_like(w, dtype=float), True,
@@ -502,7 +558,19 @@ def _check_bounds(w_min: float, w_max: float) -> tuple[float, float]:
 def aihwkit_softbounds(w_max: float = 1.0, w_min: float = -1.0, up_down: float = 0.0) -> Response:
     """The reference simulator's SoftBounds device in units of dw_min (aihwkit ``SoftBoundsDevice``):
     q+ = s_+ (1 - w/w_max), q- = s_- (1 - w/w_min) with (s_+, s_-) from :func:`step_scales`;
-    SP = (s_+ - s_-)/(s_+/w_max - s_-/w_min), e.g. tau u/(2 - u) for bounds +-tau and u > 0."""
+    SP = (s_+ - s_-)/(s_+/w_max - s_-/w_min), e.g. tau u/(2 - u) for bounds +-tau and u > 0.
+
+    Parameters
+    ----------
+    w_max, w_min : float
+        The bounds, w_min < 0 < w_max.
+    up_down : float in (-1, 1)
+        aihwkit's up/down step-size bias (applied one-sidedly, see :func:`step_scales`).
+
+    Returns
+    -------
+    Response
+    """
     p = _param({"w_max": w_max, "w_min": w_min, "up_down": up_down},
                {"w_max": 1.0, "w_min": -1.0, "up_down": 0.0}, "aihwkit-softbounds")
     lo, hi = _check_bounds(p["w_min"], p["w_max"])
@@ -518,7 +586,22 @@ def aihwkit_softbounds(w_max: float = 1.0, w_min: float = -1.0, up_down: float =
 def aihwkit_linearstep(w_max: float = 1.0, w_min: float = -1.0, up_down: float = 0.0, gamma_up: float = 0.0,
                        gamma_down: float = 0.0) -> Response:
     """aihwkit ``LinearStepDevice`` (mean bounds as reference): q+ = s_+ (1 - gamma_up w/w_max),
-    q- = s_- (1 + gamma_down w/|w_min|); gamma = 1 is soft bounds, gamma = 0 a constant step."""
+    q- = s_- (1 + gamma_down w/|w_min|); gamma = 1 is soft bounds, gamma = 0 a constant step.
+
+    Parameters
+    ----------
+    w_max, w_min : float
+        The bounds, w_min < 0 < w_max.
+    up_down : float in (-1, 1)
+        aihwkit's up/down step-size bias (see :func:`step_scales`).
+    gamma_up, gamma_down : float in [0, 1]
+        Step-size slopes towards the bounds.
+
+    Returns
+    -------
+    Response
+        With gamma_up = gamma_down = 0 and up_down != 0 there is no interior SP (an InputError says so).
+    """
     p = _param({"w_max": w_max, "w_min": w_min, "up_down": up_down, "gamma_up": gamma_up, "gamma_down": gamma_down},
                {"w_max": 1.0, "w_min": -1.0, "up_down": 0.0, "gamma_up": 0.0, "gamma_down": 0.0},
                "aihwkit-linearstep")
@@ -545,7 +628,20 @@ FAMILIES: dict[str, Callable[..., Response]] = {
 
 
 def get(name: str, **params) -> Response:
-    """A built-in family by name, e.g. ``get('power', tau=0.6, gamma=0.5)``."""
+    """A built-in family by name, e.g. ``get('power', tau=0.6, gamma=0.5)``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`FAMILIES` (softbounds, linear, power, exponential, ideal, aihwkit-softbounds,
+        aihwkit-linearstep).
+    **params : float
+        The family's parameters (see its function); unknown names raise :class:`InputError`.
+
+    Returns
+    -------
+    Response
+    """
     if name not in FAMILIES:
         raise InputError("--response", f"unknown family {name!r}; valid: {', '.join(FAMILIES)}")
     valid = list(inspect.signature(FAMILIES[name]).parameters)

@@ -51,6 +51,29 @@ def rider(lr: float, beta: float, gamma: float, eta: float, device_p: Device, de
 
     ``params`` is the main array W; the state holds P, Q, the reference copy and the chopper.
     P starts at ``p0`` (default ``q0``), Q at ``q0``.
+
+    Parameters
+    ----------
+    lr : float > 0
+        Learning rate of P.
+    beta : float > 0
+        Transfer rate of (P - Q) (or c (P - Q_ref) with chopping) into W.
+    gamma : float >= 0
+        Read-out mixing W + gamma (P - Q).
+    eta : float in (0, 1]
+        EMA weight of the SP estimate Q (P2 eq. 12).
+    device_p, device_w : Device
+        Residual and main array; P's SP is unknown to the algorithm (that is the point).
+    chop_prob : float in [0, 1]
+        Probability per step and tile that the chopper c flips (P2 eq. 17); 0 is RIDER.
+    q0, p0 : float
+        Initial Q and P (``p0`` defaults to ``q0``).
+    chopper_seed : int
+        Seed of the chopper's own generator (independent of the simulation's noise).
+
+    Returns
+    -------
+    Algorithm
     """
     lr = require_positive("lr", lr)
     beta = require_positive("beta", beta)

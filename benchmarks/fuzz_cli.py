@@ -20,8 +20,7 @@ import fuzz_cli  # noqa: E402
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--examples", type=int, default=3000, help="inputs per command (default 3000; reproduce, train "
-                                                               "and check get a tenth)")
+    ap.add_argument("--examples", type=int, default=3000, help="inputs per command (default 3000)")
     ap.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     ap.add_argument("--hang", type=float, default=10.0, help="seconds after which a call counts as a hang (default 10)")
     ap.add_argument("--commands", default="derive,fixed-point,simulate,calibrate,reproduce,train,check",
@@ -34,7 +33,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
 
         @seed(args.seed)
-        @settings(max_examples=args.examples // (10 if command in ("reproduce", "train", "check") else 1), deadline=None, suppress_health_check=list(HealthCheck),
+        @settings(max_examples=args.examples, deadline=None, suppress_health_check=list(HealthCheck),
                   database=None, derandomize=False, phases=[Phase.generate])   # no shrinking: a hang would repeat
         @given(fuzz_cli.command_args(command))
         def run(argv):

@@ -219,3 +219,24 @@ def test_batch_is_applied_sample_by_sample():
     assert np.all(np.abs(W_batch.mean(axis=0) - W_seq.mean(axis=0)) <= 5 * se)
     assert np.allclose(W_batch.std(axis=0), W_seq.std(axis=0), rtol=0.05)
     assert np.abs(W_batch.mean(axis=0) - 0.3).max() > 10 * se.max()      # the writes did move the weights
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_composed_samples_equal_the_event_loop(monkeypatch, scaled):
+    """Small tiles compose the samples' clipped affine maps (a tree over B); the same draws applied by the
+    per-element event loop give the same weights to rounding, bounds hit included."""
+    import aimc_theory.pulse_trains as pt
+    rng = np.random.default_rng(3)
+    C, B, out, inp = 4, 37, 3, 5
+    resp = response.aihwkit_linearstep(w_max=0.2, w_min=-0.2, up_down=0.3, gamma_up=0.5, gamma_down=0.5)
+    kw = dict(up_scale=rng.uniform(0.5, 1.5, (C, out * inp)), down_scale=rng.uniform(0.5, 1.5, (C, out * inp))) \
+        if scaled else {}
+    dev = device.Device(resp, dw_min=0.01, trains=PulseTrains(desired_bl=7), **kw)
+    batch = Rank1Batch(rng.standard_normal((C, B, inp)), rng.standard_normal((C, B, out)))
+    W0 = rng.uniform(-0.2, 0.2, (C, out * inp))
+    W_dense = batch_update(dev, W0, batch, 0.5, np.random.default_rng(11))
+    monkeypatch.setattr(pt, "_DENSE_LIMIT", 0)
+    W_events = batch_update(dev, W0, batch, 0.5, np.random.default_rng(11))
+    assert np.allclose(W_dense, W_events, rtol=0, atol=1e-12)
+    assert np.isclose(W_events, 0.2).any() or np.isclose(W_events, -0.2).any()    # some element saturated
+    assert np.abs(W_events - W0).max() > 0.05

@@ -183,6 +183,28 @@ def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minu
     With arrays ``s_plus``/``s_minus`` (device-to-device variation) every quantity is an array,
     one entry per device; each device's SP solves s_+ q+ = s_- q-, found by vectorized bisection on
     the lambdified q's (``symmetric_points`` may pass them in).
+
+    Parameters
+    ----------
+    derivation : Derivation
+        From :func:`aimc_theory.symbolic.derive` (the response's F, G and SP).
+    dw_min : float > 0
+        Pulse size.
+    s_plus, s_minus : float or ndarray, > 0
+        Per-device up/down step scales (P2 eq. 103-104).
+    symmetric_points : ndarray or None
+        Per-device SPs, if already known.
+
+    Returns
+    -------
+    CalibrationTheory
+        Contraction per pulse pair ((1 - k_+)(1 - k_-), P2 eq. 22-23), error floors of the cyclic and the
+        stochastic scheme, pulses to a tolerance and P2 Theorem 3's bounds.
+
+    Raises
+    ------
+    InputError
+        For an ideal device (no unique SP) or dw_min <= 0.
     """
     dw = require_positive("dw_min", dw_min)
     resp = derivation.response
