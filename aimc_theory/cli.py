@@ -12,6 +12,7 @@ import os
 import sys
 import time
 import warnings
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -109,9 +110,10 @@ def _main_response(args) -> response.Response:
         raise InputError(param, str(exc).split(": ", 1)[1]) from None
 
 
-def _dumps(obj) -> str:
-    """Strict JSON: NaN and infinities become null, and ``null_reasons`` (at the top level) says which
-    key was not finite, e.g. {"se": "not a finite number (nan)"} for the SE of a single chain."""
+def jsonable(obj, args=None) -> dict:
+    """Strict-JSON form of a result: NaN and infinities become null, and ``null_reasons`` (at the top
+    level) says which key was not finite, e.g. {"se": "not a finite number (nan)"} for the SE of a single
+    chain; ``provenance`` (version, command, every argument, update model) is added from ``args``."""
     reasons = {}
 
     def clean(x, path):
@@ -131,12 +133,32 @@ def _dumps(obj) -> str:
     out = clean(obj, "")
     if reasons and isinstance(out, dict):
         out["null_reasons"] = reasons
-    if isinstance(out, dict) and _ARGS:
-        out["provenance"] = clean(_provenance(_ARGS[-1]), "provenance")
-    return json.dumps(out, allow_nan=False)
+    args = _ARGS.get() if args is None else args
+    if isinstance(out, dict) and args is not None:
+        out["provenance"] = clean(_provenance(args), "provenance")
+    return out
 
 
-_ARGS: list = []            # the parsed arguments of the running command (for provenance)
+def _dumps(obj) -> str:
+    return json.dumps(jsonable(obj), allow_nan=False)
+
+
+def _emit(obj) -> None:
+    """The command's JSON result: printed, or handed to :func:`aimc_theory.run.execute` when it runs
+    the command from Python (a sweep point)."""
+    sink = _SINK.get()
+    if sink is not None:
+        sink.append(jsonable(obj))
+    else:
+        print(_dumps(obj))
+
+
+def _as_json(args) -> bool:
+    return bool(args.json) or _SINK.get() is not None
+
+
+_ARGS: ContextVar = ContextVar("aimc_args", default=None)     # the running command's arguments (provenance)
+_SINK: ContextVar = ContextVar("aimc_sink", default=None)     # set by run.execute: results are collected
 
 
 def _provenance(args) -> dict:
@@ -155,8 +177,8 @@ def _provenance(args) -> dict:
 
 
 def _print(obj: dict, as_json: bool) -> None:
-    if as_json:
-        print(_dumps(obj))
+    if as_json or _SINK.get() is not None:
+        _emit(obj)
         return
     for k, v in obj.items():
         if isinstance(v, dict):
@@ -246,17 +268,20 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def _eta(label: str):
+def _eta(label: str, unit: str = "step"):
     """A progress line with the ETA on stderr for runs that take longer than a few seconds (stdout, and
     so --json, stays clean)."""
-    state = {"shown": False}
+    state = {"shown": False, "first": None}
 
     def show(step, steps, seconds):
-        if step and seconds * steps / step < 3.0 and not state["shown"]:
+        if state["first"] is None:                         # a call at 0 s gives the work done before (a
+            state["first"] = step if seconds == 0 else 0   # resumed sweep): the ETA counts only new steps
+        new = step - state["first"]
+        if (not new or seconds * (steps - state["first"]) / new < 3.0) and not state["shown"]:
             return                                         # a short run: no progress line
-        eta = seconds * (steps - step) / max(step, 1)
+        eta = seconds * (steps - step) / max(new, 1)
         end = "\n" if step >= steps else ""
-        sys.stderr.write(f"\r{label}: step {step:,}/{steps:,} ({100 * step / steps:.0f}%), {seconds:.1f} s, "
+        sys.stderr.write(f"\r{label}: {unit} {step:,}/{steps:,} ({100 * step / max(steps, 1):.0f}%), {seconds:.1f} s, "
                          f"ETA {eta:.0f} s " + end)
         sys.stderr.flush()
         state["shown"] = True
@@ -304,7 +329,9 @@ def cmd_calibrate(args) -> int:
                                  variation=variation, tolerance=args.tolerance, progress=_eta("calibrate"))
     d = derive(resp, penalty=False)
     err = res.error
-    simulated = {"final_error": float(err.mean()), "rms_error": float(np.sqrt(np.mean(err ** 2))),
+    simulated = {"final_error": float(err.mean()),
+                 "final_error_se": float(err.std(ddof=1) / np.sqrt(err.size)) if err.size > 1 else None,
+                 "rms_error": float(np.sqrt(np.mean(err ** 2))),
                  "mean_abs_error": float(np.mean(np.abs(err))),
                  "pulses_to_tolerance": _settled(res.settled, args.pulses),
                  "fraction_settled": float(np.mean(res.settled <= args.pulses))}
@@ -340,8 +367,8 @@ def cmd_calibrate(args) -> int:
     out = {"symmetric_point": sp_value, "scheme": args.scheme, "dw_min": args.dw_min, "pulses": args.pulses,
            "devices": args.chains, "tolerance": args.tolerance, "theory": theory, "simulated": simulated,
            **spread, "seconds": res.seconds}
-    if args.json:
-        print(_dumps(out))
+    if _as_json(args):
+        _emit(out)
     else:
         print(f"symmetric point {sp_value:.6g}; {args.scheme} zero-shifting, {args.pulses} pulses of "
               f"{args.dw_min:g} on {args.chains} device(s)")
@@ -371,8 +398,8 @@ def cmd_reproduce(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     fig = reproduce.draw_fig2([res], out_dir / f"p1_fig2_{res.model}.png")
     data = res.as_dict() | {"figure": fig}
-    if args.json:
-        print(_dumps(data))
+    if _as_json(args):
+        _emit(data)
     else:
         print(f"P1 Fig. 2, model {res.model}: f(W) after {res.steps} steps, mean ± std over {res.seeds} seeds")
         print(f"{'up_down':>8s} {'SP':>8s} {'analog-sgd':>22s} {'tiki-taka':>22s}")
@@ -433,10 +460,10 @@ def cmd_train(args) -> int:
         acc = np.array([r.test_accuracy for r in runs if r.algorithm == a])
         table.append({"algorithm": a, "test_accuracy_mean": float(acc.mean()),
                       "test_accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0, "repeats": int(acc.size)})
-    if args.json:
+    if _as_json(args):
         first = runs[0].as_dict()
-        print(_dumps(first | {"dataset": ds.name, "response": resp.describe(), "figure": fig,
-                                  "runs": [r.as_dict() for r in runs], "table": table}))
+        _emit(first | {"dataset": ds.name, "response": resp.describe(), "figure": fig,
+                       "runs": [r.as_dict() for r in runs], "table": table})
     else:
         print(f"{'algorithm':22s} {'test accuracy':>22s} {'s/epoch':>8s}   ({ds.name}, {resp.describe()}, "
               f"{args.epochs} epochs, batch {args.batch_size})")
@@ -520,8 +547,8 @@ def cmd_check(args) -> int:
     figs = [] if args.no_figures else checker.make_figures(rows, out / "figures")
     checker.write_report(rows, out / "paper_checks.md", args.fast, seconds, figs)
     ok = checker.all_as_expected(rows)
-    if args.json:
-        print(_dumps({"claims": checker.public(rows), "all_as_expected": ok, "seconds": seconds}))
+    if _as_json(args):
+        _emit({"claims": checker.public(rows), "all_as_expected": ok, "seconds": seconds})
     else:
         print(f"{'id':20s} {'theory':>12s} {'measured':>12s} {'se':>9s} {'tol':>9s}  verdict (expected)")
         for r in rows:
@@ -531,6 +558,42 @@ def cmd_check(args) -> int:
         print(f"{len(rows)} claims in {seconds:.1f} s; report: {out / 'paper_checks.md'}; "
               f"{'all verdicts as expected' if ok else 'SOME VERDICTS UNEXPECTED'}")
     return 0 if ok else 1
+
+
+def cmd_sweep(args) -> int:
+    """A parameter study from a TOML file: points on an executor, a tidy table, figures; resumable."""
+    from . import sweep
+    study = sweep.load(args.study)
+    out = _out_dir(args.out)
+    if args.workers is not None and args.workers < 1:
+        raise InputError("--workers", f"must be an integer >= 1 (got {args.workers})")
+    ex = sweep.executor(args.executor, args.scheduler)
+    n = len(sweep.points(study))
+    bar = _eta("sweep", unit="point")
+    try:
+        res = sweep.run_study(study, out, execute=ex, workers=args.workers, progress=bar,
+                              figures=not args.no_figures)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\nsweep interrupted; finished points are kept in {out / (study.name + '_points')}: "
+                         "run the same command again to resume\n")
+        return 130
+    errors = sum(r["status"] != "ok" for r in res.rows)
+    summary = {"study": study.name, "command": study.command, "points": n, "done_before": res.done_before,
+               "errors": errors, "table": str(res.table), "parquet": str(res.parquet) if res.parquet else None,
+               "figures": res.figures, "seconds": res.seconds}
+    if _as_json(args):
+        _emit(summary)
+    else:
+        print(f"{study.name}: {n} points of '{study.command}' ({res.done_before} done before, {errors} with "
+              f"errors) in {res.seconds:.1f} s")
+        print(f"table: {res.table}" + (f" and {res.parquet}" if res.parquet else ""))
+        for f in res.figures:
+            print(f"figure: {f}")
+    return 0
+
+
+COMMAND_FUNCTIONS = {"derive": cmd_derive, "fixed-point": cmd_fixed_point, "simulate": cmd_simulate,
+                     "calibrate": cmd_calibrate, "reproduce": cmd_reproduce, "train": cmd_train, "check": cmd_check}
 
 
 def _add_variation(p, where: str) -> None:
@@ -622,6 +685,18 @@ def build_parser() -> argparse.ArgumentParser:
     for opt in registry.OPTIONS.values():
         g.add_argument(opt.flag, dest=opt.name, type=opt.kind, default=None, help=f"{opt.help} (default {opt.default:g})")
     p.set_defaults(fn=cmd_train)
+    p = sub.add_parser("sweep", help="a parameter study from a TOML file (grid or random design) on a process pool "
+                                     "or a Dask cluster: tidy table, heat maps, resumable")
+    p.add_argument("study", metavar="STUDY", help="the study file (TOML: [study], [fixed], [vary])")
+    p.add_argument("--out", default=".", help="directory for the table, the points and figures/ (default .)")
+    p.add_argument("--executor", default="processes", choices=("processes", "inline"),
+                   help="processes: a local process pool over all cores; inline: this process (default processes)")
+    p.add_argument("--scheduler", default=None,
+                   help="run on Dask: 'local' starts a LocalCluster with --workers workers, tcp://HOST:PORT uses a "
+                        "running scheduler (needs pip install -e \".[dask]\")")
+    p.add_argument("--workers", type=int, default=None, help="processes or local Dask workers (default: all cores)")
+    p.add_argument("--no-figures", action="store_true", help="the table only")
+    p.set_defaults(fn=cmd_sweep)
     p = sub.add_parser("check", help="run the claims catalogue, write paper_checks.md and figures/")
     p.add_argument("--claims", default=None, help="comma-separated ids or prefixes, e.g. 5,7.power")
     p.add_argument("--fast", action="store_true", help="smaller budgets (about a minute on 2 cores)")
@@ -660,12 +735,17 @@ def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        _ARGS[:] = [args]
         if not getattr(args, "fn", None):
             parser.print_help()
             return 2
+        from .run import COMMANDS, Run
+        if args.command in COMMANDS:      # the one description of a run (a sweep's point, a Python call)
+            args = Run.from_namespace(args).namespace(as_json=args.json)
+        _ARGS.set(args)
         return args.fn(args)
     except InputError as exc:
+        from .run import flag_named
+        exc = flag_named(exc, getattr(_ARGS.get(), "command", ""))
         print(f"aimc-theory: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -55,7 +55,7 @@ def test_simulate_keys_and_reproducible(capsys):
 @pytest.mark.parametrize("args, param", [
     (["derive", "--response", "power", "-p", "tau=-1"], "tau"),
     (["derive", "--response", "softbounds", "-p", "zeta=1"], "zeta"),
-    (["derive", "--q-plus", "__import__('os').system('id')", "--q-minus", "1"], "q_plus"),
+    (["derive", "--q-plus", "__import__('os').system('id')", "--q-minus", "1"], "--q-plus"),
     (["simulate", "--lr", "50", "--steps", "10"], "lr"),
     (["simulate", "--algorithm", "bogus"], "--algorithm"),
     (["fixed-point", "--noise", "nan"], "noise"),
@@ -152,7 +152,7 @@ def test_json_carries_provenance_and_no_nan(capsys):
     (["derive", "--response", "exponential", "-p", "gamma=800"], "gamma"),
     (["fixed-point", "--noise", "1e200"], "noise"),
     (["simulate", "--noise", "1e-320"], "noise"),
-    (["derive", "--q-plus", "erf(w)**0 + 1/0", "--q-minus", "1"], "q_plus"),
+    (["derive", "--q-plus", "erf(w)**0 + 1/0", "--q-minus", "1"], "--q-plus"),
 ])
 def test_bad_input_exits_2_naming_the_parameter(capsys, argv, param):
     code, out, err = run(capsys, *argv, "--json")

@@ -10,6 +10,7 @@ so that a closed form that became an unevaluated integral is never silent.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -105,23 +106,26 @@ class Deadline:
 
 
 def _in_child(fn, seconds, note):
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-
-    def target():
+    """``fn()`` in a forked child killed at the deadline (threads cannot be interrupted). A bare
+    ``os.fork``, not ``multiprocessing.Process``: it also works inside daemonic processes (process pools,
+    Dask workers), which multiprocessing forbids to have children."""
+    recv, send = multiprocessing.Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:                          # the child: compute, report, exit without cleanup handlers
         try:
-            out = ("ok", fn())
-        except _GAVE_UP as exc:
-            out = ("gave-up", type(exc).__name__)
-        except Exception as exc:          # noqa: BLE001 -- reported to the parent, never silently lost
-            out = ("error", f"{type(exc).__name__}: {exc}")
-        try:
-            send.send(out)
-        except Exception:                 # noqa: BLE001 -- an unpicklable result counts as a give-up
-            send.send(("gave-up", "unpicklable result"))
-
-    proc = ctx.Process(target=target, daemon=True)
-    proc.start()
+            recv.close()
+            try:
+                out = ("ok", fn())
+            except _GAVE_UP as exc:
+                out = ("gave-up", type(exc).__name__)
+            except Exception as exc:      # noqa: BLE001 -- reported to the parent, never silently lost
+                out = ("error", f"{type(exc).__name__}: {exc}")
+            try:
+                send.send(out)
+            except Exception:             # noqa: BLE001 -- an unpicklable result counts as a give-up
+                send.send(("gave-up", "unpicklable result"))
+        finally:
+            os._exit(0)
     send.close()
     try:
         if recv.poll(seconds):
@@ -131,9 +135,11 @@ def _in_child(fn, seconds, note):
     except EOFError:
         kind, value = "gave-up", "the worker process died"
     finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(1.0)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
         recv.close()
     if kind == "ok":
         return value

@@ -1,0 +1,222 @@
+"""Run descriptions (aimc_theory.run) and parameter studies (aimc_theory.sweep): validation before any
+work, the same numbers on every executor (a real Dask LocalCluster included), resume after an
+interruption, figures."""
+import json
+import multiprocessing
+import threading
+import time
+
+import pytest
+
+from aimc_theory import run as runs, sweep
+from aimc_theory.cli import main
+from aimc_theory.errors import InputError
+
+STUDY = """
+[study]
+name = "tiny"
+command = "simulate"
+seed = 3
+replicates = 2
+
+[fixed]
+response = "softbounds"
+lr = 0.05
+steps = 300
+chains = 50
+
+[vary]
+noise = [0.0, 0.3]
+w_star = [0.2, 0.5]
+"""
+
+
+def write(tmp_path, text=STUDY, name="tiny.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def numbers(rows):
+    return {r["point"]: (r["seed"], r["theory"], r["measured"], r["se"]) for r in rows}
+
+
+# -- run descriptions --------------------------------------------------------------------------
+
+def test_describe_validates_names_types_and_choices():
+    r = runs.describe("simulate", {"--w-star": 0.3, "p.tau": 2, "steps": 500.0, "pulses": "false"})
+    assert r.params["w_star"] == 0.3 and r.params["steps"] == 500 and r.params["param"] == ["tau=2.0"]
+    assert r.changed() == {"param": ["tau=2.0"], "w_star": 0.3, "steps": 500}
+    for bad, flag in ((dict(bogus=1), "bogus"), (dict(steps=1.5), "--steps"), (dict(pulses=3), "--pulses"),
+                      (dict(lr="fast"), "--lr"), (dict(algorithm=None, chains=True), "--chains")):
+        with pytest.raises(InputError) as e:
+            runs.describe("simulate", **bad)
+        assert e.value.param == flag
+    with pytest.raises(InputError, match="--model"):
+        runs.describe("reproduce", model="x")
+    with pytest.raises(InputError, match="command"):
+        runs.describe("bogus")
+
+
+def test_a_run_is_the_same_from_python_and_from_the_command_line(capsys):
+    r = runs.describe("simulate", response="power", p={"tau": 0.6, "gamma": 0.5}, noise=0.2, steps=400, chains=40,
+                      seed=5)
+    py = runs.execute(r)
+    assert main(r.argv() + ["--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert py["mean"] == cli["mean"] and py["se"] == cli["se"]
+    assert py["provenance"]["arguments"]["param"] == cli["provenance"]["arguments"]["param"]
+
+
+def test_errors_name_the_flag_everywhere(capsys):
+    with pytest.raises(InputError) as e:
+        runs.execute(runs.describe("simulate", lr=50))
+    assert e.value.param == "--lr"
+    assert main(["simulate", "--lr", "50", "--json"]) == 2
+    assert "--lr:" in capsys.readouterr().err
+
+
+def test_sympy_time_limit_in_threads_and_daemonic_processes():
+    """Off the main thread (Dask workers run tasks in threads; pools are daemonic) the budget still holds."""
+    from aimc_theory.symbolic.engine import attempt
+
+    def slow():
+        time.sleep(30)
+
+    out = {}
+
+    def in_thread():
+        notes = []
+        t0 = time.perf_counter()
+        out["slow"] = (attempt(slow, 0.5, notes), time.perf_counter() - t0, notes)
+        out["fast"] = attempt(lambda: 41 + 1, 5.0)
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join(20)
+    value, seconds, notes = out["slow"]
+    assert value is None and seconds < 5 and "timed out" in notes[0] and out["fast"] == 42
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:                      # pool workers are daemonic
+        assert pool.apply(_thread_attempt) == 42
+
+
+def _thread_attempt():
+    from aimc_theory.symbolic.engine import attempt
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault("v", attempt(lambda: 42, 5.0)))
+    t.start()
+    t.join(20)
+    return res["v"]
+
+
+# -- studies -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, param", [
+    (STUDY.replace('command = "simulate"', 'command = "bogus"'), "study.command"),
+    (STUDY.replace("lr = 0.05", "bogus = 1"), "bogus"),
+    (STUDY.replace("noise = [0.0, 0.3]", "w-stir = [0.1]"), "w-stir"),
+    (STUDY.replace("steps = 300", "steps = 1.5"), "--steps"),
+    (STUDY.replace("noise = [0.0, 0.3]", "noise = 0.3"), "vary.noise"),
+    (STUDY.replace("noise = [0.0, 0.3]", "lr = [0.1]"), "lr"),
+    (STUDY.replace('design', 'x') + "", None),
+    (STUDY + "\n[extra]\n", "extra"),
+    (STUDY.replace("[study]", "[study]\ndesign = \"random\""), "study.samples"),
+    ("[study\n", "STUDY"),
+])
+def test_bad_study_files_fail_before_any_work(tmp_path, text, param, capsys):
+    path = write(tmp_path, text)
+    if param is None:
+        return
+    code = main(["sweep", str(path), "--out", str(tmp_path / "out"), "--executor", "inline"])
+    err = capsys.readouterr().err
+    assert code == 2 and param in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "tiny_points").exists() or not any((tmp_path / "out" / "tiny_points").iterdir())
+
+
+def test_missing_study_file_and_dask_scheduler_errors(tmp_path, capsys):
+    assert main(["sweep", str(tmp_path / "nope.toml")]) == 2
+    assert "STUDY" in capsys.readouterr().err
+    assert main(["sweep", str(write(tmp_path)), "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "--scheduler" in capsys.readouterr().err
+
+
+def test_points_seeds_derive_from_the_point_not_the_order(tmp_path):
+    study = sweep.load(write(tmp_path))
+    pts = sweep.points(study)
+    assert len(pts) == 8 and len({p["run"].params["seed"] for p in pts}) == 8
+    reordered = sweep.Study(**{**study.__dict__, "vary": dict(reversed(list(study.vary.items())))})
+    assert {p["id"]: p["run"].params["seed"] for p in sweep.points(reordered)} == \
+        {p["id"]: p["run"].params["seed"] for p in pts}
+
+
+def test_inline_processes_and_dask_give_identical_numbers(tmp_path):
+    study = sweep.load(write(tmp_path))
+    inline = sweep.run_study(study, tmp_path / "a", execute=sweep.executor("inline"), figures=False)
+    procs = sweep.run_study(study, tmp_path / "b", execute=sweep.executor("processes"), workers=2, figures=False)
+    dask = sweep.run_study(study, tmp_path / "c", execute=sweep.executor(scheduler="local"), workers=2, figures=False)
+    assert numbers(inline.rows) == numbers(procs.rows) == numbers(dask.rows)
+    rows = sweep.read_table(inline.table)
+    assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
+    assert {"point", "seed", "noise", "w_star", "theory", "measured", "se", "z", "bias", "seconds", "argv"} <= set(rows[0])
+    noisy = [r for r in rows if r["noise"] == 0.3 and r["w_star"] == 0.5]
+    assert all(r["bias"] < 0 for r in noisy)        # pulled toward the SP at 0
+
+
+def test_resume_after_an_interruption(tmp_path):
+    study = sweep.load(write(tmp_path))
+    full = sweep.run_study(study, tmp_path / "ref", execute=sweep.executor("inline"), figures=False)
+
+    def interrupted(tasks, workers):
+        for i, t in enumerate(tasks):
+            if i == 3:
+                raise KeyboardInterrupt
+            yield sweep.run_point(t)
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_study(study, tmp_path / "x", execute=interrupted, figures=False)
+    assert len(sweep.read_table(tmp_path / "x" / "tiny.csv")) == 3        # the finished points, whole
+    (tmp_path / "x" / "tiny_points" / ".junk.tmp").write_text("{half")       # a leftover temp file is ignored
+    again = sweep.run_study(study, tmp_path / "x", execute=sweep.executor("inline"), figures=False)
+    assert again.done_before == 3 and numbers(again.rows) == numbers(full.rows)
+
+
+def test_a_bad_point_is_a_row_not_a_failed_study(tmp_path):
+    text = STUDY.replace("noise = [0.0, 0.3]", "lr = [0.05, 5.0]").replace("lr = 0.05\n", "")
+    res = sweep.run_study(sweep.load(write(tmp_path, text)), tmp_path / "o", execute=sweep.executor("inline"),
+                          figures=False)
+    bad = [r for r in res.rows if r["status"] == "error"]
+    assert len(bad) == 4 and all("--lr" in r["error"] for r in bad)
+
+
+def test_figures_for_one_and_two_parameters(tmp_path, capsys):
+    assert main(["sweep", str(write(tmp_path)), "--out", str(tmp_path / "o"), "--executor", "inline", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["points"] == 8 and out["errors"] == 0 and out["figures"][0].endswith("tiny_phase.png")
+    one = STUDY.replace("w_star = [0.2, 0.5]", "").replace('name = "tiny"', 'name = "one"')
+    assert main(["sweep", str(write(tmp_path, one, "one.toml")), "--out", str(tmp_path / "o"), "--executor",
+                 "inline", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["figures"][0].endswith("one_curves.png")
+
+
+def test_random_design_and_other_commands(tmp_path):
+    text = """
+[study]
+command = "calibrate"
+design = "random"
+samples = 3
+[fixed]
+response = "softbounds"
+dw-min = 0.01
+pulses = 300
+chains = 20
+scheme = "stochastic"
+[vary]
+w0 = {low = -0.5, high = 0.5}
+"p.tau" = {low = 0.5, high = 2, log = true}
+"""
+    res = sweep.run_study(sweep.load(write(tmp_path, text, "cal.toml")), tmp_path / "o",
+                          execute=sweep.executor("inline"), figures=True)
+    assert len(res.rows) == 3 and all(r["status"] == "ok" and r["se"] > 0 for r in res.rows)
+    assert all(0.5 <= r["p.tau"] <= 2 for r in res.rows) and res.figures
