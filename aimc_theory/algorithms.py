@@ -28,6 +28,7 @@ class Algorithm:
     init: Callable[[np.ndarray], Any]
     update: Callable[[np.ndarray, Any, np.ndarray, np.random.Generator], tuple[np.ndarray, Any]]
     readout: Callable[[np.ndarray, Any], np.ndarray] = _identity_readout
+    config: tuple = ()          # (name, lr, device...) for compiled kernels (aimc_theory.kernels)
 
 
 def digital_sgd(lr: float) -> Algorithm:
@@ -49,7 +50,7 @@ def digital_sgd(lr: float) -> Algorithm:
         g = grads.dense() if isinstance(grads, Rank1Batch) else grads
         return params - lr * g, state
 
-    return Algorithm("digital-sgd", lambda params: None, update)
+    return Algorithm("digital-sgd", lambda params: None, update, config=("digital-sgd", lr))
 
 
 def analog_sgd(lr: float, device: Device) -> Algorithm:
@@ -72,4 +73,4 @@ def analog_sgd(lr: float, device: Device) -> Algorithm:
     def update(grads, state, params, rng):
         return device.write_gradient(params, grads, lr, rng), state
 
-    return Algorithm("analog-sgd", lambda params: None, update)
+    return Algorithm("analog-sgd", lambda params: None, update, config=("analog-sgd", lr, device))

@@ -260,7 +260,8 @@ def cmd_simulate(args) -> int:
                                      "saturates")
     opt = registry.build(spec.name, args.lr, array, main, seed=args.seed, **opts)
     res = simulation.run(obj, opt, args.steps, args.chains, args.seed,
-                         w0=args.w_star if args.w0 is None else args.w0, progress=_eta("simulate"))
+                         w0=args.w_star if args.w0 is None else args.w0, progress=_eta("simulate"),
+                         backend=args.backend)
     out = res.as_dict()
     if spec.final_keys:
         out.update(spec.final_keys(res.final_params, res.final_state))
@@ -629,6 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--desired-bl", type=int, default=None,
                    help="write each gradient as stochastic coincidence pulse trains of at most this length, with "
                         "update and BL management, as the reference simulator does (needs --pulses)")
+    p.add_argument("--backend", default="numpy", choices=("numpy", "numba"),
+                   help="numba: the compiled kernel (pip install -e \".[fast]\"; analog-sgd and digital-sgd, expected "
+                        "update, built-in families), the same numbers several times faster (default numpy)")
     p.set_defaults(fn=cmd_simulate)
     p = sub.add_parser("calibrate", help="zero-shifting SP calibration: theory and pulse simulation")
     _add_response(p)

@@ -13,6 +13,7 @@ All functions are vectorized over any array shape (chains x coordinates).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class Device:
     def pulsed(self) -> bool:
         return self.dw_min is not None
 
-    @property
+    @cached_property            # on the hot path: computed once per device
     def varies(self) -> bool:
         """True when the elements have their own step scales (device-to-device variation)."""
         return not (np.ndim(self.up_scale) == 0 and np.ndim(self.down_scale) == 0

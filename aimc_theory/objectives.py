@@ -45,6 +45,7 @@ class ScalarQuadratic:
         require_nonnegative("noise", self.noise)
 
     dim = 1
+    elementwise = True        # chain i's gradient depends on chain i only: the loop may work in chain blocks
 
     def check_step(self, lr: float, q_max: float = 1.0) -> None:
         """The mean dynamics contract only for lr L q < 2; larger steps diverge (or saturate)."""

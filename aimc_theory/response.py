@@ -108,7 +108,9 @@ class Response:
     def clip(self, w, out=None):
         """Keep weights inside the range (the device saturates at its bounds)."""
         if math.isfinite(self.lo) or math.isfinite(self.hi):
-            return np.clip(w, self.lo, self.hi, out=out)
+            if out is not None:
+                return _clip_ufunc(w, self.lo, self.hi, out=out)      # the ufunc np.clip calls, minus its wrapper
+            return np.clip(w, self.lo, self.hi)
         return w
 
     @cached_property
@@ -165,6 +167,10 @@ def _neg_g(fg):
 def _build(name, params, lo, hi, qp_expr, qm_expr, qp, qm, every=False, fg=None, qd=None) -> Response:
     return Response(name=name, params=params, lo=float(lo), hi=float(hi), q_plus_expr=qp_expr,
                     q_minus_expr=qm_expr, _qp=qp, _qm=qm, every_point_symmetric=every, _fg=fg, _qd=qd)
+
+
+_clip_ufunc = getattr(getattr(np, "_core", None), "umath", None)
+_clip_ufunc = getattr(_clip_ufunc, "clip", None) or (lambda w, lo, hi, out=None: np.clip(w, lo, hi, out=out))
 
 
 def scan_grid(lo: float, hi: float, n: int = _GRID) -> Array:

@@ -71,7 +71,7 @@ def initial_weights(w0, chains: int, dim: int) -> np.ndarray:
 def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=0.0,
         record_every: int = 1, burn_in: float = 0.5,
         observables: dict[str, Callable[[np.ndarray, object], np.ndarray]] | None = None,
-        progress: Callable[[int, int, float], None] | None = None) -> SimulationResult:
+        progress: Callable[[int, int, float], None] | None = None, backend: str = "numpy") -> SimulationResult:
     """Simulate ``chains`` independent runs of ``steps`` steps from ``w0`` (seeded, reproducible).
 
     Parameters
@@ -94,6 +94,9 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
         Evaluated before every step on the read-out weight and the algorithm's state, averaged over steps.
     progress : callable(step, steps, seconds), optional
         Called about twice a second.
+    backend : {"numpy", "numba"}
+        "numba": the compiled kernel of :mod:`aimc_theory.kernels` (optional extra ``fast``; analog/digital
+        SGD on the scalar quadratic, expected update), the same bits as "numpy" several times faster.
 
     Returns
     -------
@@ -112,6 +115,11 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     record_every = require_int("record_every", record_every)
     if not 0 <= burn_in < 1:
         raise InputError("burn_in", f"must be in [0, 1) (got {burn_in})")
+    if backend not in ("numpy", "numba"):
+        raise InputError("backend", f"must be numpy or numba (got {backend!r})")
+    if backend == "numba":
+        from . import kernels
+        kernels.plan(objective, algorithm, observables)      # not covered: an error before any work
     check_memory("chains", chains, objective.dim * BYTES_PER_CHAIN_COORDINATE)
     rng = np.random.default_rng(seed)
     params = initial_weights(w0, chains, objective.dim)
@@ -122,9 +130,16 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     traj = [algorithm.readout(params, state).mean(axis=0)]
     obs = {k: np.zeros(chains) for k in (observables or {})}
     t0 = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore"):
-        params, state = _loop(objective, algorithm, params, state, rng, steps, start, record_every,
-                              observables or {}, obs, s1, s2, traj, progress)
+    if backend == "numba":
+        traj_arr = np.empty(steps // record_every + 1)
+        traj_arr[0] = traj[0][0]
+        params = kernels.run_loop(objective, algorithm, params, rng, steps, start, record_every, s1, s2, traj_arr,
+                                  progress)
+        traj = [np.array([v]) for v in traj_arr]
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            params, state = _loop(objective, algorithm, params, state, rng, steps, start, record_every,
+                                  observables or {}, obs, s1, s2, traj, progress)
     seconds = time.perf_counter() - t0
     n = steps - start
     chain_mean = s1 / n
@@ -140,9 +155,18 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
                             params, state)
 
 
+BLOCK = 1 << 14     # chains per block (128 KiB per float64 array): a step's temporaries stay in the L2 cache
+
+
 def _loop(objective, algorithm, params, state, rng, steps, start, record_every, observables, obs,
           s1, s2, traj, progress=None):
     tmp = np.empty_like(s2)
+    n = params.shape[0]
+    # Stateless updates of an elementwise objective run block by block over the chains within each step:
+    # the same draws in the same order (the generator fills consecutive blocks as it would fill the whole
+    # array) and the same elementwise operations, so the same bits, with memory traffic cut at 1e6 chains.
+    blocks = [slice(i, min(i + BLOCK, n)) for i in range(0, n, BLOCK)] \
+        if n > 2 * BLOCK and state is None and not observables and getattr(objective, "elementwise", False) else None
     t0 = last = time.perf_counter()
     for k in range(steps):
         if progress is not None and k % 16 == 0:
@@ -150,6 +174,21 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
             if now - last > 0.5:
                 last = now
                 progress(k, steps, now - t0)
+        if blocks is not None:
+            for b in blocks:
+                Wb = params[b]
+                params[b] = algorithm.update(objective.grad(Wb, rng), None, Wb, rng)[0]
+            after = k + 1 > start
+            if after:
+                s1 += params
+                s2 += np.square(params, out=tmp)
+            if (k + 1) % 64 == 0 or k + 1 == steps:
+                if not np.all(np.isfinite(params)):
+                    raise InputError("lr", f"the iterates diverged (non-finite weights by step {k + 1}); "
+                                           "use a smaller step size")
+            if (k + 1) % record_every == 0:
+                traj.append(np.add.reduce(params, axis=0) / n)
+            continue
         Wr = algorithm.readout(params, state)
         for name, fn in observables.items():
             obs[name] += fn(Wr, state)
@@ -164,7 +203,7 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
             s1 += Wr
             s2 += np.square(Wr, out=tmp)
         if (k + 1) % record_every == 0:
-            traj.append(algorithm.readout(params, state).mean(axis=0))
+            traj.append(np.add.reduce(algorithm.readout(params, state), axis=0) / n)     # .mean(), less overhead
     if progress is not None:
         progress(steps, steps, time.perf_counter() - t0)
     return params, state

@@ -1,6 +1,7 @@
 """Chain-steps per second of Analog SGD, Residual Learning and RIDER/E-RIDER on the scalar
 quadratic (float64), and device-pulses per second of zero-shifting calibration, next to the
-throughput of numpy's RNG alone (one normal per chain-step: the physical ceiling).
+throughput of numpy's RNG alone (one normal per chain-step: the ceiling of the NumPy path), and the
+compiled kernel (``--backend numba``) where it applies and numba is installed.
 
     python benchmarks/bench_throughput.py [--chains 10000 1000000] [--seconds 2]
 
@@ -15,7 +16,8 @@ import time
 import numpy as np
 
 from aimc_theory.runtime import retain_freed_memory
-from aimc_theory import algorithms, calibration, device, objectives, residual_learning, response, simulation, tracking
+from aimc_theory import algorithms, calibration, device, kernels, objectives, residual_learning, response, simulation, tracking
+from aimc_theory.errors import InputError
 
 
 def rate(fn, n_chains: int, seconds: float) -> float:
@@ -43,6 +45,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chains", type=int, nargs="+", default=[10_000, 1_000_000])
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--numpy-only", action="store_true", help="leave out the numba kernel rows")
+    ap.add_argument("--only", default=None, help="only configurations whose name contains this text")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc's thresholds alone (see aimc_theory.runtime)")
     args = ap.parse_args(argv)
@@ -77,9 +81,19 @@ def main(argv=None) -> None:
         print(f"{'RNG only: standard_normal(out=...)':48s} {n:9d} {rng_rate:14.3e} {1.0:7.2f}")
         asgd = None
         for name, alg in cases.items():
+            if args.only and args.only not in name:
+                continue
             r = rate(lambda steps: simulation.run(obj, alg, steps, n, 0, w0=0.5), n, args.seconds)
             asgd = asgd or r
             print(f"{name:48s} {n:9d} {r:14.3e} {r / rng_rate:7.2f} {asgd / r:9.2f}")
+            if kernels.available() and alg.config and not args.numpy_only:
+                try:
+                    kernels.plan(obj, alg, None)
+                except InputError:
+                    continue
+                r = rate(lambda steps: simulation.run(obj, alg, steps, n, 0, w0=0.5, backend="numba"), n,
+                         args.seconds)
+                print(f"{'  the same, --backend numba':48s} {n:9d} {r:14.3e} {r / rng_rate:7.2f} {asgd / r:9.2f}")
         # zero-shifting calibration: device-pulses per second (the stochastic scheme draws one uniform
         # per device-pulse; its ceiling is the uniform RNG, shown for reference)
         ubuf = np.empty(n)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from aimc_theory import algorithms, device, objectives, response, simulation
+from aimc_theory import residual_learning as rl
 from aimc_theory.errors import InputError
 
 
@@ -205,3 +206,41 @@ def test_device_to_device_variation_scales_each_elements_steps():
     assert np.all(np.abs(mean - 0.05 * 0.2 * np.array([2.0, 1.0])) <= 5 * se + 1e-12)
     with pytest.raises(InputError, match="up_scale"):
         device.Device(resp, up_scale=np.array([1.0, 0.0]))
+
+
+# -- the optional compiled kernel ---------------------------------------------------------------
+
+@pytest.mark.parametrize("resp, exact", [
+    (response.softbounds(sp=-0.2), True), (response.linear(tau=1.0, c=0.3), True),
+    (response.power(tau=0.8, gamma=0.5), True), (response.ideal(), True), (response.softbounds().shifted(0.1), True),
+    (response.power(gamma=0.7), False), (response.exponential(gamma=2.0), False)])
+def test_numba_kernel_equals_the_numpy_path(resp, exact):
+    """Same generator, same order, same operations: the same bits (power with gamma not in {1/2, 1} and
+    the exponential: NumPy's vectorized pow/expm1 may differ from libm in the last bit)."""
+    pytest.importorskip("numba")
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+    for dev in (device.Device(resp), device.Device(resp, offset=0.05)):
+        alg = algorithms.analog_sgd(0.05, dev)
+        a = simulation.run(obj, alg, 300, 200, 3, w0=0.5)
+        b = simulation.run(obj, alg, 300, 200, 3, w0=0.5, backend="numba")
+        if exact:
+            assert np.array_equal(a.final_weights, b.final_weights) and a.mean == b.mean and a.se == b.se
+        else:
+            assert np.allclose(a.final_weights, b.final_weights, rtol=0, atol=1e-12)
+        assert np.allclose(a.trajectory, b.trajectory, rtol=0, atol=1e-14)
+    a = simulation.run(obj, algorithms.digital_sgd(0.05), 100, 50, 1, w0=0.5)
+    b = simulation.run(obj, algorithms.digital_sgd(0.05), 100, 50, 1, w0=0.5, backend="numba")
+    assert np.array_equal(a.final_weights, b.final_weights)
+
+
+def test_numba_kernel_refuses_what_it_does_not_cover():
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+    resp = response.softbounds()
+    for alg, why in ((algorithms.analog_sgd(0.05, device.Device(resp, dw_min=1e-3)), "expected-update"),
+                     (algorithms.analog_sgd(0.05, device.Device(response.from_expressions("1 - w", "1 + w"))), "families"),
+                     (rl.residual_learning(0.05, 0.01, 0.1, device.Device(resp), device.Device(response.ideal())),
+                      "analog-sgd and digital-sgd")):
+        with pytest.raises(InputError, match=why):
+            simulation.run(obj, alg, 10, 5, 0, backend="numba")
+    with pytest.raises(InputError, match="backend"):
+        simulation.run(obj, algorithms.digital_sgd(0.05), 10, 5, 0, backend="fortran")

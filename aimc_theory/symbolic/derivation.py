@@ -128,6 +128,22 @@ def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -
     """
     if time_budget is not None:
         time_budget = require_positive("time_budget", time_budget)
+    # a sweep derives the same response at every point: derivations are immutable, keep the last few
+    key = (response.name, tuple(sorted(response.params.items())), sp.srepr(response.q_plus_expr),
+           sp.srepr(response.q_minus_expr), response.lo, response.hi, time_budget, penalty)
+    if key in _CACHE:
+        return _CACHE[key]
+    d = _derive(response, time_budget, penalty)
+    if len(_CACHE) >= 64:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = d
+    return d
+
+
+_CACHE: dict = {}
+
+
+def _derive(response: Response, time_budget, penalty: bool) -> Derivation:
     qp, qm = response.q_plus_expr, response.q_minus_expr
     notes = []
     # each SymPy call gets time_budget, the whole derivation at most 4 x time_budget
