@@ -114,12 +114,62 @@ def command_args(draw, command: str):
             args += ["--ref-mean", draw(_NUMBERS), "--ref-std", draw(_NUMBERS)]
         if draw(st.integers(0, 3)) == 0:
             args += ["--gain-dtod", draw(_NUMBERS)]
+    elif command == "sweep":
+        args = [command, _study_file(draw), "--executor", draw(st.sampled_from(["inline"] * 5 + ["bogus"])),
+                "--no-figures", "--out", draw(st.sampled_from(["/tmp/aimc-fuzz-sweep"] * 4 + ["/proc/nope", "/dev/null"]))]
+        if draw(st.integers(0, 5)) == 0:
+            args += ["--workers", draw(st.sampled_from(["0", "-1", "x"]))]
     elif command == "check":
         args = [command, "--fast", "--no-figures",
                 "--claims", draw(st.sampled_from(["1.softbounds", "1.softbounds", "nope", "", ",,", "1.softbounds,9"])),
                 "--workers", draw(st.sampled_from(["1", "1", "0", "-2", "x"])),
                 "--out", draw(st.sampled_from(["/tmp/aimc-fuzz-check", "/proc/nope", "/dev/null"]))]
     return args + ["--json"]
+
+
+_KEYS = st.one_of(st.sampled_from(["noise", "lr", "w_star", "w-star", "p.tau"]),
+                  st.sampled_from(["noise", "lr", "w_star", "w-star", "p.tau", "p.sp", "steps", "chains", "bogus",
+                                   "seed", "response", "algorithm", "pulses", "dw-min", "L"]))
+_VALUES = st.one_of(st.floats(0.01, 0.6, allow_subnormal=False).map(lambda v: f"{v:.3g}"),
+                    st.floats(0.01, 0.6, allow_subnormal=False).map(lambda v: f"{v:.3g}"),
+                    st.floats(0.01, 0.6, allow_subnormal=False).map(lambda v: f"{v:.3g}"),
+                    _NUMBERS.map(lambda v: f'"{v}"'), st.floats(-2, 2, allow_subnormal=False).map(repr),
+                    st.sampled_from(["0.1", "0.3", "20", "5", "true", '"softbounds"', '"bogus"', "[]", "{}", "-1",
+                                     "1e400", "nan", "inf", '"power"']))
+
+
+def _study_file(draw) -> str:
+    """A study file: mostly a small valid study (fixed-point, or simulate with 20 steps x 5 chains), with
+    hostile keys, values, tables and whole texts mixed in."""
+    import hashlib
+    import os
+    if draw(st.integers(0, 5)) == 0:
+        text = draw(st.one_of(st.text(max_size=80), st.sampled_from(["[study\n", "", "[study]\ncommand = 3\n",
+                                                                     "[study]\ncommand='check'\n"])))
+    else:
+        command = draw(st.sampled_from(["fixed-point", "fixed-point", "simulate", "simulate", "calibrate", "bogus"]))
+        design = draw(st.sampled_from(["grid", "grid", "grid", "random", "random", "bogus"]))
+        lines = ["[study]", f'command = "{command}"', f'design = "{design}"',
+                 f"samples = {draw(st.sampled_from(['2', '2', '2', '0', '-1', '10000000']))}",
+                 f"replicates = {draw(st.sampled_from(['1', '1', '1', '2', '0']))}", "[fixed]"]
+        if command == "simulate":
+            lines += ["steps = 20", "chains = 5"]
+        if command == "calibrate":
+            lines += ["dw-min = 0.01", "pulses = 50", "chains = 5"]
+        for _ in range(draw(st.integers(0, 3)) // 2):
+            lines.append(f'"{draw(_KEYS)}" = {draw(_VALUES)}')
+        lines.append("[vary]")
+        for key in draw(st.lists(_KEYS, max_size=2, unique=True)):
+            if design == "random":
+                lines.append(f'"{key}" = {{low = {draw(_VALUES)}, high = {draw(_VALUES)}}}')
+            else:
+                lines.append(f'"{key}" = [{draw(_VALUES)}, {draw(_VALUES)}]')
+        text = "\n".join(lines) + "\n"
+    os.makedirs("/tmp/aimc-fuzz-studies", exist_ok=True)
+    path = f"/tmp/aimc-fuzz-studies/s{hashlib.md5(text.encode('utf-8', 'replace')).hexdigest()[:12]}.toml"
+    with open(path, "w", encoding="utf-8", errors="replace") as f:
+        f.write(text)
+    return path
 
 
 def check_call(argv: list[str]) -> tuple[int, str, str]:
