@@ -293,6 +293,14 @@ def _worker_init():
     retain_freed_memory()
 
 
+def _pool_worker_init():
+    # Ctrl-C is the parent's to handle: a worker interrupted while it holds the task queue's lock would
+    # leave the other workers (and the pool's shutdown) waiting for it forever. The parent terminates them.
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_init()
+
+
 def _inline(tasks, workers):
     for t in tasks:
         yield run_point(t)
@@ -302,13 +310,21 @@ def _processes(tasks, workers):
     import concurrent.futures as cf
     import multiprocessing as mp
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pool_worker_init)
+    done = False
     try:
         futures = [pool.submit(run_point, t) for t in tasks]
         for f in cf.as_completed(futures):
             yield f.result()
-    finally:                               # an interruption does not wait for the queued points
-        pool.shutdown(wait=False, cancel_futures=True)
+        done = True
+    finally:
+        if done:
+            pool.shutdown(wait=True)
+        else:                              # interrupted: drop the queue, stop the running points now
+            procs = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                proc.terminate()
 
 
 def _dask(scheduler: str):

@@ -220,3 +220,36 @@ w0 = {low = -0.5, high = 0.5}
                           execute=sweep.executor("inline"), figures=True)
     assert len(res.rows) == 3 and all(r["status"] == "ok" and r["se"] > 0 for r in res.rows)
     assert all(0.5 <= r["p.tau"] <= 2 for r in res.rows) and res.figures
+
+
+def test_ctrl_c_keeps_finished_points_and_the_rerun_resumes(tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) during a process-pool sweep: exit 130
+    within seconds, the finished points kept, a whole table of them; the same command then runs the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    text = STUDY.replace("replicates = 2", "replicates = 3").replace("chains = 50", "chains = 20000") \
+        .replace("steps = 300", "steps = 2000")
+    study = write(tmp_path, text)
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "aimc_theory.cli", "sweep", str(study), "--out", str(out), "--workers", "2"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    points = out / "tiny_points"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (points.exists() and any(points.glob("*.json"))):
+        time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        pytest.fail("the sweep did not stop within 30 s of Ctrl-C")
+    kept = len(list(points.glob("*.json")))
+    assert p.returncode == 130 and "resume" in err and 1 <= kept < 12
+    assert len(sweep.read_table(out / "tiny.csv")) == kept
+    res = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=300)
+    summary = json.loads(res.stdout)
+    assert res.returncode == 0 and summary["done_before"] == kept and summary["points"] == 12
+    assert len(sweep.read_table(out / "tiny.csv")) == 12
