@@ -261,7 +261,7 @@ def cmd_simulate(args) -> int:
     opt = registry.build(spec.name, args.lr, array, main, seed=args.seed, **opts)
     res = simulation.run(obj, opt, args.steps, args.chains, args.seed,
                          w0=args.w_star if args.w0 is None else args.w0, progress=_eta("simulate"),
-                         backend=args.backend)
+                         backend=args.backend, record_every=max(1, args.steps // 10_000))   # no trajectory in the JSON
     out = res.as_dict()
     if spec.final_keys:
         out.update(spec.final_keys(res.final_params, res.final_state))

@@ -12,6 +12,7 @@ All functions are vectorized over any array shape (chains x coordinates).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -69,14 +70,20 @@ class Device:
 
     def __post_init__(self):
         for name in ("up_scale", "down_scale"):
-            v = np.asarray(getattr(self, name), dtype=float)
+            try:
+                v = np.asarray(getattr(self, name), dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(name, f"must be a number or an array of numbers > 0 (got {getattr(self, name)!r})") \
+                    from None
             if not np.all(np.isfinite(v) & (v > 0)):
                 raise InputError(name, "step scales must be finite and > 0 (a device that cannot step one way has "
                                        "no symmetric point)")
         if self.dw_min is not None:
             require_positive("dw_min", self.dw_min)
         require_nonnegative("sigma_c", self.sigma_c)
-        if self.max_bl is not None and (int(self.max_bl) != self.max_bl or self.max_bl < 1):
+        if self.max_bl is not None and (isinstance(self.max_bl, bool) or not isinstance(self.max_bl, (int, float, np.number))
+                                        or not math.isfinite(self.max_bl) or int(self.max_bl) != self.max_bl
+                                        or self.max_bl < 1):
             raise InputError("max_bl", f"must be an integer >= 1 (got {self.max_bl})")
         if self.rounding not in ("ceil", "stochastic"):
             raise InputError("rounding", f"must be 'ceil' or 'stochastic' (got {self.rounding!r})")

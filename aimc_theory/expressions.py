@@ -101,7 +101,12 @@ def parse(text: str, param_names, *, what: str = "expression") -> sp.Expr:
         raise InputError(what, f"{type(node).__name__} is not allowed in {text!r}: only numbers, "
                                "w, parameters, + - * / ** ^ and elementary functions")
 
-    expr = walk(tree)
+    return check_finite_real(walk(tree), what, text)
+
+
+def check_finite_real(expr: sp.Expr, what: str, text: str) -> sp.Expr:
+    """No division by zero, infinity or complex value in ``expr`` (also after parameters are substituted:
+    ``1 - w/tau`` with tau = 0)."""
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise InputError(what, f"{text!r} contains a division by zero or an infinite value")
     if expr.has(sp.I):

@@ -479,7 +479,8 @@ def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | No
         raise InputError(f"-p {sorted(unused)[0]}", "parameter does not appear in q_plus or q_minus; "
                                                     f"names used: {', '.join(sorted(used)) or 'none'}")
     subs = {sp.Symbol(k, real=True): expressions.to_number(v) for k, v in p.items()}
-    qp_expr, qm_expr = raw_p.subs(subs), raw_m.subs(subs)
+    qp_expr = expressions.check_finite_real(raw_p.subs(subs), "q_plus", f"{q_plus} with {p}")
+    qm_expr = expressions.check_finite_real(raw_m.subs(subs), "q_minus", f"{q_minus} with {p}")
     from scipy.special import erf      # SymPy's numpy printer maps erf to math.erf (scalars only)
     qp_f = sp.lambdify(expressions.W, qp_expr, modules=["numpy", {"erf": erf}])
     qm_f = sp.lambdify(expressions.W, qm_expr, modules=["numpy", {"erf": erf}])

@@ -188,7 +188,7 @@ def _coerce(p: Parameter, value):
             return [f"{k}={_text(_number(f'-p {k}', v))}" for k, v in value.items()]
         if isinstance(value, str):
             value = [value]
-        if not all(isinstance(i, str) for i in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(i, str) for i in value):
             raise InputError(p.flag, f"expected KEY=VALUE strings or a table of numbers (got {value!r})")
         return list(value)
     if value is None:

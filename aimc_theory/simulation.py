@@ -121,6 +121,7 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
         from . import kernels
         kernels.plan(objective, algorithm, observables)      # not covered: an error before any work
     check_memory("chains", chains, objective.dim * BYTES_PER_CHAIN_COORDINATE)
+    _check_trajectory_memory(steps, record_every, objective.dim)
     rng = np.random.default_rng(seed)
     params = initial_weights(w0, chains, objective.dim)
     state = algorithm.init(params)
@@ -153,6 +154,20 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     return SimulationResult(mean, se, variance, variance_se, final_w.mean(axis=0), final_w, chain_mean,
                             chain_m2, np.array(traj), {k: v / steps for k, v in obs.items()}, seconds,
                             params, state)
+
+
+def _check_trajectory_memory(steps: int, record_every: int, dim: int) -> None:
+    """The trajectory keeps one mean per ``record_every`` steps: refuse a run whose records alone would not
+    fit in memory (``steps`` = 1e13 would otherwise grow a list until the machine runs out)."""
+    from .runtime import available_memory
+    each = dim * 8 + 112                      # the mean's data and its array object
+    records = steps // record_every + 1
+    avail = available_memory()
+    if avail is not None and records * each > 0.5 * avail:
+        fits = int(0.5 * avail // each) * record_every
+        raise InputError("steps", f"{steps:,} steps record {records:,} trajectory means (about "
+                                  f"{records * each / 2**30:.1f} GiB; {avail / 2**30:.1f} GiB available): at most "
+                                  f"{fits:,} steps with record_every = {record_every}, or record less often")
 
 
 BLOCK = 1 << 14     # chains per block (128 KiB per float64 array): a step's temporaries stay in the L2 cache
