@@ -33,7 +33,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_response(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("response functions")
-    g.add_argument("--response", help="built-in family: " + ", ".join(response.FAMILIES))
+    g.add_argument("--response", help="built-in family: " + ", ".join(response.FAMILIES) + "; or preset:NAME, a "
+                                      "device preset of the reference simulator (aimc-theory presets)")
     g.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="family or expression parameter (repeatable)")
     g.add_argument("--q-plus", help="expression for q+(w) (with --q-minus)")
@@ -71,11 +72,26 @@ def _response(args) -> response.Response:
                 raise InputError("--range", f"expected LO,HI (got {args.range!r})")
             rng = (require_finite("--range", parts[0]), require_finite("--range", parts[1]))
         resp = response.from_expressions(args.q_plus, args.q_minus, params, rng)
+    elif args.response and args.response.startswith("preset:"):
+        from . import presets
+        preset = presets.get(args.response)
+        for flag, given in (("-p", params), ("--range", args.range)):
+            if given:
+                raise InputError(flag, f"a preset's response is fixed ({preset.name}); move it with --sp-shift or "
+                                       "write it as --q-plus/--q-minus to change it")
+        resp = preset.response()
     else:
         if args.range:
             raise InputError("--range", "only applies to --q-plus/--q-minus expressions")
         resp = response.get(args.response or "softbounds", **params)
     return resp.shifted(args.sp_shift) if args.sp_shift else resp
+
+
+def _preset_pulse_size(args, needed: bool) -> None:
+    """A preset brings its pulse size: --dw-min defaults to it where pulses are simulated."""
+    if needed and getattr(args, "dw_min", None) is None and (args.response or "").startswith("preset:"):
+        from . import presets
+        args.dw_min = presets.get(args.response).dw_min
 
 
 def _add_problem(p: argparse.ArgumentParser) -> None:
@@ -235,6 +251,7 @@ def cmd_simulate(args) -> int:
             raise InputError("--desired-bl", "pulse trains are a pulse-level model: add --pulses --dw-min X")
         trains = PulseTrains(desired_bl=args.desired_bl)
     obj = objectives.ScalarQuadratic(args.L, args.w_star, args.noise, per_sample=trains is not None)
+    _preset_pulse_size(args, args.pulses)
     if args.pulses and args.dw_min is None:
         raise InputError("--dw-min", "--pulses needs the pulse granularity --dw-min X (> 0)")
     if args.dw_min is not None and not args.pulses and spec.name != "residual-learning-v2":
@@ -322,6 +339,12 @@ def cmd_calibrate(args) -> int:
     from .symbolic import derive
     from .symbolic.calibration import calibration_theory
     resp = _response(args)
+    _preset_pulse_size(args, True)
+    if (args.response or "").startswith("preset:") and resp.every_point_symmetric \
+            and not (args.gain_dtod or args.imbalance_dtod):
+        from . import presets
+        raise InputError("--response", f"{args.response} has constant steps (q+ = q-): every point is symmetric, "
+                                       f"there is no SP to calibrate to; {presets.get(args.response).note}")
     if args.dw_min is None:
         raise InputError("--dw-min", "calibration needs the pulse size --dw-min X (> 0)")
     dev = device.Device(resp, dw_min=args.dw_min, sigma_c=args.sigma_c)
@@ -431,6 +454,7 @@ def cmd_train(args) -> int:
         if not args.pulses:
             raise InputError("--desired-bl", "pulse trains are a pulse-level model: add --pulses --dw-min X")
         trains = PulseTrains(desired_bl=args.desired_bl)
+    _preset_pulse_size(args, args.pulses)
     if args.pulses and args.dw_min is None:
         raise InputError("--dw-min", "--pulses needs the pulse granularity --dw-min X (> 0)")
     dw = args.dw_min if args.pulses else None
@@ -593,8 +617,52 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_presets(args) -> int:
+    """The reference simulator's preset devices: parameters, reference, and what the toolkit derives from
+    their responses (SP, pulses per e-fold, penalty curvature)."""
+    from . import presets
+    rows = [presets_summary(p) for p in (presets.PRESETS.values() if not args.name else [presets.get(args.name)])]
+    if _as_json(args):
+        _emit({"presets": rows})
+        return 0
+    print(f"{'preset':18s} {'dw_min':>9s} {'range':>17s} {'SP':>9s} {'e-fold (mean)':>14s} {'e-fold (alt.)':>14s}  class")
+    for r in rows:
+        sp_ = "none" if r["symmetric_point"] is None else f"{r['symmetric_point']:.4g}"
+        f = lambda x: "—" if x is None else f"{x:.4g}"   # noqa: E731
+        print(f"{r['name']:18s} {r['dw_min']:9.3g} {str(r['range']):>17s} {sp_:>9s} {f(r['pulses_per_efold_mean']):>14s} "
+              f"{f(r['pulses_per_efold_alternating']):>14s}  {r['device_class']}")
+    print("pulses per e-fold: random-sign pulses (mean dynamics, 1/(dw_min G'(SP))) and alternating up/down "
+          "pulses (the pair map, -2/ln|M'|); --json for q+/q-, d2d, c2c and references")
+    return 0
+
+
+def presets_summary(p) -> dict:
+    """One preset with the toolkit's derivations (the symbolic module: SP, R'(SP), the pair map)."""
+    from .symbolic import derive
+    from .symbolic.calibration import calibration_theory
+    from .presets import pulses_per_efold_mean
+    d = derive(p.response(), penalty=False)
+    out = p.as_dict()
+    if d.every_point_symmetric:
+        return out | {"symmetric_point": None, "pulses_per_efold_mean": None, "pulses_per_efold_alternating": None,
+                      "penalty_curvature": None, "explanation": "q+ = q-: every point is symmetric, no SP; " + p.note}
+    sp_ = float(d.symmetric_point)
+    g_prime = float(d.penalty_curvature) * float(d.F_fn(np.array([sp_]))[0])      # R'(SP) F(SP) = G'(SP)
+    alt = None
+    try:
+        th = calibration_theory(d, p.dw_min)
+        m = th.pair_contraction_exact if th.pair_contraction_exact is not None else th.pair_contraction
+        alt = -2.0 / float(np.log(abs(float(m)))) if 0 < abs(float(m)) < 1 else None
+    except InputError as exc:
+        out["explanation"] = f"alternating pulses: {exc}"
+    return out | {"symmetric_point": sp_, "pulses_per_efold_mean": pulses_per_efold_mean(g_prime, p.dw_min),
+                  "pulses_per_efold_alternating": alt, "penalty_curvature": float(d.penalty_curvature),
+                  "sp_stability": d.sp_stability[0] if getattr(d, "sp_stability", None) else None}
+
+
 COMMAND_FUNCTIONS = {"derive": cmd_derive, "fixed-point": cmd_fixed_point, "simulate": cmd_simulate,
-                     "calibrate": cmd_calibrate, "reproduce": cmd_reproduce, "train": cmd_train, "check": cmd_check}
+                     "calibrate": cmd_calibrate, "reproduce": cmd_reproduce, "train": cmd_train, "check": cmd_check,
+                     "presets": cmd_presets}
 
 
 def _add_variation(p, where: str) -> None:
@@ -689,6 +757,10 @@ def build_parser() -> argparse.ArgumentParser:
     for opt in registry.OPTIONS.values():
         g.add_argument(opt.flag, dest=opt.name, type=opt.kind, default=None, help=f"{opt.help} (default {opt.default:g})")
     p.set_defaults(fn=cmd_train)
+    p = sub.add_parser("presets", help="the reference simulator's preset devices as response functions, with their "
+                                       "SP and pulses per e-fold derived by the toolkit")
+    p.add_argument("name", nargs="?", default=None, metavar="NAME", help="one preset (default: all)")
+    p.set_defaults(fn=cmd_presets)
     p = sub.add_parser("sweep", help="a parameter study from a TOML file (grid or random design) on a process pool "
                                      "or a Dask cluster: tidy table, heat maps, resumable")
     p.add_argument("study", metavar="STUDY", help="the study file (TOML: [study], [fixed], [vary])")

@@ -1,0 +1,100 @@
+"""Preset devices: their SPs and pulses per e-fold from the toolkit against independent computations
+from the reference simulator's published formulas (and negative controls), constant-step presets
+explained, and `--response preset:NAME` in every command."""
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+from aimc_theory import presets
+from aimc_theory.cli import main, presets_summary
+
+# SPs from the simulator's closed forms (weight units, typed from its documentation, not from our q's)
+INDEPENDENT_SP = {
+    # ExpStep, gamma_up = gamma_down: G(w) = 4.958e-4 e^{2.5w} - 1.7507e-4 - 6.563e-5 e^{-2.5w} (4 digits)
+    "reram-es": brentq(lambda w: 4.958e-4 * math.exp(2.5 * w) - 1.7507e-4 - 6.563e-5 * math.exp(-2.5 * w), -1, 1),
+    "pcm": math.log(27.235 / 2.235) / 5,                 # Delta+ = Delta-: z* = ln(A_down/A_up)/(2 gamma)
+    "reram-sb": 0.0, "capacitor": 0.0, "ecram": 0.0, "ecram-mo": 0.0,   # LinearStep/SoftBounds, Delta+ = Delta-
+    "reram-array-om": 0.0, "reram-array-hfo2": 0.0,
+}
+# linear presets: q+(w) = d (1 - s+ w), q-(w) = d (1 + s- w) in weight units: (d, s+, s-)
+LINEAR = {"reram-sb": (2e-3, 1 / 1.25, 1 / 0.75), "capacitor": (5e-3, 0.05, 0.05),
+          "ecram": (2e-3, 0.1153 / 1.1724, 0.5085 / 0.8276), "ecram-mo": (2.8214e-4, 0.4152 / 1.1714, 0.7342 / 0.8286),
+          "reram-array-om": (0.0949, 1.0, 1.0), "reram-array-hfo2": (0.4622, 1.0, 1.0)}
+
+
+@pytest.fixture(scope="module")
+def summaries():
+    return {name: presets_summary(p) for name, p in presets.PRESETS.items()}
+
+
+def test_ten_presets_with_references():
+    assert len(presets.PRESETS) == 10
+    for p in presets.PRESETS.values():
+        assert p.reference and p.device_class and p.dw_min > 0 and p.w_min < p.w_max
+
+
+@pytest.mark.parametrize("name", sorted(INDEPENDENT_SP))
+def test_symmetric_points_match_the_simulators_formulas(summaries, name):
+    tol = 1e-3 if name == "reram-es" else 1e-9            # the ES table is given to 4 digits
+    assert abs(summaries[name]["symmetric_point"] - INDEPENDENT_SP[name]) < tol
+
+
+@pytest.mark.parametrize("name", sorted(LINEAR))
+def test_pulses_per_efold_of_linear_presets(summaries, name):
+    d, sp_, sm = LINEAR[name]
+    qp_prime, qm_prime = -d * sp_, d * sm
+    alternating = -2 / math.log(abs((1 + qp_prime) * (1 - qm_prime)))     # the pair map of linear q's
+    mean = 1 / (0.5 * (qm_prime - qp_prime))                              # 1/G'(SP), weight units
+    assert summaries[name]["pulses_per_efold_alternating"] == pytest.approx(alternating, rel=1e-6)
+    assert summaries[name]["pulses_per_efold_mean"] == pytest.approx(mean, rel=1e-9)
+
+
+def test_negative_controls_a_moved_response_or_a_wrong_rate_fails(summaries):
+    """The comparisons above can fail: a preset whose response is moved by 0.01 misses the independent
+    SP, and the mean rate is not the alternating one for the large-step presets."""
+    from aimc_theory.symbolic import derive
+    moved = derive(presets.get("pcm").response().shifted(0.01), penalty=False)
+    assert abs(float(moved.symmetric_point) - INDEPENDENT_SP["pcm"]) > 1e-3
+    hfo2 = summaries["reram-array-hfo2"]
+    assert abs(hfo2["pulses_per_efold_mean"] - hfo2["pulses_per_efold_alternating"]) > 0.1
+
+
+def test_pulsing_a_preset_contracts_at_the_derived_rate():
+    """Measured: alternating up/down pulses on the ECRAM preset (pulse level, no noise) shrink |w - SP| by
+    e every `pulses_per_efold_alternating` pulses."""
+    from aimc_theory import calibration, device
+    p = presets.get("ecram")
+    dev = device.Device(p.response(), dw_min=p.dw_min)
+    n = 2000
+    res = calibration.zero_shift(dev, 0.3, n, "cyclic", devices=1, record_every=2, record_devices=1)
+    err = np.abs(res.trajectory[:, 0])
+    k = np.arange(err.size) * 2
+    sl = (k > 100) & (err > 1e-3)
+    rate = -np.polyfit(k[sl], np.log(err[sl]), 1)[0]
+    assert 1 / rate == pytest.approx(presets_summary(p)["pulses_per_efold_alternating"], rel=0.02)
+
+
+def test_constant_step_presets_are_explained(capsys, summaries):
+    assert summaries["idealized"]["symmetric_point"] is None and "every point" in summaries["idealized"]["explanation"]
+    assert main(["calibrate", "--response", "preset:gokmen-vlasov", "--pulses", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "constant steps" in err and "drifts to a bound" in err and len(err.strip().splitlines()) == 1
+
+
+def test_presets_in_every_command(capsys):
+    assert main(["presets", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["presets"]
+    assert {r["name"] for r in rows} == set(presets.PRESETS) and all("q_plus_weight_units" in r for r in rows)
+    assert main(["derive", "--response", "preset:ecram", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["symmetric_points"] == [pytest.approx(0.0, abs=1e-12)]
+    assert main(["calibrate", "--response", "preset:reram-es", "--pulses", "500", "--chains", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dw_min"] == 1.35e-3 and out["symmetric_point"] == pytest.approx(INDEPENDENT_SP["reram-es"], abs=1e-3)
+    assert main(["fixed-point", "--response", "preset:capacitor", "--json"]) == 0
+    assert main(["simulate", "--response", "preset:ecram", "--pulses", "--steps", "50", "--chains", "5", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["derive", "--response", "preset:ecram", "-p", "tau=1"]) == 2
+    assert main(["derive", "--response", "preset:nope"]) == 2
