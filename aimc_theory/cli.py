@@ -660,9 +660,40 @@ def presets_summary(p) -> dict:
                   "sp_stability": d.sp_stability[0] if getattr(d, "sp_stability", None) else None}
 
 
+def cmd_fit(args) -> int:
+    """Fit the response families to measured up/down pulse sweeps; print the best as arguments."""
+    from . import fit
+    sweeps = fit.read(args.data)
+    families = [f.strip() for f in args.families.split(",")] if args.families else list(fit.FAMILIES)
+    results = fit.fit(sweeps, families)
+    best = fit.as_response(results[0], sweeps)
+    rows = [{"family": r.family, "parameters": r.params, "standard_errors": r.se, "rms": r.rms, "r2_up": r.r2_up, "r2_down": r.r2_down,
+             "bic": r.bic, "n_params": r.n_params} for r in results]
+    out = {"data": sweeps.source, "steps_up": int(sweeps.w_up.size), "steps_down": int(sweeps.w_down.size),
+           "range": [sweeps.lo, sweeps.hi], "families": rows, "best": best}
+    if _as_json(args):
+        _emit(out)
+        return 0
+    print(f"{sweeps.source}: {sweeps.w_up.size} up and {sweeps.w_down.size} down steps, w in "
+          f"[{sweeps.lo:.4g}, {sweeps.hi:.4g}]")
+    print(f"{'family':12s} {'params':>6s} {'rms step':>10s} {'R2 up':>7s} {'R2 down':>8s} {'BIC':>12s}")
+    for r in rows:
+        print(f"{r['family']:12s} {r['n_params']:6d} {r['rms']:10.3g} {r['r2_up']:7.3f} {r['r2_down']:8.3f} {r['bic']:12.1f}")
+    sps = ", ".join(f"{v:.4g}" for v in best["symmetric_points"]) or "none"
+    print(f"best: {best['family']} (lowest BIC); dw_min {best['dw_min']:.4g}; SP {sps}{'; ' + best['note'] if best['note'] else ''}")
+    quoted = " ".join(_shell(a) for a in best["args"])
+    print(f"use it:  aimc-theory derive {quoted}")
+    print(f"         aimc-theory calibrate {quoted} --dw-min {best['dw_min']:.6g}")
+    return 0
+
+
+def _shell(a: str) -> str:
+    return a if all(c.isalnum() or c in "-_.,=/:" for c in a) else "'" + a.replace("'", "'\\''") + "'"
+
+
 COMMAND_FUNCTIONS = {"derive": cmd_derive, "fixed-point": cmd_fixed_point, "simulate": cmd_simulate,
                      "calibrate": cmd_calibrate, "reproduce": cmd_reproduce, "train": cmd_train, "check": cmd_check,
-                     "presets": cmd_presets}
+                     "presets": cmd_presets, "fit": cmd_fit}
 
 
 def _add_variation(p, where: str) -> None:
@@ -761,6 +792,13 @@ def build_parser() -> argparse.ArgumentParser:
                                        "SP and pulses per e-fold derived by the toolkit")
     p.add_argument("name", nargs="?", default=None, metavar="NAME", help="one preset (default: all)")
     p.set_defaults(fn=cmd_presets)
+    p = sub.add_parser("fit", help="fit q+/q- to measured up/down pulse sweeps (CSV) and print the best response "
+                                   "as arguments every command accepts")
+    p.add_argument("--data", required=True, help="CSV with columns direction (up/down), pulse, w (or g, conductance) "
+                                                 "and optionally cycle")
+    p.add_argument("--families", default=None, help="comma-separated subset of softbounds, linear, power, exponential, "
+                                                    "piecewise (default all)")
+    p.set_defaults(fn=cmd_fit)
     p = sub.add_parser("sweep", help="a parameter study from a TOML file (grid or random design) on a process pool "
                                      "or a Dask cluster: tidy table, heat maps, resumable")
     p.add_argument("study", metavar="STUDY", help="the study file (TOML: [study], [fixed], [vary])")

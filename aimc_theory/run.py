@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from .errors import InputError
 
-COMMANDS = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "check", "presets")
+COMMANDS = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "check", "presets", "fit")
 _FAMILY_KEYS = {"p": "param", "param": "param", "main_p": "main_param", "main_param": "main_param"}
 
 
