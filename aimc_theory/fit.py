@@ -104,6 +104,10 @@ def read(path) -> Sweeps:
             steps[d][1].append((w - prev[3]) / n)          # a gap of n pulses: the mean step over it
             steps[d][2].append(w)
         prev = (line, d, pulse, w, cyc)
+    for d, name in ((1, "up"), (-1, "down")):
+        if len(steps[d][0]) < MIN_STEPS:
+            raise InputError("--data", f"{path}: {len(steps[d][0])} {name} steps; at least {MIN_STEPS} per direction "
+                                       "are needed (an up sweep and a down sweep of several pulses)")
     w_all = np.array([x[3] for x in data])
     lo, hi = float(w_all.min()), float(w_all.max())
     eps = 1e-9 * max(1.0, hi - lo)

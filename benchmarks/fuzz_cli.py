@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--examples", type=int, default=3000, help="inputs per command (default 3000)")
     ap.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     ap.add_argument("--hang", type=float, default=10.0, help="seconds after which a call counts as a hang (default 10)")
-    ap.add_argument("--commands", default="derive,fixed-point,simulate,calibrate,reproduce,train,check,sweep",
+    ap.add_argument("--commands", default="derive,fixed-point,simulate,calibrate,reproduce,train,check,sweep,presets,fit",
                     help="comma-separated commands to fuzz (default all)")
     args = ap.parse_args(argv)
     fuzz_cli.HANG_SECONDS = args.hang

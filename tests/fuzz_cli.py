@@ -119,6 +119,12 @@ def command_args(draw, command: str):
                 "--no-figures", "--out", draw(st.sampled_from(["/tmp/aimc-fuzz-sweep"] * 4 + ["/proc/nope", "/dev/null"]))]
         if draw(st.integers(0, 5)) == 0:
             args += ["--workers", draw(st.sampled_from(["0", "-1", "x"]))]
+    elif command == "presets":
+        args = [command] + draw(st.sampled_from([[], ["ecram"], ["preset:pcm"], ["bogus"], [""], ["idealized"]]))
+    elif command == "fit":
+        args = [command, "--data", _sweep_file(draw)]
+        if draw(st.integers(0, 4)) == 0:
+            args += ["--families", draw(st.sampled_from(["linear", "linear,exponential", "bogus", "", ","]))]
     elif command == "check":
         args = [command, "--fast", "--no-figures",
                 "--claims", draw(st.sampled_from(["1.softbounds", "1.softbounds", "nope", "", ",,", "1.softbounds,9"])),
@@ -167,6 +173,33 @@ def _study_file(draw) -> str:
         text = "\n".join(lines) + "\n"
     os.makedirs("/tmp/aimc-fuzz-studies", exist_ok=True)
     path = f"/tmp/aimc-fuzz-studies/s{hashlib.md5(text.encode('utf-8', 'replace')).hexdigest()[:12]}.toml"
+    with open(path, "w", encoding="utf-8", errors="replace") as f:
+        f.write(text)
+    return path
+
+
+def _sweep_file(draw) -> str:
+    """A pulse-sweep CSV: mostly valid (noisy linear steps), with hostile rows, headers and texts mixed in."""
+    import hashlib
+    import os
+    if draw(st.integers(0, 5)) == 0:
+        text = draw(st.one_of(st.text(max_size=80), st.sampled_from(["", "direction,pulse,w\n", "a,b\n1,2\n"])))
+    else:
+        n = draw(st.sampled_from([3, 8, 30, 30]))
+        slope = draw(st.sampled_from([0.0, 0.2, 1.0]))
+        rows = ["direction,pulse,w"]
+        w = 0.0
+        for name, sign in (("up", 1), ("down", -1)):
+            for k in range(n):
+                rows.append(f"{name},{k},{w!r}")
+                w += sign * 1e-2 * (1 - sign * slope * w)
+        for _ in range(draw(st.integers(0, 2)) // 2):
+            i = draw(st.integers(1, len(rows) - 1))
+            rows[i] = draw(st.sampled_from(["up,1,nan", "sideways,1,0.1", "up,x,0.1", "down,0,1e300", "up", "up,1,2,3",
+                                            "down,-5,0.1"]))
+        text = "\n".join(rows) + "\n"
+    os.makedirs("/tmp/aimc-fuzz-sweeps", exist_ok=True)
+    path = f"/tmp/aimc-fuzz-sweeps/f{hashlib.md5(text.encode('utf-8', 'replace')).hexdigest()[:12]}.csv"
     with open(path, "w", encoding="utf-8", errors="replace") as f:
         f.write(text)
     return path

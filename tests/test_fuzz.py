@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 import fuzz_cli
 
 EXAMPLES = {"derive": 60, "fixed-point": 60, "simulate": 60, "calibrate": 40, "reproduce": 15, "train": 15,
-            "check": 8, "sweep": 25}
+            "check": 8, "sweep": 25, "presets": 6, "fit": 30}
 
 
 @pytest.mark.parametrize("command", list(EXAMPLES))
