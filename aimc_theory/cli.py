@@ -553,16 +553,54 @@ def _out_dir(path: str, sub: str | None = None) -> Path:
     return out
 
 
+def _device_claims(args):
+    """check --response ...: the catalogue's single-response claims on the user's device (family 'device')."""
+    if not (args.response or args.q_plus or args.q_minus or args.param or args.range):
+        return None
+    if args.network:
+        raise InputError("--network", "the network claims compare fixed responses; with --response only the "
+                                      "single-response claims run")
+    resp = _response(args)
+    if resp.every_point_symmetric:
+        raise InputError("--response", f"{resp.describe()} has q+ = q- (every point symmetric): there is no SP, no "
+                                       "Analog SGD bias and no residual SP for the claims to compare")
+    from verification.claim_types import W_STAR
+    if not resp.lo < W_STAR < resp.hi:
+        raise InputError("--response", f"the claims' problem has its optimum at w* = {W_STAR}, outside the range "
+                                       f"({resp.lo:g}, {resp.hi:g}) of {resp.describe()}; move it with --sp-shift")
+    return resp
+
+
 def cmd_check(args) -> int:
     from verification import checker
     out = _out_dir(args.out)
+    device_resp = _device_claims(args)
+    if device_resp is None:
+        return _check(args, out, None)
+    from verification import claim_types
+    claim_types.FAMILIES["device"] = lambda: device_resp        # before the workers fork
+    try:
+        return _check(args, out, device_resp)
+    finally:                                                     # a Python caller's catalogue is left as it was
+        claim_types.FAMILIES.pop("device", None)
+
+
+def _check(args, out, device_resp) -> int:
+    from verification import checker
     ids = None
     if args.claims is not None:
         ids = [s.strip() for s in args.claims.split(",")]
         if not all(ids):
             raise InputError("--claims", f"empty claim id in {args.claims!r}; ids look like 5 or 5.softbounds "
                                          "(leave --claims out to run every claim)")
-    if ids:
+    if device_resp is not None:
+        from verification.catalogue import catalogue, select
+        pool = select(ids, False) if ids else catalogue(False)
+        ids = [c.id for c in pool if c.family == "device"]
+        if not ids:
+            raise InputError("--claims", f"no single-response claim matches {args.claims!r}; with --response the "
+                                         "claims are 1, 2, 4-12 and 14-16 (ids like 5.device)")
+    elif ids:
         from verification.catalogue import select
         if not select(ids, args.network):
             raise InputError("--claims", f"no claim matches {args.claims!r}; ids look like 5 or 5.softbounds")
@@ -570,7 +608,8 @@ def cmd_check(args) -> int:
     rows = checker.run(ids, fast=args.fast, progress=True, workers=args.workers, network=args.network)
     seconds = time.perf_counter() - t0
     figs = [] if args.no_figures else checker.make_figures(rows, out / "figures")
-    checker.write_report(rows, out / "paper_checks.md", args.fast, seconds, figs)
+    checker.write_report(rows, out / "paper_checks.md", args.fast, seconds, figs,
+                         device=None if device_resp is None else device_resp.describe())
     ok = checker.all_as_expected(rows)
     if _as_json(args):
         _emit({"claims": checker.public(rows), "all_as_expected": ok, "seconds": seconds})
@@ -819,6 +858,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", help="directory for paper_checks.md and figures/")
     p.add_argument("--no-figures", action="store_true", help="write paper_checks.md only, no figures")
     p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    g = p.add_argument_group("check your own device: the single-response claims (1, 2, 4-12, 14-16) on it")
+    g.add_argument("--response", help="built-in family or preset:NAME")
+    g.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="family or expression parameter (repeatable)")
+    g.add_argument("--q-plus", help="expression for q+(w) (with --q-minus), e.g. from aimc-theory fit")
+    g.add_argument("--q-minus", help="expression for q-(w) (with --q-plus)")
+    g.add_argument("--range", help="weight range LO,HI for expressions")
+    g.add_argument("--sp-shift", type=float, default=0.0, help="move the response by D: q(w - D)")
     p.set_defaults(fn=cmd_check)
     for sp_ in sub.choices.values():
         sp_.add_argument("--json", action="store_true", help="print one JSON object")

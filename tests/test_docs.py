@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aimc_theory import algorithms, calibration, data, device, network, objectives, registry, residual_learning, \
-    response, simulation, tracking, architectures
+from aimc_theory import algorithms, calibration, data, device, fit, network, objectives, registry, \
+    residual_learning, response, run, simulation, sweep, testing, tracking, architectures
 from aimc_theory.symbolic import analog_sgd, calibration as symbolic_calibration, derivation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,8 +17,10 @@ FUNCTIONS = [response.softbounds, response.linear, response.power, response.expo
              algorithms.digital_sgd, algorithms.analog_sgd, residual_learning.residual_learning,
              residual_learning.residual_learning_v2, tracking.rider, calibration.zero_shift, simulation.run,
              network.train, registry.build, data.load, architectures.build, derivation.derive,
-             symbolic_calibration.calibration_theory, analog_sgd.analog_sgd_fixed_point]
-CLASSES = [device.Device, objectives.ScalarQuadratic, objectives.LeastSquares, objectives.DoubleWell]
+             symbolic_calibration.calibration_theory, analog_sgd.analog_sgd_fixed_point, run.describe,
+             sweep.run_study, fit.fit, testing.assert_analog_sgd_fixed_point, testing.assert_rl_shift_bias,
+             testing.assert_calibration_floor]
+CLASSES = [device.Device, objectives.ScalarQuadratic, objectives.LeastSquares, objectives.DoubleWell, run.Run]
 
 
 @pytest.mark.parametrize("obj", FUNCTIONS + CLASSES, ids=lambda o: f"{o.__module__}.{o.__qualname__}")

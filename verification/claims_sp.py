@@ -24,14 +24,16 @@ def f3_device() -> response.Response:
     return response.from_expressions("1 - w", "0.8*(1 + w/1.2)", name="f3-softbounds")
 
 
-ZS_FAMILIES = {"f3": f3_device, **FAMILIES}
+def zs_families() -> dict:
+    """The zero-shifting devices: f3 and every family (read at call time, so a user's device counts)."""
+    return {"f3": f3_device, **FAMILIES}
 
 
 # -- claim 17: stochastic zero-shifting floor --------------------------------------------------
 
 @lru_cache(maxsize=16)
 def _stochastic_run(family: str, fast: bool):
-    resp = ZS_FAMILIES[family]()
+    resp = zs_families()[family]()
     devices, pulses = (4000, 24000) if fast else (10000, 48000)
     w0 = resp.symmetric_point + 0.05
     return calibration.zero_shift(device.Device(resp, dw_min=DW), w0, pulses, "stochastic", devices=devices,
@@ -40,7 +42,7 @@ def _stochastic_run(family: str, fast: bool):
 
 def _claim17(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = ZS_FAMILIES[family]()
+        resp = zs_families()[family]()
         th = theory.calibration(resp, DW)
         pred = float(th.stochastic_second_moment)
         res = _stochastic_run(family, fast)
@@ -83,7 +85,7 @@ def _claim17_bounds(theory: Theory, fast: bool) -> Outcome:
 
 def _claim18(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = ZS_FAMILIES[family]()
+        resp = zs_families()[family]()
         th = theory.calibration(resp, DW)
         if th.cycle_exact is None:
             return Outcome(0.0, math.nan, 0.0, 1e-9, DISAGREE, "the theory finds no 2-cycle near its SP")
@@ -504,14 +506,14 @@ def _claim24(theory: Theory, fast: bool) -> Outcome:
 
 def catalogue() -> list[Claim]:
     claims = []
-    for f in ZS_FAMILIES:
+    for f in zs_families():
         claims.append(Claim(f"17.{f}", "P2 Thm 2.2/C.2, spec F.3", "stochastic zero-shifting settles at "
                             "E(w - SP)^2 = c^2/(1 - [(1-k+)^2 + (1-k-)^2]/2) (= Theta(dw_min), ~ dw tau/2)",
                             "time average over the second half of the pulses and over devices; within 3% "
                             "(inconclusive if 3 SE > 3%)", _claim17(f), family=f))
     claims.append(Claim("17.bounds", "P2 Thm 2.2, C.2", "the averaged E G^2 bound and the last-iterate bound hold",
                         "one-sided: measured - 3 SE <= bound", _claim17_bounds, family="softbounds"))
-    for f in ZS_FAMILIES:
+    for f in zs_families():
         claims.append(Claim(f"18.{f}", "spec F.3 (P2 eq. 31, Kim et al.)", "cyclic zero-shifting converges to the "
                             "2-cycle x_up = c k+/(k+ + k- - k+ k-), x_down = -c k-/(...), pair contraction (1-k+)(1-k-)",
                             "one device, 100000 alternating pulses of 1e-3; relative error of the cycle <= 1e-9 "

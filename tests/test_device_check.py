@@ -1,0 +1,60 @@
+"""Check your own device: `check --response ...` runs the single-response claims on it (same problems,
+budgets and tolerances), with negative controls, and `aimc_theory.testing` asserts the same from pytest."""
+import json
+
+import pytest
+
+from aimc_theory import presets
+from aimc_theory.cli import main
+from verification import claim_types
+from verification.catalogue import catalogue
+from verification.claim_types import DISAGREE
+from verification.theory import Theory
+
+
+@pytest.fixture
+def device_family():
+    claim_types.FAMILIES["device"] = lambda: presets.get("ecram").response()
+    yield
+    claim_types.FAMILIES.pop("device", None)
+
+
+def test_check_a_preset(tmp_path, capsys):
+    code = main(["check", "--fast", "--response", "preset:ecram", "--claims", "5,12,17", "--out", str(tmp_path),
+                 "--no-figures", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["all_as_expected"]
+    assert [c["id"] for c in out["claims"]] == ["5.device", "12.device", "17.device"]
+    report = (tmp_path / "paper_checks.md").read_text()
+    assert report.startswith("# Device checks: preset:ecram") and "5.device" in report
+    claim_types.FAMILIES.pop("device", None)
+
+
+def test_check_expressions_from_a_fit(tmp_path, capsys):
+    code = main(["check", "--fast", "--q-plus", "1 - 0.1*w", "--q-minus", "1 + 0.6*w", "--range=-0.8,1.2",
+                 "--claims", "4,5", "--out", str(tmp_path), "--no-figures", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and {c["verdict"] for c in out["claims"]} == {"agree"}
+    claim_types.FAMILIES.pop("device", None)
+
+
+@pytest.mark.parametrize("claim_id, wrong", [("4.device", Theory(moment="std")), ("5.device", Theory(sp_shift=0.2)),
+                                             ("12.device", Theory(sp_shift=0.2)), ("17.device", Theory(penalty_sign=-1)),
+                                             ("18.device", Theory(penalty_sign=-1))])
+def test_negative_controls_on_a_user_device(device_family, claim_id, wrong):
+    (claim,) = [c for c in catalogue() if c.id == claim_id]
+    assert claim.evaluate(Theory(), True).verdict == "agree"
+    assert claim.evaluate(wrong, True).verdict == DISAGREE
+
+
+@pytest.mark.parametrize("args, param", [
+    (["--response", "preset:idealized"], "--response"),
+    (["--response", "preset:ecram", "--network"], "--network"),
+    (["--q-plus", "1 - w", "--q-minus", "1 + w", "--range=-0.4,0.4"], "--response"),
+    (["--response", "preset:ecram", "--claims", "13"], "--claims"),
+])
+def test_device_check_errors(tmp_path, capsys, args, param):
+    assert main(["check", "--fast", *args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert param in err and len(err.strip().splitlines()) == 1
+    claim_types.FAMILIES.pop("device", None)
