@@ -39,11 +39,13 @@ class Variation:
     (up/down imbalance, P2's sigma_pm), xi1, xi2 ~ N(0, 1) independent. Its SP solves
     G/F = r_i/g_i, so the gain scales the pulse size and the imbalance moves the SP.
     Draws with |r_i| >= 0.95 g_i (a device that cannot step one way) are clipped to
-    r_i = +-0.95 g_i; :meth:`draw` reports how many.
+    r_i = +-0.95 g_i; :meth:`draw` reports how many. ``log_normal = False`` draws the gain as the
+    reference simulator does by default, g_i = |1 + gain xi1| (floored at 1e-6).
     """
 
     gain: float = 0.0
     imbalance: float = 0.0
+    log_normal: bool = True
 
     def __post_init__(self):
         require_nonnegative("gain_dtod", self.gain)
@@ -51,7 +53,8 @@ class Variation:
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
         """(s_plus, s_minus, n_clipped) for ``n`` devices."""
-        g = np.exp(self.gain * rng.standard_normal(n))
+        xi = rng.standard_normal(n)
+        g = np.exp(self.gain * xi) if self.log_normal else np.maximum(np.abs(1.0 + self.gain * xi), 1e-6)
         r = self.imbalance * rng.standard_normal(n)
         lim = 0.95 * g
         clipped = int(np.count_nonzero(np.abs(r) > lim))

@@ -661,8 +661,24 @@ def cmd_presets(args) -> int:
     their responses (SP, pulses per e-fold, penalty curvature)."""
     from . import presets
     rows = [presets_summary(p) for p in (presets.PRESETS.values() if not args.name else [presets.get(args.name)])]
+    if args.devices is not None:
+        if not args.name:
+            raise InputError("--devices", "the device-to-device spread is per preset: give its NAME")
+        rows[0]["d2d"] = _preset_spread(presets.get(args.name), rows[0], args.devices, args.seed)
     if _as_json(args):
         _emit({"presets": rows})
+        return 0
+    if args.devices is not None:
+        d = rows[0]["d2d"]
+        print(f"{args.name}: {d['devices']} devices with d2d {d['variation']} (not modelled: "
+              f"{', '.join(d['not_modelled']) or 'none'}); {d['pulses']} alternating pulses each")
+        print(f"{'':10s} {'SP mean':>9s} {'std':>9s} {'p5':>9s} {'median':>9s} {'p95':>9s} {'at upper':>9s} {'at lower':>9s}")
+        for k in ("theory", "measured"):
+            t = d[k]
+            print(f"{k:10s} {_fmt(t['mean'])[:9]:>9s} {_fmt(t['std'])[:9]:>9s} {_fmt(t['p5'])[:9]:>9s} "
+                  f"{_fmt(t['median'])[:9]:>9s} {_fmt(t['p95'])[:9]:>9s} {t['fraction_upper']:9.3f} {t['fraction_lower']:9.3f}")
+        print(f"devices classified alike: {d['same_status']:.3f}; largest |SP theory - measured| over interior "
+              f"devices {_fmt(d['max_abs_sp_difference'])} (the 2-cycle's middle is within ~dw_min of the SP)")
         return 0
     print(f"{'preset':18s} {'dw_min':>9s} {'range':>17s} {'SP':>9s} {'e-fold (mean)':>14s} {'e-fold (alt.)':>14s}  class")
     for r in rows:
@@ -673,6 +689,53 @@ def cmd_presets(args) -> int:
     print("pulses per e-fold: random-sign pulses (mean dynamics, 1/(dw_min G'(SP))) and alternating up/down "
           "pulses (the pair map, -2/ln|M'|); --json for q+/q-, d2d, c2c and references")
     return 0
+
+
+def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
+    """Per-device SPs under the preset's d2d step variation: theory (the response's expressions, bisection)
+    and measured (alternating pulses on every device, pulse level)."""
+    import math as _m
+    from . import presets
+    from .symbolic import derive
+    from .symbolic.calibration import device_symmetric_points
+    from .runtime import check_memory
+    if isinstance(n, bool) or n < 1:
+        raise InputError("--devices", f"must be an integer >= 1 (got {n})")
+    check_memory("devices", n, 400)
+    var = presets.variation(p)
+    s_plus, s_minus, clipped = var.draw(n, np.random.default_rng(seed))
+    d = derive(p.response(), penalty=False)
+    sp_t, status_t = device_symmetric_points(d, s_plus, s_minus)
+    lo, hi = p.w_min, p.w_max
+    efold = summary.get("pulses_per_efold_alternating") or summary.get("pulses_per_efold_mean") or 1000.0
+    pulses = int(min(max(30 * efold / max(float(np.min(np.minimum(s_plus, s_minus))), 1e-3), 200), 300_000))
+    pulses += pulses % 2                       # end after a down pulse: the pair's middle
+    sp_m, drift = presets.pulse_devices(p, s_plus, s_minus, pulses)
+    edge = np.minimum(5.0 * p.dw_min * np.maximum(s_plus, s_minus), 0.1 * (hi - lo))   # a few of its own steps
+    # measured: at a bound, or still drifting toward one (a converged device's pair change is ~e^-30 of its
+    # start distance, a drifting one moves by dw_min |s+ q+ - s- q-| per pair)
+    moving = np.abs(drift) > 1e-6 * p.dw_min
+    status_m = np.where((sp_m >= hi - edge) | (moving & (drift > 0)), "upper",
+                        np.where((sp_m <= lo + edge) | (moving & (drift < 0)), "lower", "interior"))
+    # "at a bound" means the same for both: an SP within the pulse cycle's reach (edge) of a bound counts too
+    status_t = np.where(status_t != "interior", status_t,
+                        np.where(sp_t >= hi - edge, "upper", np.where(sp_t <= lo + edge, "lower", "interior")))
+
+    def summ(sps, status):
+        inner = sps[status == "interior"]
+        q = np.percentile(inner, [5, 50, 95]) if inner.size else [_m.nan] * 3
+        return {"mean": float(np.mean(inner)) if inner.size else None, "std": float(np.std(inner)) if inner.size else None,
+                "p5": float(q[0]), "median": float(q[1]), "p95": float(q[2]),
+                "fraction_upper": float(np.mean(status == "upper")), "fraction_lower": float(np.mean(status == "lower")),
+                "fraction_without_sp": float(np.mean(status != "interior"))}
+
+    both = (status_t == "interior") & (status_m == "interior")
+    return {"devices": n, "seed": seed, "pulses": pulses, "clipped_imbalance": clipped,
+            "variation": {"gain": var.gain, "imbalance": var.imbalance, "log_normal": var.log_normal},
+            "not_modelled": presets.unmodelled_dtod(p), "theory": summ(sp_t, status_t), "measured": summ(sp_m, status_m),
+            "same_status": float(np.mean(status_t == status_m)),
+            "still_drifting": float(np.mean(moving & (sp_m < hi - edge) & (sp_m > lo + edge))),
+            "max_abs_sp_difference": float(np.max(np.abs(sp_t[both] - sp_m[both]))) if both.any() else None}
 
 
 def presets_summary(p) -> dict:
@@ -830,6 +893,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("presets", help="the reference simulator's preset devices as response functions, with their "
                                        "SP and pulses per e-fold derived by the toolkit")
     p.add_argument("name", nargs="?", default=None, metavar="NAME", help="one preset (default: all)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="with NAME: the SP distribution over this many devices drawn with the preset's d2d step "
+                        "variation, by theory and by pulsing (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the device draws (default 0)")
     p.set_defaults(fn=cmd_presets)
     p = sub.add_parser("fit", help="fit q+/q- to measured up/down pulse sweeps (CSV) and print the best response "
                                    "as arguments every command accepts")

@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import InputError
 from .response import Response, from_expressions
 
@@ -167,3 +169,40 @@ def pulses_per_efold_mean(G_prime_at_sp: float, dw_min: float) -> float:
     dw_min G'(SP) per pulse: 1/(dw_min G'(SP)) pulses per e-fold."""
     rate = dw_min * G_prime_at_sp
     return 1.0 / rate if rate > 0 else math.inf
+
+
+def variation(preset: Preset):
+    """The preset's device-to-device step variation as a :class:`~aimc_theory.calibration.Variation`:
+    gain ``dw_min_dtod`` (log-normal when the preset says so, else 1 + sigma xi as the simulator draws it)
+    and up/down imbalance ``up_down_dtod``. Bounds (``w_max_dtod``/``w_min_dtod``), slope and reference
+    variations change the response's shape per device and are not modelled here (listed by
+    :func:`unmodelled_dtod`)."""
+    from .calibration import Variation
+    d = preset.dtod
+    return Variation(d.get("dw_min_dtod", 0.0), d.get("up_down_dtod", 0.0),
+                     log_normal=bool(d.get("dw_min_dtod_log_normal", False)))
+
+
+def unmodelled_dtod(preset: Preset) -> list[str]:
+    return sorted(k for k, v in preset.dtod.items()
+                  if k not in ("dw_min_dtod", "up_down_dtod", "dw_min_dtod_log_normal") and v)
+
+
+def pulse_devices(preset: Preset, s_plus, s_minus, pulses: int, w0: float | None = None,
+                  rng=None) -> np.ndarray:
+    """Measured: ``pulses`` alternating up/down pulses (up first) on every device (step scales s_+, s_-),
+    pulse level, no cycle noise. Returns (middle, drift): the mean of the last up/down pair (a device that
+    converged sits at its SP, the 2-cycle's middle, or at the bound it drifted to) and the change of the
+    weight over the last pair (about 0 when converged; the sign of the drift of a device still on its way
+    to a bound)."""
+    from .device import Device
+    resp = preset.response()
+    dev = Device(resp, dw_min=preset.dw_min, up_scale=np.asarray(s_plus, float),
+                 down_scale=np.asarray(s_minus, float))
+    w = np.full(np.shape(s_plus), 0.5 * (resp.lo + resp.hi) if w0 is None else w0, dtype=float)
+    up, down = np.ones_like(w), -np.ones_like(w)
+    prev = prev2 = w
+    for k in range(pulses):
+        prev2, prev = prev, w
+        w = dev.pulse(w, up if k % 2 == 0 else down, rng)
+    return 0.5 * (w + prev), w - prev2          # prev2: after the previous down pulse, one pair earlier

@@ -98,3 +98,37 @@ def test_presets_in_every_command(capsys):
     capsys.readouterr()
     assert main(["derive", "--response", "preset:ecram", "-p", "tau=1"]) == 2
     assert main(["derive", "--response", "preset:nope"]) == 2
+
+
+@pytest.mark.parametrize("name", ["ecram", "capacitor", "gokmen-vlasov", "pcm"])
+def test_d2d_sp_distribution_theory_vs_pulsing(capsys, name):
+    """Each device's SP under the preset's d2d step variation: the theory (bisection on the response's
+    expressions) and pulsing (alternating pulses, pulse level) classify the devices alike (interior SP, or
+    none / at a bound: the constant-step preset has none) and agree on the interior SPs to the 2-cycle's
+    offset (a few steps)."""
+    assert main(["presets", name, "--devices", "400", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)["presets"][0]["d2d"]
+    assert d["same_status"] >= 0.99
+    for k in ("fraction_upper", "fraction_lower"):
+        assert abs(d["theory"][k] - d["measured"][k]) <= 0.01
+    if name == "gokmen-vlasov":
+        assert d["theory"]["fraction_without_sp"] == 1.0
+    else:
+        p = presets.get(name)
+        assert d["max_abs_sp_difference"] < 5 * p.dw_min * 2
+    if name == "capacitor":                        # slope 0.05 vs imbalance 0.06: many devices have no SP
+        assert 0.2 < d["theory"]["fraction_without_sp"] < 0.7
+
+
+def test_d2d_negative_control_theory_without_variation_disagrees():
+    """If the theory ignored each device's own step scales (every SP at the mean device's), the pulsed
+    SPs would not match: the comparison above can fail."""
+    import numpy as np
+    from aimc_theory.symbolic import derive
+    from aimc_theory.symbolic.calibration import device_symmetric_points
+    p = presets.get("ecram")
+    s_plus, s_minus, _ = presets.variation(p).draw(200, np.random.default_rng(0))
+    sp_m, _ = presets.pulse_devices(p, s_plus, s_minus, 40000)
+    wrong, _ = device_symmetric_points(derive(p.response(), penalty=False), np.ones(200), np.ones(200))
+    right, _ = device_symmetric_points(derive(p.response(), penalty=False), s_plus, s_minus)
+    assert np.max(np.abs(right - sp_m)) < 10 * p.dw_min < np.max(np.abs(wrong - sp_m))

@@ -246,6 +246,37 @@ def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minu
     return CalibrationTheory(wsp_f, dw, float(c), float(kp), float(km), cycle, bounds, phi, rho_exact)
 
 
+def device_symmetric_points(derivation: Derivation, s_plus, s_minus) -> tuple[np.ndarray, np.ndarray]:
+    """Each device's SP under step scales (s_+ q+, s_- q-), from the response's expressions.
+
+    Parameters
+    ----------
+    derivation : Derivation
+        The mean response's derivation.
+    s_plus, s_minus : ndarray
+        Per-device step scales.
+
+    Returns
+    -------
+    (sp, status)
+        ``status`` is "interior" (s_- q- - s_+ q+ changes sign from - to + inside the range: the SP),
+        "upper" (the up steps win everywhere: under balanced pulses the weight drifts to the upper bound,
+        reported as sp = hi) or "lower" (sp = lo).
+    """
+    resp = derivation.response
+    qp, qm = lambdify_w(resp.q_plus_expr), lambdify_w(resp.q_minus_expr)
+    s_plus, s_minus = np.broadcast_arrays(np.asarray(s_plus, float), np.asarray(s_minus, float))
+    span = resp.hi - resp.lo
+    lo_w = np.full(s_plus.shape, resp.lo + 1e-12 * span)
+    hi_w = np.full(s_plus.shape, resp.hi - 1e-12 * span)
+    h_lo = s_minus * qm(lo_w) - s_plus * qp(lo_w)
+    h_hi = s_minus * qm(hi_w) - s_plus * qp(hi_w)
+    status = np.where(h_hi <= 0, "upper", np.where(h_lo >= 0, "lower", "interior"))
+    sps = _bisect_sp(qp, qm, s_plus, s_minus, resp.lo, resp.hi)
+    sps = np.where(status == "upper", resp.hi, np.where(status == "lower", resp.lo, sps))
+    return sps, status
+
+
 def _bisect_sp(qp, qm, s_plus, s_minus, lo, hi, iters: int = 80):
     lo_a = np.full(s_plus.shape, (lo if math.isfinite(lo) else -1e6) + 1e-12)
     hi_a = np.full(s_plus.shape, (hi if math.isfinite(hi) else 1e6) - 1e-12)
