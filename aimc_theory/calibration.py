@@ -108,7 +108,9 @@ def device_symmetric_points(device: Device, s_plus=1.0, s_minus=1.0, iters: int 
     if np.any(bad):
         raise InputError("imbalance_dtod", f"{int(bad.sum())} device(s) have no symmetric point inside "
                                            f"({resp.lo:g}, {resp.hi:g}) (s_- q- - s_+ q+ does not change "
-                                           "sign from - to +); lower the variation")
+                                           "sign from - to +: it drifts to a bound, there is nothing to calibrate to); lower the "
+                                           "variation, or see `aimc-theory presets NAME --devices N` for the SP "
+                                           "distribution with such devices counted")
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         up = h(mid) > 0

@@ -348,7 +348,7 @@ def cmd_calibrate(args) -> int:
     if args.dw_min is None:
         raise InputError("--dw-min", "calibration needs the pulse size --dw-min X (> 0)")
     dev = device.Device(resp, dw_min=args.dw_min, sigma_c=args.sigma_c)
-    variation = calibration.Variation(args.gain_dtod, args.imbalance_dtod)
+    variation = _variation(args)
     res = calibration.zero_shift(dev, args.w0, args.pulses, args.scheme, devices=args.chains, seed=args.seed,
                                  variation=variation, tolerance=args.tolerance, progress=_eta("calibrate"))
     d = derive(resp, penalty=False)
@@ -462,7 +462,8 @@ def cmd_train(args) -> int:
     dev = device.Device(resp, dw_min=dw, sigma_c=args.sigma_c, trains=trains)
     main_dev = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, trains=trains)
     from .calibration import Variation
-    variation = Variation(args.gain_dtod, args.imbalance_dtod) if args.gain_dtod or args.imbalance_dtod else None
+    variation = _variation(args)
+    variation = variation if variation.gain or variation.imbalance else None
     progress = None if args.json or args.quiet else network.stderr_progress
     runs = []
     for a in algs:
@@ -798,12 +799,30 @@ COMMAND_FUNCTIONS = {"derive": cmd_derive, "fixed-point": cmd_fixed_point, "simu
                      "presets": cmd_presets, "fit": cmd_fit}
 
 
+def _variation(args):
+    """--gain-dtod/--imbalance-dtod, or with --preset-dtod the preset's own (its gain law included)."""
+    from .calibration import Variation
+    if not getattr(args, "preset_dtod", False):
+        return Variation(args.gain_dtod, args.imbalance_dtod)
+    if not (args.response or "").startswith("preset:"):
+        raise InputError("--preset-dtod", "needs --response preset:NAME")
+    if args.gain_dtod or args.imbalance_dtod:
+        raise InputError("--preset-dtod", "give either --preset-dtod or --gain-dtod/--imbalance-dtod, not both")
+    from . import presets
+    var = presets.variation(presets.get(args.response))
+    args.gain_dtod, args.imbalance_dtod = var.gain, var.imbalance      # recorded in the provenance
+    return var
+
+
 def _add_variation(p, where: str) -> None:
     """--gain-dtod/--imbalance-dtod (calibrate: per device; train: per element of every array)."""
     p.add_argument("--gain-dtod", type=float, default=0.0,
                    help=f"device-to-device log-normal step gain sigma{where} (P2 eq. 103; default 0)")
     p.add_argument("--imbalance-dtod", type=float, default=0.0,
                    help=f"device-to-device up/down imbalance sigma{where}, moves the SP (P2 eq. 103; default 0)")
+    p.add_argument("--preset-dtod", action="store_true",
+                   help="with --response preset:NAME: the preset's own step-size variation (dw_min_dtod, normal or "
+                        "log-normal as the preset says, and up_down_dtod)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,23 @@ The ``up_down`` asymmetry is one-sided as in the simulator's code: for u > 0 the
 (``up_down_dtod``) map onto :class:`aimc_theory.calibration.Variation`.
 
 Sources: the simulator's preset classes and their docstrings' references (listed per preset).
+
+============== ================================= ========= ================== =========================================
+name           class (model)                     dw_min    range              reference
+============== ================================= ========= ================== =========================================
+reram-es       ReRamESPresetDevice (ExpStep)     1.35e-3   [-1, 1]            Gong et al., Nat. Commun. 9, 2102 (2018)
+reram-sb       ReRamSBPresetDevice (SoftBounds)  2e-3      [-0.75, 1.25]      Gong et al., Nat. Commun. 9, 2102 (2018)
+capacitor      CapacitorPresetDevice (LinearStep) 5e-3     [-1, 1]            Li et al., VLSI Technology 2018
+ecram          EcRamPresetDevice (LinearStep)    2e-3      [-0.8276, 1.1724]  Tang et al., IEDM 2018
+ecram-mo       EcRamMOPresetDevice (LinearStep)  2.8214e-4 [-0.8286, 1.1714]  Kim et al., IEDM 2019
+idealized      IdealizedPresetDevice (Constant)  2e-4      [-1, 1]            Gokmen & Vlasov 2016; Rasch et al. 2019
+gokmen-vlasov  GokmenVlasovPresetDevice (Const.) 1.6e-3    [-1, 1]            Gokmen & Vlasov, Front. Neurosci. 2016
+pcm            PCMPresetDevice (ExpStep)         1e-2      [0, 2]             Nandakumar et al., Front. Neurosci. 2020
+reram-array-om ReRamArrayOMPresetDevice (SB ref) 0.0949    [-1, 1]            Gong & Rasch et al., IEDM 2022
+reram-array-hfo2 ReRamArrayHfO2PresetDevice      0.4622    [-1, 1]            Gong & Rasch et al., IEDM 2022
+============== ================================= ========= ================== =========================================
+
+The shape parameters, d2d and c2c values of each are in :data:`PRESETS` and ``aimc-theory presets --json``.
 """
 from __future__ import annotations
 

@@ -42,6 +42,11 @@ def test_json_rows_have_the_interface_keys(rows):
 # -- negative controls: one wrong theory per claim family -----------------------------------------
 
 NEGATIVE = [
+    ("27.ecram", Theory(sp_shift=0.01)),
+    ("27.reram-es.rate", Theory(up_down=0.3)),
+    ("27.capacitor.rate", Theory(up_down=0.3)),
+    ("27.gokmen-vlasov", Theory(up_down=0.01)),
+    ("27.fit", Theory(penalty_sign=-1)),
     ("1.softbounds", Theory(penalty_sign=-1)),
     ("1.exponential", Theory(sp_shift=0.2)),
     ("2.power", Theory(penalty_sign=-1)),

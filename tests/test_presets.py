@@ -132,3 +132,16 @@ def test_d2d_negative_control_theory_without_variation_disagrees():
     wrong, _ = device_symmetric_points(derive(p.response(), penalty=False), np.ones(200), np.ones(200))
     right, _ = device_symmetric_points(derive(p.response(), penalty=False), s_plus, s_minus)
     assert np.max(np.abs(right - sp_m)) < 10 * p.dw_min < np.max(np.abs(wrong - sp_m))
+
+
+def test_preset_dtod_in_calibrate_and_train(capsys):
+    assert main(["calibrate", "--response", "preset:ecram", "--preset-dtod", "--scheme", "cyclic", "--pulses", "4000",
+                 "--chains", "100", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["provenance"]["arguments"]["gain_dtod"] == 0.1 and "symmetric_point_distribution" in out
+    assert main(["calibrate", "--response", "preset:capacitor", "--preset-dtod", "--pulses", "100", "--chains", "200"]) == 2
+    assert "no symmetric point" in capsys.readouterr().err
+    assert main(["calibrate", "--response", "softbounds", "--dw-min", "1e-3", "--preset-dtod"]) == 2
+    assert "--preset-dtod" in capsys.readouterr().err
+    assert main(["train", "--response", "preset:ecram", "--preset-dtod", "--dataset", "digits", "--hidden", "8",
+                 "--epochs", "1", "--quiet", "--json"]) == 0

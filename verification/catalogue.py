@@ -3,18 +3,19 @@
 * :mod:`.claims_asgd`  1-10   analog update, pulse trains, Analog SGD
 * :mod:`.claims_rl`    11-16  Residual Learning v1/v2, P1 Fig. 2
 * :mod:`.claims_sp`    17-24  SP calibration and dynamic SP tracking (RIDER, E-RIDER)
+* :mod:`.claims_devices` 27.*  the reference simulator's preset devices and fits of pulse sweeps
 * :mod:`.claims_network` 26.*  the network path on Fashion-MNIST (only with ``network=True``: minutes)
 """
 from __future__ import annotations
 
-from . import claims_asgd, claims_network, claims_rl, claims_sp
+from . import claims_asgd, claims_devices, claims_network, claims_rl, claims_sp
 from .claim_types import AGREE, DISAGREE, INCONCLUSIVE, Claim
 
 __all__ = ["catalogue", "select", "AGREE", "DISAGREE", "INCONCLUSIVE", "Claim"]
 
 
 def catalogue(network: bool = False) -> list[Claim]:
-    claims = claims_asgd.catalogue() + claims_rl.catalogue() + claims_sp.catalogue()
+    claims = claims_asgd.catalogue() + claims_rl.catalogue() + claims_sp.catalogue() + claims_devices.catalogue()
     return claims + claims_network.catalogue() if network else claims
 
 

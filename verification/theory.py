@@ -39,6 +39,7 @@ class Theory:
     lemma35_factor: float = 2.0       # P2 Lemma 3.5's threshold 1 - factor |P - w_sp| cos / |P - Q|
     drift: str = "model"              # crossbar drift: the model's own, or forced "batch-mean"/"per-sample"
     ordering: int = 1                 # network claims: -1 predicts every ordering reversed
+    up_down: float = 0.0              # a theory that believes the up steps are (1 - up_down) times smaller
 
     @property
     def label(self) -> str:
@@ -59,12 +60,18 @@ class Theory:
             parts.append(f"{self.drift} drift for every model")
         if self.ordering < 0:
             parts.append("network orderings reversed")
+        if self.up_down:
+            parts.append(f"up steps scaled by {1 - self.up_down:g}")
         if self.lemma35_factor != 2.0:
             parts.append(f"Lemma 3.5 factor {self.lemma35_factor:g}")
         return ", ".join(parts) or "correct theory"
 
     def response(self, resp: Response) -> Response:
         r = resp.shifted(self.sp_shift) if self.sp_shift else resp
+        if self.up_down:
+            from aimc_theory.response import from_expressions
+            r = from_expressions(f"{1 - self.up_down!r}*({r.q_plus_expr})", str(r.q_minus_expr),
+                                 range=(r.lo, r.hi), name=f"{r.name}(up_down {self.up_down:g})")
         return r.swapped() if self.penalty_sign < 0 else r
 
     def derive(self, resp: Response, penalty: bool = False) -> symbolic.Derivation:
