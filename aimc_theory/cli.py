@@ -461,7 +461,6 @@ def cmd_train(args) -> int:
     resp = _response(args)
     dev = device.Device(resp, dw_min=dw, sigma_c=args.sigma_c, trains=trains)
     main_dev = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, trains=trains)
-    from .calibration import Variation
     variation = _variation(args)
     variation = variation if variation.gain or variation.imbalance else None
     progress = None if args.json or args.quiet else network.stderr_progress
@@ -573,7 +572,6 @@ def _device_claims(args):
 
 
 def cmd_check(args) -> int:
-    from verification import checker
     out = _out_dir(args.out)
     device_resp = _device_claims(args)
     if device_resp is None:

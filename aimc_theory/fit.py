@@ -297,6 +297,25 @@ _FITTERS = {"softbounds": _fit_softbounds, "linear": _fit_linear, "power": _fit_
             "exponential": _fit_exponential, "piecewise": _fit_piecewise}
 
 
+def synthetic_sweeps(resp, dw_min: float, sigma_c: float = 0.3, cycles: int = 3, pulses: int = 600,
+                     w0: float = -0.3, seed: int = 0) -> str:
+    """CSV text of up/down sweeps of a known response pulsed by this toolkit's pulse-level model (cycle
+    noise ``sigma_c`` dw_min per pulse): ``cycles`` times ``pulses`` up pulses then ``pulses`` down pulses
+    from ``w0``. For examples and for checking that :func:`fit` recovers what made the data."""
+    from .device import Device
+    dev = Device(resp, dw_min=dw_min, sigma_c=sigma_c)
+    rng = np.random.default_rng(seed)
+    w = np.array([float(w0)])
+    lines = ["cycle,direction,pulse,w"]
+    for c in range(cycles):
+        for name, sign in (("up", 1.0), ("down", -1.0)):
+            lines.append(f"{c},{name},0,{float(w[0])!r}")
+            for k in range(1, pulses + 1):
+                w = dev.pulse(w, np.array([sign]), rng)
+                lines.append(f"{c},{name},{k},{float(w[0])!r}")
+    return "\n".join(lines) + "\n"
+
+
 def fit(s: Sweeps, families=FAMILIES) -> list[FitResult]:
     """Every family's fit, best (lowest BIC) first.
 

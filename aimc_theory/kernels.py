@@ -25,7 +25,7 @@ _kernel = None
 
 def available() -> bool:
     try:
-        import numba  # noqa: F401
+        import numba  # noqa: F401 -- only whether it imports
     except ImportError:
         return False
     return True

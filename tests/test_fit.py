@@ -3,26 +3,14 @@ errors), family selection, bad files, and the chain data -> fit -> derive -> sim
 import json
 import math
 
-import numpy as np
 import pytest
 
-from aimc_theory import device, fit, presets, response, run
+from aimc_theory import fit, presets, run
 from aimc_theory.cli import main
 
 
 def sweep_csv(path, resp, dw_min, sigma_c=0.3, cycles=3, pulses=600, w0=-0.3, seed=0):
-    """Pulse sweeps of a known response with this toolkit's pulse-level model (cycle noise sigma_c)."""
-    dev = device.Device(resp, dw_min=dw_min, sigma_c=sigma_c)
-    rng = np.random.default_rng(seed)
-    w = np.array([w0])
-    lines = ["cycle,direction,pulse,w"]
-    for c in range(cycles):
-        for name, sign in (("up", 1.0), ("down", -1.0)):
-            lines.append(f"{c},{name},0,{float(w[0])!r}")
-            for k in range(1, pulses + 1):
-                w = dev.pulse(w, np.array([sign]), rng)
-                lines.append(f"{c},{name},{k},{float(w[0])!r}")
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(fit.synthetic_sweeps(resp, dw_min, sigma_c, cycles, pulses, w0, seed))
     return path
 
 

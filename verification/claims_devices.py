@@ -4,7 +4,7 @@
   pulsed device (alternating pulses, pulse level) settles, within one pulse step, and it equals the
   simulator's own closed form (its documentation's formula, typed independently) to 1e-3.
 * ``27.<preset>.rate``: pulses per e-fold of alternating pulses, -2/ln|M'| of the exact up-down pair map
-  (symbolic), against the decay rate fitted to the pulsed device's |w - SP|; within 3%.
+  (symbolic), against the decay rate fitted to the pulsed device's pair-to-pair changes; within 3%.
 * ``27.<constant-step preset>``: q+ = q- makes every point symmetric (G = 0): alternating pulses return
   the weight to where it started (measured drift 0).
 * ``27.fit``: ``fit`` recovers a known linear-step response (the ECRAM preset pulsed with cycle noise)
@@ -17,9 +17,8 @@ import math
 import numpy as np
 
 from aimc_theory import device, fit, presets
-from aimc_theory.errors import InputError
 
-from .claim_types import AGREE, DISAGREE, Claim, Outcome, judge
+from .claim_types import DISAGREE, Claim, Outcome, judge
 from .theory import Theory
 
 # the simulator's closed forms (its documentation; weight units, Delta+ = Delta- except ReRam-ES)
@@ -121,19 +120,9 @@ def _claim_fit(theory: Theory, fast: bool) -> Outcome:
     from pathlib import Path
     p = presets.get("ecram")
     truth = theory.response(p.response())
-    dev = device.Device(p.response(), dw_min=p.dw_min, sigma_c=0.3)
-    rng = np.random.default_rng(27)
-    w = np.array([-0.3])
-    lines = ["cycle,direction,pulse,w"]
-    for c in range(3):
-        for name, sign in (("up", 1.0), ("down", -1.0)):
-            lines.append(f"{c},{name},0,{float(w[0])!r}")
-            for k in range(1, 601):
-                w = dev.pulse(w, np.array([sign]), rng)
-                lines.append(f"{c},{name},{k},{float(w[0])!r}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sweep.csv"
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text(fit.synthetic_sweeps(p.response(), p.dw_min, sigma_c=0.3, seed=27))
         s = fit.read(path)
     res = fit.fit(s, ["linear"])[0]
     # the truth's q- slope in weight units (a wrong theory, e.g. q+ and q- swapped, predicts another one)
