@@ -253,3 +253,11 @@ def test_ctrl_c_keeps_finished_points_and_the_rerun_resumes(tmp_path):
     summary = json.loads(res.stdout)
     assert res.returncode == 0 and summary["done_before"] == kept and summary["points"] == 12
     assert len(sweep.read_table(out / "tiny.csv")) == 12
+
+
+def test_parquet_table_when_pyarrow_is_installed(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    res = sweep.run_study(sweep.load(write(tmp_path)), tmp_path / "o", execute=sweep.executor("inline"),
+                          figures=False)
+    table = pq.read_table(res.parquet).to_pylist()
+    assert len(table) == 8 and {r["point"] for r in table} == {r["point"] for r in res.rows}
