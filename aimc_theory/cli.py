@@ -1,4 +1,4 @@
-"""Command line: ``aimc-theory derive | fixed-point | simulate | calibrate | check``.
+"""The aimc-theory command line: derive, fixed-point, simulate, calibrate, reproduce, train, presets, fit, sweep, check.
 
 Every command takes ``--json`` and then prints exactly one JSON object on stdout. Exit status:
 0 success, 2 bad input (one line on stderr naming the parameter), 1 when ``check`` finds a
