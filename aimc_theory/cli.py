@@ -278,7 +278,8 @@ def cmd_simulate(args) -> int:
     opt = registry.build(spec.name, args.lr, array, main, seed=args.seed, **opts)
     res = simulation.run(obj, opt, args.steps, args.chains, args.seed,
                          w0=args.w_star if args.w0 is None else args.w0, progress=_eta("simulate"),
-                         backend=args.backend, record_every=max(1, args.steps // 10_000))   # no trajectory in the JSON
+                         backend=args.backend, record_every=max(1, args.steps // 10_000),   # no trajectory in the JSON
+                         dtype=np.float32 if args.dtype == "float32" else np.float64)
     out = res.as_dict()
     if spec.final_keys:
         out.update(spec.final_keys(res.final_params, res.final_state))
@@ -848,6 +849,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--desired-bl", type=int, default=None,
                    help="write each gradient as stochastic coincidence pulse trains of at most this length, with "
                         "update and BL management, as the reference simulator does (needs --pulses)")
+    p.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                   help="precision of the weights and the per-step arithmetic; float32 draws another random stream, "
+                        "runs ~1.2-1.3x faster, time averages stay float64 (default float64)")
     p.add_argument("--backend", default="numpy", choices=("numpy", "numba"),
                    help="numba: the compiled kernel (pip install -e \".[fast]\"; analog-sgd and digital-sgd, expected "
                         "update, built-in families), the same numbers several times faster (default numpy)")

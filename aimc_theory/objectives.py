@@ -64,7 +64,7 @@ class ScalarQuadratic:
         if not self.noise:
             g = self.L * (W - self.w_star)
         else:
-            g = rng.standard_normal(W.shape)
+            g = rng.standard_normal(W.shape, dtype=W.dtype) if W.dtype == np.float32 else rng.standard_normal(W.shape)
             g *= self.noise
             g += self.L * (W - self.w_star) if self.L != 1.0 else W - self.w_star
         return Rank1Batch(np.ones((1, 1, 1)), g[:, None, :]) if self.per_sample else g

@@ -71,7 +71,8 @@ def initial_weights(w0, chains: int, dim: int) -> np.ndarray:
 def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=0.0,
         record_every: int = 1, burn_in: float = 0.5,
         observables: dict[str, Callable[[np.ndarray, object], np.ndarray]] | None = None,
-        progress: Callable[[int, int, float], None] | None = None, backend: str = "numpy") -> SimulationResult:
+        progress: Callable[[int, int, float], None] | None = None, backend: str = "numpy",
+        dtype=np.float64) -> SimulationResult:
     """Simulate ``chains`` independent runs of ``steps`` steps from ``w0`` (seeded, reproducible).
 
     Parameters
@@ -97,6 +98,10 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     backend : {"numpy", "numba"}
         "numba": the compiled kernel of :mod:`aimc_theory.kernels` (optional extra ``fast``; analog/digital
         SGD on the scalar quadratic, expected update), the same bits as "numpy" several times faster.
+    dtype : numpy.float64 or numpy.float32
+        Precision of the weights and of the per-step arithmetic (the time averages accumulate in float64).
+        float32 draws float32 normals (another random stream) and runs ~1.2-1.3x faster; its rounding
+        (6e-8 relative per operation) is far below the SE of any stationary mean measured here.
 
     Returns
     -------
@@ -117,17 +122,22 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
         raise InputError("burn_in", f"must be in [0, 1) (got {burn_in})")
     if backend not in ("numpy", "numba"):
         raise InputError("backend", f"must be numpy or numba (got {backend!r})")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise InputError("dtype", f"must be float64 or float32 (got {dtype})")
     if backend == "numba":
         from . import kernels
         kernels.plan(objective, algorithm, observables)      # not covered: an error before any work
+        if dtype != np.float64:
+            raise InputError("dtype", "the numba kernel runs in float64")
     check_memory("chains", chains, objective.dim * BYTES_PER_CHAIN_COORDINATE)
     _check_trajectory_memory(steps, record_every, objective.dim)
     rng = np.random.default_rng(seed)
-    params = initial_weights(w0, chains, objective.dim)
+    params = initial_weights(w0, chains, objective.dim).astype(dtype, copy=False)
     state = algorithm.init(params)
     start = min(int(steps * burn_in), steps - 1)
-    s1 = np.zeros_like(params)
-    s2 = np.zeros_like(params)
+    s1 = np.zeros(params.shape)               # float64 accumulators whatever the weights' precision
+    s2 = np.zeros(params.shape)
     traj = [algorithm.readout(params, state).mean(axis=0)]
     obs = {k: np.zeros(chains) for k in (observables or {})}
     t0 = time.perf_counter()

@@ -46,6 +46,8 @@ def main(argv=None) -> None:
     ap.add_argument("--chains", type=int, nargs="+", default=[10_000, 1_000_000])
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--numpy-only", action="store_true", help="leave out the numba kernel rows")
+    ap.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                    help="precision of the simulation and of the RNG ceiling it is compared with")
     ap.add_argument("--only", default=None, help="only configurations whose name contains this text")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc's thresholds alone (see aimc_theory.runtime)")
@@ -76,17 +78,18 @@ def main(argv=None) -> None:
     print(f"{'configuration':48s} {'chains':>9s} {'chain-steps/s':>14s} {'vs RNG':>7s} {'cost/ASGD':>9s}")
     for n in args.chains:
         rng = np.random.default_rng(0)
-        buf = np.empty((n, 1))
-        rng_rate = rate(lambda steps: [rng.standard_normal(out=buf) for _ in range(steps)], n, args.seconds)
+        dt = np.dtype(args.dtype)
+        buf = np.empty((n, 1), dtype=dt)
+        rng_rate = rate(lambda steps: [rng.standard_normal(out=buf, dtype=dt) for _ in range(steps)], n, args.seconds)
         print(f"{'RNG only: standard_normal(out=...)':48s} {n:9d} {rng_rate:14.3e} {1.0:7.2f}")
         asgd = None
         for name, alg in cases.items():
             if args.only and args.only not in name:
                 continue
-            r = rate(lambda steps: simulation.run(obj, alg, steps, n, 0, w0=0.5), n, args.seconds)
+            r = rate(lambda steps: simulation.run(obj, alg, steps, n, 0, w0=0.5, dtype=dt), n, args.seconds)
             asgd = asgd or r
             print(f"{name:48s} {n:9d} {r:14.3e} {r / rng_rate:7.2f} {asgd / r:9.2f}")
-            if kernels.available() and alg.config and not args.numpy_only:
+            if kernels.available() and alg.config and not args.numpy_only and dt == np.float64:
                 try:
                     kernels.plan(obj, alg, None)
                 except InputError:

@@ -244,3 +244,17 @@ def test_numba_kernel_refuses_what_it_does_not_cover():
             simulation.run(obj, alg, 10, 5, 0, backend="numba")
     with pytest.raises(InputError, match="backend"):
         simulation.run(obj, algorithms.digital_sgd(0.05), 10, 5, 0, backend="fortran")
+
+
+def test_float32_option():
+    """float32 weights and arithmetic (float64 averages): seeded bits, and the stationary mean agrees with
+    float64's within 4 combined SE (another random stream)."""
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+    alg = algorithms.analog_sgd(0.01, device.Device(response.softbounds(sp=-0.2)))
+    a = simulation.run(obj, alg, 3000, 4000, 1, w0=0.5, dtype=np.float32)
+    b = simulation.run(obj, alg, 3000, 4000, 1, w0=0.5, dtype=np.float32)
+    c = simulation.run(obj, alg, 3000, 4000, 1, w0=0.5)
+    assert a.final_weights.dtype == np.float32 and np.array_equal(a.final_weights, b.final_weights)
+    assert abs(a.mean[0] - c.mean[0]) < 4 * np.hypot(a.se[0], c.se[0])
+    with pytest.raises(InputError, match="dtype"):
+        simulation.run(obj, alg, 10, 5, 0, dtype=np.int32)
