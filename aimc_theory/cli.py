@@ -703,15 +703,18 @@ def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
         raise InputError("--devices", f"must be an integer >= 1 (got {n})")
     check_memory("devices", n, 400)
     var = presets.variation(p)
-    s_plus, s_minus, clipped = var.draw(n, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    s_plus, s_minus, clipped = var.draw(n, rng)
+    offsets = presets.reference_offsets(p, n, rng)              # zero-shifted presets: a reference error
     d = derive(p.response(), penalty=False)
     sp_t, status_t = device_symmetric_points(d, s_plus, s_minus)
-    lo, hi = p.w_min, p.w_max
+    sp_t = sp_t + offsets                                        # device i responds as q(w - offset_i)
+    lo, hi = p.w_min + offsets, p.w_max + offsets
     efold = summary.get("pulses_per_efold_alternating") or summary.get("pulses_per_efold_mean") or 1000.0
     pulses = int(min(max(30 * efold / max(float(np.min(np.minimum(s_plus, s_minus))), 1e-3), 200), 300_000))
     pulses += pulses % 2                       # end after a down pulse: the pair's middle
-    sp_m, drift = presets.pulse_devices(p, s_plus, s_minus, pulses)
-    edge = np.minimum(5.0 * p.dw_min * np.maximum(s_plus, s_minus), 0.1 * (hi - lo))   # a few of its own steps
+    sp_m, drift = presets.pulse_devices(p, s_plus, s_minus, pulses, offsets=offsets)
+    edge = np.minimum(5.0 * p.dw_min * np.maximum(s_plus, s_minus), 0.1 * (p.w_max - p.w_min))   # a few own steps
     # measured: at a bound, or still drifting toward one (a converged device's pair change is ~e^-30 of its
     # start distance, a drifting one moves by dw_min |s+ q+ - s- q-| per pair)
     moving = np.abs(drift) > 1e-6 * p.dw_min
@@ -731,7 +734,8 @@ def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
 
     both = (status_t == "interior") & (status_m == "interior")
     return {"devices": n, "seed": seed, "pulses": pulses, "clipped_imbalance": clipped,
-            "variation": {"gain": var.gain, "imbalance": var.imbalance, "log_normal": var.log_normal},
+            "variation": {"gain": var.gain, "imbalance": var.imbalance, "log_normal": var.log_normal,
+                          "reference_std": float(p.dtod.get("reference_std", 0.0))},
             "not_modelled": presets.unmodelled_dtod(p), "theory": summ(sp_t, status_t), "measured": summ(sp_m, status_m),
             "same_status": float(np.mean(status_t == status_m)),
             "still_drifting": float(np.mean(moving & (sp_m < hi - edge) & (sp_m > lo + edge))),

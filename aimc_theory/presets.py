@@ -202,11 +202,19 @@ def variation(preset: Preset):
 
 def unmodelled_dtod(preset: Preset) -> list[str]:
     return sorted(k for k, v in preset.dtod.items()
-                  if k not in ("dw_min_dtod", "up_down_dtod", "dw_min_dtod_log_normal") and v)
+                  if k not in ("dw_min_dtod", "up_down_dtod", "dw_min_dtod_log_normal", "reference_std") and v)
+
+
+def reference_offsets(preset: Preset, n: int, rng) -> np.ndarray:
+    """Per-device reference error of the zero-shifted presets (``reference_std``): the simulator subtracts
+    each device's SP plus N(0, reference_std^2) from its conductance, so the visible SP (and range) of
+    device i moves by -reference_std xi_i; zero for the others."""
+    std = float(preset.dtod.get("reference_std", 0.0))
+    return -std * rng.standard_normal(n) if std else np.zeros(n)
 
 
 def pulse_devices(preset: Preset, s_plus, s_minus, pulses: int, w0: float | None = None,
-                  rng=None) -> np.ndarray:
+                  rng=None, offsets=0.0) -> np.ndarray:
     """Measured: ``pulses`` alternating up/down pulses (up first) on every device (step scales s_+, s_-),
     pulse level, no cycle noise. Returns (middle, drift): the mean of the last up/down pair (a device that
     converged sits at its SP, the 2-cycle's middle, or at the bound it drifted to) and the change of the
@@ -215,8 +223,8 @@ def pulse_devices(preset: Preset, s_plus, s_minus, pulses: int, w0: float | None
     from .device import Device
     resp = preset.response()
     dev = Device(resp, dw_min=preset.dw_min, up_scale=np.asarray(s_plus, float),
-                 down_scale=np.asarray(s_minus, float))
-    w = np.full(np.shape(s_plus), 0.5 * (resp.lo + resp.hi) if w0 is None else w0, dtype=float)
+                 down_scale=np.asarray(s_minus, float), offset=offsets)
+    w = np.full(np.shape(s_plus), 0.5 * (resp.lo + resp.hi) if w0 is None else w0, dtype=float) + offsets
     up, down = np.ones_like(w), -np.ones_like(w)
     prev = prev2 = w
     for k in range(pulses):
