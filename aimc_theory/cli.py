@@ -672,11 +672,13 @@ def cmd_presets(args) -> int:
         d = rows[0]["d2d"]
         print(f"{args.name}: {d['devices']} devices with d2d {d['variation']} (not modelled: "
               f"{', '.join(d['not_modelled']) or 'none'}); {d['pulses']} alternating pulses each")
-        print(f"{'':10s} {'SP mean':>9s} {'std':>9s} {'p5':>9s} {'median':>9s} {'p95':>9s} {'at upper':>9s} {'at lower':>9s}")
+        print(f"{'':10s} {'SP mean':>9s} {'std':>9s} {'p5':>9s} {'median':>9s} {'p95':>9s} {'at upper':>9s} {'at lower':>9s}"
+              f" {'neutral':>8s}")
         for k in ("theory", "measured"):
             t = d[k]
             print(f"{k:10s} {_fmt(t['mean'])[:9]:>9s} {_fmt(t['std'])[:9]:>9s} {_fmt(t['p5'])[:9]:>9s} "
-                  f"{_fmt(t['median'])[:9]:>9s} {_fmt(t['p95'])[:9]:>9s} {t['fraction_upper']:9.3f} {t['fraction_lower']:9.3f}")
+                  f"{_fmt(t['median'])[:9]:>9s} {_fmt(t['p95'])[:9]:>9s} {t['fraction_upper']:9.3f} {t['fraction_lower']:9.3f}"
+                  f" {t['fraction_neutral']:8.3f}")
         print(f"devices classified alike: {d['same_status']:.3f}; largest |SP theory - measured| over interior "
               f"devices {_fmt(d['max_abs_sp_difference'])} (the 2-cycle's middle is within ~dw_min of the SP)")
         return 0
@@ -706,20 +708,36 @@ def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     s_plus, s_minus, clipped = var.draw(n, rng)
     offsets = presets.reference_offsets(p, n, rng)              # zero-shifted presets: a reference error
-    d = derive(p.response(), penalty=False)
+    b_min, b_max = presets.device_bounds(p, n, rng)              # own bounds where they only clip
+    clip_only = presets.bounds_only_clip(p)
+    d = derive(p.response(float(b_min.min()), float(b_max.max())) if clip_only else p.response(), penalty=False)
     sp_t, status_t = device_symmetric_points(d, s_plus, s_minus)
     sp_t = sp_t + offsets                                        # device i responds as q(w - offset_i)
-    lo, hi = p.w_min + offsets, p.w_max + offsets
+    lo, hi = b_min + offsets, b_max + offsets
+    if clip_only:                      # an SP beyond the device's own bound: it saturates there
+        status_t = np.where((status_t == "interior") & (sp_t >= hi), "upper",
+                            np.where((status_t == "interior") & (sp_t <= lo), "lower", status_t))
     efold = summary.get("pulses_per_efold_alternating") or summary.get("pulses_per_efold_mean") or 1000.0
     pulses = int(min(max(30 * efold / max(float(np.min(np.minimum(s_plus, s_minus))), 1e-3), 200), 300_000))
     pulses += pulses % 2                       # end after a down pulse: the pair's middle
-    sp_m, drift = presets.pulse_devices(p, s_plus, s_minus, pulses, offsets=offsets)
+    sp_m, drift = presets.pulse_devices(p, s_plus, s_minus, pulses, offsets=offsets,
+                                        bounds=(b_min, b_max) if clip_only else None)
     edge = np.minimum(5.0 * p.dw_min * np.maximum(s_plus, s_minus), 0.1 * (p.w_max - p.w_min))   # a few own steps
     # measured: at a bound, or still drifting toward one (a converged device's pair change is ~e^-30 of its
     # start distance, a drifting one moves by dw_min |s+ q+ - s- q-| per pair)
     moving = np.abs(drift) > 1e-6 * p.dw_min
     status_m = np.where((sp_m >= hi - edge) | (moving & (drift > 0)), "upper",
                         np.where((sp_m <= lo + edge) | (moving & (drift < 0)), "lower", "interior"))
+    # measured "neutral" (every point symmetric): a device that ends where it started is pulsed again from
+    # another start; a converging device returns to its SP, a neutral one stays at the new start
+    start = 0.5 * ((b_min.min() + b_max.max()) if clip_only else (p.w_min + p.w_max)) + offsets
+    cand = np.flatnonzero(~moving & (np.abs(sp_m - start) < edge) & (status_m == "interior"))
+    if cand.size:                      # the second start: a quarter of the way to the device's own upper bound
+        second = start[cand] + 0.25 * (hi[cand] - start[cand])
+        again, _ = presets.pulse_devices(p, s_plus[cand], s_minus[cand], pulses, w0=second - offsets[cand],
+                                         offsets=offsets[cand], bounds=(b_min[cand], b_max[cand]) if clip_only else None)
+        stayed = np.abs(again - second) < edge[cand]
+        status_m[cand[stayed]] = "neutral"
     # "at a bound" means the same for both: an SP within the pulse cycle's reach (edge) of a bound counts too
     status_t = np.where(status_t != "interior", status_t,
                         np.where(sp_t >= hi - edge, "upper", np.where(sp_t <= lo + edge, "lower", "interior")))
@@ -730,7 +748,8 @@ def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
         return {"mean": float(np.mean(inner)) if inner.size else None, "std": float(np.std(inner)) if inner.size else None,
                 "p5": float(q[0]), "median": float(q[1]), "p95": float(q[2]),
                 "fraction_upper": float(np.mean(status == "upper")), "fraction_lower": float(np.mean(status == "lower")),
-                "fraction_without_sp": float(np.mean(status != "interior"))}
+                "fraction_without_sp": float(np.mean(status != "interior")),
+                "fraction_neutral": float(np.mean(status == "neutral"))}
 
     both = (status_t == "interior") & (status_m == "interior")
     return {"devices": n, "seed": seed, "pulses": pulses, "clipped_imbalance": clipped,

@@ -84,9 +84,11 @@ class Preset:
     reference: str = ""
     note: str = ""
 
-    def response(self) -> Response:
-        """The mean response in units of ``dw_min``, on [w_min, w_max]."""
-        return from_expressions(self.q_plus, self.q_minus, range=(self.w_min, self.w_max),
+    def response(self, lo: float | None = None, hi: float | None = None) -> Response:
+        """The mean response in units of ``dw_min``, on [w_min, w_max] (or on [lo, hi]: the union of the
+        devices' own ranges where their bounds vary)."""
+        return from_expressions(self.q_plus, self.q_minus, range=(self.w_min if lo is None else lo,
+                                                                  self.w_max if hi is None else hi),
                                 name=f"preset:{self.name}")
 
     @property
@@ -200,9 +202,28 @@ def variation(preset: Preset):
                      log_normal=bool(d.get("dw_min_dtod_log_normal", False)))
 
 
+def bounds_only_clip(preset: Preset) -> bool:
+    """LinearStep (with the simulator's default mean_bound_reference) and ConstantStep devices take their
+    slopes from the *mean* bounds: a device's own bounds only change where it saturates."""
+    return "LinearStepDevice" in preset.device_class or "ConstantStepDevice" in preset.device_class
+
+
 def unmodelled_dtod(preset: Preset) -> list[str]:
-    return sorted(k for k, v in preset.dtod.items()
-                  if k not in ("dw_min_dtod", "up_down_dtod", "dw_min_dtod_log_normal", "reference_std") and v)
+    modelled = {"dw_min_dtod", "up_down_dtod", "dw_min_dtod_log_normal", "reference_std"}
+    if bounds_only_clip(preset):
+        modelled |= {"w_max_dtod", "w_min_dtod"}
+    return sorted(k for k, v in preset.dtod.items() if k not in modelled and v)
+
+
+def device_bounds(preset: Preset, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Per-device bounds b_max = w_max (1 + w_max_dtod xi), b_min = w_min (1 + w_min_dtod xi'), made
+    consistent as the simulator does (b_max = |b_max|, b_min = -|b_min|); the mean bounds when the preset's
+    bounds variation is not modelled (see :func:`bounds_only_clip`)."""
+    if not bounds_only_clip(preset):
+        return np.full(n, preset.w_min), np.full(n, preset.w_max)
+    b_max = np.abs(preset.w_max * (1 + preset.dtod.get("w_max_dtod", 0.0) * rng.standard_normal(n)))
+    b_min = -np.abs(preset.w_min * (1 + preset.dtod.get("w_min_dtod", 0.0) * rng.standard_normal(n)))
+    return b_min, b_max
 
 
 def reference_offsets(preset: Preset, n: int, rng) -> np.ndarray:
@@ -214,20 +235,23 @@ def reference_offsets(preset: Preset, n: int, rng) -> np.ndarray:
 
 
 def pulse_devices(preset: Preset, s_plus, s_minus, pulses: int, w0: float | None = None,
-                  rng=None, offsets=0.0) -> np.ndarray:
+                  rng=None, offsets=0.0, bounds=None) -> np.ndarray:
     """Measured: ``pulses`` alternating up/down pulses (up first) on every device (step scales s_+, s_-),
     pulse level, no cycle noise. Returns (middle, drift): the mean of the last up/down pair (a device that
     converged sits at its SP, the 2-cycle's middle, or at the bound it drifted to) and the change of the
     weight over the last pair (about 0 when converged; the sign of the drift of a device still on its way
     to a bound)."""
     from .device import Device
-    resp = preset.response()
+    # own bounds (clip only): the response on the union of the devices' ranges, each clipped to its own
+    resp = preset.response() if bounds is None else preset.response(float(np.min(bounds[0])), float(np.max(bounds[1])))
     dev = Device(resp, dw_min=preset.dw_min, up_scale=np.asarray(s_plus, float),
                  down_scale=np.asarray(s_minus, float), offset=offsets)
-    w = np.full(np.shape(s_plus), 0.5 * (resp.lo + resp.hi) if w0 is None else w0, dtype=float) + offsets
+    w = np.broadcast_to(np.asarray(0.5 * (resp.lo + resp.hi) if w0 is None else w0, float), np.shape(s_plus)) + offsets
     up, down = np.ones_like(w), -np.ones_like(w)
     prev = prev2 = w
     for k in range(pulses):
         prev2, prev = prev, w
         w = dev.pulse(w, up if k % 2 == 0 else down, rng)
+        if bounds is not None:
+            np.clip(w, bounds[0], bounds[1], out=w)
     return 0.5 * (w + prev), w - prev2          # prev2: after the previous down pulse, one pair earlier

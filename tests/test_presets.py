@@ -100,7 +100,7 @@ def test_presets_in_every_command(capsys):
     assert main(["derive", "--response", "preset:nope"]) == 2
 
 
-@pytest.mark.parametrize("name", ["ecram", "capacitor", "gokmen-vlasov", "pcm", "reram-array-om"])
+@pytest.mark.parametrize("name", ["ecram", "capacitor", "gokmen-vlasov", "pcm", "reram-array-om", "idealized"])
 def test_d2d_sp_distribution_theory_vs_pulsing(capsys, name):
     """Each device's SP under the preset's d2d step variation: the theory (bisection on the response's
     expressions) and pulsing (alternating pulses, pulse level) classify the devices alike (interior SP, or
@@ -111,8 +111,10 @@ def test_d2d_sp_distribution_theory_vs_pulsing(capsys, name):
     assert d["same_status"] >= 0.99
     for k in ("fraction_upper", "fraction_lower"):
         assert abs(d["theory"][k] - d["measured"][k]) <= 0.01
-    if name == "gokmen-vlasov":
+    if name in ("gokmen-vlasov", "idealized"):
         assert d["theory"]["fraction_without_sp"] == 1.0
+        # with up_down_dtod 0 every idealized device is neutral (q+ = q-), Gokmen-Vlasov's drift to a bound
+        assert d["measured"]["fraction_neutral"] == d["theory"]["fraction_neutral"] == (name == "idealized")
     else:
         p = presets.get(name)
         assert d["max_abs_sp_difference"] < 5 * p.dw_min * 2

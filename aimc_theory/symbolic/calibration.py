@@ -261,7 +261,8 @@ def device_symmetric_points(derivation: Derivation, s_plus, s_minus) -> tuple[np
     (sp, status)
         ``status`` is "interior" (s_- q- - s_+ q+ changes sign from - to + inside the range: the SP),
         "upper" (the up steps win everywhere: under balanced pulses the weight drifts to the upper bound,
-        reported as sp = hi) or "lower" (sp = lo).
+        reported as sp = hi), "lower" (sp = lo) or "neutral" (q+ = q- and s_+ = s_-: every point is
+        symmetric, sp = NaN).
     """
     resp = derivation.response
     qp, qm = lambdify_w(resp.q_plus_expr), lambdify_w(resp.q_minus_expr)
@@ -272,9 +273,11 @@ def device_symmetric_points(derivation: Derivation, s_plus, s_minus) -> tuple[np
     h_lo = s_minus * qm(lo_w) - s_plus * qp(lo_w)
     h_hi = s_minus * qm(hi_w) - s_plus * qp(hi_w)
     status = np.where(h_hi <= 0, "upper", np.where(h_lo >= 0, "lower", "interior"))
+    if derivation.every_point_symmetric:       # q+ = q-: a device with s_+ = s_- is neutral everywhere
+        status = np.where(s_plus == s_minus, "neutral", status)
     sps = _bisect_sp(qp, qm, s_plus, s_minus, resp.lo, resp.hi)
     sps = np.where(status == "upper", resp.hi, np.where(status == "lower", resp.lo, sps))
-    return sps, status
+    return np.where(status == "neutral", np.nan, sps), status
 
 
 def _bisect_sp(qp, qm, s_plus, s_minus, lo, hi, iters: int = 80):
