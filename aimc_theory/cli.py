@@ -680,7 +680,8 @@ def cmd_presets(args) -> int:
                   f"{_fmt(t['median'])[:9]:>9s} {_fmt(t['p95'])[:9]:>9s} {t['fraction_upper']:9.3f} {t['fraction_lower']:9.3f}"
                   f" {t['fraction_neutral']:8.3f}")
         print(f"devices classified alike: {d['same_status']:.3f}; largest |SP theory - measured| over interior "
-              f"devices {_fmt(d['max_abs_sp_difference'])} (the 2-cycle's middle is within ~dw_min of the SP)")
+              f"devices {_fmt(d['max_abs_sp_difference'])}, {_fmt(d['max_sp_difference_in_steps'])} of the device's own "
+              "step (the 2-cycle's middle is within about a step of the SP)")
         return 0
     print(f"{'preset':18s} {'dw_min':>9s} {'range':>17s} {'SP':>9s} {'e-fold (mean)':>14s} {'e-fold (alt.)':>14s}  class")
     for r in rows:
@@ -699,7 +700,7 @@ def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
     import math as _m
     from . import presets
     from .symbolic import derive
-    from .symbolic.calibration import device_symmetric_points
+    from .symbolic.calibration import device_symmetric_points, device_symmetric_points_own_bounds
     from .runtime import check_memory
     if isinstance(n, bool) or n < 1:
         raise InputError("--devices", f"must be an integer >= 1 (got {n})")
@@ -711,7 +712,10 @@ def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
     b_min, b_max = presets.device_bounds(p, n, rng)              # own bounds where they only clip
     clip_only = presets.bounds_only_clip(p)
     d = derive(p.response(float(b_min.min()), float(b_max.max())) if clip_only else p.response(), penalty=False)
-    sp_t, status_t = device_symmetric_points(d, s_plus, s_minus)
+    if p.bound_forms:                  # the response's shape follows each device's own bounds
+        sp_t, status_t = device_symmetric_points_own_bounds(*p.bound_forms, s_plus, s_minus, b_min, b_max)
+    else:
+        sp_t, status_t = device_symmetric_points(d, s_plus, s_minus)
     sp_t = sp_t + offsets                                        # device i responds as q(w - offset_i)
     lo, hi = b_min + offsets, b_max + offsets
     if clip_only:                      # an SP beyond the device's own bound: it saturates there
@@ -720,8 +724,14 @@ def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
     efold = summary.get("pulses_per_efold_alternating") or summary.get("pulses_per_efold_mean") or 1000.0
     pulses = int(min(max(30 * efold / max(float(np.min(np.minimum(s_plus, s_minus))), 1e-3), 200), 300_000))
     pulses += pulses % 2                       # end after a down pulse: the pair's middle
-    sp_m, drift = presets.pulse_devices(p, s_plus, s_minus, pulses, offsets=offsets,
-                                        bounds=(b_min, b_max) if clip_only else None)
+    def pulse(sel, w0=None):
+        if p.bound_forms:
+            return presets.pulse_devices_own_bounds(p, s_plus[sel], s_minus[sel], pulses, (b_min[sel], b_max[sel]),
+                                                    offsets[sel], None if w0 is None else w0 - offsets[sel])
+        return presets.pulse_devices(p, s_plus[sel], s_minus[sel], pulses, None if w0 is None else w0 - offsets[sel],
+                                     offsets=offsets[sel], bounds=(b_min[sel], b_max[sel]) if clip_only else None)
+
+    sp_m, drift = pulse(np.arange(n))
     edge = np.minimum(5.0 * p.dw_min * np.maximum(s_plus, s_minus), 0.1 * (p.w_max - p.w_min))   # a few own steps
     # measured: at a bound, or still drifting toward one (a converged device's pair change is ~e^-30 of its
     # start distance, a drifting one moves by dw_min |s+ q+ - s- q-| per pair)
@@ -732,10 +742,11 @@ def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
     # another start; a converging device returns to its SP, a neutral one stays at the new start
     start = 0.5 * ((b_min.min() + b_max.max()) if clip_only else (p.w_min + p.w_max)) + offsets
     cand = np.flatnonzero(~moving & (np.abs(sp_m - start) < edge) & (status_m == "interior"))
-    if cand.size:                      # the second start: a quarter of the way to the device's own upper bound
-        second = start[cand] + 0.25 * (hi[cand] - start[cand])
-        again, _ = presets.pulse_devices(p, s_plus[cand], s_minus[cand], pulses, w0=second - offsets[cand],
-                                         offsets=offsets[cand], bounds=(b_min[cand], b_max[cand]) if clip_only else None)
+    second_all = start + 3 * edge                   # the second start: well outside the first's tolerance
+    cand = cand[second_all[cand] < hi[cand] - edge[cand]]  # (a device too narrow for it is not tested)
+    if cand.size:
+        second = second_all[cand]
+        again, _ = pulse(cand, second)
         stayed = np.abs(again - second) < edge[cand]
         status_m[cand[stayed]] = "neutral"
     # "at a bound" means the same for both: an SP within the pulse cycle's reach (edge) of a bound counts too
@@ -758,7 +769,11 @@ def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
             "not_modelled": presets.unmodelled_dtod(p), "theory": summ(sp_t, status_t), "measured": summ(sp_m, status_m),
             "same_status": float(np.mean(status_t == status_m)),
             "still_drifting": float(np.mean(moving & (sp_m < hi - edge) & (sp_m > lo + edge))),
-            "max_abs_sp_difference": float(np.max(np.abs(sp_t[both] - sp_m[both]))) if both.any() else None}
+            "max_abs_sp_difference": float(np.max(np.abs(sp_t[both] - sp_m[both]))) if both.any() else None,
+            # in units of each device's own largest step: the 2-cycle's middle is within about one step of the SP
+            "max_sp_difference_in_steps": float(np.max(np.abs(sp_t[both] - sp_m[both])
+                                                       / (p.dw_min * np.maximum(s_plus, s_minus)[both])))
+            if both.any() else None}
 
 
 def presets_summary(p) -> dict:

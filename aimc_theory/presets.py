@@ -34,7 +34,7 @@ The shape parameters, d2d and c2c values of each are in :data:`PRESETS` and ``ai
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -83,6 +83,7 @@ class Preset:
     c2c: dict = field(default_factory=dict)
     reference: str = ""
     note: str = ""
+    bound_forms: tuple | None = None    # q+, q- in w and the device's own bounds bmax, bmin (shape changes)
 
     def response(self, lo: float | None = None, hi: float | None = None) -> Response:
         """The mean response in units of ``dw_min``, on [w_min, w_max] (or on [lo, hi]: the union of the
@@ -175,6 +176,19 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
 )}
 
 
+_BOUND_FORMS = {
+    # ExpStep: z = 2 a w/(bmax - bmin) + b with the device's own bounds
+    "reram-es": ("1 + 1.18445*exp(5*(-1.0*w/(bmax - bmin) - 0.5))",
+                 f"{1 - _U_ES!r}*(1 + 0.081404*exp(-5*(-1.0*w/(bmax - bmin) - 0.5)))"),
+    "pcm": ("1 + 27.235*exp(2.5*(-2*w/(bmax - bmin)))", "1 + 2.235*exp(-2.5*(-2*w/(bmax - bmin)))"),
+    # soft bounds on the device's own bounds
+    "reram-sb": ("1 - w/bmax", "1 - w/bmin"),
+    "reram-array-om": ("1 - w/bmax", "1 - w/bmin"),
+    "reram-array-hfo2": ("1 - w/bmax", "1 - w/bmin"),
+}
+PRESETS = {k: (replace(p, bound_forms=_BOUND_FORMS[k]) if k in _BOUND_FORMS else p) for k, p in PRESETS.items()}
+
+
 def get(name: str) -> Preset:
     """A preset by name (with or without the ``preset:`` prefix)."""
     key = name.split(":", 1)[1] if name.startswith("preset:") else name
@@ -210,7 +224,7 @@ def bounds_only_clip(preset: Preset) -> bool:
 
 def unmodelled_dtod(preset: Preset) -> list[str]:
     modelled = {"dw_min_dtod", "up_down_dtod", "dw_min_dtod_log_normal", "reference_std"}
-    if bounds_only_clip(preset):
+    if bounds_only_clip(preset) or preset.bound_forms:
         modelled |= {"w_max_dtod", "w_min_dtod"}
     return sorted(k for k, v in preset.dtod.items() if k not in modelled and v)
 
@@ -219,7 +233,7 @@ def device_bounds(preset: Preset, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """Per-device bounds b_max = w_max (1 + w_max_dtod xi), b_min = w_min (1 + w_min_dtod xi'), made
     consistent as the simulator does (b_max = |b_max|, b_min = -|b_min|); the mean bounds when the preset's
     bounds variation is not modelled (see :func:`bounds_only_clip`)."""
-    if not bounds_only_clip(preset):
+    if not (bounds_only_clip(preset) or preset.bound_forms):
         return np.full(n, preset.w_min), np.full(n, preset.w_max)
     b_max = np.abs(preset.w_max * (1 + preset.dtod.get("w_max_dtod", 0.0) * rng.standard_normal(n)))
     b_min = -np.abs(preset.w_min * (1 + preset.dtod.get("w_min_dtod", 0.0) * rng.standard_normal(n)))
@@ -255,3 +269,34 @@ def pulse_devices(preset: Preset, s_plus, s_minus, pulses: int, w0: float | None
         if bounds is not None:
             np.clip(w, bounds[0], bounds[1], out=w)
     return 0.5 * (w + prev), w - prev2          # prev2: after the previous down pulse, one pair earlier
+
+
+def bound_form_functions(preset: Preset):
+    """NumPy q+(w, bmax, bmin), q-(w, bmax, bmin) of a preset whose shape follows each device's own bounds."""
+    import sympy as sp
+    from . import expressions
+    out = []
+    for i, text in enumerate(preset.bound_forms):
+        e = expressions.parse(text, ["bmax", "bmin"], what="q_plus" if i == 0 else "q_minus")
+        f = sp.lambdify((expressions.W, sp.Symbol("bmax", real=True), sp.Symbol("bmin", real=True)), e, "numpy")
+        out.append(lambda w, bmax, bmin, f=f: np.asarray(f(w, bmax, bmin), float) * np.ones_like(w))
+    return out
+
+
+def pulse_devices_own_bounds(preset: Preset, s_plus, s_minus, pulses: int, bounds, offsets=0.0, w0=None):
+    """:func:`pulse_devices` for devices whose response follows their own bounds (``bound_forms``): device
+    i steps by dw_min s_+ q+(w - o_i; b_i) up and dw_min s_- q-(w - o_i; b_i) down, clipped to its own range."""
+    qp, qm = bound_form_functions(preset)
+    b_min, b_max = (np.asarray(b, float) for b in bounds)
+    off = np.broadcast_to(np.asarray(offsets, float), np.shape(s_plus))
+    lo, hi = b_min + off, b_max + off
+    w = np.broadcast_to(np.asarray(0.5 * (preset.w_min + preset.w_max) if w0 is None else w0, float),
+                        np.shape(s_plus)) + off
+    dw_up, dw_down = preset.dw_min * np.asarray(s_plus, float), preset.dw_min * np.asarray(s_minus, float)
+    prev = prev2 = w
+    for k in range(pulses):
+        prev2, prev = prev, w
+        u = w - off
+        w = w + dw_up * qp(u, b_max, b_min) if k % 2 == 0 else w - dw_down * qm(u, b_max, b_min)
+        w = np.clip(w, lo, hi)
+    return 0.5 * (w + prev), w - prev2

@@ -100,7 +100,8 @@ def test_presets_in_every_command(capsys):
     assert main(["derive", "--response", "preset:nope"]) == 2
 
 
-@pytest.mark.parametrize("name", ["ecram", "capacitor", "gokmen-vlasov", "pcm", "reram-array-om", "idealized"])
+@pytest.mark.parametrize("name", ["ecram", "capacitor", "gokmen-vlasov", "pcm", "reram-array-om", "idealized",
+                                  "reram-es", "reram-sb"])
 def test_d2d_sp_distribution_theory_vs_pulsing(capsys, name):
     """Each device's SP under the preset's d2d step variation: the theory (bisection on the response's
     expressions) and pulsing (alternating pulses, pulse level) classify the devices alike (interior SP, or
@@ -108,16 +109,19 @@ def test_d2d_sp_distribution_theory_vs_pulsing(capsys, name):
     offset (a few steps)."""
     assert main(["presets", name, "--devices", "400", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)["presets"][0]["d2d"]
-    assert d["same_status"] >= 0.99
+    # small steps: devices classified alike; the ReRAM array's steps are 5% of the range (up to 10x that with
+    # its log-normal gain), so "at a bound" within a few steps is ambiguous for a few devices (a finding)
+    big = name.startswith("reram-array")
+    assert d["same_status"] >= (0.95 if big else 0.99)
     for k in ("fraction_upper", "fraction_lower"):
-        assert abs(d["theory"][k] - d["measured"][k]) <= 0.01
+        assert abs(d["theory"][k] - d["measured"][k]) <= (0.03 if big else 0.01)
+    assert d["not_modelled"] == ([] if name != "capacitor" and name != "ecram" else ["gamma_dtod"])
     if name in ("gokmen-vlasov", "idealized"):
         assert d["theory"]["fraction_without_sp"] == 1.0
         # with up_down_dtod 0 every idealized device is neutral (q+ = q-), Gokmen-Vlasov's drift to a bound
         assert d["measured"]["fraction_neutral"] == d["theory"]["fraction_neutral"] == (name == "idealized")
-    else:
-        p = presets.get(name)
-        assert d["max_abs_sp_difference"] < 5 * p.dw_min * 2
+    else:                                          # a pulsed device's 2-cycle middle: within a step of its SP
+        assert d["max_sp_difference_in_steps"] < 1.0
     if name == "capacitor":                        # slope 0.05 vs imbalance 0.06: many devices have no SP
         assert 0.2 < d["theory"]["fraction_without_sp"] < 0.7
     if name == "reram-array-om":                   # the simulator's imperfect zero-shift: reference std 0.05

@@ -280,6 +280,33 @@ def device_symmetric_points(derivation: Derivation, s_plus, s_minus) -> tuple[np
     return np.where(status == "neutral", np.nan, sps), status
 
 
+def device_symmetric_points_own_bounds(q_plus_form, q_minus_form, s_plus, s_minus, b_min, b_max):
+    """Each device's SP when its response follows its own bounds: q+-(w; bmax_i, bmin_i) given as
+    expressions in w, bmax, bmin (strings, parsed safely). Same statuses as :func:`device_symmetric_points`
+    (no neutral devices: these responses are never symmetric everywhere)."""
+    from ..expressions import parse
+    bmax_s, bmin_s = sp.Symbol("bmax", real=True), sp.Symbol("bmin", real=True)
+    qp_f = sp.lambdify((W, bmax_s, bmin_s), parse(q_plus_form, ["bmax", "bmin"], what="q_plus"), "numpy")
+    qm_f = sp.lambdify((W, bmax_s, bmin_s), parse(q_minus_form, ["bmax", "bmin"], what="q_minus"), "numpy")
+    s_plus, s_minus, b_min, b_max = np.broadcast_arrays(*(np.asarray(a, float) for a in (s_plus, s_minus, b_min, b_max)))
+
+    def h(w):
+        return s_minus * qm_f(w, b_max, b_min) - s_plus * qp_f(w, b_max, b_min)
+
+    span = b_max - b_min
+    lo_a, hi_a = b_min + 1e-12 * span, b_max - 1e-12 * span
+    h_lo, h_hi = h(lo_a), h(hi_a)
+    status = np.where(h_hi <= 0, "upper", np.where(h_lo >= 0, "lower", "interior"))
+    a, b = lo_a.copy(), hi_a.copy()
+    for _ in range(80):
+        mid = 0.5 * (a + b)
+        pos = h(mid) > 0
+        b = np.where(pos, mid, b)
+        a = np.where(pos, a, mid)
+    sps = np.where(status == "upper", b_max, np.where(status == "lower", b_min, 0.5 * (a + b)))
+    return sps, status
+
+
 def _bisect_sp(qp, qm, s_plus, s_minus, lo, hi, iters: int = 80):
     lo_a = np.full(s_plus.shape, (lo if math.isfinite(lo) else -1e6) + 1e-12)
     hi_a = np.full(s_plus.shape, (hi if math.isfinite(hi) else 1e6) - 1e-12)
