@@ -121,6 +121,8 @@ def command_args(draw, command: str):
             args += ["--workers", draw(st.sampled_from(["0", "-1", "x"]))]
     elif command == "presets":
         args = [command] + draw(st.sampled_from([[], ["ecram"], ["preset:pcm"], ["bogus"], [""], ["idealized"]]))
+        if draw(st.integers(0, 2)) == 0:
+            args += ["--devices", draw(st.sampled_from(["20", "20", "0", "-3", "x", "1"]))]
     elif command == "fit":
         args = [command, "--data", _sweep_file(draw)]
         if draw(st.integers(0, 4)) == 0:
