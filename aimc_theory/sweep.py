@@ -469,9 +469,21 @@ def write_table(rows: list[dict], path: Path) -> tuple[Path, Path | None]:
         return path, None
     pq_path = path.with_suffix(".parquet")
     tmp = pq_path.with_name(f".{pq_path.name}.{os.getpid()}.tmp")
-    pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in cols} for r in rows]), tmp)
+    pq.write_table(pa.table({k: _column(r.get(k) for r in rows) for k in cols}), tmp)
     os.replace(tmp, pq_path)
     return path, pq_path
+
+
+def _column(values) -> list:
+    """One Parquet column: numbers stay numbers (bools and ints too), a column that mixes text with numbers
+    (e.g. a parameter given as "0.1" at one point and 0.2 at another) becomes text."""
+    vals = list(values)
+    kinds = {type(v) for v in vals if v is not None}
+    if kinds and not kinds <= {int, float} and not kinds <= {bool} and not kinds <= {str}:
+        return [None if v is None else (repr(v) if isinstance(v, float) else str(v)) for v in vals]
+    if kinds == {int, float}:
+        return [None if v is None else float(v) for v in vals]
+    return vals
 
 
 def read_table(path) -> list[dict]:

@@ -261,3 +261,8 @@ def test_parquet_table_when_pyarrow_is_installed(tmp_path):
                           figures=False)
     table = pq.read_table(res.parquet).to_pylist()
     assert len(table) == 8 and {r["point"] for r in table} == {r["point"] for r in res.rows}
+    # a column mixing text and numbers (the fuzzing found one) becomes text instead of failing
+    _, parquet = sweep.write_table([{"a": "-1e-229", "b": 1}, {"a": 0.5, "b": 2.5}, {"a": None, "b": None}],
+                                   tmp_path / "mixed.csv")
+    mixed = pq.read_table(parquet).to_pylist()
+    assert [r["a"] for r in mixed] == ["-1e-229", "0.5", None] and [r["b"] for r in mixed] == [1.0, 2.5, None]
