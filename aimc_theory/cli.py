@@ -31,16 +31,18 @@ class _Parser(argparse.ArgumentParser):
         raise InputError("usage", message)
 
 
-def _add_response(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("response functions")
+def _add_response(p: argparse.ArgumentParser, main: bool = True, title: str = "response functions") -> None:
+    g = p.add_argument_group(title)
     g.add_argument("--response", help="built-in family: " + ", ".join(response.FAMILIES) + "; or preset:NAME, a "
                                       "device preset of the reference simulator (aimc-theory presets)")
     g.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="family or expression parameter (repeatable)")
-    g.add_argument("--q-plus", help="expression for q+(w) (with --q-minus)")
+    g.add_argument("--q-plus", help="expression for q+(w) (with --q-minus), e.g. as printed by aimc-theory fit")
     g.add_argument("--q-minus", help="expression for q-(w) (with --q-plus)")
     g.add_argument("--range", help="weight range LO,HI for expressions")
     g.add_argument("--sp-shift", type=float, default=0.0, help="move the response by D: q(w - D)")
+    if not main:
+        return
     g.add_argument("--main-response", default="ideal",
                    help="two-array algorithms: the main array W's family (default ideal)")
     g.add_argument("--main-param", action="append", default=[], metavar="KEY=VALUE",
@@ -984,14 +986,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", help="directory for paper_checks.md and figures/")
     p.add_argument("--no-figures", action="store_true", help="write paper_checks.md only, no figures")
     p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
-    g = p.add_argument_group("check your own device: the single-response claims (1, 2, 4-12, 14-16) on it")
-    g.add_argument("--response", help="built-in family or preset:NAME")
-    g.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="family or expression parameter (repeatable)")
-    g.add_argument("--q-plus", help="expression for q+(w) (with --q-minus), e.g. from aimc-theory fit")
-    g.add_argument("--q-minus", help="expression for q-(w) (with --q-plus)")
-    g.add_argument("--range", help="weight range LO,HI for expressions")
-    g.add_argument("--sp-shift", type=float, default=0.0, help="move the response by D: q(w - D)")
+    _add_response(p, main=False, title="check your own device: the single-response claims (1, 2, 4-12, 14-18) on it")
     p.set_defaults(fn=cmd_check)
     for sp_ in sub.choices.values():
         sp_.add_argument("--json", action="store_true", help="print one JSON object")

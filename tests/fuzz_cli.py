@@ -149,8 +149,6 @@ _VALUES = st.one_of(st.floats(0.01, 0.6, allow_subnormal=False).map(lambda v: f"
 def _study_file(draw) -> str:
     """A study file: mostly a small valid study (fixed-point, or simulate with 20 steps x 5 chains), with
     hostile keys, values, tables and whole texts mixed in."""
-    import hashlib
-    import os
     if draw(st.integers(0, 5)) == 0:
         text = draw(st.one_of(st.text(max_size=80), st.sampled_from(["[study\n", "", "[study]\ncommand = 3\n",
                                                                      "[study]\ncommand='check'\n"])))
@@ -173,8 +171,15 @@ def _study_file(draw) -> str:
             else:
                 lines.append(f'"{key}" = [{draw(_VALUES)}, {draw(_VALUES)}]')
         text = "\n".join(lines) + "\n"
-    os.makedirs("/tmp/aimc-fuzz-studies", exist_ok=True)
-    path = f"/tmp/aimc-fuzz-studies/s{hashlib.md5(text.encode('utf-8', 'replace')).hexdigest()[:12]}.toml"
+    return _input_file(text, "/tmp/aimc-fuzz-studies", ".toml")
+
+
+def _input_file(text: str, folder: str, suffix: str) -> str:
+    """``text`` in a file named by its hash (the same input, the same file)."""
+    import hashlib
+    import os
+    os.makedirs(folder, exist_ok=True)
+    path = f"{folder}/{hashlib.md5(text.encode('utf-8', 'replace')).hexdigest()[:12]}{suffix}"
     with open(path, "w", encoding="utf-8", errors="replace") as f:
         f.write(text)
     return path
@@ -182,8 +187,6 @@ def _study_file(draw) -> str:
 
 def _sweep_file(draw) -> str:
     """A pulse-sweep CSV: mostly valid (noisy linear steps), with hostile rows, headers and texts mixed in."""
-    import hashlib
-    import os
     if draw(st.integers(0, 5)) == 0:
         text = draw(st.one_of(st.text(max_size=80), st.sampled_from(["", "direction,pulse,w\n", "a,b\n1,2\n"])))
     else:
@@ -200,11 +203,7 @@ def _sweep_file(draw) -> str:
             rows[i] = draw(st.sampled_from(["up,1,nan", "sideways,1,0.1", "up,x,0.1", "down,0,1e300", "up", "up,1,2,3",
                                             "down,-5,0.1"]))
         text = "\n".join(rows) + "\n"
-    os.makedirs("/tmp/aimc-fuzz-sweeps", exist_ok=True)
-    path = f"/tmp/aimc-fuzz-sweeps/f{hashlib.md5(text.encode('utf-8', 'replace')).hexdigest()[:12]}.csv"
-    with open(path, "w", encoding="utf-8", errors="replace") as f:
-        f.write(text)
-    return path
+    return _input_file(text, "/tmp/aimc-fuzz-sweeps", ".csv")
 
 
 def check_call(argv: list[str]) -> tuple[int, str, str]:

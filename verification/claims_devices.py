@@ -45,21 +45,22 @@ def _alternate(p: presets.Preset, w0: float, pulses: int) -> np.ndarray:
     return np.array(out)
 
 
+def _pulses_per_efold(th) -> float:
+    """-2/ln|M'| of the up-down pair map (the exact nonlinear one where the theory has it)."""
+    m = th.pair_contraction_exact if th.pair_contraction_exact is not None else th.pair_contraction
+    return -2.0 / math.log(abs(float(m)))
+
+
 def _claim_sp(name: str):
     def run(theory: Theory, fast: bool) -> Outcome:
         p = presets.get(name)
         resp = p.response()
         predicted = theory.symmetric_point(resp)
-        efold = -2.0 / math.log(abs(float(theory.calibration(resp, p.dw_min).pair_contraction_exact
-                                          or theory.calibration(resp, p.dw_min).pair_contraction)))
+        efold = _pulses_per_efold(theory.calibration(resp, p.dw_min))
         n = int(min(40 * efold, 400_000)) // 2 * 2 + 2
         start = resp.lo + 0.3 * (resp.hi - resp.lo)
-        dev = device.Device(resp, dw_min=p.dw_min)
-        w = np.array([start])
-        for k in range(n):        # the pair's middle is the 2-cycle's, within a step of the SP
-            prev = w
-            w = dev.pulse(w, np.array([1.0 if k % 2 == 0 else -1.0]), None)
-        measured = float(0.5 * (w[0] + prev[0]))
+        # the middle of the last up/down pair is the 2-cycle's, within a step of the SP
+        measured = float(presets.pulse_devices(p, np.ones(1), np.ones(1), n, w0=start)[0][0])
         d = theory.derive(resp)
         step = p.dw_min * float(d.F_fn(np.array([predicted]))[0]) if resp.lo < predicted < resp.hi else p.dw_min
         closed = CLOSED_FORM_SP[name]()
@@ -76,9 +77,7 @@ def _claim_rate(name: str):
     def run(theory: Theory, fast: bool) -> Outcome:
         p = presets.get(name)
         resp = p.response()
-        th = theory.calibration(resp, p.dw_min)
-        m = th.pair_contraction_exact if th.pair_contraction_exact is not None else th.pair_contraction
-        predicted = -2.0 / math.log(abs(float(m)))
+        predicted = _pulses_per_efold(theory.calibration(resp, p.dw_min))
         sp_ = float(presets.get(name).response().symmetric_point)      # the device's own SP (measured side)
         x0 = 0.2 * min(resp.hi - sp_, sp_ - resp.lo)
         pulses = int(min(8 * predicted, 200_000)) // 2 * 2 + 2

@@ -297,22 +297,21 @@ def device_symmetric_points_own_bounds(q_plus_form, q_minus_form, s_plus, s_minu
     lo_a, hi_a = b_min + 1e-12 * span, b_max - 1e-12 * span
     h_lo, h_hi = h(lo_a), h(hi_a)
     status = np.where(h_hi <= 0, "upper", np.where(h_lo >= 0, "lower", "interior"))
-    a, b = lo_a.copy(), hi_a.copy()
-    for _ in range(80):
-        mid = 0.5 * (a + b)
-        pos = h(mid) > 0
-        b = np.where(pos, mid, b)
-        a = np.where(pos, a, mid)
-    sps = np.where(status == "upper", b_max, np.where(status == "lower", b_min, 0.5 * (a + b)))
+    sps = np.where(status == "upper", b_max, np.where(status == "lower", b_min, _bisect(h, lo_a, hi_a)))
     return sps, status
 
 
 def _bisect_sp(qp, qm, s_plus, s_minus, lo, hi, iters: int = 80):
     lo_a = np.full(s_plus.shape, (lo if math.isfinite(lo) else -1e6) + 1e-12)
     hi_a = np.full(s_plus.shape, (hi if math.isfinite(hi) else 1e6) - 1e-12)
+    return _bisect(lambda w: s_minus * qm(w) - s_plus * qp(w), lo_a, hi_a, iters)
+
+
+def _bisect(h, lo_a, hi_a, iters: int = 80):
+    """Vectorized bisection for the sign change of h from - to + between lo_a and hi_a."""
     for _ in range(iters):
         mid = 0.5 * (lo_a + hi_a)
-        pos = s_minus * qm(mid) - s_plus * qp(mid) > 0
+        pos = h(mid) > 0
         hi_a = np.where(pos, mid, hi_a)
         lo_a = np.where(pos, lo_a, mid)
     return 0.5 * (lo_a + hi_a)
