@@ -262,12 +262,21 @@ def pulse_devices(preset: Preset, s_plus, s_minus, pulses: int, w0: float | None
                  down_scale=np.asarray(s_minus, float), offset=offsets)
     w = np.broadcast_to(np.asarray(0.5 * (resp.lo + resp.hi) if w0 is None else w0, float), np.shape(s_plus)) + offsets
     up, down = np.ones_like(w), -np.ones_like(w)
+
+    def step(w, k):
+        w = dev.pulse(w, up if k % 2 == 0 else down, rng)
+        return w if bounds is None else np.clip(w, bounds[0], bounds[1], out=w)
+
+    return _alternate(step, w, pulses)
+
+
+def _alternate(step, w, pulses: int):
+    """``pulses`` alternating pulses (``step(w, k)``, up for even k): the middle of the last up/down pair and
+    the change over the last pair."""
     prev = prev2 = w
     for k in range(pulses):
         prev2, prev = prev, w
-        w = dev.pulse(w, up if k % 2 == 0 else down, rng)
-        if bounds is not None:
-            np.clip(w, bounds[0], bounds[1], out=w)
+        w = step(w, k)
     return 0.5 * (w + prev), w - prev2          # prev2: after the previous down pulse, one pair earlier
 
 
@@ -293,10 +302,9 @@ def pulse_devices_own_bounds(preset: Preset, s_plus, s_minus, pulses: int, bound
     w = np.broadcast_to(np.asarray(0.5 * (preset.w_min + preset.w_max) if w0 is None else w0, float),
                         np.shape(s_plus)) + off
     dw_up, dw_down = preset.dw_min * np.asarray(s_plus, float), preset.dw_min * np.asarray(s_minus, float)
-    prev = prev2 = w
-    for k in range(pulses):
-        prev2, prev = prev, w
+
+    def step(w, k):
         u = w - off
-        w = w + dw_up * qp(u, b_max, b_min) if k % 2 == 0 else w - dw_down * qm(u, b_max, b_min)
-        w = np.clip(w, lo, hi)
-    return 0.5 * (w + prev), w - prev2
+        return np.clip(w + dw_up * qp(u, b_max, b_min) if k % 2 == 0 else w - dw_down * qm(u, b_max, b_min), lo, hi)
+
+    return _alternate(step, w, pulses)
