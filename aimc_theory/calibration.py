@@ -23,43 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .device import Device
+from .device import Device, Elements
 from .runtime import check_memory
-from .errors import InputError, require_int, require_nonnegative, require_positive
+from .errors import InputError, require_int, require_positive
+from .variation import Variation  # noqa: F401  (its home before; kept importable here)
 
 SCHEMES = ("stochastic", "cyclic")
-
-
-@dataclass(frozen=True)
-class Variation:
-    """Device-to-device variation of the up/down step sizes (P2 eq. 103-104).
-
-    Device i has q+_i(w) = (g_i + r_i) q+(w) and q-_i(w) = (g_i - r_i) q-(w) with
-    g_i = exp(gain * xi1) (log-normal step-size gain, P2's sigma_d2d) and r_i = imbalance * xi2
-    (up/down imbalance, P2's sigma_pm), xi1, xi2 ~ N(0, 1) independent. Its SP solves
-    G/F = r_i/g_i, so the gain scales the pulse size and the imbalance moves the SP.
-    Draws with |r_i| >= 0.95 g_i (a device that cannot step one way) are clipped to
-    r_i = +-0.95 g_i; :meth:`draw` reports how many. ``log_normal = False`` draws the gain as the
-    reference simulator does by default, g_i = |1 + gain xi1| (floored at 1e-6).
-    """
-
-    gain: float = 0.0
-    imbalance: float = 0.0
-    log_normal: bool = True
-
-    def __post_init__(self):
-        require_nonnegative("gain_dtod", self.gain)
-        require_nonnegative("imbalance_dtod", self.imbalance)
-
-    def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
-        """(s_plus, s_minus, n_clipped) for ``n`` devices."""
-        xi = rng.standard_normal(n)
-        g = np.exp(self.gain * xi) if self.log_normal else np.maximum(np.abs(1.0 + self.gain * xi), 1e-6)
-        r = self.imbalance * rng.standard_normal(n)
-        lim = 0.95 * g
-        clipped = int(np.count_nonzero(np.abs(r) > lim))
-        r = np.clip(r, -lim, lim)
-        return g + r, g - r, clipped
 
 
 @dataclass(frozen=True)
@@ -87,42 +56,58 @@ class CalibrationResult:
     def error(self) -> np.ndarray:
         return self.w - self.target
 
+    @property
+    def has_sp(self) -> np.ndarray:
+        """Devices with an SP in their range (the others, kept with ``without_sp="skip"``, have NaN targets)."""
+        return ~np.isnan(self.target)
 
-def device_symmetric_points(device: Device, s_plus=1.0, s_minus=1.0, iters: int = 80) -> np.ndarray:
-    """SP of every device, s_+ q+(w) = s_- q-(w), by vectorized bisection inside the range."""
+
+def device_symmetric_points(device: Device, n: int | None = None, iters: int = 80) -> np.ndarray:
+    """The SP of every element of ``device`` (s_+ q+(k_+ w) = s_- q-(k_- w) inside its own range, by
+    vectorized bisection; shape of its per-element arrays, or (n,) for identical elements). The offsets are
+    not added (the response's own coordinates). Raises InputError if an element has no SP."""
+    sps, has_sp = _element_sps(device, n, iters)
+    if not np.all(has_sp):
+        raise InputError("imbalance_dtod", f"{int(np.size(has_sp) - np.count_nonzero(has_sp))} device(s) have no "
+                                           "symmetric point inside their range (s_- q- - s_+ q+ does not change sign "
+                                           "from - to +: it drifts to a bound, there is nothing to calibrate to); "
+                                           "lower the variation, or see `aimc-theory presets NAME --devices N` for "
+                                           "the SP distribution with such devices counted")
+    return sps
+
+
+def _element_sps(device: Device, n: int | None, iters: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    """(SP, has_sp) of every element: NaN and False where s_- q- - s_+ q+ does not change sign from - to +
+    inside the element's range (it drifts to a bound under balanced pulses)."""
     resp = device.response
-    if resp.every_point_symmetric and np.all(np.asarray(s_plus) == np.asarray(s_minus)):
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (device.up_scale, device.down_scale, device.up_stretch,
+                                                       device.down_stretch, *(device.bounds or ()))), (n or 1,))
+    el = device.elements(shape)
+    if resp.every_point_symmetric and (el is None or not device.reshaped and np.all(el.up == el.down)):
         raise InputError("response", "an ideal device has no unique symmetric point to calibrate to")
-    s_plus, s_minus = np.broadcast_arrays(np.asarray(s_plus, float), np.asarray(s_minus, float))
-    lo_w = resp.lo if np.isfinite(resp.lo) else -1e6
-    hi_w = resp.hi if np.isfinite(resp.hi) else 1e6
+    lo_w = np.full(shape, resp.lo if np.isfinite(resp.lo) else -1e6) if el is None or el.lo is None else el.lo
+    hi_w = np.full(shape, resp.hi if np.isfinite(resp.hi) else 1e6) if el is None or el.lo is None else el.hi
     span = hi_w - lo_w
-    lo = np.full(s_plus.shape, lo_w + 1e-12 * span)
-    hi = np.full(s_plus.shape, hi_w - 1e-12 * span)
+    lo, hi = lo_w + 1e-12 * span, hi_w - 1e-12 * span
 
     def h(w):   # s_- q- - s_+ q+: negative below the SP, positive above (G increasing)
-        return s_minus * resp.q_minus(w) - s_plus * resp.q_plus(w)
+        if el is None:
+            return resp.q_minus(w) - resp.q_plus(w)
+        return el.q(resp, w, False) - el.q(resp, w, True)
 
-    h_lo, h_hi = h(lo), h(hi)
-    bad = ~((h_lo < 0) & (h_hi > 0))
-    if np.any(bad):
-        raise InputError("imbalance_dtod", f"{int(bad.sum())} device(s) have no symmetric point inside "
-                                           f"({resp.lo:g}, {resp.hi:g}) (s_- q- - s_+ q+ does not change "
-                                           "sign from - to +: it drifts to a bound, there is nothing to calibrate to); lower the "
-                                           "variation, or see `aimc-theory presets NAME --devices N` for the SP "
-                                           "distribution with such devices counted")
+    has_sp = (h(lo) < 0) & (h(hi) > 0)
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         up = h(mid) > 0
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)
-    return 0.5 * (lo + hi)
+    return np.where(has_sp, 0.5 * (lo + hi), np.nan), has_sp
 
 
 def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, devices: int = 1,
                seed: int | None = 0, variation: Variation | None = None, tolerance: float | None = None,
                average_from: int | None = None, record_every: int | None = None,
-               record_devices: int = 8, progress=None) -> CalibrationResult:
+               record_devices: int = 8, progress=None, without_sp: str = "error") -> CalibrationResult:
     """Apply ``pulses`` zero-shifting pulses to ``devices`` devices starting at ``w0`` (arXiv 2602.21321
     Algorithm 1; ``cyclic``: up, down, up, ...).
 
@@ -138,8 +123,9 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
     devices : int
         Independent devices (chains).
     seed : int
-    variation : Variation, optional
-        Device-to-device variation of the step sizes (each device its own SP).
+    variation : Variation or PresetVariation, optional
+        Device-to-device variation (each device its own SP): its ``population(devices, rng)`` is drawn first
+        from the seeded generator, so the same seed gives the same devices.
     tolerance : float, optional
         For ``settled``: pulses after which |w - SP| stays within it.
     average_from : int, optional
@@ -148,6 +134,9 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         Trajectory sampling: every ``record_every`` pulses, the first ``record_devices`` devices.
     progress : callable(pulse, pulses, seconds), optional
         Called about twice a second.
+    without_sp : {"error", "skip"}
+        Devices of a population that have no SP in their range: an InputError, or pulsed like the others
+        with their target (and error) NaN and ``has_sp`` False.
 
     Returns
     -------
@@ -177,16 +166,27 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
     rng = np.random.default_rng(seed)
     resp, dw = device.response, float(device.dw_min)
 
-    if variation is not None and (variation.gain or variation.imbalance):
-        s_plus, s_minus, _ = variation.draw(devices, rng)
-        target = device_symmetric_points(device, s_plus, s_minus)
+    if without_sp not in ("error", "skip"):
+        raise InputError("without_sp", f"must be 'error' or 'skip' (got {without_sp!r})")
+    if variation is not None and variation.varies:
+        device = variation.population(devices, rng).device(device)
+        target = (device_symmetric_points(device, devices) if without_sp == "error"
+                  else _element_sps(device, devices)[0])
+        if np.all(np.isnan(target)):
+            device_symmetric_points(device, devices)          # raises: not one device to calibrate
     else:   # identical devices: one SP for all
-        s_plus = s_minus = np.ones(devices)
-        target = np.full(devices, float(device_symmetric_points(device, np.ones(1), np.ones(1))[0]))
+        target = np.full(devices, float(device_symmetric_points(device, 1)[0]))
+    el = device.elements((devices,))
+    if el is None:
+        el = Elements(np.ones(devices), np.ones(devices))
+    offset = np.broadcast_to(np.asarray(device.offset, float), (devices,))
+    target = target + offset                # device i responds as q(w - o_i)
+    lo, hi = (resp.lo + offset, resp.hi + offset) if el.lo is None else (el.lo + offset, el.hi + offset)
     w = np.broadcast_to(np.asarray(w0, float), (devices,)).astype(float)
-    if not np.all((w > resp.lo) & (w < resp.hi)):
-        raise InputError("w0", f"must lie inside the device range ({resp.lo:g}, {resp.hi:g})")
-    up_step, down_step = dw * s_plus, dw * s_minus
+    if not np.all((w > lo) & (w < hi)):
+        raise InputError("w0", f"must lie inside every device's range ({np.min(lo):g} .. {np.max(hi):g})")
+    up_step, down_step = dw * el.up, dw * el.down
+    own = device.reshaped or bool(np.any(offset != 0))      # own shapes, bounds or offsets
     sq = np.zeros(devices)
     gsq = np.zeros(devices)
     settled = np.zeros(devices, dtype=np.int64) if tolerance is not None else None
@@ -196,28 +196,33 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         if progress is not None and k % 256 == 0 and time.perf_counter() - last > 0.5:
             last = time.perf_counter()
             progress(k, pulses, last - t0)
-        F, G = resp.fg(w)
-        qp, qm = F - G, F + G
-        gsq += np.square(0.5 * (s_minus * qm - s_plus * qp))
+        if own:                             # q+(k+ u), q-(k- u) in the device's coordinates u = w - o
+            u = w - offset
+            qp = resp.q_plus(u if el.up_stretch is None else el.up_stretch * u)
+            qm = resp.q_minus(u if el.down_stretch is None else el.down_stretch * u)
+        else:
+            F, G = resp.fg(w)
+            qp, qm = F - G, F + G
+        gsq += np.square(0.5 * (el.down * qm - el.up * qp))
         if scheme == "cyclic":
             step = up_step * qp if k % 2 == 0 else -down_step * qm
         else:
             step = np.where(rng.random(devices) < 0.5, up_step * qp, -down_step * qm)
         if device.sigma_c:
             step = step + dw * device.sigma_c * rng.standard_normal(devices)
-        w = resp.clip(w + step)
+        w = np.clip(w + step, lo, hi) if own else resp.clip(w + step)
         x = w - target
         if k + 1 > average_from:
             sq += x * x
         if settled is not None:
-            settled[np.abs(x) > tolerance] = k + 1    # last pulse after which the error was too large
+            settled[~(np.abs(x) <= tolerance)] = k + 1    # last pulse after which the error was too large (or no SP)
         if (k + 1) % record_every == 0:
             traj.append(w[:record_devices].copy())
     seconds = time.perf_counter() - t0
     if progress is not None:
         progress(pulses, pulses, seconds)
     if settled is not None:
-        settled = np.where(np.abs(w - target) > tolerance, pulses + 1, settled)
+        settled = np.where(~(np.abs(w - target) <= tolerance), pulses + 1, settled)
     return CalibrationResult(w, target, sq / (pulses - average_from), gsq / pulses, settled,
                              np.array(traj), pulses, seconds)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import device, objectives, registry, response, simulation
+from . import device, objectives, presets, registry, response, simulation
 from .files import save_figure
 from .errors import InputError, require_finite
 from .runtime import retain_freed_memory
@@ -75,7 +75,6 @@ def _response(args) -> response.Response:
             rng = (require_finite("--range", parts[0]), require_finite("--range", parts[1]))
         resp = response.from_expressions(args.q_plus, args.q_minus, params, rng)
     elif args.response and args.response.startswith("preset:"):
-        from . import presets
         preset = presets.get(args.response)
         for flag, given in (("-p", params), ("--range", args.range)):
             if given:
@@ -92,7 +91,6 @@ def _response(args) -> response.Response:
 def _preset_pulse_size(args, needed: bool) -> None:
     """A preset brings its pulse size: --dw-min defaults to it where pulses are simulated."""
     if needed and getattr(args, "dw_min", None) is None and (args.response or "").startswith("preset:"):
-        from . import presets
         args.dw_min = presets.get(args.response).dw_min
 
 
@@ -227,8 +225,24 @@ def cmd_fixed_point(args) -> int:
     fn = getattr(importlib.import_module("aimc_theory.symbolic.fixed_points"), spec.fixed_point)
     main = _main_response(args) if spec.two_arrays else None
     w0 = args.w_star if args.w0 is None else require_finite("--w0", args.w0)
-    out = fn(_response(args), main, args.L, args.w_star, args.noise, args.lr, w0, **opts)
-    _print(out.as_dict(), args.json)
+    variation, pop = _population(args, 1000 if args.devices is None else args.devices)
+    if variation is None and args.devices is not None:
+        raise InputError("--devices", "applies with device-to-device variation: add --preset-dtod (with --response "
+                                      "preset:NAME) or --gain-dtod/--imbalance-dtod")
+    if variation is not None and spec.name != "analog-sgd":
+        raise InputError("--preset-dtod" if args.preset_dtod else "--gain-dtod",
+                         "per-device fixed points are derived for analog-sgd")
+    out = fn(_response(args), main, args.L, args.w_star, args.noise, args.lr, w0, **opts).as_dict()
+    if variation is not None:
+        from .symbolic.analog_sgd import population_fixed_points
+        forms, params, lo, hi, offsets = _population_forms(resp, variation, pop)
+        fps, status = population_fixed_points(*forms, pop.s_plus, pop.s_minus, lo + offsets, hi + offsets, args.L,
+                                              args.w_star, args.noise, params, offsets=offsets)
+        inner = status == "interior"
+        out["d2d"] = {"devices": pop.size, "seed": args.seed, "mean": float(np.mean(fps)),
+                      "fraction_saturated": float(np.mean(~inner)),
+                      "fixed_point_distribution": _summary(fps[inner]) if inner.any() else None}
+    _print(out, args.json)
     return 0
 
 
@@ -277,6 +291,11 @@ def cmd_simulate(args) -> int:
             raise InputError("--w0", f"must lie inside the weight range ({host.lo:g}, {host.hi:g}) of the array "
                                      f"that holds the weights (got {args.w0:g}); at or beyond a bound the device "
                                      "saturates")
+    variation, pop = _population(args, args.chains, "--chains")
+    if variation is not None:           # each chain its own device (the gradient / residual array)
+        if spec.name == "digital-sgd":
+            raise InputError("--preset-dtod" if args.preset_dtod else "--gain-dtod", "digital-sgd has no analog array")
+        array = pop.device(array, (args.chains, 1))
     opt = registry.build(spec.name, args.lr, array, main, seed=args.seed, **opts)
     res = simulation.run(obj, opt, args.steps, args.chains, args.seed,
                          w0=args.w_star if args.w0 is None else args.w0, progress=_eta("simulate"),
@@ -285,6 +304,8 @@ def cmd_simulate(args) -> int:
     out = res.as_dict()
     if spec.final_keys:
         out.update(spec.final_keys(res.final_params, res.final_state))
+    if variation is not None:           # the chains' own stationary means (time averages), one per device
+        out["d2d"] = {"devices": args.chains, "seed": args.seed, "chain_mean_distribution": _summary(res.chain_means[:, 0])}
     _print(out, args.json)
     return 0
 
@@ -345,37 +366,48 @@ def cmd_calibrate(args) -> int:
     _preset_pulse_size(args, True)
     if (args.response or "").startswith("preset:") and resp.every_point_symmetric \
             and not (args.gain_dtod or args.imbalance_dtod):
-        from . import presets
         raise InputError("--response", f"{args.response} has constant steps (q+ = q-): every point is symmetric, "
                                        f"there is no SP to calibrate to; {presets.get(args.response).note}")
     if args.dw_min is None:
         raise InputError("--dw-min", "calibration needs the pulse size --dw-min X (> 0)")
     dev = device.Device(resp, dw_min=args.dw_min, sigma_c=args.sigma_c)
+    if args.w0 is None:         # 0, or the middle of the range where 0 is not inside (PCM's [0, 2])
+        args.w0 = 0.0 if resp.lo < 0.0 < resp.hi else 0.5 * (resp.lo + resp.hi)
     variation = _variation(args)
     res = calibration.zero_shift(dev, args.w0, args.pulses, args.scheme, devices=args.chains, seed=args.seed,
-                                 variation=variation, tolerance=args.tolerance, progress=_eta("calibrate"))
+                                 variation=variation, tolerance=args.tolerance, progress=_eta("calibrate"),
+                                 without_sp="skip")
     d = derive(resp, penalty=False)
-    err = res.error
+    ok = res.has_sp                 # devices without an SP (they drift to a bound) are counted, not calibrated
+    err = res.error[ok]
     simulated = {"final_error": float(err.mean()),
                  "final_error_se": float(err.std(ddof=1) / np.sqrt(err.size)) if err.size > 1 else None,
                  "rms_error": float(np.sqrt(np.mean(err ** 2))),
                  "mean_abs_error": float(np.mean(np.abs(err))),
-                 "pulses_to_tolerance": _settled(res.settled, args.pulses),
-                 "fraction_settled": float(np.mean(res.settled <= args.pulses))}
-    if variation.gain or variation.imbalance:
-        # the theory of every device: same variation draws (same seed), SPs from the symbolic q's
-        s_plus, s_minus, clipped = variation.draw(args.chains, np.random.default_rng(args.seed))
-        th = calibration_theory(d, args.dw_min, s_plus, s_minus)
-        x0 = args.w0 - th.symmetric_point
-        mean_e, rms_e = th.errors_after(args.scheme, x0, args.pulses)
+                 "pulses_to_tolerance": _settled(res.settled[ok], args.pulses),
+                 "fraction_settled": float(np.mean(res.settled[ok] <= args.pulses))}
+    if variation.varies:
+        # the theory of every device: the same draws (same seed), each device's SP and contraction from its
+        # expressions (a preset's per-device forms with its drawn bounds/slopes), not from the simulation
+        from .symbolic.calibration import population_calibration_theory, population_symmetric_points
+        pop = variation.population(args.chains, np.random.default_rng(args.seed))
+        forms, params, lo, hi, offsets = _population_forms(resp, variation, pop)
+        wsp, status = population_symmetric_points(*forms, pop.s_plus, pop.s_minus, lo, hi, params)
+        inner = status == "interior"
+        sel = lambda a: np.broadcast_to(a, inner.shape)[inner]          # noqa: E731
+        th = population_calibration_theory(*forms, args.dw_min, sel(pop.s_plus), sel(pop.s_minus), sel(wsp),
+                                           None if params is None else {k: sel(v) for k, v in params.items()})
+        sps = sel(wsp) + sel(offsets)
+        mean_e, rms_e = th.errors_after(args.scheme, args.w0 - sps, args.pulses)
         theory = {"contraction_per_pulse": _summary(th.contraction_per_pulse(args.scheme)),
                   "floor": _summary(th.floor(args.scheme, args.pulses)),
                   "final_error": float(np.mean(mean_e)), "rms_error": float(np.sqrt(np.mean(rms_e ** 2))),
-                  "pulses_to_tolerance": None, "abs_error_distribution": _summary(rms_e)}
+                  "pulses_to_tolerance": None, "abs_error_distribution": _summary(rms_e),
+                  "fraction_without_sp": float(np.mean(~inner))}
         simulated["abs_error_distribution"] = _summary(np.abs(err))
-        sps = np.asarray(th.symmetric_point)
-        spread = {"symmetric_point_distribution": _summary(sps), "clipped_devices": clipped}
-        simulated["symmetric_point_distribution"] = _summary(res.target)
+        simulated["fraction_without_sp"] = float(np.mean(~ok))
+        spread = {"symmetric_point_distribution": _summary(sps), "clipped_devices": pop.clipped}
+        simulated["symmetric_point_distribution"] = _summary(res.target[ok])
         sp_value = float(np.mean(sps))
     else:
         th = calibration_theory(d, args.dw_min)
@@ -404,6 +436,9 @@ def cmd_calibrate(args) -> int:
             print(f"{k:24s} {_fmt(theory.get(k)):>14s} {_fmt(simulated.get(k)):>14s}")
         print(f"{'floor (rms, N -> inf)':24s} {_fmt(theory['floor']):>14s}")
         print(f"{'contraction per pulse':24s} {_fmt(theory['contraction_per_pulse']):>14s}")
+        if "fraction_without_sp" in simulated:
+            print(f"{'devices without an SP':24s} {theory['fraction_without_sp']:14.4f} "
+                  f"{simulated['fraction_without_sp']:14.4f}  (they drift to a bound; not in the errors above)")
     return 0
 
 
@@ -465,7 +500,7 @@ def cmd_train(args) -> int:
     dev = device.Device(resp, dw_min=dw, sigma_c=args.sigma_c, trains=trains)
     main_dev = device.Device(_main_response(args), dw_min=dw, sigma_c=args.sigma_c, trains=trains)
     variation = _variation(args)
-    variation = variation if variation.gain or variation.imbalance else None
+    variation = variation if variation.varies else None
     progress = None if args.json or args.quiet else network.stderr_progress
     runs = []
     for a in algs:
@@ -661,12 +696,12 @@ def cmd_sweep(args) -> int:
 def cmd_presets(args) -> int:
     """The reference simulator's preset devices: parameters, reference, and what the toolkit derives from
     their responses (SP, pulses per e-fold, penalty curvature)."""
-    from . import presets
-    rows = [presets_summary(p) for p in (presets.PRESETS.values() if not args.name else [presets.get(args.name)])]
+    from .preset_report import preset_summary, sp_spread
+    rows = [preset_summary(p) for p in (presets.PRESETS.values() if not args.name else [presets.get(args.name)])]
     if args.devices is not None:
         if not args.name:
             raise InputError("--devices", "the device-to-device spread is per preset: give its NAME")
-        rows[0]["d2d"] = _preset_spread(presets.get(args.name), rows[0], args.devices, args.seed)
+        rows[0]["d2d"] = sp_spread(presets.get(args.name), args.devices, args.seed, rows[0])
     if _as_json(args):
         _emit({"presets": rows})
         return 0
@@ -694,112 +729,6 @@ def cmd_presets(args) -> int:
     print("pulses per e-fold: random-sign pulses (mean dynamics, 1/(dw_min G'(SP))) and alternating up/down "
           "pulses (the pair map, -2/ln|M'|); --json for q+/q-, d2d, c2c and references")
     return 0
-
-
-def _preset_spread(p, summary: dict, n: int, seed: int) -> dict:
-    """Per-device SPs under the preset's d2d step variation: theory (the response's expressions, bisection)
-    and measured (alternating pulses on every device, pulse level)."""
-    import math as _m
-    from . import presets
-    from .symbolic import derive
-    from .symbolic.calibration import device_symmetric_points, device_symmetric_points_own_bounds
-    from .runtime import check_memory
-    if isinstance(n, bool) or n < 1:
-        raise InputError("--devices", f"must be an integer >= 1 (got {n})")
-    check_memory("devices", n, 400)
-    var = presets.variation(p)
-    rng = np.random.default_rng(seed)
-    s_plus, s_minus, clipped = var.draw(n, rng)
-    offsets = presets.reference_offsets(p, n, rng)              # zero-shifted presets: a reference error
-    b_min, b_max = presets.device_bounds(p, n, rng)              # own bounds where they only clip
-    clip_only = presets.bounds_only_clip(p)
-    d = derive(p.response(float(b_min.min()), float(b_max.max())) if clip_only else p.response(), penalty=False)
-    if p.bound_forms:                  # the response's shape follows each device's own bounds
-        sp_t, status_t = device_symmetric_points_own_bounds(*p.bound_forms, s_plus, s_minus, b_min, b_max)
-    else:
-        sp_t, status_t = device_symmetric_points(d, s_plus, s_minus)
-    sp_t = sp_t + offsets                                        # device i responds as q(w - offset_i)
-    lo, hi = b_min + offsets, b_max + offsets
-    if clip_only:                      # an SP beyond the device's own bound: it saturates there
-        status_t = np.where((status_t == "interior") & (sp_t >= hi), "upper",
-                            np.where((status_t == "interior") & (sp_t <= lo), "lower", status_t))
-    efold = summary.get("pulses_per_efold_alternating") or summary.get("pulses_per_efold_mean") or 1000.0
-    pulses = int(min(max(30 * efold / max(float(np.min(np.minimum(s_plus, s_minus))), 1e-3), 200), 300_000))
-    pulses += pulses % 2                       # end after a down pulse: the pair's middle
-    def pulse(sel, w0=None):
-        if p.bound_forms:
-            return presets.pulse_devices_own_bounds(p, s_plus[sel], s_minus[sel], pulses, (b_min[sel], b_max[sel]),
-                                                    offsets[sel], None if w0 is None else w0 - offsets[sel])
-        return presets.pulse_devices(p, s_plus[sel], s_minus[sel], pulses, None if w0 is None else w0 - offsets[sel],
-                                     offsets=offsets[sel], bounds=(b_min[sel], b_max[sel]) if clip_only else None)
-
-    sp_m, drift = pulse(np.arange(n))
-    edge = np.minimum(5.0 * p.dw_min * np.maximum(s_plus, s_minus), 0.1 * (p.w_max - p.w_min))   # a few own steps
-    # measured: at a bound, or still drifting toward one (a converged device's pair change is ~e^-30 of its
-    # start distance, a drifting one moves by dw_min |s+ q+ - s- q-| per pair)
-    moving = np.abs(drift) > 1e-6 * p.dw_min
-    status_m = np.where((sp_m >= hi - edge) | (moving & (drift > 0)), "upper",
-                        np.where((sp_m <= lo + edge) | (moving & (drift < 0)), "lower", "interior"))
-    # measured "neutral" (every point symmetric): a device that ends where it started is pulsed again from
-    # another start; a converging device returns to its SP, a neutral one stays at the new start
-    start = 0.5 * ((b_min.min() + b_max.max()) if clip_only else (p.w_min + p.w_max)) + offsets
-    cand = np.flatnonzero(~moving & (np.abs(sp_m - start) < edge) & (status_m == "interior"))
-    second_all = start + 3 * edge                   # the second start: well outside the first's tolerance
-    cand = cand[second_all[cand] < hi[cand] - edge[cand]]  # (a device too narrow for it is not tested)
-    if cand.size:
-        second = second_all[cand]
-        again, _ = pulse(cand, second)
-        stayed = np.abs(again - second) < edge[cand]
-        status_m[cand[stayed]] = "neutral"
-    # "at a bound" means the same for both: an SP within the pulse cycle's reach (edge) of a bound counts too
-    status_t = np.where(status_t != "interior", status_t,
-                        np.where(sp_t >= hi - edge, "upper", np.where(sp_t <= lo + edge, "lower", "interior")))
-
-    def summ(sps, status):
-        inner = sps[status == "interior"]
-        q = np.percentile(inner, [5, 50, 95]) if inner.size else [_m.nan] * 3
-        return {"mean": float(np.mean(inner)) if inner.size else None, "std": float(np.std(inner)) if inner.size else None,
-                "p5": float(q[0]), "median": float(q[1]), "p95": float(q[2]),
-                "fraction_upper": float(np.mean(status == "upper")), "fraction_lower": float(np.mean(status == "lower")),
-                "fraction_without_sp": float(np.mean(status != "interior")),
-                "fraction_neutral": float(np.mean(status == "neutral"))}
-
-    both = (status_t == "interior") & (status_m == "interior")
-    return {"devices": n, "seed": seed, "pulses": pulses, "clipped_imbalance": clipped,
-            "variation": {"gain": var.gain, "imbalance": var.imbalance, "log_normal": var.log_normal,
-                          "reference_std": float(p.dtod.get("reference_std", 0.0))},
-            "not_modelled": presets.unmodelled_dtod(p), "theory": summ(sp_t, status_t), "measured": summ(sp_m, status_m),
-            "same_status": float(np.mean(status_t == status_m)),
-            "still_drifting": float(np.mean(moving & (sp_m < hi - edge) & (sp_m > lo + edge))),
-            "max_abs_sp_difference": float(np.max(np.abs(sp_t[both] - sp_m[both]))) if both.any() else None,
-            # in units of each device's own largest step: the 2-cycle's middle is within about one step of the SP
-            "max_sp_difference_in_steps": float(np.max(np.abs(sp_t[both] - sp_m[both])
-                                                       / (p.dw_min * np.maximum(s_plus, s_minus)[both])))
-            if both.any() else None}
-
-
-def presets_summary(p) -> dict:
-    """One preset with the toolkit's derivations (the symbolic module: SP, R'(SP), the pair map)."""
-    from .symbolic import derive
-    from .symbolic.calibration import calibration_theory
-    from .presets import pulses_per_efold_mean
-    d = derive(p.response(), penalty=False)
-    out = p.as_dict()
-    if d.every_point_symmetric:
-        return out | {"symmetric_point": None, "pulses_per_efold_mean": None, "pulses_per_efold_alternating": None,
-                      "penalty_curvature": None, "explanation": "q+ = q-: every point is symmetric, no SP; " + p.note}
-    sp_ = float(d.symmetric_point)
-    g_prime = float(d.penalty_curvature) * float(d.F_fn(np.array([sp_]))[0])      # R'(SP) F(SP) = G'(SP)
-    alt = None
-    try:
-        th = calibration_theory(d, p.dw_min)
-        m = th.pair_contraction_exact if th.pair_contraction_exact is not None else th.pair_contraction
-        alt = -2.0 / float(np.log(abs(float(m)))) if 0 < abs(float(m)) < 1 else None
-    except InputError as exc:
-        out["explanation"] = f"alternating pulses: {exc}"
-    return out | {"symmetric_point": sp_, "pulses_per_efold_mean": pulses_per_efold_mean(g_prime, p.dw_min),
-                  "pulses_per_efold_alternating": alt, "penalty_curvature": float(d.penalty_curvature),
-                  "sp_stability": d.sp_stability[0] if getattr(d, "sp_stability", None) else None}
 
 
 def cmd_fit(args) -> int:
@@ -847,10 +776,30 @@ def _variation(args):
         raise InputError("--preset-dtod", "needs --response preset:NAME")
     if args.gain_dtod or args.imbalance_dtod:
         raise InputError("--preset-dtod", "give either --preset-dtod or --gain-dtod/--imbalance-dtod, not both")
-    from . import presets
     var = presets.variation(presets.get(args.response))
     args.gain_dtod, args.imbalance_dtod = var.gain, var.imbalance      # recorded in the provenance
     return var
+
+
+
+def _population(args, n: int, flag: str = "--devices"):
+    """(variation, the n drawn devices) for --gain-dtod/--imbalance-dtod/--preset-dtod, or (None, None);
+    simulate and fixed-point draw with the same generator, so the same --seed gives the same devices."""
+    variation = _variation(args)
+    if not variation.varies:
+        return None, None
+    if isinstance(n, bool) or n < 1:
+        raise InputError(flag, f"must be an integer >= 1 (got {n})")
+    from .runtime import check_memory
+    check_memory(flag.lstrip("-"), n, 400)          # a dozen per-device arrays while drawing and solving
+    return variation, variation.population(n, np.random.default_rng([args.seed, 0xD2D]))
+
+
+def _population_forms(resp, variation, pop):
+    """The theory's expressions, parameters, ranges and offsets of the drawn devices (see
+    :func:`aimc_theory.preset_report.population_forms`)."""
+    from .preset_report import population_forms
+    return population_forms(pop, variation.preset if isinstance(variation, presets.PresetVariation) else None, resp)
 
 
 def _add_variation(p, where: str) -> None:
@@ -860,8 +809,10 @@ def _add_variation(p, where: str) -> None:
     p.add_argument("--imbalance-dtod", type=float, default=0.0,
                    help=f"device-to-device up/down imbalance sigma{where}, moves the SP (P2 eq. 103; default 0)")
     p.add_argument("--preset-dtod", action="store_true",
-                   help="with --response preset:NAME: the preset's own step-size variation (dw_min_dtod, normal or "
-                        "log-normal as the preset says, and up_down_dtod)")
+                   help="with --response preset:NAME: the preset's own device-to-device variation, as the reference "
+                        "simulator draws it: step gain (dw_min_dtod, normal or log-normal as the preset says), "
+                        "up/down imbalance (up_down_dtod), each device's own bounds (w_max_dtod, w_min_dtod) and "
+                        "slopes (gamma_dtod), and the zero-shifted arrays' reference error (reference_std)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -875,6 +826,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fixed-point", help="where Analog/Digital SGD converges on the scalar quadratic")
     _add_response(p)
     _add_problem(p)
+    _add_variation(p, " (with --devices: each device's own fixed point)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="devices drawn under the variation (default 1000; simulate --chains N --seed S draws the same "
+                        "N devices)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the device draws (default 0)")
     p.set_defaults(fn=cmd_fixed_point)
     p = sub.add_parser("simulate", help="simulate many chains on the scalar quadratic")
     _add_response(p)
@@ -895,13 +851,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="numpy", choices=("numpy", "numba"),
                    help="numba: the compiled kernel (pip install -e \".[fast]\"; analog-sgd and digital-sgd, expected "
                         "update, built-in families), the same numbers several times faster (default numpy)")
+    _add_variation(p, " (each chain its own device)")
     p.set_defaults(fn=cmd_simulate)
     p = sub.add_parser("calibrate", help="zero-shifting SP calibration: theory and pulse simulation")
     _add_response(p)
     p.add_argument("--dw-min", type=float, default=None, help="pulse size (required)")
     p.add_argument("--scheme", choices=("cyclic", "stochastic"), default="cyclic",
                    help="alternating up/down pulses (cyclic) or random ones (stochastic, P2 Alg. 1)")
-    p.add_argument("--w0", type=float, default=0.0, help="initial weight (default 0)")
+    p.add_argument("--w0", type=float, default=None,
+                   help="initial weight (default 0, or the middle of the range where 0 is not inside it)")
     p.add_argument("--pulses", type=int, default=10000, help="number of pulses N (default 10000)")
     p.add_argument("--chains", type=int, default=1000, help="number of devices (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 
@@ -49,7 +49,14 @@ class Device:
     up_scale, down_scale : float or ndarray, > 0
         Device-to-device variation per element: q+_i = up_scale_i q+ and q-_i = down_scale_i q-
         (P2 eq. 103-104: up_scale = g + r, down_scale = g - r; see
-        :class:`aimc_theory.calibration.Variation`). The SP moves to where G/F = r/g.
+        :class:`aimc_theory.variation.Variation`). The SP moves to where G/F = r/g.
+    up_stretch, down_stretch : float or ndarray, > 0
+        Per-element change of shape: q+_i(w) = up_scale_i q+(up_stretch_i w), likewise down. This is how
+        a device's own bounds or slopes enter the reference simulator's device models: soft bounds
+        1 - w/b_i = q(w w_max/b_i), a linear step's slope gamma_i = gamma (gamma_i/gamma), an exponential
+        step's z = 2 a w/(b_max,i - b_min,i) + b (see :mod:`aimc_theory.presets`).
+    bounds : (lo, hi) of floats or ndarrays, optional
+        Each element's own range (before ``offset``); it saturates there instead of at the response's.
 
     Raises
     ------
@@ -67,9 +74,20 @@ class Device:
     offset: float | np.ndarray = 0.0
     up_scale: float | np.ndarray = 1.0
     down_scale: float | np.ndarray = 1.0
+    up_stretch: float | np.ndarray = 1.0
+    down_stretch: float | np.ndarray = 1.0
+    bounds: tuple | None = None
 
     def __post_init__(self):
-        for name in ("up_scale", "down_scale"):
+        if self.bounds is not None:
+            try:
+                lo, hi = (np.asarray(b, dtype=float) for b in self.bounds)
+                np.broadcast(lo, hi)
+            except (TypeError, ValueError):
+                raise InputError("bounds", f"must be (lo, hi), numbers or arrays (got {self.bounds!r})") from None
+            if not np.all(np.isfinite(lo) & np.isfinite(hi) & (lo < hi)):
+                raise InputError("bounds", "every element's own range must be finite with lo < hi")
+        for name in ("up_scale", "down_scale", "up_stretch", "down_stretch"):
             try:
                 v = np.asarray(getattr(self, name), dtype=float)
             except (TypeError, ValueError):
@@ -77,7 +95,8 @@ class Device:
                     from None
             if not np.all(np.isfinite(v) & (v > 0)):
                 raise InputError(name, "step scales must be finite and > 0 (a device that cannot step one way has "
-                                       "no symmetric point)")
+                                       "no symmetric point)" if name.endswith("scale") else
+                                 "stretches must be finite and > 0 (q(stretch w) keeps the response's direction)")
         if self.dw_min is not None:
             require_positive("dw_min", self.dw_min)
         require_nonnegative("sigma_c", self.sigma_c)
@@ -98,16 +117,26 @@ class Device:
 
     @cached_property            # on the hot path: computed once per device
     def varies(self) -> bool:
-        """True when the elements have their own step scales (device-to-device variation)."""
-        return not (np.ndim(self.up_scale) == 0 and np.ndim(self.down_scale) == 0
-                    and self.up_scale == 1.0 and self.down_scale == 1.0)
+        """True when the elements have their own step scales, shapes or bounds (device-to-device variation)."""
+        return self.reshaped or not (np.ndim(self.up_scale) == 0 and np.ndim(self.down_scale) == 0
+                                     and self.up_scale == 1.0 and self.down_scale == 1.0)
 
-    def step_scales(self, shape) -> tuple[np.ndarray, np.ndarray] | None:
-        """(up_scale, down_scale) broadcast to ``shape`` (read-only views), or None without variation."""
+    @cached_property
+    def reshaped(self) -> bool:
+        """True when the elements have their own shapes (stretches) or bounds, not only step scales."""
+        return self.bounds is not None or not (np.ndim(self.up_stretch) == 0 and np.ndim(self.down_stretch) == 0
+                                               and self.up_stretch == 1.0 and self.down_stretch == 1.0)
+
+    def elements(self, shape) -> "Elements | None":
+        """The per-element parameters broadcast to ``shape`` (read-only views), or None without variation."""
         if not self.varies:
             return None
-        return (np.broadcast_to(np.asarray(self.up_scale, dtype=float), shape),
-                np.broadcast_to(np.asarray(self.down_scale, dtype=float), shape))
+        b = lambda a: np.broadcast_to(np.asarray(a, dtype=float), shape)
+        st = self.reshaped and not (np.ndim(self.up_stretch) == 0 and np.ndim(self.down_stretch) == 0
+                                    and self.up_stretch == 1.0 and self.down_stretch == 1.0)
+        return Elements(b(self.up_scale), b(self.down_scale), b(self.up_stretch) if st else None,
+                        b(self.down_stretch) if st else None,
+                        None if self.bounds is None else b(self.bounds[0]), None if self.bounds is None else b(self.bounds[1]))
 
     def _shifted(self, fn, w, *args):
         """Run ``fn`` on w - offset (the response's own coordinates) and shift back: exact, because every
@@ -119,6 +148,11 @@ class Device:
     def update(self, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Apply the requested update ``dw`` to the weights ``w`` with this device's model."""
         if self.dw_min is None:
+            if self.reshaped:    # each element its own q's and bounds
+                def own(u):
+                    el = self.elements(np.broadcast_shapes(np.shape(u), np.shape(dw)))
+                    return el.clip(self.response, u + dw * el.q(self.response, u, np.asarray(dw) > 0))
+                return self._shifted(own, w)
             if self.varies:      # the element's q+_i = s+ q+, q-_i = s- q-: scale the request by its sign's factor
                 dw = dw * np.where(np.asarray(dw) > 0, self.up_scale, self.down_scale)
             return self._shifted(lambda u: expected_update_fg(self.response, u, dw), w)
@@ -152,22 +186,71 @@ class Device:
     def pulse(self, w: np.ndarray, signs: np.ndarray, rng: np.random.Generator | None,
               dw_min: float | None = None) -> np.ndarray:
         """One pulse per element where ``signs`` is +-1 (none where 0), through this device's response
-        and cycle-to-cycle noise; ``dw_min`` is the pulse size for an expected-update device."""
+        and cycle-to-cycle noise; ``dw_min`` is the pulse size for an expected-update device. A scalar
+        ``signs`` pulses every element the same way (only that direction's response is evaluated)."""
         size = self.dw_min if self.dw_min is not None else dw_min
         if size is None:
             raise InputError("dw_min", "a single pulse needs the pulse size dw_min (> 0)")
-        sc = self.step_scales(np.shape(w))
+        el = self.elements(np.shape(w))
 
         def one(u):
-            if sc is None:
+            if np.ndim(signs) == 0 and signs != 0:      # alternating pulses, calibration: one branch
+                if el is None:
+                    step = self.response.q_plus(u) if signs > 0 else -self.response.q_minus(u)
+                else:
+                    step = el.q_one(self.response, u, signs > 0)
+                if self.sigma_c:
+                    step = step + signs * self.sigma_c * rng.standard_normal(np.shape(u))
+                return (self.response.clip if el is None else partial(el.clip, self.response))(u + size * step)
+            if el is None:
                 step = np.where(signs > 0, self.response.q_plus(u), -self.response.q_minus(u))
             else:
-                step = np.where(signs > 0, sc[0] * self.response.q_plus(u), -sc[1] * self.response.q_minus(u))
+                step = el.q(self.response, u, signs > 0, signed=True)
             if self.sigma_c:
                 step = step + signs * self.sigma_c * rng.standard_normal(np.shape(u))
-            return self.response.clip(np.where(signs != 0, u + size * step, u))
+            new = np.where(signs != 0, u + size * step, u)
+            return self.response.clip(new) if el is None else el.clip(self.response, new)
 
         return self._shifted(one, w)
+
+
+@dataclass(frozen=True)
+class Elements:
+    """A varied array's per-element parameters, broadcast to the weights' shape (or to a subset of them):
+    q+_i(w) = up_i q+(up_stretch_i w), q-_i(w) = down_i q-(down_stretch_i w), saturating at [lo_i, hi_i]
+    (the response's range where ``lo`` is None)."""
+
+    up: np.ndarray
+    down: np.ndarray
+    up_stretch: np.ndarray | None = None
+    down_stretch: np.ndarray | None = None
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+
+    def take(self, index) -> "Elements":
+        """The parameters of the elements ``index`` selects (fancy or boolean index of the weights)."""
+        return Elements(*(None if a is None else a[index] for a in
+                          (self.up, self.down, self.up_stretch, self.down_stretch, self.lo, self.hi)))
+
+    def reshape(self, shape) -> "Elements":
+        return Elements(*(None if a is None else a.reshape(shape) for a in
+                          (self.up, self.down, self.up_stretch, self.down_stretch, self.lo, self.hi)))
+
+    def q(self, resp: Response, w, up, signed: bool = False):
+        """q+_i(w) where ``up``, q-_i(w) elsewhere (``signed``: -q-_i there, the step of a down pulse)."""
+        wp = w if self.up_stretch is None else self.up_stretch * w
+        wm = w if self.down_stretch is None else self.down_stretch * w
+        qm = self.down * resp.q_minus(wm)
+        return np.where(up, self.up * resp.q_plus(wp), -qm if signed else qm)
+
+    def q_one(self, resp: Response, w, up: bool):
+        """The signed step factor of one direction for every element: s+ q+(k+ w) up, -s- q-(k- w) down."""
+        if up:
+            return self.up * resp.q_plus(w if self.up_stretch is None else self.up_stretch * w)
+        return -(self.down * resp.q_minus(w if self.down_stretch is None else self.down_stretch * w))
+
+    def clip(self, resp: Response, w):
+        return resp.clip(w) if self.lo is None else np.clip(w, self.lo, self.hi)
 
 
 def expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
@@ -209,13 +292,13 @@ def pulse_count(device: Device, dw: np.ndarray, rng: np.random.Generator | None)
 
 
 def pulse_update(device: Device, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator | None,
-                 bl: np.ndarray | None = None, scales: tuple | None = None) -> np.ndarray:
-    """Compose BL single pulses (P1 eq. 27); the loop runs over pulse slots, not elements. ``scales``:
-    the elements' (up, down) step scales in w's shape (default: the device's own)."""
+                 bl: np.ndarray | None = None, elements: Elements | None = None) -> np.ndarray:
+    """Compose BL single pulses (P1 eq. 27); the loop runs over pulse slots, not elements. ``elements``:
+    the elements' parameters in w's shape (default: the device's own)."""
     resp = device.response
     w = np.array(w, dtype=float, copy=True)
-    if scales is None:
-        scales = device.step_scales(w.shape)
+    if elements is None:
+        elements = device.elements(w.shape)
     dw = np.broadcast_to(dw, w.shape)
     if bl is None:
         bl = pulse_count(device, dw, rng)
@@ -229,13 +312,14 @@ def pulse_update(device: Device, w: np.ndarray, dw: np.ndarray, rng: np.random.G
             keep = bl[active] > k
             active = tuple(a[keep] for a in active)
         wa = w[active]
-        if scales is None:
+        el = None if elements is None else elements.take(active)
+        if el is None:
             q = np.where(up[active], resp.q_plus(wa), -resp.q_minus(wa))
         else:
-            q = np.where(up[active], scales[0][active] * resp.q_plus(wa), -scales[1][active] * resp.q_minus(wa))
+            q = el.q(resp, wa, up[active], signed=True)
         if device.sigma_c:
             q = q + np.where(up[active], 1.0, -1.0) * device.sigma_c * rng.standard_normal(wa.shape)
-        w[active] = resp.clip(wa + device.dw_min * q)
+        w[active] = resp.clip(wa + device.dw_min * q) if el is None else el.clip(resp, wa + device.dw_min * q)
     return w
 
 

@@ -72,8 +72,9 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         Algorithm options (gamma, beta, ...).
     reference_offset : (mean, std), optional
         Per-entry reference offset of the gradient array, drawn N(mean, std^2) (see below).
-    variation : Variation, optional
-        Device-to-device variation of the step sizes, drawn per element of every analog array.
+    variation : Variation or PresetVariation, optional
+        Device-to-device variation, drawn per element of every analog array (a preset's: of the arrays made
+        of that preset's devices).
     progress : callable(str), optional
         Receives a progress line (samples/s, loss) about twice a second.
 
@@ -85,8 +86,10 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
 
     ``reference_offset`` = (mean, std): the gradient array (the residual array of two-array algorithms)
     of every layer gets a per-element reference error drawn N(mean, std^2) (P2 Tables 1-2), seeded.
-    ``variation``: a :class:`~aimc_theory.calibration.Variation`; every element of every analog array
-    (both arrays of a two-array algorithm) gets its own step scales (P2 eq. 103-104), seeded."""
+    ``variation``: a :class:`~aimc_theory.variation.Variation`: every element of every analog array
+    (both arrays of a two-array algorithm) gets its own step scales (P2 eq. 103-104), seeded; a
+    :class:`~aimc_theory.presets.PresetVariation`: every element of the arrays whose response is that preset
+    gets its own step scales, bounds, slopes and reference error as the reference simulator draws them."""
     epochs = require_int("epochs", epochs)
     batch_size = require_int("batch_size", batch_size)
     lr = require_positive("lr", lr)
@@ -159,8 +162,10 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
 
 
 def _varied(dev: Device, variation, size: int, rng: np.random.Generator) -> Device:
-    up, down, _ = variation.draw(size, rng)
-    return dataclasses.replace(dev, up_scale=up.reshape(1, size), down_scale=down.reshape(1, size))
+    preset = getattr(variation, "preset", None)
+    if preset is not None and dev.response.name != f"preset:{preset.name}":
+        return dev          # a preset's variation belongs to the arrays made of its devices
+    return variation.population(size, rng).device(dev, (1, size))
 
 
 def _bar(epoch, epochs, done, n, rate, loss) -> str:

@@ -9,8 +9,9 @@ the response through the toolkit (``aimc-theory presets``, ``derive --response p
 
 The ``up_down`` asymmetry is one-sided as in the simulator's code: for u > 0 the up step keeps
 ``dw_min`` and the down step is ``(1 - u) dw_min`` (only ReRam-ES has u != 0). The device-to-device
-(d2d) and cycle-to-cycle (c2c) parameters are listed for reference; ``gain_dtod``/``imbalance_dtod``
-(``up_down_dtod``) map onto :class:`aimc_theory.calibration.Variation`.
+(d2d) parameters are drawn per device by :class:`PresetVariation` with the simulator's semantics (step
+gain, up/down imbalance, own bounds, linear-step slopes, reference error); the cycle-to-cycle (c2c)
+parameters (write noise, PCM's "complex" noise, lifetime) are listed for reference, not simulated.
 
 Sources: the simulator's preset classes and their docstrings' references (listed per preset).
 
@@ -83,7 +84,7 @@ class Preset:
     c2c: dict = field(default_factory=dict)
     reference: str = ""
     note: str = ""
-    bound_forms: tuple | None = None    # q+, q- in w and the device's own bounds bmax, bmin (shape changes)
+    device_forms: tuple | None = None   # q+, q- of one device in w and its own drawn bmax, bmin or gamma_up/down
 
     def response(self, lo: float | None = None, hi: float | None = None) -> Response:
         """The mean response in units of ``dw_min``, on [w_min, w_max] (or on [lo, hi]: the union of the
@@ -176,17 +177,22 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
 )}
 
 
-_BOUND_FORMS = {
-    # ExpStep: z = 2 a w/(bmax - bmin) + b with the device's own bounds
+# Each device's response as the simulator computes it from its own drawn parameters (theory side: the SP of
+# every device is found from these expressions). ExpStep: z = 2 a w/(bmax - bmin) + b with the device's own
+# bounds; soft bounds on its own bounds; LinearStep (mean_bound_reference): its own slopes gamma, the mean
+# bounds.
+_DEVICE_FORMS = {
     "reram-es": ("1 + 1.18445*exp(5*(-1.0*w/(bmax - bmin) - 0.5))",
                  f"{1 - _U_ES!r}*(1 + 0.081404*exp(-5*(-1.0*w/(bmax - bmin) - 0.5)))"),
     "pcm": ("1 + 27.235*exp(2.5*(-2*w/(bmax - bmin)))", "1 + 2.235*exp(-2.5*(-2*w/(bmax - bmin)))"),
-    # soft bounds on the device's own bounds
     "reram-sb": ("1 - w/bmax", "1 - w/bmin"),
     "reram-array-om": ("1 - w/bmax", "1 - w/bmin"),
     "reram-array-hfo2": ("1 - w/bmax", "1 - w/bmin"),
+    "capacitor": ("1 - gamma_up*w", "1 + gamma_down*w"),
+    "ecram": ("1 - gamma_up*w/1.1724", "1 + gamma_down*w/0.8276"),
+    "ecram-mo": ("1 - gamma_up*w/1.1714", "1 + gamma_down*w/0.8286"),
 }
-PRESETS = {k: (replace(p, bound_forms=_BOUND_FORMS[k]) if k in _BOUND_FORMS else p) for k, p in PRESETS.items()}
+PRESETS = {k: (replace(p, device_forms=_DEVICE_FORMS[k]) if k in _DEVICE_FORMS else p) for k, p in PRESETS.items()}
 
 
 def get(name: str) -> Preset:
@@ -204,16 +210,9 @@ def pulses_per_efold_mean(G_prime_at_sp: float, dw_min: float) -> float:
     return 1.0 / rate if rate > 0 else math.inf
 
 
-def variation(preset: Preset):
-    """The preset's device-to-device step variation as a :class:`~aimc_theory.calibration.Variation`:
-    gain ``dw_min_dtod`` (log-normal when the preset says so, else 1 + sigma xi as the simulator draws it)
-    and up/down imbalance ``up_down_dtod``. Bounds (``w_max_dtod``/``w_min_dtod``), slope and reference
-    variations change the response's shape per device and are not modelled here (listed by
-    :func:`unmodelled_dtod`)."""
-    from .calibration import Variation
-    d = preset.dtod
-    return Variation(d.get("dw_min_dtod", 0.0), d.get("up_down_dtod", 0.0),
-                     log_normal=bool(d.get("dw_min_dtod_log_normal", False)))
+def variation(preset: Preset) -> "PresetVariation":
+    """The preset's device-to-device variation (:class:`PresetVariation`)."""
+    return PresetVariation(preset)
 
 
 def bounds_only_clip(preset: Preset) -> bool:
@@ -223,88 +222,86 @@ def bounds_only_clip(preset: Preset) -> bool:
 
 
 def unmodelled_dtod(preset: Preset) -> list[str]:
-    modelled = {"dw_min_dtod", "up_down_dtod", "dw_min_dtod_log_normal", "reference_std"}
-    if bounds_only_clip(preset) or preset.bound_forms:
-        modelled |= {"w_max_dtod", "w_min_dtod"}
+    """The preset's d2d parameters :class:`PresetVariation` does not draw (none for the ten presets)."""
+    modelled = {"dw_min_dtod", "up_down_dtod", "dw_min_dtod_log_normal", "reference_std", "w_max_dtod", "w_min_dtod",
+                "gamma_dtod"}
     return sorted(k for k, v in preset.dtod.items() if k not in modelled and v)
 
 
-def device_bounds(preset: Preset, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Per-device bounds b_max = w_max (1 + w_max_dtod xi), b_min = w_min (1 + w_min_dtod xi'), made
-    consistent as the simulator does (b_max = |b_max|, b_min = -|b_min|); the mean bounds when the preset's
-    bounds variation is not modelled (see :func:`bounds_only_clip`)."""
-    if not (bounds_only_clip(preset) or preset.bound_forms):
-        return np.full(n, preset.w_min), np.full(n, preset.w_max)
-    b_max = np.abs(preset.w_max * (1 + preset.dtod.get("w_max_dtod", 0.0) * rng.standard_normal(n)))
-    b_min = -np.abs(preset.w_min * (1 + preset.dtod.get("w_min_dtod", 0.0) * rng.standard_normal(n)))
-    return b_min, b_max
+@dataclass(frozen=True)
+class PresetVariation:
+    """A preset's device-to-device variation with the reference simulator's semantics (arXiv:2602.21321
+    eq. 103-104 for the step scales; the simulator's ``PulsedDevice`` and device classes for the rest).
+
+    Device i draws, in this order: the step gain g_i (1 + dw_min_dtod xi, or exp(dw_min_dtod xi) where the
+    preset is log-normal) and imbalance r_i = up_down_dtod xi (s+ = g + r, s- = g - r, see
+    :class:`aimc_theory.variation.Variation`); the zero-shifted arrays' reference error
+    o_i = -reference_std xi (its visible SP and range move by o_i); its own bounds
+    b_max = |w_max (1 + w_max_dtod xi)|, b_min = -|w_min (1 + w_min_dtod xi)|; a linear step's own slopes
+    gamma_i = |gamma + gamma_dtod xi| (up and down). Bounds change the shape of the soft-bounds
+    (1 - w/b) and exponential-step (z = 2 a w/(b_max - b_min) + b) responses, and only where a LinearStep or
+    ConstantStep device saturates (their slopes use the mean bounds). In the device (numeric side) these are
+    stretches of the mean response, q(k w): k+ = w_max/b_max, k- = w_min/b_min (soft bounds),
+    k = (w_max - w_min)/(b_max - b_min) (exponential step), k = gamma_i/gamma (linear step); the theory
+    uses the per-device expressions ``Preset.device_forms`` with the drawn parameters instead.
+    """
+
+    preset: Preset
+
+    @property
+    def steps(self):
+        from .variation import Variation
+        d = self.preset.dtod
+        return Variation(d.get("dw_min_dtod", 0.0), d.get("up_down_dtod", 0.0),
+                         log_normal=bool(d.get("dw_min_dtod_log_normal", False)))
+
+    gain = property(lambda self: self.steps.gain)
+    imbalance = property(lambda self: self.steps.imbalance)
+    log_normal = property(lambda self: self.steps.log_normal)
+
+    @property
+    def varies(self) -> bool:
+        return any(bool(v) for v in self.preset.dtod.values())
+
+    def population(self, n: int, rng: np.random.Generator):
+        """``n`` devices of this preset (:class:`aimc_theory.variation.Population`)."""
+        from .variation import Population
+        p, d = self.preset, self.preset.dtod
+        s_plus, s_minus, clipped = self.steps.draw(n, rng)
+        std = float(d.get("reference_std", 0.0))
+        offsets = -std * rng.standard_normal(n) if std else None
+        b_max = np.abs(p.w_max * (1 + d.get("w_max_dtod", 0.0) * rng.standard_normal(n)))
+        b_min = -np.abs(p.w_min * (1 + d.get("w_min_dtod", 0.0) * rng.standard_normal(n)))
+        params, k_up, k_down = {}, None, None
+        cls = p.device_class
+        if "ExpStepDevice" in cls:
+            params = {"bmax": b_max, "bmin": b_min}
+            k_up = k_down = (p.w_max - p.w_min) / (b_max - b_min)
+        elif "SoftBounds" in cls:
+            params = {"bmax": b_max, "bmin": b_min}
+            k_up, k_down = p.w_max / b_max, p.w_min / b_min
+        elif "LinearStepDevice" in cls:
+            g = float(d.get("gamma_dtod", 0.0))
+            params = {k: np.abs(p.shape[k] + g * rng.standard_normal(n)) for k in ("gamma_up", "gamma_down")}
+            if g:
+                k_up, k_down = params["gamma_up"] / p.shape["gamma_up"], params["gamma_down"] / p.shape["gamma_down"]
+        return Population(s_plus, s_minus, clipped, k_up, k_down, b_min, b_max, offsets, params)
 
 
-def reference_offsets(preset: Preset, n: int, rng) -> np.ndarray:
-    """Per-device reference error of the zero-shifted presets (``reference_std``): the simulator subtracts
-    each device's SP plus N(0, reference_std^2) from its conductance, so the visible SP (and range) of
-    device i moves by -reference_std xi_i; zero for the others."""
-    std = float(preset.dtod.get("reference_std", 0.0))
-    return -std * rng.standard_normal(n) if std else np.zeros(n)
-
-
-def pulse_devices(preset: Preset, s_plus, s_minus, pulses: int, w0: float | None = None,
-                  rng=None, offsets=0.0, bounds=None) -> np.ndarray:
-    """Measured: ``pulses`` alternating up/down pulses (up first) on every device (step scales s_+, s_-),
-    pulse level, no cycle noise. Returns (middle, drift): the mean of the last up/down pair (a device that
-    converged sits at its SP, the 2-cycle's middle, or at the bound it drifted to) and the change of the
-    weight over the last pair (about 0 when converged; the sign of the drift of a device still on its way
-    to a bound)."""
+def pulse_devices(preset: Preset, population, pulses: int, w0=None, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """Measured: ``pulses`` alternating up/down pulses (up first) on every device of ``population`` (a
+    :class:`~aimc_theory.variation.Population`), pulse level, no cycle noise; ``w0``: the start (default the
+    middle of the mean range, moved by each device's offset). Returns (middle, drift): the mean of the last
+    up/down pair (a device that converged sits at its SP, the 2-cycle's middle, or at the bound it drifted
+    to) and the change of the weight over the last pair (about 0 when converged; the sign of the drift of a
+    device still on its way to a bound)."""
     from .device import Device
-    # own bounds (clip only): the response on the union of the devices' ranges, each clipped to its own
-    resp = preset.response() if bounds is None else preset.response(float(np.min(bounds[0])), float(np.max(bounds[1])))
-    dev = Device(resp, dw_min=preset.dw_min, up_scale=np.asarray(s_plus, float),
-                 down_scale=np.asarray(s_minus, float), offset=offsets)
-    w = np.broadcast_to(np.asarray(0.5 * (resp.lo + resp.hi) if w0 is None else w0, float), np.shape(s_plus)) + offsets
-    up, down = np.ones_like(w), -np.ones_like(w)
-
-    def step(w, k):
-        w = dev.pulse(w, up if k % 2 == 0 else down, rng)
-        return w if bounds is None else np.clip(w, bounds[0], bounds[1], out=w)
-
-    return _alternate(step, w, pulses)
-
-
-def _alternate(step, w, pulses: int):
-    """``pulses`` alternating pulses (``step(w, k)``, up for even k): the middle of the last up/down pair and
-    the change over the last pair."""
+    dev = population.device(Device(preset.response(), dw_min=preset.dw_min))
+    off = 0.0 if population.offsets is None else population.offsets
+    w = np.broadcast_to(np.asarray(0.5 * (preset.w_min + preset.w_max) + off if w0 is None else w0, float),
+                        (population.size,)).astype(float)
     prev = prev2 = w
     for k in range(pulses):
         prev2, prev = prev, w
-        w = step(w, k)
+        w = dev.pulse(w, 1.0 if k % 2 == 0 else -1.0, rng)
     return 0.5 * (w + prev), w - prev2          # prev2: after the previous down pulse, one pair earlier
-
-
-def bound_form_functions(preset: Preset):
-    """NumPy q+(w, bmax, bmin), q-(w, bmax, bmin) of a preset whose shape follows each device's own bounds."""
-    import sympy as sp
-    from . import expressions
-    out = []
-    for i, text in enumerate(preset.bound_forms):
-        e = expressions.parse(text, ["bmax", "bmin"], what="q_plus" if i == 0 else "q_minus")
-        f = sp.lambdify((expressions.W, sp.Symbol("bmax", real=True), sp.Symbol("bmin", real=True)), e, "numpy")
-        out.append(lambda w, bmax, bmin, f=f: np.asarray(f(w, bmax, bmin), float) * np.ones_like(w))
-    return out
-
-
-def pulse_devices_own_bounds(preset: Preset, s_plus, s_minus, pulses: int, bounds, offsets=0.0, w0=None):
-    """:func:`pulse_devices` for devices whose response follows their own bounds (``bound_forms``): device
-    i steps by dw_min s_+ q+(w - o_i; b_i) up and dw_min s_- q-(w - o_i; b_i) down, clipped to its own range."""
-    qp, qm = bound_form_functions(preset)
-    b_min, b_max = (np.asarray(b, float) for b in bounds)
-    off = np.broadcast_to(np.asarray(offsets, float), np.shape(s_plus))
-    lo, hi = b_min + off, b_max + off
-    w = np.broadcast_to(np.asarray(0.5 * (preset.w_min + preset.w_max) if w0 is None else w0, float),
-                        np.shape(s_plus)) + off
-    dw_up, dw_down = preset.dw_min * np.asarray(s_plus, float), preset.dw_min * np.asarray(s_minus, float)
-
-    def step(w, k):
-        u = w - off
-        return np.clip(w + dw_up * qp(u, b_max, b_min) if k % 2 == 0 else w - dw_down * qm(u, b_max, b_min), lo, hi)
-
-    return _alternate(step, w, pulses)

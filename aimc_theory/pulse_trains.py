@@ -86,9 +86,10 @@ def _scales(lr: float, x_m, d_m, dw_min: float, trains: PulseTrains):
 
 
 def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
-                 rng: np.random.Generator | None, scales: tuple | None = None) -> np.ndarray:
+                 rng: np.random.Generator | None, elements=None) -> np.ndarray:
     """``n`` pulses per element, all DOWN where ``down`` (else UP), through the device's response
-    (``scales``: the elements' (up, down) step scales in W's shape; default the device's own).
+    (``elements``: the elements' parameters in W's shape, :class:`~aimc_theory.device.Elements`; default
+    the device's own).
 
     Pulses of one sign on one element compose: for an affine response (q = a + b w) in closed form,
     w <- r^n w + t (1 - r^n)/(1 - r) with r = 1 +- dw b, t = +-dw a, clipped once (repeated pulses of
@@ -97,20 +98,32 @@ def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
     resp, dw = device.response, device.dw_min
     if not n.any():
         return W
-    if scales is None:
-        scales = device.step_scales(np.shape(W))
+    el = device.elements(np.shape(W)) if elements is None else elements
     aff = resp.affine
     if aff is None or device.sigma_c:
         from .device import pulse_update
-        return pulse_update(device, W, np.where(down, -1.0, 1.0), rng, bl=n.astype(np.int64), scales=scales)
-    ap, bp, am, bm = aff
-    s = np.where(down, scales[1], scales[0]) * dw if scales is not None else dw
-    r = np.where(down, 1.0 - s * bm, 1.0 + s * bp)
-    t = np.where(down, -s * am, s * ap)
+        return pulse_update(device, W, np.where(down, -1.0, 1.0), rng, bl=n.astype(np.int64), elements=el)
+    r, t = _affine_steps(aff, el, dw, down)
     rn = r ** n
     one = r == 1.0
     geo = np.where(one, n, (1.0 - rn) / np.where(one, 1.0, 1.0 - r))
-    return resp.clip(np.where(n > 0, rn * W + t * geo, W))
+    new = np.where(n > 0, rn * W + t * geo, W)
+    return resp.clip(new) if el is None else el.clip(resp, new)
+
+
+def _affine_steps(aff, el, dw: float, down):
+    """One pulse of an affine response as w <- r w + t: r = 1 + dw s+ b+ k+, t = dw s+ a+ up, and
+    r = 1 - dw s- b- k-, t = -dw s- a- down (s: the element's step scale, k its stretch)."""
+    ap, bp, am, bm = aff
+    if el is None:
+        s = dw
+    else:
+        s = np.where(down, el.down, el.up) * dw
+        if el.up_stretch is not None:          # q(k w) = a + (b k) w
+            bp, bm = bp * el.up_stretch, bm * el.down_stretch
+    r = np.where(down, 1.0 - s * bm, 1.0 + s * bp)
+    t = np.where(down, -s * am, s * ap)
+    return r, t
 
 
 def _counts(p: np.ndarray, q: np.ndarray, bl: np.ndarray, slots: int, rng: np.random.Generator) -> np.ndarray:
@@ -188,14 +201,14 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
     run[starts] = starts
     rank = np.arange(elem.size) - np.maximum.accumulate(run)
     Wf = W.reshape(-1).copy()
-    sc = device.step_scales(W.shape)
-    sc = None if sc is None else (sc[0].reshape(-1), sc[1].reshape(-1))
+    el = device.elements(W.shape)
+    el = None if el is None else el.reshape(-1)
     order = np.argsort(rank, kind="stable")
     bounds = np.searchsorted(rank[order], np.arange(int(rank.max()) + 2))
     for r in range(bounds.size - 1):
         sel = order[bounds[r]:bounds[r + 1]]
         e = elem[sel]
-        Wf[e] = apply_counts(device, Wf[e], n[sel], down[sel], rng, None if sc is None else (sc[0][e], sc[1][e]))
+        Wf[e] = apply_counts(device, Wf[e], n[sel], down[sel], rng, None if el is None else el.take(e))
     return Wf.reshape(W.shape)
 
 
@@ -207,10 +220,9 @@ def _composable(device, shape) -> bool:
     aff = device.response.affine
     if aff is None or device.sigma_c:
         return False
-    sc = device.step_scales(shape)
-    s_up, s_dn = (1.0, 1.0) if sc is None else (float(np.max(sc[0])), float(np.max(sc[1])))
-    dw = device.dw_min
-    return 1.0 + s_up * dw * min(aff[1], 0.0) > 0 and 1.0 - s_dn * dw * max(aff[3], 0.0) > 0
+    el = device.elements(shape)
+    r, _ = _affine_steps(aff, el, device.dw_min, np.array([False, True]).reshape((2,) + (1,) * len(shape)))
+    return bool(np.all(r > 0))
 
 
 def _compose_samples(device, W: np.ndarray, n: np.ndarray, down: np.ndarray) -> np.ndarray:
@@ -221,20 +233,18 @@ def _compose_samples(device, W: np.ndarray, n: np.ndarray, down: np.ndarray) -> 
     same weights as the sample-by-sample loop (to rounding) in log2(B) array passes. W (C, E), n/down
     (C, B, E)."""
     resp, dw = device.response, device.dw_min
-    ap, bp, am, bm = resp.affine
-    sc = device.step_scales(W.shape)
-    up_s, dn_s = (1.0, 1.0) if sc is None else (sc[0][:, None, :], sc[1][:, None, :])
-    s = np.where(down, dn_s, up_s) * dw
-    r = np.where(down, 1.0 - s * bm, 1.0 + s * bp)
-    t = np.where(down, -s * am, s * ap)
+    el = device.elements(W.shape)
+    el = None if el is None else el.reshape((W.shape[0], 1, W.shape[1]))
+    r, t = _affine_steps(resp.affine, el, dw, down)
     rn = r ** n
     one = r == 1.0
     geo = np.where(one, n, (1.0 - rn) / np.where(one, 1.0, 1.0 - r))
     hit = n > 0
     a = np.where(hit, rn, 1.0)
     b = np.where(hit, t * geo, 0.0)
-    lo = np.where(hit, resp.lo, -np.inf)
-    hi = np.where(hit, resp.hi, np.inf)
+    own = el is not None and el.lo is not None
+    lo = np.where(hit, el.lo if own else resp.lo, -np.inf)
+    hi = np.where(hit, el.hi if own else resp.hi, np.inf)
     while a.shape[1] > 1:
         if a.shape[1] % 2:                                 # pad with the identity map
             pad = [(0, 0), (0, 1), (0, 0)]
@@ -262,6 +272,5 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
     p = B[:, None, :]                                     # column j fires with B * 1
     q = A[:, None, :] * np.abs(v)                         # rows, independent per column
     n = _counts(p, q, bl[:, None, :], int(bl.max(initial=0)), rng)
-    sc = device.step_scales((W.shape[0], W.shape[1] * W.shape[2]))     # the device's layout is flat
-    sc = None if sc is None else (sc[0].reshape(W.shape), sc[1].reshape(W.shape))
-    return apply_counts(device, W, n, v < 0, rng, sc)     # d = -v: d x > 0 <=> v < 0 -> DOWN
+    el = device.elements((W.shape[0], W.shape[1] * W.shape[2]))     # the device's layout is flat
+    return apply_counts(device, W, n, v < 0, rng, None if el is None else el.reshape(W.shape))   # d = -v: DOWN

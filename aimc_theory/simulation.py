@@ -190,8 +190,12 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
     # Stateless updates of an elementwise objective run block by block over the chains within each step:
     # the same draws in the same order (the generator fills consecutive blocks as it would fill the whole
     # array) and the same elementwise operations, so the same bits, with memory traffic cut at 1e6 chains.
+    # (not with per-element devices: their parameter arrays are laid out over all chains)
+    per_element = any(getattr(c, "varies", False) or np.ndim(getattr(c, "offset", 0.0)) for c in
+                      getattr(algorithm, "config", ()))
     blocks = [slice(i, min(i + BLOCK, n)) for i in range(0, n, BLOCK)] \
-        if n > 2 * BLOCK and state is None and not observables and getattr(objective, "elementwise", False) else None
+        if n > 2 * BLOCK and state is None and not observables and getattr(objective, "elementwise", False) \
+        and not per_element else None
     t0 = last = time.perf_counter()
     for k in range(steps):
         if progress is not None and k % 16 == 0:

@@ -174,7 +174,12 @@ def test_directed_evaluation_is_the_branch_the_step_takes(family, tau, gamma, sh
     dw = rng.normal(0.0, 0.01, 200)
     dw[:3] = 0.0
     want = np.where(dw > 0, r.q_plus(w), r.q_minus(w))
-    assert np.allclose(r.q_directed(w, dw)[3:], want[3:], rtol=1e-12, atol=1e-14)
+    # the two evaluate 1 -+ w/tau in different orders: near a bound the difference of a few ulps of that
+    # argument is amplified by its condition number gamma/(relative distance to the bound) (hypothesis found
+    # w 2e-5 of the range below the bound, gamma 1/2: 5e-12 relative)
+    dist = np.minimum(w - r.lo, r.hi - w) / (r.hi - r.lo)
+    rel = 1e-12 + gamma * 1e-15 / np.maximum(dist, 1e-300)
+    assert np.all(np.abs(r.q_directed(w, dw) - want)[3:] <= (rel * np.abs(want) + 1e-14)[3:])
     assert np.allclose(device.expected_update_fg(r, w, dw), device.expected_update(r, w, dw), rtol=1e-12, atol=1e-14)
 
 

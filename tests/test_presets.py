@@ -9,7 +9,8 @@ import pytest
 from scipy.optimize import brentq
 
 from aimc_theory import presets
-from aimc_theory.cli import main, presets_summary
+from aimc_theory.cli import main
+from aimc_theory.preset_report import preset_summary as presets_summary
 
 # SPs from the simulator's closed forms (weight units, typed from its documentation, not from our q's)
 INDEPENDENT_SP = {
@@ -115,7 +116,7 @@ def test_d2d_sp_distribution_theory_vs_pulsing(capsys, name):
     assert d["same_status"] >= (0.95 if big else 0.99)
     for k in ("fraction_upper", "fraction_lower"):
         assert abs(d["theory"][k] - d["measured"][k]) <= (0.03 if big else 0.01)
-    assert d["not_modelled"] == ([] if name != "capacitor" and name != "ecram" else ["gamma_dtod"])
+    assert d["not_modelled"] == []                 # steps, bounds, slopes and reference errors are all drawn
     if name in ("gokmen-vlasov", "idealized"):
         assert d["theory"]["fraction_without_sp"] == 1.0
         # with up_down_dtod 0 every idealized device is neutral (q+ = q-), Gokmen-Vlasov's drift to a bound
@@ -129,17 +130,40 @@ def test_d2d_sp_distribution_theory_vs_pulsing(capsys, name):
 
 
 def test_d2d_negative_control_theory_without_variation_disagrees():
-    """If the theory ignored each device's own step scales (every SP at the mean device's), the pulsed
-    SPs would not match: the comparison above can fail."""
+    """If the theory ignored each device's own step scales (every SP at the mean device's) or its own
+    slopes (the ECRAM's gamma_dtod), the pulsed SPs would not match: the comparison above can fail."""
     import numpy as np
-    from aimc_theory.symbolic import derive
-    from aimc_theory.symbolic.calibration import device_symmetric_points
+    from aimc_theory.symbolic.calibration import population_symmetric_points
     p = presets.get("ecram")
-    s_plus, s_minus, _ = presets.variation(p).draw(200, np.random.default_rng(0))
-    sp_m, _ = presets.pulse_devices(p, s_plus, s_minus, 40000)
-    wrong, _ = device_symmetric_points(derive(p.response(), penalty=False), np.ones(200), np.ones(200))
-    right, _ = device_symmetric_points(derive(p.response(), penalty=False), s_plus, s_minus)
-    assert np.max(np.abs(right - sp_m)) < 10 * p.dw_min < np.max(np.abs(wrong - sp_m))
+    pop = presets.variation(p).population(200, np.random.default_rng(0))
+    sp_m, _ = presets.pulse_devices(p, pop, 40000)
+    args = (pop.s_plus, pop.s_minus, pop.b_min, pop.b_max)
+    right, _ = population_symmetric_points(*p.device_forms, *args, pop.params)
+    same_steps, _ = population_symmetric_points(*p.device_forms, np.ones(200), np.ones(200), pop.b_min, pop.b_max,
+                                                pop.params)
+    mean_slopes, _ = population_symmetric_points(p.q_plus, p.q_minus, *args)
+    assert np.max(np.abs(right - sp_m)) < 2 * p.dw_min
+    assert np.max(np.abs(same_steps - sp_m)) > 10 * p.dw_min and np.max(np.abs(mean_slopes - sp_m)) > 5 * p.dw_min
+
+
+def test_device_stretch_is_the_preset_device_with_its_own_bounds_and_slopes():
+    """The numeric route (a stretch of the mean response) pulses exactly like the per-device expressions
+    with the drawn bounds/slopes (soft bounds, exponential step, linear step)."""
+    import numpy as np
+    from aimc_theory.device import Device
+    from aimc_theory.response import from_expressions
+    rng = np.random.default_rng(3)
+    for name in ("reram-sb", "reram-es", "pcm", "ecram", "capacitor"):
+        p = presets.get(name)
+        pop = presets.variation(p).population(5, rng)
+        dev = pop.device(Device(p.response(), dw_min=p.dw_min))
+        for i in range(5):
+            own = from_expressions(*p.device_forms, params={k: float(v[i]) for k, v in pop.params.items()},
+                                   range=(float(pop.b_min[i]), float(pop.b_max[i])))
+            w = np.linspace(pop.b_min[i], pop.b_max[i], 9)[1:-1]
+            el = dev.elements((5,)).take(i)
+            np.testing.assert_allclose(el.q(p.response(), w, True), pop.s_plus[i] * own.q_plus(w), rtol=1e-9)
+            np.testing.assert_allclose(el.q(p.response(), w, False), pop.s_minus[i] * own.q_minus(w), rtol=1e-9)
 
 
 def test_preset_dtod_in_calibrate_and_train(capsys):
@@ -147,8 +171,18 @@ def test_preset_dtod_in_calibrate_and_train(capsys):
                  "--chains", "100", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["provenance"]["arguments"]["gain_dtod"] == 0.1 and "symmetric_point_distribution" in out
-    assert main(["calibrate", "--response", "preset:capacitor", "--preset-dtod", "--pulses", "100", "--chains", "200"]) == 2
-    assert "no symmetric point" in capsys.readouterr().err
+    # the capacitor's devices without an SP (slope 0.05 vs imbalance 0.06) are counted apart, alike in both
+    assert main(["calibrate", "--response", "preset:capacitor", "--preset-dtod", "--pulses", "2000", "--chains", "200",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0.2 < out["theory"]["fraction_without_sp"] == out["simulated"]["fraction_without_sp"] < 0.7
+    assert abs(out["theory"]["final_error"] - out["simulated"]["final_error"]) < 1e-6
+    # PCM's range is [0, 2]: the start defaults to its middle
+    assert main(["calibrate", "--response", "preset:pcm", "--preset-dtod", "--pulses", "2000", "--chains", "50",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["provenance"]["arguments"]["w0"] == 1.0
+    assert abs(out["theory"]["final_error"] - out["simulated"]["final_error"]) < 0.01
     assert main(["calibrate", "--response", "softbounds", "--dw-min", "1e-3", "--preset-dtod"]) == 2
     assert "--preset-dtod" in capsys.readouterr().err
     assert main(["train", "--response", "preset:ecram", "--preset-dtod", "--dataset", "digits", "--hidden", "8",

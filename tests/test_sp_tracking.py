@@ -76,7 +76,7 @@ def test_variation_per_device_sps_theory_and_numeric_agree():
     var = calibration.Variation(gain=0.3, imbalance=0.1)
     resp = response.softbounds(tau=1.0, sp=0.12)
     s_plus, s_minus, clipped = var.draw(500, np.random.default_rng(3))
-    numeric = calibration.device_symmetric_points(device.Device(resp, dw_min=1e-3), s_plus, s_minus)
+    numeric = calibration.device_symmetric_points(device.Device(resp, dw_min=1e-3, up_scale=s_plus, down_scale=s_minus))
     th = theory_of(resp, 1e-3, s_plus, s_minus)
     assert np.allclose(numeric, th.symmetric_point, atol=1e-12)
     # softbounds: SP_i = sp + tau (s+ - s-)/(s+ + s-) = sp + tau r/g (P2 eq. 104 form)

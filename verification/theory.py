@@ -40,6 +40,7 @@ class Theory:
     drift: str = "model"              # crossbar drift: the model's own, or forced "batch-mean"/"per-sample"
     ordering: int = 1                 # network claims: -1 predicts every ordering reversed
     up_down: float = 0.0              # a theory that believes the up steps are (1 - up_down) times smaller
+    own_shapes: bool = True           # d2d: each device's own bounds/slopes (False: the mean device's shape)
 
     @property
     def label(self) -> str:
@@ -62,6 +63,8 @@ class Theory:
             parts.append("network orderings reversed")
         if self.up_down:
             parts.append(f"up steps scaled by {1 - self.up_down:g}")
+        if not self.own_shapes:
+            parts.append("every device with the mean device's shape")
         if self.lemma35_factor != 2.0:
             parts.append(f"Lemma 3.5 factor {self.lemma35_factor:g}")
         return ", ".join(parts) or "correct theory"
@@ -121,6 +124,34 @@ class Theory:
     # -- SP calibration and tracking (P2) -------------------------------------------------
     def calibration(self, resp: Response, dw_min: float, s_plus=1.0, s_minus=1.0):
         return calibration_theory(self.derive(resp), dw_min, s_plus, s_minus)
+
+    def _population(self, preset, pop):
+        """The preset and drawn devices as this theory sees them: q+/q- swapped, the response moved by
+        sp_shift (an extra offset), the up steps scaled, or every device with the mean device's shape."""
+        from dataclasses import replace
+        if not self.own_shapes:
+            preset = replace(preset, device_forms=None)
+        if self.penalty_sign < 0:
+            preset = replace(preset, q_plus=preset.q_minus, q_minus=preset.q_plus,
+                             device_forms=preset.device_forms and preset.device_forms[::-1])
+        if self.up_down:
+            pop = replace(pop, s_plus=pop.s_plus * (1 - self.up_down))
+        if self.sp_shift:
+            pop = replace(pop, offsets=(0.0 if pop.offsets is None else pop.offsets) + self.sp_shift)
+        return preset, pop
+
+    def population_sps(self, preset, pop):
+        """Each drawn device's SP and status (:func:`aimc_theory.preset_report.population_sps`)."""
+        from aimc_theory.preset_report import population_sps
+        return population_sps(*self._population(preset, pop))
+
+    def population_fixed_points(self, preset, pop, L, w_star, s):
+        """Each drawn device's Analog SGD fixed point and status on the scalar quadratic."""
+        from aimc_theory.preset_report import population_forms
+        preset, pop = self._population(preset, pop)
+        forms, params, lo, hi, off = population_forms(pop, preset)
+        return symbolic.population_fixed_points(*forms, pop.s_plus, pop.s_minus, lo + off, hi + off, L, w_star, s,
+                                                params, moment=self.moment_fn, offsets=off)
 
     def symmetric_point(self, resp: Response) -> float:
         return float(self.derive(resp).symmetric_point)

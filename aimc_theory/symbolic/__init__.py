@@ -12,7 +12,7 @@ on them (not the numeric path's hand-written responses). One module per topic:
 * :mod:`.tracking`     RIDER / E-RIDER: stationary set, EMA filter response, Lemma 3.5 (P2 section 3)
 """
 from .analog_sgd import (FixedPoint, FixedPointLS, analog_sgd_fixed_point, analog_sgd_fixed_point_ls,
-                         digital_sgd_fixed_point)
+                         digital_sgd_fixed_point, population_fixed_points)
 from .derivation import Derivation, derive
 from .moments import constant_moment, folded_normal_mean
 from .residual_learning import (LinearizedLoop, ReadNoiseFixedPoint, RLFixedPoint, ema_noise_variance_ratio,
@@ -22,6 +22,7 @@ from .residual_learning import (LinearizedLoop, ReadNoiseFixedPoint, RLFixedPoin
 __all__ = [
     "Derivation", "derive", "folded_normal_mean", "constant_moment",
     "FixedPoint", "FixedPointLS", "analog_sgd_fixed_point", "analog_sgd_fixed_point_ls", "digital_sgd_fixed_point",
+    "population_fixed_points",
     "RLFixedPoint", "LinearizedLoop", "ReadNoiseFixedPoint", "residual_learning_fixed_point",
     "residual_learning_fixed_point_ls", "residual_learning_linearized", "residual_learning_read_noise_fixed_point",
     "ema_noise_variance_ratio",

@@ -122,6 +122,63 @@ def _root_near(D, lo, hi, guess) -> float:
     return float(min(roots, key=lambda r: abs(r - guess)))
 
 
+def population_fixed_points(q_plus, q_minus, s_plus, s_minus, lo, hi, L: float, w_star: float, noise: float,
+                            params=None, moment: Callable = folded_normal_mean, iters: int = 80, offsets=0.0):
+    """Analog SGD's fixed point on f = L/2 (w - w*)^2 for every device of a population: device i has
+    q+_i = s_+,i q+(w; p_i), q-_i = s_-,i q-(w; p_i) on its own range (lo_i, hi_i), and its fixed point is the
+    root of its mean drift f'(w) F_i(w) + m(f'(w)) G_i(w) (as :func:`analog_sgd_fixed_point`), found by
+    vectorized bisection.
+
+    Parameters
+    ----------
+    q_plus, q_minus : str or sympy.Expr
+        Per-device expressions in ``w`` and the names of ``params``.
+    s_plus, s_minus : ndarray
+        Per-device step scales.
+    lo, hi : float or ndarray
+        Each device's range.
+    L, w_star, noise : float
+        The problem: f'(w) = L (w - w*), g = f'(w) + noise xi.
+    params : dict of name -> ndarray, optional
+        Per-device parameter values.
+    moment : callable(mu, s)
+        E|g| for g ~ N(mu, s^2) (default the folded-normal mean).
+    offsets : float or ndarray
+        Per-device reference offsets: device i responds as q(w - o_i) (``lo``/``hi`` are then its range in
+        w, offset included).
+
+    Returns
+    -------
+    (fixed_points, status)
+        ``status`` "interior", or "upper"/"lower" where the drift does not change sign inside the device's
+        range (the weight saturates there; the fixed point is reported as that bound).
+    """
+    from .engine import lambdify_forms
+    L = require_positive("L", L)
+    w_star = require_finite("w_star", w_star)
+    noise = require_nonnegative("noise", noise)
+    params = dict(params or {})
+    qp, _, qm, _ = lambdify_forms(q_plus, q_minus, list(params))
+    m_fn = lambdify_mu(moment(MU, sp.Float(noise)))
+    s_plus, s_minus, lo, hi, off, *vals = np.broadcast_arrays(*(np.asarray(a, float) for a in
+                                                               (s_plus, s_minus, lo, hi, offsets, *params.values())))
+
+    def drift(w):
+        up, down = s_plus * qp(w - off, *vals), s_minus * qm(w - off, *vals)
+        mu = L * (w - w_star)
+        return mu * 0.5 * (down + up) + np.asarray(m_fn(mu), float) * 0.5 * (down - up)
+
+    span = hi - lo
+    a, b = lo + 1e-12 * span, hi - 1e-12 * span
+    status = np.where(drift(b) <= 0, "upper", np.where(drift(a) >= 0, "lower", "interior"))
+    for _ in range(iters):
+        mid = 0.5 * (a + b)
+        pos = drift(mid) > 0
+        b = np.where(pos, mid, b)
+        a = np.where(pos, a, mid)
+    return np.where(status == "upper", hi, np.where(status == "lower", lo, 0.5 * (a + b))), status
+
+
 def digital_sgd_fixed_point(L: float, w_star: float, noise: float, lr: float) -> FixedPoint:
     """Digital SGD on the same problem: exact = w*, rho = 1 - lr L, Var = lr^2 s^2/(1 - rho^2)."""
     L, w_star, noise, lr = _check_problem(L, w_star, noise, lr)

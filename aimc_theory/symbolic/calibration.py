@@ -32,7 +32,7 @@ from ..errors import InputError, require_positive
 from ..expressions import W
 from ..response import scan_grid
 from .derivation import Derivation
-from .engine import lambdify_w
+from .engine import lambdify_forms, lambdify_w
 
 
 @dataclass(frozen=True)
@@ -221,14 +221,14 @@ def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minu
         wsp = np.asarray(float(derivation.symmetric_point))
     else:
         wsp = _bisect_sp(qp, qm, s_plus, s_minus, resp.lo, resp.hi)
+    if not scalar:
+        return population_calibration_theory(qp_e, qm_e, dw, s_plus, s_minus, wsp)
     c = dw * s_plus * qp(wsp)
     kp = -dw * s_plus * dqp(wsp)
     km = dw * s_minus * dqm(wsp)
     if np.any(kp + km <= 0):
         raise InputError("response", "the symmetric point repels the weight (G decreasing there: "
                                      "k_+ + k_- <= 0); zero-shifting does not converge to it")
-    if not scalar:
-        return CalibrationTheory(wsp, dw, c, kp, km, None)
     wsp_f, s_p, s_m = float(wsp), float(s_plus), float(s_minus)
     up = lambda w: w + dw * s_p * float(qp(np.array(w)))
     down = lambda w: w - dw * s_m * float(qm(np.array(w)))
@@ -265,40 +265,70 @@ def device_symmetric_points(derivation: Derivation, s_plus, s_minus) -> tuple[np
         symmetric, sp = NaN).
     """
     resp = derivation.response
-    qp, qm = lambdify_w(resp.q_plus_expr), lambdify_w(resp.q_minus_expr)
-    s_plus, s_minus = np.broadcast_arrays(np.asarray(s_plus, float), np.asarray(s_minus, float))
-    span = resp.hi - resp.lo
-    lo_w = np.full(s_plus.shape, resp.lo + 1e-12 * span)
-    hi_w = np.full(s_plus.shape, resp.hi - 1e-12 * span)
-    h_lo = s_minus * qm(lo_w) - s_plus * qp(lo_w)
-    h_hi = s_minus * qm(hi_w) - s_plus * qp(hi_w)
+    return population_symmetric_points(resp.q_plus_expr, resp.q_minus_expr, s_plus, s_minus, resp.lo, resp.hi,
+                                       every_point_symmetric=derivation.every_point_symmetric)
+
+
+def population_symmetric_points(q_plus, q_minus, s_plus, s_minus, lo, hi, params=None,
+                                every_point_symmetric: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Each device's SP from per-device response expressions: device i has s_+,i q+(w; p_i) up and
+    s_-,i q-(w; p_i) down on its own range (lo_i, hi_i), the p_i its drawn parameters (a preset's own bounds
+    ``bmax``/``bmin`` or slopes ``gamma_up``/``gamma_down``, see :mod:`aimc_theory.presets`).
+
+    Parameters
+    ----------
+    q_plus, q_minus : str or sympy.Expr
+        Expressions in ``w`` and the names of ``params``.
+    s_plus, s_minus : ndarray
+        Per-device step scales.
+    lo, hi : float or ndarray
+        Each device's range.
+    params : dict of name -> ndarray, optional
+        Per-device parameter values.
+    every_point_symmetric : bool
+        The expressions are identical (q+ = q-): devices with s_+ = s_- are "neutral".
+
+    Returns
+    -------
+    (sp, status)
+        As :func:`device_symmetric_points`: "interior", "upper" (sp = hi), "lower" (sp = lo), "neutral" (NaN).
+    """
+    params = dict(params or {})
+    qp, _, qm, _ = lambdify_forms(q_plus, q_minus, list(params))
+    s_plus, s_minus, lo, hi, *vals = np.broadcast_arrays(*(np.asarray(a, float) for a in
+                                                          (s_plus, s_minus, lo, hi, *params.values())))
+
+    def h(w):
+        return s_minus * qm(w, *vals) - s_plus * qp(w, *vals)
+
+    finite_lo, finite_hi = np.where(np.isfinite(lo), lo, -1e6), np.where(np.isfinite(hi), hi, 1e6)
+    span = finite_hi - finite_lo
+    lo_a, hi_a = finite_lo + 1e-12 * span, finite_hi - 1e-12 * span
+    h_lo, h_hi = h(lo_a), h(hi_a)
     status = np.where(h_hi <= 0, "upper", np.where(h_lo >= 0, "lower", "interior"))
-    if derivation.every_point_symmetric:       # q+ = q-: a device with s_+ = s_- is neutral everywhere
+    if every_point_symmetric:         # q+ = q-: a device with s_+ = s_- is neutral everywhere
         status = np.where(s_plus == s_minus, "neutral", status)
-    sps = _bisect_sp(qp, qm, s_plus, s_minus, resp.lo, resp.hi)
-    sps = np.where(status == "upper", resp.hi, np.where(status == "lower", resp.lo, sps))
+    sps = np.where(status == "upper", hi, np.where(status == "lower", lo, _bisect(h, lo_a, hi_a)))
     return np.where(status == "neutral", np.nan, sps), status
 
 
-def device_symmetric_points_own_bounds(q_plus_form, q_minus_form, s_plus, s_minus, b_min, b_max):
-    """Each device's SP when its response follows its own bounds: q+-(w; bmax_i, bmin_i) given as
-    expressions in w, bmax, bmin (strings, parsed safely). Same statuses as :func:`device_symmetric_points`
-    (no neutral devices: these responses are never symmetric everywhere)."""
-    from ..expressions import parse
-    bmax_s, bmin_s = sp.Symbol("bmax", real=True), sp.Symbol("bmin", real=True)
-    qp_f = sp.lambdify((W, bmax_s, bmin_s), parse(q_plus_form, ["bmax", "bmin"], what="q_plus"), "numpy")
-    qm_f = sp.lambdify((W, bmax_s, bmin_s), parse(q_minus_form, ["bmax", "bmin"], what="q_minus"), "numpy")
-    s_plus, s_minus, b_min, b_max = np.broadcast_arrays(*(np.asarray(a, float) for a in (s_plus, s_minus, b_min, b_max)))
-
-    def h(w):
-        return s_minus * qm_f(w, b_max, b_min) - s_plus * qp_f(w, b_max, b_min)
-
-    span = b_max - b_min
-    lo_a, hi_a = b_min + 1e-12 * span, b_max - 1e-12 * span
-    h_lo, h_hi = h(lo_a), h(hi_a)
-    status = np.where(h_hi <= 0, "upper", np.where(h_lo >= 0, "lower", "interior"))
-    sps = np.where(status == "upper", b_max, np.where(status == "lower", b_min, _bisect(h, lo_a, hi_a)))
-    return sps, status
+def population_calibration_theory(q_plus, q_minus, dw_min: float, s_plus, s_minus, symmetric_points,
+                                  params=None) -> CalibrationTheory:
+    """Zero-shifting theory of every device of a population (arrays, one entry per device): device i's
+    contraction k_+ = -dw s_+ q+'(SP_i; p_i), k_- = dw s_- q-'(SP_i; p_i) and step c = dw s_+ q+(SP_i; p_i)
+    from the per-device expressions (see :func:`population_symmetric_points` for the arguments)."""
+    dw = require_positive("dw_min", dw_min)
+    params = dict(params or {})
+    qp, dqp, _, dqm = lambdify_forms(q_plus, q_minus, list(params))
+    wsp, s_plus, s_minus, *vals = np.broadcast_arrays(*(np.asarray(a, float) for a in
+                                                       (symmetric_points, s_plus, s_minus, *params.values())))
+    c = dw * s_plus * qp(wsp, *vals)
+    kp = -dw * s_plus * dqp(wsp, *vals)
+    km = dw * s_minus * dqm(wsp, *vals)
+    if np.any(kp + km <= 0):
+        raise InputError("response", "the symmetric point repels the weight (G decreasing there: "
+                                     "k_+ + k_- <= 0); zero-shifting does not converge to it")
+    return CalibrationTheory(wsp, dw, c, kp, km, None)
 
 
 def _bisect_sp(qp, qm, s_plus, s_minus, lo, hi, iters: int = 80):

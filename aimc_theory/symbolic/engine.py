@@ -159,6 +159,21 @@ def _lambdify_cached(expr: sp.Expr):
     return lambda w, f=f: np.asarray(f(w), dtype=float) * np.ones_like(w, dtype=float)
 
 
+def lambdify_forms(q_plus, q_minus, names):
+    """NumPy q+(w, *params), q+'(w, *params), q-(w, *params), q-'(w, *params) (w-derivatives) from
+    per-device response expressions in ``w`` and the parameters ``names`` (strings are parsed safely;
+    SymPy expressions are used as they are). Every result is shaped like the broadcast arguments."""
+    from ..expressions import parse
+    syms = [sp.Symbol(n, real=True) for n in names]
+    out = []
+    for i, e in enumerate((q_plus, q_minus)):
+        expr = parse(e, list(names), what="q_plus" if i == 0 else "q_minus") if isinstance(e, str) else sp.sympify(e)
+        for f in (expr, sp.diff(expr, W)):
+            g = sp.lambdify((W, *syms), f, modules=["numpy", {"erf": erf}])
+            out.append(lambda w, *a, g=g: np.asarray(g(w, *a), float) * np.ones_like(w, dtype=float))
+    return out
+
+
 def lambdify_mu(expr):
     """A NumPy callable of an expression in ``mu`` (noise moments)."""
     return sp.lambdify(MU, expr, modules=["numpy", {"erf": erf}])
