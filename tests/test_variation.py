@@ -93,3 +93,16 @@ def test_variation_draws_are_seeded_and_generic_variation_scales_only():
     assert a.up_stretch is None and a.b_min is None and a.offsets is None
     p = presets.variation(presets.get("ecram")).population(5, np.random.default_rng(1))
     assert set(p.params) == {"gamma_up", "gamma_down"} and p.b_min.shape == (5,) and np.all(p.b_min < 0) and np.all(p.b_max > 0)
+
+
+def test_network_preset_variation_varies_only_the_preset_arrays():
+    """train --preset-dtod: the arrays made of the preset's devices get its population (element-wise step
+    scales, stretches, own bounds); an ideal main array is not a preset device and stays as it is."""
+    from aimc_theory import network
+    var = presets.variation(presets.get("reram-sb"))
+    ideal = device.Device(response.ideal())
+    assert network._varied(ideal, var, 6, np.random.default_rng(0)) is ideal
+    dev = network._varied(device.Device(presets.get("reram-sb").response()), var, 6, np.random.default_rng(0))
+    assert dev.up_scale.shape == dev.up_stretch.shape == dev.bounds[0].shape == (1, 6)
+    # the generic variation (--gain-dtod/--imbalance-dtod) scales every array, the main one included
+    assert network._varied(ideal, Variation(0.1, 0.1), 6, np.random.default_rng(0)).up_scale.shape == (1, 6)

@@ -143,6 +143,8 @@ def population_fixed_points(q_plus, q_minus, s_plus, s_minus, lo, hi, L: float, 
         Per-device parameter values.
     moment : callable(mu, s)
         E|g| for g ~ N(mu, s^2) (default the folded-normal mean).
+    iters : int
+        Bisection steps (80: to the float resolution of the range).
     offsets : float or ndarray
         Per-device reference offsets: device i responds as q(w - o_i) (``lo``/``hi`` are then its range in
         w, offset included).
@@ -153,7 +155,7 @@ def population_fixed_points(q_plus, q_minus, s_plus, s_minus, lo, hi, L: float, 
         ``status`` "interior", or "upper"/"lower" where the drift does not change sign inside the device's
         range (the weight saturates there; the fixed point is reported as that bound).
     """
-    from .engine import lambdify_forms
+    from .engine import bisect_increasing, lambdify_forms
     L = require_positive("L", L)
     w_star = require_finite("w_star", w_star)
     noise = require_nonnegative("noise", noise)
@@ -171,12 +173,8 @@ def population_fixed_points(q_plus, q_minus, s_plus, s_minus, lo, hi, L: float, 
     span = hi - lo
     a, b = lo + 1e-12 * span, hi - 1e-12 * span
     status = np.where(drift(b) <= 0, "upper", np.where(drift(a) >= 0, "lower", "interior"))
-    for _ in range(iters):
-        mid = 0.5 * (a + b)
-        pos = drift(mid) > 0
-        b = np.where(pos, mid, b)
-        a = np.where(pos, a, mid)
-    return np.where(status == "upper", hi, np.where(status == "lower", lo, 0.5 * (a + b))), status
+    roots = bisect_increasing(drift, a, b, iters)
+    return np.where(status == "upper", hi, np.where(status == "lower", lo, roots)), status
 
 
 def digital_sgd_fixed_point(L: float, w_star: float, noise: float, lr: float) -> FixedPoint:

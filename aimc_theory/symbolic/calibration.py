@@ -32,7 +32,7 @@ from ..errors import InputError, require_positive
 from ..expressions import W
 from ..response import scan_grid
 from .derivation import Derivation
-from .engine import lambdify_forms, lambdify_w
+from .engine import bisect_increasing, lambdify_forms, lambdify_w
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minu
     elif scalar and float(s_plus) == float(s_minus):
         wsp = np.asarray(float(derivation.symmetric_point))
     else:
-        wsp = _bisect_sp(qp, qm, s_plus, s_minus, resp.lo, resp.hi)
+        wsp = population_symmetric_points(qp_e, qm_e, s_plus, s_minus, resp.lo, resp.hi)[0]
     if not scalar:
         return population_calibration_theory(qp_e, qm_e, dw, s_plus, s_minus, wsp)
     c = dw * s_plus * qp(wsp)
@@ -308,7 +308,7 @@ def population_symmetric_points(q_plus, q_minus, s_plus, s_minus, lo, hi, params
     status = np.where(h_hi <= 0, "upper", np.where(h_lo >= 0, "lower", "interior"))
     if every_point_symmetric:         # q+ = q-: a device with s_+ = s_- is neutral everywhere
         status = np.where(s_plus == s_minus, "neutral", status)
-    sps = np.where(status == "upper", hi, np.where(status == "lower", lo, _bisect(h, lo_a, hi_a)))
+    sps = np.where(status == "upper", hi, np.where(status == "lower", lo, bisect_increasing(h, lo_a, hi_a)))
     return np.where(status == "neutral", np.nan, sps), status
 
 
@@ -329,22 +329,6 @@ def population_calibration_theory(q_plus, q_minus, dw_min: float, s_plus, s_minu
         raise InputError("response", "the symmetric point repels the weight (G decreasing there: "
                                      "k_+ + k_- <= 0); zero-shifting does not converge to it")
     return CalibrationTheory(wsp, dw, c, kp, km, None)
-
-
-def _bisect_sp(qp, qm, s_plus, s_minus, lo, hi, iters: int = 80):
-    lo_a = np.full(s_plus.shape, (lo if math.isfinite(lo) else -1e6) + 1e-12)
-    hi_a = np.full(s_plus.shape, (hi if math.isfinite(hi) else 1e6) - 1e-12)
-    return _bisect(lambda w: s_minus * qm(w) - s_plus * qp(w), lo_a, hi_a, iters)
-
-
-def _bisect(h, lo_a, hi_a, iters: int = 80):
-    """Vectorized bisection for the sign change of h from - to + between lo_a and hi_a."""
-    for _ in range(iters):
-        mid = 0.5 * (lo_a + hi_a)
-        pos = h(mid) > 0
-        hi_a = np.where(pos, mid, hi_a)
-        lo_a = np.where(pos, lo_a, mid)
-    return 0.5 * (lo_a + hi_a)
 
 
 def _exact_cycle(up, down, wsp, c, ksum):

@@ -174,6 +174,16 @@ def lambdify_forms(q_plus, q_minus, names):
     return out
 
 
+def bisect_increasing(h, lo, hi, iters: int = 80):
+    """Vectorized bisection for the sign change of h from - to + between the arrays lo and hi."""
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        pos = h(mid) > 0
+        hi = np.where(pos, mid, hi)
+        lo = np.where(pos, lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def lambdify_mu(expr):
     """A NumPy callable of an expression in ``mu`` (noise moments)."""
     return sp.lambdify(MU, expr, modules=["numpy", {"erf": erf}])
