@@ -122,21 +122,24 @@ class Device:
                                      and self.up_scale == 1.0 and self.down_scale == 1.0)
 
     @cached_property
+    def stretched(self) -> bool:
+        """True when the elements have their own shapes (stretches q(k w))."""
+        return not (np.ndim(self.up_stretch) == 0 and np.ndim(self.down_stretch) == 0
+                    and self.up_stretch == 1.0 and self.down_stretch == 1.0)
+
+    @cached_property
     def reshaped(self) -> bool:
-        """True when the elements have their own shapes (stretches) or bounds, not only step scales."""
-        return self.bounds is not None or not (np.ndim(self.up_stretch) == 0 and np.ndim(self.down_stretch) == 0
-                                               and self.up_stretch == 1.0 and self.down_stretch == 1.0)
+        """True when the elements have their own shapes or bounds, not only step scales."""
+        return self.bounds is not None or self.stretched
 
     def elements(self, shape) -> "Elements | None":
         """The per-element parameters broadcast to ``shape`` (read-only views), or None without variation."""
         if not self.varies:
             return None
-        b = lambda a: np.broadcast_to(np.asarray(a, dtype=float), shape)
-        st = self.reshaped and not (np.ndim(self.up_stretch) == 0 and np.ndim(self.down_stretch) == 0
-                                    and self.up_stretch == 1.0 and self.down_stretch == 1.0)
-        return Elements(b(self.up_scale), b(self.down_scale), b(self.up_stretch) if st else None,
-                        b(self.down_stretch) if st else None,
-                        None if self.bounds is None else b(self.bounds[0]), None if self.bounds is None else b(self.bounds[1]))
+        b = lambda a: None if a is None else np.broadcast_to(np.asarray(a, dtype=float), shape)   # noqa: E731
+        lo, hi = self.bounds if self.bounds is not None else (None, None)
+        return Elements(b(self.up_scale), b(self.down_scale), b(self.up_stretch) if self.stretched else None,
+                        b(self.down_stretch) if self.stretched else None, b(lo), b(hi))
 
     def _shifted(self, fn, w, *args):
         """Run ``fn`` on w - offset (the response's own coordinates) and shift back: exact, because every

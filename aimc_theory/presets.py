@@ -86,12 +86,9 @@ class Preset:
     note: str = ""
     device_forms: tuple | None = None   # q+, q- of one device in w and its own drawn bmax, bmin or gamma_up/down
 
-    def response(self, lo: float | None = None, hi: float | None = None) -> Response:
-        """The mean response in units of ``dw_min``, on [w_min, w_max] (or on [lo, hi]: the union of the
-        devices' own ranges where their bounds vary)."""
-        return from_expressions(self.q_plus, self.q_minus, range=(self.w_min if lo is None else lo,
-                                                                  self.w_max if hi is None else hi),
-                                name=f"preset:{self.name}")
+    def response(self) -> Response:
+        """The mean response in units of ``dw_min``, on [w_min, w_max]."""
+        return from_expressions(self.q_plus, self.q_minus, range=(self.w_min, self.w_max), name=f"preset:{self.name}")
 
     @property
     def constant_step(self) -> bool:
@@ -213,12 +210,6 @@ def pulses_per_efold_mean(G_prime_at_sp: float, dw_min: float) -> float:
 def variation(preset: Preset) -> "PresetVariation":
     """The preset's device-to-device variation (:class:`PresetVariation`)."""
     return PresetVariation(preset)
-
-
-def bounds_only_clip(preset: Preset) -> bool:
-    """LinearStep (with the simulator's default mean_bound_reference) and ConstantStep devices take their
-    slopes from the *mean* bounds: a device's own bounds only change where it saturates."""
-    return "LinearStepDevice" in preset.device_class or "ConstantStepDevice" in preset.device_class
 
 
 def unmodelled_dtod(preset: Preset) -> list[str]:

@@ -49,7 +49,8 @@ EXPRESSIONS = st.one_of(_expr(), st.text(max_size=40),
                         st.sampled_from(["1 + 0*w", "(1 - w)**0.5", "1 + exp(w)", "lambda: 0", "w.__class__",
                                          "[w]", "w if w else 1", "sin(" * 30 + "w" + ")" * 30, "9" * 5000]))
 FAMILIES = st.sampled_from(["softbounds", "softbounds", "linear", "power", "exponential", "ideal",
-                            "aihwkit-softbounds", "aihwkit-linearstep", "bogus"])
+                            "aihwkit-softbounds", "aihwkit-linearstep", "bogus", "preset:ecram", "preset:reram-sb",
+                            "preset:pcm", "preset:gokmen-vlasov", "preset:bogus"])
 ALGORITHMS = st.sampled_from(["analog-sgd", "digital-sgd", "residual-learning", "residual-learning-v2", "rider",
                               "e-rider", "bogus"])
 
@@ -67,6 +68,16 @@ def response_args(draw):
             args.append(f"--range={draw(_NUMBERS)},{draw(_NUMBERS)}")
     if draw(st.booleans()):
         args += ["--sp-shift", draw(_NUMBERS)]
+    return args
+
+
+def _variation(draw):
+    """Device-to-device variation: the preset's own (--preset-dtod), the generic one, or both (an error)."""
+    args = []
+    if draw(st.integers(0, 3)) == 0:
+        args.append("--preset-dtod")
+    if draw(st.integers(0, 4)) == 0:
+        args += [draw(st.sampled_from(["--gain-dtod", "--imbalance-dtod"])), draw(_NUMBERS)]
     return args
 
 
@@ -88,6 +99,9 @@ def command_args(draw, command: str):
         for flag in ("--gamma", "--beta", "--eta", "--chop-prob", "--max-bl", "--dw-min", "--sigma-c"):
             if draw(st.integers(0, 5)) == 0:
                 args += [flag, draw(_NUMBERS)]
+        args += _variation(draw)
+        if command == "fixed-point" and draw(st.integers(0, 3)) == 0:
+            args += ["--devices", draw(st.sampled_from(["30", "30", "0", "-1", "10000000000000", "x"]))]
         if command == "simulate":
             args += ["--steps", draw(st.sampled_from(["20", "20", "50", "0", "-5", "1.5", "x"])),
                      "--chains", draw(st.sampled_from(["10", "10", "1", "0", "1000000000000", "-1"]))]
@@ -96,7 +110,7 @@ def command_args(draw, command: str):
     elif command == "calibrate":
         args += ["--dw-min", draw(_NUMBERS), "--scheme", draw(st.sampled_from(["cyclic", "stochastic", "bogus"])),
                  "--w0", draw(_NUMBERS), "--pulses", draw(st.sampled_from(["200", "200", "0", "-1", "1e12", "x"])),
-                 "--chains", draw(st.sampled_from(["5", "5", "0", "10000000000000"]))]
+                 "--chains", draw(st.sampled_from(["5", "5", "0", "10000000000000"]))] + _variation(draw)
     elif command == "reproduce":
         args = [command, draw(st.sampled_from(["p1-fig2", "p1-fig2", "bogus", ""])),
                 "--steps", draw(st.sampled_from(["5", "5", "0", "-1", "1e9", "x"])),
@@ -112,8 +126,7 @@ def command_args(draw, command: str):
             "--lr", draw(_NUMBERS), "--quiet", "--out", draw(st.sampled_from(["/tmp/aimc-fuzz", "/proc/nope"]))]
         if draw(st.integers(0, 3)) == 0:
             args += ["--ref-mean", draw(_NUMBERS), "--ref-std", draw(_NUMBERS)]
-        if draw(st.integers(0, 3)) == 0:
-            args += ["--gain-dtod", draw(_NUMBERS)]
+        args += _variation(draw)
     elif command == "sweep":
         args = [command, _study_file(draw), "--executor", draw(st.sampled_from(["inline"] * 5 + ["bogus"])),
                 "--no-figures", "--out", draw(st.sampled_from(["/tmp/aimc-fuzz-sweep"] * 4 + ["/proc/nope", "/dev/null"]))]
