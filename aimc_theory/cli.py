@@ -229,15 +229,20 @@ def cmd_fixed_point(args) -> int:
     if variation is None and args.devices is not None:
         raise InputError("--devices", "applies with device-to-device variation: add --preset-dtod (with --response "
                                       "preset:NAME) or --gain-dtod/--imbalance-dtod")
-    if variation is not None and spec.name != "analog-sgd":
+    if variation is not None and spec.name not in ("analog-sgd", "residual-learning"):
         raise InputError("--preset-dtod" if args.preset_dtod else "--gain-dtod",
-                         "per-device fixed points are derived for analog-sgd")
+                         "per-device fixed points are derived for analog-sgd and residual-learning")
     out = fn(_response(args), main, args.L, args.w_star, args.noise, args.lr, w0, **opts).as_dict()
     if variation is not None:
-        from .symbolic.analog_sgd import population_fixed_points
+        from .symbolic import population_fixed_points, population_rl_fixed_points
         forms, params, lo, hi, offsets = _population_forms(resp, variation, pop)
-        fps, status = population_fixed_points(*forms, pop.s_plus, pop.s_minus, lo + offsets, hi + offsets, args.L,
-                                              args.w_star, args.noise, params, offsets=offsets)
+        if spec.name == "residual-learning":        # the residual array is made of the drawn devices
+            fps, _ = population_rl_fixed_points(*forms, pop.s_plus, pop.s_minus, args.L, args.w_star, args.noise,
+                                                params, offsets)
+            status = np.full(fps.shape, "interior")
+        else:
+            fps, status = population_fixed_points(*forms, pop.s_plus, pop.s_minus, lo + offsets, hi + offsets, args.L,
+                                                  args.w_star, args.noise, params, offsets=offsets)
         inner = status == "interior"
         out["d2d"] = {"devices": pop.size, "seed": args.seed, "mean": float(np.mean(fps)),
                       "fraction_saturated": float(np.mean(~inner)),

@@ -80,8 +80,8 @@ def test_simulate_and_fixed_point_with_preset_dtod_draw_the_same_devices(capsys)
     assert abs(sim["mean"] - theory["mean"]) < 3 * se + 5 * 0.01 * abs(theory["mean"] - 0.5)
     assert sim["d2d"]["chain_mean_distribution"]["std"] == pytest.approx(
         theory["fixed_point_distribution"]["std"], rel=0.2)
-    assert main(["fixed-point", "--response", "preset:reram-sb", "--preset-dtod", "--algorithm", "residual-learning"]) == 2
-    assert "analog-sgd" in capsys.readouterr().err
+    assert main(["fixed-point", "--response", "preset:reram-sb", "--preset-dtod", "--algorithm", "rider"]) == 2
+    assert "analog-sgd and residual-learning" in capsys.readouterr().err
     assert main(["simulate", "--algorithm", "digital-sgd", "--gain-dtod", "0.1"]) == 2
     assert "digital-sgd has no analog array" in capsys.readouterr().err
 
@@ -106,3 +106,26 @@ def test_network_preset_variation_varies_only_the_preset_arrays():
     assert dev.up_scale.shape == dev.up_stretch.shape == dev.bounds[0].shape == (1, 6)
     # the generic variation (--gain-dtod/--imbalance-dtod) scales every array, the main one included
     assert network._varied(ideal, Variation(0.1, 0.1), 6, np.random.default_rng(0)).up_scale.shape == (1, 6)
+
+
+def test_population_rl_fixed_points_reduce_to_the_scalar_theory_and_follow_each_residual_sp():
+    """Identical devices: residual_learning_fixed_point's limit; a device whose residual SP sits at 0 has no
+    bias, whatever the others do."""
+    resp = response.softbounds(tau=1.0, sp=0.1)
+    d = symbolic.derive(resp, penalty=False)
+    exact = symbolic.residual_learning_fixed_point(d, 1.0, 0.5, 0.3).exact
+    lim, R0 = symbolic.population_rl_fixed_points(resp.q_plus_expr, resp.q_minus_expr, np.ones(2), np.ones(2),
+                                                  1.0, 0.5, 0.3)
+    np.testing.assert_allclose(lim, exact, atol=1e-12)
+    # offsets: device 1 responds as q(p - o) with o = -0.1, so its SP sits at p = 0 and R_P(0) = 0
+    lim, R0 = symbolic.population_rl_fixed_points(resp.q_plus_expr, resp.q_minus_expr, np.ones(2), np.ones(2),
+                                                  1.0, 0.5, 0.3, offsets=np.array([0.0, -0.1]))
+    assert abs(R0[1]) < 1e-12 and lim[1] == pytest.approx(0.5, abs=1e-12) and lim[0] == pytest.approx(exact)
+
+
+def test_fixed_point_rl_with_preset_dtod(capsys):
+    args = ["--response", "preset:reram-es", "--preset-dtod", "--algorithm", "residual-learning", "--json"]
+    assert main(["fixed-point", *args, "--devices", "300"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["d2d"]["fraction_saturated"] == 0.0 and 0.005 < d["d2d"]["fixed_point_distribution"]["std"] < 0.03
+    assert abs(d["d2d"]["mean"] - d["exact"]) < 0.005       # the population mean near the mean device's limit

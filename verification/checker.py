@@ -101,19 +101,23 @@ NOTES = {
         "Thm 2 holds in every family tried; the App. H bound exceeds the measured E_K by a factor "
         + ", ".join(f"{r['theory'] / r['measured']:.1f} ({r['id']})" for k, r in rows.items()
                     if k.startswith("10.") and r["measured"]) + "."),
-    "27": ("Device-to-device variation (27.*.d2d, 27.*.sgd-d2d) with the reference simulator's semantics (step gain,"
-           " up/down imbalance, each device's own bounds and linear-step slopes, the arrays' reference error): the "
-           "numeric devices stretch the mean response, q+_i(w) = s+_i q+(k+_i w), the theory solves each device's "
-           "own expressions with its drawn parameters, and the two agree device by device (the SPs within one pulse "
-           "step: the pulsed 2-cycle's middle). Analog SGD on an array of such devices: each chain's stationary mean"
-           " follows its own device's drift root; the slope of chain means against the roots is 1 + O(lr) (ReRAM-SB,"
-           " 1000 devices: 1.021 at lr 0.04, 1.017 at 0.01, 0.9995 +- 0.0027 at 0.0025), so it gets claim 5's O(lr) "
-           "allowance. The ECRAM's own slopes (gamma_dtod 0.05) barely move its fixed points (spread 0.004 with "
-           "them, 0.002 without), so its SGD check cannot tell them apart; its SP check can (a theory with the mean "
-           "slopes is off by 9 pulse steps). For the ReRAM arrays (steps 5-46% of the range, up to 10x with the log-"
-           "normal gain) a pulsed device's 2-cycle sits up to 0.4 of its own step from its SP and 'at a bound' is "
-           "ambiguous for a few percent of the devices (aimc-theory presets reram-array-om --devices N): the small-"
-           "step notion of an SP reaches its limit there, and these presets are not in the d2d checks."),
+    "27": ("Device-to-device variation (27.*.d2d, 27.*.sgd-d2d, 27.*.rl-d2d) with the reference simulator's "
+           "semantics (step gain, up/down imbalance, each device's own bounds and linear-step slopes, the arrays' "
+           "reference error): the numeric devices stretch the mean response, q+_i(w) = s+_i q+(k+_i w), the theory "
+           "solves each device's own expressions with its drawn parameters, and the two agree device by device (the "
+           "SPs within one pulse step: the pulsed 2-cycle's middle). Analog SGD on an array of such devices: each "
+           "chain's stationary mean follows its own device's drift root; the slope of chain means against the roots "
+           "is 1 + O(lr) (ReRAM-SB, 1000 devices: 1.021 at lr 0.04, 1.017 at 0.01, 0.9995 +- 0.0027 at 0.0025), so "
+           "it gets claim 5's O(lr) allowance. The ECRAM's own slopes (gamma_dtod 0.05) barely move its fixed points"
+           " (spread 0.004 with them, 0.002 without), so its SGD check cannot tell them apart; its SP check can (a "
+           "theory with the mean slopes is off by 9 pulse steps). Residual Learning on such an array (27.reram-"
+           "es.rl-d2d) keeps a bias per device, set by its own residual array's R_P,i(0) (ReRAM-ES: limits 0.465 +- "
+           "0.013 over devices for w* = 0.5); an exponential-step device's R_P(0) does not depend on its own bounds "
+           "(z = b at p = 0), so there the check's negative control is a moved SP. For the ReRAM arrays (steps 5-46%"
+           " of the range, up to 10x with the log-normal gain) a pulsed device's 2-cycle sits up to 0.4 of its own "
+           "step from its SP and 'at a bound' is ambiguous for a few percent of the devices (aimc-theory presets "
+           "reram-array-om --devices N): the small-step notion of an SP reaches its limit there, and these presets "
+           "are not in the d2d checks."),
 }
 
 

@@ -153,6 +153,14 @@ class Theory:
         return symbolic.population_fixed_points(*forms, pop.s_plus, pop.s_minus, lo + off, hi + off, L, w_star, s,
                                                 params, moment=self.moment_fn, offsets=off)
 
+    def population_rl_fixed_points(self, preset, pop, L, w_star, s):
+        """Each drawn device's Residual Learning limit when the residual array is made of these devices."""
+        from aimc_theory.preset_report import population_forms
+        preset, pop = self._population(preset, pop)
+        forms, params, _, _, off = population_forms(pop, preset)
+        return symbolic.population_rl_fixed_points(*forms, pop.s_plus, pop.s_minus, L, w_star, s, params, off,
+                                                   moment=self.moment_fn)[0]
+
     def symmetric_point(self, resp: Response) -> float:
         return float(self.derive(resp).symmetric_point)
 

@@ -16,13 +16,14 @@ from .analog_sgd import (FixedPoint, FixedPointLS, analog_sgd_fixed_point, analo
 from .derivation import Derivation, derive
 from .moments import constant_moment, folded_normal_mean
 from .residual_learning import (LinearizedLoop, ReadNoiseFixedPoint, RLFixedPoint, ema_noise_variance_ratio,
-                                residual_learning_fixed_point, residual_learning_fixed_point_ls,
+                                population_rl_fixed_points, residual_learning_fixed_point,
+                                residual_learning_fixed_point_ls,
                                 residual_learning_linearized, residual_learning_read_noise_fixed_point)
 
 __all__ = [
     "Derivation", "derive", "folded_normal_mean", "constant_moment",
     "FixedPoint", "FixedPointLS", "analog_sgd_fixed_point", "analog_sgd_fixed_point_ls", "digital_sgd_fixed_point",
-    "population_fixed_points",
+    "population_fixed_points", "population_rl_fixed_points",
     "RLFixedPoint", "LinearizedLoop", "ReadNoiseFixedPoint", "residual_learning_fixed_point",
     "residual_learning_fixed_point_ls", "residual_learning_linearized", "residual_learning_read_noise_fixed_point",
     "ema_noise_variance_ratio",

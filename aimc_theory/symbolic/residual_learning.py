@@ -103,6 +103,56 @@ def residual_learning_fixed_point(derivation_p: Derivation, L: float, w_star: fl
     return RLFixedPoint(w_star + mu / L, mu / L, -sigma * R0 / L, mu)
 
 
+def population_rl_fixed_points(q_plus, q_minus, s_plus, s_minus, L: float, w_star: float, noise: float,
+                               params=None, offsets=0.0, moment: Callable = folded_normal_mean,
+                               iters: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`residual_learning_fixed_point` for every device of a population making the residual array:
+    device i responds as s_+,i q+(p - o_i; p_i) up and s_-,i q-(p - o_i; p_i) down, so its R_P,i(0) is
+    (s_- q- - s_+ q+)/(s_- q- + s_+ q+) at p = 0 and its mixed weight converges to w* + mu_i/L with
+    mu_i + m(mu_i) R_P,i(0) = 0 (vectorized bisection; h(mu) = mu + m(mu) R is increasing as |m'| < 1 and
+    |R| < 1 for positive responses).
+
+    Parameters
+    ----------
+    q_plus, q_minus : str or sympy.Expr
+        Per-device expressions in ``w`` and the names of ``params``.
+    s_plus, s_minus : ndarray
+        Per-device step scales.
+    L, w_star, noise : float
+        The scalar quadratic and its gradient noise.
+    params : dict of name -> ndarray, optional
+        Per-device parameter values.
+    offsets : float or ndarray
+        Per-device reference offsets o_i.
+    moment : callable(mu, s)
+        E|g| for g ~ N(mu, s^2).
+    iters : int
+        Bisection steps.
+
+    Returns
+    -------
+    (exact, R0)
+        Each device's limit of the mixed weight, and its R_P,i(0).
+    """
+    from .engine import bisect_increasing, lambdify_forms
+    L, w_star, noise, _ = _check_problem(L, w_star, noise, 1.0)
+    params = dict(params or {})
+    qp, _, qm, _ = lambdify_forms(q_plus, q_minus, list(params))
+    s_plus, s_minus, off, *vals = np.broadcast_arrays(*(np.asarray(a, float) for a in
+                                                        (s_plus, s_minus, offsets, *params.values())))
+    up, down = s_plus * qp(-off, *vals), s_minus * qm(-off, *vals)
+    if not (np.all(up > 0) and np.all(down > 0)):
+        raise InputError("response", "a device's residual array does not step both ways at p = 0 (outside its "
+                                     "range?): no fixed point")
+    R0 = (down - up) / (down + up)
+    if noise == 0.0:
+        return np.full(R0.shape, w_star), R0
+    m = lambdify_mu(moment(MU, sp.Float(noise)))
+    span = 10.0 * noise * (1 + np.abs(R0)) / (1 - np.abs(R0))
+    mu = bisect_increasing(lambda x: x + np.asarray(m(x), float) * R0, -span, span, iters)
+    return w_star + mu / L, R0
+
+
 def residual_learning_fixed_point_ls(derivation_p: Derivation, H, W_star, noise: float,
                                      moment: Callable = folded_normal_mean) -> RLFixedPoint:
     """Least squares: W_bar_inf = W* + H^{-1} mu 1, mu + m(mu) R_P(0) = 0 per coordinate."""
