@@ -382,7 +382,6 @@ def cmd_calibrate(args) -> int:
     res = calibration.zero_shift(dev, args.w0, args.pulses, args.scheme, devices=args.chains, seed=args.seed,
                                  variation=variation, tolerance=args.tolerance, progress=_eta("calibrate"),
                                  without_sp="skip")
-    d = derive(resp, penalty=False)
     ok = res.has_sp                 # devices without an SP (they drift to a bound) are counted, not calibrated
     err = res.error[ok]
     simulated = {"final_error": float(err.mean()),
@@ -415,7 +414,7 @@ def cmd_calibrate(args) -> int:
         simulated["symmetric_point_distribution"] = _summary(res.target[ok])
         sp_value = float(np.mean(sps))
     else:
-        th = calibration_theory(d, args.dw_min)
+        th = calibration_theory(derive(resp, penalty=False), args.dw_min)
         x0 = args.w0 - th.symmetric_point
         mean_e, rms_e = th.errors_after(args.scheme, x0, args.pulses)
         theory = {"contraction_per_pulse": float(th.contraction_per_pulse(args.scheme)),
