@@ -241,8 +241,8 @@ def cmd_fixed_point(args) -> int:
                                                 params, offsets)
             status = np.full(fps.shape, "interior")
         else:
-            fps, status = population_fixed_points(*forms, pop.s_plus, pop.s_minus, lo + offsets, hi + offsets, args.L,
-                                                  args.w_star, args.noise, params, offsets=offsets)
+            fps, status = population_fixed_points(*forms, pop.s_plus, pop.s_minus, lo, hi, args.L, args.w_star,
+                                                  args.noise, params, offsets=offsets)
         inner = status == "interior"
         out["d2d"] = {"devices": pop.size, "seed": args.seed, "mean": float(np.mean(fps)),
                       "fraction_saturated": float(np.mean(~inner)),

@@ -150,8 +150,8 @@ class Theory:
         from aimc_theory.preset_report import population_forms
         preset, pop = self._population(preset, pop)
         forms, params, lo, hi, off = population_forms(pop, preset)
-        return symbolic.population_fixed_points(*forms, pop.s_plus, pop.s_minus, lo + off, hi + off, L, w_star, s,
-                                                params, moment=self.moment_fn, offsets=off)
+        return symbolic.population_fixed_points(*forms, pop.s_plus, pop.s_minus, lo, hi, L, w_star, s, params,
+                                                moment=self.moment_fn, offsets=off)
 
     def population_rl_fixed_points(self, preset, pop, L, w_star, s):
         """Each drawn device's Residual Learning limit when the residual array is made of these devices."""

@@ -136,7 +136,7 @@ def population_fixed_points(q_plus, q_minus, s_plus, s_minus, lo, hi, L: float, 
     s_plus, s_minus : ndarray
         Per-device step scales.
     lo, hi : float or ndarray
-        Each device's range.
+        Each device's range (before its offset).
     L, w_star, noise : float
         The problem: f'(w) = L (w - w*), g = f'(w) + noise xi.
     params : dict of name -> ndarray, optional
@@ -146,8 +146,9 @@ def population_fixed_points(q_plus, q_minus, s_plus, s_minus, lo, hi, L: float, 
     iters : int
         Bisection steps (80: to the float resolution of the range).
     offsets : float or ndarray
-        Per-device reference offsets: device i responds as q(w - o_i) (``lo``/``hi`` are then its range in
-        w, offset included).
+        Per-device reference offsets: device i responds as q(w - o_i) and lives on (lo_i, hi_i) + o_i (the
+        range is given before the offset, as :func:`~aimc_theory.symbolic.calibration.population_symmetric_points`
+        takes it).
 
     Returns
     -------
@@ -164,6 +165,7 @@ def population_fixed_points(q_plus, q_minus, s_plus, s_minus, lo, hi, L: float, 
     m_fn = lambdify_mu(moment(MU, sp.Float(noise)))
     s_plus, s_minus, lo, hi, off, *vals = np.broadcast_arrays(*(np.asarray(a, float) for a in
                                                                (s_plus, s_minus, lo, hi, offsets, *params.values())))
+    lo, hi = lo + off, hi + off                       # the device's range in w
 
     def drift(w):
         up, down = s_plus * qp(w - off, *vals), s_minus * qm(w - off, *vals)
