@@ -97,9 +97,11 @@ class Device:
                 raise InputError(name, "step scales must be finite and > 0 (a device that cannot step one way has "
                                        "no symmetric point)" if name.endswith("scale") else
                                  "stretches must be finite and > 0 (q(stretch w) keeps the response's direction)")
+        # keep the validated numbers: a dw_min given as text ("0.01") passed the check but stayed text, and
+        # failed later inside the calibration's comparisons (found by the API fuzzing)
         if self.dw_min is not None:
-            require_positive("dw_min", self.dw_min)
-        require_nonnegative("sigma_c", self.sigma_c)
+            object.__setattr__(self, "dw_min", require_positive("dw_min", self.dw_min))
+        object.__setattr__(self, "sigma_c", require_nonnegative("sigma_c", self.sigma_c))
         if self.max_bl is not None and (isinstance(self.max_bl, bool) or not isinstance(self.max_bl, (int, float, np.number))
                                         or not math.isfinite(self.max_bl) or int(self.max_bl) != self.max_bl
                                         or self.max_bl < 1):

@@ -4,6 +4,7 @@ SymPy. The CLI has its own fuzzing (tests/test_fuzz.py)."""
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from aimc_theory import algorithms, calibration, device, objectives, residual_learning, response, run, simulation, \
@@ -89,3 +90,11 @@ def test_calibration(w0, pulses, scheme, devices, dw_min, gain, imbalance, tol):
                                                "bogus", "param", "seed", "chains"]), HOSTILE, max_size=3))
 def test_run_descriptions(command, params):
     survives(run.describe, command, params)
+
+
+def test_device_keeps_validated_numbers():
+    """A dw_min given as text passed validation but stayed text and broke the calibration later (fuzzing)."""
+    dev = device.Device(response.softbounds(sp=0.1), dw_min="0.01", sigma_c="0.5")
+    assert dev.dw_min == 0.01 and dev.sigma_c == 0.5 and isinstance(dev.dw_min, float)
+    with pytest.raises(InputError, match="tolerance"):
+        calibration.zero_shift(dev, 0.0, 1, "cyclic", variation=calibration.Variation(0, 0), tolerance=0.0)
