@@ -645,23 +645,49 @@ def _check(args, out, device_resp) -> int:
         from verification.catalogue import select
         if not select(ids, args.network):
             raise InputError("--claims", f"no claim matches {args.claims!r}; ids look like 5 or 5.softbounds")
+    from verification import mutants as mutant_ops
+    mutants = list(mutant_ops.BATTERY) if args.mutants else []
+    if args.mutate:
+        mutant_ops.parse(args.mutate)
+        if args.mutate not in mutants:
+            mutants.append(args.mutate)
     t0 = time.perf_counter()
-    rows = checker.run(ids, fast=args.fast, progress=True, workers=args.workers, network=args.network)
+    rows = checker.run(ids, fast=args.fast, progress=True, workers=args.workers, network=args.network,
+                       mutants=mutants)
     seconds = time.perf_counter() - t0
     figs = [] if args.no_figures else checker.make_figures(rows, out / "figures")
     checker.write_report(rows, out / "paper_checks.md", args.fast, seconds, figs,
                          device=None if device_resp is None else device_resp.describe())
     ok = checker.all_as_expected(rows)
+    score = mutant_ops.score(rows) if mutants else None
     if _as_json(args):
-        _emit({"claims": checker.public(rows), "all_as_expected": ok, "seconds": seconds})
+        obj = {"claims": checker.public(rows), "all_as_expected": ok, "seconds": seconds}
+        if score is not None:
+            obj.update(mutation_score=score["score"], mutation_counts=score["counts"],
+                       survivors=[{"claim": cid, "mutant": m, "why": why} for cid, m, why in checker.survivors(rows)])
+        _emit(obj)
     else:
-        print(f"{'id':20s} {'theory':>12s} {'measured':>12s} {'se':>9s} {'tol':>9s}  verdict (expected)")
+        print(f"{'id':24s} {'theory':>12s} {'measured':>12s} {'se':>9s} {'tol':>9s} {'mde':>9s}  verdict (expected)"
+              + ("  wrong theories" if mutants else ""))
         for r in rows:
             f = checker.fmt
-            print(f"{r['id']:20s} {f(r['theory']):>12s} {f(r['measured']):>12s} {f(r['se']):>9s} "
-                  f"{f(r['tolerance']):>9s}  {r['verdict']} ({r['expected_verdict']})")
-        print(f"{len(rows)} claims in {seconds:.1f} s; report: {out / 'paper_checks.md'}; "
-              f"{'all verdicts as expected' if ok else 'SOME VERDICTS UNEXPECTED'}")
+            extra = ""
+            if r.get("mutants"):
+                judged = {k: v for k, v in r["mutants"].items() if v != mutant_ops.NOT_APPLICABLE}
+                extra = "  " + (", ".join(f"{k}: {v}" for k, v in judged.items()) or "none applicable")
+            kind = "" if r.get("kind", "claim") == "claim" else " [impl.]"
+            print(f"{r['id'] + kind:24s} {f(r['theory']):>12s} {f(r['measured']):>12s} {f(r['se']):>9s} "
+                  f"{f(r['tolerance']):>9s} {f(r.get('mde')):>9s}  {r['verdict']} ({r['expected_verdict']}){extra}")
+        n_claims = sum(r.get("kind", "claim") == "claim" for r in rows)
+        print(f"{n_claims} claims and {len(rows) - n_claims} implementation checks in {seconds:.1f} s; report: "
+              f"{out / 'paper_checks.md'}; {'all verdicts as expected' if ok else 'SOME VERDICTS UNEXPECTED'}")
+        if score is not None and score["score"] is not None:
+            c = score["counts"]
+            print(f"mutation score {score['score']:.3f} (killed {c['killed']}, survived {c['survived']}, "
+                  f"no prediction {c['no prediction']}, not applicable {c['not applicable']})"
+                  + ("; survivors:" if score["survivors"] else "; no survivors"))
+            for cid, m, why in checker.survivors(rows):
+                print(f"  {cid} x {m}: {why}")
     return 0 if ok else 1
 
 
@@ -942,12 +968,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_sweep)
     p = sub.add_parser("check", help="run the claims catalogue, write paper_checks.md and figures/")
     p.add_argument("--claims", default=None, help="comma-separated ids or prefixes, e.g. 5,7.power")
-    p.add_argument("--fast", action="store_true", help="smaller budgets (about a minute on 2 cores)")
+    p.add_argument("--fast", action="store_true", help="smaller budgets (about 2.5 minutes on 2 cores)")
     p.add_argument("--network", action="store_true",
                    help="also the network claims 26.* (Fashion-MNIST; minutes; needs dataset-fashion-mnist)")
     p.add_argument("--out", default=".", help="directory for paper_checks.md and figures/")
     p.add_argument("--no-figures", action="store_true", help="write paper_checks.md only, no figures")
     p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    p.add_argument("--mutants", action="store_true",
+                   help="also run every claim against the battery of wrong theories and report which each claim "
+                        "kills by comparison (mutation matrix and score in the report; takes several times longer)")
+    p.add_argument("--mutate", default=None, metavar="NAME[=VALUE]",
+                   help="also run the claims under this one wrong theory (a Theory knob, e.g. moment=std, "
+                        "sp_shift=0.04, small_bias) and report per claim: killed / survived / no prediction")
     _add_response(p, main=False, title="check your own device: the single-response claims (1, 2, 4-12, 14-18) on it")
     p.set_defaults(fn=cmd_check)
     for sp_ in sub.choices.values():

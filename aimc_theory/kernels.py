@@ -56,8 +56,9 @@ def _response_code(resp) -> tuple[int, tuple]:
 def plan(objective, algorithm, observables) -> tuple:
     """What the kernel needs, or an InputError saying why this run is not covered."""
     from .objectives import ScalarQuadratic
-    if not isinstance(objective, ScalarQuadratic) or objective.per_sample:
-        raise InputError("--backend", "the numba kernel covers the scalar quadratic (no per-sample gradients)")
+    if not isinstance(objective, ScalarQuadratic) or objective.per_sample or objective.law != "gaussian":
+        raise InputError("--backend", "the numba kernel covers the scalar quadratic with Gaussian noise (no "
+                                      "per-sample gradients)")
     if observables:
         raise InputError("--backend", "the numba kernel records no observables; use the numpy backend")
     cfg = getattr(algorithm, "config", None) or ()

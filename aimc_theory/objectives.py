@@ -18,6 +18,14 @@ from .pulse_trains import Rank1Batch
 from .errors import InputError, require_finite, require_int, require_nonnegative, require_positive
 
 
+LAWS = ("gaussian", "laplace")
+
+
+def _check_law(law) -> None:
+    if law not in LAWS:
+        raise InputError("law", f"must be one of {', '.join(LAWS)} (got {law!r})")
+
+
 @dataclass(frozen=True)
 class ScalarQuadratic:
     """f(w) = L/2 (w - w_star)^2 per coordinate, gradient L (w - w_star) + noise N(0, noise^2).
@@ -29,20 +37,26 @@ class ScalarQuadratic:
     w_star : float
         Minimizer.
     noise : float >= 0
-        Standard deviation of the additive gradient noise (Sigma = E|g| at w_star = noise sqrt(2/pi)).
+        Standard deviation of the additive gradient noise (Sigma = E|g| at w_star = noise sqrt(2/pi) for
+        Gaussian noise, noise/sqrt(2) for Laplace noise).
     per_sample : bool
         The gradient comes as a rank-1 factor (x = 1, d = g) for pulse-train devices.
+    law : str
+        The noise law: ``gaussian`` (default) or ``laplace`` (same standard deviation; E|xi| = s/sqrt(2)
+        instead of s sqrt(2/pi), so the penalty weight E|g| is not the Gaussian multiple of s).
     """
 
     L: float = 1.0
     w_star: float = 0.0
     noise: float = 0.0
     per_sample: bool = False
+    law: str = "gaussian"
 
     def __post_init__(self):
         require_positive("L", self.L)
         require_finite("w_star", self.w_star)
         require_nonnegative("noise", self.noise)
+        _check_law(self.law)
 
     dim = 1
     elementwise = True        # chain i's gradient depends on chain i only: the loop may work in chain blocks
@@ -63,6 +77,9 @@ class ScalarQuadratic:
     def grad(self, W, rng):
         if not self.noise:
             g = self.L * (W - self.w_star)
+        elif self.law == "laplace":
+            g = rng.laplace(0.0, self.noise / np.sqrt(2.0), W.shape).astype(W.dtype, copy=False)
+            g += self.L * (W - self.w_star) if self.L != 1.0 else W - self.w_star
         else:
             g = rng.standard_normal(W.shape, dtype=W.dtype) if W.dtype == np.float32 else rng.standard_normal(W.shape)
             g *= self.noise
@@ -82,7 +99,9 @@ class LeastSquares:
     A : ndarray (N, D), b : ndarray (N,)
         Finite data.
     noise : float >= 0
-        Additive N(0, noise^2 I) on the full gradient.
+        Additive noise of standard deviation ``noise`` per coordinate on the full gradient.
+    law : str
+        Its law: ``gaussian`` (default) or ``laplace``.
     batch_size : int or None
         Mini-batch gradients instead (noise then comes from the labels); at most N.
     per_sample : bool
@@ -95,6 +114,7 @@ class LeastSquares:
     noise: float = 0.0
     batch_size: int | None = None
     per_sample: bool = False
+    law: str = "gaussian"
     H: np.ndarray = field(init=False, repr=False)
     minimizer: np.ndarray = field(init=False, repr=False)
     Atb: np.ndarray = field(init=False, repr=False)
@@ -107,6 +127,7 @@ class LeastSquares:
         if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
             raise InputError("A", "A and b must be finite (NaN or inf found)")
         require_nonnegative("noise", self.noise)
+        _check_law(self.law)
         if self.per_sample and self.noise:
             raise InputError("noise", "per-sample gradients carry no additive gradient noise; use label noise")
         if self.batch_size is not None:
@@ -154,7 +175,8 @@ class LeastSquares:
             r = np.einsum("cbd,cd->cb", Ab, W) - self.b[idx]
             g = np.einsum("cb,cbd->cd", r, Ab) / self.batch_size
         if self.noise:
-            g = g + self.noise * rng.standard_normal(W.shape)
+            g = g + (rng.laplace(0.0, self.noise / np.sqrt(2.0), W.shape) if self.law == "laplace"
+                     else self.noise * rng.standard_normal(W.shape))
         return g
 
     def loss(self, W):

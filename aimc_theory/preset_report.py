@@ -70,7 +70,8 @@ def population_sps(p: Preset, pop) -> tuple[np.ndarray, np.ndarray]:
     return sps + offsets, status
 
 
-def sp_spread(p: Preset, n: int, seed: int, summary: dict | None = None, theory=population_sps) -> dict:
+def sp_spread(p: Preset, n: int, seed: int, summary: dict | None = None, theory=population_sps,
+              pulse=pulse_devices) -> dict:
     """Per-device SPs of ``n`` devices of preset ``p`` under its d2d variation (seeded), theory and measured.
 
     Parameters
@@ -85,6 +86,9 @@ def sp_spread(p: Preset, n: int, seed: int, summary: dict | None = None, theory=
     theory : callable(preset, population) -> (sp, status), optional
         The theory's per-device SPs (default :func:`population_sps`; a check passes a deliberately wrong one
         as a negative control).
+    pulse : callable, optional
+        :func:`aimc_theory.presets.pulse_devices` (a caller may pass a memoized one: the checker evaluates the
+        same devices under several theories).
 
     Returns
     -------
@@ -108,7 +112,7 @@ def sp_spread(p: Preset, n: int, seed: int, summary: dict | None = None, theory=
     pulses = int(min(max(30 * efold / max(float(np.min(np.minimum(s_plus, s_minus))), 1e-3), 200), 300_000))
     pulses += pulses % 2                       # end after a down pulse: the pair's middle
 
-    sp_m, drift = pulse_devices(p, pop, pulses)
+    sp_m, drift = pulse(p, pop, pulses)
     edge = np.minimum(5.0 * p.dw_min * np.maximum(s_plus, s_minus), 0.1 * (p.w_max - p.w_min))   # a few own steps
     # measured: at a bound, or still drifting toward one (a converged device's pair change is ~e^-30 of its
     # start distance, a drifting one moves by dw_min |s+ q+ - s- q-| per pair)
@@ -123,7 +127,7 @@ def sp_spread(p: Preset, n: int, seed: int, summary: dict | None = None, theory=
     cand = cand[second_all[cand] < hi[cand] - edge[cand]]  # (a device too narrow for it is not tested)
     if cand.size:
         second = second_all[cand]
-        again, _ = pulse_devices(p, pop.take(cand), pulses, w0=second)
+        again, _ = pulse(p, pop.take(cand), pulses, w0=second)
         stayed = np.abs(again - second) < edge[cand]
         status_m[cand[stayed]] = "neutral"
     # "at a bound" means the same for both: an SP within the pulse cycle's reach (edge) of a bound counts too

@@ -153,6 +153,15 @@ class Response:
                       self.every_point_symmetric, None if fg is None else (lambda w: _neg_g(fg(w))),
                       None if qd is None else (lambda w, s: qd(w, -s)))
 
+    def scaled_up(self, factor: float) -> "Response":
+        """The up steps scaled: q+ -> factor q+ (an up/down imbalance; the SP moves or disappears)."""
+        factor = require_positive("factor", factor)
+        if factor == 1.0:
+            return self
+        f, qp = expressions.to_number(factor), self._qp
+        return _build(f"{self.name}(up x {factor:g})", dict(self.params), self.lo, self.hi,
+                      f * self.q_plus_expr, self.q_minus_expr, lambda w: factor * qp(w), self._qm, False)
+
     def describe(self) -> str:
         ps = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"{self.name}({ps})" if ps else self.name

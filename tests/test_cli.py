@@ -1,5 +1,6 @@
 """The command line contract of interface.md."""
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,26 @@ def test_derive_power_json(capsys):
 def test_derive_expressions(capsys):
     code, out, _ = run(capsys, "derive", "--q-plus", "1 - w/2", "--q-minus", "1 + w/2", "--range=-2,2", "--json")
     assert code == 0 and json.loads(out)["penalty"] == "w**2/4"
+
+
+@pytest.mark.parametrize("budget", [[], ["--time-budget", "0.5"]])
+@pytest.mark.parametrize("q_plus, q_minus, q_plus_value, offset", [
+    # found by the CLI fuzzing: the Risch integrator raised PolynomialError (not a ValueError) through derive
+    ("exp(exp(1))", "(exp(w)+exp(0.5))", math.exp(math.e), math.exp(0.5)),
+    ("3", "exp(w)+exp(0.5)", 3.0, math.exp(0.5)),
+    ("exp(2)", "exp(w)+1", math.exp(2), 1.0),
+    ("exp(exp(1))", "exp(w)", math.exp(math.e), 0.0),
+])
+def test_derive_sympy_give_up_falls_back_to_quadrature(capsys, q_plus, q_minus, q_plus_value, offset, budget):
+    code, out, err = run(capsys, "derive", "--q-plus", q_plus, "--q-minus", q_minus, *budget, "--json")
+    assert code == 0 and err == "", err
+    data = json.loads(out)
+    # q+ = c, q- = e^w + offset: the SP solves e^w = c - offset, and R'(SP) = G'/F = e^SP / (2c)
+    sp_value = math.log(q_plus_value - offset)
+    assert data["symmetric_points"] == [pytest.approx(sp_value, rel=1e-12)]
+    assert data["penalty_curvature"] == pytest.approx((q_plus_value - offset) / (2 * q_plus_value), rel=1e-9)
+    if not data["penalty_closed_form"]:      # the unevaluated integral, and the notes say why
+        assert data["penalty"].startswith("Integral(") and any("gave up" in n for n in data["notes"])
 
 
 def test_fixed_point_keys(capsys):

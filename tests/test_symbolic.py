@@ -231,3 +231,31 @@ def test_edge_responses_are_reported_not_guessed():
     assert len(r.symmetric_points) == 3          # the numeric path finds the same three, independently
     d = symbolic.derive(response.from_expressions("1 + w", "1 - w", range=(-0.5, 0.5)), penalty=False)
     assert d.sp_stability == ("repelling",) and d.penalty_curvature < 0
+
+
+@pytest.mark.parametrize("exc", ["PolynomialError", "CoercionFailed", "GeneratorsNeeded", "PoleError",
+                                 "PrecisionExhausted", "NotImplementedError"])
+def test_sympy_failures_are_give_ups_not_crashes(exc):
+    """SymPy's own exceptions (mostly not ValueErrors) end a symbolic attempt with a note, never a traceback."""
+    import sympy as sp
+    from sympy.core.evalf import PrecisionExhausted
+    from sympy.polys import polyerrors
+    from aimc_theory.symbolic.engine import attempt
+    cls = {"PoleError": sp.core.function.PoleError, "PrecisionExhausted": PrecisionExhausted,
+           "NotImplementedError": NotImplementedError}.get(exc) or getattr(polyerrors, exc)
+
+    def fail():
+        raise cls("boom")
+
+    notes = []
+    assert attempt(fail, 1.0, notes, "probe") is None and notes == [f"probe: SymPy gave up ({exc})"]
+
+
+def test_penalty_by_quadrature_when_risch_fails():
+    """The fuzzed case exp(e) / exp(w) + exp(0.5): sp.integrate raised PolynomialError; R_c comes from quadrature."""
+    r = response.from_expressions("exp(exp(1))", "exp(w) + exp(0.5)")
+    d = symbolic.derive(r, time_budget=0.5)
+    w0 = math.log(math.exp(math.e) - math.exp(0.5))
+    assert float(d.symmetric_point) == pytest.approx(w0, rel=1e-12)
+    ref = integrate.quad(lambda t: r.G(t) / r.F(t), w0, 0.5)[0]
+    assert float(d.penalty_fn(np.array(0.5))) == pytest.approx(ref, rel=1e-8)

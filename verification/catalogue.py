@@ -1,6 +1,7 @@
 """The catalogue of checkable claims (spec section G): joins the claim modules.
 
 * :mod:`.claims_asgd`  1-10   analog update, pulse trains, Analog SGD
+* :mod:`.claims_noise` 4, 5, 9, 12 under Laplace gradient noise (E|g| is not the Gaussian multiple of s)
 * :mod:`.claims_rl`    11-16  Residual Learning v1/v2, P1 Fig. 2
 * :mod:`.claims_sp`    17-24  SP calibration and dynamic SP tracking (RIDER, E-RIDER)
 * :mod:`.claims_devices` 27.*  the reference simulator's preset devices and fits of pulse sweeps
@@ -8,14 +9,15 @@
 """
 from __future__ import annotations
 
-from . import claims_asgd, claims_devices, claims_network, claims_rl, claims_sp
+from . import claims_asgd, claims_devices, claims_network, claims_noise, claims_rl, claims_sp
 from .claim_types import AGREE, DISAGREE, INCONCLUSIVE, Claim
 
 __all__ = ["catalogue", "select", "AGREE", "DISAGREE", "INCONCLUSIVE", "Claim"]
 
 
 def catalogue(network: bool = False) -> list[Claim]:
-    claims = claims_asgd.catalogue() + claims_rl.catalogue() + claims_sp.catalogue() + claims_devices.catalogue()
+    claims = (claims_asgd.catalogue() + claims_noise.catalogue() + claims_rl.catalogue() + claims_sp.catalogue()
+              + claims_devices.catalogue())
     return claims + claims_network.catalogue() if network else claims
 
 

@@ -1,9 +1,11 @@
-"""Shared claim types: verdicts, :class:`Outcome`, :class:`Claim`, the budget and the test devices.
+"""Shared claim types: verdicts, :class:`Outcome` (= :class:`aimc_theory.comparison.Comparison`),
+:class:`Claim`, the budget and the test devices.
 
 Every claim is run as ``claim.run(theory, fast)``: ``theory`` (a :class:`Theory`) supplies the
 prediction from the symbolic module; the measurement comes from the numeric simulation
-(devices, algorithms, simulation), which never sees the theory. Negative controls pass a
-deliberately wrong ``Theory`` and must get ``disagree``.
+(devices, algorithms, simulation), which never sees the theory. A claim names its own controls:
+wrong theories (mutants, :mod:`.mutants`) that it must reject *by comparison*; a wrong theory that
+raises gives no prediction and is never counted as rejected.
 """
 from __future__ import annotations
 
@@ -14,22 +16,13 @@ from typing import Callable
 import numpy as np
 
 from aimc_theory import response
-from aimc_theory.errors import InputError
+from aimc_theory.comparison import AGREE, DISAGREE, INCONCLUSIVE, NO_PREDICTION, Comparison, judge
 
 from .theory import Theory
 
-AGREE, DISAGREE, INCONCLUSIVE = "agree", "disagree", "inconclusive"
+Outcome = Comparison
 
-
-@dataclass(frozen=True)
-class Outcome:
-    theory: float
-    measured: float
-    se: float
-    tolerance: float
-    verdict: str
-    explanation: str
-    data: dict = field(default_factory=dict, repr=False)
+CLAIM, IMPLEMENTATION = "claim", "implementation"
 
 
 @dataclass(frozen=True)
@@ -42,25 +35,26 @@ class Claim:
     expected_verdict: str = AGREE
     family: str | None = None
     group: str | None = None     # claims that share cached simulations run in one process
+    # wrong theories (mutant specs, see .mutants) this claim must reject by comparison
+    controls: tuple[str, ...] = ()
+    # "claim": theory vs simulation; "implementation": the theory side re-runs the simulation's own
+    # arithmetic (an implementation check, reported apart and not counted as a claim)
+    kind: str = CLAIM
 
     @property
     def task(self) -> str:
         return self.group or self.id
 
     def evaluate(self, theory: Theory, fast: bool) -> Outcome:
-        """Run the check; a theory that cannot produce a prediction here disagrees."""
+        """Run the check. A wrong theory that cannot produce a prediction here (it raises) gives the
+        verdict ``no prediction``: that is not a rejection by comparison."""
         try:
             return self.run(theory, fast)
-        except InputError as exc:
+        except Exception as exc:       # noqa: BLE001 -- any failure of a wrong theory is "no prediction"
             if theory == Theory():
                 raise
-            return Outcome(math.nan, math.nan, math.nan, math.nan, DISAGREE,
-                           f"the theory gives no prediction here: {exc}")
-
-
-def judge(theory: float, measured: float, tolerance: float) -> str:
-    ok = np.all(np.abs(np.asarray(measured) - np.asarray(theory)) <= tolerance)
-    return AGREE if ok else DISAGREE
+            return Outcome(math.nan, math.nan, math.nan, math.nan, NO_PREDICTION,
+                           f"the theory gives no prediction here: {type(exc).__name__}: {exc}")
 
 
 # -- the test devices and problems (fixed a priori, spec F.1 setup) --------------------------

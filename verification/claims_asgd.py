@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -9,7 +10,11 @@ import numpy as np
 from aimc_theory import algorithms, device, objectives, response, simulation
 from aimc_theory.expressions import W as WSYM
 
-from .claim_types import AGREE, DISAGREE, FAMILIES, INCONCLUSIVE, LR, L, NOISE, W_STAR, Budget, Claim, Outcome, judge
+from aimc_theory.comparison import compare
+
+from .allowances import extrapolate_lr, norm_comparison
+from .claim_types import (AGREE, DISAGREE, FAMILIES, IMPLEMENTATION, INCONCLUSIVE, LR, L, NOISE, W_STAR, Budget,
+                          Claim, Outcome, judge)
 from .theory import Theory
 
 @lru_cache(maxsize=64)
@@ -18,9 +23,18 @@ def _asgd_scalar(family: str, noise: float, lr: float, budget: Budget, seed: int
     that claims share runs."""
     resp = FAMILIES[family]()
     obj = objectives.ScalarQuadratic(L, W_STAR, noise)
-    steps = int(budget.steps * max(1.0, 0.01 / lr))
+    steps = int(budget.steps * 0.01 / lr)       # the mixing time scales as 1/lr: the same SE at every lr
     return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), steps,
                           budget.chains, seed, w0=W_STAR if w0 is None else w0)
+
+
+@lru_cache(maxsize=64)
+def _asgd_limit(family: str, noise: float, lr: float, budget: Budget, seed: int):
+    """The stationary chain mean extrapolated to lr -> 0 from lr, 2 lr, 4 lr (common random numbers)."""
+    def measure(x):
+        res = _asgd_scalar(family, noise, x, budget, seed)
+        return float(res.mean[0]), float(res.se[0])
+    return extrapolate_lr(measure, lr)
 
 
 # -- claim 1: analog update algebra -----------------------------------------------------------
@@ -41,6 +55,19 @@ def _claim1(family):
 
 # -- claim 2: pulse trains approach U_q --------------------------------------------------------
 
+N_2 = (10, 20, 50, 100, 250, 500, 1000, 2000, 5000, 10000)     # dw = 1/n, dw_min = dw^2, so BL = n exactly
+
+
+@lru_cache(maxsize=8)
+def _pulse_trains(family: str) -> list:
+    """BL = n pulses of dw_min = dw^2 (dw = 1/n) from 64 random weights, alternating signs (cached)."""
+    resp = FAMILIES[family]()
+    rng = np.random.default_rng(2)
+    w = rng.uniform(0.5 * resp.lo, 0.5 * resp.hi, 64)
+    sign = np.where(np.arange(w.size) % 2 == 0, 1.0, -1.0)
+    return [device.pulse_update(device.Device(resp, dw_min=(1.0 / n) ** 2), w, sign / n, None) for n in N_2]
+
+
 def _claim2(family):
     def run(theory: Theory, fast: bool) -> Outcome:
         resp = FAMILIES[family]()
@@ -49,24 +76,37 @@ def _claim2(family):
         sign = np.where(np.arange(w.size) % 2 == 0, 1.0, -1.0)
         # dw = 1/n and dw_min = dw^2, so BL = n exactly: no ceil overshoot (which would add an
         # erratic term of up to dw_min/dw and break monotonicity between decades)
-        dws = 1.0 / np.array([10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000])
+        dws = 1.0 / np.array(N_2)
         rel = []
-        for dw_abs in dws:
-            dev = device.Device(resp, dw_min=dw_abs ** 2)       # dw_min = o(dw): Thm 4 regime
+        for dw_abs, pulsed in zip(dws, _pulse_trains(family)):
             dw = sign * dw_abs
-            pulsed = device.pulse_update(dev, w, dw, None)
             rel.append(float(np.mean(np.abs(pulsed - theory.analog_update(resp, w, dw))
                                      / np.abs(pulsed - w))))
         rel = np.array(rel)
         slope = float(np.polyfit(np.log(dws), np.log(rel), 1)[0])
         monotone = bool(np.all(np.diff(rel) < 0))
-        # with dw_min = dw^2 both error terms of Thm 4 are O(dw): exponent 1; 0.2 allows the
-        # curvature of finite-size corrections over four decades
-        verdict = judge(1.0, slope, 0.2) if monotone else DISAGREE
-        return Outcome(1.0, slope, 0.0, 0.2, verdict,
+        # leading term (derived): n pulses of dw^2 q integrate dw/dt = q(w) over t in [0, dw], which exceeds
+        # U_q = w + dw q by dw^2 q q'/2, so the relative error is dw |q'(w)|/2 (q the branch of the step's sign)
+        d = theory.derive(resp)
+        h = 1e-6 * (resp.hi - resp.lo)
+        q = [lambda x: d.F_fn(x) - d.G_fn(x), lambda x: d.F_fn(x) + d.G_fn(x)]      # q+ and q-
+        dq = np.where(sign > 0, (q[0](w + h) - q[0](w - h)) / (2 * h), (q[1](w + h) - q[1](w - h)) / (2 * h))
+        coef = float(np.mean(np.abs(dq)) / 2)
+        # the measured coefficient rel/dw extrapolated to dw -> 0 from dw = 1e-3, 2e-3, 4e-3 (deterministic: no SE);
+        # the O(dw) remainder of that extrapolation, measured from the third point, is the allowance
+        at = {n: rel[N_2.index(n)] * n for n in (1000, 500, 250)}
+        # (deterministic, so the quadratic Richardson value is used and its last correction bounds what is left)
+        value = (8 * at[1000] - 6 * at[500] + at[250]) / 3
+        allowance = abs(value - (2 * at[1000] - at[500]))
+        c = compare(coef, value, 0.0, "", allowance=allowance,
+                    basis="measured: the last correction of the extrapolation of rel/dw to dw -> 0 from dw = 1e-3, "
+                          "2e-3, 4e-3 (quadratic minus linear Richardson)")
+        verdict = c.verdict if monotone else DISAGREE
+        return Outcome(coef, value, 0.0, c.tolerance, verdict,
                        f"relative error {rel[0]:.2e} -> {rel[-1]:.2e} as dw 1e-1 -> 1e-4 "
-                       f"(dw_min = dw^2), {'monotone' if monotone else 'NOT monotone'}; "
-                       f"fitted exponent {slope:.3f}", {"dw": dws, "rel": rel})
+                       f"(dw_min = dw^2), {'monotone' if monotone else 'NOT monotone'}, fitted exponent {slope:.3f}; "
+                       f"rel/dw -> {value:.6f} as dw -> 0 vs the leading term mean |q'(w)|/2 = {coef:.6f} (P1 Thm 4's "
+                       "O(dw) term, derived)", {"dw": dws, "rel": rel}, allowance=c.allowance, basis=c.basis)
     return run
 
 
@@ -89,18 +129,23 @@ def _claim3_mean(theory: Theory, fast: bool) -> Outcome:
     resp = FAMILIES["linear"]()
     t = _pulse_train_draws(resp, fast)
     requested = -t["lr"] * t["d"] * t["x"]
-    predicted = float(theory.analog_update(resp, np.array([t["w0"]]), np.array([requested]))[0] - t["w0"])
+    w0 = np.array([t["w0"]])
+    predicted = float(theory.analog_update(resp, w0, np.array([requested]))[0] - t["w0"])
     measured = float(np.mean(t["dw"]))
     se = float(np.std(t["dw"], ddof=1) / math.sqrt(t["n"]))
-    # allowance: the response changes by O(BL dw_min) within one train (second order)
-    allow = abs(requested) * t["dw_min"] * 4
-    tol = 3 * se + allow
+    # allowance (derived): n pulses of one sign move w by n dw_min q + n(n-1)/2 dw_min^2 q q' (the response changes
+    # within the train), and E[n(n-1)] = BL(BL-1) p^2 for Binomial(BL, p) coincidences (P2 Assumption 3.4)
+    d = theory.derive(resp)
+    h = 1e-6
+    s = 1.0 if requested > 0 else -1.0
+    q = (lambda x: d.F_fn(x) - d.G_fn(x)) if s > 0 else (lambda x: d.F_fn(x) + d.G_fn(x))
+    q0, dq = float(q(w0)[0]), float((q(w0 + h) - q(w0 - h))[0] / (2 * h))
+    allow = 0.5 * t["bl"] * (t["bl"] - 1) * t["p"] ** 2 * t["dw_min"] ** 2 * abs(q0 * dq)
     ec = float(np.mean(t["counts"]))
-    verdict = judge(predicted, measured, tol)
-    return Outcome(predicted, measured, se, tol, verdict,
+    return compare(predicted, measured, se,
                    f"E[#pulses] = {ec:.4f} vs lr|xd|/dw_min = {t['lr'] * abs(t['x'] * t['d']) / t['dw_min']:.4f}; "
-                   f"mean dw {'equals' if verdict == AGREE else 'DIFFERS FROM'} the expected update "
-                   "U_q(w, -lr d x) - w")
+                   "mean dw vs the expected update U_q(w, -lr d x) - w", allowance=allow,
+                   basis="derived: the response's change within one train, E[n(n-1)]/2 dw_min^2 |q q'|")
 
 
 def _claim3_var(theory: Theory, fast: bool) -> Outcome:
@@ -145,35 +190,50 @@ def _claim5(family):
         resp = FAMILIES[family]()
         fp = theory.fixed_point(resp, L, W_STAR, NOISE, LR)
         res = _asgd_scalar(family, NOISE, LR, Budget.of(fast), 5)
-        measured, se = float(res.mean[0]), float(res.se[0])
-        tol = 3 * se + 5 * LR * abs(fp.exact - W_STAR)
-        return Outcome(fp.exact, measured, se, tol, judge(fp.exact, measured, tol),
-                       f"bias {measured - W_STAR:+.4f} (w* = {W_STAR}); small-bias approximation "
-                       f"{fp.small_bias:.4f}", {"trajectory": res.trajectory[:, 0], "w_inf": fp.exact})
+        ex = _asgd_limit(family, NOISE, LR, Budget.of(fast), 5)
+        return compare(fp.exact, ex.value, ex.se,
+                       f"chain mean {ex.values[0]:.5f} / {ex.values[1]:.5f} / {ex.values[2]:.5f} at lr "
+                       f"{ex.lrs[0]:g} / {ex.lrs[1]:g} / {ex.lrs[2]:g} -> {ex.value:.5f} at lr -> 0 (bias "
+                       f"{ex.value - W_STAR:+.4f}, w* = {W_STAR}); small-bias approximation (P1 eq. 43) "
+                       f"{fp.small_bias:.4f}", allowance=ex.allowance, basis=ex.basis,
+                       data={"trajectory": res.trajectory[:, 0], "w_inf": fp.exact})
     return run
 
 
+DOUBLE_WELL = dict(k=8.0, a=0.5, t=0.05)     # deep enough that no chain leaves the right basin (checked)
+
+
+@lru_cache(maxsize=8)
+def _double_well_run(lr: float, fast: bool):
+    obj = objectives.DoubleWell(noise=NOISE, **DOUBLE_WELL)
+    w_min = float(obj.local_minima()[-1])
+    b = Budget.of(fast)
+    return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(FAMILIES["softbounds"]())),
+                          int(b.steps * 0.01 / lr), b.chains, 55, w0=w_min)
+
+
 def _claim5_nonconvex(theory: Theory, fast: bool) -> Outcome:
-    """Tilted double well: chains started in the right basin settle at the local drift root."""
+    """Tilted double well: chains started in the right basin settle at the local drift root (no chain is
+    dropped: the well is deep enough that none leaves it, and a chain that did would count)."""
     resp = FAMILIES["softbounds"]()
-    obj = objectives.DoubleWell(k=4.0, a=0.5, t=0.05, noise=NOISE)
+    obj = objectives.DoubleWell(noise=NOISE, **DOUBLE_WELL)
     w_min = float(obj.local_minima()[-1])
     grad = obj.k * WSYM * (WSYM ** 2 - obj.a ** 2) + obj.t
     fp = theory.fixed_point(resp, None, w_min, NOISE, LR, grad=grad, w_guess=w_min)
-    b = Budget.of(fast)
-    res = simulation.run(obj, algorithms.analog_sgd(LR, device.Device(resp)), b.steps, b.chains, 55,
-                         w0=w_min)
-    # chains that hopped to the other basin are excluded (reported): the claim is local (P1 Thm 5)
-    stay = res.final_weights[:, 0] > 0
-    cm = res.chain_means[stay, 0]
-    measured, se = float(cm.mean()), float(cm.std(ddof=1) / math.sqrt(cm.size))
-    tol = 3 * se + 5 * LR * abs(fp.exact - w_min)
-    return Outcome(fp.exact, measured, se, tol, judge(fp.exact, measured, tol),
-                   f"double well f = k/4 (w^2 - a^2)^2 + t w (k=4, a=0.5, t=0.05), right basin minimum "
-                   f"{w_min:.4f}; {int((~stay).sum())} of {stay.size} chains left the basin")
+    ex = extrapolate_lr(lambda lr: (float(_double_well_run(lr, fast).mean[0]),
+                                    float(_double_well_run(lr, fast).se[0])), LR)
+    left = sum(int((_double_well_run(x, fast).final_weights[:, 0] <= 0).sum()) for x in ex.lrs)
+    return compare(fp.exact, ex.value, ex.se,
+                   f"double well f = k/4 (w^2 - a^2)^2 + t w (k={obj.k:g}, a={obj.a:g}, t={obj.t:g}), right basin "
+                   f"minimum {w_min:.4f}; chain mean {ex.values[0]:.5f} / {ex.values[1]:.5f} / {ex.values[2]:.5f} at lr "
+                   f"{ex.lrs[0]:g} / {ex.lrs[1]:g} / {ex.lrs[2]:g} -> {ex.value:.5f} at lr -> 0; {left} chains ended in "
+                   "the other basin (all chains counted)", allowance=ex.allowance, basis=ex.basis)
 
 
 # -- claim 6: bias vanishes without noise, grows with noise, does not shrink with lr ------------
+
+NOISES_6 = (0.05, 0.1, 0.2)
+
 
 def _claim6(family):
     def run(theory: Theory, fast: bool) -> Outcome:
@@ -183,57 +243,87 @@ def _claim6(family):
         gd = simulation.run(objectives.ScalarQuadratic(L, W_STAR, 0.0),
                             algorithms.analog_sgd(0.1, device.Device(resp)), 3000, 1, 0, w0=0.0)
         gd_err = float(abs(gd.final[0] - W_STAR))
-        # (b) sweep the noise at lr = 0.01 and the learning rate at s = 0.2
-        cases = [(s, LR) for s in (0.05, 0.1, 0.2)] + [(0.2, 0.02), (0.2, 0.005)]
-        rows, ok = [], gd_err < 1e-8
-        for s, lr in cases:
-            pred = theory.fixed_point(resp, L, W_STAR, s, lr).exact - W_STAR
-            res = _asgd_scalar(family, s, lr, b, 6)
-            meas, se = float(res.mean[0]) - W_STAR, float(res.se[0])
-            tol = 3 * se + 5 * lr * abs(pred)
-            ok &= abs(meas - pred) <= tol
-            rows.append((s, lr, pred, meas, se))
-        lr_biases = [r[3] for r in rows if r[0] == 0.2]
-        spread = (max(lr_biases) - min(lr_biases)) / abs(np.mean(lr_biases))
-        slope_t, slope_m = rows[0][2] / rows[0][0], rows[0][3] / rows[0][0]
-        return Outcome(slope_t, slope_m, rows[0][4] / rows[0][0], 3 * rows[0][4] / rows[0][0]
-                       + 5 * LR * abs(slope_t), AGREE if ok else DISAGREE,
-                       f"Analog GD error {gd_err:.1e}; bias/s at s = 0.05 (shown); the biases at "
-                       f"s in {{.05,.1,.2}}, lr in {{.02,.01,.005}} {'all match' if ok else 'do NOT all match'} "
-                       f"the drift root; bias spread over lr = {100 * spread:.1f}%",
-                       {"rows": rows, "gd_err": gd_err})
+        # (b) at every noise level the bias extrapolated to lr -> 0 is the drift root's (so lowering lr does
+        # not remove it), each within 3 SE + its measured O(lr^2) allowance
+        rows, ok, worst = [], gd_err < 1e-8, None
+        for s in NOISES_6:
+            pred = theory.fixed_point(resp, L, W_STAR, s, LR).exact - W_STAR
+            ex = _asgd_limit(family, s, LR, b, 6)
+            c = compare(pred, ex.value - W_STAR, ex.se, "", allowance=ex.allowance, basis=ex.basis)
+            ok &= c.verdict == AGREE
+            rows.append((s, pred, ex))
+            if worst is None or abs(c.measured - c.theory) / c.tolerance > abs(worst.measured - worst.theory) / worst.tolerance:
+                worst = c
+        top = rows[-1][2]
+        persists = abs(top.value - W_STAR) > 3 * top.se + top.allowance       # the lr -> 0 bias is not 0
+        ok &= persists
+        return Outcome(worst.theory, worst.measured, worst.se, worst.tolerance, AGREE if ok else DISAGREE,
+                       f"Analog GD error {gd_err:.1e}; bias at lr -> 0 (from lr {LR:g}/{2 * LR:g}/{4 * LR:g}) vs drift "
+                       "root: " + ", ".join(f"s={s:g}: {ex.value - W_STAR:+.5f} +- {ex.se:.1e} vs {p:+.5f}"
+                                            for s, p, ex in rows)
+                       + f" ({'all match' if ok else 'NOT all match'}; shown: the worst); at s = {NOISES_6[-1]:g} the "
+                       f"bias {'persists' if persists else 'VANISHES'} as lr -> 0 (bias at lr {top.lrs[2]:g} / "
+                       f"{top.lrs[1]:g} / {top.lrs[0]:g}: " + " / ".join(f"{v - W_STAR:+.4f}" for v in top.values[::-1])
+                       + ")", {"rows": [(s, p, ex.value - W_STAR, ex.se, ex.values, ex.lrs) for s, p, ex in rows],
+                               "gd_err": gd_err},
+                       allowance=worst.allowance, basis=worst.basis)
     return run
 
 
 # -- claim 7: local linear rate of the mean ------------------------------------------------------
 
+DELTA_7 = 0.05
+
+
+@lru_cache(maxsize=16)
+def _rate_run(family: str, lr: float, fast: bool):
+    """Antithetic paired chains started at the measured stationary mean +- DELTA_7 (common random numbers:
+    (w+ - w-)/2 removes even-order terms); rho from the decay over the window, SE from 10 groups."""
+    resp = FAMILIES[family]()
+    centre = float(_asgd_scalar(family, NOISE, lr, Budget.of(fast), 5).mean[0])
+    chains = 20000
+    steps = int(3.0 / (lr * (L + 0.5)))
+    alg = algorithms.analog_sgd(lr, device.Device(resp))
+    obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
+    up = simulation.run(obj, alg, steps, chains, 7, w0=centre + DELTA_7, record_every=1)
+    dn = simulation.run(obj, alg, steps, chains, 7, w0=centre - DELTA_7, record_every=1)
+    diff = 0.5 * (up.trajectory[:, 0] - dn.trajectory[:, 0])
+    pair = 0.5 * (up.final_weights[:, 0] - dn.final_weights[:, 0]) / DELTA_7
+    rho = float(pair.mean() ** (1.0 / steps))
+    rhos = [float(pair[g].mean() ** (1.0 / steps)) for g in np.array_split(np.arange(chains), 10)]
+    se = float(np.std(rhos, ddof=1) / math.sqrt(len(rhos)))
+    return rho, se, steps, diff
+
+
 def _claim7(family):
     def run(theory: Theory, fast: bool) -> Outcome:
         resp = FAMILIES[family]()
         fp_true = theory.fixed_point(resp, L, W_STAR, NOISE, LR)
-        # the simulation starts from the measured stationary mean, not from the theory's root
-        centre = float(_asgd_scalar(family, NOISE, LR, Budget.of(fast), 5).mean[0])
-        chains, delta = 20000, 0.05
-        steps = int(3.0 / (LR * (L + 0.5)))
-        alg = algorithms.analog_sgd(LR, device.Device(resp))
-        obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
-        # antithetic pair with common random numbers: (w+ - w-)/2 removes even-order terms
-        up = simulation.run(obj, alg, steps, chains, 7, w0=centre + delta, record_every=1)
-        dn = simulation.run(obj, alg, steps, chains, 7, w0=centre - delta, record_every=1)
-        k = np.arange(steps + 1)
-        diff = 0.5 * (up.trajectory[:, 0] - dn.trajectory[:, 0])
-        # rho from the decay over the whole window; SE from 10 independent groups of chains
-        pair = 0.5 * (up.final_weights[:, 0] - dn.final_weights[:, 0]) / delta
-        rho = float(pair.mean() ** (1.0 / steps))
-        rhos = [float(pair[g].mean() ** (1.0 / steps)) for g in np.array_split(np.arange(chains), 10)]
-        se = float(np.std(rhos, ddof=1) / math.sqrt(len(rhos)))
-        tol = 2e-4
-        verdict = INCONCLUSIVE if 3 * se > tol else judge(fp_true.contraction, rho, tol)
-        return Outcome(fp_true.contraction, rho, se, tol, verdict,
-                       f"geometric fit of E[w+ - w-]/2 over {steps} steps, 2x{chains} paired chains; "
-                       f"approximation 1 - lr(L + Sigma R'(SP)) would give "
-                       f"{1 - LR * (L + theory.sigma(NOISE) * theory.derive(resp).penalty_curvature):.5f}",
-                       {"k": k, "diff": diff, "rho": fp_true.contraction})
+        d1, _, d3 = theory.drift_derivatives(resp, L, W_STAR, NOISE, LR)
+
+        def kappa(lr):            # decay rate per unit lr, -log(rho)/lr -> D'(w_inf) as lr -> 0
+            rho, se, _, _ = _rate_run(family, lr, fast)
+            return -math.log(rho) / lr, se / (rho * lr)
+
+        ex = extrapolate_lr(kappa, LR)
+        rho, se, steps, diff = _rate_run(family, LR, fast)
+        # the drift's cubic term does not vanish with lr: x = (w+ - w-)/2 decays at D' + D3 x^2/6 per unit lr
+        # (D3 the third derivative), and over the window sum_k x_k^2 = DELTA^2 (1 - rho^2K)/(1 - rho^2): a derived
+        # correction to the decay rate the pair measures (the next term, in DELTA^4, is far below the SE)
+        rho_t = fp_true.contraction
+        window = (1 - rho_t ** (2 * steps)) / (1 - rho_t ** 2)
+        cubic = d3 * DELTA_7 ** 2 * window / (6 * steps)
+        c = compare(d1 + cubic, ex.value, ex.se, "", allowance=ex.allowance, basis=ex.basis)
+        return Outcome(c.theory, c.measured, c.se, c.tolerance, c.verdict,
+                       f"decay rate per unit lr, -log(rho)/lr, of E[w+ - w-]/2 (2x20000 paired chains from the "
+                       f"stationary mean +- {DELTA_7:g}): {ex.values[0]:.5f} / {ex.values[1]:.5f} / {ex.values[2]:.5f}"
+                       f" at lr {ex.lrs[0]:g} / {ex.lrs[1]:g} / {ex.lrs[2]:g} -> {ex.value:.5f} at lr -> 0 vs the "
+                       f"drift's slope at the root D'(w_inf) = {d1:.5f} plus the start offset's cubic term "
+                       f"D3 DELTA^2 sum(rho^2k)/(6K) = {cubic:+.5f} (D3 = {d3:.3f}; derived); rho = 1 - lr D' = "
+                       f"{rho_t:.6f} at lr {LR:g}, measured {rho:.6f} +- {se:.1e}; the approximation L + Sigma R'(SP) "
+                       f"would give {L + theory.sigma(NOISE) * theory.derive(resp).penalty_curvature:.5f}",
+                       {"k": np.arange(steps + 1), "diff": diff, "rho": rho_t},
+                       allowance=c.allowance, basis=c.basis)
     return run
 
 
@@ -242,12 +332,20 @@ def _claim7(family):
 def _claim8(family):
     def run(theory: Theory, fast: bool) -> Outcome:
         resp = FAMILIES[family]()
+        tiny = 1e-6                  # the theory's variance per unit lr as lr -> 0: v / (2 D'(w_inf))
+        pred = theory.fixed_point(resp, L, W_STAR, NOISE, tiny).variance / tiny
         fp = theory.fixed_point(resp, L, W_STAR, NOISE, LR)
-        res = _asgd_scalar(family, NOISE, LR, Budget.of(fast), 5)
-        measured, se = float(res.variance[0]), float(res.variance_se[0])
-        tol = 3 * se + 0.05 * fp.variance     # spec G.8: 5% model allowance (O(lr) corrections)
-        return Outcome(fp.variance, measured, se, tol, judge(fp.variance, measured, tol),
-                       "lr^2 v/(1 - rho^2), v = F^2 s^2 + G^2 Var|g| + 2FG Cov(g,|g|) at the root")
+
+        def per_lr(lr):
+            res = _asgd_scalar(family, NOISE, lr, Budget.of(fast), 5)
+            return float(res.variance[0]) / lr, float(res.variance_se[0]) / lr
+
+        ex = extrapolate_lr(per_lr, LR)
+        return compare(pred, ex.value, ex.se,
+                       f"stationary variance / lr: {ex.values[0]:.5f} / {ex.values[1]:.5f} / {ex.values[2]:.5f} at "
+                       f"lr {ex.lrs[0]:g} / {ex.lrs[1]:g} / {ex.lrs[2]:g} -> {ex.value:.5f} at lr -> 0 vs v/(2 D') with "
+                       "v = F^2 s^2 + G^2 Var|g| + 2FG Cov(g,|g|) at the root (at lr "
+                       f"{LR:g}: lr^2 v/(1 - rho^2) = {fp.variance:.4e})", allowance=ex.allowance, basis=ex.basis)
     return run
 
 
@@ -261,43 +359,102 @@ def _ls_problem():
     return objectives.LeastSquares(A, A @ w_true, noise=NOISE)
 
 
+def _family_9(family):
+    return FAMILIES[family]() if family != "softbounds-c0" else response.softbounds(tau=1.0)
+
+
+@lru_cache(maxsize=32)
+def _asgd_ls(family: str, lr: float, fast: bool):
+    obj = _ls_problem()
+    b = Budget.of(fast)
+    return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(_family_9(family))),
+                          int(b.steps * LR / lr), b.chains // 2, 9, w0=obj.minimizer)     # horizon ~ 1/lr
+
+
 def _claim9(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = FAMILIES[family]() if family != "softbounds-c0" else response.softbounds(tau=1.0)
+        resp = _family_9(family)
         obj = _ls_problem()
         fp = theory.fixed_point_ls(resp, obj.H, obj.minimizer, NOISE, LR)
-        b = Budget.of(fast)
-        res = simulation.run(obj, algorithms.analog_sgd(LR, device.Device(resp)), b.steps,
-                             b.chains // 2, 9, w0=obj.minimizer)
-        bias_t = fp.small_bias - obj.minimizer
-        bias_m = res.mean - obj.minimizer
-        rel = float(np.linalg.norm(bias_m - bias_t) / np.linalg.norm(bias_t))
-        rel_se = float(np.linalg.norm(res.se) / np.linalg.norm(bias_t))
-        rel_exact = float(np.linalg.norm(bias_m - (fp.exact - obj.minimizer)) / np.linalg.norm(bias_t))
-        tol = 0.15 + 3 * rel_se
-        return Outcome(0.0, rel, rel_se, tol, judge(0.0, rel, tol),
-                       f"relative error of the bias vector (D = 10, N = 100, ||W*||_inf = "
-                       f"{np.abs(obj.minimizer).max():.2f}); exact multi-D drift root: {rel_exact:.3f}")
+        ex = extrapolate_lr(lambda lr: (_asgd_ls(family, lr, fast).mean, _asgd_ls(family, lr, fast).se), LR)
+        bias_t = np.asarray(fp.exact) - obj.minimizer
+        diff, se, allow = norm_comparison(ex.value - np.asarray(fp.exact), ex.se, ex.allowance)
+        bias_m = ex.value - obj.minimizer
+        eq43 = float(np.linalg.norm(np.asarray(fp.small_bias) - np.asarray(fp.exact)))
+        nb = float(np.linalg.norm(bias_t))
+        c = compare(0.0, diff, se, "", allowance=allow, basis=ex.basis)
+        return Outcome(0.0, diff, se, c.tolerance, c.verdict,
+                       f"least squares D = 10, N = 100, ||W*||_inf = {np.abs(obj.minimizer).max():.2f}: ||W_inf - "
+                       f"drift root|| = {diff:.2e} with W_inf the chain means extrapolated to lr -> 0; ||bias|| = "
+                       f"{nb:.4f} (theory), {np.linalg.norm(bias_m):.4f} (simulated); P1 eq. 43's first-order "
+                       f"W_inf is {eq43:.2e} from the drift root ({100 * eq43 / nb if nb else 0:.1f}% of the bias)",
+                       allowance=allow, basis=c.basis, mde=c.tolerance + diff,
+                       mde_relative=(c.tolerance + diff) / nb if nb else None)
     return run
 
 
-def _claim9_eq60(theory: Theory, fast: bool) -> Outcome:
-    """P1 eq. 60 as printed: (f'' W* - R' Sigma W_sp)/(f'' - R' Sigma)."""
-    resp = FAMILIES["softbounds"]()
-    d = theory.derive(resp)
+def _eq60_printed(theory: Theory, family: str) -> float:
+    d = theory.derive(FAMILIES[family]())
     sig, rp, wsp = theory.sigma(NOISE), d.penalty_curvature, d.symmetric_point
-    printed = (L * W_STAR - rp * sig * wsp) / (L - rp * sig)
-    res = _asgd_scalar("softbounds", NOISE, LR, Budget.of(fast), 5)
-    bias_t, bias_m = printed - W_STAR, float(res.mean[0]) - W_STAR
-    rel = abs(bias_m - bias_t) / abs(bias_t)
-    tol = 0.15 + 3 * float(res.se[0]) / abs(bias_t)
-    return Outcome(0.0, rel, float(res.se[0]) / abs(bias_t), tol, judge(0.0, rel, tol),
-                   f"printed eq. 60 predicts w = {printed:.4f} (bias {bias_t:+.3f}), simulation "
-                   f"{float(res.mean[0]):.4f}: the printed sign is wrong; eq. 43 gives the corrected "
-                   f"(f''W* + R'Sigma W_sp)/(f'' + R'Sigma)")
+    return (L * W_STAR - rp * sig * wsp) / (L - rp * sig)
+
+
+def _claim9_eq60(theory: Theory, fast: bool) -> Outcome:
+    """P1 eq. 60 as printed: (f'' W* - R' Sigma W_sp)/(f'' - R' Sigma); judged on softbounds, and (sensitivity
+    of the finding) the same comparison on every family."""
+    rows = []
+    for fam in FAMILIES:
+        printed = _eq60_printed(theory, fam)
+        fp = theory.fixed_point(FAMILIES[fam](), L, W_STAR, NOISE, LR)
+        ex = _asgd_limit(fam, NOISE, LR, Budget.of(fast), 5)
+        # a first-order formula is allowed the first-order formula's own error (eq. 43 vs the drift root, derived)
+        first_order = abs(fp.small_bias - fp.exact)
+        rows.append((fam, printed, fp.small_bias, compare(
+            printed, ex.value, ex.se, "", allowance=ex.allowance + first_order,
+            basis=ex.basis + " + derived: eq. 43's first-order error |small-bias - drift root|")))
+    fam, printed, corrected, c = rows[0]
+    return replace(c, explanation=(
+        f"printed eq. 60 predicts w = {printed:.4f} (bias {printed - W_STAR:+.3f}) for {fam}, simulation "
+        f"{c.measured:.4f} at lr -> 0: the printed sign is wrong; eq. 43 gives the corrected (f''W* + R'Sigma W_sp)/"
+        f"(f'' + R'Sigma) = {corrected:.4f}. Across the families (printed / corrected / simulated, verdict of the "
+        "printed form): " + "; ".join(f"{f}: {p:.4f} / {k:.4f} / {x.measured:.4f}, {x.verdict}"
+                                      for f, p, k, x in rows)))
 
 
 # -- claim 10: Thm 2 bound (one-sided) ---------------------------------------------------------------
+
+W0_10 = 0.4       # the start sets the transient term 16 F_max^2 sqrt((f0 - f*) ...); close to w* so that the
+                  # asymptotic term 8 F_max sigma^2 S_K, the content of Thm 2, is what the bound needs
+
+
+@lru_cache(maxsize=8)
+def _thm2_run(family: str, fast: bool):
+    """Analog SGD with App. H's step size (sized from the numeric response, not from the theory judged):
+    per-chain time averages of E_K's integrand and the visited weights (every 10th step) for S_K."""
+    resp = FAMILIES[family]()
+    grid = np.linspace(resp.lo, resp.hi, 20001)[1:-1]
+    F_max = float(np.max(resp.F(grid)))
+    K = 30_000 if fast else 100_000
+    f_gap = 0.5 * L * (W0_10 - W_STAR) ** 2
+    lr = min(math.sqrt(f_gap / (NOISE ** 2 * L * K)) / F_max, 1 / (4 * L * F_max))   # App. H and its condition
+    obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
+    visited = []
+
+    def metric(Wr, state=None):
+        g = obj.mean_grad(Wr)[:, 0]
+        Fv, Gv = resp.F(Wr[:, 0]), resp.G(Wr[:, 0])
+        return (g * Fv + np.abs(g) * Gv) ** 2 + 4 * g ** 2 * resp.q_plus(Wr[:, 0]) * resp.q_minus(Wr[:, 0])
+
+    def record(Wr, state=None, n=[0]):
+        n[0] += 1
+        if n[0] % 10 == 0:
+            visited.append(Wr[:, 0].copy())
+        return np.zeros(Wr.shape[0])
+
+    res = simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), K, 64, 10, w0=W0_10,
+                         observables={"lhs": metric, "rec": record})
+    return res.observables["lhs"], np.array(visited).T, K, lr, f_gap
+
 
 def _claim10(family):
     def run(theory: Theory, fast: bool) -> Outcome:
@@ -305,34 +462,21 @@ def _claim10(family):
         d = theory.derive(resp)
         grid = np.linspace(resp.lo, resp.hi, 20001)[1:-1]
         F_max = float(np.max(d.F_fn(grid)))
-        K = 30_000 if fast else 100_000
-        w0 = 0.0
-        f_gap = 0.5 * L * (w0 - W_STAR) ** 2
+        lhs, visited, K, lr, f_gap = _thm2_run(family, fast)
         sigma2 = NOISE ** 2
-        lr = math.sqrt(f_gap / (sigma2 * L * K)) / F_max          # App. H step size
-        lr = min(lr, 1 / (4 * L * F_max))                          # and its condition
-        obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
-
-        def metric(Wr, state=None):
-            g = obj.mean_grad(Wr)[:, 0]
-            Fv, Gv = resp.F(Wr[:, 0]), resp.G(Wr[:, 0])
-            return (g * Fv + np.abs(g) * Gv) ** 2 + 4 * g ** 2 * resp.q_plus(Wr[:, 0]) * resp.q_minus(Wr[:, 0])
-
-        def s_k(Wr, state=None):
-            return d.G_fn(Wr[:, 0]) ** 2 / d.F_fn(Wr[:, 0])
-
-        res = simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), K, 64, 10, w0=w0,
-                             observables={"lhs": metric, "S_K": s_k})
-        lhs = res.observables["lhs"]
         first = 16 * F_max ** 2 * math.sqrt(f_gap * sigma2 * L / K)
-        s_k = res.observables["S_K"]
+        s_k = np.mean(d.G_fn(visited) ** 2 / d.F_fn(visited), axis=1)          # per chain
         rhs = first + (0.0 * s_k if theory.exact_convergence else 8 * F_max * sigma2 * s_k)
         margin = rhs - lhs
         se = float(margin.std(ddof=1) / math.sqrt(margin.size))
-        verdict = AGREE if margin.mean() - 3 * se >= 0 else DISAGREE
+        slack = float(margin.mean() - 3 * se)
+        verdict = AGREE if slack >= 0 else DISAGREE
         return Outcome(float(rhs.mean()), float(lhs.mean()), float(lhs.std(ddof=1) / 8), 3 * se, verdict,
                        f"one-sided: E_K (measured) <= 16 F_max^2 sqrt(...) + 8 F_max sigma^2 S_K (theory) "
-                       f"with K = {K}, lr = {lr:.2e}, F_max = {F_max:.3f}; first term {first:.2e}")
+                       f"with K = {K}, w0 = {W0_10}, lr = {lr:.2e}, F_max = {F_max:.3f}; first term {first:.2e} (the "
+                       f"bound without the S_K term {'holds' if first >= lhs.mean() else 'fails'}: Analog SGD has an "
+                       "asymptotic error)", allowance=0.0, basis="none (one-sided: the bound minus 3 SE)",
+                       mde=max(slack, 0.0), mde_relative=max(slack, 0.0) / float(rhs.mean()))
     return run
 
 
@@ -344,64 +488,87 @@ def catalogue() -> list[Claim]:
         claims.append(Claim(f"1.{fam}", "P1 eq. 3-5",
                             "U_q(w, dw) = w + dw F(w) - |dw| G(w) for both signs of dw",
                             "device.expected_update (q+/q- branches) vs w + dw F - |dw| G from the "
-                            "symbolic F, G; tolerance 1e-12", _claim1(fam), family=fam))
+                            "symbolic F, G; tolerance 1e-12 (rounding)", _claim1(fam), family=fam,
+                            controls=("sp_shift=0.04", "up_down=0.1")))
     for fam in FAMILIES:
         claims.append(Claim(f"2.{fam}", "P1 Thm 4 (App. C)",
-                            "BL = ceil(|dw|/dw_min) composed pulses approach U_q as dw_min/dw -> 0",
+                            "BL = ceil(|dw|/dw_min) composed pulses approach U_q as dw_min/dw -> 0, with relative "
+                            "error dw |q'(w)|/2 + O(dw^2) for dw_min = dw^2",
                             "relative error of the pulse train vs the symbolic U_q for dw in 1e-1..1e-4 with "
-                            "dw_min = dw^2 (dw = 1/n, so BL = n): monotone decrease, fitted exponent 1 +- 0.2", _claim2(fam), family=fam))
+                            "dw_min = dw^2 (dw = 1/n, so BL = n): monotone decrease, and the O(dw) coefficient rel/dw "
+                            "extrapolated to dw -> 0 equals the derived mean |q'|/2 within the measured O(dw^2) "
+                            "remainder", _claim2(fam), family=fam,
+                            controls=("sp_shift=0.04",)))
     claims.append(Claim("3.mean", "aihwkit pulse trains / P2 Assumption 3.4",
                         "stochastic pulse trains are unbiased up to the response: E[dw] = U_q(w, -lr d x) - w",
-                        "1e5 coincidence draws (BL = 31), pulses applied to a linear device; mean within 3 SE",
-                        _claim3_mean, family="linear"))
+                        "1e5 coincidence draws (BL = 31), pulses applied to a linear device; mean within 3 SE + the "
+                        "response's change within a train (derived)",
+                        _claim3_mean, family="linear", controls=("sp_shift=0.04",)))
     claims.append(Claim("3.var", "aihwkit pulse trains / P2 Assumption 3.4",
                         "Var[dw] = Theta(lr dw_min): q^2 dw_min^2 BL p(1 - p) for Binomial(BL, p) coincidences",
-                        "sample variance of 1e5 draws; within 10%", _claim3_var, family="linear"))
+                        "sample variance of 1e5 draws; within 10%. An implementation check: the theory side "
+                        "recomputes the simulator's own coincidence probability", _claim3_var, family="linear",
+                        kind=IMPLEMENTATION))
     for fam in FAMILIES:
         claims.append(Claim(f"4.{fam}", "P1 eq. 6 / P2 section 1",
                             "drift at the optimum: E[w_{k+1}] - w* = -lr Sigma G(w*) for w_k = w*",
-                            "one-step Monte Carlo from w*, mean within 3 SE", _claim4(fam), family=fam))
+                            "one-step Monte Carlo from w*, mean within 3 SE", _claim4(fam), family=fam,
+                            controls=("moment=std",)))
     for fam in FAMILIES:
         claims.append(Claim(f"5.{fam}", "P1 Thm 1/5, spec F.1",
                             "Analog SGD converges to the root of f' + m(f') R = 0, not to w*",
-                            "time average of the second half over chains vs the symbolic drift root; "
-                            "3 SE + 5 lr |bias|", _claim5(fam), family=fam, group=f"asgd.{fam}"))
+                            "time average of the second half over chains at lr, 2 lr, 4 lr extrapolated to lr -> 0 vs the symbolic drift root; "
+                            "3 SE + the measured O(lr^2) remainder", _claim5(fam), family=fam, group=f"asgd.{fam}",
+                            controls=("small_bias", "moment=std")))
     claims.append(Claim("5.nonconvex", "P1 Thm 5 (local), spec F.1",
                         "on a nonconvex double well Analog SGD settles at the local root of f'F + m(f')G",
-                        "chains started at the right-basin minimum; 3 SE + 5 lr |bias|", _claim5_nonconvex,
+                        "chains started at the right-basin minimum (none dropped), lr -> 0 extrapolation as 5.*; "
+                        "3 SE + the measured O(lr^2) remainder", _claim5_nonconvex, controls=("small_bias",),
                         family="softbounds"))
     for fam in FAMILIES:
         claims.append(Claim(f"6.{fam}", "P1 Thm 2/6, P3 Fig. 1",
                             "the bias vanishes without noise, grows ~linearly in s, and lowering lr does not remove it",
                             "Analog GD error < 1e-8; biases at s in {.05,.1,.2} and lr in {.02,.01,.005} "
-                            "each within 3 SE + 5 lr |bias| of the drift root", _claim6(fam), family=fam, group=f"asgd.{fam}"))
+                            "each extrapolated to lr -> 0 (lr, 2 lr, 4 lr) within 3 SE + the measured O(lr^2) "
+                            "remainder of the drift root; the s = 0.2 limit differs from 0 by more than that",
+                            _claim6(fam), family=fam, group=f"asgd.{fam}", controls=("moment=variance",)))
     for fam in FAMILIES:
         claims.append(Claim(f"7.{fam}", "spec F.2",
                             "local rate of the mean: rho = 1 - lr d/dw[f'F + m(f')G] at the root",
-                            "geometric fit of antithetic paired chains (2x20000); |rho_emp - rho| < 2e-4, "
-                            "inconclusive if 3 SE > 2e-4", _claim7(fam), family=fam, group=f"asgd.{fam}"))
+                            "-log(rho)/lr of antithetic paired chains (2x20000) at lr, 2 lr, 4 lr extrapolated to "
+                            "lr -> 0 vs D'(w_inf) + the start offset's cubic term (derived); 3 SE + the measured O(lr^2) "
+                            "remainder", _claim7(fam), family=fam, group=f"asgd.{fam}", controls=("moment=std",)))
     for fam in FAMILIES:
         claims.append(Claim(f"8.{fam}", "spec F.2",
                             "stationary variance lr^2 v/(1 - rho^2)",
-                            "variance over chains and the second half; 3 SE + 5%", _claim8(fam), family=fam, group=f"asgd.{fam}"))
+                            "variance over chains and the second half, per unit lr, at lr, 2 lr, 4 lr extrapolated to "
+                            "lr -> 0 vs v/(2 D'); 3 SE + the measured O(lr^2) remainder", _claim8(fam), family=fam,
+                            group=f"asgd.{fam}", controls=("variance_factor=0.5", "lr_order=1")))
     claims.append(Claim("9.softbounds-c0", "P1 eq. 59/43",
-                        "linear c = 0: Analog SGD minimizes f + Sigma/(2 tau)||W||^2, "
+                        "linear c = 0: Analog SGD minimizes f + Sigma R_c, a weighted l2 penalty to first order: "
                         "W_inf ~ (H + Sigma/tau)^-1 H W*",
-                        "least squares D = 10 with additive noise; relative error of the bias <= 15% + 3 SE",
-                        _claim9("softbounds-c0"), family="softbounds"))
+                        "least squares D = 10 with additive noise; chain means at lr, 2 lr, 4 lr extrapolated to "
+                        "lr -> 0 vs the multi-D drift root (eq. 43's first-order error reported); ||difference|| <= "
+                        "3 ||SE|| + the measured O(lr^2) remainder", _claim9("softbounds-c0"), family="softbounds",
+                        controls=("moment=variance", "exact_convergence")))
     for fam in FAMILIES:
         claims.append(Claim(f"9.{fam}", "P1 eq. 43",
-                            "W_inf ~ (H + Sigma R'(SP))^-1 (H W* + Sigma R'(SP) W_sp) (small-bias penalty)",
-                            "least squares D = 10 with additive noise; relative error of the bias <= 15% + 3 SE",
-                            _claim9(fam), family=fam))
+                            "W_inf is the root of the multi-D mean drift E[g] F + E|g| G, ~ (H + Sigma R'(SP))^-1 "
+                            "(H W* + Sigma R'(SP) W_sp) to first order (P1 eq. 43)",
+                            "least squares D = 10 with additive noise; chain means at lr, 2 lr, 4 lr extrapolated to "
+                            "lr -> 0 vs the multi-D drift root (eq. 43's first-order error reported); ||difference|| "
+                            "<= 3 ||SE|| + the measured O(lr^2) remainder", _claim9(fam), family=fam,
+                            controls=("moment=std", "exact_convergence")))
     claims.append(Claim("9.eq60-printed", "P1 eq. 60 (as printed)",
                         "W^S = (f''W* - R'Sigma W_sp)/(f'' - R'Sigma)",
-                        "scalar softbounds, SP = -0.2; relative error of the bias <= 15% + 3 SE",
+                        "scalar softbounds, SP = -0.2; the lr -> 0 limit of the chain mean within 3 SE + the measured "
+                        "O(lr^2) remainder + eq. 43's first-order error (derived)",
                         _claim9_eq60, expected_verdict=DISAGREE, family="softbounds",
                         group="asgd.softbounds"))
     for fam in FAMILIES:
         claims.append(Claim(f"10.{fam}", "P1 Thm 2 (App. H constants)",
                             "E_K <= 16 F_max^2 sqrt((f0 - f*) sigma^2 L / K) + 8 F_max sigma^2 S_K",
-                            "64 chains with the App. H step size; one-sided, margin - 3 SE >= 0",
-                            _claim10(fam), family=fam))
+                            "64 chains from w0 = 0.4 with the App. H step size; one-sided, margin - 3 SE >= 0 (the MDE "
+                            "is that slack: how far the bound could drop before it fails)",
+                            _claim10(fam), family=fam, controls=("exact_convergence",)))
     return claims

@@ -17,6 +17,11 @@ exactly on the nonlinear pulse maps. Closed forms:
 The paper's bounds (P2 Thm 2.2, C.2, C.3, C.4) are given next to them with phi(w) = int_SP^w G,
 L_q = max |G'| and q_max = max(q+, q-) over the device range, mu_q = min(q-', -q+') at the SP;
 Thm C.2 prints "N <=" for the pulse count, its proof gives ">=" (used here).
+
+:func:`calibration_next_order` computes what the linearization leaves out (the curvature terms from the
+second and third derivatives of q+- at the SP): the O(dw)-relative correction of the stochastic floor, and a
+rigorous (Banach) bound on the distance between the closed-form 2-cycle / pair contraction and those of the
+nonlinear pulse maps.
 """
 from __future__ import annotations
 
@@ -354,3 +359,132 @@ def _bound_constants(derivation: Derivation, resp, wsp: float):
     mu = min(float(lambdify_w(sp.diff(resp.q_minus_expr, W))(np.array(wsp))),
              -float(lambdify_w(sp.diff(resp.q_plus_expr, W))(np.array(wsp))))
     return Lq, qmax, mu
+
+
+# -- next-order (curvature) terms of the linearized zero-shifting theory ------------------------------
+
+@dataclass(frozen=True)
+class CalibrationNextOrder:
+    """What the linearization at the SP leaves out, for one device at pulse size dw (spec F.3).
+
+    Write the pulses as x <- x + U(x) (up) and x <- x - D(x) (down) with U(x) = dw s_+ q+(SP + x) =
+    c - k_+ x + u2 x^2 + u3 x^3 + ..., D(x) = dw s_- q-(SP + x) = c + k_- x + d2 x^2 + d3 x^3 + ...
+    (u_j = dw s_+ q+^(j)(SP)/j!, d_j = dw s_- q-^(j)(SP)/j!). The closed forms of spec F.3 keep the
+    affine part only; for affine responses (soft bounds, generic linear) every term below is 0.
+
+    Stochastic floor. The stationary moments m_j = E x^j satisfy, to the order that changes m2 by
+    O(dw) relative (x ~ sqrt(dw), c, k, u, d ~ dw):
+
+        m1 = (u2 - d2) m2/(k_+ + k_-),
+        m3 = [(u2 - d2) m4 + 2 c^2 m1 + 2 c (k_- - k_+) m2]/(k_+ + k_-),   m4 = 3 m2^2 (leading order),
+        m2 (1 - a) = c^2 + c (k_- - k_+) m1 + c (u2 + d2) m2 + (u2 - d2) m3 + (u3 - d3) m4,
+
+    with a = [(1 - k_+)^2 + (1 - k_-)^2]/2; ``floor_correction`` is the change of m2 from the
+    last four terms (m2 = c^2/(1 - a) inserted on the right), a relative O(dw) term.
+
+    Cyclic 2-cycle. With N_u, N_d the non-affine parts of U and D (U = c - k_+ x + N_u, D = c + k_- x + N_d)
+    and x_u(x) = (1 - k_+) x + c + N_u(x) the point after the up pulse, the after-down point solves
+    x_d = T(x_d), T(x) = [(1 - k_-)(c + N_u(x)) - c - N_d(x_u(x))]/(1 - rho2), rho2 = (1 - k_+)(1 - k_-);
+    with N = 0 its fixed point is spec F.3's closed form x0. T is a contraction near the cycle with constant
+    ``cycle_ratio`` r <= [(1 - k_-) l + l (1 - k_+ + l)]/(1 - rho2), l = dw max|q''| max|x| bounding |N'|;
+    one step x1 = T(x0) gives the next-order term x1 - x0, and Banach's estimate bounds the whole neglected
+    part: |x* - x0| <= |x1 - x0|/(1 - r).
+    The pair contraction at the true cycle, (1 + dw s_+ q+'(SP + x_d*))(1 - dw s_- q-'(SP + x_u*)),
+    differs from (1 - k_+)(1 - k_-) by at most ``pair_contraction_bound``.
+    """
+
+    symmetric_point: float              # the SP (solved to the working precision)
+    floor_linear: float                 # c^2/(1 - a)
+    floor_correction: float             # the O(dw)-relative curvature term of the stationary E x^2
+    mean_offset: float                  # stationary E x = m1 (0 for affine responses)
+    cycle_linear: tuple                 # (x_after_up, x_after_down): spec F.3's closed form
+    cycle_correction: tuple             # one contraction step from the closed form: x1 - x0 (up, down)
+    cycle_bound: tuple                  # bounds on |x* - x0| (up, down)
+    cycle_ratio: float                  # contraction constant r of the cycle map near the cycle
+    pair_contraction_linear: float      # (1 - k_+)(1 - k_-)
+    pair_contraction_correction: float  # the pair map's slope at the closed-form cycle minus the linear one
+    pair_contraction_bound: float       # bound on |rho* - (1 - k_+)(1 - k_-)|
+    q2_max: float                       # max(|q+''|, |q-''|) near the cycle (times s_+-)
+
+
+def calibration_next_order(derivation: Derivation, dw_min: float, s_plus: float = 1.0,
+                           s_minus: float = 1.0, digits: int = 40) -> CalibrationNextOrder:
+    """Next-order (curvature) terms of the zero-shifting theory of one device (see
+    :class:`CalibrationNextOrder`), from the response's derivatives at its SP (SymPy, ``digits`` digits)."""
+    dw = require_positive("dw_min", dw_min)
+    resp = derivation.response
+    if derivation.every_point_symmetric and s_plus == s_minus:
+        raise InputError("response", "an ideal device (q+ = q-) has no unique symmetric point to calibrate to")
+    qp_e, qm_e = resp.q_plus_expr, resp.q_minus_expr
+    sp_, sm_ = sp.Float(s_plus, digits), sp.Float(s_minus, digits)
+    if s_plus == s_minus:
+        guess = float(derivation.symmetric_point)
+    else:
+        guess = float(population_symmetric_points(qp_e, qm_e, np.array(s_plus), np.array(s_minus), resp.lo,
+                                                  resp.hi)[0])
+    # the SP to ``digits`` digits (a float SP leaves s_+ q+ - s_- q- ~ 1e-17 there, which the cycle map would
+    # divide by 1 - rho2 ~ dw)
+    wsp = sp.nsolve(sm_ * qm_e - sp_ * qp_e, W, guess, prec=digits)
+    dws = sp.Float(dw, digits)
+
+    def taylor(expr, s):
+        return [dws * s * sp.diff(expr, W, j).subs(W, wsp).evalf(digits) / sp.factorial(j) for j in range(4)]
+
+    up, dn = taylor(qp_e, sp_), taylor(qm_e, sm_)
+    c = up[0]
+    kp, km = -up[1], dn[1]
+    u2, u3, d2, d3 = up[2], up[3], dn[2], dn[3]
+    ksum = kp + km
+    if not ksum > 0:
+        raise InputError("response", "the symmetric point repels the weight (k_+ + k_- <= 0)")
+    one_minus_a = 1 - ((1 - kp) ** 2 + (1 - km) ** 2) / 2
+    m2 = c ** 2 / one_minus_a
+    m1 = (u2 - d2) * m2 / ksum
+    m4 = 3 * m2 ** 2
+    m3 = ((u2 - d2) * m4 + 2 * c ** 2 * m1 + 2 * c * (km - kp) * m2) / ksum
+    floor_corr = (c * (km - kp) * m1 + c * (u2 + d2) * m2 + (u2 - d2) * m3 + (u3 - d3) * m4) / one_minus_a
+
+    # cyclic 2-cycle: closed form, one contraction step, Banach bound
+    rho2 = (1 - kp) * (1 - km)
+    den = kp + km - kp * km
+    xu0, xd0 = c * kp / den, -c * km / den
+
+    def q_at(expr, s, x):
+        return dws * s * expr.subs(W, wsp + x).evalf(digits)
+
+    def n_u(x):      # non-affine part of the up step
+        return q_at(qp_e, sp_, x) - (c - kp * x)
+
+    def n_d(x):      # non-affine part of the down step
+        return q_at(qm_e, sm_, x) - (c + km * x)
+
+    def T(x):
+        xu = (1 - kp) * x + c + n_u(x)
+        return ((1 - km) * (c + n_u(x)) - c - n_d(xu)) / (1 - rho2)
+
+    xd1 = T(xd0)
+    xu1 = (1 - kp) * xd1 + c + n_u(xd0)
+    # Lipschitz bounds of the non-affine parts on a ball around the closed-form cycle: |N'(x)| <= dw s
+    # max|q''| |x| (q'' sampled densely over the ball: smooth responses)
+    step = abs(xd1 - xd0)
+    radius = 4 * step + abs(sp.Float(1e-30, digits))
+    q2 = sp.lambdify(W, sp.diff(qp_e, W, 2), "mpmath"), sp.lambdify(W, sp.diff(qm_e, W, 2), "mpmath")
+    span = max(abs(xu0), abs(xd0)) + radius * 3
+    grid = [wsp - span + 2 * span * i / 200 for i in range(201)]
+    q2max = max(max(abs(float(s_plus) * float(q2[0](g))), abs(float(s_minus) * float(q2[1](g)))) for g in grid)
+    lip = dw * q2max * float(span)              # bound on |N_u'|, |N_d'| over the ball
+    r = (float(1 - km) * lip + lip * (float(1 - kp) + lip)) / float(1 - rho2)
+    bound_d = float(step) / (1 - r) if r < 1 else math.inf
+    if bound_d > float(radius):
+        bound_d = math.inf                       # the ball was too small: no bound (never for dw << 1)
+    # x_u* - x_u1 = (1 - k_+)(x_d* - x_d1) + N_u(x_d*) - N_u(x_d0)
+    bound_u = abs(float(xu1 - xu0)) + (float(1 - kp) * r + lip) / (1 - r) * float(step) if r < 1 else math.inf
+    # the pair map's slope at the cycle
+    dqp, dqm = sp.diff(qp_e, W), sp.diff(qm_e, W)
+    slope0 = ((1 + dws * sp_ * dqp.subs(W, wsp + xd0).evalf(digits))
+              * (1 - dws * sm_ * dqm.subs(W, wsp + xu0).evalf(digits)))
+    rho_corr = float(slope0 - rho2)
+    rho_bound = abs(rho_corr) + 2 * dw * q2max * (bound_d + bound_u) * 1.0
+    return CalibrationNextOrder(float(wsp), float(m2), float(floor_corr), float(m1), (float(xu0), float(xd0)),
+                                (float(xu1 - xu0), float(xd1 - xd0)), (bound_u, bound_d), float(r),
+                                float(rho2), rho_corr, rho_bound, q2max)

@@ -215,10 +215,9 @@ def _or(value, fallback):
 
 
 def _integrand_forms(R):
-    """R itself, then rewrites SymPy integrates more often: radicals combined
+    """Rewrites of R that SymPy integrates more often: radicals combined
     (sqrt(a) sqrt(b) -> sqrt(ab), valid where both are positive, i.e. inside the range) and a
     trigonometric substitution w = k sin(theta) for sqrt(a - b w^2)."""
-    yield R, None
     c = sp.expand(sp.powsimp(sp.expand(sp.radsimp(R)), force=True))
     c = c.replace(lambda e: e.is_Pow and e.exp == sp.Rational(1, 2), lambda e: sp.sqrt(sp.expand(e.base)))
     if c != R:
@@ -273,9 +272,17 @@ def _closed_penalty(R, w0, R_fn, response, budget, notes=None):
             return pen
         return None
 
+    def seconds():
+        return budget() if callable(budget) else budget
+
     tried = []                              # reported only when no form succeeds
-    for form, back in _integrand_forms(R):
-        pen = _try(lambda: attempt(form, back), budget() if callable(budget) else budget, tried, "penalty integral")
+    pen = _try(lambda: attempt(R, None), seconds(), tried, "penalty integral")
+    if pen is not None:
+        return pen
+    # the rewrites are SymPy calls on the user's expression too (seconds for nested radicals): budgeted,
+    # and a rewrite SymPy gives up on only ends the search
+    for form, back in _try(lambda: list(_integrand_forms(R)), seconds(), tried, "rewriting the integrand") or []:
+        pen = _try(lambda: attempt(form, back), seconds(), tried, "penalty integral")
         if pen is not None:
             return pen
     if notes is not None:

@@ -19,6 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 import sympy as sp
+from sympy.core.function import PoleError
+from sympy.polys.polyerrors import BasePolynomialError
 
 from ..expressions import W
 
@@ -60,8 +62,11 @@ def budget(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
-_GAVE_UP = (NotImplementedError, TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError,
-            OverflowError, MemoryError, KeyError)
+# SymPy's own failures are not ValueErrors: the polys errors (PolynomialError from the Risch integrator,
+# CoercionFailed, GeneratorsNeeded, ...) share BasePolynomialError, limits and series raise PoleError, evalf
+# PrecisionExhausted (an ArithmeticError); each means "no symbolic answer", so the numeric path takes over
+_GAVE_UP = (NotImplementedError, TypeError, ValueError, ArithmeticError, AttributeError, RecursionError,
+            MemoryError, LookupError, BasePolynomialError, PoleError)
 
 
 def attempt(fn, seconds, notes: list | None = None, what: str = "a SymPy call"):

@@ -17,3 +17,15 @@ def constant_moment(mu, s):
     """A wrong theory used by negative controls: E|g| replaced by the standard deviation s."""
     return s + 0 * mu
 
+
+
+def laplace_mean_abs(mu, s):
+    """m(mu) = E|g| for g = mu + Laplace noise of standard deviation s (scale b = s/sqrt 2):
+    |mu| + b exp(-|mu|/b)."""
+    if sp.sympify(s).is_zero:
+        return sp.Abs(mu)
+    b = s / sp.sqrt(2)
+    return sp.Abs(mu) + b * sp.exp(-sp.Abs(mu) / b)
+
+
+MOMENTS = {"gaussian": folded_normal_mean, "laplace": laplace_mean_abs}

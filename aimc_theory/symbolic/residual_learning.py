@@ -231,3 +231,146 @@ def ema_noise_variance_ratio(beta) -> sp.Expr:
         total = total.args[0][0]
     expr = sp.simplify(total)
     return expr if beta is None else expr.subs(b, beta)
+
+
+@dataclass(frozen=True)
+class LoopVariance:
+    """Stationary fluctuations of RL v1's mixed weight W_bar = W + gamma P about its fixed point.
+
+    ``per_lr`` is the lr -> 0 limit of Var(W_bar)/lr with beta/lr held fixed (the leading order, closed
+    form); ``variance`` the stationary variance of the linearized loop at the given lr and beta (discrete
+    Lyapunov equation; it keeps the linear map's own O(lr) terms but not those of the neglected
+    nonlinearities, so only ``per_lr`` is a clean statement).
+    """
+
+    variance: float
+    per_lr: float
+    noise_variance: float       # v: the per-step noise of P is lr^2 v
+    damping: float              # A1 = (1 - a)/lr: P's own relaxation rate per unit lr
+    coupling: float             # c' = c/lr: coupling of the mean error into P per unit lr
+
+
+def _loop_coefficients(derivation_p: Derivation, L: float, noise: float, moment: Callable):
+    """F_P, G_P and their slopes at p = 0, the rest value mu of the gradient, m(mu) and m'(mu)."""
+    fp = residual_learning_fixed_point(derivation_p, L, 0.0, noise, moment)
+    mu = fp.mu
+    p = sp.Symbol("p", real=True)
+    Fp, Gp = derivation_p.F.subs(W, p), derivation_p.G.subs(W, p)
+    m_expr = moment(MU, sp.Float(noise)) if noise else sp.Abs(MU)
+    m0 = float(m_expr.subs(MU, mu)) if noise else 0.0
+    dm = float(sp.diff(m_expr, MU).subs(MU, mu)) if noise else 0.0
+    vals = [float(e.subs(p, 0)) for e in (Fp, Gp, sp.diff(Fp, p), sp.diff(Gp, p))]
+    return (*vals, mu, m0, dm)
+
+
+def residual_learning_variance(derivation_p: Derivation, L: float, noise: float, lr: float, beta: float,
+                               gamma: float, F_w: float = 1.0,
+                               moment: Callable = folded_normal_mean) -> LoopVariance:
+    """Stationary variance of RL v1's mixed weight on the scalar quadratic (ideal main array, transfer every step).
+
+    Linearized at the fixed point (as :func:`residual_learning_linearized`), the residual p and the main
+    array's error e follow
+
+        p' = a p - c e + eta,   e' = e + beta F_w p',
+        a = 1 - lr A1,  A1 = gamma L F_P + mu F_P' + m'(mu) gamma L G_P + m(mu) G_P',  c = lr L (F_P + m'(mu) G_P),
+
+    with the gradient noise written onto P, eta = -lr[(g - mu) F_P + (|g| - m(mu)) G_P], of variance lr^2 v,
+    v = F_P^2 s^2 + G_P^2 Var|g| + 2 F_P G_P Cov(g, |g|) (Var|g| = mu^2 + s^2 - m^2, Cov(g, |g|) = s^2 m'(mu)).
+    With beta = kappa lr and time measured in lr steps this is an Ornstein-Uhlenbeck process whose
+    stationary covariance (M S + S M^T + v e_p e_p^T = 0, M = [[-A1, -c'], [kappa F_w, 0]]) has Cov(p, e) = 0,
+    Var p = lr v/(2 A1) and Var e = kappa F_w Var p / c', so
+
+        Var(W_bar)/lr -> v (kappa F_w/c' + gamma^2) / (2 A1)     (lr -> 0, kappa = beta/lr fixed).
+
+    Parameters
+    ----------
+    derivation_p : Derivation
+        Of the residual array's response (its SP at 0 for an unbiased loop; any R_P(0) with |R_P(0)| < 1).
+    L, noise : float
+        Curvature of f = L/2 (w - w*)^2 and the std of the gradient noise.
+    lr, beta, gamma : float
+        The residual learning rate, the transfer rate and the mixing weight.
+    F_w : float
+        The main array's F at its rest point (1 for an ideal main array).
+    moment : callable(mu, s)
+        E|g| for g ~ N(mu, s^2).
+
+    Returns
+    -------
+    LoopVariance
+
+    Raises
+    ------
+    InputError
+        The linearized loop is not stable (A1 <= 0 or c' beta F_w <= 0): no stationary variance.
+    """
+    from scipy.linalg import solve_discrete_lyapunov
+    L, lr, beta = (require_finite(n, v) for n, v in (("L", L), ("lr", lr), ("beta", beta)))
+    F0, G0, dF0, dG0, mu, m0, dm = _loop_coefficients(derivation_p, L, noise, moment)
+    A1 = gamma * L * F0 + mu * dF0 + dm * gamma * L * G0 + m0 * dG0
+    c1 = L * (F0 + dm * G0)
+    if not (A1 > 0 and c1 * beta * F_w > 0):
+        raise InputError("response", f"the linearized transfer loop is not stable (A1 = {A1:.3g}, c' = {c1:.3g}): "
+                                     "no stationary variance")
+    var_abs = mu ** 2 + noise ** 2 - m0 ** 2
+    v = F0 ** 2 * noise ** 2 + G0 ** 2 * var_abs + 2 * F0 * G0 * noise ** 2 * dm
+    kappa = beta / lr
+    per_lr = v * (kappa * F_w / c1 + gamma ** 2) / (2 * A1)
+    a, c = 1 - lr * A1, lr * c1
+    M = np.array([[a, -c], [beta * F_w * a, 1 - beta * F_w * c]])
+    b = np.array([1.0, beta * F_w])
+    try:
+        S = solve_discrete_lyapunov(M, lr ** 2 * v * np.outer(b, b))
+        u = np.array([gamma, 1.0])
+        variance = float(u @ S @ u)
+    except (np.linalg.LinAlgError, ValueError):
+        variance = math.nan
+    return LoopVariance(variance, float(per_lr), float(v), float(A1), float(c1))
+
+
+def residual_learning_marginal_damping(derivation_p: Derivation, L: float) -> float:
+    """gamma = 0 and no gradient noise: how fast the marginal transfer loop still decays (spec F.4).
+
+    Without noise and with gamma = 0 the linearized loop has |lambda| = 1 (a = 1); in lr-time
+    (tau = lr k, beta = kappa lr) the error e = W - w* and the residual p obey
+
+        dp/dtau = -L e F_P(p) - L |e| G_P(p),   de/dtau = kappa p,
+
+    an oscillator e'' + kappa L F_P(0) e = -L (F_P'(0) e + G_P'(0) |e|) e' + O(e^3) (G_P(0) = 0 for a residual
+    array with its SP at 0). First-order averaging over one cycle (e = A cos theta, e' = -A omega sin theta,
+    <cos theta sin^2 theta> = 0, <|cos theta| sin^2 theta> = 2/(3 pi)) gives dA/dtau = -(2/(3 pi)) L G_P'(0) A^2:
+    the amplitude decays algebraically, 1/A growing linearly at
+
+        d(1/A)/dk = (2/(3 pi)) lr L G_P'(0)   per step,
+
+    whatever kappa and F_P(0) (they set the frequency only). A constant G_P(0) only moves the centre of the
+    oscillation at this order (<|cos theta| sin theta> = 0).
+
+    Returns
+    -------
+    float
+        (2/(3 pi)) L G_P'(0): the growth of 1/A per unit lr and step.
+    """
+    p = sp.Symbol("p", real=True)
+    dG0 = float(sp.diff(derivation_p.G.subs(W, p), p).subs(p, 0))
+    return float(2 / (3 * math.pi) * L * dG0)
+
+
+def residual_learning_read_noise_small_bias(derivation_p: Derivation, derivation_w: Derivation, L: float,
+                                            w_star: float, noise: float, read_noise: float, gamma: float,
+                                            moment: Callable = folded_normal_mean) -> ReadNoiseFixedPoint:
+    """First-order version of :func:`residual_learning_read_noise_fixed_point` (P1 eq. 43's treatment):
+    every moment at its value at 0 (m ~ Sigma = m(0; s), m_r ~ Sigma_r = m(0; s_r)) and each array's
+    R = G/F linear at its own SP (R(x) ~ R'(SP) (x - SP)). The two rest conditions
+
+        p = Sigma_r R_W'(SP_W) (w - SP_W),     L (w + gamma p - w*) = -Sigma R_P'(SP_P) (p - SP_P)
+
+    are then linear in (w, p)."""
+    sig = float(moment(sp.Integer(0), sp.Float(noise))) if noise else 0.0
+    sig_r = float(moment(sp.Integer(0), sp.Float(read_noise))) if read_noise else 0.0
+    rw, sw = derivation_w.penalty_curvature, derivation_w.symmetric_point
+    rp, spp = derivation_p.penalty_curvature, derivation_p.symmetric_point
+    k = sig_r * rw                          # p = k (w - SP_W)
+    w = (L * w_star + sig * rp * spp + (L * gamma + sig * rp) * k * sw) / (L + (L * gamma + sig * rp) * k)
+    p = k * (w - sw)
+    return ReadNoiseFixedPoint(float(w), float(p), float(w + gamma * p), float(w + gamma * p - w_star))
