@@ -9,22 +9,14 @@ the allowance by the O(lr^2) remainder of that extrapolation, measured from the 
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from aimc_theory.comparison import Extrapolated, extrapolate_lr
 
-__all__ = ["Extrapolated", "extrapolate_lr", "norm_comparison", "finite"]
+__all__ = ["Extrapolated", "extrapolate_lr", "norm_comparison"]
 
 
 def norm_comparison(diff: np.ndarray, se: np.ndarray, allowance: np.ndarray) -> tuple[float, float, float]:
     """A vector comparison as one number: ||diff||, the SE of the norm (||se||) and ||allowance||."""
     return (float(np.linalg.norm(diff)), float(np.linalg.norm(se)), float(np.linalg.norm(allowance)))
 
-
-def finite(x) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False

@@ -13,8 +13,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
 from aimc_theory import response
 from aimc_theory.comparison import AGREE, DISAGREE, INCONCLUSIVE, NO_PREDICTION, Comparison, judge
 

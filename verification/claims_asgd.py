@@ -13,7 +13,7 @@ from aimc_theory.expressions import W as WSYM
 from aimc_theory.comparison import compare
 
 from .allowances import extrapolate_lr, norm_comparison
-from .claim_types import (AGREE, DISAGREE, FAMILIES, IMPLEMENTATION, INCONCLUSIVE, LR, L, NOISE, W_STAR, Budget,
+from .claim_types import (AGREE, DISAGREE, FAMILIES, IMPLEMENTATION, LR, L, NOISE, W_STAR, Budget,
                           Claim, Outcome, judge)
 from .theory import Theory
 

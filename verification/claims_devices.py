@@ -26,7 +26,7 @@ from aimc_theory.expressions import W as WSYM
 from aimc_theory.variation import Population
 
 from .allowances import extrapolate_lr
-from .claim_types import AGREE, DISAGREE, IMPLEMENTATION, LR, L, NOISE, W_STAR, Claim, Outcome, judge
+from .claim_types import AGREE, DISAGREE, LR, L, NOISE, W_STAR, Claim, Outcome, judge
 from .theory import Theory
 
 # the simulator's closed forms (its documentation; weight units, Delta+ = Delta- except ReRam-ES)
