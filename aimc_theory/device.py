@@ -134,19 +134,36 @@ class Device:
         """True when the elements have their own shapes or bounds, not only step scales."""
         return self.bounds is not None or self.stretched
 
+    @cached_property
+    def _no_offset(self) -> bool:
+        return np.ndim(self.offset) == 0 and self.offset == 0.0
+
+    @cached_property
+    def _elements_memo(self) -> dict:
+        return {}
+
     def elements(self, shape) -> "Elements | None":
-        """The per-element parameters broadcast to ``shape`` (read-only views), or None without variation."""
+        """The per-element parameters broadcast to ``shape`` (read-only views), or None without variation.
+        Memoized per shape: a pulse loop asks for the same views at every pulse (six broadcasts each)."""
         if not self.varies:
             return None
-        b = lambda a: None if a is None else np.broadcast_to(np.asarray(a, dtype=float), shape)   # noqa: E731
-        lo, hi = self.bounds if self.bounds is not None else (None, None)
-        return Elements(b(self.up_scale), b(self.down_scale), b(self.up_stretch) if self.stretched else None,
-                        b(self.down_stretch) if self.stretched else None, b(lo), b(hi))
+        shape = tuple(shape)
+        memo = self._elements_memo
+        el = memo.get(shape)
+        if el is None:
+            b = lambda a: None if a is None else np.broadcast_to(np.asarray(a, dtype=float), shape)   # noqa: E731
+            lo, hi = self.bounds if self.bounds is not None else (None, None)
+            el = Elements(b(self.up_scale), b(self.down_scale), b(self.up_stretch) if self.stretched else None,
+                          b(self.down_stretch) if self.stretched else None, b(lo), b(hi))
+            if len(memo) > 16:
+                memo.clear()
+            memo[shape] = el
+        return el
 
     def _shifted(self, fn, w, *args):
         """Run ``fn`` on w - offset (the response's own coordinates) and shift back: exact, because every
         update is elementwise in w and the requested change does not depend on w."""
-        if np.ndim(self.offset) == 0 and self.offset == 0.0:
+        if self._no_offset:
             return fn(w, *args)
         return fn(w - self.offset, *args) + self.offset
 
@@ -311,21 +328,52 @@ def pulse_update(device: Device, w: np.ndarray, dw: np.ndarray, rng: np.random.G
     if device.sigma_c and rng is None:
         raise InputError("seed", "cycle-to-cycle noise needs a random generator")
     n_max = int(bl.max(initial=0))
-    active = np.nonzero(bl > 0)
+    if n_max == 0:
+        return w
+    if resp.affine is not None and not device.sigma_c:
+        # pulses of one sign compose in closed form for an affine response (as pulse_trains.apply_counts):
+        # r^n w + t (1 - r^n)/(1 - r), clipped once (an increasing map never comes back from a bound)
+        u, t = _affine_increments(resp.affine, elements, device.dw_min, ~up)
+        if np.all(u > -1.0):
+            # r^n - 1 and (r^n - 1)/(r - 1) with r = 1 + u through log1p/expm1: u can be ~1e-8 (dw_min = 1e-8),
+            # where 1 - r^n computed from r itself keeps only ~8 digits
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rn1 = np.expm1(bl * np.log1p(u))
+                geo = np.where(u != 0, rn1 / np.where(u != 0, u, 1.0), bl)
+            new = np.where(bl > 0, w + rn1 * w + t * geo, w)
+            return resp.clip(new) if elements is None else elements.clip(resp, new)
+    # pulse by pulse on the flattened elements (one index array: cheaper than a tuple of them); the active
+    # set keeps row-major order, so the cycle-noise draws come in the same order as before
+    wf, upf, blf = w.reshape(-1), up.reshape(-1), bl.reshape(-1)
+    elf = None if elements is None else elements.reshape(-1)
+    active = np.flatnonzero(blf > 0)
     for k in range(n_max):
         if k:  # shrink the working set to the elements that still have pulses to fire
-            keep = bl[active] > k
-            active = tuple(a[keep] for a in active)
-        wa = w[active]
-        el = None if elements is None else elements.take(active)
+            active = active[blf[active] > k]
+        wa = wf[active]
+        ua = upf[active]
+        el = None if elf is None else elf.take(active)
         if el is None:
-            q = np.where(up[active], resp.q_plus(wa), -resp.q_minus(wa))
+            q = np.where(ua, resp.q_plus(wa), -resp.q_minus(wa))
         else:
-            q = el.q(resp, wa, up[active], signed=True)
+            q = el.q(resp, wa, ua, signed=True)
         if device.sigma_c:
-            q = q + np.where(up[active], 1.0, -1.0) * device.sigma_c * rng.standard_normal(wa.shape)
-        w[active] = resp.clip(wa + device.dw_min * q) if el is None else el.clip(resp, wa + device.dw_min * q)
+            q = q + np.where(ua, 1.0, -1.0) * device.sigma_c * rng.standard_normal(wa.shape)
+        wf[active] = resp.clip(wa + device.dw_min * q) if el is None else el.clip(resp, wa + device.dw_min * q)
     return w
+
+
+def _affine_increments(aff, el, dw: float, down):
+    """One pulse of an affine response as w <- (1 + u) w + t: u = dw s+ b+ k+, t = dw s+ a+ up, and
+    u = -dw s- b- k-, t = -dw s- a- down (s: the element's step scale, k its stretch)."""
+    ap, bp, am, bm = aff
+    if el is None:
+        s = dw
+    else:
+        s = np.where(down, el.down, el.up) * dw
+        if el.up_stretch is not None:          # q(k w) = a + (b k) w
+            bp, bm = bp * el.up_stretch, bm * el.down_stretch
+    return np.where(down, -s * bm, s * bp), np.where(down, -s * am, s * ap)
 
 
 def coincidence_pulses(x: np.ndarray, d: np.ndarray, lr: float, dw_min: float, bl: int,

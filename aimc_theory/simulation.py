@@ -197,6 +197,7 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
         if n > 2 * BLOCK and state is None and not observables and getattr(objective, "elementwise", False) \
         and not per_element else None
     t0 = last = time.perf_counter()
+    Wr = None
     for k in range(steps):
         if progress is not None and k % 16 == 0:
             now = time.perf_counter()
@@ -218,7 +219,8 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
             if (k + 1) % record_every == 0:
                 traj.append(np.add.reduce(params, axis=0) / n)
             continue
-        Wr = algorithm.readout(params, state)
+        if Wr is None:
+            Wr = algorithm.readout(params, state)
         for name, fn in observables.items():
             obs[name] += fn(Wr, state)
         grads = objective.grad(Wr, rng)
@@ -227,12 +229,13 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
             if not np.all(np.isfinite(params)):
                 raise InputError("lr", f"the iterates diverged (non-finite weights by step {k + 1}); "
                                        "use a smaller step size")
+        # the read-out after this step is the one the next step starts from: computed once
+        Wr = algorithm.readout(params, state)
         if k + 1 > start:
-            Wr = algorithm.readout(params, state)
             s1 += Wr
             s2 += np.square(Wr, out=tmp)
         if (k + 1) % record_every == 0:
-            traj.append(np.add.reduce(algorithm.readout(params, state), axis=0) / n)     # .mean(), less overhead
+            traj.append(np.add.reduce(Wr, axis=0) / n)     # .mean(), less overhead
     if progress is not None:
         progress(steps, steps, time.perf_counter() - t0)
     return params, state

@@ -221,6 +221,7 @@ def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress
         if mutants and claim.expected_verdict == "agree":
             row["mutants"] = {spec: status(spec) for spec in mutants}
             row["mutant_shift"] = {spec: moved[spec] for spec in mutants if judged[spec] == mutant_ops.SURVIVED}
+            row["_moved"] = dict(moved)
         row["seconds"] = round(time.perf_counter() - t0, 2)
         rows.append(row)
     return rows

@@ -404,7 +404,7 @@ SP_P = 0.1
 SETTINGS_22 = {
     # name: (P family, main response, beta, eta, pulse size or None, steps at lr fast/full)
     "softbounds": ("softbounds", None, 0.005, 0.01, None, (20000, 40000)),
-    "power": ("power", None, 0.005, 0.01, None, (12000, 40000)),
+    "power": ("power", None, 0.005, 0.01, None, (8000, 40000)),
     "pulses": ("softbounds", None, 0.005, 0.01, 1e-3, (4000, 20000)),
     "nonideal-main": ("softbounds", ("softbounds", 0.3), 0.02, 0.04, None, (120000, 200000)),
 }
@@ -443,38 +443,74 @@ def _steps(setting: str, fast: bool, lr: float) -> int:
 
 class _QWindow:
     """Observable: each chain's time average of the digital reference Q over the simulation's averaging window
-    (the states after steps start+1 .. steps-1) and the chain-mean Q every ``every`` steps."""
+    (the states after steps start+1 .. steps-1) and, every ``every`` steps, the mean Q and the mean read-out
+    W_bar of each of ``groups`` equal blocks of chains (the initializations of a batched run)."""
 
-    def __init__(self, steps: int, start: int, every: int):
-        self.k, self.start, self.every, self.traj = 0, start, every, []
+    def __init__(self, steps: int, start: int, every: int, groups: int = 1):
+        self.k, self.start, self.every, self.groups = 0, start, every, groups
+        self.traj, self.wtraj = [], []
         self.scale = steps / (steps - start - 1)
 
-    def __call__(self, _w, state):
+    def __call__(self, w, state):
         k, self.k = self.k, self.k + 1
         q = state.Q[:, 0]
         if k % self.every == 0:
-            self.traj.append(float(q.mean()))
+            self.traj.append(q.reshape(self.groups, -1).mean(axis=1))
+            self.wtraj.append(w[:, 0].reshape(self.groups, -1).mean(axis=1))
         return q * self.scale if k > self.start else 0.0 * q
 
 
-@lru_cache(maxsize=64)
+class _Part:
+    """One initialization's chains of a batched run, with the attributes of a SimulationResult the claims use."""
+
+    def __init__(self, res, idx: slice, trajectory: np.ndarray):
+        cm = res.chain_means[idx]
+        self.chain_means = cm
+        self.mean = cm.mean(axis=0)
+        self.se = cm.std(axis=0, ddof=1) / math.sqrt(cm.shape[0])
+        self.trajectory = trajectory
+        self.final_params = res.final_params[idx]
+        st = res.final_state
+        self.final_state = None if st is None else tracking.TrackingState(
+            st.P[idx], st.Q[idx], st.Q_ref[idx], st.c[idx], st.flips[idx], None)
+
+
 def _rider_run(setting: str, w0: float, q0: float, fast: bool, chop_prob: float = 0.0, seed: int = 22,
                lr: float = LR_22, dw_scale: float = 1.0):
-    """RIDER / E-RIDER chains; returns (result, time-averaged Q per chain, chain-mean Q trajectory)."""
+    """RIDER / E-RIDER chains from (W0, Q0); returns (result, time-averaged Q per chain, chain-mean Q trajectory).
+    The initializations of a claim-22 setting run as one batch (one simulation, each initialization its own
+    block of chains): the loop's per-step cost is shared, and RIDER and E-RIDER runs of the same batch see the
+    same gradient noise (paired)."""
+    inits = _inits(setting, fast) if setting in SETTINGS_22 else ((w0, q0),)
+    if (w0, q0) not in inits:
+        inits = ((w0, q0),)
+    return _rider_batch(setting, inits, fast, chop_prob, seed, lr, dw_scale)[inits.index((w0, q0))]
+
+
+@lru_cache(maxsize=64)
+def _rider_batch(setting: str, inits: tuple, fast: bool, chop_prob: float, seed: int, lr: float, dw_scale: float):
     fam, main, beta, eta, dw, _ = {**SETTINGS_22, **SETTINGS_23}[setting]
     dw = dw and dw * dw_scale
     chains = {**CHAINS_22, **CHAINS_23}.get(setting, (400, 1000))[0 if fast else 1]
     steps = _steps(setting, fast, lr)
+    n = len(inits)
+    w0 = np.repeat([w for w, _ in inits], chains)[:, None]
+    q0 = np.repeat([q for _, q in inits], chains)[:, None]
     dev_kw = dict(dw_min=dw, rounding="stochastic") if dw else {}
     alg = tracking.rider(lr, beta, GAMMA_22, eta, device.Device(_residual(fam), **dev_kw),
                          device.Device(_main(main), **dev_kw), chop_prob=chop_prob, q0=q0, chopper_seed=[seed, 1])
     obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
     every = max(1, steps // 400)
     burn_in = BURN_IN.get(setting, 0.5)
-    qw = _QWindow(steps, min(int(steps * burn_in), steps - 1), every)
-    res = simulation.run(obj, alg, steps, chains, seed, w0=w0, record_every=every, observables={"q": qw},
+    qw = _QWindow(steps, min(int(steps * burn_in), steps - 1), every, n)
+    res = simulation.run(obj, alg, steps, n * chains, seed, w0=w0, record_every=every, observables={"q": qw},
                          burn_in=burn_in)
-    return res, res.observables["q"], np.array(qw.traj)
+    qtraj, wtraj = np.array(qw.traj), np.array(qw.wtraj)
+    out = []
+    for i in range(n):
+        idx = slice(i * chains, (i + 1) * chains)
+        out.append((_Part(res, idx, wtraj[:, i:i + 1]), res.observables["q"][idx], qtraj[:, i]))
+    return out
 
 
 def _transient(traj: np.ndarray, se, start: float = 0.5) -> np.ndarray:
