@@ -615,15 +615,7 @@ def _device_claims(args):
 
 def cmd_check(args) -> int:
     out = _out_dir(args.out)
-    device_resp = _device_claims(args)
-    if device_resp is None:
-        return _check(args, out, None)
-    from verification import claim_types
-    claim_types.FAMILIES["device"] = lambda: device_resp        # before the workers fork
-    try:
-        return _check(args, out, device_resp)
-    finally:                                                     # a Python caller's catalogue is left as it was
-        claim_types.FAMILIES.pop("device", None)
+    return _check(args, out, _device_claims(args))
 
 
 def _check(args, out, device_resp) -> int:
@@ -635,12 +627,11 @@ def _check(args, out, device_resp) -> int:
             raise InputError("--claims", f"empty claim id in {args.claims!r}; ids look like 5 or 5.softbounds "
                                          "(leave --claims out to run every claim)")
     if device_resp is not None:
-        from verification.catalogue import catalogue, select
-        pool = select(ids, False) if ids else catalogue(False)
-        ids = [c.id for c in pool if c.family == "device"]
+        from verification.catalogue import select
+        ids = [c.id for c in select(ids, False, device=device_resp)]     # the claims built for the user's device
         if not ids:
             raise InputError("--claims", f"no single-response claim matches {args.claims!r}; with --response the "
-                                         "claims are 1, 2, 4-12 and 14-16 (ids like 5.device)")
+                                         "claims are 1, 2, 4-12 and 14-18 (ids like 5.device)")
     elif ids:
         from verification.catalogue import select
         if not select(ids, args.network):
@@ -653,11 +644,10 @@ def _check(args, out, device_resp) -> int:
             mutants.append(args.mutate)
     t0 = time.perf_counter()
     rows = checker.run(ids, fast=args.fast, progress=True, workers=args.workers, network=args.network,
-                       mutants=mutants)
+                       mutants=mutants, device=device_resp)
     seconds = time.perf_counter() - t0
-    figs = [] if args.no_figures else checker.make_figures(rows, out / "figures")
-    checker.write_report(rows, out / "paper_checks.md", args.fast, seconds, figs,
-                         device=None if device_resp is None else device_resp.describe())
+    figs = [] if args.no_figures else checker.make_figures(rows, out / "figures", device=device_resp)
+    checker.write_report(rows, out / "paper_checks.md", args.fast, seconds, figs, device=device_resp)
     ok = checker.all_as_expected(rows)
     score = mutant_ops.score(rows) if mutants else None
     if _as_json(args):

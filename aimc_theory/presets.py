@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 import numpy as np
 
 from .errors import InputError
-from .response import Response, from_expressions
+from .response import Response, compiled, from_expressions
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,15 @@ class Preset:
     device_forms: tuple | None = None   # q+, q- of one device in w and its own drawn bmax, bmin or gamma_up/down
 
     def response(self) -> Response:
-        """The mean response in units of ``dw_min``, on [w_min, w_max]."""
-        return from_expressions(self.q_plus, self.q_minus, range=(self.w_min, self.w_max), name=f"preset:{self.name}")
+        """The mean response in units of ``dw_min``, on [w_min, w_max] (from the expressions ``q_plus``,
+        ``q_minus``; without SymPy for the presets' own expressions, see :data:`_CODE`)."""
+        code = _CODE.get((self.q_plus, self.q_minus))
+        if code is None:                    # an edited preset (dataclasses.replace): parse it
+            return from_expressions(self.q_plus, self.q_minus, range=(self.w_min, self.w_max),
+                                    name=f"preset:{self.name}")
+        qp, qm, coeffs = code
+        return compiled(self.q_plus, self.q_minus, qp, qm, range=(self.w_min, self.w_max), coeffs=coeffs,
+                        name=f"preset:{self.name}")
 
     @property
     def constant_step(self) -> bool:
@@ -172,6 +180,35 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "one pulse moves the weight by about a quarter of its range: a few pulses saturate it; the small-step "
            "theory (and zero-shifting calibration) does not apply"),
 )}
+
+
+# The presets' q+ and q- as NumPy code, exactly as SymPy's lambdify prints them for response.from_expressions
+# (rationals as SymPy reduces them, same operations in the same order: the same numbers to the bit), with
+# their affine coefficients (a+, b+, a-, b-) as exact rationals (None: not affine), so that a preset builds
+# without importing SymPy; tests/test_response.py checks both against SymPy for every preset.
+_CODE = {
+    (PRESETS["reram-es"].q_plus, PRESETS["reram-es"].q_minus): (
+        lambda w: (23689/20000)*np.exp(-5/2*w - 5/2) + 1,
+        lambda w: (15072784991/250000000000)*np.exp((5/2)*w + 5/2) + 740641/1000000, None),
+    ("1 - w/1.25", "1 + w/0.75"): (
+        lambda w: 1 - 4/5*w, lambda w: (4/3)*w + 1,
+        (Fraction(1), Fraction(-4, 5), Fraction(1), Fraction(4, 3))),
+    ("1 - 0.05*w", "1 + 0.05*w"): (
+        lambda w: 1 - 1/20*w, lambda w: (1/20)*w + 1,
+        (Fraction(1), Fraction(-1, 20), Fraction(1), Fraction(1, 20))),
+    ("1 - 0.1153*w/1.1724", "1 + 0.5085*w/0.8276"): (
+        lambda w: 1 - 1153/11724*w, lambda w: (5085/8276)*w + 1,
+        (Fraction(1), Fraction(-1153, 11724), Fraction(1), Fraction(5085, 8276))),
+    ("1 - 0.4152*w/1.1714", "1 + 0.7342*w/0.8286"): (
+        lambda w: 1 - 2076/5857*w, lambda w: (3671/4143)*w + 1,
+        (Fraction(1), Fraction(-2076, 5857), Fraction(1), Fraction(3671, 4143))),
+    ("1", "1"): (
+        lambda w: 1, lambda w: 1, (Fraction(1), Fraction(0), Fraction(1), Fraction(0))),
+    ("1 + 27.235*exp(-2.5*w)", "1 + 2.235*exp(2.5*w)"): (
+        lambda w: 1 + (5447/200)*np.exp(-5/2*w), lambda w: (447/200)*np.exp((5/2)*w) + 1, None),
+    ("1 - w", "1 + w"): (
+        lambda w: 1 - w, lambda w: w + 1, (Fraction(1), Fraction(-1), Fraction(1), Fraction(1))),
+}
 
 
 # Each device's response as the simulator computes it from its own drawn parameters (theory side: the SP of

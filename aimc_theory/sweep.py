@@ -27,7 +27,9 @@ skipped when the study runs again (resume after an interruption); the table ``<o
 ``.parquet`` when pyarrow is installed) is written whole at the end.
 
 Columns: ``point``, ``status`` ("ok" or "error"), ``replicate``, ``seed``, the parameters, ``theory``,
-``measured``, ``se``, ``z`` (|measured - theory|/se), ``bias``, ``seconds`` (wall time of the point),
+``measured``, ``se``, ``z`` (|measured - theory|/se), ``bias``, the comparison of theory and measurement
+where a command gives both with an SE (:func:`aimc_theory.comparison.compare`, 3 SE without a model allowance:
+``tolerance``, ``allowance``, ``basis``, ``mde``, ``verdict``), ``seconds`` (wall time of the point),
 ``error``, ``argv`` (the same run from a shell) and every scalar of the command's JSON as ``out.KEY``.
 What ``theory``/``measured``/``bias`` are per command: simulate -- the fixed-point theory of the same
 parameters (``fixed-point`` on them), the simulated stationary mean and its SE, bias = mean - w*;
@@ -227,7 +229,7 @@ def run_point(task: dict) -> dict:
         row["status"], error = "error", str(exc)
     row.update({"theory": theory, "measured": measured, "se": se,
                 "z": _z(theory, measured, se),
-                "bias": bias, "seconds": time.perf_counter() - t0, "error": error,
+                "bias": bias, **_comparison(theory, measured, se), "seconds": time.perf_counter() - t0, "error": error,
                 "argv": " ".join(_quote(a) for a in ["aimc-theory", *r.argv()])})
     row["out"] = {k: v for k, v in _flatten(out).items() if not k.startswith(("provenance", "null_reasons"))}
     return row
@@ -239,6 +241,21 @@ def _z(theory, measured, se):
     if None in (theory, measured, se):
         return None
     return abs(measured - theory) / max(se, 1e-10 * (1.0 + abs(theory)))
+
+
+COMPARISON_COLUMNS = ("tolerance", "allowance", "basis", "mde", "verdict")
+
+
+def _comparison(theory, measured, se) -> dict:
+    """The point's theory-vs-measurement comparison (:func:`aimc_theory.comparison.compare`: 3 SE, no model
+    allowance, so a point run at a finite lr or pulse size can disagree with an lr -> 0 theory by its own
+    O(lr) term) as the columns ``tolerance``, ``allowance``, ``basis``, ``mde``, ``verdict``; empty where the
+    command does not give all three numbers."""
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (theory, measured, se)):
+        return dict.fromkeys(COMPARISON_COLUMNS)
+    from .comparison import compare
+    c = compare(theory, measured, se, "")
+    return {"tolerance": c.tolerance, "allowance": c.allowance, "basis": c.basis, "mde": c.mde, "verdict": c.verdict}
 
 
 def _quote(a: str) -> str:
@@ -449,7 +466,8 @@ def _row(p: dict, result: dict, study: Study) -> dict:
         params[k if "." in col else col] = v if "." in col else p["run"].params.get(col, v)
     params = {k: ";".join(v) if isinstance(v, list) else v for k, v in params.items()}
     head = {k: result.get(k) for k in ("point", "status", "replicate", "seed")}
-    tail = {k: result.get(k) for k in ("theory", "measured", "se", "z", "bias", "seconds", "error", "argv")}
+    tail = {k: result.get(k) for k in ("theory", "measured", "se", "z", "bias", *COMPARISON_COLUMNS, "seconds", "error",
+                                       "argv")}
     return head | params | tail | {f"out.{k}": v for k, v in result.get("out", {}).items()}
 
 

@@ -82,3 +82,28 @@ def test_report_and_figures(tmp_path, rows):
     text = (tmp_path / "paper_checks.md").read_text()
     assert "## Findings" in text and "9.eq60-printed" in text
     assert len(figs) >= 4 and all((tmp_path / f).exists() for f in figs)
+    # every figure and note comes from the claims that ran, each once
+    assert sorted(figs) == sorted(f"figures/{n}.png" for n in (
+        "penalty", "pulse_limit", "trajectory_and_rate", "bias_vs_noise_and_lr", "rl_error_floor", "p1_fig2_models",
+        "fig2_least_squares", "sp_calibration", "ema_filter", "rider_tracking"))
+    notes = [line.split(":")[0] for line in text.splitlines() if line.startswith("- Claim ")]
+    assert notes == [f"- Claim {k}" for k in (2, 5, 10, 13, 17, 18, 19, 24, 27)]
+    findings = [r["id"] for r in rows.values() if r["expected_verdict"] == DISAGREE]
+    assert all(f"- **{k}**" in text for k in findings)
+
+
+def test_the_checker_names_no_claim():
+    """The report and the figures iterate over the claims (Claim.note, Claim.figure): no claim id in checker.py."""
+    import inspect
+    import re
+    assert not re.findall(r"[\"']\d{1,2}(?:\.[a-z]|[\"'])", inspect.getsource(checker))
+
+
+def test_a_subset_gets_only_its_own_notes_and_figures(tmp_path):
+    sub = checker.run(["2.linear", "19.cyclic", "20.ema"], fast=True, workers=1)
+    figs = checker.make_figures(sub, tmp_path / "figures")
+    assert figs == ["figures/pulse_limit.png", "figures/sp_calibration.png", "figures/ema_filter.png"]
+    checker.write_report(sub, tmp_path / "paper_checks.md", True, 1.0, figs)
+    text = (tmp_path / "paper_checks.md").read_text()
+    assert [line.split(":")[0] for line in text.splitlines() if line.startswith("- Claim ")] == [
+        "- Claim 2", "- Claim 19"]

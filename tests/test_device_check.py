@@ -11,11 +11,9 @@ from verification.catalogue import catalogue
 from verification.theory import Theory
 
 
-@pytest.fixture
-def device_family():
-    claim_types.FAMILIES["device"] = lambda: presets.get("ecram").response()
-    yield
-    claim_types.FAMILIES.pop("device", None)
+@pytest.fixture(scope="module")
+def ecram():
+    return presets.get("ecram").response()
 
 
 def test_check_a_preset(tmp_path, capsys):
@@ -26,7 +24,7 @@ def test_check_a_preset(tmp_path, capsys):
     assert [c["id"] for c in out["claims"]] == ["5.device", "12.device", "17.device"]
     report = (tmp_path / "paper_checks.md").read_text()
     assert report.startswith("# Device checks: preset:ecram") and "5.device" in report
-    claim_types.FAMILIES.pop("device", None)
+    assert "`device` = preset:ecram" in report
 
 
 def test_check_expressions_from_a_fit(tmp_path, capsys):
@@ -34,13 +32,26 @@ def test_check_expressions_from_a_fit(tmp_path, capsys):
                  "--claims", "4,5", "--out", str(tmp_path), "--no-figures", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and {c["verdict"] for c in out["claims"]} == {"agree"}
-    claim_types.FAMILIES.pop("device", None)
+
+
+def test_the_device_is_an_argument_not_a_family_added_to_the_catalogue(tmp_path, capsys, ecram):
+    """check --response builds the claims for the device (catalogue(device=...)); the built-in catalogue and
+    claim_types.FAMILIES stay as they are, also after the run."""
+    families = dict(claim_types.FAMILIES)
+    assert main(["check", "--fast", "--response", "preset:ecram", "--claims", "4", "--out", str(tmp_path),
+                 "--no-figures", "--workers", "1", "--json"]) == 0
+    assert [c["id"] for c in json.loads(capsys.readouterr().out)["claims"]] == ["4.device"]
+    assert claim_types.FAMILIES == families and "device" not in {c.family for c in catalogue()}
+    ids = [c.id for c in catalogue(device=ecram)]
+    assert {c.family for c in catalogue(device=ecram)} == {"device"}
+    assert [i.split(".")[0] for i in ids] == ["1", "2", "4", "5", "6", "7", "8", "9", "10", "11", "12", "14", "15",
+                                              "16", "17", "18"]
 
 
 @pytest.mark.parametrize("claim_id", ["4.device", "5.device", "12.device", "17.device", "18.device"])
-def test_controls_on_a_user_device(device_family, claim_id):
+def test_controls_on_a_user_device(ecram, claim_id):
     """On a user's device too, a claim rejects at least one of its own wrong theories by comparison."""
-    (claim,) = [c for c in catalogue() if c.id == claim_id]
+    (claim,) = [c for c in catalogue(device=ecram) if c.id == claim_id]
     right = claim.evaluate(Theory(), True)
     assert right.verdict == "agree"
     if claim.kind != "claim":
@@ -59,4 +70,3 @@ def test_device_check_errors(tmp_path, capsys, args, param):
     assert main(["check", "--fast", *args, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert param in err and len(err.strip().splitlines()) == 1
-    claim_types.FAMILIES.pop("device", None)

@@ -163,6 +163,31 @@ def test_inline_processes_and_dask_give_identical_numbers(tmp_path):
     assert all(r["bias"] < 0 for r in noisy)        # pulled toward the SP at 0
 
 
+def test_a_point_that_compares_carries_the_comparison(tmp_path):
+    """simulate and calibrate points compare theory with measurement through aimc_theory.comparison.compare:
+    the row has its tolerance (3 SE, no allowance), basis, MDE and verdict next to the old columns."""
+    from aimc_theory.comparison import compare
+    res = sweep.run_study(sweep.load(write(tmp_path)), tmp_path / "o", execute=sweep.executor("inline"),
+                          figures=False)
+    for r in res.rows:
+        c = compare(r["theory"], r["measured"], r["se"], "")
+        assert (r["tolerance"], r["allowance"], r["basis"], r["mde"], r["verdict"]) == (
+            c.tolerance, 0.0, "none", c.mde, c.verdict)
+        assert r["tolerance"] == 3 * r["se"] and r["verdict"] in ("agree", "disagree")
+        assert r["mde"] == pytest.approx(r["tolerance"] + abs(r["measured"] - r["theory"]))
+    table = sweep.read_table(res.table)
+    assert {"tolerance", "allowance", "basis", "mde", "verdict", "z", "bias"} <= set(table[0])
+    assert [r["verdict"] for r in table] == [r["verdict"] for r in res.rows]
+
+
+def test_a_point_without_a_theory_has_no_comparison():
+    assert sweep._comparison(None, 0.5, 0.01) == dict.fromkeys(sweep.COMPARISON_COLUMNS)
+    assert sweep._comparison(0.5, None, None) == dict.fromkeys(sweep.COMPARISON_COLUMNS)
+    assert sweep._comparison(0.5, 0.52, 0.01)["verdict"] == "agree"
+    assert sweep._comparison(0.5, 0.6, 0.01)["verdict"] == "disagree"
+    assert sweep._comparison(0.5, float("nan"), 0.01)["verdict"] is None
+
+
 def test_resume_after_an_interruption(tmp_path):
     study = sweep.load(write(tmp_path))
     full = sweep.run_study(study, tmp_path / "ref", execute=sweep.executor("inline"), figures=False)
@@ -220,6 +245,7 @@ w0 = {low = -0.5, high = 0.5}
                           execute=sweep.executor("inline"), figures=True)
     assert len(res.rows) == 3 and all(r["status"] == "ok" and r["se"] > 0 for r in res.rows)
     assert all(0.5 <= r["p.tau"] <= 2 for r in res.rows) and res.figures
+    assert all(r["verdict"] in ("agree", "disagree") and r["tolerance"] == 3 * r["se"] for r in res.rows)
 
 
 def test_ctrl_c_keeps_finished_points_and_the_rerun_resumes(tmp_path):

@@ -9,21 +9,35 @@
 """
 from __future__ import annotations
 
+from aimc_theory import response
+
 from . import claims_asgd, claims_devices, claims_network, claims_noise, claims_rl, claims_sp
-from .claim_types import AGREE, DISAGREE, INCONCLUSIVE, Claim
+from .claim_types import AGREE, DEVICE, DISAGREE, INCONCLUSIVE, Claim
 
-__all__ = ["catalogue", "select", "AGREE", "DISAGREE", "INCONCLUSIVE", "Claim"]
+__all__ = ["catalogue", "select", "claims_for", "AGREE", "DISAGREE", "INCONCLUSIVE", "Claim"]
 
 
-def catalogue(network: bool = False) -> list[Claim]:
+def catalogue(network: bool = False, device: response.Response | None = None) -> list[Claim]:
+    """Every claim (with ``network`` the network claims 26.* too); with ``device`` (a user's response, ``aimc-theory
+    check --response ...``) only the single-response claims, built for that response as family "device"."""
+    if device is not None:
+        claims = claims_asgd.catalogue(device) + claims_rl.catalogue(device) + claims_sp.catalogue(device)
+        return [c for c in claims if c.family == DEVICE]
     claims = (claims_asgd.catalogue() + claims_noise.catalogue() + claims_rl.catalogue() + claims_sp.catalogue()
               + claims_devices.catalogue())
     return claims + claims_network.catalogue() if network else claims
 
 
-def select(ids: list[str] | None, network: bool = False) -> list[Claim]:
+def select(ids: list[str] | None, network: bool = False, device: response.Response | None = None) -> list[Claim]:
     """Claims whose id equals an entry or starts with 'entry.' (so '5' selects 5.*)."""
-    claims = catalogue(network)
+    claims = catalogue(network, device)
     if not ids:
         return claims
     return [c for c in claims if any(c.id == i or c.id.startswith(i + ".") for i in ids)]
+
+
+def claims_for(ids: list[str], device: response.Response | None = None) -> list[Claim]:
+    """The claims with these exact ids (those of the rows of a run), in the catalogue's order; ids it does
+    not know are left out."""
+    wanted = set(ids)
+    return [c for c in catalogue(True, device) if c.id in wanted]

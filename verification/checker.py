@@ -10,168 +10,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-
-import numpy as np
-
-from aimc_theory import __version__
-from aimc_theory.files import atomic_write_text, save_figure
+from aimc_theory import __version__, response
+from aimc_theory.files import atomic_write_text
 from aimc_theory.runtime import limit_blas_threads
 
 from . import claims_network, mutants as mutant_ops
-from .catalogue import select
-from .claim_types import FAMILIES, Outcome
+from .catalogue import claims_for, select
+from .claim_types import Outcome, family_response, named_families
 from .theory import Theory
-
-NOTES = {
-    "26.rider-offset": lambda rows: (
-        "Finding about this model's RIDER, explained by the scalar theory of RIDER (spec F.5): with W <- W + beta "
-        "(P - Q) and Q <- Q + eta (P - Q), W - (beta/eta) Q is invariant for an ideal main array, so while the SP "
-        "estimate Q travels from Q0 = 0 to the residual array's SPs (the offset) every weight is displaced by about "
-        "(beta/eta) times the offset in the transient, which the gradient must undo. It depends on Q0 (claims 22.*: "
-        "the limit depends on the initialization), which P2 does not state: " + rows["26.rider-offset"]["explanation"]
-        if "26.rider-offset" in rows else ""),
-    "26.erider-offset": lambda rows: (
-        "Finding about this toolkit's expected-update E-RIDER, not about P2: " + rows["26.erider-offset"]["explanation"]
-        + ". It rests on modelling choices P2 does not make: one chopper sign per tile flips the mixed weight W + "
-        "gamma c (P - Q) as a whole and transfers the residual content accumulated before a flip with the wrong sign "
-        "(the reference simulator chops per input column with thresholded pulsed writes), the chopper rate p = 0.05 "
-        "(in the scalar claims 23.* the outcome changes with p relative to P's relaxation rate), Q0 = 0, and the "
-        "comparison with RL v1 (P2 Tables 1-2 compare E-RIDER with TT-v2 and AGAD)."
-        if "26.erider-offset" in rows else ""),
-    "2": "Pulse trains with BL = ceil(|dw|/dw_min) overshoot the request by up to dw_min, a relative "
-         "error of up to dw_min/dw that jumps with the fractional part of |dw|/dw_min: over a sweep "
-         "that is not aligned with dw_min the error is not monotone. The check therefore uses "
-         "dw = 1/n with dw_min = dw^2 (BL = n exactly); the O(dw) curvature term of P1 Thm 4 remains.",
-    "5": lambda rows: (
-        "The small-bias approximation (P1 eq. 43, m ~ Sigma) is only a first-order statement: "
-        + "; ".join(f"{r['id']}: drift root {r['theory']:.4f}, simulated {r['measured']:.4f}, "
-                    + r["explanation"].split("; ")[-1]
-                    for k, r in rows.items() if k.startswith("5.") and k != "5.nonconvex")
-        + ". The exact mean-drift root with the folded-normal moment m(f'(w)) is what matches."),
-    "9.eq60-printed": lambda rows: (
-        "P1 eq. 60 prints W^S = (f''W* - R'Sigma W_sp)/(f'' - R'Sigma): with that sign the predicted bias points "
-        "away from the SP; the form consistent with eq. 43, (f''W* + R'Sigma W_sp)/(f'' + R'Sigma), is the one "
-        "that matches to first order (claims 9.*). " + rows["9.eq60-printed"]["explanation"].split(". ", 1)[-1]
-        if "9.eq60-printed" in rows else ""),
-    "16.stress": "P1's threshold rule fires at most one pulse of dw_min per coordinate and step, so "
-                 "|H| < dw_min after every step holds only while beta |P + eps| <= (1 + beta) dw_min "
-                 "(then |H_half| < 2 dw_min). With the EMA weight of the authors' code (beta = 0.1, "
-                 "momentum 0.9) the residual array's own gradient-noise fluctuations (std ~ sqrt(lr) s) "
-                 "already break it: the buffer then carries a backlog of several dw_min (claims 16.* "
-                 "hold with beta = 0.005).",
-    "22.thm37": lambda rows: (
-        "P2 Thm 3.7 claims W_k -> W* and P_k, Q_k -> the SP of P from any initialization. Derived here "
-        "(aimc_theory.symbolic.tracking): with an ideal main array RIDER conserves I = W_k - (beta/eta) Q_k "
-        "exactly (both W and Q integrate P_{k+1} - Q_k), so the limit is where the line W = I + (beta/eta) Q "
-        "meets P's rest condition mu F_P(Q) + m(mu) G_P(Q) = 0: it depends on (W0, Q0), and W* with Q at the SP "
-        "is reached only from the initializations with I = W* - (beta/eta) SP_P. With a non-ideal main array "
-        "the fluctuations of P - Q pull W to the main array's own SP instead. Both are confirmed by simulation "
-        "(claims 22.*; " + rows["22.thm37"]["explanation"] + "). The finding rests on eq. 11a/11b/12 as "
-        "recovered from P2's appendix proofs; a RIDER whose W update differs from Q's would not have the "
-        "invariant." if "22.thm37" in rows else ""),
-    "23.nonideal-main": lambda rows: (
-        "E-RIDER's chopper removes RIDER's dependence on the initialization for an ideal main array "
-        "(claims 23.reference, 23.main), but, at chopper rates comparable to or above P's relaxation rate, not the main "
-        "array's own asymmetry (it shrinks as p/a -> 0; a finding about the chopper rate, not a refutation of P2): "
-        + rows["23.nonideal-main"]["explanation"] + ". This is the analogue of the read-noise bias of RL v1 "
-        "(claims 15.*): any zero-mean fluctuation written onto a non-ideal array acts as an implicit penalty "
-        "toward that array's SP." if "23.nonideal-main" in rows else ""),
-    "17": lambda rows: (
-        "Stochastic zero-shifting settles at E(w - SP)^2 = c^2/(1 - [(1-k+)^2 + (1-k-)^2]/2) ~ dw tau/2 for "
-        "every family tried (linearized at the SP where the response is not linear). P2's bounds hold but "
-        "are loose: " + rows["17.bounds"]["explanation"].split("(SP -0.2): ", 1)[-1] + ". Erratum: Thm C.2 "
-        "prints N <= (1/(2 mu dw)) log(2|W0 - SP|^2/delta); its proof needs N >= (used by `calibrate`)."
-        if "17.bounds" in rows else ""),
-    "18": lambda rows: (
-        "Cyclic zero-shifting does not converge to the SP but to a 2-cycle O(dw) around it, so its "
-        "squared error floor is O(dw^2) (about dw^2/4 for a symmetric device), far below P2 Thm C.4's "
-        "O(dw) bound (the ratio is in each 18.* row). The midpoint of the cycle is biased by "
-        "c(k+ - k-)/(2(k+ + k- - k+k-)) for asymmetric slopes (18.f3, 18.linear)."),
-    "19": lambda rows: _note_19(rows["19.cyclic"]) if "19.cyclic" in rows else "",
-    "24": lambda rows: (
-        "Corollary 3.9's scaling is confirmed: the calibration stage grows as 1/dw_min. In this scalar "
-        "problem, however, calibrate-then-RL is cheaper than E-RIDER down to dw_min ~ "
-        + f"{rows['24.pulses']['_data']['crossover']:.0e}"
-        + " (E-RIDER needs more steps to move its reference than RL needs to converge once the reference is "
-        "right); P2 Fig. 4 (LeNet-5, 2000 states) finds E-RIDER cheapest throughout. RIDER without the "
-        "chopper does not reach the target from an uncalibrated reference at all (finding 22.thm37)."
-        if "24.pulses" in rows else ""),
-    "13": lambda rows: " ".join(f(rows[k]) for k, f in (("13.faithful", _note_faithful), ("13.fig2", _note_fig2),
-                                                        ("13.long", _note_long)) if k in rows),
-    "10": lambda rows: (
-        "Thm 2 holds in every family tried; the App. H bound exceeds the measured E_K by a factor "
-        + ", ".join(f"{r['theory'] / r['measured']:.1f} ({r['id']})" for k, r in rows.items()
-                    if k.startswith("10.") and r["measured"]) + "."),
-    "27": ("Device-to-device variation (27.*.d2d, 27.*.sgd-d2d, 27.*.rl-d2d) with the reference simulator's "
-           "semantics (step gain, up/down imbalance, each device's own bounds and linear-step slopes, the arrays' "
-           "reference error): the numeric devices stretch the mean response, q+_i(w) = s+_i q+(k+_i w), the theory "
-           "solves each device's own expressions with its drawn parameters, and the two agree device by device (the "
-           "SPs within one pulse step: the pulsed 2-cycle's middle). Analog SGD on an array of such devices: each "
-           "chain's stationary mean follows its own device's drift root; the mean difference and the slope of chain "
-           "means against the roots are 0 and 1 + O(lr), so both are judged after the extrapolation to lr -> 0 (the "
-           "numbers at lr, 2 lr, 4 lr are in the rows 27.*.sgd-d2d). The ECRAM's own slopes (gamma_dtod 0.05) barely move its fixed points"
-           " (spread 0.004 with them, 0.002 without), so its SGD check cannot tell them apart; its SP check can (a "
-           "theory with the mean slopes is off by 9 pulse steps). Residual Learning on such an array (27.reram-"
-           "es.rl-d2d) keeps a bias per device, set by its own residual array's R_P,i(0) (ReRAM-ES: limits 0.465 +- "
-           "0.013 over devices for w* = 0.5); an exponential-step device's R_P(0) does not depend on its own bounds "
-           "(z = b at p = 0), so there the check's negative control is a moved SP. For the ReRAM arrays (steps 5-46%"
-           " of the range, up to 10x with the log-normal gain) a pulsed device's 2-cycle sits up to 0.4 of its own "
-           "step from its SP and 'at a bound' is ambiguous for a few percent of the devices (aimc-theory presets "
-           "reram-array-om --devices N): the small-step notion of an SP reaches its limit there, and these presets "
-           "are not in the d2d checks."),
-}
-
-
-def _note_19(row) -> str:
-    d = row["_data"]
-    rel = {dw: abs(d["measured"][dw] - d["log"]) / d["log"] for dw in d["dws"]}
-    worst = max(rel, key=rel.get)
-    return ("N dw_min to a fixed tolerance is " + ("constant" if row["verdict"] == "agree" else "NOT constant")
-            + f" across dw_min = {min(d['dws']):g}..{max(d['dws']):g} (P2 Fig. 1b's inverse-linear relation); the "
-            f"largest deviation from tau ln(|x0|/delta) = {d['log']:.4f} is {100 * rel[worst]:.1f}% at dw_min = "
-            f"{worst:g}, where the 2-cycle offset (~dw/2) is no longer small next to the tolerance. The "
-            "stochastic scheme cannot reach a tolerance below its Theta(sqrt(dw)) RMS floor "
-            "(figures/sp_calibration.png).")
-
-
-def _note_faithful(row) -> str:
-    res, worse = row["_data"]["result"], row["_data"]["worse"]
-    return ("P1 Fig. 2 as the authors ran it (model aihwkit: 100 per-sample pulse trains per iteration under update "
-            "and BL management, column-wise pulsed transfer, aihwkit's one-sided up_down, SP = 3.5 u/(2 - u)): "
-            + "; ".join(f"u = {u:g}: ASGD {a:.2e}, TT {t:.2e}" for u, a, t in zip(res.up_down, res.analog_sgd,
-                                                                             res.tiki_taka))
-            + f". TT ends worse than Analog SGD for up_down in {worse}"
-            + (", as the per-sample drift theory predicts (13.faithful): the asymmetric drift of a mini-batch is "
-               "sum_b |lr x_b d_b| G, first order in the error like the gradient, and under capped pulse trains it is a "
-               "sign balance that a large residual can satisfy, so TT stalls in a spurious stationary state with part "
-               "of C at the bound on the side of the residual SP (13.drift). At up_down = 0.1 TT still reaches "
-               "~3e-5 (P1 says it degrades below ASGD there: 13.paper)." if row["verdict"] == "agree" else
-               "; the per-sample theory predicts otherwise (13.faithful).")
-            + " The earlier batch-mean rerun (one pulse train per iteration with the mean gradient) is a different "
-            "experiment: its asymmetric drift |sum_b x_b d_b| G vanishes with the gradient, TT never ends below ASGD "
-            "(13.batch-mean, 13.fig2), and its c_Lin > 0 gap closes with time (13.long).")
-
-
-def _note_fig2(row) -> str:
-    final, below = row["_data"]["final"], row["_data"]["rl_worse"]
-    text = ("P1 Fig. 2 rerun, final f/D: " + "; ".join(
-        f"c_Lin = {c}: ASGD {final[('analog-sgd', c)]:.2e}, RL {final[('residual-learning', c)]:.2e}"
-        for c in (0.0, 0.1, 0.2, 0.3)) + ".")
-    if not below:
-        text = ("Model batch-mean with P1's SP convention c tau: " + text + " RL beats Analog SGD at c_Lin = 0 "
-                "and degrades for c_Lin > 0 but stays better than Analog SGD at every c_Lin in this model.")
-    return text
-
-
-def _note_long(row) -> str:
-    if row["verdict"] != "agree":
-        return row["explanation"]
-    return ("P1 explains the c_Lin > 0 degradation of Fig. 2 by a non-vanishing asymptotic error "
-            "(S_K^RL > 0 when the residual SP is not at 0). In the Fig. 2 problem the labels are "
-            "noiseless, so E|g| = 0 at W* and spec F.4 predicts no bias; the noise-free batch-mean mean-field "
-            "(which converges exactly) predicts the transient, and the pulsed runs end at the same rounding floor "
-            "for every c_Lin (13.long: " + row["explanation"] + "). The gap at 1000 iterations is a slower "
-            "transient; the asymptotic RL bias of F.4 needs gradient noise at the optimum (claims 12.*).")
 
 
 def _clean(x):
@@ -182,12 +28,14 @@ def _clean(x):
 
 
 def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress: bool,
-                network: bool = False, mutants: tuple[str, ...] = (), controls: bool = False) -> list[dict]:
+                network: bool = False, mutants: tuple[str, ...] = (), controls: bool = False,
+                device: response.Response | None = None) -> list[dict]:
     """Run the claims with these exact ids (in a worker process or in this one); with ``controls`` each
     claim's own wrong theories, with ``mutants`` these operators of the battery, right after the claim in
-    the same process (so they share its cached simulations)."""
+    the same process (so they share its cached simulations). With ``device`` the ids are the single-response
+    claims built for that response (family "device")."""
     rows = []
-    by_id = {c.id: c for c in select(ids, network)}
+    by_id = {c.id: c for c in select(ids, network, device)}
     for cid in ids:
         claim = by_id[cid]
         if progress:
@@ -229,20 +77,22 @@ def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress
 
 def run(ids: list[str] | None = None, fast: bool = False, theory: Theory | None = None,
         progress: bool = False, workers: int | None = None, network: bool = False,
-        mutants: list[str] | tuple[str, ...] | None = None, controls: bool = False) -> list[dict]:
+        mutants: list[str] | tuple[str, ...] | None = None, controls: bool = False,
+        device: response.Response | None = None) -> list[dict]:
     """Run the selected claims; returns one dict per claim (the JSON rows of docs/cli.md).
 
     Claims run in ``workers`` processes (default: up to 2, the cores CI has); claims that share
     cached simulations (a ``Claim.group``) form one task, tasks are handed out as workers free up.
     ``mutants`` (operator specs, :data:`verification.mutants.BATTERY` for all) adds ``mutants`` to every
     claim expected to agree: name -> killed / survived / no prediction / not applicable; ``controls``
-    adds ``control_results`` for each claim's own controls.
+    adds ``control_results`` for each claim's own controls. ``device`` (a user's response, ``check --response``)
+    runs the single-response claims on it as family "device" (``ids`` among theirs).
     """
     theory = theory or Theory()
     mutants = tuple(mutants or ())
     for spec in mutants:
         mutant_ops.parse(spec)          # a bad spec fails before anything runs
-    claims = select(ids, network)
+    claims = select(ids, network, device)
     order = [c.id for c in claims]
     workers = workers or min(2, os.cpu_count() or 1)
     tasks: dict[str, list[str]] = {}
@@ -250,13 +100,14 @@ def run(ids: list[str] | None = None, fast: bool = False, theory: Theory | None 
         tasks.setdefault(c.task, []).append(c.id)
     parts = sorted(tasks.values(), key=len, reverse=True)     # larger groups first, then dynamic
     if workers <= 1 or len(parts) <= 1:
-        rows = _run_claims(order, fast, theory, len(order), progress, network, mutants, controls)
+        rows = _run_claims(order, fast, theory, len(order), progress, network, mutants, controls, device)
     else:
         ctx = multiprocessing.get_context("fork")
-        # one BLAS thread per worker: two workers x two threads on two cores spin on small matrices
-        with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=limit_blas_threads,
-                                 initargs=(1,)) as pool:
-            futures = [pool.submit(_run_claims, p, fast, theory, len(order), False, network, mutants, controls)
+        # the workers fork, so they get the device through their initializer (a response holds lambdas and
+        # does not pickle as a task's argument)
+        with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_init_worker,
+                                 initargs=(device,)) as pool:
+            futures = [pool.submit(_run_in_worker, p, fast, theory, len(order), False, network, mutants, controls)
                        for p in parts]
             rows = []
             for f in as_completed(futures):
@@ -267,6 +118,20 @@ def run(ids: list[str] | None = None, fast: bool = False, theory: Theory | None 
                           + f" ({sum(r['seconds'] for r in done):.1f} s)", file=sys.stderr, flush=True)
     rank = {cid: i for i, cid in enumerate(order)}
     return sorted(rows, key=lambda r: rank[r["id"]])
+
+
+_worker_device: response.Response | None = None     # set in a worker process only, by _init_worker
+
+
+def _init_worker(device: response.Response | None) -> None:
+    global _worker_device
+    _worker_device = device
+    # one BLAS thread per worker: two workers x two threads on two cores spin on small matrices
+    limit_blas_threads(1)
+
+
+def _run_in_worker(*args) -> list[dict]:
+    return _run_claims(*args, device=_worker_device)
 
 
 def public(rows: list[dict]) -> list[dict]:
@@ -355,8 +220,10 @@ def survivors(rows: list[dict]) -> list[tuple[str, str, str]]:
 
 
 def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figures: list[str],
-                 device: str | None = None) -> None:
-    network = any(r["id"].startswith("26.") for r in rows)
+                 device: response.Response | None = None) -> None:
+    """The report: the verdict tables, how each claim is measured, the findings (the claims' notes), the test
+    devices, the mutation matrix and the figures. ``device``: the user's response the rows were run on."""
+    network = any(r.get("family") == "network" for r in rows)
     impl = [r for r in rows if r.get("kind", "claim") != "claim"]
     claims = [r for r in rows if r.get("kind", "claim") == "claim"]
     n = len(claims)
@@ -365,13 +232,13 @@ def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figur
     findings = sum(r["expected_verdict"] == "disagree" for r in claims)
     sc = mutant_ops.score(rows)
     lines = [
-        "# Paper checks" if device is None else f"# Device checks: {device}",
+        "# Paper checks" if device is None else f"# Device checks: {device.describe()}",
         "",
         *([] if device is None else [
-            f"The catalogue's single-response claims run on the device `{device}` (family `device` below), with "
-            "the same problems, budgets and tolerances as for the built-in families.", ""]),
+            f"The catalogue's single-response claims run on the device `{device.describe()}` (family `device` "
+            "below), with the same problems, budgets and tolerances as for the built-in families.", ""]),
         f"Generated by `aimc-theory check{' --fast' if fast else ''}{' --network' if network else ''}"
-        f"{' --mutants' if sc['score'] is not None else ''}{' --response ...' if device else ''}` "
+        f"{' --mutants' if sc['score'] is not None else ''}{' --response ...' if device is not None else ''}` "
         f"(aimc-theory {__version__}) on "
         f"{_dt.date.today().isoformat()} in {seconds:.0f} s; do not edit by hand. Theory values come "
         "from the symbolic module (SymPy, lambdified), measured values from the NumPy simulation, "
@@ -404,23 +271,31 @@ def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figur
         seen.add((key, r["method"]))
         lines.append(f"- **claim {key}** ({r['source']}): {r['method']}")
     by_id = {r["id"]: r for r in rows}
+    notes = {c.id: c.note for c in claims_for([r["id"] for r in rows], device)}
     lines += ["", "## Findings", "",
               "Statements of the papers (or of the spec) that do not hold as printed, and what the checks "
               "taught us. A claim recorded with expected verdict `disagree` is a finding, not a failure.", ""]
-    for r in rows:
+    for r in rows:      # a finding: the claim's note, or its explanation
         if r["expected_verdict"] == "disagree":
-            note = NOTES.get(r["id"], r["explanation"])
-            lines.append(f"- **{r['id']}** ({r['source']}): {note(by_id) if callable(note) else note}")
+            note = notes.get(r["id"])
+            lines.append(f"- **{r['id']}** ({r['source']}): "
+                         + (r["explanation"] if note is None else _note_text(note, by_id)))
     for r in unexpected:
         lines.append(f"- **{r['id']} unexpected verdict `{r['verdict']}`**: {r['explanation']}")
-    ran = {r["id"].split(".")[0] for r in rows}
-    for key, text in NOTES.items():
-        if "." not in key and key in ran:
-            lines.append(f"- Claim {key}: {text(by_id) if callable(text) else text}")
+    shown = set()
+    for r in rows:      # the notes on claim numbers, once each (claims share them), in the catalogue's order
+        note = notes.get(r["id"])
+        if r["expected_verdict"] == "disagree" or not note or note in shown:
+            continue
+        shown.add(note)
+        text = _note_text(note, by_id)
+        if text:
+            lines.append(f"- Claim {r['id'].split('.')[0]}: {text}")
     lines += ["", "## Test devices and problems", "",
               "Scalar problems: f(w) = L/2 (w - w*)^2 with L = 1, w* = 0.5, gradient noise s = 0.3 "
               "(Gaussian), lr = 0.01, expected-update device model. Families: "
-              + "; ".join(f"`{k}` = {v().describe()}" for k, v in FAMILIES.items()) + ".",
+              + "; ".join(f"`{k}` = {family_response(f).describe()}" for k, f in named_families(device).items())
+              + ".",
               "",
               "SP calibration (claims 17-19): pulse level with dw_min = 1e-3 unless stated; `f3` is the soft-bounds "
               "device with up step 1e-3 (1 - w) and down step 0.8e-3 (1 + w/1.2) (SP 0.12). RIDER / E-RIDER "
@@ -434,231 +309,21 @@ def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figur
     atomic_write_text(path, "\n".join(lines) + "\n")   # an interrupted run leaves the old report
 
 
-def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None) -> list[str]:
-    # figures are drawn on Figure objects (see _subplots): the caller's pyplot backend is left alone
+def _note_text(note, rows_by_id: dict) -> str:
+    return note(rows_by_id) if callable(note) else note
 
+
+def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None,
+                 device: response.Response | None = None) -> list[str]:
+    """Every figure of the claims that ran (``Claim.figure``), each once, in the catalogue's order; returns the
+    files written (``figures/NAME``). With ``device`` the rows are those of the claims built for that response."""
     theory = theory or Theory()
     outdir.mkdir(parents=True, exist_ok=True)
-    written = []
     by_id = {r["id"]: r for r in rows}
-
-    # the accumulated penalty R_c(w) of each family (symbolic, no simulation)
-    fig, ax = _subplots(figsize=(6, 4))
-    for name, make in FAMILIES.items():
-        resp = make()
-        d = theory.derive(resp)          # R_c by quadrature: the same numbers, no closed-form search
-        w = np.linspace(resp.lo, resp.hi, 201)[1:-1]
-        ax.plot(w, d.penalty_fn(w), label=f"{resp.describe()} (SP {d.symmetric_point:.2g})")
-    ax.set_xlabel("w")
-    ax.set_ylabel("R_c(w) = ∫ G/F from the SP")
-    ax.set_title("Accumulated asymmetric penalty (P1 Thm 1)")
-    ax.legend(fontsize=7)
-    written.append(_save(fig, outdir / "penalty.png"))
-
-    six = [by_id.get(f"6.{f}") for f in FAMILIES]
-    if any(six):
-        fig, axes = _subplots(1, 2, figsize=(10, 4))
-        for name, r in zip(FAMILIES, six):
-            if not r:
-                continue
-            resp = FAMILIES[name]()
-            s_grid = np.linspace(0.0, 0.3, 16)
-            pred = [theory.fixed_point(resp, 1.0, 0.5, s, 0.01).exact - 0.5 for s in s_grid]
-            line, = axes[0].plot(s_grid, pred, label=f"{name}: drift root")
-            rows6 = r["_data"]["rows"]          # (s, theory bias, bias at lr -> 0, its SE, chain means, lrs)
-            axes[0].errorbar([x[0] for x in rows6], [x[2] for x in rows6], yerr=[3 * x[3] for x in rows6],
-                             fmt="o", color=line.get_color())
-            s_top, pred_top, lim, _, means, lrs = rows6[-1]
-            axes[1].plot([0.0, *lrs], [lim, *(m - 0.5 for m in means)], "o-", label=f"{name}: simulated",
-                         color=line.get_color())
-            axes[1].axhline(pred_top, ls="--", color=line.get_color(), lw=0.8)
-        axes[0].set_xlabel("gradient noise s")
-        axes[0].set_ylabel("bias E[w] - w*")
-        axes[0].set_title("Bias vs noise (lines: theory, dots: lr -> 0 limit ± 3 SE)")
-        axes[1].set_xlabel("learning rate (0: extrapolated)")
-        axes[1].set_title("Bias vs learning rate at s = 0.2 (dashed: theory)")
-        axes[0].legend(fontsize=7)
-        axes[1].legend(fontsize=7)
-        written.append(_save(fig, outdir / "bias_vs_noise_and_lr.png"))
-
-    five = [(f, by_id.get(f"5.{f}")) for f in FAMILIES]
-    seven = [(f, by_id.get(f"7.{f}")) for f in FAMILIES]
-    if any(r for _, r in five) or any(r for _, r in seven):
-        fig, axes = _subplots(1, 2, figsize=(10, 4))
-        for name, r in five:
-            if r:
-                traj = r["_data"]["trajectory"]
-                line, = axes[0].plot(np.arange(traj.size), traj, lw=0.8, label=name)
-                axes[0].axhline(r["_data"]["w_inf"], ls="--", lw=0.8, color=line.get_color())
-        axes[0].axhline(0.5, color="k", lw=0.8, label="w*")
-        axes[0].set_xscale("symlog", linthresh=10)
-        axes[0].set_xlim(left=0)
-        axes[0].set_xlabel("step")
-        axes[0].set_ylabel("mean over chains of w_k")
-        axes[0].set_title("Trajectories vs predicted fixed point (dashed)")
-        axes[0].legend(fontsize=7)
-        for name, r in seven:
-            if r:
-                d = r["_data"]
-                line, = axes[1].semilogy(d["k"], d["diff"] / d["diff"][0], label=f"{name} simulated")
-                axes[1].semilogy(d["k"], d["rho"] ** d["k"], ls="--", color=line.get_color())
-        axes[1].set_xlabel("step")
-        axes[1].set_ylabel("E[w+ - w-] / (2 delta)")
-        axes[1].set_title("Local rate: simulation vs rho^k (dashed)")
-        axes[1].legend(fontsize=7)
-        written.append(_save(fig, outdir / "trajectory_and_rate.png"))
-
-    faithful, batch = by_id.get("13.faithful"), by_id.get("13.batch-mean")
-    if faithful or batch:
-        from aimc_theory.reproduce import draw_fig2
-        results = [r["_data"]["result"] for r in (faithful, batch) if r]
-        draw_fig2(results, outdir / "p1_fig2_models.png")
-        written.append("figures/p1_fig2_models.png")
-
-    fig2 = by_id.get("13.fig2")
-    if fig2:
-        fig, ax = _subplots(figsize=(6.5, 4.5))
-        colors = [f"C{i}" for i in range(10)]
-        for i, c in enumerate((0.0, 0.1, 0.2, 0.3)):
-            for name, ls in (("analog-sgd", "-"), ("residual-learning", "--")):
-                curve = fig2["_data"]["curves"][(name, c)]
-                ax.semilogy(np.arange(curve.size), curve, ls=ls, color=colors[i],
-                            label=f"{'ASGD' if name == 'analog-sgd' else 'TT/RL'} c_Lin={c}")
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("f(W)/D")
-        ax.set_title("P1 Fig. 2, model batch-mean, linear response tau = 3.5 (SP = c tau)")
-        ax.legend(fontsize=7, ncol=2)
-        written.append(_save(fig, outdir / "fig2_least_squares.png"))
-
-    eleven = [(f, by_id.get(f"11.{f}")) for f in FAMILIES]
-    if any(r for _, r in eleven):
-        fig, ax = _subplots(figsize=(6, 4))
-        for name, r in eleven:
-            if r:
-                ax.loglog(r["_data"]["lr"], r["_data"]["mse"], "o-", label=f"RL, {name} (zero-SP residual)")
-        ax.set_xlabel("learning rate (beta = lr/2)")
-        ax.set_ylabel("stationary E(W_bar - w*)^2")
-        ax.set_title("RL error floor shrinks with lr (P1 Cor. 1)")
-        ax.legend(fontsize=7)
-        written.append(_save(fig, outdir / "rl_error_floor.png"))
-
-    written += _sp_figures(by_id, outdir, theory)
-
-    two = [(f, by_id.get(f"2.{f}")) for f in FAMILIES]
-    if any(r for _, r in two):
-        fig, ax = _subplots(figsize=(6, 4))
-        for name, r in two:
-            if r:
-                ax.loglog(r["_data"]["dw"], r["_data"]["rel"], "o-", label=name)
-        ax.set_xlabel("|dw| (dw_min = dw^2)")
-        ax.set_ylabel("relative error of the pulse train vs U_q")
-        ax.set_title("Pulse-train limit (P1 Thm 4)")
-        ax.legend(fontsize=7)
-        written.append(_save(fig, outdir / "pulse_limit.png"))
-
-    net_rows = [r for r in rows if r["id"].startswith("26.")]
-    if net_rows:
-        fig, ax = _subplots(figsize=(7, 4.5))
-        if claims_network.draw_curves(net_rows, ax):
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("test accuracy (mean over seeds)")
-            ax.set_title("Fashion-MNIST, FCN 784-256-128-10, expected-update tiles")
-            ax.legend(fontsize=7)
-            written.append(_save(fig, outdir / "network_curves.png"))
+    written, drawn = [], set()
+    for claim in claims_for([r["id"] for r in rows], device):
+        if claim.figure is None or claim.figure in drawn:
+            continue
+        drawn.add(claim.figure)
+        written += claim.figure(by_id, outdir, theory)
     return written
-
-
-def _sp_figures(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
-    """Figures of claims 17-23: calibration pulses (P2 Fig. 1b), the EMA filter, RIDER / E-RIDER."""
-    written = []
-    r19 = by_id.get("19.cyclic")
-    floors = [(k.split(".", 1)[1], r) for k, r in by_id.items() if k.startswith("17.") and k != "17.bounds"]
-    if r19 or floors:
-        fig, axes = _subplots(1, 2, figsize=(11, 4))
-        if r19:
-            d = r19["_data"]
-            dws = np.array(d["dws"])
-            axes[0].semilogx(dws, [d["measured"][x] for x in d["dws"]], "o", label="cyclic ZS, simulated")
-            axes[0].semilogx(dws, [d["exact"][x] for x in d["dws"]], "-", label="cyclic, exact linear map")
-            axes[0].axhline(d["log"], ls="--", color="k", lw=0.8, label="tau ln(|x0|/delta) (spec F.3)")
-            from aimc_theory import response as _resp
-            grid = np.geomspace(1e-5, 1e-2, 16)
-            sto = []
-            for dw in grid:
-                th = theory.calibration(_resp.softbounds(tau=1.0, sp=0.12), dw)
-                sto.append(th.pulses_to_tolerance("stochastic", 0.38, 0.04) * dw)
-            axes[0].semilogx(grid, sto, ":", label="stochastic ZS (RMS), theory; inf where the floor > delta")
-            axes[0].set_xlabel("dw_min")
-            axes[0].set_ylabel("N x dw_min to |w - SP| <= 0.04")
-            axes[0].set_title("Pulses to tolerance scale as 1/dw_min (P2 Fig. 1b)")
-            axes[0].legend(fontsize=7)
-        if floors:
-            names = [n for n, _ in floors]
-            x = np.arange(len(names))
-            axes[1].bar(x - 0.2, [r["theory"] for _, r in floors], 0.4, label="theory c^2/(1 - a)")
-            axes[1].bar(x + 0.2, [r["measured"] for _, r in floors], 0.4,
-                        yerr=[3 * (r["se"] or 0) for _, r in floors], label="simulated ± 3 SE")
-            axes[1].set_xticks(x)
-            axes[1].set_xticklabels(names, fontsize=8)
-            axes[1].set_ylabel("stationary E(w - SP)^2")
-            axes[1].set_title("Stochastic zero-shifting floor, dw_min = 1e-3")
-            axes[1].legend(fontsize=7)
-        written.append(_save(fig, outdir / "sp_calibration.png"))
-
-    r20 = by_id.get("20.ema")
-    if r20:
-        fig, ax = _subplots(figsize=(6, 4))
-        for eta, (omega, gain, pred) in r20["_data"].items():
-            sel = slice(1, None, 37)
-            line, = ax.loglog(omega[sel], gain[sel], "o", ms=3, label=f"eta = {eta}: FFT of impulse response")
-            ax.loglog(omega[1:], pred[1:], "-", color=line.get_color(), lw=0.8)
-        ax.set_xlabel("omega (rad/step)")
-        ax.set_ylabel("|H(e^jw)|^2")
-        ax.set_title("EMA reference filter (P2 Lemma 3.10); lines: theory")
-        ax.legend(fontsize=7)
-        written.append(_save(fig, outdir / "ema_filter.png"))
-
-    r22, r23 = by_id.get("22.softbounds"), by_id.get("23.reference")
-    if r22 or r23:
-        fig, axes = _subplots(1, 2, figsize=(11, 4))
-        if r22:
-            steps = r22["_data"]["steps"]
-            for i, (w0, q0, traj, limit) in enumerate(r22["_data"]["trajectories"]):
-                k = np.linspace(0, steps, traj.size)
-                axes[0].plot(k, traj, color=f"C{i}", label=f"RIDER (W0, Q0) = ({w0:+.1f}, {q0:+.1f})")
-                axes[0].axhline(limit, color=f"C{i}", ls="--", lw=0.8)
-        if r23:
-            e = r23["_data"]["erider"][:, 0]
-            axes[0].plot(np.linspace(0, r22["_data"]["steps"] if r22 else e.size, e.size), e, color="k",
-                         lw=1.2, label="E-RIDER p = 0.05 from (0, 0)")
-            by_p = r23["_data"]["by_p"]
-            axes[1].plot(list(by_p), list(by_p.values()), "o-", label="|Q_K - SP_P|")
-            rm = by_id.get("23.main")
-            if rm:
-                axes[1].plot(list(rm["_data"]["by_p"]), list(rm["_data"]["by_p"].values()), "s-",
-                             label="|W_K - W*|")
-            axes[1].set_xscale("symlog", linthresh=0.01)
-            axes[1].set_xlabel("chopper flip probability p (p = 0: RIDER)")
-            axes[1].set_ylabel("mean error at the last step")
-            axes[1].set_title("E-RIDER vs chopper probability (cf. P2 Fig. 5)")
-            axes[1].legend(fontsize=7)
-        axes[0].axhline(0.5, color="k", lw=0.6, ls=":", label="W*")
-        axes[0].set_xlabel("step")
-        axes[0].set_ylabel("mean mixed weight W_bar")
-        axes[0].set_title("RIDER settles on its invariant line (dashed: derived limit)")
-        axes[0].legend(fontsize=6)
-        written.append(_save(fig, outdir / "rider_tracking.png"))
-    return written
-
-
-def _subplots(*grid, figsize=(6, 4)):
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=figsize)
-    axes = fig.subplots(*grid)
-    return fig, axes
-
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    save_figure(fig, path)
-    return f"figures/{path.name}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from aimc_theory import response
@@ -38,6 +39,14 @@ class Claim:
     # "claim": theory vs simulation; "implementation": the theory side re-runs the simulation's own
     # arithmetic (an implementation check, reported apart and not counted as a claim)
     kind: str = CLAIM
+    # the report's text about this claim: for a claim expected to disagree, its finding (default: the
+    # explanation); otherwise a note on its claim number ("Claim K:" in the findings, once per note, however
+    # many claims share it). A str, or note(rows_by_id) -> str formatted from the rows' numbers (their
+    # "_data", never re-parsed from an explanation); "" writes nothing
+    note: str | Callable[[dict], str] | None = field(default=None, repr=False, compare=False)
+    # figure(rows_by_id, outdir, theory) -> the files written (as "figures/NAME.png"); drawn once however
+    # many claims share it, whenever one of them ran
+    figure: Callable[[dict, Path, Theory], list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def task(self) -> str:
@@ -64,6 +73,32 @@ FAMILIES: dict[str, Callable[[], response.Response]] = {
     "exponential": lambda: response.exponential(tau=1.0, gamma=1.0),
 }
 L, W_STAR, NOISE, LR = 1.0, 0.5, 0.3, 0.01
+
+# A family, as the single-response claims take it: the name of a built-in test device (a key of FAMILIES), or
+# a user's response itself (``aimc-theory check --response ...``), which the claims call family "device".
+# Simulations are cached on it: a user's response by identity, so two devices never share a cached run.
+DEVICE = "device"
+Family = "str | response.Response"
+
+
+def families(device: response.Response | None = None) -> list:
+    """The families the single-response claims run on: the built-in names, or only the user's device."""
+    return list(FAMILIES) if device is None else [device]
+
+
+def family_response(family) -> response.Response:
+    """The response of a family: a built-in's (a fresh object), or the user's response itself."""
+    return family if isinstance(family, response.Response) else FAMILIES[family]()
+
+
+def family_name(family) -> str:
+    """The family's name in claim ids and the report: a built-in's name, or "device"."""
+    return DEVICE if isinstance(family, response.Response) else family
+
+
+def named_families(device: response.Response | None = None) -> dict:
+    """Name -> family of the built-ins, and the user's device after them (for figures and the report)."""
+    return {**{f: f for f in FAMILIES}, **({} if device is None else {DEVICE: device})}
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -14,14 +15,15 @@ from aimc_theory.comparison import compare
 
 from .allowances import extrapolate_lr, norm_comparison
 from .claim_types import (AGREE, DISAGREE, FAMILIES, IMPLEMENTATION, LR, L, NOISE, W_STAR, Budget,
-                          Claim, Outcome, judge)
+                          Claim, Outcome, families, family_name, family_response, judge, named_families)
+from .figures import save, subplots
 from .theory import Theory
 
 @lru_cache(maxsize=64)
 def _asgd_scalar(family: str, noise: float, lr: float, budget: Budget, seed: int, w0=None):
     """Analog SGD (expected update) on the scalar quadratic; cached on its (immutable) inputs so
     that claims share runs."""
-    resp = FAMILIES[family]()
+    resp = family_response(family)
     obj = objectives.ScalarQuadratic(L, W_STAR, noise)
     steps = int(budget.steps * 0.01 / lr)       # the mixing time scales as 1/lr: the same SE at every lr
     return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), steps,
@@ -41,7 +43,7 @@ def _asgd_limit(family: str, noise: float, lr: float, budget: Budget, seed: int)
 
 def _claim1(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = FAMILIES[family]()
+        resp = family_response(family)
         rng = np.random.default_rng(1)
         w = rng.uniform(0.8 * resp.lo, 0.8 * resp.hi, 100_000)
         dw = rng.uniform(-0.05, 0.05, w.size) * (resp.hi - resp.lo) / 2
@@ -61,7 +63,7 @@ N_2 = (10, 20, 50, 100, 250, 500, 1000, 2000, 5000, 10000)     # dw = 1/n, dw_mi
 @lru_cache(maxsize=8)
 def _pulse_trains(family: str) -> list:
     """BL = n pulses of dw_min = dw^2 (dw = 1/n) from 64 random weights, alternating signs (cached)."""
-    resp = FAMILIES[family]()
+    resp = family_response(family)
     rng = np.random.default_rng(2)
     w = rng.uniform(0.5 * resp.lo, 0.5 * resp.hi, 64)
     sign = np.where(np.arange(w.size) % 2 == 0, 1.0, -1.0)
@@ -70,7 +72,7 @@ def _pulse_trains(family: str) -> list:
 
 def _claim2(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = FAMILIES[family]()
+        resp = family_response(family)
         rng = np.random.default_rng(2)
         w = rng.uniform(0.5 * resp.lo, 0.5 * resp.hi, 64)
         sign = np.where(np.arange(w.size) % 2 == 0, 1.0, -1.0)
@@ -167,7 +169,7 @@ def _claim3_var(theory: Theory, fast: bool) -> Outcome:
 
 def _claim4(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = FAMILIES[family]()
+        resp = family_response(family)
         n = Budget.of(fast).mc_samples
         rng = np.random.default_rng(4)
         obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
@@ -187,7 +189,7 @@ def _claim4(family):
 
 def _claim5(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = FAMILIES[family]()
+        resp = family_response(family)
         fp = theory.fixed_point(resp, L, W_STAR, NOISE, LR)
         res = _asgd_scalar(family, NOISE, LR, Budget.of(fast), 5)
         ex = _asgd_limit(family, NOISE, LR, Budget.of(fast), 5)
@@ -196,7 +198,7 @@ def _claim5(family):
                        f"{ex.lrs[0]:g} / {ex.lrs[1]:g} / {ex.lrs[2]:g} -> {ex.value:.5f} at lr -> 0 (bias "
                        f"{ex.value - W_STAR:+.4f}, w* = {W_STAR}); small-bias approximation (P1 eq. 43) "
                        f"{fp.small_bias:.4f}", allowance=ex.allowance, basis=ex.basis,
-                       data={"trajectory": res.trajectory[:, 0], "w_inf": fp.exact})
+                       data={"trajectory": res.trajectory[:, 0], "w_inf": fp.exact, "small_bias": fp.small_bias})
     return run
 
 
@@ -237,7 +239,7 @@ NOISES_6 = (0.05, 0.1, 0.2)
 
 def _claim6(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = FAMILIES[family]()
+        resp = family_response(family)
         b = Budget.of(fast)
         # (a) Analog GD (s = 0, expected update) is exact: P1 Thm 6
         gd = simulation.run(objectives.ScalarQuadratic(L, W_STAR, 0.0),
@@ -279,7 +281,7 @@ DELTA_7 = 0.05
 def _rate_run(family: str, lr: float, fast: bool):
     """Antithetic paired chains started at the measured stationary mean +- DELTA_7 (common random numbers:
     (w+ - w-)/2 removes even-order terms); rho from the decay over the window, SE from 10 groups."""
-    resp = FAMILIES[family]()
+    resp = family_response(family)
     centre = float(_asgd_scalar(family, NOISE, lr, Budget.of(fast), 5).mean[0])
     chains = 20000
     steps = int(3.0 / (lr * (L + 0.5)))
@@ -297,7 +299,7 @@ def _rate_run(family: str, lr: float, fast: bool):
 
 def _claim7(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = FAMILIES[family]()
+        resp = family_response(family)
         fp_true = theory.fixed_point(resp, L, W_STAR, NOISE, LR)
         d1, _, d3 = theory.drift_derivatives(resp, L, W_STAR, NOISE, LR)
 
@@ -331,7 +333,7 @@ def _claim7(family):
 
 def _claim8(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = FAMILIES[family]()
+        resp = family_response(family)
         tiny = 1e-6                  # the theory's variance per unit lr as lr -> 0: v / (2 D'(w_inf))
         pred = theory.fixed_point(resp, L, W_STAR, NOISE, tiny).variance / tiny
         fp = theory.fixed_point(resp, L, W_STAR, NOISE, LR)
@@ -360,7 +362,7 @@ def _ls_problem():
 
 
 def _family_9(family):
-    return FAMILIES[family]() if family != "softbounds-c0" else response.softbounds(tau=1.0)
+    return family_response(family) if family != "softbounds-c0" else response.softbounds(tau=1.0)
 
 
 @lru_cache(maxsize=32)
@@ -394,7 +396,7 @@ def _claim9(family):
 
 
 def _eq60_printed(theory: Theory, family: str) -> float:
-    d = theory.derive(FAMILIES[family]())
+    d = theory.derive(family_response(family))
     sig, rp, wsp = theory.sigma(NOISE), d.penalty_curvature, d.symmetric_point
     return (L * W_STAR - rp * sig * wsp) / (L - rp * sig)
 
@@ -413,12 +415,17 @@ def _claim9_eq60(theory: Theory, fast: bool) -> Outcome:
             printed, ex.value, ex.se, "", allowance=ex.allowance + first_order,
             basis=ex.basis + " + derived: eq. 43's first-order error |small-bias - drift root|")))
     fam, printed, corrected, c = rows[0]
+    across = [(f, p, k, x.measured, x.verdict) for f, p, k, x in rows]
     return replace(c, explanation=(
         f"printed eq. 60 predicts w = {printed:.4f} (bias {printed - W_STAR:+.3f}) for {fam}, simulation "
         f"{c.measured:.4f} at lr -> 0: the printed sign is wrong; eq. 43 gives the corrected (f''W* + R'Sigma W_sp)/"
-        f"(f'' + R'Sigma) = {corrected:.4f}. Across the families (printed / corrected / simulated, verdict of the "
-        "printed form): " + "; ".join(f"{f}: {p:.4f} / {k:.4f} / {x.measured:.4f}, {x.verdict}"
-                                      for f, p, k, x in rows)))
+        f"(f'' + R'Sigma) = {corrected:.4f}. " + _eq60_across(across)), data={"across": across})
+
+
+def _eq60_across(across) -> str:
+    """Claim 9.eq60-printed across the families: (family, printed, corrected, simulated, verdict) rows."""
+    return ("Across the families (printed / corrected / simulated, verdict of the printed form): "
+            + "; ".join(f"{f}: {p:.4f} / {k:.4f} / {m:.4f}, {v}" for f, p, k, m, v in across))
 
 
 # -- claim 10: Thm 2 bound (one-sided) ---------------------------------------------------------------
@@ -431,7 +438,7 @@ W0_10 = 0.4       # the start sets the transient term 16 F_max^2 sqrt((f0 - f*) 
 def _thm2_run(family: str, fast: bool):
     """Analog SGD with App. H's step size (sized from the numeric response, not from the theory judged):
     per-chain time averages of E_K's integrand and the visited weights (every 10th step) for S_K."""
-    resp = FAMILIES[family]()
+    resp = family_response(family)
     grid = np.linspace(resp.lo, resp.hi, 20001)[1:-1]
     F_max = float(np.max(resp.F(grid)))
     K = 30_000 if fast else 100_000
@@ -458,7 +465,7 @@ def _thm2_run(family: str, fast: bool):
 
 def _claim10(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = FAMILIES[family]()
+        resp = family_response(family)
         d = theory.derive(resp)
         grid = np.linspace(resp.lo, resp.hi, 20001)[1:-1]
         F_max = float(np.max(d.F_fn(grid)))
@@ -480,25 +487,159 @@ def _claim10(family):
     return run
 
 
+# -- notes and figures (the report's findings and figures/, from the rows' numbers) -------------------------
+
+NOTE_2 = ("Pulse trains with BL = ceil(|dw|/dw_min) overshoot the request by up to dw_min, a relative "
+          "error of up to dw_min/dw that jumps with the fractional part of |dw|/dw_min: over a sweep "
+          "that is not aligned with dw_min the error is not monotone. The check therefore uses "
+          "dw = 1/n with dw_min = dw^2 (BL = n exactly); the O(dw) curvature term of P1 Thm 4 remains.")
+
+
+def _note_5(rows: dict) -> str:
+    """Claims 5.* (also 5.laplace of claims_noise; not 5.nonconvex): the drift root vs P1 eq. 43."""
+    def one(r):
+        d = r.get("_data") or {}
+        tail = (f"small-bias approximation (P1 eq. 43) {d['small_bias']:.4f}" if "small_bias" in d
+                else r["explanation"])
+        return f"{r['id']}: drift root {r['theory']:.4f}, simulated {r['measured']:.4f}, {tail}"
+    return ("The small-bias approximation (P1 eq. 43, m ~ Sigma) is only a first-order statement: "
+            + "; ".join(one(r) for k, r in rows.items() if k.startswith("5.") and k != "5.nonconvex")
+            + ". The exact mean-drift root with the folded-normal moment m(f'(w)) is what matches.")
+
+
+def _note_eq60(rows: dict) -> str:
+    return ("P1 eq. 60 prints W^S = (f''W* - R'Sigma W_sp)/(f'' - R'Sigma): with that sign the predicted bias points "
+            "away from the SP; the form consistent with eq. 43, (f''W* + R'Sigma W_sp)/(f'' + R'Sigma), is the one "
+            "that matches to first order (claims 9.*). " + _eq60_across(rows["9.eq60-printed"]["_data"]["across"]))
+
+
+def _note_10(rows: dict) -> str:
+    return ("Thm 2 holds in every family tried; the App. H bound exceeds the measured E_K by a factor "
+            + ", ".join(f"{r['theory'] / r['measured']:.1f} ({r['id']})" for k, r in rows.items()
+                        if k.startswith("10.") and r["measured"]) + ".")
+
+
+def _penalty_figure(named: dict):
+    """The accumulated penalty R_c(w) of each family (symbolic, no simulation)."""
+    def draw(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+        fig, ax = subplots(figsize=(6, 4))
+        for fam in named.values():
+            resp = family_response(fam)
+            d = theory.derive(resp)          # R_c by quadrature: the same numbers, no closed-form search
+            w = np.linspace(resp.lo, resp.hi, 201)[1:-1]
+            ax.plot(w, d.penalty_fn(w), label=f"{resp.describe()} (SP {d.symmetric_point:.2g})")
+        ax.set_xlabel("w")
+        ax.set_ylabel("R_c(w) = ∫ G/F from the SP")
+        ax.set_title("Accumulated asymmetric penalty (P1 Thm 1)")
+        ax.legend(fontsize=7)
+        return [save(fig, outdir / "penalty.png")]
+    return draw
+
+
+def _bias_figure(named: dict):
+    """Claims 6.*: the bias against the noise (theory line, lr -> 0 limits) and against lr."""
+    def draw(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+        six = [by_id.get(f"6.{n}") for n in named]
+        fig, axes = subplots(1, 2, figsize=(10, 4))
+        for (name, fam), r in zip(named.items(), six):
+            if not r:
+                continue
+            resp = family_response(fam)
+            s_grid = np.linspace(0.0, 0.3, 16)
+            pred = [theory.fixed_point(resp, 1.0, 0.5, s, 0.01).exact - 0.5 for s in s_grid]
+            line, = axes[0].plot(s_grid, pred, label=f"{name}: drift root")
+            rows6 = r["_data"]["rows"]          # (s, theory bias, bias at lr -> 0, its SE, chain means, lrs)
+            axes[0].errorbar([x[0] for x in rows6], [x[2] for x in rows6], yerr=[3 * x[3] for x in rows6],
+                             fmt="o", color=line.get_color())
+            s_top, pred_top, lim, _, means, lrs = rows6[-1]
+            axes[1].plot([0.0, *lrs], [lim, *(m - 0.5 for m in means)], "o-", label=f"{name}: simulated",
+                         color=line.get_color())
+            axes[1].axhline(pred_top, ls="--", color=line.get_color(), lw=0.8)
+        axes[0].set_xlabel("gradient noise s")
+        axes[0].set_ylabel("bias E[w] - w*")
+        axes[0].set_title("Bias vs noise (lines: theory, dots: lr -> 0 limit ± 3 SE)")
+        axes[1].set_xlabel("learning rate (0: extrapolated)")
+        axes[1].set_title("Bias vs learning rate at s = 0.2 (dashed: theory)")
+        axes[0].legend(fontsize=7)
+        axes[1].legend(fontsize=7)
+        return [save(fig, outdir / "bias_vs_noise_and_lr.png")]
+    return draw
+
+
+def _trajectory_figure(names: list[str]):
+    """Claims 5.* (trajectories vs the drift root) and 7.* (the local rate)."""
+    def draw(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+        five = [(f, by_id.get(f"5.{f}")) for f in names]
+        seven = [(f, by_id.get(f"7.{f}")) for f in names]
+        fig, axes = subplots(1, 2, figsize=(10, 4))
+        for name, r in five:
+            if r:
+                traj = r["_data"]["trajectory"]
+                line, = axes[0].plot(np.arange(traj.size), traj, lw=0.8, label=name)
+                axes[0].axhline(r["_data"]["w_inf"], ls="--", lw=0.8, color=line.get_color())
+        axes[0].axhline(0.5, color="k", lw=0.8, label="w*")
+        axes[0].set_xscale("symlog", linthresh=10)
+        axes[0].set_xlim(left=0)
+        axes[0].set_xlabel("step")
+        axes[0].set_ylabel("mean over chains of w_k")
+        axes[0].set_title("Trajectories vs predicted fixed point (dashed)")
+        axes[0].legend(fontsize=7)
+        for name, r in seven:
+            if r:
+                d = r["_data"]
+                line, = axes[1].semilogy(d["k"], d["diff"] / d["diff"][0], label=f"{name} simulated")
+                axes[1].semilogy(d["k"], d["rho"] ** d["k"], ls="--", color=line.get_color())
+        axes[1].set_xlabel("step")
+        axes[1].set_ylabel("E[w+ - w-] / (2 delta)")
+        axes[1].set_title("Local rate: simulation vs rho^k (dashed)")
+        axes[1].legend(fontsize=7)
+        return [save(fig, outdir / "trajectory_and_rate.png")]
+    return draw
+
+
+def _pulse_figure(names: list[str]):
+    """Claims 2.*: the pulse train's relative error against dw."""
+    def draw(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+        fig, ax = subplots(figsize=(6, 4))
+        for name in names:
+            r = by_id.get(f"2.{name}")
+            if r:
+                ax.loglog(r["_data"]["dw"], r["_data"]["rel"], "o-", label=name)
+        ax.set_xlabel("|dw| (dw_min = dw^2)")
+        ax.set_ylabel("relative error of the pulse train vs U_q")
+        ax.set_title("Pulse-train limit (P1 Thm 4)")
+        ax.legend(fontsize=7)
+        return [save(fig, outdir / "pulse_limit.png")]
+    return draw
+
+
 # -- the catalogue ---------------------------------------------------------------------------------------
 
-def catalogue() -> list[Claim]:
+def catalogue(device: response.Response | None = None) -> list[Claim]:
+    """The claims 1-10; with ``device`` (a user's response) the single-response ones are built for it as family
+    "device" (the others, on fixed test devices, still with the built-ins: the caller keeps those of family
+    "device")."""
+    fams = [(family_name(f), f) for f in families(device)]
+    names = [n for n, _ in fams]
+    # the penalty figure shows a user's device next to the built-ins
+    penalty, trajectory = _penalty_figure(named_families(device)), _trajectory_figure(names)
+    pulse, bias = _pulse_figure(names), _bias_figure(dict(fams))
     claims: list[Claim] = []
-    for fam in FAMILIES:
-        claims.append(Claim(f"1.{fam}", "P1 eq. 3-5",
+    for n, fam in fams:
+        claims.append(Claim(f"1.{n}", "P1 eq. 3-5",
                             "U_q(w, dw) = w + dw F(w) - |dw| G(w) for both signs of dw",
                             "device.expected_update (q+/q- branches) vs w + dw F - |dw| G from the "
-                            "symbolic F, G; tolerance 1e-12 (rounding)", _claim1(fam), family=fam,
-                            controls=("sp_shift=0.04", "up_down=0.1")))
-    for fam in FAMILIES:
-        claims.append(Claim(f"2.{fam}", "P1 Thm 4 (App. C)",
+                            "symbolic F, G; tolerance 1e-12 (rounding)", _claim1(fam), family=n,
+                            controls=("sp_shift=0.04", "up_down=0.1"), figure=penalty))
+    for n, fam in fams:
+        claims.append(Claim(f"2.{n}", "P1 Thm 4 (App. C)",
                             "BL = ceil(|dw|/dw_min) composed pulses approach U_q as dw_min/dw -> 0, with relative "
                             "error dw |q'(w)|/2 + O(dw^2) for dw_min = dw^2",
                             "relative error of the pulse train vs the symbolic U_q for dw in 1e-1..1e-4 with "
                             "dw_min = dw^2 (dw = 1/n, so BL = n): monotone decrease, and the O(dw) coefficient rel/dw "
                             "extrapolated to dw -> 0 equals the derived mean |q'|/2 within the measured O(dw^2) "
-                            "remainder", _claim2(fam), family=fam,
-                            controls=("sp_shift=0.04",)))
+                            "remainder", _claim2(fam), family=n,
+                            controls=("sp_shift=0.04",), note=NOTE_2, figure=pulse))
     claims.append(Claim("3.mean", "aihwkit pulse trains / P2 Assumption 3.4",
                         "stochastic pulse trains are unbiased up to the response: E[dw] = U_q(w, -lr d x) - w",
                         "1e5 coincidence draws (BL = 31), pulses applied to a linear device; mean within 3 SE + the "
@@ -509,66 +650,68 @@ def catalogue() -> list[Claim]:
                         "sample variance of 1e5 draws; within 10%. An implementation check: the theory side "
                         "recomputes the simulator's own coincidence probability", _claim3_var, family="linear",
                         kind=IMPLEMENTATION))
-    for fam in FAMILIES:
-        claims.append(Claim(f"4.{fam}", "P1 eq. 6 / P2 section 1",
+    for n, fam in fams:
+        claims.append(Claim(f"4.{n}", "P1 eq. 6 / P2 section 1",
                             "drift at the optimum: E[w_{k+1}] - w* = -lr Sigma G(w*) for w_k = w*",
-                            "one-step Monte Carlo from w*, mean within 3 SE", _claim4(fam), family=fam,
+                            "one-step Monte Carlo from w*, mean within 3 SE", _claim4(fam), family=n,
                             controls=("moment=std",)))
-    for fam in FAMILIES:
-        claims.append(Claim(f"5.{fam}", "P1 Thm 1/5, spec F.1",
+    for n, fam in fams:
+        claims.append(Claim(f"5.{n}", "P1 Thm 1/5, spec F.1",
                             "Analog SGD converges to the root of f' + m(f') R = 0, not to w*",
                             "time average of the second half over chains at lr, 2 lr, 4 lr extrapolated to lr -> 0 vs the symbolic drift root; "
-                            "3 SE + the measured O(lr^2) remainder", _claim5(fam), family=fam, group=f"asgd.{fam}",
-                            controls=("small_bias", "moment=std")))
+                            "3 SE + the measured O(lr^2) remainder", _claim5(fam), family=n, group=f"asgd.{n}",
+                            controls=("small_bias", "moment=std"), note=_note_5, figure=trajectory))
     claims.append(Claim("5.nonconvex", "P1 Thm 5 (local), spec F.1",
                         "on a nonconvex double well Analog SGD settles at the local root of f'F + m(f')G",
                         "chains started at the right-basin minimum (none dropped), lr -> 0 extrapolation as 5.*; "
                         "3 SE + the measured O(lr^2) remainder", _claim5_nonconvex, controls=("small_bias",),
                         family="softbounds"))
-    for fam in FAMILIES:
-        claims.append(Claim(f"6.{fam}", "P1 Thm 2/6, P3 Fig. 1",
+    for n, fam in fams:
+        claims.append(Claim(f"6.{n}", "P1 Thm 2/6, P3 Fig. 1",
                             "the bias vanishes without noise, grows ~linearly in s, and lowering lr does not remove it",
                             "Analog GD error < 1e-8; biases at s in {.05,.1,.2} and lr in {.02,.01,.005} "
                             "each extrapolated to lr -> 0 (lr, 2 lr, 4 lr) within 3 SE + the measured O(lr^2) "
                             "remainder of the drift root; the s = 0.2 limit differs from 0 by more than that",
-                            _claim6(fam), family=fam, group=f"asgd.{fam}", controls=("moment=variance",)))
-    for fam in FAMILIES:
-        claims.append(Claim(f"7.{fam}", "spec F.2",
+                            _claim6(fam), family=n, group=f"asgd.{n}", controls=("moment=variance",),
+                            figure=bias))
+    for n, fam in fams:
+        claims.append(Claim(f"7.{n}", "spec F.2",
                             "local rate of the mean: rho = 1 - lr d/dw[f'F + m(f')G] at the root",
                             "-log(rho)/lr of antithetic paired chains (2x20000) at lr, 2 lr, 4 lr extrapolated to "
                             "lr -> 0 vs D'(w_inf) + the start offset's cubic term (derived); 3 SE + the measured O(lr^2) "
-                            "remainder", _claim7(fam), family=fam, group=f"asgd.{fam}", controls=("moment=std",)))
-    for fam in FAMILIES:
-        claims.append(Claim(f"8.{fam}", "spec F.2",
+                            "remainder", _claim7(fam), family=n, group=f"asgd.{n}", controls=("moment=std",),
+                            figure=trajectory))
+    for n, fam in fams:
+        claims.append(Claim(f"8.{n}", "spec F.2",
                             "stationary variance lr^2 v/(1 - rho^2)",
                             "variance over chains and the second half, per unit lr, at lr, 2 lr, 4 lr extrapolated to "
-                            "lr -> 0 vs v/(2 D'); 3 SE + the measured O(lr^2) remainder", _claim8(fam), family=fam,
-                            group=f"asgd.{fam}", controls=("variance_factor=0.5", "lr_order=1")))
+                            "lr -> 0 vs v/(2 D'); 3 SE + the measured O(lr^2) remainder", _claim8(fam), family=n,
+                            group=f"asgd.{n}", controls=("variance_factor=0.5", "lr_order=1")))
     claims.append(Claim("9.softbounds-c0", "P1 eq. 59/43",
                         "linear c = 0: Analog SGD minimizes f + Sigma R_c, a weighted l2 penalty to first order: "
                         "W_inf ~ (H + Sigma/tau)^-1 H W*",
                         "least squares D = 10 with additive noise; chain means at lr, 2 lr, 4 lr extrapolated to "
                         "lr -> 0 vs the multi-D drift root (eq. 43's first-order error reported); ||difference|| <= "
                         "3 ||SE|| + the measured O(lr^2) remainder", _claim9("softbounds-c0"), family="softbounds",
-                        controls=("moment=variance", "exact_convergence")))
-    for fam in FAMILIES:
-        claims.append(Claim(f"9.{fam}", "P1 eq. 43",
+                        controls=("moment=variance", "exact_convergence"), figure=penalty))
+    for n, fam in fams:
+        claims.append(Claim(f"9.{n}", "P1 eq. 43",
                             "W_inf is the root of the multi-D mean drift E[g] F + E|g| G, ~ (H + Sigma R'(SP))^-1 "
                             "(H W* + Sigma R'(SP) W_sp) to first order (P1 eq. 43)",
                             "least squares D = 10 with additive noise; chain means at lr, 2 lr, 4 lr extrapolated to "
                             "lr -> 0 vs the multi-D drift root (eq. 43's first-order error reported); ||difference|| "
-                            "<= 3 ||SE|| + the measured O(lr^2) remainder", _claim9(fam), family=fam,
-                            controls=("moment=std", "exact_convergence")))
+                            "<= 3 ||SE|| + the measured O(lr^2) remainder", _claim9(fam), family=n,
+                            controls=("moment=std", "exact_convergence"), figure=penalty))
     claims.append(Claim("9.eq60-printed", "P1 eq. 60 (as printed)",
                         "W^S = (f''W* - R'Sigma W_sp)/(f'' - R'Sigma)",
                         "scalar softbounds, SP = -0.2; the lr -> 0 limit of the chain mean within 3 SE + the measured "
                         "O(lr^2) remainder + eq. 43's first-order error (derived)",
                         _claim9_eq60, expected_verdict=DISAGREE, family="softbounds",
-                        group="asgd.softbounds"))
-    for fam in FAMILIES:
-        claims.append(Claim(f"10.{fam}", "P1 Thm 2 (App. H constants)",
+                        group="asgd.softbounds", note=_note_eq60))
+    for n, fam in fams:
+        claims.append(Claim(f"10.{n}", "P1 Thm 2 (App. H constants)",
                             "E_K <= 16 F_max^2 sqrt((f0 - f*) sigma^2 L / K) + 8 F_max sigma^2 S_K",
                             "64 chains from w0 = 0.4 with the App. H step size; one-sided, margin - 3 SE >= 0 (the MDE "
                             "is that slack: how far the bound could drop before it fails)",
-                            _claim10(fam), family=fam, controls=("exact_convergence",)))
+                            _claim10(fam), family=n, controls=("exact_convergence",), note=_note_10))
     return claims

@@ -15,8 +15,9 @@ after that many epochs, which is the same network as a shorter run: no schedule,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -25,6 +26,7 @@ from aimc_theory import data, device, network, response
 from aimc_theory.errors import InputError
 
 from .claim_types import AGREE, DISAGREE, INCONCLUSIVE, Claim, Outcome
+from .figures import save, subplots
 from .theory import Theory
 
 REFERENCE_MLP = 0.8833          # Fashion-MNIST benchmark table: MLPClassifier 256-128-100
@@ -204,7 +206,41 @@ def _claim_bias_direction(theory: Theory, fast: bool) -> Outcome:
                    "the SP, as the scalar theory's implicit penalty predicts")
 
 
+def _note_rider_offset(rows: dict) -> str:
+    return ("Finding about this model's RIDER, explained by the scalar theory of RIDER (spec F.5): with W <- W + beta "
+            "(P - Q) and Q <- Q + eta (P - Q), W - (beta/eta) Q is invariant for an ideal main array, so while the SP "
+            "estimate Q travels from Q0 = 0 to the residual array's SPs (the offset) every weight is displaced by about "
+            "(beta/eta) times the offset in the transient, which the gradient must undo. It depends on Q0 (claims 22.*: "
+            "the limit depends on the initialization), which P2 does not state: " + rows["26.rider-offset"]["explanation"])
+
+
+def _note_erider_offset(rows: dict) -> str:
+    return ("Finding about this toolkit's expected-update E-RIDER, not about P2: " + rows["26.erider-offset"]["explanation"]
+            + ". It rests on modelling choices P2 does not make: one chopper sign per tile flips the mixed weight W + "
+            "gamma c (P - Q) as a whole and transfers the residual content accumulated before a flip with the wrong sign "
+            "(the reference simulator chops per input column with thresholded pulsed writes), the chopper rate p = 0.05 "
+            "(in the scalar claims 23.* the outcome changes with p relative to P's relaxation rate), Q0 = 0, and the "
+            "comparison with RL v1 (P2 Tables 1-2 compare E-RIDER with TT-v2 and AGAD).")
+
+
+def _curves_figure(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+    """Claims 26.*: the learning curves of every configuration the network claims trained."""
+    fig, ax = subplots(figsize=(7, 4.5))
+    if not draw_curves(list(by_id.values()), ax):
+        return []
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (mean over seeds)")
+    ax.set_title("Fashion-MNIST, FCN 784-256-128-10, expected-update tiles")
+    ax.legend(fontsize=7)
+    return [save(fig, outdir / "network_curves.png")]
+
+
 def catalogue() -> list[Claim]:
+    """The claims 26.*; every one carries the figure of the learning curves (drawn once)."""
+    return [replace(c, figure=_curves_figure) for c in _claims()]
+
+
+def _claims() -> list[Claim]:
     s = SETUP
     runs = f"{len(s.seeds)} seeds x {s.epochs} epochs (--fast: {s.fast_epochs})"
     claims = [Claim("26.digital", "Fashion-MNIST benchmark table (MLP 256-128-100)", "digital SGD on the FCN reaches a "
@@ -227,13 +263,13 @@ def catalogue() -> list[Claim]:
                         "writes) against TT-v2 and AGAD, never against RL v1; the verdict depends on the chopper rate "
                         "and Q0 (see the scalar claims 23.*)",
                         _claim_tracking_offset("e-rider"), expected_verdict=DISAGREE, family="network",
-                        group="network.c"))
+                        group="network.c", note=_note_erider_offset))
     claims.append(Claim("26.rider-offset", "P2 section 3.1 (RIDER tracks the SP), this toolkit's expected-update "
                         "RIDER", "with a reference offset (mean 0.3, std 0.1) RIDER (Q0 = 0, beta 0.1, eta 0.01) beats "
                         "RL v1", f"{runs}, power response; RIDER - RL > 3 SE. Depends on Q0 (RIDER's limit depends on the "
                         "initialization: claims 22.*); P2 does not state its Q0",
                         _claim_tracking_offset("rider"), expected_verdict=DISAGREE, family="network",
-                        group="network.c"))
+                        group="network.c", note=_note_rider_offset))
     claims.append(Claim("26.bias-direction", "P1 Thm 1 (implicit penalty), network", "Analog SGD's trained weights sit "
                         "closer to the SP than digital SGD's", f"{runs}; first-layer mean |w - SP| ratio < 1 - 3 SE",
                         _claim_bias_direction, family="network", group="network.a",

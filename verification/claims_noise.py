@@ -18,6 +18,7 @@ from aimc_theory.comparison import compare
 
 from .allowances import extrapolate_lr, norm_comparison
 from .claim_types import FAMILIES, LR, L, NOISE, W_STAR, Budget, Claim, Outcome
+from .claims_asgd import _note_5
 from .theory import Theory
 
 LAW = "laplace"
@@ -120,7 +121,7 @@ def catalogue() -> list[Claim]:
               _claim4, family=FAMILY, controls=CONTROLS),
         Claim("5.laplace", src, "under Laplace noise Analog SGD converges to the root of f' F + m(f') G with the "
               "Laplace first absolute moment m", "as 5.*: lr, 2 lr, 4 lr extrapolated to lr -> 0; 3 SE + the "
-              "measured O(lr^2) remainder", _claim5, family=FAMILY, controls=CONTROLS),
+              "measured O(lr^2) remainder", _claim5, family=FAMILY, controls=CONTROLS, note=_note_5),
         Claim("9.laplace", "P1 eq. 42-43 multi-D, Laplace noise", "least squares with Laplace gradient noise: "
               "W_inf is the root of the multi-D drift with the Laplace m", "as 9.*", _claim9, family=FAMILY,
               controls=CONTROLS),

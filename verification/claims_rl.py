@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from aimc_theory.comparison import compare
 
 from .allowances import extrapolate_lr, norm_comparison
 from .claim_types import (AGREE, DISAGREE, FAMILIES, IMPLEMENTATION, LR, L, NOISE, W_STAR, Budget, Claim, Outcome,
-                          judge)
+                          families, family_name, family_response, judge)
+from .figures import save, subplots
 from .theory import Theory
 
 GAMMA = 0.4
@@ -34,7 +36,7 @@ DELTA_LARGE = 0.4       # a residual SP far enough off that P1's first-order bia
 
 def residual(family: str, sp_at: float = 0.0) -> response.Response:
     """Family X moved so that its symmetric point sits at ``sp_at``."""
-    r = FAMILIES[family]()
+    r = family_response(family)
     return r.shifted(sp_at - r.symmetric_point)
 
 
@@ -43,7 +45,7 @@ def _rl_scalar(family, sp_at, lr, beta, gamma, chains, steps, seed, main=None, r
                dw_min=1e-3):
     """RL v1/v2 on the scalar quadratic; cached on its (immutable) inputs so that claims share runs."""
     dev_p = device.Device(residual(family, sp_at))
-    dev_w = device.Device(FAMILIES[main]() if main else response.ideal())
+    dev_w = device.Device(family_response(main) if main else response.ideal())
     obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
     alg = (rl.residual_learning_v2(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise, dw_min=dw_min)
            if v2 else rl.residual_learning(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise))
@@ -64,7 +66,7 @@ LRS_11 = (0.04, 0.02, 0.01, 0.005)
 def _asgd_sq_bias(family: str, lr: float) -> float:
     """Analog SGD's squared stationary bias on the family itself (the contrast: it does not shrink with lr)."""
     res = simulation.run(objectives.ScalarQuadratic(L, W_STAR, NOISE),
-                         algorithms.analog_sgd(lr, device.Device(FAMILIES[family]())), int(20 / lr), 200, 111,
+                         algorithms.analog_sgd(lr, device.Device(family_response(family))), int(20 / lr), 200, 111,
                          w0=W_STAR)
     return float(np.square(res.mean[0] - W_STAR))
 
@@ -683,7 +685,7 @@ def _bias_15(family, lr, fast, v2):
 
 def _claim15_read_noise(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        pred = theory.rl_read_noise_fixed_point(residual(family, 0.0), FAMILIES[family](), L, W_STAR, NOISE,
+        pred = theory.rl_read_noise_fixed_point(residual(family, 0.0), family_response(family), L, W_STAR, NOISE,
                                                 READ_NOISE_15, GAMMA).bias
         ex = extrapolate_lr(lambda lr: _bias_15(family, lr, fast, False), LRS_15[0])
         v2 = [_bias_15(family, lr, fast, True) for lr in LRS_15]
@@ -695,7 +697,7 @@ def _claim15_read_noise(family):
         removed = gap > 3 * gap_se
         ok = c.verdict == AGREE and removed
         return Outcome(c.theory, c.measured, c.se, c.tolerance, AGREE if ok else DISAGREE,
-                       f"read noise {READ_NOISE_15}, main array {FAMILIES[family]().describe()}: RL v1 bias "
+                       f"read noise {READ_NOISE_15}, main array {family_response(family).describe()}: RL v1 bias "
                        + " / ".join(f"{x:+.5f}" for x in ex.values) + " at lr " + " / ".join(f"{x:g}" for x in ex.lrs)
                        + f" (beta = lr) -> {ex.value:+.5f} +- {ex.se:.5f} at lr -> 0 (theory: the read-noise fixed "
                        f"point {pred:+.5f}); RL v2 (EMA beta = lr, threshold 1e-3) bias "
@@ -714,7 +716,7 @@ def _threshold_run(family: str, read_noise: float, beta: float, bound_scale: flo
     chains, steps = (1000, 1500) if fast else (4000, 3000)
     if small:
         chains = chains // 5
-    resp_w = FAMILIES[family]()
+    resp_w = family_response(family)
     alg = rl.residual_learning_v2(lr, beta, GAMMA, device.Device(residual(family, 0.0)),
                                   device.Device(resp_w), read_noise=read_noise, dw_min=dw_min)
     obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
@@ -770,25 +772,124 @@ def _claim16(family, read_noise=1e-3, beta=0.005, stress=False):
     return run
 
 
-def catalogue() -> list[Claim]:
-    fams = list(FAMILIES)
+# -- notes and figures (the report's findings and figures/, from the rows' numbers) -------------------------
+
+NOTE_16_STRESS = ("P1's threshold rule fires at most one pulse of dw_min per coordinate and step, so "
+                  "|H| < dw_min after every step holds only while beta |P + eps| <= (1 + beta) dw_min "
+                  "(then |H_half| < 2 dw_min). With the EMA weight of the authors' code (beta = 0.1, "
+                  "momentum 0.9) the residual array's own gradient-noise fluctuations (std ~ sqrt(lr) s) "
+                  "already break it: the buffer then carries a backlog of several dw_min (claims 16.* "
+                  "hold with beta = 0.005).")
+
+
+def _note_13(rows: dict) -> str:
+    """Claims 13.faithful, 13.fig2 and 13.long: P1 Fig. 2 in both models."""
+    return " ".join(f(rows[k]) for k, f in (("13.faithful", _note_faithful), ("13.fig2", _note_fig2),
+                                            ("13.long", _note_long)) if k in rows)
+
+
+def _note_faithful(row) -> str:
+    res, worse = row["_data"]["result"], row["_data"]["worse"]
+    return ("P1 Fig. 2 as the authors ran it (model aihwkit: 100 per-sample pulse trains per iteration under update "
+            "and BL management, column-wise pulsed transfer, aihwkit's one-sided up_down, SP = 3.5 u/(2 - u)): "
+            + "; ".join(f"u = {u:g}: ASGD {a:.2e}, TT {t:.2e}" for u, a, t in zip(res.up_down, res.analog_sgd,
+                                                                             res.tiki_taka))
+            + f". TT ends worse than Analog SGD for up_down in {worse}"
+            + (", as the per-sample drift theory predicts (13.faithful): the asymmetric drift of a mini-batch is "
+               "sum_b |lr x_b d_b| G, first order in the error like the gradient, and under capped pulse trains it is a "
+               "sign balance that a large residual can satisfy, so TT stalls in a spurious stationary state with part "
+               "of C at the bound on the side of the residual SP (13.drift). At up_down = 0.1 TT still reaches "
+               "~3e-5 (P1 says it degrades below ASGD there: 13.paper)." if row["verdict"] == "agree" else
+               "; the per-sample theory predicts otherwise (13.faithful).")
+            + " The earlier batch-mean rerun (one pulse train per iteration with the mean gradient) is a different "
+            "experiment: its asymmetric drift |sum_b x_b d_b| G vanishes with the gradient, TT never ends below ASGD "
+            "(13.batch-mean, 13.fig2), and its c_Lin > 0 gap closes with time (13.long).")
+
+
+def _note_fig2(row) -> str:
+    final, below = row["_data"]["final"], row["_data"]["rl_worse"]
+    text = ("P1 Fig. 2 rerun, final f/D: " + "; ".join(
+        f"c_Lin = {c}: ASGD {final[('analog-sgd', c)]:.2e}, RL {final[('residual-learning', c)]:.2e}"
+        for c in (0.0, 0.1, 0.2, 0.3)) + ".")
+    if not below:
+        text = ("Model batch-mean with P1's SP convention c tau: " + text + " RL beats Analog SGD at c_Lin = 0 "
+                "and degrades for c_Lin > 0 but stays better than Analog SGD at every c_Lin in this model.")
+    return text
+
+
+def _note_long(row) -> str:
+    if row["verdict"] != "agree":
+        return row["explanation"]
+    return ("P1 explains the c_Lin > 0 degradation of Fig. 2 by a non-vanishing asymptotic error "
+            "(S_K^RL > 0 when the residual SP is not at 0). In the Fig. 2 problem the labels are "
+            "noiseless, so E|g| = 0 at W* and spec F.4 predicts no bias; the noise-free batch-mean mean-field "
+            "(which converges exactly) predicts the transient, and the pulsed runs end at the same rounding floor "
+            "for every c_Lin (13.long: " + row["explanation"] + "). The gap at 1000 iterations is a slower "
+            "transient; the asymptotic RL bias of F.4 needs gradient noise at the optimum (claims 12.*).")
+
+
+def _fig2_models_figure(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+    """Claims 13.faithful and 13.batch-mean: P1 Fig. 2 in both models."""
+    results = [r["_data"]["result"] for r in (by_id.get("13.faithful"), by_id.get("13.batch-mean")) if r]
+    reproduce.draw_fig2(results, outdir / "p1_fig2_models.png")
+    return ["figures/p1_fig2_models.png"]
+
+
+def _fig2_figure(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+    """Claim 13.fig2: the batch-mean rerun's learning curves."""
+    fig2 = by_id["13.fig2"]
+    fig, ax = subplots(figsize=(6.5, 4.5))
+    colors = [f"C{i}" for i in range(10)]
+    for i, c in enumerate((0.0, 0.1, 0.2, 0.3)):
+        for name, ls in (("analog-sgd", "-"), ("residual-learning", "--")):
+            curve = fig2["_data"]["curves"][(name, c)]
+            ax.semilogy(np.arange(curve.size), curve, ls=ls, color=colors[i],
+                        label=f"{'ASGD' if name == 'analog-sgd' else 'TT/RL'} c_Lin={c}")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("f(W)/D")
+    ax.set_title("P1 Fig. 2, model batch-mean, linear response tau = 3.5 (SP = c tau)")
+    ax.legend(fontsize=7, ncol=2)
+    return [save(fig, outdir / "fig2_least_squares.png")]
+
+
+def _error_floor_figure(names: list[str]):
+    """Claims 11.*: RL's stationary error against lr."""
+    def draw(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+        fig, ax = subplots(figsize=(6, 4))
+        for name in names:
+            r = by_id.get(f"11.{name}")
+            if r:
+                ax.loglog(r["_data"]["lr"], r["_data"]["mse"], "o-", label=f"RL, {name} (zero-SP residual)")
+        ax.set_xlabel("learning rate (beta = lr/2)")
+        ax.set_ylabel("stationary E(W_bar - w*)^2")
+        ax.set_title("RL error floor shrinks with lr (P1 Cor. 1)")
+        ax.legend(fontsize=7)
+        return [save(fig, outdir / "rl_error_floor.png")]
+    return draw
+
+
+def catalogue(device: response.Response | None = None) -> list[Claim]:
+    """The claims 11-16; with ``device`` (a user's response) the single-response ones are built for it as family
+    "device" (the caller keeps those)."""
+    fams = [(family_name(f), f) for f in families(device)]
+    error_floor = _error_floor_figure([n for n, _ in fams])
     claims = []
-    for f in fams:
-        claims.append(Claim(f"11.{f}", "P1 Cor. 1, spec F.4", "RL with a zero-SP residual array converges exactly: "
+    for n, f in fams:
+        claims.append(Claim(f"11.{n}", "P1 Cor. 1, spec F.4", "RL with a zero-SP residual array converges exactly: "
                             "the stationary error is the transfer loop's O(lr) variance, with no O(1) bias (unlike "
                             "Analog SGD's floor)",
                             "stationary E(W_bar - w*)^2/lr at lr in {.04,.02,.01,.005}, beta = lr/2, gamma = 0.4, vs "
                             "bias^2/lr + V at lr = 0.005 (V = v (kappa/c' + gamma^2)/(2 A1), the linearized loop's "
                             "variance per unit lr: v = F_P(0)^2 s^2, A1 = gamma L F_P(0) + m(0) G_P'(0), c' = L F_P(0), "
                             "kappa = beta/lr); 3 SE + the measured O(lr) term",
-                            _claim11(f), family=f, group=f"rl.{f}",
-                            controls=("sp_shift=0.04", "variance_factor=0.5", "moment=variance")))
-    for f in fams:
-        claims.append(Claim(f"12.{f}", "spec F.4 (P1 section 4)", "RL with residual SP at delta: W_bar - w* = mu/L, "
+                            _claim11(f), family=n, group=f"rl.{n}",
+                            controls=("sp_shift=0.04", "variance_factor=0.5", "moment=variance"), figure=error_floor))
+    for n, f in fams:
+        claims.append(Claim(f"12.{n}", "spec F.4 (P1 section 4)", "RL with residual SP at delta: W_bar - w* = mu/L, "
                             "mu + m(mu) R_P(0) = 0 (the exact root), independent of gamma and beta",
                             "scalar, (delta, gamma, beta/lr) in {.1} x {.1,.4} x {.2,1} and (.4, .4, .5); each bias "
                             "extrapolated to lr -> 0 from lr, 2 lr, 4 lr (lr = 0.01) within 3 SE + the measured O(lr^2) "
-                            "remainder", _claim12(f), family=f, group=f"rl.{f}",
+                            "remainder", _claim12(f), family=n, group=f"rl.{n}",
                             controls=("exact_convergence", "moment=std", "penalty_sign=-1")))
     claims.append(Claim("12.ls", "spec F.4 multi-D", "least squares: W_bar - W* = H^-1 mu 1 with a shifted residual array",
                         "D = 10, softbounds residual with its SP at 0.1 and 0.4, beta = lr/2; chain means at lr, 2 lr, "
@@ -805,7 +906,7 @@ def catalogue() -> list[Claim]:
                         "f_TT > f_ASGD after 1000 iterations vs the expected (mean-field) per-sample dynamics, and TT's "
                         "final f(W) at up_down = 0.3 (8 chains fast, 16 full) " + level,
                         _claim13_faithful, family="linear", group="fig2",
-                        controls=("drift=batch-mean", "sp_shift=0.04")))
+                        controls=("drift=batch-mean", "sp_shift=0.04"), note=_note_13, figure=_fig2_models_figure))
     claims.append(Claim("13.drift", "P1 Fig. 2, model aihwkit", "where TT fails the main array C drifts toward the "
                         "residual SP's side, by the amount the per-sample drift theory gives",
                         "mean of C - W* at up_down = 0.3 after 1000 iterations (8 chains fast, 16 full) " + level,
@@ -814,7 +915,7 @@ def catalogue() -> list[Claim]:
                         "batch-mean gradient follows the batch-mean mean-field dynamics",
                         "final f(W) of both algorithms at every up_down (8 chains fast, 16 full) " + level + "; every one",
                         _claim13_batch_mean, family="linear", group="fig2",
-                        controls=("drift=per-sample", "sp_shift=0.04")))
+                        controls=("drift=per-sample", "sp_shift=0.04"), figure=_fig2_models_figure))
     claims.append(Claim("13.paper", "P1 section 6 / Fig. 2", "TT degrades for c_Lin in {.1,.2,.3}, even below ASGD",
                         "faithful model: TT worse than ASGD at every up_down > 0", _claim13_paper,
                         expected_verdict=DISAGREE, family="linear", group="fig2"))
@@ -822,21 +923,23 @@ def catalogue() -> list[Claim]:
                         "c_Lin = 0 and degrades for c_Lin in {.1,.2,.3}", "earlier simplified rerun: one pulse train per "
                         "iteration with the batch-mean gradient (BL <= 8, stochastic rounding), P1's linear response with "
                         "SP = c tau; ordering of the final losses vs the ordering F.4 predicts (RL biased iff R_P(0) != 0)",
-                        _claim13, family="linear", controls=("exact_convergence", "sp_shift=0.04")))
+                        _claim13, family="linear", controls=("exact_convergence", "sp_shift=0.04"), note=_note_13,
+                        figure=_fig2_figure))
     claims.append(Claim("13.long", "P1 section 4 / Fig. 2 explanation (S_K^RL > 0), model batch-mean", "with noiseless "
                         "labels (Sigma = 0) a residual SP offset leaves no asymptotic error: the c_Lin > 0 gap is a "
                         "transient of the (exactly convergent) batch-mean mean-field dynamics",
                         "E.1's RL with P1's linear response (SP = c tau), 8 chains fast, 24 full: f/D at step 3000 for every c_Lin "
                         + level.replace("1000/x iterations", "3000/x steps") + "; the floors after 6000 steps reported",
-                        _claim13_long, family="linear", controls=("drift=per-sample", "sp_shift=0.04")))
-    for f in fams:
-        claims.append(Claim(f"14.{f}", "spec F.4 (P1 'gamma > 0 helps')", "gamma > 0 damps the transfer loop: the mean "
+                        _claim13_long, family="linear", controls=("drift=per-sample", "sp_shift=0.04"),
+                        note=_note_13))
+    for n, f in fams:
+        claims.append(Claim(f"14.{n}", "spec F.4 (P1 'gamma > 0 helps')", "gamma > 0 damps the transfer loop: the mean "
                             "error relaxes to the fixed point at -log|lambda|, lambda the roots of lambda^2 - (1 + a - "
                             "beta c) lambda + a = 0 (a = 1 - lr(gamma L F_P + m G_P'), c = lr L F_P at p = 0)",
                             "antithetic paired chains (10 groups of 400 pairs) from w* +- 0.05, envelope x_k^2 - x_{k-1}x_{k+1} "
                             "fit; decay rate per unit lr at lr, 2 lr, 4 lr (beta = lr/2) extrapolated to lr -> 0 vs the "
                             "roots' limit, and the loop's centre vs the fixed point; each 3 SE (over groups) + the "
-                            "measured O(lr^2) remainder", _claim14(f), family=f,
+                            "measured O(lr^2) remainder", _claim14(f), family=n,
                             controls=("moment=variance", "penalty_sign=-1", "sp_shift=0.04")))
     claims.append(Claim("14.gamma0", "spec F.4 / P3", "gamma = 0 without noise is marginal (|lambda| = 1): only |g| G(P) "
                         "damps, algebraically: 1/amplitude grows by (2/(3 pi)) lr L G_P'(0) per step",
@@ -847,23 +950,23 @@ def catalogue() -> list[Claim]:
     claims.append(Claim("15.ema", "P1 section 5 eq. 14", "the EMA buffer reduces read-noise variance by beta/(2 - beta) "
                         "and tracks a constant P", "20000 chains, P frozen at 0.3, read noise 0.01, 200 steps; 3 SE + "
                         "the derived finite-time term", _claim15_ema, controls=("ema_ratio=naive", "variance_factor=0.5")))
-    for f in fams:
-        claims.append(Claim(f"15.{f}", "P1 section 5", "under read noise RL v1 is biased by the implicit penalty of "
+    for n, f in fams:
+        claims.append(Claim(f"15.{n}", "P1 section 5", "under read noise RL v1 is biased by the implicit penalty of "
                             "the read (lr -> 0 limit: the read-noise fixed point) while RL v2 does not keep that bias",
                             "main array = the family (SP != w*), read noise 0.1, beta = lr; v1 bias at lr in "
                             "{.002,.004,.008} extrapolated to lr -> 0 within 3 SE + the measured O(lr^2) remainder; v2's "
-                            "bias at lr = .002 below v1's limit by more than 3 SE", _claim15_read_noise(f), family=f,
-                            group=f"rl.{f}", controls=("exact_convergence", "sp_shift=0.04", "up_down=0.1")))
-    for f in fams:
-        claims.append(Claim(f"16.{f}", "P1 section 5 (threshold rule)", "after every RL-v2 step |H| < dw_min, at most "
+                            "bias at lr = .002 below v1's limit by more than 3 SE", _claim15_read_noise(f), family=n,
+                            group=f"rl.{n}", controls=("exact_convergence", "sp_shift=0.04", "up_down=0.1")))
+    for n, f in fams:
+        claims.append(Claim(f"16.{n}", "P1 section 5 (threshold rule)", "after every RL-v2 step |H| < dw_min, at most "
                             "one pulse per coordinate, pulses = threshold crossings", "beta = 0.005, read noise 1e-3, "
                             "lr = 0.01 (beta |P + eps| << dw_min); every step of every chain checked, the pulses "
                             "inferred from W's motion (not the algorithm's counter); violations must be 0 (invariants of "
-                            "the implementation of P1's rule)", _claim16(f), family=f, kind=IMPLEMENTATION,
+                            "the implementation of P1's rule)", _claim16(f), family=n, kind=IMPLEMENTATION,
                             controls=("threshold_scale=0.5",)))
     claims.append(Claim("16.stress", "P1 section 5 (threshold rule)", "the same invariants with the EMA weight of "
                         "P1's code (beta = 0.1) and read noise 0.02", "every step of every chain checked; violations "
                         "must be 0; the bound also for every family with and without read noise",
                         _claim16("softbounds", read_noise=0.02, beta=0.1, stress=True), expected_verdict=DISAGREE,
-                        family="softbounds"))
+                        family="softbounds", note=NOTE_16_STRESS))
     return claims

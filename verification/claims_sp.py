@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,9 @@ from aimc_theory import calibration, device, objectives, residual_learning as rl
 from aimc_theory.comparison import Comparison, compare
 
 from .allowances import extrapolate_lr, norm_comparison
-from .claim_types import AGREE, DISAGREE, FAMILIES, L, NOISE, W_STAR, Claim, Outcome, judge
+from .claim_types import (AGREE, DISAGREE, FAMILIES, L, NOISE, W_STAR, Claim, Outcome, families, family_name,
+                          family_response, judge)
+from .figures import save, subplots
 from .theory import Theory
 
 DW = 1e-3
@@ -30,9 +33,13 @@ def f3_device() -> response.Response:
     return response.from_expressions("1 - w", "0.8*(1 + w/1.2)", name="f3-softbounds")
 
 
-def zs_families() -> dict:
-    """The zero-shifting devices: f3 and every family (read at call time, so a user's device counts)."""
-    return {"f3": f3_device, **FAMILIES}
+def zs_families(device: response.Response | None = None) -> list:
+    """The zero-shifting devices: f3 and every built-in family, or only a user's device."""
+    return ["f3", *families()] if device is None else families(device)
+
+
+def _zs_response(family) -> response.Response:
+    return f3_device() if family == "f3" else family_response(family)
 
 
 def _worst(comparisons: list[Comparison]) -> Comparison:
@@ -51,7 +58,7 @@ def _zs_budget(fast: bool) -> tuple[int, int, int]:
 
 @lru_cache(maxsize=16)
 def _stochastic_run(family: str, fast: bool):
-    resp = zs_families()[family]()
+    resp = _zs_response(family)
     devices, pulses, start = _zs_budget(fast)
     w0 = resp.symmetric_point + 0.05
     return w0, calibration.zero_shift(device.Device(resp, dw_min=DW), w0, pulses, "stochastic", devices=devices,
@@ -60,7 +67,7 @@ def _stochastic_run(family: str, fast: bool):
 
 def _claim17(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = zs_families()[family]()
+        resp = _zs_response(family)
         th = theory.calibration(resp, DW)
         nxt = theory.calibration_next_order(resp, DW)
         pred = float(th.stochastic_second_moment)
@@ -127,16 +134,25 @@ def _claim17_bounds(theory: Theory, fast: bool) -> Outcome:
     ok22 = avg_g2 - 3 * avg_se <= b["thm2_2_avg_G2"] and pred_avg <= b["thm2_2_avg_G2"]
     okc2 = last - 3 * last_se <= b["thmC2_last_sq"] and pred_last <= b["thmC2_last_sq"]
     ok = ok22 and okc2 and c_avg.verdict == AGREE and c_last.verdict == AGREE
+    bounds = dict(avg_g2=avg_g2, avg_se=avg_se, pred_avg=pred_avg, avg_verdict=c_avg.verdict,
+                  bound_avg=b["thm2_2_avg_G2"], holds_avg=ok22, last=last, last_se=last_se, pred_last=pred_last,
+                  last_verdict=c_last.verdict, bound_last=b["thmC2_last_sq"], holds_last=okc2,
+                  floor=th.stochastic_second_moment, floor_ratio=b["thmC2_floor_sq"] / th.stochastic_second_moment)
     return Comparison(pred_last, last, last_se, c_last.tolerance, AGREE if ok else DISAGREE,
                       f"{devices} devices x {pulses} stochastic pulses from w0 = {w0} (SP {resp.symmetric_point:g}): "
-                      f"one-sided (cannot fail by comparison), Thm 2.2's averaged E G^2 = {avg_g2:.4e} <= bound "
-                      f"{b['thm2_2_avg_G2']:.4e} ({'holds' if ok22 else 'VIOLATED'}); Thm C.2's last iterate "
-                      f"E(w - SP)^2 = {last:.4e} <= bound {b['thmC2_last_sq']:.3e} ({'holds' if okc2 else 'VIOLATED'}). "
-                      f"By comparison (exact moments of the affine pulse maps, spec F.3): averaged E G^2 "
-                      f"{avg_g2:.5e} +- {avg_se:.1e} vs {pred_avg:.5e} ({c_avg.verdict}), last iterate {last:.4e} "
-                      f"+- {last_se:.1e} vs {pred_last:.4e} ({c_last.verdict}, shown); the stationary floor "
-                      f"{th.stochastic_second_moment:.2e} is {b['thmC2_floor_sq'] / th.stochastic_second_moment:.0f}x "
-                      "below C.2's minimal delta", basis="none (the moment recursion is exact for affine maps)")
+                      + _bounds_text(bounds), {"bounds": bounds},
+                      basis="none (the moment recursion is exact for affine maps)")
+
+
+def _bounds_text(d: dict) -> str:
+    """Claim 17.bounds' numbers (its ``data["bounds"]``) in words: P2's bounds and the exact moments."""
+    return (f"one-sided (cannot fail by comparison), Thm 2.2's averaged E G^2 = {d['avg_g2']:.4e} <= bound "
+            f"{d['bound_avg']:.4e} ({'holds' if d['holds_avg'] else 'VIOLATED'}); Thm C.2's last iterate "
+            f"E(w - SP)^2 = {d['last']:.4e} <= bound {d['bound_last']:.3e} ({'holds' if d['holds_last'] else 'VIOLATED'}). "
+            f"By comparison (exact moments of the affine pulse maps, spec F.3): averaged E G^2 "
+            f"{d['avg_g2']:.5e} +- {d['avg_se']:.1e} vs {d['pred_avg']:.5e} ({d['avg_verdict']}), last iterate "
+            f"{d['last']:.4e} +- {d['last_se']:.1e} vs {d['pred_last']:.4e} ({d['last_verdict']}, shown); the "
+            f"stationary floor {d['floor']:.2e} is {d['floor_ratio']:.0f}x below C.2's minimal delta")
 
 
 # -- claim 18: cyclic 2-cycle and pair contraction ------------------------------------------------
@@ -148,7 +164,7 @@ PAIRS, SEPARATION = 2000, 1e-7
 @lru_cache(maxsize=16)
 def _cycle_run(family: str):
     """Cyclic ZS of one device to its 2-cycle; then two devices SEPARATION apart on the cycle, PAIRS pairs."""
-    resp = zs_families()[family]()
+    resp = _zs_response(family)
     sp_true = resp.symmetric_point                  # the numeric path's own SP (only to place the start)
     dev = device.Device(resp, dw_min=DW)
     res = calibration.zero_shift(dev, sp_true + 1e-3, CYCLE_PULSES, "cyclic",
@@ -163,7 +179,7 @@ def _cycle_run(family: str):
 
 def _claim18(family):
     def run(theory: Theory, fast: bool) -> Outcome:
-        resp = zs_families()[family]()
+        resp = _zs_response(family)
         th = theory.calibration(resp, DW)
         nxt = theory.calibration_next_order(resp, DW)
         w_up, w_down, d0, dn, max_w = _cycle_run(family)
@@ -934,43 +950,190 @@ def _claim24(theory: Theory, fast: bool) -> Outcome:
                       mde_relative=(shown.tolerance + abs(shown.measured - shown.theory) + 1.0) / shown.theory)
 
 
-def catalogue() -> list[Claim]:
+# -- notes and figures (the report's findings and figures/, from the rows' numbers) -------------------------
+
+def _note_17(rows: dict) -> str:
+    return ("Stochastic zero-shifting settles at E(w - SP)^2 = c^2/(1 - [(1-k+)^2 + (1-k-)^2]/2) ~ dw tau/2 for "
+            "every family tried (linearized at the SP where the response is not linear). P2's bounds hold but "
+            "are loose: " + _bounds_text(rows["17.bounds"]["_data"]["bounds"]) + ". Erratum: Thm C.2 "
+            "prints N <= (1/(2 mu dw)) log(2|W0 - SP|^2/delta); its proof needs N >= (used by `calibrate`).")
+
+
+NOTE_18 = ("Cyclic zero-shifting does not converge to the SP but to a 2-cycle O(dw) around it, so its "
+           "squared error floor is O(dw^2) (about dw^2/4 for a symmetric device), far below P2 Thm C.4's "
+           "O(dw) bound (the ratio is in each 18.* row). The midpoint of the cycle is biased by "
+           "c(k+ - k-)/(2(k+ + k- - k+k-)) for asymmetric slopes (18.f3, 18.linear).")
+
+
+def _note_19(rows: dict) -> str:
+    row = rows["19.cyclic"]
+    d = row["_data"]
+    rel = {dw: abs(d["measured"][dw] - d["log"]) / d["log"] for dw in d["dws"]}
+    worst = max(rel, key=rel.get)
+    return ("N dw_min to a fixed tolerance is " + ("constant" if row["verdict"] == "agree" else "NOT constant")
+            + f" across dw_min = {min(d['dws']):g}..{max(d['dws']):g} (P2 Fig. 1b's inverse-linear relation); the "
+            f"largest deviation from tau ln(|x0|/delta) = {d['log']:.4f} is {100 * rel[worst]:.1f}% at dw_min = "
+            f"{worst:g}, where the 2-cycle offset (~dw/2) is no longer small next to the tolerance. The "
+            "stochastic scheme cannot reach a tolerance below its Theta(sqrt(dw)) RMS floor "
+            "(figures/sp_calibration.png).")
+
+
+def _note_thm37(rows: dict) -> str:
+    return ("P2 Thm 3.7 claims W_k -> W* and P_k, Q_k -> the SP of P from any initialization. Derived here "
+            "(aimc_theory.symbolic.tracking): with an ideal main array RIDER conserves I = W_k - (beta/eta) Q_k "
+            "exactly (both W and Q integrate P_{k+1} - Q_k), so the limit is where the line W = I + (beta/eta) Q "
+            "meets P's rest condition mu F_P(Q) + m(mu) G_P(Q) = 0: it depends on (W0, Q0), and W* with Q at the SP "
+            "is reached only from the initializations with I = W* - (beta/eta) SP_P. With a non-ideal main array "
+            "the fluctuations of P - Q pull W to the main array's own SP instead. Both are confirmed by simulation "
+            "(claims 22.*; " + rows["22.thm37"]["explanation"] + "). The finding rests on eq. 11a/11b/12 as "
+            "recovered from P2's appendix proofs; a RIDER whose W update differs from Q's would not have the "
+            "invariant.")
+
+
+def _note_nonideal_main(rows: dict) -> str:
+    return ("E-RIDER's chopper removes RIDER's dependence on the initialization for an ideal main array "
+            "(claims 23.reference, 23.main), but, at chopper rates comparable to or above P's relaxation rate, not the "
+            "main array's own asymmetry (it shrinks as p/a -> 0; a finding about the chopper rate, not a refutation of "
+            "P2): " + rows["23.nonideal-main"]["explanation"] + ". This is the analogue of the read-noise bias of RL v1 "
+            "(claims 15.*): any zero-mean fluctuation written onto a non-ideal array acts as an implicit penalty "
+            "toward that array's SP.")
+
+
+def _note_24(rows: dict) -> str:
+    return ("Corollary 3.9's scaling is confirmed: the calibration stage grows as 1/dw_min. In this scalar "
+            "problem, however, calibrate-then-RL is cheaper than E-RIDER down to dw_min ~ "
+            + f"{rows['24.pulses']['_data']['crossover']:.0e}"
+            + " (E-RIDER needs more steps to move its reference than RL needs to converge once the reference is "
+            "right); P2 Fig. 4 (LeNet-5, 2000 states) finds E-RIDER cheapest throughout. RIDER without the "
+            "chopper does not reach the target from an uncalibrated reference at all (finding 22.thm37).")
+
+
+def _calibration_figure(names: list[str]):
+    """Claims 19.cyclic (pulses to tolerance vs dw_min, P2 Fig. 1b) and 17.* (the stochastic floors)."""
+    def draw(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+        r19 = by_id.get("19.cyclic")
+        floors = [(n, by_id[f"17.{n}"]) for n in names if f"17.{n}" in by_id]
+        fig, axes = subplots(1, 2, figsize=(11, 4))
+        if r19:
+            d = r19["_data"]
+            dws = np.array(d["dws"])
+            axes[0].semilogx(dws, [d["measured"][x] for x in d["dws"]], "o", label="cyclic ZS, simulated")
+            axes[0].semilogx(dws, [d["exact"][x] for x in d["dws"]], "-", label="cyclic, exact linear map")
+            axes[0].axhline(d["log"], ls="--", color="k", lw=0.8, label="tau ln(|x0|/delta) (spec F.3)")
+            grid = np.geomspace(1e-5, 1e-2, 16)
+            sto = []
+            for dw in grid:
+                th = theory.calibration(response.softbounds(tau=1.0, sp=0.12), dw)
+                sto.append(th.pulses_to_tolerance("stochastic", 0.38, 0.04) * dw)
+            axes[0].semilogx(grid, sto, ":", label="stochastic ZS (RMS), theory; inf where the floor > delta")
+            axes[0].set_xlabel("dw_min")
+            axes[0].set_ylabel("N x dw_min to |w - SP| <= 0.04")
+            axes[0].set_title("Pulses to tolerance scale as 1/dw_min (P2 Fig. 1b)")
+            axes[0].legend(fontsize=7)
+        if floors:
+            x = np.arange(len(floors))
+            axes[1].bar(x - 0.2, [r["theory"] for _, r in floors], 0.4, label="theory c^2/(1 - a)")
+            axes[1].bar(x + 0.2, [r["measured"] for _, r in floors], 0.4,
+                        yerr=[3 * (r["se"] or 0) for _, r in floors], label="simulated ± 3 SE")
+            axes[1].set_xticks(x)
+            axes[1].set_xticklabels([n for n, _ in floors], fontsize=8)
+            axes[1].set_ylabel("stationary E(w - SP)^2")
+            axes[1].set_title("Stochastic zero-shifting floor, dw_min = 1e-3")
+            axes[1].legend(fontsize=7)
+        return [save(fig, outdir / "sp_calibration.png")]
+    return draw
+
+
+def _ema_figure(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+    """Claim 20.ema: the EMA filter's frequency response."""
+    fig, ax = subplots(figsize=(6, 4))
+    for eta, (omega, gain, pred) in by_id["20.ema"]["_data"].items():
+        sel = slice(1, None, 37)
+        line, = ax.loglog(omega[sel], gain[sel], "o", ms=3, label=f"eta = {eta}: FFT of impulse response")
+        ax.loglog(omega[1:], pred[1:], "-", color=line.get_color(), lw=0.8)
+    ax.set_xlabel("omega (rad/step)")
+    ax.set_ylabel("|H(e^jw)|^2")
+    ax.set_title("EMA reference filter (P2 Lemma 3.10); lines: theory")
+    ax.legend(fontsize=7)
+    return [save(fig, outdir / "ema_filter.png")]
+
+
+def _rider_figure(by_id: dict, outdir: Path, theory: Theory) -> list[str]:
+    """Claims 22.softbounds (RIDER's trajectories and derived limits) and 23.reference/23.main (E-RIDER vs p)."""
+    r22, r23 = by_id.get("22.softbounds"), by_id.get("23.reference")
+    fig, axes = subplots(1, 2, figsize=(11, 4))
+    if r22:
+        steps = r22["_data"]["steps"]
+        for i, (w0, q0, traj, limit) in enumerate(r22["_data"]["trajectories"]):
+            k = np.linspace(0, steps, traj.size)
+            axes[0].plot(k, traj, color=f"C{i}", label=f"RIDER (W0, Q0) = ({w0:+.1f}, {q0:+.1f})")
+            axes[0].axhline(limit, color=f"C{i}", ls="--", lw=0.8)
+    if r23:
+        e = r23["_data"]["erider"][:, 0]
+        axes[0].plot(np.linspace(0, r22["_data"]["steps"] if r22 else e.size, e.size), e, color="k",
+                     lw=1.2, label="E-RIDER p = 0.05 from (0, 0)")
+        by_p = r23["_data"]["by_p"]
+        axes[1].plot(list(by_p), list(by_p.values()), "o-", label="|Q_K - SP_P|")
+        rm = by_id.get("23.main")
+        if rm:
+            axes[1].plot(list(rm["_data"]["by_p"]), list(rm["_data"]["by_p"].values()), "s-",
+                         label="|W_K - W*|")
+        axes[1].set_xscale("symlog", linthresh=0.01)
+        axes[1].set_xlabel("chopper flip probability p (p = 0: RIDER)")
+        axes[1].set_ylabel("mean error at the last step")
+        axes[1].set_title("E-RIDER vs chopper probability (cf. P2 Fig. 5)")
+        axes[1].legend(fontsize=7)
+    axes[0].axhline(0.5, color="k", lw=0.6, ls=":", label="W*")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("mean mixed weight W_bar")
+    axes[0].set_title("RIDER settles on its invariant line (dashed: derived limit)")
+    axes[0].legend(fontsize=6)
+    return [save(fig, outdir / "rider_tracking.png")]
+
+
+def catalogue(device: response.Response | None = None) -> list[Claim]:
+    """The claims 17-24; with ``device`` (a user's response) the single-response ones (17.*, 18.*) are built for
+    it as family "device" (the caller keeps those)."""
+    zs = [(family_name(f), f) for f in zs_families(device)]
+    calibration_figure = _calibration_figure([n for n, _ in zs])
     claims = []
-    for f in zs_families():
-        claims.append(Claim(f"17.{f}", "P2 Thm 2.2/C.2, spec F.3", "stochastic zero-shifting settles around the SP with "
+    for n, f in zs:
+        claims.append(Claim(f"17.{n}", "P2 Thm 2.2/C.2, spec F.3", "stochastic zero-shifting settles around the SP with "
                             "E(w - SP)^2 = c^2/(1 - [(1-k+)^2 + (1-k-)^2]/2) (= Theta(dw_min), ~ dw tau/2)",
                             "time average over the pulses after the first 8000 and over devices; within 3 SE + the "
                             "derived curvature term the linearization at the SP leaves out + the window's remaining "
                             "transient (derived); the devices' final mean within 3 SE + the derived stationary mean "
-                            "offset of the SP", _claim17(f), family=f,
-                            controls=("variance_factor=0.5", "sp_shift=0.04")))
+                            "offset of the SP", _claim17(f), family=n,
+                            controls=("variance_factor=0.5", "sp_shift=0.04"), figure=calibration_figure))
     claims.append(Claim("17.bounds", "P2 Thm 2.2, C.2; spec F.3", "the averaged E G^2 bound (Thm 2.2) and the "
                         "last-iterate bound (Thm C.2) hold, and both quantities equal the exact moments of the "
                         "stochastic affine pulse maps (which lie below the bounds)",
                         "one-sided for the bounds (measured - 3 SE <= bound; these cannot fail by comparison); the "
                         "averaged E G^2 and the last-iterate E(w - SP)^2 within 3 SE of the exact moment recursion "
                         "(the comparison a wrong theory fails)", _claim17_bounds, family="softbounds",
-                        controls=("up_down=0.1", "variance_factor=0.5")))
-    for f in zs_families():
-        claims.append(Claim(f"18.{f}", "spec F.3 (P2 eq. 31, Kim et al.)", "cyclic zero-shifting converges to the "
+                        controls=("up_down=0.1", "variance_factor=0.5"), note=_note_17))
+    for n, f in zs:
+        claims.append(Claim(f"18.{n}", "spec F.3 (P2 eq. 31, Kim et al.)", "cyclic zero-shifting converges to the "
                             "2-cycle x_up = c k+/(k+ + k- - k+ k-), x_down = -c k-/(...), pair contraction (1-k+)(1-k-)",
                             f"one device, {CYCLE_PULSES} alternating pulses of 1e-3, then two devices "
                             f"{SEPARATION:g} apart for {PAIRS} pairs; the closed forms within the derived bound of "
                             "the curvature terms they leave out (0 for affine responses) + the iteration's rounding "
-                            "bound", _claim18(f), family=f, controls=("sp_shift=0.04", "up_down=0.1")))
+                            "bound", _claim18(f), family=n, controls=("sp_shift=0.04", "up_down=0.1"), note=NOTE_18))
     claims.append(Claim("18.variation", "P2 eq. 103-104, spec F.3", "with device-to-device variation every "
                         "device follows its own linear map: SP_i = R^-1(r_i/g_i), contraction and cycle from its "
                         "own k_+-, c", "cyclic ZS on 2000/20000 devices; each device's final weight vs its own closed "
                         "form, within each device's derived rounding bound", _claim18_variation,
-                        family="softbounds", controls=("sp_shift=0.04", "up_down=0.1")))
+                        family="softbounds", controls=("sp_shift=0.04", "up_down=0.1"), note=NOTE_18))
     claims.append(Claim("19.cyclic", "P2 Thm C.4, Fig. 1b; spec F.3", "pulses to tolerance scale as 1/dw_min: "
                         "N dw_min = tau ln(|x0|/delta) for dw_min in [1e-5, 1e-2], up to the finite-dw terms",
                         "cyclic ZS, N = pulses after which |w - SP| stays <= 0.04; at every dw_min within the derived "
                         "finite-dw terms (2-cycle offset, first pulse, exact per-pair rate) + 2 pulses", _claim19,
-                        family="softbounds", controls=("sp_shift=0.04", "up_down=0.1")))
+                        family="softbounds", controls=("sp_shift=0.04", "up_down=0.1"), note=_note_19,
+                        figure=calibration_figure))
     claims.append(Claim("20.ema", "P2 Lemma 3.10", "the EMA Q <- (1 - eta) Q + eta P has |H(e^jw)|^2 = "
                         "eta^2/(1 + (1 - eta)^2 - 2(1 - eta) cos w)", "FFT of the impulse response (2^14 taps); "
-                        "max abs error within the derived rounding bound", _claim20, controls=("ema_ratio=naive",)))
+                        "max abs error within the derived rounding bound", _claim20, controls=("ema_ratio=naive",),
+                        figure=_ema_figure))
     claims.append(Claim("21.lemma35", "P2 Lemma 3.5", "one EMA step brings Q closer to the SP than P iff "
                         "eta > 1 - 2|P - SP| cos(theta)/|P - Q|", "1e5 random instances (ties within rounding left "
                         "out); 0 mismatches", _claim21, controls=("lemma35_factor=1",)))
@@ -983,7 +1146,7 @@ def catalogue() -> list[Claim]:
                             "the measured O(lr^2) remainder + the measured remaining transient",
                             _claim22(s), family="softbounds" if s != "power" else "power",
                             group="rider" if s in ("softbounds", "nonideal-main", "pulses") else None,
-                            controls=CONTROLS_22[s]))
+                            controls=CONTROLS_22[s], figure=_rider_figure if s == "softbounds" else None))
     claims.append(Claim("22.ls", "spec F.5 (derived here), least squares", "RIDER on least squares settles on "
                         "the per-coordinate invariant line, where H(W - W*) balances P's drift",
                         "D = 10, two initializations; W_bar's time average at lr, 2 lr, 4 lr extrapolated to "
@@ -993,7 +1156,7 @@ def catalogue() -> list[Claim]:
                         "the lr -> 0 limits (lr, 2 lr, 4 lr) of the time-averaged W_bar and Q over the "
                         "initializations and both main arrays vs W* and SP_P; 3 SE + the measured O(lr^2) remainder "
                         "+ transient", _claim22_thm37, expected_verdict=DISAGREE, family="softbounds",
-                        group="rider"))
+                        group="rider", note=_note_thm37))
     for which in ("reference", "main"):
         claims.append(Claim(f"23.{which}", "P2 section 3.2 / Fig. 5", "E-RIDER (p > 0) ends closer to the SP "
                             f"({'Q' if which == 'reference' else 'W_bar'}) than RIDER (p = 0): by RIDER's derived offset "
@@ -1002,18 +1165,19 @@ def catalogue() -> list[Claim]:
                             "the time averages RIDER - E-RIDER at lr, 2 lr, 4 lr extrapolated to lr -> 0 vs RIDER's "
                             "derived offset, within 3 SE + the measured O(lr^2) remainder + transient; the improvement "
                             "|RIDER| - |E-RIDER| significant at 3 SE", _claim23(which), family="softbounds",
-                            group="rider", controls=("exact_convergence", "sp_shift=0.04")))
+                            group="rider", controls=("exact_convergence", "sp_shift=0.04"),
+                            figure=_rider_figure if which == "reference" else None))
     claims.append(Claim("23.nonideal-main", "P2 Thm 3.7 / section 3.2 (Def. 2.1 for W's response)",
                         "E-RIDER converges to W* also when the main array W is non-ideal (G_W != 0), at chopper rates "
                         "p from 5e-4 to 5e-2 (from below to above P's relaxation rate)",
                         "main array softbounds with SP -0.2; time-averaged W_bar at p in {5e-4, 5e-3, 5e-2} within "
                         "3 SE + the measured remaining transient of W*, at each p", _claim23_nonideal,
-                        expected_verdict=DISAGREE, family="softbounds"))
+                        expected_verdict=DISAGREE, family="softbounds", note=_note_nonideal_main))
     claims.append(Claim("24.pulses", "P2 Cor. 3.9", "calibrate-then-RL pays the calibration stage on top of training: "
                         "its cyclic ZS pulses follow the linear map's count (growing as 1/dw_min), while the training "
                         "stage and E-RIDER do not depend on dw_min",
                         "pulse-level cyclic ZS at dw_min in {1e-3, 1e-4} to a 0.02 reference vs the theory's count "
                         "within 1 pulse (judged); then RL, E-RIDER and RIDER from an uncalibrated reference "
                         "(training: expected update, BL slots per step; measured and reported, not judged)",
-                        _claim24, family="softbounds", controls=("sp_shift=0.04", "up_down=0.1")))
+                        _claim24, family="softbounds", controls=("sp_shift=0.04", "up_down=0.1"), note=_note_24))
     return claims
