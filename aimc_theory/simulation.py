@@ -95,9 +95,10 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
         Evaluated before every step on the read-out weight and the algorithm's state, averaged over steps.
     progress : callable(step, steps, seconds), optional
         Called about twice a second.
-    backend : {"numpy", "numba"}
+    backend : {"numpy", "numba", "auto"}
         "numba": the compiled kernel of :mod:`aimc_theory.kernels` (optional extra ``fast``; analog/digital
-        SGD on the scalar quadratic, expected update), the same bits as "numpy" several times faster.
+        SGD on the scalar quadratic, expected update), the same bits as "numpy" several times faster;
+        "auto": "numba" where it is installed and covers the run, else "numpy".
     dtype : numpy.float64 or numpy.float32
         Precision of the weights and of the per-step arithmetic (the time averages accumulate in float64).
         float32 draws float32 normals (another random stream) and runs ~1.2-1.3x faster; its rounding
@@ -120,11 +121,21 @@ def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=
     record_every = require_int("record_every", record_every)
     if not 0 <= burn_in < 1:
         raise InputError("burn_in", f"must be in [0, 1) (got {burn_in})")
-    if backend not in ("numpy", "numba"):
-        raise InputError("backend", f"must be numpy or numba (got {backend!r})")
+    if backend not in ("numpy", "numba", "auto"):
+        raise InputError("backend", f"must be numpy, numba or auto (got {backend!r})")
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise InputError("dtype", f"must be float64 or float32 (got {dtype})")
+    if backend == "auto":           # the compiled kernel where installed and covering this run (the same bits)
+        backend = "numpy"
+        if dtype == np.float64 and not observables:
+            from . import kernels
+            if kernels.available():
+                try:
+                    kernels.plan(objective, algorithm, observables)
+                    backend = "numba"
+                except InputError:
+                    pass
     if backend == "numba":
         from . import kernels
         kernels.plan(objective, algorithm, observables)      # not covered: an error before any work

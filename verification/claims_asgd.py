@@ -27,7 +27,7 @@ def _asgd_scalar(family: str, noise: float, lr: float, budget: Budget, seed: int
     obj = objectives.ScalarQuadratic(L, W_STAR, noise)
     steps = int(budget.steps * 0.01 / lr)       # the mixing time scales as 1/lr: the same SE at every lr
     return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), steps,
-                          budget.chains, seed, w0=W_STAR if w0 is None else w0)
+                          budget.chains, seed, w0=W_STAR if w0 is None else w0, backend="auto")
 
 
 @lru_cache(maxsize=64)
@@ -211,7 +211,7 @@ def _double_well_run(lr: float, fast: bool):
     w_min = float(obj.local_minima()[-1])
     b = Budget.of(fast)
     return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(FAMILIES["softbounds"]())),
-                          int(b.steps * 0.01 / lr), b.chains, 55, w0=w_min)
+                          int(b.steps * 0.01 / lr), b.chains, 55, w0=w_min, backend="auto")
 
 
 def _claim5_nonconvex(theory: Theory, fast: bool) -> Outcome:
@@ -287,8 +287,8 @@ def _rate_run(family: str, lr: float, fast: bool):
     steps = int(3.0 / (lr * (L + 0.5)))
     alg = algorithms.analog_sgd(lr, device.Device(resp))
     obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
-    up = simulation.run(obj, alg, steps, chains, 7, w0=centre + DELTA_7, record_every=1)
-    dn = simulation.run(obj, alg, steps, chains, 7, w0=centre - DELTA_7, record_every=1)
+    up = simulation.run(obj, alg, steps, chains, 7, w0=centre + DELTA_7, record_every=1, backend="auto")
+    dn = simulation.run(obj, alg, steps, chains, 7, w0=centre - DELTA_7, record_every=1, backend="auto")
     diff = 0.5 * (up.trajectory[:, 0] - dn.trajectory[:, 0])
     pair = 0.5 * (up.final_weights[:, 0] - dn.final_weights[:, 0]) / DELTA_7
     rho = float(pair.mean() ** (1.0 / steps))
@@ -370,7 +370,7 @@ def _asgd_ls(family: str, lr: float, fast: bool):
     obj = _ls_problem()
     b = Budget.of(fast)
     return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(_family_9(family))),
-                          int(b.steps * LR / lr), b.chains // 2, 9, w0=obj.minimizer)     # horizon ~ 1/lr
+                          int(b.steps * LR / lr), b.chains // 2, 9, w0=obj.minimizer, backend="auto")  # horizon ~ 1/lr
 
 
 def _claim9(family):
