@@ -100,10 +100,9 @@ def main(argv=None) -> int:
         for label, argv_, numeric in startup.COMMANDS:
             if numeric:
                 line(f"start-up: aimc-theory {label}", startup.wall(argv_, 3), startup.BOUND)
-    epochs = None if args.skip_epochs else _load("bench_epochs")
-    if epochs is not None and hasattr(epochs, "report"):
-        for label, value, bound, note in epochs.report():
-            line(label, value, bound, note=note)
+    if not args.skip_epochs and (HERE / "bench_epochs.py").exists():
+        print("network epochs (benchmarks/bench_epochs.py):", flush=True)
+        subprocess.run([sys.executable, str(HERE / "bench_epochs.py")], check=False)
     if args.tests:
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         wall, cpu, rc = timed(cmd, cwd=str(ROOT))
