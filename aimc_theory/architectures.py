@@ -27,8 +27,30 @@ def sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))        # overflow-free logistic
 
 
-_ACT = {"sigmoid": (sigmoid, lambda a: a * (1.0 - a)), "tanh": (np.tanh, lambda a: 1.0 - a * a),
-        "none": (lambda z: z, None)}
+def _sigmoid_(z):
+    """sigmoid(z) written into z (a fresh pre-activation): the same operations, no temporaries."""
+    z *= 0.5
+    np.tanh(z, out=z)
+    z += 1.0
+    z *= 0.5
+    return z
+
+
+def _sigmoid_deriv(a):
+    d = 1.0 - a
+    d *= a
+    return d
+
+
+def _tanh_deriv(a):
+    d = a * a
+    np.subtract(1.0, d, out=d)
+    return d
+
+
+# activation, its in-place form on a fresh pre-activation, its derivative from the activation
+_ACT = {"sigmoid": (sigmoid, _sigmoid_, _sigmoid_deriv), "tanh": (np.tanh, lambda z: np.tanh(z, out=z), _tanh_deriv),
+        "none": (lambda z: z, lambda z: z, None)}
 
 
 @dataclass(frozen=True)
@@ -52,9 +74,12 @@ def softmax_xent(logits: np.ndarray, y: np.ndarray):
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
     n = y.shape[0]
-    loss = float(-np.mean(np.log(p[np.arange(n), y] + 1e-300)))
-    p[np.arange(n), y] -= 1.0
-    return loss, p / n
+    rows = np.arange(n)
+    picked = p[rows, y]
+    loss = -float(np.log(picked + 1e-300).sum()) / n
+    p[rows, y] = picked - 1.0
+    p *= 1.0 / n
+    return loss, p
 
 
 class Architecture:
@@ -95,17 +120,19 @@ class Architecture:
         a = x.reshape((x.shape[0],) + self.input_shape)
         cache = []
         for layer, (W, b) in zip(self.layers, params):
-            fn = _ACT[layer.act][0]
+            fn = _ACT[layer.act][1]                                    # in place on the fresh z
             if isinstance(layer, Conv):
                 patches = _im2col(a, layer.kernel)                     # (B, Ho, Wo, C k k)
-                z = patches @ W.T + b
+                z = patches @ W.T
+                z += b
                 h = fn(z)
                 pooled, arg = _maxpool(h, layer.pool)
                 cache.append((layer, a.shape, patches, h, arg))
                 a = pooled
             else:
                 a2 = a.reshape(a.shape[0], -1)
-                z = a2 @ W.T + b
+                z = a2 @ W.T
+                z += b
                 h = fn(z)
                 cache.append((layer, a.shape, a2, h, None))
                 a = h
@@ -119,7 +146,7 @@ class Architecture:
         for k in range(len(params) - 1, -1, -1):
             layer, in_shape, a_in, h, arg = cache[k]
             W = params[k][0]
-            deriv = _ACT[layer.act][1]
+            deriv = _ACT[layer.act][2]
             if isinstance(layer, Conv):
                 dh = _maxpool_back(dh.reshape((dh.shape[0],) + _pooled_shape(h.shape, layer.pool)), arg, h.shape,
                                    layer.pool)
@@ -130,7 +157,11 @@ class Architecture:
                 if k:
                     dh = _col2im((rows_d @ W).reshape(a_in.shape), in_shape, layer.kernel)
             else:
-                delta = dh * deriv(h) if deriv else dh
+                if deriv:
+                    delta = deriv(h)
+                    delta *= dh
+                else:
+                    delta = dh
                 grads[k] = (a_in, delta)
                 if k:
                     dh = (delta @ W).reshape(in_shape)

@@ -10,6 +10,13 @@ in another order, equal to rounding). Covered: response families softbounds, lin
 exponential and ideal, also moved by ``--sp-shift`` or a scalar device offset; anything else (pulses,
 device-to-device variation, user expressions, two-array algorithms, observables) is an error that
 says so, never a silent fall-back.
+
+The pulse kernels (:func:`pulse_batch`, :func:`pulse_transfer`; ``pulse_trains.backend("numba")``,
+``network.train(..., backend="numba")``) apply the coincidence trains of :mod:`aimc_theory.pulse_trains`
+pulse by pulse: the same firings as the NumPy path for a mini-batch (its uniforms are passed in), the cycle
+noise drawn per pulse (the NumPy path draws one normal per element and sample: the same law, other bits),
+the transfer's row firings from 32-bit uniforms (within 2^-32 of their probability). Covered: affine
+responses and the power and exponential families, without device-to-device variation.
 """
 from __future__ import annotations
 
@@ -175,3 +182,209 @@ def run_loop(objective, algorithm, params, rng, steps, start, record_every, s1, 
     s1[:, 0] = S1
     s2[:, 0] = S2
     return params
+
+
+# -- pulse trains (the network path's per-sample coincidence trains and Tiki-Taka's column transfer) ----------
+
+_pulse_kernels = None
+
+
+def pulse_plan(device) -> tuple:
+    """(kind, c0, c1, c2, c3, shift) of the device's response for the pulse kernels, or an InputError saying
+    why it is not covered: affine responses (soft bounds, linear steps, power with gamma 1, ideal, the
+    aihwkit steps; any affine user expression) by their coefficients, the power and exponential families
+    (also moved by an SP shift) by their parameters; no device-to-device variation."""
+    if device.varies:
+        raise InputError("backend", "the numba pulse kernel covers devices without device-to-device variation; "
+                                    "use the numpy backend")
+    resp = device.response
+    aff = resp.affine
+    if aff is not None:
+        return (0,) + tuple(float(a) for a in aff) + (0.0,)
+    p = resp.params
+    # by name and parameters, as _response_code: a swapped or rescaled family carries another name
+    if resp.name in ("power", "exponential") and set(p) <= {"tau", "gamma", "shift"}:
+        t, g = float(p["tau"]), float(p["gamma"])
+        shift = float(p.get("shift", 0.0))
+        if resp.name == "power":
+            return (1, 1.0 / t, g, 0.0, 0.0, shift)
+        return (2, g / t, g, 1.0 / math.expm1(g), 0.0, shift)
+    raise InputError("backend", f"the numba pulse kernel covers affine responses and the power and exponential "
+                                f"families (got {resp.name!r}); use the numpy backend")
+
+
+def _compile_pulses():
+    global _pulse_kernels
+    if _pulse_kernels is not None:
+        return _pulse_kernels
+    try:
+        from numba import njit
+    except ImportError:
+        raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use the numpy backend)") \
+            from None
+
+    @njit(cache=True, nogil=True, inline="always")
+    def step(w, up, kind, c0, c1, c2, c3, shift):
+        # q+(w) for an up pulse, q-(w) for a down pulse (pulse_trains.apply_counts' and response.py's formulas)
+        if kind == 0:
+            return c0 + c1 * w if up else c2 + c3 * w
+        u = w - shift
+        if kind == 1:
+            q = 1.0 - c0 * u if up else 1.0 + c0 * u
+            if q < 0.0:
+                q = 0.0
+            if c1 == 1.0:
+                return q
+            if c1 == 0.5:
+                return math.sqrt(q)
+            return q ** c1
+        return math.expm1(c1 - c0 * u if up else c1 + c0 * u) * c2
+
+    @njit(cache=True, nogil=True)
+    def batch(W, X, D, A, B, bl, u, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng, rowsel, colsel):
+        # W (chains * out * in) flat; X (chains or 1, B, in), D (chains, B, out); A, B, bl (chains, B) of
+        # pulse_trains._scales; u (G, slots, out + in) the uniforms pulse_trains.batch_update draws, groups
+        # g = sample * chains + chain (sample-major: samples in order). In slot s row i fires where
+        # u < min(A |d_i|, 1), column j where u < min(B |x_j|, 1) (the NumPy path's firings, bit for bit);
+        # every coincidence is one pulse, DOWN where d_i x_j > 0. The pulses of one sample on one element all
+        # have one sign, so applying them slot by slot is the sequential semantics.
+        C, nb, out = D.shape
+        inp = X.shape[2]
+        for g in range(u.shape[0]):
+            b = g // C
+            c = g - b * C
+            xc = c if X.shape[0] > 1 else 0
+            a_ = A[c, b]
+            b_ = B[c, b]
+            base = c * out * inp
+            for s in range(bl[c, b]):
+                nr = 0
+                for i in range(out):
+                    q = a_ * abs(D[c, b, i])
+                    if u[g, s, i] < (q if q < 1.0 else 1.0):
+                        rowsel[nr] = i
+                        nr += 1
+                if nr == 0:
+                    continue
+                nc = 0
+                for j in range(inp):
+                    p = b_ * abs(X[xc, b, j])
+                    if u[g, s, out + j] < (p if p < 1.0 else 1.0):
+                        colsel[nc] = j
+                        nc += 1
+                for ii in range(nr):
+                    i = rowsel[ii]
+                    di = D[c, b, i]
+                    row = base + i * inp
+                    for jj in range(nc):
+                        j = colsel[jj]
+                        up = di * X[xc, b, j] < 0.0
+                        k = row + j
+                        w = W[k]
+                        q = step(w, up, kind, c0, c1, c2, c3, shift)
+                        if sigma != 0.0:
+                            q += sigma * rng.standard_normal()
+                        w = w + dw * q if up else w - dw * q
+                        if w < lo:
+                            w = lo
+                        elif w > hi:
+                            w = hi
+                        W[k] = w
+
+    @njit(cache=True, nogil=True)
+    def transfer(W, V, cf, kf, jf, fired, A, u32, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng):
+        # Tiki-Taka's column transfer (pulse_trains.column_transfer) after its column firings: fired column
+        # f is (chain cf, column jf, scale index kf; sorted by chain, then column) with its slots ``fired``
+        # (F, slots); in every fired slot row i fires with A |V_ij| (32-bit uniforms u32, one per (row, fired
+        # column, fired slot): P = ceil(p 2^32)/2^32, within 2^-32 of p); a coincidence is one pulse, UP where
+        # V_ij > 0. The columns touch disjoint elements, so the loop runs row by row (V and W read along their
+        # rows). W flat, V (chains, out, in).
+        C, out, inp = V.shape
+        F, S = fired.shape
+        a32 = np.empty(F)
+        for f in range(F):
+            a32[f] = A[cf[f], kf[f]] * 4294967296.0
+        pos = 0
+        for i in range(out):
+            for f in range(F):
+                c, j = cf[f], jf[f]
+                v = V[c, i, j]
+                p = a32[f] * abs(v)
+                for s in range(S):
+                    if not fired[f, s]:
+                        continue
+                    uu = u32[pos]
+                    pos += 1
+                    if uu < p:
+                        k = (c * out + i) * inp + j
+                        up = v > 0.0
+                        w = W[k]
+                        q = step(w, up, kind, c0, c1, c2, c3, shift)
+                        if sigma != 0.0:
+                            q += sigma * rng.standard_normal()
+                        w = w + dw * q if up else w - dw * q
+                        if w < lo:
+                            w = lo
+                        elif w > hi:
+                            w = hi
+                        W[k] = w
+
+    @njit(cache=True, nogil=True)
+    def column_absmax(V, cols):
+        # max_i |V[c, i, cols[k]]| for every chain and listed column, reading V along its rows
+        C, out, inp = V.shape
+        m = np.zeros((C, cols.size))
+        for c in range(C):
+            for i in range(out):
+                for k in range(cols.size):
+                    a = abs(V[c, i, cols[k]])
+                    if a > m[c, k]:
+                        m[c, k] = a
+        return m
+
+    _pulse_kernels = (batch, transfer, column_absmax)
+    return _pulse_kernels
+
+
+def _flat_target(W: np.ndarray, inplace: bool) -> np.ndarray:
+    if inplace and W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64:
+        return W.reshape(-1)
+    return np.array(W, dtype=np.float64).reshape(-1)
+
+
+def pulse_batch(device, W: np.ndarray, X: np.ndarray, D: np.ndarray, A: np.ndarray, B: np.ndarray, bl: np.ndarray,
+                u: np.ndarray, rng: np.random.Generator, inplace: bool = False) -> np.ndarray:
+    """The slots of :func:`aimc_theory.pulse_trains.batch_update` (its scales A, B, bl and uniforms ``u``: the
+    same firings as the NumPy path) applied pulse by pulse in the compiled kernel: the same pulse model, the
+    cycle noise drawn per pulse (other bits than the NumPy path's closed form, the same law)."""
+    kind, c0, c1, c2, c3, shift = pulse_plan(device)
+    batch_k = _compile_pulses()[0]
+    Wf = _flat_target(W, inplace)
+    resp = device.response
+    batch_k(Wf, np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(D, dtype=np.float64), A, B, bl, u,
+            float(device.dw_min), float(device.sigma_c), float(resp.lo), float(resp.hi), kind, c0, c1, c2, c3, shift,
+            rng, np.empty(D.shape[-1], np.int64), np.empty(X.shape[-1], np.int64))
+    return Wf.reshape(W.shape)
+
+
+def column_absmax(V: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """max_i |V[:, i, j]| of the columns ``cols`` (chains, len(cols)) in one pass along V's rows."""
+    return _compile_pulses()[2](np.ascontiguousarray(V, dtype=np.float64), np.ascontiguousarray(cols, dtype=np.int64))
+
+
+def pulse_transfer(device, W: np.ndarray, V: np.ndarray, cf: np.ndarray, kf: np.ndarray, jf: np.ndarray,
+                   fired: np.ndarray, A: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The rows of :func:`aimc_theory.pulse_trains.column_transfer`'s fired columns (``fired`` (F, slots))
+    drawn and applied pulse by pulse in the compiled kernel (32-bit uniforms, two per 64-bit draw, drawn at
+    once beforehand: a row fires with probability within 2^-32 of A |V_ij|)."""
+    kind, c0, c1, c2, c3, shift = pulse_plan(device)
+    transfer_k = _compile_pulses()[1]
+    Wf = np.array(W, dtype=np.float64).reshape(-1)
+    resp = device.response
+    n = int(fired.sum()) * V.shape[1]
+    u32 = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)      # two 32-bit uniforms per draw
+    transfer_k(Wf, np.ascontiguousarray(V, dtype=np.float64), cf.astype(np.int64), kf.astype(np.int64),
+               jf.astype(np.int64), np.ascontiguousarray(fired), np.ascontiguousarray(A, dtype=np.float64), u32,
+               float(device.dw_min), float(device.sigma_c), float(resp.lo), float(resp.hi), kind, c0, c1, c2, c3,
+               shift, rng)
+    return Wf.reshape(W.shape)

@@ -7,7 +7,9 @@ sample, or per sample and position for a convolution): a pulse-train device writ
 hardware does, an expected-update device writes the summed gradient. Every weight matrix is one
 tile with its own device(s) and its own state of the *same* update rule the scalar simulations use (built
 by :func:`aimc_theory.registry.build`; the weights are the algorithm's params with one chain). Biases are
-digital.
+digital. Two shortcuts keep the same updates (tested): digital SGD writes W - lr sum delta a^T with one BLAS
+call into W, and a pulse-train device may write its weights in place (``Rank1Batch.inplace``: the update
+replaces them). Training runs with one BLAS thread by default (``blas_threads``).
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from . import architectures, registry
 from .data import Dataset
 from .device import Device
 from .errors import InputError, require_int, require_positive
-from .pulse_trains import Rank1Batch
+from .pulse_trains import Rank1Batch, backend as pulse_backend
+from .runtime import blas_threads as _blas_threads
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
           batch_size: int = 10, lr: float = 0.05, seed: int = 0, hidden=(256, 128), architecture: str = "fcn",
           options: dict | None = None,
           digital_lr: float | None = None, reference_offset: tuple[float, float] | None = None,
-          variation=None, progress: Callable[[str], None] | None = None) -> TrainResult:
+          variation=None, progress: Callable[[str], None] | None = None, backend: str = "numpy",
+          blas_threads: int | None = 1) -> TrainResult:
     """Train ``architecture`` ("fcn" with ``hidden`` sizes, or "cnn") with ``algorithm`` on every weight
     matrix (each layer its own tile and state).
 
@@ -77,6 +81,14 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         of that preset's devices).
     progress : callable(str), optional
         Receives a progress line (samples/s, loss) about twice a second.
+    backend : {"numpy", "numba"}
+        Where pulse-train writes run (:func:`aimc_theory.pulse_trains.backend`): NumPy (the reference) or the
+        optional compiled kernels (extra ``fast``; the same pulse model, other random bits). Needs a
+        pulse-train device.
+    blas_threads : int or None
+        BLAS threads during training (default 1, restored afterwards; None leaves them alone). The matrices
+        of a mini-batch of 10 are too small for threads to pay off, and on a machine shared with other jobs
+        a second BLAS thread waits for a busy core: measured 10-30x slower epochs (:mod:`aimc_theory.runtime`).
 
     Returns
     -------
@@ -134,31 +146,61 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
 
     n = dataset.x_train.shape[0]
     losses, tests, secs = [], [], []
-    for epoch in range(epochs):
-        order = rng.permutation(n)
-        t0 = time.perf_counter()
-        total, count, last = 0.0, 0, t0
-        for i in range(0, n - batch_size + 1, batch_size):
-            idx = order[i:i + batch_size]
-            loss, grads = net.loss_and_grads(current(), dataset.x_train[idx], dataset.y_train[idx])
-            if not np.isfinite(loss):
-                raise InputError("lr", f"training diverged (loss {loss}) in epoch {epoch + 1}; use a smaller lr")
-            total += loss * idx.size
-            count += idx.size
-            for k, (a, delta) in enumerate(grads):
-                g = Rank1Batch(a[None], delta[None])
-                params[k], states[k] = algs[k].update(g, states[k], params[k], rng)
-                biases[k] -= b_lr * delta.sum(axis=0)
-            now = time.perf_counter()
-            if progress and now - last > 0.5:
-                last = now
-                progress(_bar(epoch, epochs, count, n, count / (now - t0), total / count))
-        secs.append(time.perf_counter() - t0)
-        losses.append(total / max(count, 1))
-        tests.append(net.accuracy(current(), dataset.x_test, dataset.y_test))
-        if progress:
-            progress(_bar(epoch, epochs, n, n, n / secs[-1], losses[-1]) + f" test acc {tests[-1]:.4f}\n")
+    if backend != "numpy" and not any(d is not None and d.trains is not None for d in devices + mains):
+        raise InputError("backend", "the numba backend runs pulse-train writes; this run has no pulse-train device "
+                                    "(Device(..., trains=PulseTrains()))")
+    # digital SGD: W <- W - lr sum_r delta_r a_r^T as one BLAS call into W (algorithms.digital_sgd's update,
+    # to rounding; the dense epoch is then the BLAS bound). SciPy's BLAS loads before its threads are set.
+    dgemm = _dgemm() if algorithm == "digital-sgd" else None
+    with pulse_backend(backend), _blas_threads(blas_threads):
+        for epoch in range(epochs):
+            order = rng.permutation(n)
+            t0 = time.perf_counter()
+            total, count, last = 0.0, 0, t0
+            for i in range(0, n - batch_size + 1, batch_size):
+                idx = order[i:i + batch_size]
+                loss, grads = net.loss_and_grads(current(), dataset.x_train[idx], dataset.y_train[idx])
+                if not np.isfinite(loss):
+                    raise InputError("lr", f"training diverged (loss {loss}) in epoch {epoch + 1}; use a smaller lr")
+                total += loss * idx.size
+                count += idx.size
+                for k, (a, delta) in enumerate(grads):
+                    if not (dgemm and _sgd_in_place(dgemm, params[k].reshape(shapes[k]), a, delta, lr)):
+                        # params[k] is replaced by the update: a pulse-train device may write it in place
+                        g = Rank1Batch(a[None], delta[None], inplace=True)
+                        params[k], states[k] = algs[k].update(g, states[k], params[k], rng)
+                    biases[k] -= b_lr * delta.sum(axis=0)
+                now = time.perf_counter()
+                if progress and now - last > 0.5:
+                    last = now
+                    progress(_bar(epoch, epochs, count, n, count / (now - t0), total / count))
+            secs.append(time.perf_counter() - t0)
+            losses.append(total / max(count, 1))
+            tests.append(net.accuracy(current(), dataset.x_test, dataset.y_test))
+            if progress:
+                progress(_bar(epoch, epochs, n, n, n / secs[-1], losses[-1]) + f" test acc {tests[-1]:.4f}\n")
     return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, current())
+
+
+def _dgemm():
+    """SciPy's dgemm (imported on first use: the numeric commands start without SciPy), or None."""
+    try:
+        from scipy.linalg import blas
+    except ImportError:            # scipy is a dependency; without it the algorithm's own update runs
+        return None
+    return blas.dgemm
+
+
+def _sgd_in_place(dgemm, W: np.ndarray, a: np.ndarray, delta: np.ndarray, lr: float) -> bool:
+    """W -= lr delta^T a with one BLAS call that accumulates into W (beta = 1; W (out, in) C-contiguous is
+    W^T in Fortran order). False when W cannot be written in place (then the algorithm's update runs)."""
+    if not (W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64):
+        return False
+    out = dgemm(-lr, np.ascontiguousarray(a, dtype=np.float64).T, np.ascontiguousarray(delta, dtype=np.float64).T,
+                beta=1.0, c=W.T, trans_b=1, overwrite_c=1)
+    if not np.shares_memory(out, W):
+        W[...] = out.T
+    return True
 
 
 def _varied(dev: Device, variation, size: int, rng: np.random.Generator) -> Device:

@@ -18,15 +18,45 @@ A Tiki-Taka transfer reads columns of the residual array and writes each column 
 as a rank-1 update with x = e_j and d = -v (v = the column read), its own learning rate and desired_bl;
 the columns touch disjoint elements, so they are written simultaneously.
 
-Everything is vectorized over chains and matrix elements; the only loops are over samples and slots.
+How it runs (the NumPy reference path): every sample's and slot's row and column firings are drawn in one
+call; the coincidences are listed as events (sample, element, signed count) over the rows and columns that
+fire (one slot: fired rows x fired columns; several: row bits @ column bits), never over the whole tile;
+the events are applied in sample order (the only loop is over samples), for an affine response each as one
+closed-form map of its n pulses, cycle noise included (one normal draw per event; elements a bound is
+within reach of go pulse by pulse). Small tiles apply every sample to the whole tile. :func:`backend`
+("numba") runs the same firings pulse by pulse in the compiled kernels of :mod:`aimc_theory.kernels`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-from .errors import require_int
+from .errors import InputError, require_int
+
+_BACKEND = "numpy"       # or "numba": the compiled pulse kernels of aimc_theory.kernels (see backend())
+
+
+@contextmanager
+def backend(name: str):
+    """Within the block, pulse trains (:func:`batch_update`, :func:`column_transfer`) run on ``name``:
+    "numpy" (the reference path) or "numba" (:mod:`aimc_theory.kernels`, pulse by pulse in a compiled
+    loop; the same pulse model, other random bits)."""
+    global _BACKEND
+    if name not in ("numpy", "numba"):
+        raise InputError("backend", f"must be numpy or numba (got {name!r})")
+    if name == "numba":
+        from . import kernels
+        if not kernels.available():
+            raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use numpy)")
+    old, _BACKEND = _BACKEND, name
+    try:
+        yield
+    finally:
+        _BACKEND = old
 
 
 @dataclass(frozen=True)
@@ -48,6 +78,9 @@ class Rank1Batch:
 
     X: np.ndarray
     D: np.ndarray
+    # the weights written with this gradient belong to this update alone (nothing else holds them): a
+    # pulse-train device may write them in place instead of copying them first (the network path sets it)
+    inplace: bool = field(default=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -63,26 +96,43 @@ class Rank1Batch:
 
     def __mul__(self, c):
         """Scale every sample's error by a per-chain factor (e.g. a chopper sign of shape (chains, 1))."""
-        return Rank1Batch(self.X, self.D * np.asarray(c)[..., None])
+        return Rank1Batch(self.X, self.D * np.asarray(c)[..., None], self.inplace)
 
     __rmul__ = __mul__
 
 
 def _scales(lr: float, x_m, d_m, dw_min: float, trains: PulseTrains):
-    """(A, B, BL) of UM/UBLM (aihwkit ``calculateBlAB``) for arrays of per-update maxima."""
-    k = lr * x_m * d_m / dw_min
+    """(A, B, BL) of UM/UBLM (aihwkit ``calculateBlAB``) for arrays of per-update maxima (on the hot path:
+    a few passes over the small arrays, no wrappers)."""
+    x_m = np.asarray(x_m, dtype=float)
+    d_m = np.asarray(d_m, dtype=float)
+    k = x_m * d_m
+    k *= lr / dw_min
     live = k > 0                           # nothing to write for a zero input or error
     if trains.bl_management:
-        bl = np.clip(np.ceil(k * (1 - 1e-12)), 1, trains.desired_bl)
+        bl = k * (1 - 1e-12)
+        np.ceil(bl, out=bl)
+        np.minimum(bl, trains.desired_bl, out=bl)
+        np.maximum(bl, 1.0, out=bl)
     else:
         bl = np.full(np.shape(k), float(trains.desired_bl))
-    A = B = np.sqrt(lr / (dw_min * bl))
+    base = (lr / dw_min) / bl
     if trains.update_management:
         with np.errstate(divide="ignore", invalid="ignore"):
-            d_eff = np.where(k > trains.desired_bl, d_m * trains.desired_bl / k, d_m)
-            A = np.where(live, A * np.sqrt(x_m / d_eff), 0.0)
-            B = np.where(live, B * np.sqrt(d_eff / x_m), 0.0)
-    return A, B, np.where(live, bl, 0).astype(np.int64)
+            ratio = np.divide(trains.desired_bl, k)         # UM shrinks d_m by desired_bl/k when k > desired_bl
+            np.minimum(ratio, 1.0, out=ratio)
+            ratio *= d_m                                    # d_eff
+            np.divide(x_m, ratio, out=ratio)                # x_m / d_eff
+            A = np.sqrt(base * ratio)
+            B = np.sqrt(np.divide(base, ratio, out=ratio), out=ratio)
+    else:
+        A = np.sqrt(base)
+        B = A.copy()
+    if not live.all():
+        A = np.where(live, A, 0.0)
+        B = np.where(live, B, 0.0)
+        bl = np.where(live, bl, 0.0)
+    return A, B, bl.astype(np.int64)
 
 
 def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
@@ -93,22 +143,33 @@ def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
 
     Pulses of one sign on one element compose: for an affine response (q = a + b w) in closed form,
     w <- r^n w + t (1 - r^n)/(1 - r) with r = 1 +- dw b, t = +-dw a, clipped once (repeated pulses of
-    one sign never come back from a bound); otherwise (or with cycle-to-cycle noise) pulse by pulse.
+    one sign never come back from a bound), and with cycle-to-cycle noise (dw sigma_c xi per pulse) plus
+    one normal draw of the summed noise, dw sigma_c sqrt((1 - r^2n)/(1 - r^2)) xi (:func:`_affine_maps`;
+    elements a bound could be within reach of go pulse by pulse); any other response pulse by pulse.
     """
-    resp, dw = device.response, device.dw_min
     if not n.any():
         return W
     el = device.elements(np.shape(W)) if elements is None else elements
-    aff = resp.affine
-    if aff is None or device.sigma_c:
+    if device.response.affine is None:
         from .device import pulse_update
         return pulse_update(device, W, np.where(down, -1.0, 1.0), rng, bl=n.astype(np.int64), elements=el)
-    r, t = _affine_steps(aff, el, dw, down)
-    rn = r ** n
-    one = r == 1.0
-    geo = np.where(one, n, (1.0 - rn) / np.where(one, 1.0, 1.0 - r))
-    new = np.where(n > 0, rn * W + t * geo, W)
-    return resp.clip(new) if el is None else el.clip(resp, new)
+    W = np.asarray(W, dtype=float)
+    if not device.sigma_c:                     # noise free: exact for any weight, clipped once
+        r, t = _affine_steps(device.response.affine, el, device.dw_min, down)
+        rn = r ** n
+        one = r == 1.0
+        geo = np.where(one, n, (1.0 - rn) / np.where(one, 1.0, 1.0 - r))
+        new = np.where(n > 0, rn * W + t * geo, W)
+        return device.response.clip(new) if el is None else el.clip(device.response, new)
+    a, c = _affine_maps(device, n, np.where(down, n, -n), el, rng)
+    new = a * W + c
+    far = _far(device, W, n, el)
+    if far is not True and not np.all(far):     # a bound within reach: those elements pulse by pulse
+        from .device import pulse_update
+        near = ~far
+        new[near] = pulse_update(device, W[near], np.where(down[near], -1.0, 1.0), rng,
+                                 bl=n[near].astype(np.int64), elements=None if el is None else el.take(near))
+    return new
 
 
 def _affine_steps(aff, el, dw: float, down):
@@ -126,15 +187,199 @@ def _affine_steps(aff, el, dw: float, down):
     return r, t
 
 
-def _counts(p: np.ndarray, q: np.ndarray, bl: np.ndarray, slots: int, rng: np.random.Generator) -> np.ndarray:
-    """Coincidences over ``slots`` slots (only the first ``bl`` count): columns fire with probability p
-    (shape (..., 1 or out, in)), rows with q (shape (..., out, 1 or in)), independently per slot."""
-    p = np.clip(np.nan_to_num(p), 0.0, 1.0)
-    q = np.clip(np.nan_to_num(q), 0.0, 1.0)
-    n = np.zeros(np.broadcast_shapes(p.shape, q.shape), dtype=np.int64)
-    for s in range(slots):
-        n += (rng.random(p.shape) < p) & (rng.random(q.shape) < q) & (bl > s)
-    return n
+_REACH_SIGMAS = 10.0    # a bound farther than this many noise SDs (plus the drift) is out of a batch's reach
+
+
+@lru_cache(maxsize=256)
+def _affine_tables(aff, dw: float, sigma: float, nmax: int):
+    """(a, b, s) of n = 0..nmax pulses of one sign, for a device without per-element parameters, indexed
+    by the signed count v + nmax (v = -n: UP, v = n: DOWN): n pulses map w to a w + b + s xi, xi ~ N(0, 1)
+    (read-only arrays, cached)."""
+    ap, bp, am, bm = aff
+    k = np.arange(nmax + 1, dtype=float)
+    parts = []
+    for r, t in ((1.0 + dw * bp, dw * ap), (1.0 - dw * bm, -dw * am)):
+        rk = r ** k
+        if r == 1.0:
+            geo, var = k, k
+        else:
+            geo = (1.0 - rk) / (1.0 - r)
+            var = (1.0 - rk * rk) / (1.0 - r * r)
+        parts.append((rk, t * geo, dw * sigma * np.sqrt(np.maximum(var, 0.0))))
+    (ua, ub, us), (da, db, ds) = parts
+    out = tuple(np.concatenate((u[:0:-1], d)) for u, d in ((ua, da), (ub, db), (us, ds)))
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=256)
+def _affine_qmax(aff, lo: float, hi: float) -> float:
+    """The largest |q+-(w)| of an affine response over [lo, hi] (inf when unbounded and not constant)."""
+    ap, bp, am, bm = aff
+    if math.isfinite(lo) and math.isfinite(hi):        # |a + b w| peaks at an end of the range
+        return max(abs(ap + bp * lo), abs(ap + bp * hi), abs(am + bm * lo), abs(am + bm * hi))
+    return max(abs(ap), abs(am)) if bp == 0 and bm == 0 else math.inf
+
+
+def _affine_maps(device, n: np.ndarray, v: np.ndarray, el, rng, ones: bool = False):
+    """n pulses of one sign per event as one affine map with Gaussian noise: w -> a w + c, where
+    c = t (1 - r^n)/(1 - r) + dw sigma_c sqrt((1 - r^2n)/(1 - r^2)) xi is the exact law of n noisy pulses
+    (each w <- r w + t + dw sigma_c xi_k, xi ~ N(0, 1)) as long as no bound is touched on the way (see
+    :func:`_far`). ``v``: the signed counts, -n UP / +n DOWN; ``el``: the events' element parameters or None.
+    ``ones``: every event is one pulse (then, for a device without per-element parameters, ``a`` comes back
+    as a scalar when r is the same up and down)."""
+    aff, dw, sigma = device.response.affine, device.dw_min, device.sigma_c
+    if el is None:
+        nmax = 1 if ones else int(n.max(initial=0))
+        ta, tb, ts = _affine_tables(aff, dw, sigma, nmax)
+        if ones:
+            # one pulse per event (BL 1, v = +-1): w -> r w + t + s xi with r, t, s of the sign; t = al v + be
+            down = None if ta[0] == ta[2] and ts[0] == ts[2] else v > 0
+            a = ta[2] if ta[0] == ta[2] else np.where(down, ta[2], ta[0])
+            al, be = 0.5 * (tb[2] - tb[0]), 0.5 * (tb[2] + tb[0])
+            c = v * al
+            if be:
+                c += be
+            if sigma:
+                xi = rng.standard_normal(c.shape)
+                xi *= ts[2] if down is None else np.where(down, ts[2], ts[0])
+                c += xi
+            return a, c
+        tix = (v + nmax).astype(np.intp)
+        a, c = ta.take(tix), tb.take(tix)
+        if sigma:
+            xi = rng.standard_normal(c.shape)
+            xi *= ts.take(tix)
+            c += xi
+        return a, c
+    down = v > 0
+    r, t = _affine_steps(aff, el, dw, down)
+    a = r ** n
+    one = r == 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = t * np.where(one, n, (1.0 - a) / np.where(one, 1.0, 1.0 - r))
+        if sigma:
+            var = np.where(one, n, (1.0 - a * a) / np.where(one, 1.0, 1.0 - r * r))
+            c += dw * sigma * np.sqrt(np.maximum(var, 0.0)) * rng.standard_normal(np.shape(a))
+    return a, c
+
+
+def _far(device, w0: np.ndarray, reach, el):
+    """True where an element that starts at ``w0`` and gets at most ``reach`` pulses cannot come near a
+    bound: farther than the drift of ``reach`` pulses at the largest |q| plus _REACH_SIGMAS noise SDs of
+    their summed cycle noise (the chance that a pulse-by-pulse path would touch it is about 1e-23). A scalar
+    True when every element is far (the common case, checked with two reductions)."""
+    resp, dw, sigma = device.response, device.dw_min, device.sigma_c
+    aff = resp.affine
+    if el is None:
+        lo, hi = resp.lo, resp.hi
+        qmax = _affine_qmax(aff, lo, hi)
+        if np.ndim(reach) == 0:
+            R = dw * (reach * qmax + _REACH_SIGMAS * sigma * math.sqrt(reach))
+            if w0.size == 0 or ((lo == -math.inf or w0.min() - lo > R) and (hi == math.inf or hi - w0.max() > R)):
+                return True
+    else:
+        ap, bp, am, bm = aff
+        lo = resp.lo if el.lo is None else el.lo
+        hi = resp.hi if el.hi is None else el.hi
+        kp = 1.0 if el.up_stretch is None else el.up_stretch
+        km = 1.0 if el.down_stretch is None else el.down_stretch
+        with np.errstate(invalid="ignore"):
+            qmax = np.maximum(el.up * np.maximum(np.abs(ap + bp * kp * lo), np.abs(ap + bp * kp * hi)),
+                              el.down * np.maximum(np.abs(am + bm * km * lo), np.abs(am + bm * km * hi)))
+        qmax = np.where(np.isnan(qmax), np.inf, qmax)
+    with np.errstate(invalid="ignore"):
+        R = dw * (reach * qmax + _REACH_SIGMAS * sigma * np.sqrt(reach))
+        return (np.isneginf(lo) | (w0 - lo > R)) & (np.isposinf(hi) | (hi - w0 > R))
+
+
+def _fire(rng: np.random.Generator, p_rows: np.ndarray, p_cols: np.ndarray, bl: np.ndarray, slots: int):
+    """Row and column firings of every group's ``slots`` slots in one draw: p_rows (G, out), p_cols (G, in)
+    firing probabilities, bl (G,) the group's BL (slots beyond it stay silent). Returns bool (G, slots, out)
+    and (G, slots, in)."""
+    G, out = p_rows.shape
+    u = rng.random((G, slots, out + p_cols.shape[1]))
+    rows = u[:, :, :out] < p_rows[:, None, :]
+    cols = u[:, :, out:] < p_cols[:, None, :]
+    if slots > 1 and (bl < slots).any():
+        live = (np.arange(slots) < bl[:, None])[:, :, None]
+        rows &= live
+        cols &= live
+    return rows, cols
+
+
+def _pairs(rows: np.ndarray, cols: np.ndarray, sd: np.ndarray, sx: np.ndarray, C: int):
+    """One slot (BL 1): every fired row with every fired column of its group (g = sample * C + chain).
+    rows (G, out), cols (G, in) bool, sd/sx the signs of d and x. Returns the events' element indices
+    (chain, row, column flattened), their signed counts (+-1: +1 DOWN, d_i x_j > 0) and the number of
+    events per group, all in group order."""
+    G, out = rows.shape
+    inp = cols.shape[1]
+    fr = np.flatnonzero(rows)                              # 2-D nonzero is several times slower
+    fc = np.flatnonzero(cols)
+    gr, gc = fr // out, fc // inp
+    nr = np.bincount(gr, minlength=G)
+    nc = np.bincount(gc, minlength=G)
+    reps = nc[gr]                                          # each fired row meets its group's fired columns
+    total = int(reps.sum())
+    if total == 0:
+        e = np.zeros(0, dtype=np.intp)
+        return e, np.zeros(0), nr * nc
+    ends = np.cumsum(reps)
+    cstart = np.cumsum(nc) - nc
+    k = np.arange(total)
+    k -= np.repeat(ends - reps - cstart[gr], reps)         # index into the fired columns
+    base = ((gr % C) * out + (fr - gr * out)) * inp if C > 1 else (fr - gr * out) * inp
+    elem = np.repeat(base, reps)
+    elem += (fc - gc * inp).take(k)
+    v = np.repeat(sd.take(fr), reps)
+    v *= sx.take(fc).take(k)
+    return elem, v, nr * nc
+
+
+def _compact(bits: np.ndarray, sign: np.ndarray):
+    """The entries of ``bits`` (G, S, n) that fire in some slot, per group, left-aligned: index (G, K) and
+    signed bits (G, S, K) float32 (``sign`` (G, n) of the entry; padding is 0)."""
+    G, S, n = bits.shape
+    act = bits.any(axis=1)
+    f = np.flatnonzero(act)
+    g, k = f // n, f % n
+    cnt = np.bincount(g, minlength=G)
+    K = int(cnt.max(initial=0))
+    pos = np.arange(g.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    idx = np.zeros((G, K), dtype=np.intp)
+    idx[g, pos] = k
+    sub = np.zeros((G, S, K), dtype=np.float32)
+    sub[g, :, pos] = bits[g, :, k] * sign.reshape(-1).take(f)[:, None]
+    return idx, sub
+
+
+def _coincidences(rows: np.ndarray, cols: np.ndarray, sd: np.ndarray, sx: np.ndarray, dense: bool):
+    """Every (group, row, column) with coincidences, in group order: g, i, j and the signed count
+    v = n sign(d_i x_j) (> 0: DOWN pulses). Counts are row bits @ column bits over the slots (float32
+    matrix products, exact for counts below 2^24); ``dense``: over the whole tile, else over the rows and
+    columns that fire (left-aligned per group)."""
+    G = rows.shape[0]
+    if dense:
+        rs = rows * sd[:, None, :].astype(np.float32)
+        cs = cols * sx[:, None, :].astype(np.float32)
+        M = np.matmul(np.swapaxes(rs, 1, 2), cs)
+        f = np.flatnonzero(M != 0)                         # nonzero on floats is several times slower
+        gi, j = np.divmod(f, M.shape[2])
+        g, i = np.divmod(gi, M.shape[1])
+        return g, i, j, M.reshape(-1).take(f)
+    ridx, rs = _compact(rows, sd)
+    cidx, cs = _compact(cols, sx)
+    if ridx.shape[1] == 0 or cidx.shape[1] == 0:
+        e = np.zeros(0, dtype=np.intp)
+        return e, e, e, np.zeros(0, dtype=np.float32)
+    M = np.matmul(np.swapaxes(rs, 1, 2), cs)
+    f = np.flatnonzero(M != 0)
+    R, K = M.shape[1:]
+    ga, b = np.divmod(f, K)
+    g = ga // R
+    return g, ridx.reshape(-1).take(ga), cidx.reshape(-1).take(g * K + b), M.reshape(-1).take(f)
 
 
 def sample_update(device, W: np.ndarray, x: np.ndarray, d: np.ndarray, lr: float,
@@ -146,73 +391,152 @@ def sample_update(device, W: np.ndarray, x: np.ndarray, d: np.ndarray, lr: float
 
 
 def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.random.Generator) -> np.ndarray:
-    """Apply a mini-batch sample by sample. W flattened (chains, out * in); returns the same layout.
+    """Apply a mini-batch sample by sample. W flattened (chains, out * in); returns the same layout (the
+    same array, written in place, when ``batch.inplace``).
 
     The samples' pulse trains do not depend on the weights (x and d come from one forward/backward
-    pass), so every slot's row and column firings are drawn at once, (B, slots, in + out) draws, not one
-    per matrix element. The coincidences are sparse (lr |x d|/dw_min pulses per element and sample), so
-    they are listed as events (sample, row, column) and applied per element in sample order: round r
-    applies the r-th pulsed sample of every element that has one. Exactly the sequential semantics; the
-    work scales with the number of pulses, not with B x out x in."""
+    pass), so every slot's row and column firings of every sample are drawn at once ((B, slots, out + in)
+    uniforms in one call), not one per matrix element. The coincidences are sparse (lr |x d|/dw_min pulses
+    per element and sample) and are listed as events (sample, element, signed count): with one slot (BL 1,
+    the common case) every fired row meets every fired column of its sample; otherwise the counts are row
+    bits @ column bits over the slots, for the rows and columns that fire. The events are applied in sample
+    order, all elements of a sample at once; for an affine response the n pulses of an event are one
+    closed-form map (with cycle noise: one normal draw, see :func:`_affine_maps`). Exactly the sequential
+    semantics; the work scales with the number of pulsed elements, not with B x out x in."""
     out, inp = batch.shape
     C, nb = batch.D.shape[:2]
-    X = np.broadcast_to(batch.X, (C, nb, inp))
+    X = batch.X if batch.X.shape[0] == C else np.broadcast_to(batch.X, (C, nb, inp))
     D = batch.D
-    x_m = np.max(np.abs(X), axis=-1)                       # (chains, B)
-    d_m = np.max(np.abs(D), axis=-1)
+    x_m = np.abs(X).max(axis=-1)                           # (chains, B)
+    d_m = np.abs(D).max(axis=-1)
     A, B, bl = _scales(lr, x_m, d_m, device.dw_min, device.trains)
     slots = int(bl.max(initial=0))
     if slots == 0:
         return W
-    live = (np.arange(slots) < bl[..., None])[..., None]   # (chains, B, slots, 1)
-    p = np.clip(np.nan_to_num(B[..., None] * np.abs(X)), 0.0, 1.0)[:, :, None, :]
-    q = np.clip(np.nan_to_num(A[..., None] * np.abs(D)), 0.0, 1.0)[:, :, None, :]
-    cols = (rng.random((C, nb, slots, inp)) < p) & live
-    rows = (rng.random((C, nb, slots, out)) < q) & live
-    if C * nb * out * inp <= _DENSE_LIMIT and _composable(device, W.shape):
+    # groups g = sample * chains + chain: sample-major, so that the events come in sample order
+    G = nb * C
+    if _BACKEND == "numba":                               # the same uniforms as _fire draws, pulse by pulse
+        from . import kernels
+        return kernels.pulse_batch(device, W, X, D, A, B, bl, rng.random((G, slots, out + inp)), rng, batch.inplace)
+    Xg = X.reshape(G, inp) if C == 1 else np.swapaxes(X, 0, 1).reshape(G, inp)
+    Dg = D.reshape(G, out) if C == 1 else np.swapaxes(D, 0, 1).reshape(G, out)
+    p = np.abs(Xg)
+    p *= B.T.reshape(G, 1)
+    q = np.abs(Dg)
+    q *= A.T.reshape(G, 1)
+    finite = np.isfinite(x_m).all() and np.isfinite(d_m).all()
+    for a_ in (p, q):                                      # above 1 (clipped management); nan only from inf
+        np.minimum(a_, 1.0, out=a_)
+        if not finite:
+            np.nan_to_num(a_, copy=False)
+    rows, cols = _fire(rng, q, p, bl.T.reshape(G), slots)
+    if nb >= _COMPOSE_SAMPLES and G * out * inp <= _DENSE_LIMIT and _composable(device, W.shape):
         # small tiles, many samples per element (P1 Fig. 2: 1 x 50, B = 100): compose the samples' maps
-        n = np.matmul(np.swapaxes(rows, 2, 3).astype(np.float32), cols.astype(np.float32))   # (C, B, out, in)
+        n = np.matmul(np.swapaxes(rows, 1, 2).astype(np.float32), cols.astype(np.float32))   # (G, out, in)
+        n = np.swapaxes(n.reshape(nb, C, out * inp), 0, 1)
         down = D[..., :, None] * X[..., None, :] > 0
-        return _compose_samples(device, W, n.reshape(C, nb, -1).astype(np.int64), down.reshape(C, nb, -1))
-    # every (row, column) pair that fires in the same (chain, sample, slot) group is one pulse
-    groups = C * nb * slots
-    rg, ri = np.divmod(np.flatnonzero(rows), out)          # group index, row
-    cg, cj = np.divmod(np.flatnonzero(cols), inp)
-    n_cols = np.bincount(cg, minlength=groups)
-    col_start = np.concatenate(([0], np.cumsum(n_cols)[:-1]))
-    reps = n_cols[rg]
-    total = int(reps.sum())
-    if total == 0:
+        return _compose_samples(device, W, n.astype(np.int64), down.reshape(C, nb, -1))
+    sd, sx = np.sign(Dg), np.sign(Xg)
+    if G * out * inp <= _DENSE_EVENTS and device.response.affine is not None and not device.varies:
+        # small tiles: signed counts of every element and sample, the samples applied to the whole tile
+        M = np.matmul(np.swapaxes(rows * sd[:, None, :].astype(np.float32), 1, 2),
+                      cols * sx[:, None, :].astype(np.float32))          # (G, out, in), sample-major
+        new = _apply_dense(device, W, M.reshape(nb, C * out * inp), rng, slots * nb, batch.inplace)
+        if new is not None:
+            return new.reshape(W.shape)
+        f = np.flatnonzero(M != 0)
+        g, ij = np.divmod(f, out * inp)
+        i, j = np.divmod(ij, inp)
+        v = M.reshape(-1).take(f)
+        elem = ((g % C) * out + i) * inp + j
+        bounds = np.searchsorted(g, np.arange(0, G + 1, C))
+        return _apply_events(device, W, elem, v, bounds, rng, slots * nb, batch.inplace, False).reshape(W.shape)
+    if slots == 1:
+        elem, v, per_group = _pairs(rows[:, 0], cols[:, 0], sd, sx, C)
+        bounds = np.concatenate(([0], np.cumsum(per_group.reshape(nb, C).sum(axis=1))))
+    else:
+        g, i, j, v = _coincidences(rows, cols, sd, sx, G * out * inp <= _DENSE_EVENTS)
+        elem = ((g % C) * out + i) * inp + j
+        bounds = np.searchsorted(g, np.arange(0, G + 1, C))    # events of sample b: bounds[b]:bounds[b + 1]
+    if elem.size == 0:
         return W
-    g = np.repeat(rg, reps)
-    i = np.repeat(ri, reps)
-    first = np.repeat(np.cumsum(reps) - reps, reps)
-    j = cj[col_start[g] + np.arange(total) - first]
-    cb = g // slots                                        # chain * B + sample
-    c, b = np.divmod(cb, nb)
-    # pulses of one (element, sample) have one sign: count them; key orders by element, then sample
-    elem = (c * out + i) * inp + j
-    keys, n = np.unique(elem * nb + b, return_counts=True)
-    elem, b = np.divmod(keys, nb)
-    c, rest = np.divmod(elem, out * inp)
-    down = D[c, b, rest // inp] * X[c, b, rest % inp] > 0
-    starts = np.flatnonzero(np.r_[True, elem[1:] != elem[:-1]])
-    run = np.zeros(elem.size, dtype=np.int64)
-    run[starts] = starts
-    rank = np.arange(elem.size) - np.maximum.accumulate(run)
-    Wf = W.reshape(-1).copy()
+    return _apply_events(device, W, elem, v, bounds, rng, slots * nb, batch.inplace, slots == 1).reshape(W.shape)
+
+
+def _apply_dense(device, W: np.ndarray, M: np.ndarray, rng: np.random.Generator, reach: int, inplace: bool):
+    """A small tile's signed counts M (samples, chains x elements; -n UP, +n DOWN) applied sample by sample
+    to the whole tile, each sample one closed-form affine map per element (identity where M is 0; a device
+    without per-element parameters). None when some element is within reach of a bound (then the caller
+    goes event by event, pulse by pulse there)."""
+    Wf = W.reshape(-1) if inplace and W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64 \
+        else np.array(W, dtype=float).reshape(-1)
+    if _far(device, Wf, reach, None) is not True:
+        return None
+    nmax = int(np.abs(M).max(initial=0))
+    ta, tb, ts = _affine_tables(device.response.affine, device.dw_min, device.sigma_c, nmax)
+    tix = (M + nmax).astype(np.intp)
+    a, c = ta.take(tix), tb.take(tix)
+    if device.sigma_c:
+        nz = np.flatnonzero(M != 0)
+        xi = rng.standard_normal(nz.size)
+        xi *= ts.take(tix.reshape(-1).take(nz))
+        c.reshape(-1)[nz] += xi
+    for b in range(M.shape[0]):
+        Wf *= a[b]
+        Wf += c[b]
+    return Wf
+
+
+def _apply_events(device, W: np.ndarray, elem: np.ndarray, v: np.ndarray, bounds: np.ndarray,
+                  rng: np.random.Generator, reach: int, inplace: bool = False, ones: bool = False) -> np.ndarray:
+    """Events (element index into W flattened, signed count v: -n UP / +n DOWN) applied in the order of
+    ``bounds``' segments (one segment per sample; an element at most once per segment). ``reach``: the
+    most pulses an element can get from all segments. ``inplace``: write into W (when it is a writable
+    contiguous float array). ``ones``: every event is a single pulse."""
+    if inplace and W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64:
+        Wf = W.reshape(-1)
+    else:
+        Wf = np.array(W, dtype=float).reshape(-1)
     el = device.elements(W.shape)
-    el = None if el is None else el.reshape(-1)
-    order = np.argsort(rank, kind="stable")
-    bounds = np.searchsorted(rank[order], np.arange(int(rank.max()) + 2))
-    for r in range(bounds.size - 1):
-        sel = order[bounds[r]:bounds[r + 1]]
-        e = elem[sel]
-        Wf[e] = apply_counts(device, Wf[e], n[sel], down[sel], rng, None if el is None else el.take(e))
-    return Wf.reshape(W.shape)
+    el = None if el is None else el.reshape(-1).take(elem)
+    n = np.broadcast_to(np.int64(1), v.shape) if ones else np.abs(v).astype(np.int64)
+    segs = [(s0, s1) for s0, s1 in zip(bounds[:-1].tolist(), bounds[1:].tolist()) if s1 > s0]
+    far = False
+    if device.response.affine is not None:
+        far = _far(device, Wf.take(elem), reach, el)
+        a, c = _affine_maps(device, n, v, el, rng, ones=ones)
+        if far is True:
+            scalar = np.ndim(a) == 0
+            for s0, s1 in segs:
+                e = elem[s0:s1]
+                w = Wf.take(e)
+                w *= a if scalar else a[s0:s1]
+                w += c[s0:s1]
+                Wf[e] = w
+            return Wf
+    # pulse by pulse (a response without closed form, or elements within reach of a bound)
+    from .device import pulse_update
+    sign = np.where(v > 0, -1.0, 1.0)
+    far = np.broadcast_to(far, elem.shape)
+    for s0, s1 in segs:
+        e, f = elem[s0:s1], far[s0:s1]
+        if f.any():
+            sl = np.flatnonzero(f) + s0
+            w = Wf.take(elem[sl])
+            Wf[elem[sl]] = (a if np.ndim(a) == 0 else a[sl]) * w + c[sl]
+            sl = np.flatnonzero(~f) + s0
+            e = elem[sl]
+        else:
+            sl = slice(s0, s1)
+        if e.size:
+            Wf[e] = pulse_update(device, Wf.take(e), sign[sl], rng, bl=n[sl],
+                                 elements=None if el is None else el.take(sl))
+    return Wf
 
 
 _DENSE_LIMIT = 1 << 20        # chains x samples x elements up to which the per-sample maps are composed densely
+_COMPOSE_SAMPLES = 16         # ... when a batch has at least this many samples (fewer: sample by sample is faster)
+_DENSE_EVENTS = 1 << 15       # ... up to which the coincidences are counted over the whole tile
 
 
 def _composable(device, shape) -> bool:
@@ -262,15 +586,51 @@ def _compose_samples(device, W: np.ndarray, n: np.ndarray, down: np.ndarray) -> 
 def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np.ndarray,
                     rng: np.random.Generator) -> np.ndarray:
     """Tiki-Taka transfer: for every column j in ``columns`` a rank-1 update with x = e_j, d = -V[:, :, j]
-    (so W[:, :, j] += lr V[:, :, j] in expectation), all columns at once. W, V (chains, out, in)."""
-    trains = device.trains
-    cols = np.zeros(W.shape[-1], dtype=bool)
-    cols[np.asarray(columns, dtype=np.int64)] = True
-    v = np.where(cols[None, None, :], V, 0.0)
-    d_m = np.max(np.abs(v), axis=1)                       # (chains, in): per column transfer
-    A, B, bl = _scales(lr, np.ones_like(d_m), d_m, device.dw_min, trains)
-    p = B[:, None, :]                                     # column j fires with B * 1
-    q = A[:, None, :] * np.abs(v)                         # rows, independent per column
-    n = _counts(p, q, bl[:, None, :], int(bl.max(initial=0)), rng)
-    el = device.elements((W.shape[0], W.shape[1] * W.shape[2]))     # the device's layout is flat
-    return apply_counts(device, W, n, v < 0, rng, None if el is None else el.reshape(W.shape))   # d = -v: DOWN
+    (so W[:, :, j] += lr V[:, :, j] in expectation), all columns at once. W, V (chains, out, in).
+
+    Column j fires in a slot with probability B_j, row i of it with A_j |V_ij| (independently per column:
+    each column is its own update). The columns' firings are drawn first (chains x slots x columns); rows
+    are drawn only for the columns that fire in some slot, and every element's coincidences are applied at
+    once (each element belongs to one column: one event per element)."""
+    C, out, inp = W.shape
+    cols = np.arange(inp) if columns is None else np.asarray(columns, dtype=np.int64).reshape(-1)
+    Vs = V if cols.size == inp and np.array_equal(cols, np.arange(inp)) else V[:, :, cols]
+    if _BACKEND == "numba":
+        from . import kernels
+        d_m = kernels.column_absmax(V, cols)
+    else:
+        d_m = np.maximum(Vs.max(axis=1), -Vs.min(axis=1))  # (chains, k): per column transfer
+    A, B, bl = _scales(lr, np.ones_like(d_m), d_m, device.dw_min, device.trains)
+    slots = int(bl.max(initial=0))
+    if slots == 0:
+        return W
+    fire = rng.random((C, slots, cols.size)) < B[:, None, :]        # column j fires with B * 1
+    if slots > 1:
+        fire &= np.arange(slots)[None, :, None] < bl[:, None, :]
+    c_f, k_f = np.nonzero(fire[:, 0] if slots == 1 else fire.any(axis=1))
+    if c_f.size == 0:
+        return W
+    if _BACKEND == "numba":
+        from . import kernels
+        return kernels.pulse_transfer(device, W, V, c_f, k_f, cols[k_f],
+                                      fire[c_f, 0, k_f][:, None] if slots == 1 else fire[c_f, :, k_f], A, rng)
+    vcol = Vs[c_f, :, k_f]                                 # (fired, out): the fired columns
+    q = np.abs(vcol)
+    q *= A[c_f, k_f][:, None]
+    np.minimum(q, 1.0, out=q)
+    if slots == 1:
+        hit = rng.random(q.shape) < q
+        f, i = np.nonzero(hit)
+        n = np.ones(f.size, dtype=np.int64)
+    else:
+        cnt = ((rng.random((q.shape[0], slots, out)) < q[:, None, :]) & fire[c_f, :, k_f][:, :, None]).sum(axis=1)
+        f, i = np.nonzero(cnt)
+        n = cnt[f, i].astype(np.int64)
+    if f.size == 0:
+        return W
+    elem = (c_f[f] * out + i) * inp + cols[k_f[f]]
+    Wf = W.reshape(-1).copy()
+    el = device.elements((C, out * inp))                   # the device's layout is flat
+    el = None if el is None else el.reshape(-1).take(elem)
+    Wf[elem] = apply_counts(device, Wf[elem], n, vcol[f, i] < 0, rng, el)   # d = -v: DOWN where v < 0
+    return Wf.reshape(W.shape)

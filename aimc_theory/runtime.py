@@ -13,7 +13,8 @@ The command line calls it at start; Python users may call it once.
 
 :func:`limit_blas_threads` caps OpenBLAS's threads in a worker process: two forked workers on two cores
 each running a 2-thread BLAS on the network's small matrices (batch 10) oversubscribe the cores and spin;
-one thread per worker is as fast as two in a single process there.
+one thread per worker is as fast as two in a single process there. :func:`blas_threads` sets them for a
+block and restores them (the network path trains with one).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -44,6 +46,33 @@ def retain_freed_memory() -> bool:
 
 _BLAS_SETTERS = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
                  "openblas_set_num_threads64_")
+_BLAS_GETTERS = tuple(name.replace("_set_", "_get_") for name in _BLAS_SETTERS)
+
+
+def _openblas_libraries() -> list:
+    """(library, setter, getter) of every OpenBLAS loaded in this process (NumPy's and SciPy's own copies).
+
+    Why not threadpoolctl: it is not a dependency, and for OpenBLAS it does what this does: find the loaded
+    libraries in /proc/self/maps and call their exported ``*_set_num_threads`` (ctypes). The environment
+    variables (OPENBLAS_NUM_THREADS, ...) only act when a library is loaded, too late for NumPy's."""
+    paths = set()
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = {line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return []
+    out = []
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in zip(_BLAS_SETTERS, _BLAS_GETTERS):
+            setter = getattr(lib, set_name, None)
+            if setter is not None:
+                out.append((lib, setter, getattr(lib, get_name, None)))
+                break
+    return out
 
 
 def limit_blas_threads(n: int = 1) -> int:
@@ -51,25 +80,38 @@ def limit_blas_threads(n: int = 1) -> int:
     returns how many libraries were set. Child processes inherit the environment variables set here."""
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(n)
-    paths = set()
+    libs = _openblas_libraries()
+    for _, setter, _ in libs:
+        setter(ctypes.c_int(n))
+    return len(libs)
+
+
+def blas_threads_now() -> list[int]:
+    """The thread count of every loaded OpenBLAS (that exports its getter)."""
+    return [int(getter()) for _, _, getter in _openblas_libraries() if getter is not None]
+
+
+@contextmanager
+def blas_threads(n: int | None):
+    """Within the block every loaded OpenBLAS runs ``n`` threads (None: unchanged); restored afterwards.
+
+    The network path sets 1 (:func:`aimc_theory.network.train`): its matrices at batch 10 (10 x 784 x 256)
+    are too small for threads to pay off, and on a 2-core machine shared with another job a second BLAS
+    thread spins waiting for the busy core: a bare NumPy MLP epoch took 0.97 s with one thread and 9-27 s
+    with two (measured under load; benchmarks/bench_epochs.py prints both)."""
+    if n is None:
+        yield
+        return
+    libs = _openblas_libraries()
+    old = [int(getter()) if getter is not None else None for _, _, getter in libs]
+    for _, setter, _ in libs:
+        setter(ctypes.c_int(int(n)))
     try:
-        with open("/proc/self/maps") as fh:
-            paths = {line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line}
-    except OSError:
-        return 0
-    done = 0
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in _BLAS_SETTERS:
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn(ctypes.c_int(n))
-                done += 1
-                break
-    return done
+        yield
+    finally:
+        for (_, setter, _), k in zip(libs, old):
+            if k is not None:
+                setter(ctypes.c_int(k))
 
 
 def available_memory() -> int | None:

@@ -168,3 +168,43 @@ def test_cnn_trains_on_the_builtin_digits():
     r = network.train(ds, "analog-sgd", device.Device(response.softbounds(tau=1.0)), epochs=2, lr=0.1, batch_size=8,
                       architecture="cnn")
     assert r.test_curve[-1] > 0.3 and [W.shape for W, _ in r.final_weights] == [(16, 25), (32, 400), (128, 512), (10, 128)]
+
+
+def test_fused_digital_step_is_the_algorithms_update(monkeypatch):
+    """Digital SGD writes W - lr sum_r delta_r a_r^T with one BLAS call into W: the same weights (to
+    rounding) as algorithms.digital_sgd's update, which runs when W cannot be written in place."""
+    ds = data.digits(200, 50)
+    kw = dict(epochs=1, lr=0.3, seed=5, hidden=(16,))
+    fused = network.train(ds, "digital-sgd", device.Device(response.ideal()), **kw)
+    monkeypatch.setattr(network, "_dgemm", lambda: None)
+    plain = network.train(ds, "digital-sgd", device.Device(response.ideal()), **kw)
+    for (Wa, ba), (Wb, bb) in zip(fused.final_weights, plain.final_weights):
+        assert np.allclose(Wa, Wb, rtol=0, atol=1e-11) and np.allclose(ba, bb, rtol=0, atol=1e-11)
+    assert fused.train_loss == pytest.approx(plain.train_loss, rel=1e-9)
+
+
+def test_blas_threads_are_set_for_training_and_restored():
+    from aimc_theory import runtime
+    before = runtime.blas_threads_now()
+    seen = []
+    network.train(data.digits(60, 20), "digital-sgd", device.Device(response.ideal()), hidden=(8,), blas_threads=1,
+                  progress=lambda _: seen.append(runtime.blas_threads_now()))
+    assert runtime.blas_threads_now() == before
+    assert seen and all(t == 1 for t in seen[-1])
+    with runtime.blas_threads(1):
+        assert all(t == 1 for t in runtime.blas_threads_now())
+    assert runtime.blas_threads_now() == before
+
+
+def test_numba_backend_trains_with_pulse_trains():
+    pytest.importorskip("numba")
+    ds = data.digits(200, 50)
+    pulsed = device.Device(response.power(tau=0.6, gamma=1.0), dw_min=1e-3, sigma_c=0.3,
+                           trains=PulseTrains(desired_bl=8))
+    runs = [network.train(ds, "residual-learning", pulsed, pulsed, epochs=1, lr=0.1, hidden=(16,), seed=2,
+                          options={"beta": 0.01}, backend="numba") for _ in range(2)]
+    assert runs[0].train_loss == runs[1].train_loss and np.isfinite(runs[0].train_loss[0])     # seeded
+    with pytest.raises(InputError, match="backend"):
+        network.train(ds, "analog-sgd", device.Device(response.softbounds()), hidden=(8,), backend="numba")
+    with pytest.raises(InputError, match="backend"):
+        network.train(ds, "analog-sgd", pulsed, hidden=(8,), backend="gpu")

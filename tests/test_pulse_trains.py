@@ -246,3 +246,156 @@ def test_composed_samples_equal_the_event_loop(monkeypatch, scaled):
     assert np.allclose(W_dense, W_events, rtol=0, atol=1e-12)
     assert np.isclose(W_events, 0.2).any() or np.isclose(W_events, -0.2).any()    # some element saturated
     assert np.abs(W_events - W0).max() > 0.05
+
+
+# -- the vectorized paths against the simple ones (issue 19) ---------------------------------------------------
+
+def _reference_batch(dev, W, X, D, lr, rng):
+    """The simple semantics: sample by sample, slot by slot, Bernoulli firings of every row and column, every
+    coincidence one pulse through device.pulse_update (pulse by pulse, cycle noise per pulse)."""
+    import aimc_theory.pulse_trains as pt
+    W = W.copy()
+    C, nb, out = D.shape
+    inp = X.shape[-1]
+    x_m, d_m = np.abs(X).max(axis=-1), np.abs(D).max(axis=-1)
+    A, B, bl = pt._scales(lr, x_m, d_m, dev.dw_min, dev.trains)
+    for b in range(nb):
+        n = np.zeros((C, out, inp), dtype=np.int64)
+        for s in range(int(bl[:, b].max())):
+            live = (bl[:, b] > s)[:, None]
+            rows = (rng.random((C, out)) < np.clip(A[:, b, None] * np.abs(D[:, b]), 0, 1)) & live
+            cols = (rng.random((C, inp)) < np.clip(B[:, b, None] * np.abs(X[:, b]), 0, 1)) & live
+            n += rows[:, :, None] & cols[:, None, :]
+        sign = np.where(D[:, b, :, None] * X[:, b, None, :] > 0, -1.0, 1.0).reshape(C, -1)
+        W = device.pulse_update(device.Device(dev.response, dw_min=dev.dw_min, sigma_c=dev.sigma_c), W, sign, rng,
+                                bl=n.reshape(C, -1))
+    return W
+
+
+def _same_law(a, b, k=5.0):
+    """Per-element means within k SE and standard deviations within 6% (or both tiny)."""
+    n = a.shape[0]
+    se = np.hypot(a.std(axis=0), b.std(axis=0)) / math.sqrt(n)
+    assert np.all(np.abs(a.mean(axis=0) - b.mean(axis=0)) <= k * se + 1e-12)
+    sa, sb = a.std(axis=0), b.std(axis=0)
+    assert np.all((np.abs(sa - sb) <= 0.06 * np.maximum(sa, sb)) | (np.maximum(sa, sb) < 1e-9))
+
+
+@pytest.mark.parametrize("path", ["pairs", "padded", "dense", "nonaffine"])
+def test_vectorized_batch_has_the_law_of_the_simple_loop(monkeypatch, path):
+    """Every path of batch_update (one slot: fired rows x fired columns; several slots: counts over the
+    firing rows and columns; small tiles: the whole tile sample by sample; a non-affine response: pulse by
+    pulse) gives the distribution of the simple loop, cycle noise and a saturating bound included."""
+    import aimc_theory.pulse_trains as pt
+    chains = 6000
+    rng = np.random.default_rng(12)
+    resp = response.power(tau=0.3, gamma=0.5 if path == "nonaffine" else 1.0)
+    bl = 1 if path == "pairs" else 6
+    dev = device.Device(resp, dw_min=0.01, sigma_c=0.4, trains=PulseTrains(desired_bl=bl))
+    x = np.array([[0.9, -0.4, 0.2, 0.7], [-0.7, 0.8, 0.1, 0.0], [0.3, 0.3, -0.9, 0.5]])
+    d = np.array([[0.5, -0.2, 0.3], [0.4, 0.6, -0.1], [-0.8, 0.1, 0.2]])
+    X = np.broadcast_to(x, (chains, 3, 4)).copy()
+    D = np.broadcast_to(d, (chains, 3, 3)).copy()
+    W0 = np.tile(np.array([0.1, -0.2, 0.0, 0.05, 0.29, -0.1, 0.2, 0.0, -0.05, 0.1, -0.29, 0.15]), (chains, 1))
+    monkeypatch.setattr(pt, "_DENSE_EVENTS", 1 << 30 if path == "dense" else 0)
+    seen = []
+    def spy(f, name):
+        return lambda *a, **k: seen.append(name) or f(*a, **k)
+    for name in ("_pairs", "_coincidences", "_apply_dense"):
+        monkeypatch.setattr(pt, name, spy(getattr(pt, name), name))
+    lr = 0.02
+    fast = batch_update(dev, W0, Rank1Batch(X, D), lr, np.random.default_rng(1))
+    slow = _reference_batch(dev, W0, X, D, lr, np.random.default_rng(2))
+    _same_law(fast, slow)
+    assert np.abs(fast.mean(axis=0) - W0[0]).max() > 0.01                  # the writes moved the weights
+    assert np.all((fast >= resp.lo) & (fast <= resp.hi))
+    assert np.isclose(fast, resp.hi).any() or np.isclose(fast, resp.lo).any()   # some path hit a bound
+    assert seen[0] == {"pairs": "_pairs", "padded": "_coincidences", "dense": "_apply_dense",
+                       "nonaffine": "_coincidences"}[path]
+
+
+def test_closed_form_noise_has_the_law_of_pulse_by_pulse():
+    """n noisy pulses of one sign on an affine response as one map with one normal draw (apply_counts):
+    the law of n pulses with n normal draws; elements a bound is within reach of go pulse by pulse."""
+    chains = 20000
+    resp = response.aihwkit_softbounds(w_max=0.6, w_min=-0.4, up_down=0.2)
+    dev = device.Device(resp, dw_min=0.01, sigma_c=0.5, trains=PulseTrains())
+    w0 = np.array([0.0, 0.3, -0.35, 0.58, 0.1, -0.39])
+    n = np.array([1, 7, 20, 12, 3, 9])
+    down = np.array([False, True, True, False, True, True])
+    W = np.tile(w0, (chains, 1))
+    fast = apply_counts(dev, W, np.tile(n, (chains, 1)), np.tile(down, (chains, 1)), np.random.default_rng(3))
+    slow = device.pulse_update(device.Device(resp, dw_min=0.01, sigma_c=0.5), W, np.where(down, -1.0, 1.0),
+                               np.random.default_rng(4), bl=np.tile(n, (chains, 1)))
+    _same_law(fast, slow)
+    assert np.all((fast >= resp.lo) & (fast <= resp.hi)) and (fast == resp.hi).any()
+
+
+def test_inplace_batch_writes_into_the_given_weights():
+    dev = device.Device(response.softbounds(), dw_min=1e-3, sigma_c=0.2, trains=PulseTrains())
+    rng = np.random.default_rng(5)
+    X, D = rng.standard_normal((1, 10, 50)), rng.standard_normal((1, 10, 40)) * 0.3
+    W = rng.uniform(-0.5, 0.5, (1, 2000))
+    W0 = W.copy()
+    out = batch_update(dev, W, Rank1Batch(X, D), 0.1, np.random.default_rng(6))
+    assert np.array_equal(W, W0) and not np.array_equal(out, W0)          # a new array by default
+    out2 = batch_update(dev, W, Rank1Batch(X, D, inplace=True), 0.1, np.random.default_rng(6))
+    assert np.shares_memory(out2, W) and np.array_equal(out2, out)          # same draws, written into W
+
+
+def test_affine_expected_update_is_the_expected_update():
+    rng = np.random.default_rng(7)
+    for resp in (response.power(tau=0.6, gamma=1.0), response.softbounds(sp=-0.2), response.linear(tau=1.0, c=0.3),
+                 response.aihwkit_softbounds(w_max=1.5, w_min=-1.0, up_down=0.3), response.softbounds().shifted(0.1)):
+        w = rng.uniform(resp.lo, resp.hi, (3, 500))
+        dw = rng.standard_normal((3, 500)) * 0.5             # large steps: the clip matters
+        assert np.allclose(device.affine_expected_update(resp, w, dw.copy()), device.expected_update(resp, w, dw),
+                           rtol=0, atol=1e-14)
+    dev = device.Device(response.softbounds(sp=-0.2))
+    X, D = rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 3))
+    W = rng.uniform(-0.5, 0.5, (2, 12))
+    g = Rank1Batch(X, D)
+    assert np.allclose(dev.write_gradient(W, g, 0.1, None), device.expected_update(dev.response, W, g.dense(-0.1)),
+                       atol=1e-14)
+
+
+def test_numba_pulse_kernels_same_firings_same_law():
+    """The compiled kernels draw the same firings as the NumPy path (an ideal response counts the pulses:
+    the same weights) and, with cycle noise, give the same law; the transfer too."""
+    pytest.importorskip("numba")
+    import aimc_theory.pulse_trains as pt
+    chains = 3000
+    rng = np.random.default_rng(8)
+    X, D = rng.standard_normal((chains, 4, 5)), rng.standard_normal((chains, 4, 3)) * 0.5
+    W0 = np.zeros((chains, 15))
+    a = batch_update(ideal_trains(bl=5), W0, Rank1Batch(X, D), 0.02, np.random.default_rng(9))
+    with pt.backend("numba"):
+        b = batch_update(ideal_trains(bl=5), W0, Rank1Batch(X, D), 0.02, np.random.default_rng(9))
+    assert np.allclose(a, b, rtol=0, atol=1e-12) and np.abs(a).max() > 0
+    noisy = device.Device(response.power(tau=0.3, gamma=1.0), dw_min=0.01, sigma_c=0.4,
+                          trains=PulseTrains(desired_bl=4))
+    W1 = np.tile(rng.uniform(-0.25, 0.25, 15), (chains, 1))
+    a = batch_update(noisy, W1, Rank1Batch(X, D), 0.05, np.random.default_rng(10))
+    with pt.backend("numba"):
+        b = batch_update(noisy, W1, Rank1Batch(X, D), 0.05, np.random.default_rng(11))
+    _same_law(a, b)
+    sqrt_dev = device.Device(response.power(tau=0.3, gamma=0.5), dw_min=0.01, sigma_c=0.4,
+                             trains=PulseTrains(desired_bl=4))     # not affine: the kernel's power family
+    a = batch_update(sqrt_dev, W1, Rank1Batch(X, D), 0.05, np.random.default_rng(14))
+    with pt.backend("numba"):
+        b = batch_update(sqrt_dev, W1, Rank1Batch(X, D), 0.05, np.random.default_rng(15))
+    _same_law(a, b)
+    V = np.broadcast_to(rng.standard_normal((1, 3, 5)) * 0.05, (chains, 3, 5)).copy()
+    Wt = W1.reshape(chains, 3, 5)
+    a = column_transfer(noisy, Wt, V, 0.5, np.array([0, 2, 4]), np.random.default_rng(12))
+    with pt.backend("numba"):
+        b = column_transfer(noisy, Wt, V, 0.5, np.array([0, 2, 4]), np.random.default_rng(13))
+    _same_law(a.reshape(chains, -1), b.reshape(chains, -1))
+    assert np.array_equal(a[:, :, 1], Wt[:, :, 1]) and np.array_equal(b[:, :, 3], Wt[:, :, 3])
+    with pytest.raises(InputError, match="backend"):
+        with pt.backend("cuda"):
+            pass
+    with pytest.raises(InputError, match="variation"):
+        with pt.backend("numba"):
+            batch_update(device.Device(response.softbounds(), dw_min=1e-3, trains=PulseTrains(), up_scale=2.0), W0,
+                         Rank1Batch(X, D), 0.02, rng)
