@@ -569,11 +569,13 @@ def _compose_samples(device, W: np.ndarray, n: np.ndarray, down: np.ndarray) -> 
     own = el is not None and el.lo is not None
     lo = np.where(hit, el.lo if own else resp.lo, -np.inf)
     hi = np.where(hit, el.hi if own else resp.hi, np.inf)
+    ident = None
     while a.shape[1] > 1:
-        if a.shape[1] % 2:                                 # pad with the identity map
-            pad = [(0, 0), (0, 1), (0, 0)]
-            a, b = np.pad(a, pad, constant_values=1.0), np.pad(b, pad)
-            lo, hi = np.pad(lo, pad, constant_values=-np.inf), np.pad(hi, pad, constant_values=np.inf)
+        if a.shape[1] % 2:          # append the identity map (np.concatenate: np.pad costs ~40 us a call)
+            if ident is None:
+                shape = (a.shape[0], 1, a.shape[2])
+                ident = (np.ones(shape), np.zeros(shape), np.full(shape, -np.inf), np.full(shape, np.inf))
+            a, b, lo, hi = (np.concatenate([x, i], axis=1) for x, i in zip((a, b, lo, hi), ident))
         fa, fb, fl, fh = a[:, 0::2], b[:, 0::2], lo[:, 0::2], hi[:, 0::2]     # earlier sample
         ga, gb, gl, gh = a[:, 1::2], b[:, 1::2], lo[:, 1::2], hi[:, 1::2]     # later sample
         with np.errstate(invalid="ignore"):               # a * inf is inf for a > 0
