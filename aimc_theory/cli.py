@@ -958,7 +958,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_sweep)
     p = sub.add_parser("check", help="run the claims catalogue, write paper_checks.md and figures/")
     p.add_argument("--claims", default=None, help="comma-separated ids or prefixes, e.g. 5,7.power")
-    p.add_argument("--fast", action="store_true", help="smaller budgets (about 2.5 minutes on 2 cores)")
+    p.add_argument("--fast", action="store_true", help="smaller budgets (about 2 minutes on 2 cores)")
     p.add_argument("--network", action="store_true",
                    help="also the network claims 26.* (Fashion-MNIST; minutes; needs dataset-fashion-mnist)")
     p.add_argument("--out", default=".", help="directory for paper_checks.md and figures/")
