@@ -19,7 +19,7 @@ from functools import cached_property, partial
 import numpy as np
 
 from .errors import InputError, require_nonnegative, require_positive
-from .pulse_trains import PulseTrains, Rank1Batch, batch_update, column_transfer
+from .pulse_trains import PulseTrains, Rank1Batch, _affine_increments, batch_update, column_transfer
 from .response import Response
 
 
@@ -406,19 +406,6 @@ def pulse_update(device: Device, w: np.ndarray, dw: np.ndarray, rng: np.random.G
             q = q + np.where(ua, 1.0, -1.0) * device.sigma_c * rng.standard_normal(wa.shape)
         wf[active] = resp.clip(wa + device.dw_min * q) if el is None else el.clip(resp, wa + device.dw_min * q)
     return w
-
-
-def _affine_increments(aff, el, dw: float, down):
-    """One pulse of an affine response as w <- (1 + u) w + t: u = dw s+ b+ k+, t = dw s+ a+ up, and
-    u = -dw s- b- k-, t = -dw s- a- down (s: the element's step scale, k its stretch)."""
-    ap, bp, am, bm = aff
-    if el is None:
-        s = dw
-    else:
-        s = np.where(down, el.down, el.up) * dw
-        if el.up_stretch is not None:          # q(k w) = a + (b k) w
-            bp, bm = bp * el.up_stretch, bm * el.down_stretch
-    return np.where(down, -s * bm, s * bp), np.where(down, -s * am, s * ap)
 
 
 def coincidence_pulses(x: np.ndarray, d: np.ndarray, lr: float, dw_min: float, bl: int,

@@ -172,9 +172,9 @@ def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
     return new
 
 
-def _affine_steps(aff, el, dw: float, down):
-    """One pulse of an affine response as w <- r w + t: r = 1 + dw s+ b+ k+, t = dw s+ a+ up, and
-    r = 1 - dw s- b- k-, t = -dw s- a- down (s: the element's step scale, k its stretch)."""
+def _affine_increments(aff, el, dw: float, down):
+    """One pulse of an affine response as w <- (1 + u) w + t: u = dw s+ b+ k+, t = dw s+ a+ up, and
+    u = -dw s- b- k-, t = -dw s- a- down (s: the element's step scale, k its stretch)."""
     ap, bp, am, bm = aff
     if el is None:
         s = dw
@@ -182,9 +182,13 @@ def _affine_steps(aff, el, dw: float, down):
         s = np.where(down, el.down, el.up) * dw
         if el.up_stretch is not None:          # q(k w) = a + (b k) w
             bp, bm = bp * el.up_stretch, bm * el.down_stretch
-    r = np.where(down, 1.0 - s * bm, 1.0 + s * bp)
-    t = np.where(down, -s * am, s * ap)
-    return r, t
+    return np.where(down, -s * bm, s * bp), np.where(down, -s * am, s * ap)
+
+
+def _affine_steps(aff, el, dw: float, down):
+    """The same pulse as w <- r w + t with r = 1 + u (1 + (-x) is 1 - x exactly: the same bits as before)."""
+    u, t = _affine_increments(aff, el, dw, down)
+    return 1.0 + u, t
 
 
 _REACH_SIGMAS = 10.0    # a bound farther than this many noise SDs (plus the drift) is out of a batch's reach
