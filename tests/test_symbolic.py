@@ -28,7 +28,8 @@ FAMILIES = {
 
 @pytest.fixture(scope="module")
 def derived():
-    return {k: symbolic.derive(f()) for k, f in FAMILIES.items()}
+    # no time budget: whether a closed form is found in 4 s depends on the machine's load
+    return {k: symbolic.derive(f(), time_budget=None) for k, f in FAMILIES.items()}
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

@@ -101,7 +101,7 @@ def _symmetric_points(G: sp.Expr, resp: Response, budget, notes: list | None = N
     return out
 
 
-def derive(response: Response, time_budget: float = 4.0, penalty: bool = True) -> Derivation:
+def derive(response: Response, time_budget: float | None = 4.0, penalty: bool = True) -> Derivation:
     """F = (q- + q+)/2, G = (q- - q+)/2, R = G/F, SPs, R_c(w) = int_{SP}^w R, R'(SP) (arXiv 2502.06309
     eq. 4-7, Thm 1).
 
