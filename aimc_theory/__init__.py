@@ -7,8 +7,6 @@
 from . import algorithms, device, objectives, response, simulation
 from .errors import InputError
 
-simulate = simulation  # the name interface.md uses: `from aimc_theory import response, symbolic, simulate`
-
 __version__ = "0.1.0"
 
 
@@ -20,4 +18,4 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["algorithms", "device", "objectives", "response", "simulation", "simulate", "symbolic", "InputError"]
+__all__ = ["algorithms", "device", "objectives", "response", "simulation", "symbolic", "InputError"]

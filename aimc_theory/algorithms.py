@@ -24,11 +24,43 @@ def _identity_readout(params, state):
 
 @dataclass(frozen=True)
 class Algorithm:
+    """An update rule (optax shape).
+
+    Attributes
+    ----------
+    name : str
+        The registry name.
+    init : callable
+        ``init(params) -> state``.
+    update : callable
+        ``update(grads, state, params, rng) -> (params, state)``: one step; every write to an analog
+        array goes through its ``Device``.
+    readout : callable
+        ``readout(params, state)``: the weight the gradient is evaluated at (W + gamma P for residual
+        learning; W otherwise).
+    config : tuple
+        What a compiled kernel (:mod:`aimc_theory.kernels`) needs to run the same rule: ``(name, lr,
+        device...)``; ``()`` when there is no kernel for it (the NumPy ``update`` always works).
+    step : callable or None
+        ``step(grads, state, params, rng) -> (params, state, info)``: the same step with its per-step
+        diagnostics (e.g. RL v2's buffer before the threshold rule); ``update`` is ``step`` without ``info``.
+        None for rules without diagnostics.
+    """
+
     name: str
     init: Callable[[np.ndarray], Any]
     update: Callable[[np.ndarray, Any, np.ndarray, np.random.Generator], tuple[np.ndarray, Any]]
     readout: Callable[[np.ndarray, Any], np.ndarray] = _identity_readout
-    config: tuple = ()          # (name, lr, device...) for compiled kernels (aimc_theory.kernels)
+    config: tuple = ()
+    step: Callable | None = None
+
+    @classmethod
+    def with_info(cls, name: str, init, step, readout=_identity_readout, config: tuple = ()) -> "Algorithm":
+        """An algorithm from ``step`` (returning ``(params, state, info)``); ``update`` drops the info."""
+        def update(grads, state, params, rng):
+            params, state, _ = step(grads, state, params, rng)
+            return params, state
+        return cls(name, init, update, readout, config, step)
 
 
 def digital_sgd(lr: float) -> Algorithm:

@@ -91,11 +91,11 @@ class Architecture:
         for k, layer in enumerate(self.layers):
             if isinstance(layer, Conv):
                 if len(shape) != 3:
-                    raise InputError("--architecture", f"a convolution needs image inputs (H, W, C), got {shape}")
+                    raise InputError("architecture", f"a convolution needs image inputs (H, W, C), got {shape}")
                 h, w, c = shape
                 ho, wo = h - layer.kernel + 1, w - layer.kernel + 1
                 if ho < layer.pool or wo < layer.pool or ho % layer.pool or wo % layer.pool:
-                    raise InputError("--architecture", f"layer {k + 1}: a {layer.kernel}x{layer.kernel} convolution "
+                    raise InputError("architecture", f"layer {k + 1}: a {layer.kernel}x{layer.kernel} convolution "
                                      f"and {layer.pool}x{layer.pool} pooling do not tile a {h}x{w} input")
                 shapes.append((layer.channels, c * layer.kernel ** 2))
                 shape = (ho // layer.pool, wo // layer.pool, layer.channels)
@@ -104,7 +104,7 @@ class Architecture:
                 shapes.append((layer.n_out, n_in))
                 shape = (layer.n_out,)
             if layer.act not in _ACT:
-                raise InputError("--architecture", f"unknown activation {layer.act!r}")
+                raise InputError("architecture", f"unknown activation {layer.act!r}")
         self.shapes = shapes                     # (out, in) of every tile
 
     def init(self, rng: np.random.Generator, scale: float = 1.0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -226,7 +226,7 @@ def cnn(n_inputs: int, n_classes: int, channels=(16, 32), dense: int = 128) -> A
     dense tanh layer and the linear output."""
     side = int(round(np.sqrt(n_inputs)))
     if side * side != n_inputs:
-        raise InputError("--architecture", f"the CNN needs square images; {n_inputs} inputs are not a square")
+        raise InputError("architecture", f"the CNN needs square images; {n_inputs} inputs are not a square")
     return Architecture("cnn", (side, side, 1), tuple(Conv(c, 5, "tanh", 2) for c in channels)
                         + (Dense(dense, "tanh"), Dense(n_classes, "none")))
 
@@ -254,4 +254,4 @@ def build(name: str, n_inputs: int, n_classes: int, hidden=(256, 128)) -> Archit
         return fcn(n_inputs, n_classes, hidden)
     if name == "cnn":
         return cnn(n_inputs, n_classes)
-    raise InputError("--architecture", f"must be one of {', '.join(ARCHITECTURES)} (got {name!r})")
+    raise InputError("architecture", f"must be one of {', '.join(ARCHITECTURES)} (got {name!r})")

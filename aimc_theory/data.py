@@ -46,24 +46,24 @@ def read_idx(path) -> np.ndarray:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError("--dataset", f"cannot read {path}: {exc.strerror}") from None
+        raise InputError("dataset", f"cannot read {path}: {exc.strerror}") from None
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise InputError("--dataset", f"{path} is not a valid gzip file ({exc})") from None
+            raise InputError("dataset", f"{path} is not a valid gzip file ({exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or not 1 <= raw[3] <= 4:
-        raise InputError("--dataset", f"{path}: wrong magic number {raw[:4].hex() or 'none'} (an IDX file starts "
+        raise InputError("dataset", f"{path}: wrong magic number {raw[:4].hex() or 'none'} (an IDX file starts "
                                       "with 00 00, a type code 08-0e and 1-4 dimensions)")
     ndim = raw[3]
     if len(raw) < 4 + 4 * ndim:
-        raise InputError("--dataset", f"{path} is truncated (no room for its {ndim} dimension sizes)")
+        raise InputError("dataset", f"{path} is truncated (no room for its {ndim} dimension sizes)")
     shape = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
     dtype = np.dtype(_IDX_TYPES[raw[2]])
     need = int(np.prod(shape)) * dtype.itemsize
     body = raw[4 + 4 * ndim:]
     if len(body) != need:
-        raise InputError("--dataset", f"{path} is truncated or has trailing bytes: header says {shape} "
+        raise InputError("dataset", f"{path} is truncated or has trailing bytes: header says {shape} "
                                       f"({need} bytes of data), the file has {len(body)}")
     return np.frombuffer(body, dtype=dtype).reshape(shape)
 
@@ -79,19 +79,19 @@ def load_idx_dir(directory, name: str | None = None) -> Dataset:
     """MNIST-layout directory: train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-... ."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise InputError("--dataset", f"{directory} is not a directory with IDX files")
+        raise InputError("dataset", f"{directory} is not a directory with IDX files")
     parts = {}
     for split, (img, lab) in _SPLITS.items():
         fi, fl = _find(directory, img), _find(directory, lab)
         if fi is None or fl is None:
             missing = img if fi is None else lab
-            raise InputError("--dataset", f"{directory} has no {missing}[.gz] (MNIST file names expected)")
+            raise InputError("dataset", f"{directory} has no {missing}[.gz] (MNIST file names expected)")
         x, y = read_idx(fi), read_idx(fl)
         if x.ndim != 3 or y.ndim != 1:
-            raise InputError("--dataset", f"{fi.name} must hold n x rows x cols images and {fl.name} n labels "
+            raise InputError("dataset", f"{fi.name} must hold n x rows x cols images and {fl.name} n labels "
                                           f"(got shapes {x.shape} and {y.shape})")
         if x.shape[0] != y.shape[0]:
-            raise InputError("--dataset", f"{fi.name} has {x.shape[0]} images but {fl.name} has {y.shape[0]} labels")
+            raise InputError("dataset", f"{fi.name} has {x.shape[0]} images but {fl.name} has {y.shape[0]} labels")
         parts[split] = (x.reshape(x.shape[0], -1).astype(np.float64) / 255.0, y.astype(np.int64))
     return Dataset(name or directory.name, *parts["train"], *parts["test"])
 
@@ -103,7 +103,7 @@ def fashion_mnist() -> Dataset:
             for sub in (Path(d), *sorted(p for p in Path(d).rglob("*") if p.is_dir())):
                 if _find(sub, _SPLITS["train"][0]) is not None:
                     return load_idx_dir(sub, "fashion-mnist")
-    raise InputError("--dataset", "Fashion-MNIST not found; install it with `sudo apt-get install "
+    raise InputError("dataset", "Fashion-MNIST not found; install it with `sudo apt-get install "
                                   "dataset-fashion-mnist` (Debian/Ubuntu) or pass the directory of its IDX files")
 
 
@@ -170,4 +170,4 @@ def load(spec: str) -> Dataset:
         return fashion_mnist()
     if spec and os.path.isdir(spec):
         return load_idx_dir(spec)
-    raise InputError("--dataset", f"must be digits, fashion-mnist or a directory of IDX files (got {spec!r})")
+    raise InputError("dataset", f"must be digits, fashion-mnist or a directory of IDX files (got {spec!r})")

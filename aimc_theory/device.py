@@ -1,7 +1,8 @@
 """Device models (spec A.1, A.2, A.7): how a requested update dw moves an analog weight.
 
 A :class:`Device` is a plain configuration (aihwkit style); the update functions are
-kept apart. Two models:
+kept apart, in :mod:`aimc_theory.update_models` (below this module and :mod:`aimc_theory.pulse_trains`,
+which both apply them), and are importable from here. Two models:
 
 * expected update (P1 eq. 3): ``U_q(w, dw) = w + dw q+(w)`` for dw >= 0, ``w + dw q-(w)``
   otherwise (equivalently ``w + dw F - |dw| G``, eq. 5);
@@ -19,8 +20,11 @@ from functools import cached_property, partial
 import numpy as np
 
 from .errors import InputError, require_nonnegative, require_positive
-from .pulse_trains import PulseTrains, Rank1Batch, _affine_increments, batch_update, column_transfer
+from .pulse_trains import PulseTrains, batch_update, column_transfer
 from .response import Response
+# the update arithmetic lives below this module and pulse_trains; its names stay importable from here
+from .update_models import (Elements, Rank1Batch, affine_expected_update, expected_update,  # noqa: F401
+                            expected_update_fg, pulse_count, pulse_update)
 
 
 @dataclass(frozen=True)
@@ -245,167 +249,6 @@ class Device:
             return self.response.clip(new) if el is None else el.clip(self.response, new)
 
         return self._shifted(one, w)
-
-
-@dataclass(frozen=True)
-class Elements:
-    """A varied array's per-element parameters, broadcast to the weights' shape (or to a subset of them):
-    q+_i(w) = up_i q+(up_stretch_i w), q-_i(w) = down_i q-(down_stretch_i w), saturating at [lo_i, hi_i]
-    (the response's range where ``lo`` is None)."""
-
-    up: np.ndarray
-    down: np.ndarray
-    up_stretch: np.ndarray | None = None
-    down_stretch: np.ndarray | None = None
-    lo: np.ndarray | None = None
-    hi: np.ndarray | None = None
-
-    def take(self, index) -> "Elements":
-        """The parameters of the elements ``index`` selects (fancy or boolean index of the weights)."""
-        return Elements(*(None if a is None else a[index] for a in
-                          (self.up, self.down, self.up_stretch, self.down_stretch, self.lo, self.hi)))
-
-    def reshape(self, shape) -> "Elements":
-        return Elements(*(None if a is None else a.reshape(shape) for a in
-                          (self.up, self.down, self.up_stretch, self.down_stretch, self.lo, self.hi)))
-
-    def q(self, resp: Response, w, up, signed: bool = False):
-        """q+_i(w) where ``up``, q-_i(w) elsewhere (``signed``: -q-_i there, the step of a down pulse)."""
-        wp = w if self.up_stretch is None else self.up_stretch * w
-        wm = w if self.down_stretch is None else self.down_stretch * w
-        qm = self.down * resp.q_minus(wm)
-        return np.where(up, self.up * resp.q_plus(wp), -qm if signed else qm)
-
-    def q_one(self, resp: Response, w, up: bool):
-        """The signed step factor of one direction for every element: s+ q+(k+ w) up, -s- q-(k- w) down."""
-        if up:
-            return self.up * resp.q_plus(w if self.up_stretch is None else self.up_stretch * w)
-        return -(self.down * resp.q_minus(w if self.down_stretch is None else self.down_stretch * w))
-
-    def clip(self, resp: Response, w):
-        return resp.clip(w) if self.lo is None else np.clip(w, self.lo, self.hi)
-
-
-def expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
-    """U_q(w, dw) (P1 eq. 3): the step is scaled by q+ going up and by q- going down."""
-    q = np.where(dw >= 0, resp.q_plus(w), resp.q_minus(w))
-    return resp.clip(w + dw * q)
-
-
-def expected_update_fg(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
-    """The same update in the split form (P1 eq. 5), w + dw F - |dw| G: fewer array passes,
-    used on the hot path (a test checks it equals :func:`expected_update`). Where the response has a
-    directed evaluation (power, exponential) only the branch each step takes is evaluated."""
-    if resp._qd is not None:
-        out = resp._qd(w, dw)
-        out *= dw
-        out += w
-        return resp.clip(out, out=out)
-    F, G = resp.fg(w)
-    out = np.abs(dw)
-    out *= G
-    np.subtract(dw * F if not (np.isscalar(F) and F == 1.0) else dw, out, out=out)
-    out += w
-    return resp.clip(out, out=out)
-
-
-def affine_expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
-    """U_q(w, dw) = w + dw F - |dw| G for an affine response (F = f0 + f1 w, G = g0 + g1 w), written into
-    ``dw`` (a fresh array the caller gives up): the fewest array passes (soft bounds and power gamma 1:
-    |dw|, x G, and three in-place passes with the clip), for the network's rank-1 writes and transfers. The
-    same update as :func:`expected_update` (a test checks); the scalar simulations keep
-    :func:`expected_update_fg` (the numba kernel reproduces its bits)."""
-    ap, bp, am, bm = resp.affine
-    f0, f1 = 0.5 * (ap + am), 0.5 * (bp + bm)
-    g0, g1 = 0.5 * (am - ap), 0.5 * (bm - bp)
-    if not (isinstance(dw, np.ndarray) and dw.dtype == np.float64 and dw.flags.writeable
-            and dw.shape == np.broadcast_shapes(np.shape(w), dw.shape)):
-        dw = np.array(np.broadcast_to(dw, np.broadcast_shapes(np.shape(w), np.shape(dw))), dtype=float)
-    t = None
-    if g1 or g0:
-        t = np.abs(dw)
-        if g1:
-            G = np.multiply(w, g1)
-            if g0:
-                G += g0
-            t *= G
-        elif g0 != 1.0:
-            t *= g0
-    if f1:
-        F = np.multiply(w, f1)
-        F += f0
-        dw *= F
-    elif f0 != 1.0:
-        dw *= f0
-    if t is not None:
-        dw -= t
-    dw += w
-    return resp.clip(dw, out=dw)
-
-
-def pulse_count(device: Device, dw: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-    """BL = ceil(|dw|/dw_min) (or stochastic rounding), capped at ``max_bl``."""
-    n = np.abs(dw) / device.dw_min
-    if device.rounding == "ceil":
-        bl = np.ceil(n * (1 - 1e-12))  # an exact multiple of dw_min is not rounded up
-    else:
-        if rng is None:
-            raise InputError("seed", "stochastic rounding needs a random generator")
-        base = np.floor(n)
-        bl = base + (rng.random(np.shape(n)) < (n - base))
-    if device.max_bl is not None:
-        bl = np.minimum(bl, device.max_bl)
-    return bl.astype(np.int64)
-
-
-def pulse_update(device: Device, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator | None,
-                 bl: np.ndarray | None = None, elements: Elements | None = None) -> np.ndarray:
-    """Compose BL single pulses (P1 eq. 27); the loop runs over pulse slots, not elements. ``elements``:
-    the elements' parameters in w's shape (default: the device's own)."""
-    resp = device.response
-    w = np.array(w, dtype=float, copy=True)
-    if elements is None:
-        elements = device.elements(w.shape)
-    dw = np.broadcast_to(dw, w.shape)
-    if bl is None:
-        bl = pulse_count(device, dw, rng)
-    up = dw > 0
-    if device.sigma_c and rng is None:
-        raise InputError("seed", "cycle-to-cycle noise needs a random generator")
-    n_max = int(bl.max(initial=0))
-    if n_max == 0:
-        return w
-    if resp.affine is not None and not device.sigma_c:
-        # pulses of one sign compose in closed form for an affine response (as pulse_trains.apply_counts):
-        # r^n w + t (1 - r^n)/(1 - r), clipped once (an increasing map never comes back from a bound)
-        u, t = _affine_increments(resp.affine, elements, device.dw_min, ~up)
-        if np.all(u > -1.0):
-            # r^n - 1 and (r^n - 1)/(r - 1) with r = 1 + u through log1p/expm1: u can be ~1e-8 (dw_min = 1e-8),
-            # where 1 - r^n computed from r itself keeps only ~8 digits
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rn1 = np.expm1(bl * np.log1p(u))
-                geo = np.where(u != 0, rn1 / np.where(u != 0, u, 1.0), bl)
-            new = np.where(bl > 0, w + rn1 * w + t * geo, w)
-            return resp.clip(new) if elements is None else elements.clip(resp, new)
-    # pulse by pulse on the flattened elements (one index array: cheaper than a tuple of them); the active
-    # set keeps row-major order, so the cycle-noise draws come in the same order as before
-    wf, upf, blf = w.reshape(-1), up.reshape(-1), bl.reshape(-1)
-    elf = None if elements is None else elements.reshape(-1)
-    active = np.flatnonzero(blf > 0)
-    for k in range(n_max):
-        if k:  # shrink the working set to the elements that still have pulses to fire
-            active = active[blf[active] > k]
-        wa = wf[active]
-        ua = upf[active]
-        el = None if elf is None else elf.take(active)
-        if el is None:
-            q = np.where(ua, resp.q_plus(wa), -resp.q_minus(wa))
-        else:
-            q = el.q(resp, wa, ua, signed=True)
-        if device.sigma_c:
-            q = q + np.where(ua, 1.0, -1.0) * device.sigma_c * rng.standard_normal(wa.shape)
-        wf[active] = resp.clip(wa + device.dw_min * q) if el is None else el.clip(resp, wa + device.dw_min * q)
-    return w
 
 
 def coincidence_pulses(x: np.ndarray, d: np.ndarray, lr: float, dw_min: float, bl: int,

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .response import FAMILY
 
-FAMILIES = ("softbounds", "linear", "power", "exponential", "piecewise")
 _STATE = ("w", "weight", "g", "conductance")
 _UP, _DOWN = {"up", "+", "1", "+1", "u"}, {"down", "-", "-1", "d"}
 MIN_STEPS = 5          # per direction
@@ -58,17 +58,17 @@ def read(path) -> Sweeps:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise InputError("--data", f"no such file: {path}") from None
+        raise InputError("data", f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError("--data", f"cannot read {path}: {exc}") from None
+        raise InputError("data", f"cannot read {path}: {exc}") from None
     rows = list(csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")))
     if not rows:
-        raise InputError("--data", f"{path} is empty")
+        raise InputError("data", f"{path} is empty")
     head = [h.strip().lower() for h in rows[0]]
     state = next((c for c in _STATE if c in head), None)
     missing = [c for c in ("direction", "pulse") if c not in head] + ([] if state else ["w (or g, conductance)"])
     if missing:
-        raise InputError("--data", f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(head) or 'none'} "
+        raise InputError("data", f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(head) or 'none'} "
                                    "(needed: direction, pulse, w)")
     idx = {c: head.index(c) for c in ("direction", "pulse")}
     idx["w"] = head.index(state)
@@ -76,27 +76,27 @@ def read(path) -> Sweeps:
     data = []
     for line, r in enumerate(rows[1:], start=2):
         if len(r) < len(head):
-            raise InputError("--data", f"line {line}: {len(r)} fields, the header has {len(head)}")
+            raise InputError("data", f"line {line}: {len(r)} fields, the header has {len(head)}")
         d = r[idx["direction"]].strip().lower()
         if d not in _UP | _DOWN:
-            raise InputError("--data", f"line {line}: direction {r[idx['direction']]!r} is not up or down")
+            raise InputError("data", f"line {line}: direction {r[idx['direction']]!r} is not up or down")
         try:
             pulse = float(r[idx["pulse"]])
             w = float(r[idx["w"]])
         except ValueError:
-            raise InputError("--data", f"line {line}: pulse and {state} must be numbers "
+            raise InputError("data", f"line {line}: pulse and {state} must be numbers "
                                        f"(got {r[idx['pulse']]!r}, {r[idx['w']]!r})") from None
         if not (math.isfinite(pulse) and math.isfinite(w)):
-            raise InputError("--data", f"line {line}: pulse and {state} must be finite (got {pulse}, {w})")
+            raise InputError("data", f"line {line}: pulse and {state} must be finite (got {pulse}, {w})")
         if abs(w) > 1e12:
-            raise InputError("--data", f"line {line}: |{state}| = {abs(w):g} is beyond 1e12")
+            raise InputError("data", f"line {line}: |{state}| = {abs(w):g} is beyond 1e12")
         data.append((line, 1 if d in _UP else -1, pulse, w, r[head.index("cycle")].strip() if has_cycle else ""))
     steps = {1: ([], [], []), -1: ([], [], [])}
     prev = None
     for line, d, pulse, w, cyc in data:
         if prev is not None and prev[1] == d and prev[4] == cyc:
             if pulse <= prev[2]:
-                raise InputError("--data", f"line {line}: pulse index {pulse:g} does not increase within the sweep "
+                raise InputError("data", f"line {line}: pulse index {pulse:g} does not increase within the sweep "
                                            f"(previous {prev[2]:g} on line {prev[0]})")
             n = pulse - prev[2]
             steps[d][0].append(prev[3])
@@ -105,27 +105,27 @@ def read(path) -> Sweeps:
         prev = (line, d, pulse, w, cyc)
     for d, name in ((1, "up"), (-1, "down")):
         if len(steps[d][0]) < MIN_STEPS:
-            raise InputError("--data", f"{path}: {len(steps[d][0])} {name} steps; at least {MIN_STEPS} per direction "
+            raise InputError("data", f"{path}: {len(steps[d][0])} {name} steps; at least {MIN_STEPS} per direction "
                                        "are needed (an up sweep and a down sweep of several pulses)")
     w_all = np.array([x[3] for x in data])
     lo, hi = float(w_all.min()), float(w_all.max())
     eps = 1e-9 * max(1.0, hi - lo)
     for d, name in ((1, "up"), (-1, "down")):
         if steps[d][1] and np.all(np.asarray(steps[d][1]) == 0):
-            raise InputError("--data", f"{path}: the {name} sweep never moves (every step is 0)")
+            raise InputError("data", f"{path}: the {name} sweep never moves (every step is 0)")
     for d, bound in ((1, hi), (-1, lo)):           # steps that end at the extreme were cut short by the bound
         keep = [i for i, e in enumerate(steps[d][2]) if abs(e - bound) > eps]
         steps[d] = tuple([v[i] for i in keep] for v in steps[d])
     for d, name in ((1, "up"), (-1, "down")):
         if len(steps[d][0]) < MIN_STEPS:
-            raise InputError("--data", f"{path}: {len(steps[d][0])} {name} steps; at least {MIN_STEPS} per direction "
+            raise InputError("data", f"{path}: {len(steps[d][0])} {name} steps; at least {MIN_STEPS} per direction "
                                        "are needed (an up sweep and a down sweep of several pulses)")
         if np.all(np.asarray(steps[d][1]) == 0):
-            raise InputError("--data", f"{path}: the {name} sweep never moves (every step is 0)")
+            raise InputError("data", f"{path}: the {name} sweep never moves (every step is 0)")
     wu, su = np.asarray(steps[1][0]), np.asarray(steps[1][1])
     wd, sd = np.asarray(steps[-1][0]), np.asarray(steps[-1][1])
     if np.mean(su) <= 0 or np.mean(sd) >= 0:
-        raise InputError("--data", f"{path}: up pulses must raise {state} and down pulses lower it on average "
+        raise InputError("data", f"{path}: up pulses must raise {state} and down pulses lower it on average "
                                    f"(mean up step {np.mean(su):.3g}, mean down step {np.mean(sd):.3g}); "
                                    "check the direction column")
     return Sweeps(wu, su, wd, sd, lo, hi, str(path))
@@ -183,14 +183,14 @@ def _ls_se(sol, names, n) -> dict:
     return {k: float(math.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(names)}
 
 
-def _fit_softbounds(s: Sweeps) -> FitResult:
+def _fit_softbounds(s: Sweeps, name: str) -> FitResult:
     R = s.hi - s.lo
     xu, xd = (s.hi - s.w_up) / R, (s.w_down - s.lo) / R
     a_p = float(np.dot(xu, s.dw_up) / np.dot(xu, xu))
     a_m = float(np.dot(xd, -s.dw_down) / np.dot(xd, xd))
     se = {"a_plus": math.sqrt(np.sum((s.dw_up - a_p * xu) ** 2) / (xu.size - 1) / np.dot(xu, xu)),
           "a_minus": math.sqrt(np.sum((-s.dw_down - a_m * xd) ** 2) / (xd.size - 1) / np.dot(xd, xd))}
-    return _with_se(se, _finish("softbounds", {"a_plus": a_p, "a_minus": a_m, "w_min": s.lo, "w_max": s.hi}, s,
+    return _with_se(se, _finish(name, {"a_plus": a_p, "a_minus": a_m, "w_min": s.lo, "w_max": s.hi}, s,
                    lambda w: a_p * (s.hi - w) / R, lambda w: a_m * (w - s.lo) / R,
                    f"{_fmt(a_p)}*({_fmt(s.hi)} - w)/{_fmt(R)}", f"{_fmt(a_m)}*(w - {_fmt(s.lo)})/{_fmt(R)}", 2))
 
@@ -200,12 +200,12 @@ def _with_se(se: dict, r: FitResult) -> FitResult:
     return r
 
 
-def _fit_linear(s: Sweeps) -> FitResult:
+def _fit_linear(s: Sweeps, name: str) -> FitResult:
     cu, cov_u = np.polyfit(s.w_up, s.dw_up, 1, cov=True)
     cd, cov_d = np.polyfit(s.w_down, -s.dw_down, 1, cov=True)
     se = {"a_plus": math.sqrt(cov_u[1, 1]), "b_plus": math.sqrt(cov_u[0, 0]), "a_minus": math.sqrt(cov_d[1, 1]),
           "b_minus": math.sqrt(cov_d[0, 0])}
-    return _with_se(se, _finish("linear", {"a_plus": float(cu[1]), "b_plus": float(-cu[0]), "a_minus": float(cd[1]),
+    return _with_se(se, _finish(name, {"a_plus": float(cu[1]), "b_plus": float(-cu[0]), "a_minus": float(cd[1]),
                               "b_minus": float(cd[0])}, s,
                    lambda w: cu[1] + cu[0] * w, lambda w: cd[1] + cd[0] * w, _affine(cu[1], cu[0]), _affine(cd[1], cd[0])))
 
@@ -214,7 +214,7 @@ def _affine(a: float, b: float) -> str:
     return f"{_fmt(a)} {'-' if b < 0 else '+'} {_fmt(abs(b))}*w"
 
 
-def _fit_power(s: Sweeps) -> FitResult:
+def _fit_power(s: Sweeps, name: str) -> FitResult:
     from scipy.optimize import least_squares          # 0.3 s to import: only where a fit needs it
     R = s.hi - s.lo
     xu = np.clip((s.hi - s.w_up) / R, 0, None)
@@ -227,14 +227,14 @@ def _fit_power(s: Sweeps) -> FitResult:
     a0 = float(np.mean(np.abs(s.dw_up)) * 2), float(np.mean(np.abs(s.dw_down)) * 2)
     sol = least_squares(res, [a0[0], a0[1], 1.0], bounds=([0, 0, 0.05], [np.inf, np.inf, 20]))
     a_p, a_m, g = (float(v) for v in sol.x)
-    return _with_se(_ls_se(sol, ["a_plus", "a_minus", "gamma"], s.w_up.size + s.w_down.size), _finish("power", {"a_plus": a_p, "a_minus": a_m, "gamma": g, "w_min": s.lo, "w_max": s.hi}, s,
+    return _with_se(_ls_se(sol, ["a_plus", "a_minus", "gamma"], s.w_up.size + s.w_down.size), _finish(name, {"a_plus": a_p, "a_minus": a_m, "gamma": g, "w_min": s.lo, "w_max": s.hi}, s,
                    lambda w: a_p * np.clip((s.hi - w) / R, 0, None) ** g,
                    lambda w: a_m * np.clip((w - s.lo) / R, 0, None) ** g,
                    f"{_fmt(a_p)}*(({_fmt(s.hi)} - w)/{_fmt(R)})**{_fmt(g)}",
                    f"{_fmt(a_m)}*((w - {_fmt(s.lo)})/{_fmt(R)})**{_fmt(g)}", 3))
 
 
-def _fit_exponential(s: Sweeps) -> FitResult:
+def _fit_exponential(s: Sweeps, name: str) -> FitResult:
     from scipy.optimize import least_squares
     mid, R = 0.5 * (s.lo + s.hi), s.hi - s.lo
 
@@ -258,7 +258,7 @@ def _fit_exponential(s: Sweeps) -> FitResult:
     se = _ls_se(best, ["a_plus", "c_plus", "a_minus", "c_minus", "k"], s.w_up.size + s.w_down.size)
     if "k" in se:
         se["k"] /= R
-    return _with_se(se, _finish("exponential", {"a_plus": a_p, "c_plus": c_p, "a_minus": a_m, "c_minus": c_m, "k": kk, "w_mid": mid},
+    return _with_se(se, _finish(name, {"a_plus": a_p, "c_plus": c_p, "a_minus": a_m, "c_minus": c_m, "k": kk, "w_mid": mid},
                    s, lambda w: a_p * (1 + c_p * np.exp(-kk * (w - mid))),
                    lambda w: a_m * (1 + c_m * np.exp(kk * (w - mid))),
                    f"{_fmt(a_p)}*(1 + {_fmt(c_p)}*exp(-{_fmt(kk)}*(w - {_fmt(mid)})))",
@@ -274,12 +274,12 @@ def _hat(w, knots):
     return B
 
 
-def _fit_piecewise(s: Sweeps) -> FitResult:
+def _fit_piecewise(s: Sweeps, name: str) -> FitResult:
     knots = np.linspace(s.lo, s.hi, KNOTS)
     vu = np.linalg.lstsq(_hat(s.w_up, knots), s.dw_up, rcond=None)[0]
     vd = np.linalg.lstsq(_hat(s.w_down, knots), -s.dw_down, rcond=None)[0]
     params = {f"up_{i}": float(v) for i, v in enumerate(vu)} | {f"down_{i}": float(v) for i, v in enumerate(vd)}
-    return _finish("piecewise", params, s, lambda w: np.interp(w, knots, vu), lambda w: np.interp(w, knots, vd),
+    return _finish(name, params, s, lambda w: np.interp(w, knots, vu), lambda w: np.interp(w, knots, vd),
                    _pl_expr(knots, vu), _pl_expr(knots, vd))
 
 
@@ -294,8 +294,12 @@ def _pl_expr(knots, v) -> str:
     return " + ".join(parts)
 
 
+# The fit models by id; a response family's record names the model for sweeps of its shape (Family.fit).
 _FITTERS = {"softbounds": _fit_softbounds, "linear": _fit_linear, "power": _fit_power,
             "exponential": _fit_exponential, "piecewise": _fit_piecewise}
+# The models in the order of the families that name them (the registry's), then those of no family (piecewise)
+_NAMED = tuple(dict.fromkeys(f.fit for f in FAMILY.values() if f.fit is not None))
+FAMILIES = _NAMED + tuple(m for m in _FITTERS if m not in _NAMED)
 
 
 def synthetic_sweeps(resp, dw_min: float, sigma_c: float = 0.3, cycles: int = 3, pulses: int = 600,
@@ -334,8 +338,8 @@ def fit(s: Sweeps, families=FAMILIES) -> list[FitResult]:
     out = []
     for f in families:
         if f not in _FITTERS:
-            raise InputError("--families", f"unknown family {f!r}; valid: {', '.join(FAMILIES)}")
-        out.append(_FITTERS[f](s))
+            raise InputError("families", f"unknown family {f!r}; valid: {', '.join(FAMILIES)}")
+        out.append(_FITTERS[f](s, f))
     return sorted(out, key=lambda r: r.bic)
 
 
@@ -352,7 +356,7 @@ def as_response(r: FitResult, s: Sweeps) -> dict:
         ref = 0.5 * (s.lo + s.hi)
     dw_min = 0.5 * float(r.q_plus_w(np.array([ref]))[0] + r.q_minus_w(np.array([ref]))[0])
     if not dw_min > 0:
-        raise InputError("--data", f"the {r.family} fit has no positive step at {ref:g}; it is not a device response")
+        raise InputError("data", f"the {r.family} fit has no positive step at {ref:g}; it is not a device response")
     qp = f"({r.q_plus_expr})/{_fmt(dw_min)}"
     qm = f"({r.q_minus_expr})/{_fmt(dw_min)}"
     rng = f"{_fmt(s.lo)},{_fmt(s.hi)}"

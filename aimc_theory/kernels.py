@@ -1,15 +1,15 @@
 """Optional compiled kernel (numba) for the hottest loop: Analog SGD and digital SGD on the scalar
 quadratic with the expected-update model, one pass per chain-step instead of a dozen array passes.
 
-NumPy stays the default (``simulation.run(backend="numpy")``); ``backend="numba"`` needs
+NumPy stays the default (``simulation.simulate(backend="numpy")``); ``backend="numba"`` needs
 ``pip install -e ".[fast]"``. The kernel draws from the same ``numpy.random.Generator`` (numba shares
 its bit generator and its normal sampler), in the same order (step by step, chain by chain), and
 repeats the NumPy path's floating-point operations one by one, so ``mean``, ``se``, ``variance`` and
 the final weights are the same bits as the NumPy path (tested; the per-step trajectory mean is summed
-in another order, equal to rounding). Covered: response families softbounds, linear, power,
-exponential and ideal, also moved by ``--sp-shift`` or a scalar device offset; anything else (pulses,
-device-to-device variation, user expressions, two-array algorithms, observables) is an error that
-says so, never a silent fall-back.
+in another order, equal to rounding). Covered: the response families whose record names a kernel form
+(``Family.kernel``, :data:`FORMS`: softbounds, linear, power, exponential and ideal), also moved by
+``--sp-shift`` or a scalar device offset; anything else (pulses, device-to-device variation, user
+expressions, two-array algorithms, observables) is an error that says so, never a silent fall-back.
 
 The pulse kernels (:func:`pulse_batch`, :func:`pulse_transfer`; ``pulse_trains.backend("numba")``,
 ``network.train(..., backend="numba")``) apply the coincidence trains of :mod:`aimc_theory.pulse_trains`
@@ -26,7 +26,17 @@ import numpy as np
 
 from .errors import InputError
 
-_KINDS = {"ideal": 0, "softbounds": 1, "linear": 2, "power": 3, "exponential": 4}
+# The kernel forms, by the id a family record names (aimc_theory.response.Family.kernel): the kind the
+# compiled code branches on and its coefficients (a, b, c) from the family's parameters. The pulse kernels
+# use the same coefficients for the power and exponential forms (kinds 1 and 2 there, see _PULSE_KINDS).
+FORMS = {
+    "ideal": (0, lambda p: (0.0, 0.0, 0.0)),
+    "softbounds": (1, lambda p: (1.0 / p["tau"], p["sp"], 0.0)),
+    "linear": (2, lambda p: (p["tau"], p["c"], 0.0)),
+    "power": (3, lambda p: (1.0 / p["tau"], p["gamma"], 0.0)),
+    "exponential": (4, lambda p: (p["gamma"] / p["tau"], p["gamma"], 1.0 / math.expm1(p["gamma"]))),
+}
+_PULSE_KINDS = {"power": 1, "exponential": 2}        # non-affine forms of the pulse kernels (affine: kind 0)
 _kernel = None
 
 
@@ -38,47 +48,93 @@ def available() -> bool:
     return True
 
 
-def _response_code(resp) -> tuple[int, tuple]:
-    """(kind, (a, b, c, shift, lo, hi)) of a built-in family, mirroring its NumPy evaluation."""
-    p = resp.params
-    shift = float(p.get("shift", 0.0))
-    kind = _KINDS.get(resp.name)
-    if kind is None:
-        raise InputError("--backend", f"the numba kernel covers the families {', '.join(_KINDS)} "
+def _form(resp, forms) -> str | None:
+    """The kernel form of a built-in family's response (also moved by an SP shift), or None: by its name and
+    parameters (a swapped or rescaled family carries another name, a user expression other parameters)."""
+    from .response import FAMILY
+    fam = FAMILY.get(resp.name)
+    if fam is None or fam.kernel not in forms or not set(resp.params) <= {p.name for p in fam.params} | {"shift"}:
+        return None
+    return fam.kernel
+
+
+def covered(forms=FORMS) -> list[str]:
+    """The families (registry order) whose record names one of ``forms``."""
+    from .response import FAMILY
+    return [name for name, fam in FAMILY.items() if fam.kernel in forms]
+
+
+def response_code(resp) -> tuple[int, tuple]:
+    """(kind, (a, b, c, shift, lo, hi)) of a built-in family, mirroring its NumPy evaluation; (lo, hi) is the
+    response's range (moved by the shift, as ``Response.clip``)."""
+    form = _form(resp, FORMS)
+    if form is None:
+        raise InputError("backend", f"the numba kernel covers the families {', '.join(covered())} "
                                       f"(got {resp.name!r}); use the default backend numpy")
-    if kind == 0:
-        a = b = c = 0.0
-    elif kind == 1:
-        a, b, c = 1.0 / p["tau"], p["sp"], 0.0
-    elif kind == 2:
-        a, b, c = p["tau"], p["c"], 0.0
-    elif kind == 3:
-        a, b, c = 1.0 / p["tau"], p["gamma"], 0.0
-    else:
-        g = p["gamma"]
-        a, b, c = g / p["tau"], g, 1.0 / math.expm1(g)
-    return kind, (float(a), float(b), float(c), shift, float(resp.lo), float(resp.hi))
+    kind, coefficients = FORMS[form]
+    p = resp.params
+    a, b, c = coefficients(p)
+    return kind, (float(a), float(b), float(c), float(p.get("shift", 0.0)), float(resp.lo), float(resp.hi))
 
 
 def plan(objective, algorithm, observables) -> tuple:
     """What the kernel needs, or an InputError saying why this run is not covered."""
     from .objectives import ScalarQuadratic
     if not isinstance(objective, ScalarQuadratic) or objective.per_sample or objective.law != "gaussian":
-        raise InputError("--backend", "the numba kernel covers the scalar quadratic with Gaussian noise (no "
+        raise InputError("backend", "the numba kernel covers the scalar quadratic with Gaussian noise (no "
                                       "per-sample gradients)")
     if observables:
-        raise InputError("--backend", "the numba kernel records no observables; use the numpy backend")
-    cfg = getattr(algorithm, "config", None) or ()
+        raise InputError("backend", "the numba kernel records no observables; use the numpy backend")
+    cfg = algorithm.config
     if cfg and cfg[0] == "digital-sgd":
         return (0, cfg[1], -1, (0.0,) * 6, 0.0)
     if not cfg or cfg[0] != "analog-sgd":
-        raise InputError("--backend", f"the numba kernel covers analog-sgd and digital-sgd (got {algorithm.name})")
+        raise InputError("backend", f"the numba kernel covers analog-sgd and digital-sgd (got {algorithm.name})")
     lr, dev = cfg[1], cfg[2]
     if dev.pulsed or dev.varies or np.ndim(dev.offset) != 0:
-        raise InputError("--backend", "the numba kernel covers the expected-update model without device-to-device "
+        raise InputError("backend", "the numba kernel covers the expected-update model without device-to-device "
                                       "variation or per-element offsets; use the numpy backend")
-    kind, coef = _response_code(dev.response)
+    kind, coef = response_code(dev.response)
     return (1, lr, kind, coef, float(dev.offset))
+
+
+_factors_fn = None
+
+
+def _factors():
+    """The compiled per-element form of the expected-update kernel: ``factors(u, dw, kind, a, b, c)`` at
+    u = w - shift gives (F, G) of the split form for kinds 0-2 (ideal, softbounds, linear: the step is
+    dw F - |dw| G) and (q, 0) for kinds 3-4 (power, exponential: the step is q dw, q = q+ for dw > 0, q- for
+    dw < 0). ``tests/test_families.py`` compares it with the SymPy expressions."""
+    global _factors_fn
+    if _factors_fn is not None:
+        return _factors_fn
+    try:
+        from numba import njit
+    except ImportError:
+        raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use --backend numpy)") from None
+
+    @njit(cache=True, nogil=True, inline="always")
+    def factors(u, dw, kind, a, b, c):
+        if kind == 0:
+            return 1.0, 0.0
+        if kind == 1:
+            return 1.0, (u - b) * a
+        if kind == 2:
+            return 1.0 - (b / a) * u, u * (1.0 / a) - b
+        if kind == 3:
+            q = 1.0 - math.copysign(a, dw) * u
+            if q < 0.0:
+                q = 0.0
+            if b == 0.5:
+                q = math.sqrt(q)
+            elif b != 1.0:
+                q = q ** b
+            return q, 0.0
+        return math.expm1(b - math.copysign(a, dw) * u) * c, 0.0
+
+    _factors_fn = factors
+    return factors
 
 
 def _compile():
@@ -88,38 +144,24 @@ def _compile():
     try:
         from numba import njit
     except ImportError:
-        raise InputError("--backend", "numba is not installed: pip install -e \".[fast]\" (or use --backend numpy)") from None
+        raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use --backend numpy)") from None
+
+    factors = _factors()
 
     @njit(cache=True, nogil=True)
     def update(w, dw, kind, a, b, c, shift, lo, hi):
         # one element of expected_update_fg (response.py's fg / q_directed, operation by operation)
-        u = w - shift
-        if kind == 0:
-            out = (dw - abs(dw) * 0.0) + w
-        elif kind == 1:
-            G = (u - b) * a
-            out = (dw - abs(dw) * G) + w
+        F, G = factors(w - shift, dw, kind, a, b, c)
+        if kind <= 1:
+            out = (dw - abs(dw) * G) + w              # F = 1
         elif kind == 2:
-            F = 1.0 - (b / a) * u
-            G = u * (1.0 / a) - b
             out = (dw * F - abs(dw) * G) + w
-        elif kind == 3:
-            q = 1.0 - math.copysign(a, dw) * u
-            if q < 0.0:
-                q = 0.0
-            if b == 0.5:
-                q = math.sqrt(q)
-            elif b != 1.0:
-                q = q ** b
-            out = q * dw + w
         else:
-            q = math.expm1(b - math.copysign(a, dw) * u) * c
-            out = q * dw + w
-        lo_s, hi_s = lo + shift, hi + shift
-        if out < lo_s:
-            out = lo_s
-        elif out > hi_s:
-            out = hi_s
+            out = F * dw + w                          # F = q of the step's sign
+        if out < lo:                                  # the response's range (already moved by the shift)
+            out = lo
+        elif out > hi:
+            out = hi
         return out
 
     @njit(cache=True, nogil=True)
@@ -160,7 +202,7 @@ def _compile():
 
 
 def run_loop(objective, algorithm, params, rng, steps, start, record_every, s1, s2, traj_out, progress=None):
-    """The simulation loop of :func:`aimc_theory.simulation.run` in the compiled kernel; fills ``s1``,
+    """The simulation loop of :func:`aimc_theory.simulation.simulate` in the compiled kernel; fills ``s1``,
     ``s2`` and ``traj_out`` (length steps // record_every + 1, entry 0 already set) in place."""
     import time
     analog, lr, kind, (a, b, c, shift, lo, hi), offset = plan(objective, algorithm, None)
@@ -192,8 +234,8 @@ _pulse_kernels = None
 def pulse_plan(device) -> tuple:
     """(kind, c0, c1, c2, c3, shift) of the device's response for the pulse kernels, or an InputError saying
     why it is not covered: affine responses (soft bounds, linear steps, power with gamma 1, ideal, the
-    aihwkit steps; any affine user expression) by their coefficients, the power and exponential families
-    (also moved by an SP shift) by their parameters; no device-to-device variation."""
+    aihwkit steps; any affine user expression) by their coefficients, the families whose kernel form is
+    power or exponential (also moved by an SP shift) by their parameters; no device-to-device variation."""
     if device.varies:
         raise InputError("backend", "the numba pulse kernel covers devices without device-to-device variation; "
                                     "use the numpy backend")
@@ -201,16 +243,12 @@ def pulse_plan(device) -> tuple:
     aff = resp.affine
     if aff is not None:
         return (0,) + tuple(float(a) for a in aff) + (0.0,)
-    p = resp.params
-    # by name and parameters, as _response_code: a swapped or rescaled family carries another name
-    if resp.name in ("power", "exponential") and set(p) <= {"tau", "gamma", "shift"}:
-        t, g = float(p["tau"]), float(p["gamma"])
-        shift = float(p.get("shift", 0.0))
-        if resp.name == "power":
-            return (1, 1.0 / t, g, 0.0, 0.0, shift)
-        return (2, g / t, g, 1.0 / math.expm1(g), 0.0, shift)
-    raise InputError("backend", f"the numba pulse kernel covers affine responses and the power and exponential "
-                                f"families (got {resp.name!r}); use the numpy backend")
+    form = _form(resp, _PULSE_KINDS)        # by name and parameters, as response_code
+    if form is not None:
+        a, b, c = FORMS[form][1](resp.params)
+        return (_PULSE_KINDS[form], float(a), float(b), float(c), 0.0, float(resp.params.get("shift", 0.0)))
+    raise InputError("backend", f"the numba pulse kernel covers affine responses and the families "
+                                f"{', '.join(covered(_PULSE_KINDS))} (got {resp.name!r}); use the numpy backend")
 
 
 def _compile_pulses():
@@ -342,7 +380,7 @@ def _compile_pulses():
                         m[c, k] = a
         return m
 
-    _pulse_kernels = (batch, transfer, column_absmax)
+    _pulse_kernels = (batch, transfer, column_absmax, step)
     return _pulse_kernels
 
 
@@ -388,3 +426,11 @@ def pulse_transfer(device, W: np.ndarray, V: np.ndarray, cf: np.ndarray, kf: np.
                float(device.dw_min), float(device.sigma_c), float(resp.lo), float(resp.hi), kind, c0, c1, c2, c3,
                shift, rng)
     return Wf.reshape(W.shape)
+
+
+def compiled_forms() -> tuple:
+    """The compiled per-element forms, for the tests that compare them with the SymPy expressions:
+    ``factors(u, dw, kind, a, b, c)`` of the expected-update kernel (kind and coefficients from
+    :func:`response_code`) and ``step(w, up, kind, c0, c1, c2, c3, shift)``, q+ (``up``) or q- of the pulse
+    kernels (kind and coefficients from :func:`pulse_plan`)."""
+    return _factors(), _compile_pulses()[3]

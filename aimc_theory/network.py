@@ -106,7 +106,7 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     batch_size = require_int("batch_size", batch_size)
     lr = require_positive("lr", lr)
     if not np.all(np.isfinite(dataset.x_train)):
-        raise InputError("--dataset", "the training images contain NaN or inf")
+        raise InputError("dataset", "the training images contain NaN or inf")
     net = architectures.build(architecture, dataset.n_inputs, dataset.n_classes,
                               tuple(require_int("hidden", h) for h in hidden))
     spec = registry.spec(algorithm)
@@ -116,13 +116,13 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     layers = net.init(rng)
     host = main if spec.two_arrays else device      # the array that holds the visible weights
     if not all(np.all((W > host.response.lo) & (W < host.response.hi)) for W, _ in layers):
-        raise InputError("--response", f"the initial weights (|w| up to {max(np.abs(W).max() for W, _ in layers):.3g}) "
+        raise InputError("response", f"the initial weights (|w| up to {max(np.abs(W).max() for W, _ in layers):.3g}) "
                                        f"do not fit the weight range ({host.response.lo:g}, {host.response.hi:g})")
     devices = [device] * len(layers)
     if reference_offset is not None:
         mean, std = float(reference_offset[0]), float(reference_offset[1])
         if not (np.isfinite(mean) and np.isfinite(std) and std >= 0):
-            raise InputError("--ref-std", f"the reference offset needs a finite mean and std >= 0 (got {mean}, {std})")
+            raise InputError("ref_std", f"the reference offset needs a finite mean and std >= 0 (got {mean}, {std})")
         off_rng = np.random.default_rng([seed, 0x0FF5E7])
         devices = [dataclasses.replace(device, offset=mean + std * off_rng.standard_normal((1, W.size)))
                    for W, _ in layers]

@@ -1,6 +1,6 @@
 """Objectives with stochastic gradients, vectorized over chains: W has shape (chains, D).
 
-* :class:`ScalarQuadratic`  f(w) = L/2 (w - w*)^2, g = L(w - w*) + s xi   (spec F, interface.md)
+* :class:`ScalarQuadratic`  f(w) = L/2 (w - w*)^2, g = L(w - w*) + s xi   (spec F; the scalar quadratic of docs/cli.md)
 * :class:`LeastSquares`     f(W) = 1/(2N) ||A W - b||^2 with additive gradient noise N(0, s^2 I)
                             or mini-batch gradients on noisy labels (spec F.1 multi-D)
 * :class:`DoubleWell`       f(w) = sum_d k/4 (w_d^2 - a^2)^2 + t w_d, a tilted double well:
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .pulse_trains import Rank1Batch
 from .errors import InputError, require_finite, require_int, require_nonnegative, require_positive
+from .update_models import Rank1Batch
 
 
 LAWS = ("gaussian", "laplace")

@@ -98,7 +98,7 @@ def sp_spread(p: Preset, n: int, seed: int, summary: dict | None = None, theory=
         classified alike), ``max_abs_sp_difference`` and the same in units of the device's own step.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError("--devices", f"must be an integer >= 1 (got {n})")
+        raise InputError("devices", f"must be an integer >= 1 (got {n})")
     check_memory("devices", n, 400)
     summary = preset_summary(p) if summary is None else summary
     var = variation(p)

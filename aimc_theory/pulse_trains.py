@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from .errors import InputError, require_int
+from .update_models import Rank1Batch, affine_increments, pulse_update
 
 _BACKEND = "numpy"       # or "numba": the compiled pulse kernels of aimc_theory.kernels (see backend())
 
@@ -69,36 +70,6 @@ class PulseTrains:
 
     def __post_init__(self):
         require_int("desired_bl", self.desired_bl)
-
-
-@dataclass(frozen=True)
-class Rank1Batch:
-    """A mini-batch gradient as the per-sample factors a crossbar sees: the gradient of the loss is
-    sum_b d_b x_b^T. ``X``: (chains or 1, B, in), ``D``: (chains, B, out); D carries the loss's 1/B."""
-
-    X: np.ndarray
-    D: np.ndarray
-    # the weights written with this gradient belong to this update alone (nothing else holds them): a
-    # pulse-train device may write them in place instead of copying them first (the network path sets it)
-    inplace: bool = field(default=False, compare=False)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.D.shape[-1], self.X.shape[-1]
-
-    def dense(self, scale: float = 1.0) -> np.ndarray:
-        """The summed gradient times ``scale``, flattened to (chains, out * in) like the weights (the scale
-        is applied to the small per-sample errors, not to the full matrix)."""
-        X = np.broadcast_to(self.X, self.D.shape[:2] + self.X.shape[-1:])
-        D = self.D if scale == 1.0 else self.D * scale
-        g = np.matmul(np.swapaxes(D, 1, 2), X)        # BLAS, not einsum's loops
-        return g.reshape(g.shape[0], -1)
-
-    def __mul__(self, c):
-        """Scale every sample's error by a per-chain factor (e.g. a chopper sign of shape (chains, 1))."""
-        return Rank1Batch(self.X, self.D * np.asarray(c)[..., None], self.inplace)
-
-    __rmul__ = __mul__
 
 
 def _scales(lr: float, x_m, d_m, dw_min: float, trains: PulseTrains):
@@ -138,7 +109,7 @@ def _scales(lr: float, x_m, d_m, dw_min: float, trains: PulseTrains):
 def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
                  rng: np.random.Generator | None, elements=None) -> np.ndarray:
     """``n`` pulses per element, all DOWN where ``down`` (else UP), through the device's response
-    (``elements``: the elements' parameters in W's shape, :class:`~aimc_theory.device.Elements`; default
+    (``elements``: the elements' parameters in W's shape, :class:`~aimc_theory.update_models.Elements`; default
     the device's own).
 
     Pulses of one sign on one element compose: for an affine response (q = a + b w) in closed form,
@@ -151,7 +122,6 @@ def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
         return W
     el = device.elements(np.shape(W)) if elements is None else elements
     if device.response.affine is None:
-        from .device import pulse_update
         return pulse_update(device, W, np.where(down, -1.0, 1.0), rng, bl=n.astype(np.int64), elements=el)
     W = np.asarray(W, dtype=float)
     if not device.sigma_c:                     # noise free: exact for any weight, clipped once
@@ -165,29 +135,15 @@ def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
     new = a * W + c
     far = _far(device, W, n, el)
     if far is not True and not np.all(far):     # a bound within reach: those elements pulse by pulse
-        from .device import pulse_update
         near = ~far
         new[near] = pulse_update(device, W[near], np.where(down[near], -1.0, 1.0), rng,
                                  bl=n[near].astype(np.int64), elements=None if el is None else el.take(near))
     return new
 
 
-def _affine_increments(aff, el, dw: float, down):
-    """One pulse of an affine response as w <- (1 + u) w + t: u = dw s+ b+ k+, t = dw s+ a+ up, and
-    u = -dw s- b- k-, t = -dw s- a- down (s: the element's step scale, k its stretch)."""
-    ap, bp, am, bm = aff
-    if el is None:
-        s = dw
-    else:
-        s = np.where(down, el.down, el.up) * dw
-        if el.up_stretch is not None:          # q(k w) = a + (b k) w
-            bp, bm = bp * el.up_stretch, bm * el.down_stretch
-    return np.where(down, -s * bm, s * bp), np.where(down, -s * am, s * ap)
-
-
 def _affine_steps(aff, el, dw: float, down):
     """The same pulse as w <- r w + t with r = 1 + u (1 + (-x) is 1 - x exactly: the same bits as before)."""
-    u, t = _affine_increments(aff, el, dw, down)
+    u, t = affine_increments(aff, el, dw, down)
     return 1.0 + u, t
 
 
@@ -519,7 +475,6 @@ def _apply_events(device, W: np.ndarray, elem: np.ndarray, v: np.ndarray, bounds
                 Wf[e] = w
             return Wf
     # pulse by pulse (a response without closed form, or elements within reach of a bound)
-    from .device import pulse_update
     sign = np.where(v > 0, -1.0, 1.0)
     far = np.broadcast_to(far, elem.shape)
     for s0, s1 in segs:

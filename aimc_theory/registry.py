@@ -8,8 +8,9 @@ network path build algorithms through :func:`build` as well.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -45,20 +46,50 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
 )}
 
 
+class FixedPointResult(Protocol):
+    """What a fixed-point theory returns (:mod:`aimc_theory.symbolic.fixed_points`): ``exact`` the weight
+    the algorithm's mean dynamics settle at, ``notes`` what the derivation did not finish, ``as_dict()``
+    its JSON keys."""
+
+    exact: float
+    notes: list
+
+    def as_dict(self) -> dict: ...
+
+
 @dataclass(frozen=True)
 class AlgorithmSpec:
-    """``build(lr, array, main, seed, **options)``: ``array`` is the device of --response (the residual
-    array P of a two-array algorithm), ``main`` the main array W's (two-array algorithms only).
-    ``fixed_point`` names the adapter in :mod:`aimc_theory.symbolic.fixed_points`;
-    ``final_keys(params, state)`` adds JSON keys about the final state."""
+    """The whole description of an algorithm.
+
+    ``build(lr, array, main, seed, *, option...)`` makes it: ``array`` is the device of ``response`` (the
+    residual array P of a two-array algorithm), ``main`` the main array W's (two-array algorithms only);
+    its keyword-only parameters ARE the algorithm's options (:attr:`options`; their defaults and help in
+    :data:`OPTIONS`). Device roles: ``analog`` is False for an algorithm without an analog array (response
+    options do not apply), ``two_arrays`` for a main array beside the gradient array,
+    ``main_pulse_threshold`` names the option that is the main array's pulse size (``dw_min`` fills it
+    without ``pulses``). Theory: ``fixed_point`` is its fixed-point theory,
+    ``fn(resp, main, L, w_star, noise, lr, w0, **options)`` returning a :class:`FixedPointResult`, and
+    ``population_theory`` the one giving each drawn device's fixed point under device-to-device variation
+    (see :mod:`aimc_theory.symbolic.fixed_points` for both signatures); the built-ins name their adapter in
+    that module by string, so that the numeric path never imports the symbolic module. ``final_keys(params, state)`` adds JSON
+    keys about the final state. The step-size bound follows from the roles: the largest pulse response
+    near where the array that takes the gradient lives (the residual array near its start, one array
+    near w*), see :func:`aimc_theory.objectives.ScalarQuadratic.check_step`."""
 
     name: str
     summary: str
     build: Callable[..., algorithms.Algorithm]
-    options: tuple[str, ...] = ()
     two_arrays: bool = False
-    fixed_point: str | None = None
+    fixed_point: str | Callable | None = None
     final_keys: Callable[[np.ndarray, object], dict] | None = None
+    analog: bool = True
+    main_pulse_threshold: str | None = None
+    population_theory: str | Callable | None = None
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The algorithm's options: the keyword-only parameters of :attr:`build`."""
+        return tuple(n for n, p in inspect.signature(self.build).parameters.items() if p.kind is p.KEYWORD_ONLY)
 
 
 def _tracking_keys(params, state) -> dict:
@@ -66,39 +97,81 @@ def _tracking_keys(params, state) -> dict:
             "final_residual": float(state.P.mean())}
 
 
+def _digital_sgd(lr, array, main, seed):
+    return algorithms.digital_sgd(lr)
+
+
+def _analog_sgd(lr, array, main, seed):
+    return algorithms.analog_sgd(lr, array)
+
+
+def _residual_learning(lr, array, main, seed, *, gamma, beta, transfer_every, read_noise, columns_per_transfer):
+    return rl.residual_learning(lr, beta, gamma, array, main, transfer_every=transfer_every, read_noise=read_noise,
+                                columns_per_transfer=columns_per_transfer or None)
+
+
+def _residual_learning_v2(lr, array, main, seed, *, gamma, beta, read_noise, threshold):
+    return rl.residual_learning_v2(lr, beta, gamma, array, main, read_noise=read_noise, dw_min=threshold)
+
+
+def _rider(lr, array, main, seed, *, gamma, beta, eta, q0):
+    return tracking.rider(lr, beta, gamma, eta, array, main, chop_prob=0.0, q0=q0)
+
+
+def _e_rider(lr, array, main, seed, *, gamma, beta, eta, chop_prob, q0):
+    return tracking.rider(lr, beta, gamma, eta, array, main, chop_prob=chop_prob, q0=q0,
+                          chopper_seed=[int(seed), 0xC40])
+
+
 ALGORITHMS: dict[str, AlgorithmSpec] = {s.name: s for s in (
-    AlgorithmSpec("digital-sgd", "W <- W - lr g (floating-point weights)",
-                  lambda lr, array, main, seed: algorithms.digital_sgd(lr), fixed_point="digital_sgd"),
-    AlgorithmSpec("analog-sgd", "W <- U_q(W, -lr g) = W - lr g F - lr |g| G (P1 eq. 2)",
-                  lambda lr, array, main, seed: algorithms.analog_sgd(lr, array), fixed_point="analog_sgd"),
+    AlgorithmSpec("digital-sgd", "W <- W - lr g (floating-point weights)", _digital_sgd, fixed_point="digital_sgd",
+                  analog=False),
+    AlgorithmSpec("analog-sgd", "W <- U_q(W, -lr g) = W - lr g F - lr |g| G (P1 eq. 2)", _analog_sgd,
+                  fixed_point="analog_sgd", population_theory="population_analog_sgd"),
     AlgorithmSpec("residual-learning", "RL v1 / Tiki-Taka: P <- U(P, -lr g(W + gamma P)), W <- U(W, beta P) "
-                  "(P1 eq. 10-11)",
-                  lambda lr, array, main, seed, gamma, beta, transfer_every, read_noise, columns_per_transfer:
-                  rl.residual_learning(lr, beta, gamma, array, main, transfer_every=transfer_every,
-                                       read_noise=read_noise, columns_per_transfer=columns_per_transfer or None),
-                  ("gamma", "beta", "transfer_every", "read_noise", "columns_per_transfer"), True,
-                  "residual_learning"),
+                  "(P1 eq. 10-11)", _residual_learning, two_arrays=True, fixed_point="residual_learning",
+                  population_theory="population_residual_learning"),
     AlgorithmSpec("residual-learning-v2", "RL v2: digital EMA buffer H of P, one threshold pulse to W "
-                  "(P1 section 5)",
-                  lambda lr, array, main, seed, gamma, beta, read_noise, threshold: rl.residual_learning_v2(
-                      lr, beta, gamma, array, main, read_noise=read_noise, dw_min=threshold),
-                  ("gamma", "beta", "read_noise", "threshold"), True),
-    AlgorithmSpec("rider", "RIDER: RL with a digital SP estimate Q <- EMA(P) (P2 Algorithm 2, eq. 11-12)",
-                  lambda lr, array, main, seed, gamma, beta, eta, q0: tracking.rider(
-                      lr, beta, gamma, eta, array, main, chop_prob=0.0, q0=q0),
-                  ("gamma", "beta", "eta", "q0"), True, "rider", _tracking_keys),
+                  "(P1 section 5)", _residual_learning_v2, two_arrays=True, main_pulse_threshold="threshold"),
+    AlgorithmSpec("rider", "RIDER: RL with a digital SP estimate Q <- EMA(P) (P2 Algorithm 2, eq. 11-12)", _rider,
+                  two_arrays=True, fixed_point="rider", final_keys=_tracking_keys),
     AlgorithmSpec("e-rider", "E-RIDER: RIDER with a chopper and a filtered reference (P2 Algorithm 3, "
-                  "eq. 17-18)",
-                  lambda lr, array, main, seed, gamma, beta, eta, chop_prob, q0: tracking.rider(
-                      lr, beta, gamma, eta, array, main, chop_prob=chop_prob, q0=q0,
-                      chopper_seed=[int(seed), 0xC40]),
-                  ("gamma", "beta", "eta", "chop_prob", "q0"), True, None, _tracking_keys),
+                  "eq. 17-18)", _e_rider, two_arrays=True, final_keys=_tracking_keys),
 )}
+
+
+def register(spec: AlgorithmSpec, options: tuple = ()) -> AlgorithmSpec:
+    """Add an algorithm (and any new :class:`Option` it takes) to the registry: it then appears in
+    simulate, fixed-point (with a ``fixed_point`` theory), sweep and train, and in their parameter tables.
+
+    Parameters
+    ----------
+    spec : AlgorithmSpec
+        Its name must be new; every keyword-only parameter of ``spec.build`` must be in :data:`OPTIONS`
+        or in ``options``.
+    options : tuple of Option
+        New options the algorithm takes.
+
+    Returns
+    -------
+    AlgorithmSpec
+    """
+    if spec.name in ALGORITHMS:
+        raise InputError("algorithm", f"{spec.name!r} is already registered")
+    for o in options:
+        if o.name in OPTIONS and OPTIONS[o.name] != o:
+            raise InputError(o.name, "an option of that name exists with another default or help")
+        OPTIONS[o.name] = o
+    missing = [o for o in spec.options if o not in OPTIONS]
+    if missing:
+        raise InputError(missing[0], f"option of {spec.name} without an Option entry (default, help)")
+    ALGORITHMS[spec.name] = spec
+    return spec
 
 
 def spec(name: str) -> AlgorithmSpec:
     if name not in ALGORITHMS:
-        raise InputError("--algorithm", f"must be one of {', '.join(ALGORITHMS)} (got {name!r})")
+        raise InputError("algorithm", f"must be one of {', '.join(ALGORITHMS)} (got {name!r})")
     return ALGORITHMS[name]
 
 
@@ -108,7 +181,7 @@ def with_defaults(name: str, options: dict) -> dict:
     s = spec(name)
     unknown = sorted(set(options) - set(s.options))
     if unknown:
-        raise InputError(OPTIONS[unknown[0]].flag if unknown[0] in OPTIONS else unknown[0],
+        raise InputError(unknown[0],
                          f"does not apply to {name}; its options: "
                          + (", ".join(OPTIONS[o].flag for o in s.options) or "none"))
     return {o: OPTIONS[o].kind(options[o]) if o in options else OPTIONS[o].default for o in s.options}
@@ -142,5 +215,5 @@ def build(name: str, lr: float, array: Device, main: Device | None = None, seed:
     s = spec(name)
     kwargs = with_defaults(name, options)
     if s.two_arrays and main is None:
-        raise InputError("--main-response", f"{name} needs the main array's device")
+        raise InputError("main_response", f"{name} needs the main array's device")
     return s.build(lr, array, main, seed, **kwargs)

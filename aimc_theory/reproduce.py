@@ -83,7 +83,7 @@ def p1_fig2(steps: int = 1000, seeds: int = 5, model: str = "aihwkit", up_down=U
     steps = require_int("steps", steps)
     seeds = require_int("seeds", seeds)
     if model not in MODELS:
-        raise InputError("--model", f"must be one of {', '.join(MODELS)} (got {model!r})")
+        raise InputError("model", f"must be one of {', '.join(MODELS)} (got {model!r})")
     obj = fig2_problem(problem_seed, per_sample=model == "aihwkit")
     t0 = time.perf_counter()
     finals = {"analog-sgd": [], "tiki-taka": []}
@@ -101,7 +101,7 @@ def p1_fig2(steps: int = 1000, seeds: int = 5, model: str = "aihwkit", up_down=U
                 return np.zeros(W.shape[0])
 
             done = 2 * k + (name == "tiki-taka")
-            res = simulation.run(obj, alg, steps, seeds, seed + 101 * k + (7 if name == "tiki-taka" else 0),
+            res = simulation.simulate(obj, alg, steps, seeds, seed + 101 * k + (7 if name == "tiki-taka" else 0),
                                  w0=1.0, observables={"loss": loss},
                                  progress=None if progress is None else
                                  (lambda i, n, s, d=done: progress(d * n + i, 2 * len(up_down) * n,

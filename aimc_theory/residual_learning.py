@@ -36,9 +36,15 @@ class RLState:
 class RLv2State:
     P: np.ndarray
     H: np.ndarray
-    H_half: np.ndarray      # the buffer before the threshold rule, kept for the invariants check
-    pulses: np.ndarray      # pulses fired to W at the last step, in {-1, 0, +1}
-    total_pulses: np.ndarray
+    total_pulses: np.ndarray     # pulses fired to W so far, per coordinate
+
+
+@dataclass(frozen=True)
+class RLv2Info:
+    """RL v2's per-step diagnostics (``Algorithm.step``)."""
+
+    H_half: np.ndarray      # the buffer before the threshold rule
+    pulses: np.ndarray      # pulses fired to W at this step, in {-1, 0, +1}
 
 
 def _check_common(lr, beta, gamma, read_noise):
@@ -147,9 +153,9 @@ def residual_learning_v2(lr: float, beta: float, gamma: float, device_p: Device,
 
     def init(params):
         z = np.zeros_like(params, dtype=float)
-        return RLv2State(np.full_like(params, p0, dtype=float), z, z.copy(), z.copy(), z.copy())
+        return RLv2State(np.full_like(params, p0, dtype=float), z, z.copy())
 
-    def update(grads, state, params, rng):
+    def step(grads, state, params, rng):
         P = device_p.write_gradient(state.P, grads, lr, rng)
         read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
         H_half = (1.0 - beta) * state.H + beta * read                  # eq. 14
@@ -157,9 +163,9 @@ def residual_learning_v2(lr: float, beta: float, gamma: float, device_p: Device,
         # one pulse of sign s through the main array's own device (its pulse size, cycle noise);
         # for an expected-update device it is U_q(W, s dw_min) = W + s dw_min q_s(W)
         params = device_w.pulse(params, pulses, rng, dw_min=dw)
-        return params, RLv2State(P, H, H_half, pulses, state.total_pulses + np.abs(pulses))
+        return params, RLv2State(P, H, state.total_pulses + np.abs(pulses)), RLv2Info(H_half, pulses)
 
     def readout(params, state):
         return params + gamma * state.P if gamma else params
 
-    return Algorithm("residual-learning-v2", init, update, readout)
+    return Algorithm.with_info("residual-learning-v2", init, step, readout)

@@ -68,7 +68,7 @@ def initial_weights(w0, chains: int, dim: int) -> np.ndarray:
     return W
 
 
-def run(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=0.0,
+def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int, w0=0.0,
         record_every: int = 1, burn_in: float = 0.5,
         observables: dict[str, Callable[[np.ndarray, object], np.ndarray]] | None = None,
         progress: Callable[[int, int, float], None] | None = None, backend: str = "numpy",
@@ -203,7 +203,7 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
     # array) and the same elementwise operations, so the same bits, with memory traffic cut at 1e6 chains.
     # (not with per-element devices: their parameter arrays are laid out over all chains)
     per_element = any(getattr(c, "varies", False) or np.ndim(getattr(c, "offset", 0.0)) for c in
-                      getattr(algorithm, "config", ()))
+                      algorithm.config)
     blocks = [slice(i, min(i + BLOCK, n)) for i in range(0, n, BLOCK)] \
         if n > 2 * BLOCK and state is None and not observables and getattr(objective, "elementwise", False) \
         and not per_element else None

@@ -54,7 +54,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import run as runs
+from . import commands, run as runs
+from .commands.inputs import Inputs, out_dir
+from .commands.results import CommandResult
 from .errors import InputError
 from .files import atomic_write_text
 
@@ -88,7 +90,7 @@ class Study:
             raise InputError("study.samples", f"a random design needs samples >= 1 (got {self.samples!r})")
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
             raise InputError("study.name", f"use letters, digits, '-', '_' and '.' only (got {self.name!r})")
-        both = set(map(runs._normalize, self.fixed)) & set(map(runs._normalize, self.vary))
+        both = set(map(runs.normalize, self.fixed)) & set(map(runs.normalize, self.vary))
         if both:
             raise InputError(sorted(both)[0], "is both fixed and varied; give it in one table only")
         for key, spec in self.vary.items():
@@ -172,7 +174,7 @@ def points(study: Study) -> list[dict]:
             raise InputError("study.samples", f"at most {MAX_POINTS:,} points (got {study.samples * study.replicates:,})")
         rng = np.random.default_rng([study.seed, 0x5eed])
         combos = [{k: _draw(spec, rng) for k, spec in study.vary.items()} for _ in range(study.samples)]
-    seed_given = any(runs._normalize(k) == "seed" for k in (*study.fixed, *study.vary))
+    seed_given = any(runs.normalize(k) == "seed" for k in (*study.fixed, *study.vary))
     out, seen = [], set()
     for values in combos:
         for rep in range(study.replicates):
@@ -183,7 +185,7 @@ def points(study: Study) -> list[dict]:
             extra = {}
             if "seed" in table:
                 extra["seed"] = (base.params["seed"] + rep) if seed_given else int(ident[:8], 16) % 2**31
-            if "out" in table and not any(runs._normalize(k) == "out" for k in study.fixed):
+            if "out" in table and not any(runs.normalize(k) == "out" for k in study.fixed):
                 extra["out"] = None        # filled in per point (its own directory)
             r = runs.describe(study.command, base.params | {k: v for k, v in extra.items() if v is not None})
             if ident in seen:              # a grid that lists a value twice: one point
@@ -222,7 +224,7 @@ def run_point(task: dict) -> dict:
     out, error = {}, ""
     try:
         out = runs.execute(r)
-        theory, measured, se, bias, note = _summarize(r, out)
+        theory, measured, se, bias, note = summarize(r, out)
         if note:
             error = note
     except InputError as exc:
@@ -262,17 +264,11 @@ def _quote(a: str) -> str:
     return a if a and all(c.isalnum() or c in "-_.,=/:+" for c in a) else "'" + a.replace("'", "'\\''") + "'"
 
 
-def _summarize(r: runs.Run, out: dict):
+def summarize(r: runs.Run, out: dict):
     """(theory, measured, se, bias, note) of one command's result."""
     p = r.params
     if r.command == "simulate":
-        theory, note = None, ""
-        fp_table = runs.parameters("fixed-point")
-        try:
-            fp = runs.execute(runs.describe("fixed-point", {k: v for k, v in p.items() if k in fp_table}))
-            theory = fp.get("exact")
-        except InputError as exc:
-            note = f"theory: {exc}"
+        theory, note = _theory(p)
         return theory, out.get("mean"), out.get("se"), _minus(out.get("mean"), p.get("w_star")), note
     if r.command == "fixed-point":
         return out.get("exact"), None, None, _minus(out.get("exact"), p.get("w_star")), ""
@@ -282,6 +278,23 @@ def _summarize(r: runs.Run, out: dict):
     if r.command == "train":
         return None, out.get("test_accuracy"), None, None, ""
     return None, None, None, None, ""
+
+
+_THEORY: dict = {}      # fixed-point parameters -> (exact, note): replicates and seeds share one theory
+
+
+def _theory(p) -> tuple:
+    """The fixed-point theory of a simulate point (the library's fixed_point on the same parameters),
+    computed once per distinct set of the parameters it depends on (per worker process)."""
+    table = runs.parameters("fixed-point")
+    given = {k: v for k, v in p.items() if k in table and k not in ("seed", "devices")}
+    key = repr(sorted(given.items()))
+    if key not in _THEORY:
+        try:
+            _THEORY[key] = (commands.call("fixed-point", given).data.get("exact"), "")
+        except InputError as exc:
+            _THEORY[key] = (None, f"theory: {runs.flag_named(exc, 'fixed-point')}")
+    return _THEORY[key]
 
 
 def _minus(a, b):
@@ -349,7 +362,7 @@ def _dask(scheduler: str):
         try:
             from distributed import Client, LocalCluster, as_completed
         except ImportError:
-            raise InputError("--scheduler", "Dask is not installed: pip install -e \".[dask]\" "
+            raise InputError("scheduler", "Dask is not installed: pip install -e \".[dask]\" "
                                             "(dask[distributed] on this machine and on every worker)") from None
         cluster = None
         try:
@@ -360,7 +373,7 @@ def _dask(scheduler: str):
             else:
                 client = Client(scheduler, timeout=10)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise InputError("--scheduler", f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
+            raise InputError("scheduler", f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
         try:
             client.run(_worker_init)
             futures = client.map(run_point, tasks, pure=False)
@@ -381,7 +394,7 @@ def executor(name: str | None = None, scheduler: str | None = None) -> Callable:
         return _processes
     if name == "inline":
         return _inline
-    raise InputError("--executor", f"must be inline or processes (or give --scheduler for Dask) (got {name!r})")
+    raise InputError("executor", f"must be inline or processes (or give --scheduler for Dask) (got {name!r})")
 
 
 # -- the study ---------------------------------------------------------------------------------
@@ -462,7 +475,7 @@ def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers
 def _row(p: dict, result: dict, study: Study) -> dict:
     params = {k: v for k, v in p["run"].changed().items() if k not in ("seed", "out")}
     for k, v in p["values"].items():           # every varied parameter has a column, even at its default
-        col = runs._normalize(k)
+        col = runs.normalize(k)
         params[k if "." in col else col] = v if "." in col else p["run"].params.get(col, v)
     params = {k: ";".join(v) if isinstance(v, list) else v for k, v in params.items()}
     head = {k: result.get(k) for k in ("point", "status", "replicate", "seed")}
@@ -528,7 +541,7 @@ def _axes(rows, study) -> list[str]:
     """The varied parameters with numeric values and more than one value: the figure axes."""
     names = []
     for key in study.vary:
-        col = runs._normalize(key)
+        col = runs.normalize(key)
         col = key if "." in col else col
         vals = [r.get(col) for r in rows]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals) and len(set(vals)) > 1:
@@ -616,3 +629,51 @@ def draw(rows: list[dict], study: Study, fig_dir: Path) -> list[str]:
     path = fig_dir / f"{study.name}_phase.png"
     save_figure(fig, path)
     return [str(path)]
+
+
+# -- the command -----------------------------------------------------------------------------
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a study: the finished points are kept in ``points_dir``; the same call resumes."""
+
+    def __init__(self, points_dir):
+        super().__init__(str(points_dir))
+        self.points_dir = points_dir
+
+
+def sweep(progress=None, **params) -> CommandResult:
+    """``aimc-theory sweep`` as a function: a parameter study from a TOML file (``study``), points on an
+    executor (``executor``, ``scheduler``, ``workers``), a tidy table and figures in ``out``; resumable.
+
+    Parameters
+    ----------
+    progress : callable, optional
+        ``progress(points_done, points, seconds)``.
+    **params
+        The parameters of ``aimc-theory sweep --help`` by name.
+
+    Returns
+    -------
+    CommandResult
+        ``data``: study, command, points, done_before, errors, table, parquet, figures, seconds;
+        ``detail``: the :class:`StudyResult`.
+
+    Raises
+    ------
+    StudyInterrupted
+        On Ctrl-C, after keeping the finished points.
+    """
+    a = Inputs.of("sweep", params)
+    study = load(a.study)
+    out = out_dir(a.out)
+    ex = executor(a.executor, a.scheduler)
+    n = len(points(study))
+    try:
+        res = run_study(study, out, execute=ex, workers=a.workers, progress=progress, figures=not a.no_figures)
+    except KeyboardInterrupt:
+        raise StudyInterrupted(out / (study.name + "_points")) from None
+    errors = sum(r["status"] != "ok" for r in res.rows)
+    data = {"study": study.name, "command": study.command, "points": n, "done_before": res.done_before,
+            "errors": errors, "table": str(res.table), "parquet": str(res.parquet) if res.parquet else None,
+            "figures": res.figures, "seconds": res.seconds}
+    return CommandResult("sweep", data, a.arguments(), None, res)

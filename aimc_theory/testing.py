@@ -28,7 +28,7 @@ _SIM_ONLY = ("steps", "chains", "seed", "pulses", "dw_min", "max_bl", "sigma_c",
 
 def _fp_params(params: dict) -> dict:
     table = run.parameters("fixed-point")
-    return {k: v for k, v in params.items() if run._normalize(k) in table or k.startswith("p.")}
+    return {k: v for k, v in params.items() if run.normalize(k) in table or k.startswith("p.")}
 
 
 def _fail(what: str, theory: float, measured: float, se: float, tol: float, k: float, params: dict) -> None:

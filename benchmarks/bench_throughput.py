@@ -86,7 +86,7 @@ def main(argv=None) -> None:
         for name, alg in cases.items():
             if args.only and args.only not in name:
                 continue
-            r = rate(lambda steps: simulation.run(obj, alg, steps, n, 0, w0=0.5, dtype=dt), n, args.seconds)
+            r = rate(lambda steps: simulation.simulate(obj, alg, steps, n, 0, w0=0.5, dtype=dt), n, args.seconds)
             asgd = asgd or r
             print(f"{name:48s} {n:9d} {r:14.3e} {r / rng_rate:7.2f} {asgd / r:9.2f}")
             if kernels.available() and alg.config and not args.numpy_only and dt == np.float64:
@@ -94,7 +94,7 @@ def main(argv=None) -> None:
                     kernels.plan(obj, alg, None)
                 except InputError:
                     continue
-                r = rate(lambda steps: simulation.run(obj, alg, steps, n, 0, w0=0.5, backend="numba"), n,
+                r = rate(lambda steps: simulation.simulate(obj, alg, steps, n, 0, w0=0.5, backend="numba"), n,
                          args.seconds)
                 print(f"{'  the same, --backend numba':48s} {n:9d} {r:14.3e} {r / rng_rate:7.2f} {asgd / r:9.2f}")
         # zero-shifting calibration: device-pulses per second (the stochastic scheme draws one uniform

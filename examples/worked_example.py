@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
     # (4) simulation (NumPy; never sees the derivation), 4000 chains
     obj = objectives.ScalarQuadratic(L=L, w_star=w_star, noise=noise)
-    res = simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), steps=6000, chains=4000, seed=0,
+    res = simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(resp)), steps=6000, chains=4000, seed=0,
                          w0=0.0, record_every=20)
     mean, se = float(res.mean[0]), float(res.se[0])
 

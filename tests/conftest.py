@@ -13,7 +13,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 # -- the claims catalogue in the background ----------------------------------------------------------------
-# test_checks.py needs the whole catalogue with every claim's controls (checker.run(fast=True, controls=True):
+# test_checks.py needs the whole catalogue with every claim's controls (checker.check(fast=True, controls=True):
 # about 100 s on 2 cores). It starts in a forked process as soon as collection shows it is needed and the
 # test_checks items run last, so the other tests run meanwhile (the README's test command on 2 cores).
 
@@ -30,7 +30,7 @@ _JOB: dict = {}
 def _catalogue_job(path: str) -> None:
     os.setpgrp()                     # its own process group: the session can stop it and its pool together
     from verification import checker
-    rows = checker.run(fast=True, controls=True)
+    rows = checker.check(fast=True, controls=True)
     with open(path, "wb") as f:
         pickle.dump(rows, f)
 
@@ -70,11 +70,11 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def catalogue_rows():
-    """{id: row} of checker.run(fast=True, controls=True): the background job's, or run here."""
+    """{id: row} of checker.check(fast=True, controls=True): the background job's, or run here."""
     proc = _JOB.get("proc")
     if proc is None:
         from verification import checker
-        rows = checker.run(fast=True, controls=True)
+        rows = checker.check(fast=True, controls=True)
     else:
         proc.join()
         if proc.exitcode != 0:

@@ -17,6 +17,7 @@ from collections import Counter
 
 from hypothesis import strategies as st
 
+from aimc_theory import response
 from aimc_theory.cli import main
 
 HANG_SECONDS = 20.0
@@ -48,9 +49,10 @@ def _expr(depth: int = 0):
 EXPRESSIONS = st.one_of(_expr(), st.text(max_size=40),
                         st.sampled_from(["1 + 0*w", "(1 - w)**0.5", "1 + exp(w)", "lambda: 0", "w.__class__",
                                          "[w]", "w if w else 1", "sin(" * 30 + "w" + ")" * 30, "9" * 5000]))
-FAMILIES = st.sampled_from(["softbounds", "softbounds", "linear", "power", "exponential", "ideal",
-                            "aihwkit-softbounds", "aihwkit-linearstep", "bogus", "preset:ecram", "preset:reram-sb",
-                            "preset:pcm", "preset:gokmen-vlasov", "preset:bogus"])
+# the registry's families (softbounds, the default, twice as often), presets and unknown names
+FAMILIES = st.sampled_from(["softbounds", *response.FAMILY, "bogus", "preset:ecram", "preset:reram-sb", "preset:pcm",
+                            "preset:gokmen-vlasov", "preset:bogus"])
+PARAM_NAMES = sorted({p.name for fam in response.FAMILY.values() for p in fam.params}) + ["bogus", "w"]
 ALGORITHMS = st.sampled_from(["analog-sgd", "digital-sgd", "residual-learning", "residual-learning-v2", "rider",
                               "e-rider", "bogus"])
 
@@ -60,7 +62,7 @@ def response_args(draw):
     if draw(st.integers(0, 2)):
         args = ["--response", draw(FAMILIES)]
         for _ in range(draw(st.integers(0, 2))):
-            key = draw(st.sampled_from(["tau", "gamma", "sp", "c", "w_max", "w_min", "up_down", "bogus", "w"]))
+            key = draw(st.sampled_from(PARAM_NAMES))
             args += ["-p", f"{key}={draw(_NUMBERS)}"]
     else:
         args = ["--q-plus", draw(EXPRESSIONS), "--q-minus", draw(EXPRESSIONS)]

@@ -8,7 +8,7 @@ from verification.catalogue import DISAGREE, catalogue, select
 
 @pytest.fixture(scope="module")
 def rows(catalogue_rows):
-    """checker.run(fast=True, controls=True) by id (started in the background by conftest.py)."""
+    """checker.check(fast=True, controls=True) by id (started in the background by conftest.py)."""
     return catalogue_rows
 
 

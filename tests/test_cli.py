@@ -1,4 +1,4 @@
-"""The command line contract of interface.md."""
+"""The command line contract in docs/cli.md."""
 import json
 import math
 import subprocess

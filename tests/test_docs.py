@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = [response.softbounds, response.linear, response.power, response.exponential, response.ideal,
              response.from_expressions, response.aihwkit_softbounds, response.aihwkit_linearstep, response.get,
              algorithms.digital_sgd, algorithms.analog_sgd, residual_learning.residual_learning,
-             residual_learning.residual_learning_v2, tracking.rider, calibration.zero_shift, simulation.run,
+             residual_learning.residual_learning_v2, tracking.rider, calibration.zero_shift, simulation.simulate,
              network.train, registry.build, data.load, architectures.build, derivation.derive,
              symbolic_calibration.calibration_theory, analog_sgd.analog_sgd_fixed_point, run.describe,
              sweep.run_study, fit.fit, testing.assert_analog_sgd_fixed_point, testing.assert_rl_shift_bias,

@@ -26,10 +26,16 @@ def survives(fn, *args, **kwargs):
         return None
 
 
+# every parameter name of the registry's families, and values inside and at the ends of every declared range
+PARAM_NAMES = sorted({p.name for fam in response.FAMILY.values() for p in fam.params})
+IN_RANGE = sorted({v for fam in response.FAMILY.values() for p in fam.params
+                   for v in (p.default, *p.valid.inside(3), p.valid.lo, p.valid.hi) if math.isfinite(v)})
+
+
 @SETTINGS
-@given(name=st.sampled_from(list(response.FAMILIES) + ["bogus"]),
-       params=st.dictionaries(st.sampled_from(["tau", "gamma", "sp", "c", "w_max", "w_min", "up_down", "gamma_up",
-                                               "gamma_down", "bogus"]), HOSTILE, max_size=3))
+@given(name=st.sampled_from(list(response.FAMILY) + ["bogus"]),
+       params=st.dictionaries(st.sampled_from(PARAM_NAMES + ["bogus"]),
+                              st.one_of(HOSTILE, st.sampled_from(IN_RANGE)), max_size=3))
 def test_response_families(name, params):
     r = survives(response.get, name, **params)
     if r is not None:
@@ -56,7 +62,7 @@ def test_device_algorithm_simulation(dw_min, sigma_c, max_bl, rounding, up, lr, 
     obj = survives(objectives.ScalarQuadratic, L, 0.3, noise)
     alg = survives(algorithms.analog_sgd, lr, dev) if dev is not None else None
     if obj is not None and alg is not None:
-        survives(simulation.run, obj, alg, steps, chains, 0, w0=w0)
+        survives(simulation.simulate, obj, alg, steps, chains, 0, w0=w0)
 
 
 @SETTINGS
@@ -71,7 +77,7 @@ def test_two_array_algorithms(lr, beta, gamma, eta, chop, read_noise, every):
                   lambda: tracking.rider(lr, beta, gamma, eta, p, w, chop_prob=chop)):
         alg = survives(build)
         if alg is not None:
-            survives(simulation.run, obj, alg, 20, 5, 0)
+            survives(simulation.simulate, obj, alg, 20, 5, 0)
 
 
 @SETTINGS

@@ -61,7 +61,7 @@ def test_p1_cnn_shapes_and_errors():
     assert net.shapes == [(16, 25), (32, 400), (128, 512), (10, 128)]
     with pytest.raises(InputError, match="square"):
         architectures.cnn(780, 10)
-    with pytest.raises(InputError, match="--architecture"):
+    with pytest.raises(InputError, match="^architecture: "):
         architectures.build("resnet", 784, 10)
 
 
@@ -112,7 +112,7 @@ def test_idx_loader_count_mismatch_and_missing(tmp_path):
     (d / "broken.gz").write_bytes(b"\x1f\x8bnot gzip")
     with pytest.raises(InputError, match="gzip"):
         data.read_idx(d / "broken.gz")
-    with pytest.raises(InputError, match="--dataset"):
+    with pytest.raises(InputError, match="^dataset: "):
         data.load("no-such-thing")
 
 

@@ -73,16 +73,16 @@ def test_same_seed_same_numbers_and_different_seed_differs():
     obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
     dev = device.Device(response.power(gamma=0.5), dw_min=1e-3, sigma_c=0.2, rounding="stochastic")
     alg = algorithms.analog_sgd(0.01, dev)
-    a = simulation.run(obj, alg, 300, 50, seed=7)
-    b = simulation.run(obj, alg, 300, 50, seed=7)
-    c = simulation.run(obj, alg, 300, 50, seed=8)
+    a = simulation.simulate(obj, alg, 300, 50, seed=7)
+    b = simulation.simulate(obj, alg, 300, 50, seed=7)
+    c = simulation.simulate(obj, alg, 300, 50, seed=8)
     assert np.array_equal(a.final_weights, b.final_weights)
     assert not np.array_equal(a.final_weights, c.final_weights)
 
 
 def test_digital_sgd_is_unbiased_and_variance():
     obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
-    res = simulation.run(obj, algorithms.digital_sgd(0.01), 6000, 2000, seed=1, w0=0.5)
+    res = simulation.simulate(obj, algorithms.digital_sgd(0.01), 6000, 2000, seed=1, w0=0.5)
     assert abs(res.mean[0] - 0.5) < 4 * res.se[0]
     var = 0.01 ** 2 * 0.09 / (1 - 0.99 ** 2)
     assert res.variance[0] == pytest.approx(var, rel=0.05)
@@ -115,7 +115,7 @@ def test_double_well_minima():
 def test_vectorized_over_chains_and_coordinates():
     rng = np.random.default_rng(3)
     obj = objectives.LeastSquares.random(30, 6, rng, noise=0.1)
-    res = simulation.run(obj, algorithms.analog_sgd(0.05, device.Device(response.softbounds(tau=2.0))),
+    res = simulation.simulate(obj, algorithms.analog_sgd(0.05, device.Device(response.softbounds(tau=2.0))),
                          200, 17, seed=0)
     assert res.final_weights.shape == (17, 6) and res.trajectory.shape == (201, 6)
 
@@ -123,7 +123,7 @@ def test_vectorized_over_chains_and_coordinates():
 def test_divergence_is_reported_not_silent():
     obj = objectives.ScalarQuadratic(1.0, 0.5, 0.1)
     with pytest.raises(InputError) as exc:
-        simulation.run(obj, algorithms.digital_sgd(3.0), 2000, 4, seed=0)
+        simulation.simulate(obj, algorithms.digital_sgd(3.0), 2000, 4, seed=0)
     assert exc.value.param == "lr"
     with pytest.raises(InputError):
         obj.check_step(2.5)
@@ -136,7 +136,7 @@ def test_simulation_validation(kw, param):
     args = dict(steps=10, chains=2, seed=0)
     args.update(kw)
     with pytest.raises(InputError) as exc:
-        simulation.run(objectives.ScalarQuadratic(), algorithms.digital_sgd(0.1), **args)
+        simulation.simulate(objectives.ScalarQuadratic(), algorithms.digital_sgd(0.1), **args)
     assert exc.value.param == param
 
 
@@ -226,15 +226,15 @@ def test_numba_kernel_equals_the_numpy_path(resp, exact):
     obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
     for dev in (device.Device(resp), device.Device(resp, offset=0.05)):
         alg = algorithms.analog_sgd(0.05, dev)
-        a = simulation.run(obj, alg, 300, 200, 3, w0=0.5)
-        b = simulation.run(obj, alg, 300, 200, 3, w0=0.5, backend="numba")
+        a = simulation.simulate(obj, alg, 300, 200, 3, w0=0.5)
+        b = simulation.simulate(obj, alg, 300, 200, 3, w0=0.5, backend="numba")
         if exact:
             assert np.array_equal(a.final_weights, b.final_weights) and a.mean == b.mean and a.se == b.se
         else:
             assert np.allclose(a.final_weights, b.final_weights, rtol=0, atol=1e-12)
         assert np.allclose(a.trajectory, b.trajectory, rtol=0, atol=1e-14)
-    a = simulation.run(obj, algorithms.digital_sgd(0.05), 100, 50, 1, w0=0.5)
-    b = simulation.run(obj, algorithms.digital_sgd(0.05), 100, 50, 1, w0=0.5, backend="numba")
+    a = simulation.simulate(obj, algorithms.digital_sgd(0.05), 100, 50, 1, w0=0.5)
+    b = simulation.simulate(obj, algorithms.digital_sgd(0.05), 100, 50, 1, w0=0.5, backend="numba")
     assert np.array_equal(a.final_weights, b.final_weights)
 
 
@@ -246,9 +246,9 @@ def test_numba_kernel_refuses_what_it_does_not_cover():
                      (rl.residual_learning(0.05, 0.01, 0.1, device.Device(resp), device.Device(response.ideal())),
                       "analog-sgd and digital-sgd")):
         with pytest.raises(InputError, match=why):
-            simulation.run(obj, alg, 10, 5, 0, backend="numba")
+            simulation.simulate(obj, alg, 10, 5, 0, backend="numba")
     with pytest.raises(InputError, match="backend"):
-        simulation.run(obj, algorithms.digital_sgd(0.05), 10, 5, 0, backend="fortran")
+        simulation.simulate(obj, algorithms.digital_sgd(0.05), 10, 5, 0, backend="fortran")
 
 
 def test_float32_option():
@@ -256,10 +256,10 @@ def test_float32_option():
     float64's within 4 combined SE (another random stream)."""
     obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
     alg = algorithms.analog_sgd(0.01, device.Device(response.softbounds(sp=-0.2)))
-    a = simulation.run(obj, alg, 3000, 4000, 1, w0=0.5, dtype=np.float32)
-    b = simulation.run(obj, alg, 3000, 4000, 1, w0=0.5, dtype=np.float32)
-    c = simulation.run(obj, alg, 3000, 4000, 1, w0=0.5)
+    a = simulation.simulate(obj, alg, 3000, 4000, 1, w0=0.5, dtype=np.float32)
+    b = simulation.simulate(obj, alg, 3000, 4000, 1, w0=0.5, dtype=np.float32)
+    c = simulation.simulate(obj, alg, 3000, 4000, 1, w0=0.5)
     assert a.final_weights.dtype == np.float32 and np.array_equal(a.final_weights, b.final_weights)
     assert abs(a.mean[0] - c.mean[0]) < 4 * np.hypot(a.se[0], c.se[0])
     with pytest.raises(InputError, match="dtype"):
-        simulation.run(obj, alg, 10, 5, 0, dtype=np.int32)
+        simulation.simulate(obj, alg, 10, 5, 0, dtype=np.int32)

@@ -1,8 +1,10 @@
 """Preset devices: their SPs and pulses per e-fold from the toolkit against independent computations
 from the reference simulator's published formulas (and negative controls), constant-step presets
 explained, and `--response preset:NAME` in every command."""
+import ast
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +37,14 @@ def test_ten_presets_with_references():
     assert len(presets.PRESETS) == 10
     for p in presets.PRESETS.values():
         assert p.reference and p.device_class and p.dw_min > 0 and p.w_min < p.w_max
+
+
+def test_preset_rows_are_written_with_keywords():
+    """Every Preset(...) row of presets.py names its fields (14 of them: a positional row is easy to misread)."""
+    tree = ast.parse(Path(presets.__file__).read_text(encoding="utf-8"))
+    rows = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "Preset"]
+    assert len(rows) == len(presets.PRESETS)
+    assert not [r.lineno for r in rows if r.args]
 
 
 @pytest.mark.parametrize("name", sorted(INDEPENDENT_SP))

@@ -116,7 +116,7 @@ def test_per_sample_analog_sgd_converges_without_asymmetry():
     w_star = 0.3 * rng.standard_normal(5)
     obj = objectives.LeastSquares(A, A @ w_star, per_sample=True)
     dev = device.Device(response.aihwkit_softbounds(w_max=2, w_min=-2), dw_min=1e-4, trains=PulseTrains(desired_bl=8))
-    res = simulation.run(obj, algorithms.analog_sgd(0.5, dev), 600, 4, 0, w0=0.0)
+    res = simulation.simulate(obj, algorithms.analog_sgd(0.5, dev), 600, 4, 0, w0=0.0)
     assert np.max(np.abs(res.final - w_star)) < 0.02
 
 
@@ -143,8 +143,8 @@ def test_rl_v2_writes_through_the_main_device():
     rng = np.random.default_rng(7)
     W = np.zeros((1000, 1))
     state = alg.init(W)
-    W1, state = alg.update(obj.grad(W, rng), state, W, rng)
-    moved = W1[state.pulses != 0]
+    W1, state, info = alg.step(obj.grad(W, rng), state, W, rng)
+    moved = W1[info.pulses != 0]
     assert moved.size > 0 and moved.std() > 1e-5          # noisy pulse sizes
 
 

@@ -123,9 +123,9 @@ def test_rlv2_update_moves_w_by_single_pulses():
     state = alg.init(W)
     for _ in range(100):
         W_prev = W
-        W, state = alg.update(obj.grad(alg.readout(W, state), rng), state, W, rng)
-        q = np.where(state.pulses > 0, resp_w.q_plus(W_prev), resp_w.q_minus(W_prev))
-        assert np.allclose(W - W_prev, state.pulses * 1e-3 * q, rtol=0, atol=1e-15)
+        W, state, info = alg.step(obj.grad(alg.readout(W, state), rng), state, W, rng)   # with its diagnostics
+        q = np.where(info.pulses > 0, resp_w.q_plus(W_prev), resp_w.q_minus(W_prev))
+        assert np.allclose(W - W_prev, info.pulses * 1e-3 * q, rtol=0, atol=1e-15)
     assert state.total_pulses.sum() > 0
 
 
@@ -134,8 +134,8 @@ def test_rl_reproducible_and_gamma_zero_readout():
     dev = device.Device(response.linear(c=0.2), dw_min=1e-3, rounding="stochastic")
     for alg in (rl.residual_learning(0.01, 0.01, 0.0, dev, dev, transfer_every=3, read_noise=0.01),
                 rl.residual_learning_v2(0.01, 0.1, 0.4, dev, dev, read_noise=0.01)):
-        a = simulation.run(obj, alg, 200, 20, seed=4)
-        b = simulation.run(obj, alg, 200, 20, seed=4)
+        a = simulation.simulate(obj, alg, 200, 20, seed=4)
+        b = simulation.simulate(obj, alg, 200, 20, seed=4)
         assert np.array_equal(a.final_weights, b.final_weights)
     alg = rl.residual_learning(0.01, 0.01, 0.0, dev, dev)
     st_ = alg.init(np.zeros((2, 1)))

@@ -44,9 +44,9 @@ def test_ideal_is_symmetric_everywhere():
     (lambda: response.softbounds(tau=-1), "tau"),
     (lambda: response.power(gamma=0), "gamma"),
     (lambda: response.linear(c=1.0), "c"),
-    (lambda: response.get("power", foo=1), "-p foo"),
-    (lambda: response.get("nope"), "--response"),
-    (lambda: response.get("ideal", tau=1), "-p tau"),
+    (lambda: response.get("power", foo=1), "param foo"),
+    (lambda: response.get("nope"), "response"),
+    (lambda: response.get("ideal", tau=1), "param tau"),
     (lambda: response.softbounds(tau=float("nan")), "tau"),
 ])
 def test_bad_parameters_name_the_parameter(call, param):
@@ -118,7 +118,7 @@ def test_several_symmetric_points_are_all_returned():
 def test_unknown_or_unused_parameter():
     with pytest.raises(InputError) as exc:
         response.from_expressions("1 - w/tau", "1 + w/tau", {"tau": 1, "zeta": 2})
-    assert exc.value.param == "-p zeta"
+    assert exc.value.param == "param zeta"
     with pytest.raises(InputError):
         response.from_expressions("1 - w/tau", "1 + w/tau")   # tau not given: unknown name
 
@@ -163,26 +163,15 @@ def test_erf_is_evaluated_on_arrays():
 
 # -- the numeric path without SymPy (issue 19): lazy expressions, declared affine coefficients, Brent in Python --
 
-# every built-in family, with parameters that exercise its branches (gamma = 1: the affine power response)
-FAMILY_CASES = [
-    ("softbounds", {}), ("softbounds", {"tau": 2.0, "sp": 0.3}), ("softbounds", {"tau": 0.3, "sp": -0.1}),
-    ("linear", {"tau": 3.5, "c": 0.2}), ("linear", {"tau": 0.7, "c": -0.45}),
-    ("power", {"tau": 0.6, "gamma": 0.5}), ("power", {"tau": 0.6, "gamma": 1.0}), ("power", {"tau": 1.3, "gamma": 2.0}),
-    ("exponential", {}), ("exponential", {"tau": 0.8, "gamma": 1.7}),
-    ("ideal", {}),
-    ("aihwkit-softbounds", {"w_max": 3.5, "w_min": -3.5, "up_down": 0.3}),
-    ("aihwkit-softbounds", {"w_max": 1.25, "w_min": -0.75, "up_down": -0.2}),
-    ("aihwkit-linearstep", {"w_max": 1.2, "w_min": -0.8, "up_down": 0.1, "gamma_up": 0.3, "gamma_down": 0.7}),
-    ("aihwkit-linearstep", {"gamma_up": 1.0, "gamma_down": 0.0}),
-]
+# every built-in family of the registry at its defaults and at the values its record gives to exercise its branches
+# (gamma = 1: the affine power response)
+FAMILY_CASES = [(name, dict(p)) for name, fam in response.FAMILY.items() for p in ({}, *fam.examples)]
 # the formulas of docs/cli.md, written independently of response.py (parsed by from_expressions)
 DOCUMENTED = {
     "softbounds": ("1 - (w - sp)/tau", "1 + (w - sp)/tau"), "linear": ("(1 + c)*(1 - w/tau)", "(1 - c)*(1 + w/tau)"),
     "power": ("(1 - w/tau)**gamma", "(1 + w/tau)**gamma"),
     "exponential": ("(exp(gamma*(1 - w/tau)) - 1)/(exp(gamma) - 1)", "(exp(gamma*(1 + w/tau)) - 1)/(exp(gamma) - 1)"),
 }
-DEFAULTS = {"softbounds": {"tau": 1.0, "sp": 0.0}, "linear": {"tau": 1.0, "c": 0.0}, "power": {"tau": 1.0, "gamma": 1.0},
-            "exponential": {"tau": 1.0, "gamma": 1.0}}
 
 
 def _variants(r):
@@ -214,7 +203,7 @@ for r in resps:
 obj = objectives.ScalarQuadratic(1.0, 0.2, 0.3)
 for r in (response.power(tau=0.6, gamma=0.5), response.softbounds(sp=0.1), presets.get("ecram").response()):
     for dev in (device.Device(r), device.Device(r, dw_min=1e-3), device.Device(r, dw_min=1e-3, trains=PulseTrains(8))):
-        simulation.run(obj, algorithms.analog_sgd(0.05, dev), steps=20, chains=8, seed=1)
+        simulation.simulate(obj, algorithms.analog_sgd(0.05, dev), steps=20, chains=8, seed=1)
 argvs = [["simulate", "--response", "softbounds", "-p", "sp=0.1", "--steps", "20", "--chains", "8"],
          ["simulate", "--response", "preset:reram-es", "--pulses", "--steps", "20", "--chains", "8"],
          ["simulate", "--response", "aihwkit-softbounds", "-p", "up_down=0.3", "--pulses", "--dw-min", "1e-3",
@@ -255,7 +244,7 @@ def test_lazy_expressions_are_the_definition_and_the_numbers(name, params):
     from aimc_theory.expressions import W
     r = response.get(name, **params)
     if name in DOCUMENTED:
-        p = DEFAULTS[name] | params
+        p = response.FAMILY[name].defaults | params
         ref = response.from_expressions(*DOCUMENTED[name], p, range=(r.lo, r.hi))
         assert sp.simplify(r.q_plus_expr - ref.q_plus_expr) == 0 and sp.simplify(r.q_minus_expr - ref.q_minus_expr) == 0
     for label, v in _variants(r).items():
@@ -277,10 +266,7 @@ def test_declared_affine_coefficients_are_the_expressions(name, params):
     """``affine`` declared by the family (exact rationals, no SymPy) is what sp.Poly reads off the
     expressions, to the bit, also after shifting, scaling and swapping."""
     for label, v in _variants(response.get(name, **params)).items():
-        assert v.affine == response._affine_from_exprs(v.q_plus_expr, v.q_minus_expr), label
-    expect_affine = name in ("softbounds", "linear", "ideal", "aihwkit-softbounds", "aihwkit-linearstep") or \
-        (name == "power" and params.get("gamma") == 1.0)
-    assert (response.get(name, **params).affine is not None) == expect_affine
+        assert v.affine == response.affine_from_exprs(v.q_plus_expr, v.q_minus_expr), label
 
 
 _decimal = st.decimals(min_value=-2, max_value=2, places=4, allow_nan=False).map(float)
@@ -296,7 +282,7 @@ def test_declared_affine_coefficients_for_any_parameters(tau, sp_, delta, factor
           response.aihwkit_softbounds(w_max=tau, w_min=-2 * tau, up_down=up_down)]
     for r in rs:
         for v in (r, r.shifted(delta), r.scaled_up(factor), r.shifted(delta / 3).swapped()):
-            assert v.affine == response._affine_from_exprs(v.q_plus_expr, v.q_minus_expr)
+            assert v.affine == response.affine_from_exprs(v.q_plus_expr, v.q_minus_expr)
 
 
 @pytest.mark.parametrize("name, params", FAMILY_CASES, ids=lambda v: str(v))
@@ -305,10 +291,10 @@ def test_float_root_check_keeps_what_the_30_digit_check_keeps(name, params):
     for label, v in _variants(response.get(name, **params)).items():
         if v.every_point_symmetric:
             continue
-        roots = response._numeric_roots(v.G, v.lo, v.hi)
+        roots = response.numeric_roots(v.G, v.lo, v.hi)
         g = (v.q_minus_expr - v.q_plus_expr) / 2
         f = (v.q_minus_expr + v.q_plus_expr) / 2
-        assert v.symmetric_points == tuple(r for r in roots if response._is_root(g, f, r)), label
+        assert v.symmetric_points == tuple(r for r in roots if response.is_root(g, f, r)), label
 
 
 def _brent_cases():

@@ -143,7 +143,7 @@ def rider_run(chop=0.0, steps=3000, chains=50, main=None, seed=1, w0=0.0, q0=0.0
     alg = tracking.rider(0.01, 0.005, 0.4, 0.01, device.Device(response.softbounds(sp=0.1), **dev),
                          device.Device(main or response.ideal(), **dev), chop_prob=chop, q0=q0,
                          chopper_seed=[seed, 1])
-    return simulation.run(objectives.ScalarQuadratic(1.0, 0.5, 0.3), alg, steps, chains, seed, w0=w0)
+    return simulation.simulate(objectives.ScalarQuadratic(1.0, 0.5, 0.3), alg, steps, chains, seed, w0=w0)
 
 
 def test_rider_invariant_holds_on_every_path():

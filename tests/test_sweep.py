@@ -47,12 +47,13 @@ def test_describe_validates_names_types_and_choices():
     r = runs.describe("simulate", {"--w-star": 0.3, "p.tau": 2, "steps": 500.0, "pulses": "false"})
     assert r.params["w_star"] == 0.3 and r.params["steps"] == 500 and r.params["param"] == ["tau=2.0"]
     assert r.changed() == {"param": ["tau=2.0"], "w_star": 0.3, "steps": 500}
-    for bad, flag in ((dict(bogus=1), "bogus"), (dict(steps=1.5), "--steps"), (dict(pulses=3), "--pulses"),
-                      (dict(lr="fast"), "--lr"), (dict(algorithm=None, chains=True), "--chains")):
+    # describe names parameters as Python does (execute and the command line: as flags)
+    for bad, flag in ((dict(bogus=1), "bogus"), (dict(steps=1.5), "steps"), (dict(pulses=3), "pulses"),
+                      (dict(lr="fast"), "lr"), (dict(algorithm=None, chains=True), "chains")):
         with pytest.raises(InputError) as e:
             runs.describe("simulate", **bad)
         assert e.value.param == flag
-    with pytest.raises(InputError, match="--model"):
+    with pytest.raises(InputError, match="^model: "):
         runs.describe("reproduce", model="x")
     with pytest.raises(InputError, match="command"):
         runs.describe("bogus")
@@ -116,7 +117,7 @@ def _thread_attempt():
     (STUDY.replace('command = "simulate"', 'command = "bogus"'), "study.command"),
     (STUDY.replace("lr = 0.05", "bogus = 1"), "bogus"),
     (STUDY.replace("noise = [0.0, 0.3]", "w-stir = [0.1]"), "w-stir"),
-    (STUDY.replace("steps = 300", "steps = 1.5"), "--steps"),
+    (STUDY.replace("steps = 300", "steps = 1.5"), "steps: "),   # as the study file names it
     (STUDY.replace("noise = [0.0, 0.3]", "noise = 0.3"), "vary.noise"),
     (STUDY.replace("noise = [0.0, 0.3]", "lr = [0.1]"), "lr"),
     (STUDY.replace('design', 'x') + "", None),

@@ -75,7 +75,7 @@ def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress
     return rows
 
 
-def run(ids: list[str] | None = None, fast: bool = False, theory: Theory | None = None,
+def check(ids: list[str] | None = None, fast: bool = False, theory: Theory | None = None,
         progress: bool = False, workers: int | None = None, network: bool = False,
         mutants: list[str] | tuple[str, ...] | None = None, controls: bool = False,
         device: response.Response | None = None) -> list[dict]:

@@ -1,7 +1,7 @@
 """Shared claim types: verdicts, :class:`Outcome` (= :class:`aimc_theory.comparison.Comparison`),
 :class:`Claim`, the budget and the test devices.
 
-Every claim is run as ``claim.run(theory, fast)``: ``theory`` (a :class:`Theory`) supplies the
+Every claim is run as ``claim.compare(theory, fast)``: ``theory`` (a :class:`Theory`) supplies the
 prediction from the symbolic module; the measurement comes from the numeric simulation
 (devices, algorithms, simulation), which never sees the theory. A claim names its own controls:
 wrong theories (mutants, :mod:`.mutants`) that it must reject *by comparison*; a wrong theory that
@@ -30,7 +30,7 @@ class Claim:
     source: str
     statement: str
     method: str
-    run: Callable[[Theory, bool], Outcome] = field(repr=False)
+    compare: Callable[[Theory, bool], Outcome] = field(repr=False)
     expected_verdict: str = AGREE
     family: str | None = None
     group: str | None = None     # claims that share cached simulations run in one process
@@ -56,7 +56,7 @@ class Claim:
         """Run the check. A wrong theory that cannot produce a prediction here (it raises) gives the
         verdict ``no prediction``: that is not a rejection by comparison."""
         try:
-            return self.run(theory, fast)
+            return self.compare(theory, fast)
         except Exception as exc:       # noqa: BLE001 -- any failure of a wrong theory is "no prediction"
             if theory == Theory():
                 raise

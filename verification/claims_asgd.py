@@ -26,7 +26,7 @@ def _asgd_scalar(family: str, noise: float, lr: float, budget: Budget, seed: int
     resp = family_response(family)
     obj = objectives.ScalarQuadratic(L, W_STAR, noise)
     steps = int(budget.steps * 0.01 / lr)       # the mixing time scales as 1/lr: the same SE at every lr
-    return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), steps,
+    return simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(resp)), steps,
                           budget.chains, seed, w0=W_STAR if w0 is None else w0, backend="auto")
 
 
@@ -210,7 +210,7 @@ def _double_well_run(lr: float, fast: bool):
     obj = objectives.DoubleWell(noise=NOISE, **DOUBLE_WELL)
     w_min = float(obj.local_minima()[-1])
     b = Budget.of(fast)
-    return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(FAMILIES["softbounds"]())),
+    return simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(FAMILIES["softbounds"]())),
                           int(b.steps * 0.01 / lr), b.chains, 55, w0=w_min, backend="auto")
 
 
@@ -242,7 +242,7 @@ def _claim6(family):
         resp = family_response(family)
         b = Budget.of(fast)
         # (a) Analog GD (s = 0, expected update) is exact: P1 Thm 6
-        gd = simulation.run(objectives.ScalarQuadratic(L, W_STAR, 0.0),
+        gd = simulation.simulate(objectives.ScalarQuadratic(L, W_STAR, 0.0),
                             algorithms.analog_sgd(0.1, device.Device(resp)), 3000, 1, 0, w0=0.0)
         gd_err = float(abs(gd.final[0] - W_STAR))
         # (b) at every noise level the bias extrapolated to lr -> 0 is the drift root's (so lowering lr does
@@ -287,8 +287,8 @@ def _rate_run(family: str, lr: float, fast: bool):
     steps = int(3.0 / (lr * (L + 0.5)))
     alg = algorithms.analog_sgd(lr, device.Device(resp))
     obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
-    up = simulation.run(obj, alg, steps, chains, 7, w0=centre + DELTA_7, record_every=1, backend="auto")
-    dn = simulation.run(obj, alg, steps, chains, 7, w0=centre - DELTA_7, record_every=1, backend="auto")
+    up = simulation.simulate(obj, alg, steps, chains, 7, w0=centre + DELTA_7, record_every=1, backend="auto")
+    dn = simulation.simulate(obj, alg, steps, chains, 7, w0=centre - DELTA_7, record_every=1, backend="auto")
     diff = 0.5 * (up.trajectory[:, 0] - dn.trajectory[:, 0])
     pair = 0.5 * (up.final_weights[:, 0] - dn.final_weights[:, 0]) / DELTA_7
     rho = float(pair.mean() ** (1.0 / steps))
@@ -353,7 +353,8 @@ def _claim8(family):
 
 # -- claim 9: multi-D implicit penalty (weighted l2 for c = 0, P1 eq. 43 in general) --------------
 
-def _ls_problem():
+def ls_problem():
+    """The 10-D least-squares problem of claim 9 (seeded; also used by the RL, SP and noise claims)."""
     rng = np.random.default_rng(9)
     D, N = 10, 100
     A = rng.standard_normal((N, D))
@@ -367,16 +368,16 @@ def _family_9(family):
 
 @lru_cache(maxsize=32)
 def _asgd_ls(family: str, lr: float, fast: bool):
-    obj = _ls_problem()
+    obj = ls_problem()
     b = Budget.of(fast)
-    return simulation.run(obj, algorithms.analog_sgd(lr, device.Device(_family_9(family))),
+    return simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(_family_9(family))),
                           int(b.steps * LR / lr), b.chains // 2, 9, w0=obj.minimizer, backend="auto")  # horizon ~ 1/lr
 
 
 def _claim9(family):
     def run(theory: Theory, fast: bool) -> Outcome:
         resp = _family_9(family)
-        obj = _ls_problem()
+        obj = ls_problem()
         fp = theory.fixed_point_ls(resp, obj.H, obj.minimizer, NOISE, LR)
         ex = extrapolate_lr(lambda lr: (_asgd_ls(family, lr, fast).mean, _asgd_ls(family, lr, fast).se), LR)
         bias_t = np.asarray(fp.exact) - obj.minimizer
@@ -458,7 +459,7 @@ def _thm2_run(family: str, fast: bool):
             visited.append(Wr[:, 0].copy())
         return np.zeros(Wr.shape[0])
 
-    res = simulation.run(obj, algorithms.analog_sgd(lr, device.Device(resp)), K, 64, 10, w0=W0_10,
+    res = simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(resp)), K, 64, 10, w0=W0_10,
                          observables={"lhs": metric, "rec": record})
     return res.observables["lhs"], np.array(visited).T, K, lr, f_gap
 
@@ -495,7 +496,7 @@ NOTE_2 = ("Pulse trains with BL = ceil(|dw|/dw_min) overshoot the request by up 
           "dw = 1/n with dw_min = dw^2 (BL = n exactly); the O(dw) curvature term of P1 Thm 4 remains.")
 
 
-def _note_5(rows: dict) -> str:
+def note_5(rows: dict) -> str:
     """Claims 5.* (also 5.laplace of claims_noise; not 5.nonconvex): the drift root vs P1 eq. 43."""
     def one(r):
         d = r.get("_data") or {}
@@ -660,7 +661,7 @@ def catalogue(device: response.Response | None = None) -> list[Claim]:
                             "Analog SGD converges to the root of f' + m(f') R = 0, not to w*",
                             "time average of the second half over chains at lr, 2 lr, 4 lr extrapolated to lr -> 0 vs the symbolic drift root; "
                             "3 SE + the measured O(lr^2) remainder", _claim5(fam), family=n, group=f"asgd.{n}",
-                            controls=("small_bias", "moment=std"), note=_note_5, figure=trajectory))
+                            controls=("small_bias", "moment=std"), note=note_5, figure=trajectory))
     claims.append(Claim("5.nonconvex", "P1 Thm 5 (local), spec F.1",
                         "on a nonconvex double well Analog SGD settles at the local root of f'F + m(f')G",
                         "chains started at the right-basin minimum (none dropped), lr -> 0 extrapolation as 5.*; "

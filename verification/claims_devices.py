@@ -248,7 +248,7 @@ def _d2d_means(name: str, algorithm: str, lr: float, fast: bool) -> np.ndarray:
     dev = pop.device(device.Device(p.response()), (chains, 1))
     alg = (algorithms.analog_sgd(lr, dev) if algorithm == "sgd" else
            residual_learning.residual_learning(lr, 0.01, 0.4, dev, device.Device(response.ideal())))
-    res = simulation.run(objectives.ScalarQuadratic(L, W_STAR, NOISE), alg, int(steps * LR / lr), chains, 27,
+    res = simulation.simulate(objectives.ScalarQuadratic(L, W_STAR, NOISE), alg, int(steps * LR / lr), chains, 27,
                          w0=W_STAR)
     return res.chain_means[:, 0]
 

@@ -18,7 +18,7 @@ from aimc_theory.comparison import compare
 
 from .allowances import extrapolate_lr, norm_comparison
 from .claim_types import FAMILIES, LR, L, NOISE, W_STAR, Budget, Claim, Outcome
-from .claims_asgd import _note_5
+from .claims_asgd import note_5
 from .theory import Theory
 
 LAW = "laplace"
@@ -33,7 +33,7 @@ def _quadratic() -> objectives.ScalarQuadratic:
 @lru_cache(maxsize=8)
 def _asgd(lr: float, fast: bool):
     b = Budget.of(fast)
-    return simulation.run(_quadratic(), algorithms.analog_sgd(lr, device.Device(FAMILIES[FAMILY]())),
+    return simulation.simulate(_quadratic(), algorithms.analog_sgd(lr, device.Device(FAMILIES[FAMILY]())),
                           int(b.steps * LR / lr), b.chains, 405, w0=W_STAR)
 
 
@@ -66,11 +66,11 @@ def _claim5(theory: Theory, fast: bool) -> Outcome:
 
 @lru_cache(maxsize=8)
 def _asgd_ls(lr: float, fast: bool):
-    from .claims_asgd import _ls_problem
-    base = _ls_problem()
+    from .claims_asgd import ls_problem
+    base = ls_problem()
     obj = objectives.LeastSquares(base.A, base.b, noise=NOISE, law=LAW)
     b = Budget.of(fast)
-    return obj, simulation.run(obj, algorithms.analog_sgd(lr, device.Device(FAMILIES[FAMILY]())),
+    return obj, simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(FAMILIES[FAMILY]())),
                                int(b.steps * LR / lr), b.chains // 2, 409, w0=obj.minimizer)
 
 
@@ -100,7 +100,7 @@ def _rl(lr: float, fast: bool):
     b = Budget.of(fast)
     alg = rl.residual_learning(lr, 0.005, 0.4, device.Device(_residual()), device.Device(response.ideal()))
     # the transfer loop relaxes at a rate set by beta and gamma too, not by lr alone: the same horizon at every lr
-    return simulation.run(_quadratic(), alg, b.steps, b.chains // 2, 412, w0=W_STAR)
+    return simulation.simulate(_quadratic(), alg, b.steps, b.chains // 2, 412, w0=W_STAR)
 
 
 def _claim12(theory: Theory, fast: bool) -> Outcome:
@@ -121,7 +121,7 @@ def catalogue() -> list[Claim]:
               _claim4, family=FAMILY, controls=CONTROLS),
         Claim("5.laplace", src, "under Laplace noise Analog SGD converges to the root of f' F + m(f') G with the "
               "Laplace first absolute moment m", "as 5.*: lr, 2 lr, 4 lr extrapolated to lr -> 0; 3 SE + the "
-              "measured O(lr^2) remainder", _claim5, family=FAMILY, controls=CONTROLS, note=_note_5),
+              "measured O(lr^2) remainder", _claim5, family=FAMILY, controls=CONTROLS, note=note_5),
         Claim("9.laplace", "P1 eq. 42-43 multi-D, Laplace noise", "least squares with Laplace gradient noise: "
               "W_inf is the root of the multi-D drift with the Laplace m", "as 9.*", _claim9, family=FAMILY,
               controls=CONTROLS),

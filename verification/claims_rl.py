@@ -49,7 +49,7 @@ def _rl_scalar(family, sp_at, lr, beta, gamma, chains, steps, seed, main=None, r
     obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
     alg = (rl.residual_learning_v2(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise, dw_min=dw_min)
            if v2 else rl.residual_learning(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise))
-    return simulation.run(obj, alg, steps, chains, seed, w0=W_STAR)
+    return simulation.simulate(obj, alg, steps, chains, seed, w0=W_STAR)
 
 
 def _worst(comparisons):
@@ -65,7 +65,7 @@ LRS_11 = (0.04, 0.02, 0.01, 0.005)
 @lru_cache(maxsize=16)
 def _asgd_sq_bias(family: str, lr: float) -> float:
     """Analog SGD's squared stationary bias on the family itself (the contrast: it does not shrink with lr)."""
-    res = simulation.run(objectives.ScalarQuadratic(L, W_STAR, NOISE),
+    res = simulation.simulate(objectives.ScalarQuadratic(L, W_STAR, NOISE),
                          algorithms.analog_sgd(lr, device.Device(family_response(family))), int(20 / lr), 200, 111,
                          w0=W_STAR)
     return float(np.square(res.mean[0] - W_STAR))
@@ -154,17 +154,17 @@ def _claim12(family):
 
 @lru_cache(maxsize=16)
 def _rl_ls(delta: float, lr: float, fast: bool):
-    from .claims_asgd import _ls_problem
-    obj = _ls_problem()
+    from .claims_asgd import ls_problem
+    obj = ls_problem()
     b = Budget.of(fast)
     alg = rl.residual_learning(lr, 0.5 * lr, GAMMA, device.Device(residual("softbounds", delta)),
                                device.Device(response.ideal()))
-    return simulation.run(obj, alg, int(round(b.steps * LR / lr)), b.chains // 4, 121, w0=obj.minimizer)
+    return simulation.simulate(obj, alg, int(round(b.steps * LR / lr)), b.chains // 4, 121, w0=obj.minimizer)
 
 
 def _claim12_ls(theory: Theory, fast: bool) -> Outcome:
-    from .claims_asgd import _ls_problem
-    obj = _ls_problem()
+    from .claims_asgd import ls_problem
+    obj = ls_problem()
     cs, parts = [], []
     for delta in (DELTA, DELTA_LARGE):
         pred = np.asarray(theory.rl_fixed_point_ls(residual("softbounds", delta), obj.H, obj.minimizer, NOISE).bias)
@@ -211,7 +211,7 @@ def fig2_runs(chains: int, steps: int = 1000, algs=("analog-sgd", "residual-lear
                 acc.append(float(np.mean(obj.loss(W))) / obj.dim)
                 return np.zeros(W.shape[0])
 
-            simulation.run(obj, alg, steps, chains, 1300 + int(10 * c), w0=1.0, observables={"loss": loss})
+            simulation.simulate(obj, alg, steps, chains, 1300 + int(10 * c), w0=1.0, observables={"loss": loss})
             curves[(name, c)] = np.array(loss_curve)
     return curves
 
@@ -285,7 +285,7 @@ def _long_run(x: float, fast: bool):
         curve.append(per_chain.reshape(groups, chains).mean(axis=1))
         return np.zeros(W.shape[0])
 
-    res = simulation.run(obj, alg, steps, groups * chains, 1300, w0=1.0, observables={"loss": loss})
+    res = simulation.simulate(obj, alg, steps, groups * chains, 1300, w0=1.0, observables={"loss": loss})
     snap.setdefault("at", obj.loss(res.final_weights) / obj.dim)
     curves = np.array(curve)
     return {c: (snap["at"][i * chains:(i + 1) * chains], curves[:, i]) for i, c in enumerate(C_LIN)}
@@ -391,7 +391,7 @@ def _fig2_level(model: str, u: float, alg: str, x: float, fast: bool):
         acc.append(float(np.mean(obj.loss(W))))
         return np.zeros(W.shape[0])
 
-    res = simulation.run(obj, alg_, int(round(1000 / x)), 8 if fast else 16, seed, w0=1.0,
+    res = simulation.simulate(obj, alg_, int(round(1000 / x)), 8 if fast else 16, seed, w0=1.0,
                          observables={"loss": loss} if x == 1.0 else None)
     final = obj.loss(res.final_weights)
     return final, (res.final_params - obj.minimizer).mean(axis=1), np.array(curve + [float(final.mean())])
@@ -593,7 +593,7 @@ def _marginal_run(lr: float, gamma: float, steps: int) -> np.ndarray:
     """Noiseless single chain from w = 0 (e = -w*), beta = lr/2: the error e_k = W_bar_k - w*."""
     alg = rl.residual_learning(lr, 0.5 * lr, gamma, device.Device(residual("softbounds", 0.0)),
                                device.Device(response.ideal()))
-    res = simulation.run(objectives.ScalarQuadratic(L, W_STAR, 0.0), alg, steps, 1, 0, w0=0.0)
+    res = simulation.simulate(objectives.ScalarQuadratic(L, W_STAR, 0.0), alg, steps, 1, 0, w0=0.0)
     return res.trajectory[:, 0] - W_STAR
 
 
@@ -729,18 +729,18 @@ def _threshold_run(family: str, read_noise: float, beta: float, bound_scale: flo
     out = dict(bad_h=0, bad_multi=0, bad_count=0, bad_books=0, fired=0, big=0, chains=chains, steps=steps)
     for _ in range(steps):
         W_prev = W
-        W, state = alg.update(obj.grad(alg.readout(W, state), rng), state, W, rng)
+        W, state, info = alg.step(obj.grad(alg.readout(W, state), rng), state, W, rng)
         # the pulses are inferred from how W moved, not read from the algorithm's own counter
         dW = W - W_prev
         n = np.where(dW >= 0, dW / (dw_min * resp_w.q_plus(W_prev)), dW / (dw_min * resp_w.q_minus(W_prev)))
         s = np.rint(n)
         out["bad_multi"] += int(np.sum((np.abs(n - s) > 1e-6) | (np.abs(s) > 1)))
-        out["bad_count"] += int(np.sum((s != 0) != (np.abs(state.H_half) >= dw_min)))
+        out["bad_count"] += int(np.sum((s != 0) != (np.abs(info.H_half) >= dw_min)))
         # buffer bookkeeping: what left H went to W (H = H_half - s dw_min)
-        out["bad_books"] += int(np.sum(np.abs(state.H - (state.H_half - s * dw_min)) > 1e-12))
+        out["bad_books"] += int(np.sum(np.abs(state.H - (info.H_half - s * dw_min)) > 1e-12))
         out["bad_h"] += int(np.sum(np.abs(state.H) >= bound))
         out["fired"] += int(np.sum(np.abs(s)))
-        out["big"] += int(np.sum(np.abs(state.H_half) >= 2 * dw_min))   # one pulse cannot keep up
+        out["big"] += int(np.sum(np.abs(info.H_half) >= 2 * dw_min))   # one pulse cannot keep up
     return out
 
 

@@ -519,7 +519,7 @@ def _rider_batch(setting: str, inits: tuple, fast: bool, chop_prob: float, seed:
     every = max(1, steps // 400)
     burn_in = BURN_IN.get(setting, 0.5)
     qw = _QWindow(steps, min(int(steps * burn_in), steps - 1), every, n)
-    res = simulation.run(obj, alg, steps, n * chains, seed, w0=w0, record_every=every, observables={"q": qw},
+    res = simulation.simulate(obj, alg, steps, n * chains, seed, w0=w0, record_every=every, observables={"q": qw},
                          burn_in=burn_in)
     qtraj, wtraj = np.array(qw.traj), np.array(qw.wtraj)
     out = []
@@ -689,14 +689,14 @@ def _claim22(setting):
 
 @lru_cache(maxsize=8)
 def _ls_run(k: int, fast: bool, lr: float):
-    from .claims_asgd import _ls_problem
-    obj = _ls_problem()
+    from .claims_asgd import ls_problem
+    obj = ls_problem()
     w0, q0 = ((0.0, 0.0), (obj.minimizer, 0.3))[k]
     chains, steps = (100, 20000) if fast else (400, 40000)
     steps = int(steps * LR_22 / lr)
     alg = tracking.rider(lr, 0.005, GAMMA_22, 0.01, device.Device(_residual("softbounds")),
                          device.Device(response.ideal()), q0=q0)
-    return obj, w0, q0, simulation.run(obj, alg, steps, chains, 221 + k, w0=w0, record_every=max(1, steps // 400))
+    return obj, w0, q0, simulation.simulate(obj, alg, steps, chains, 221 + k, w0=w0, record_every=max(1, steps // 400))
 
 
 def _claim22_ls(theory: Theory, fast: bool) -> Outcome:
@@ -885,7 +885,7 @@ def _pulse_budget(fast: bool):
     def steps_for(q0, chop_prob, eta):
         alg = tracking.rider(LR_22, 0.005, GAMMA_22, eta, device.Device(resp_p), device.Device(response.ideal()),
                              chop_prob=chop_prob, q0=q0, chopper_seed=[24, 1])
-        return _steps_to_target(simulation.run(obj, alg, steps, chains, 24, w0=0.0, record_every=steps // 300),
+        return _steps_to_target(simulation.simulate(obj, alg, steps, chains, 24, w0=0.0, record_every=steps // 300),
                                 steps)
 
     out = {"e-rider": steps_for(0.0, 0.05, 0.01), "rider": steps_for(0.0, 0.0, 0.01)}
@@ -893,7 +893,7 @@ def _pulse_budget(fast: bool):
         # stage 2: Residual Learning v1 with P read against the calibrated reference
         dev_p = calibration.referenced_residual(device.Device(resp_p), w_cal)
         alg = rl.residual_learning(LR_22, 0.005, GAMMA_22, dev_p, device.Device(response.ideal()))
-        res = simulation.run(obj, alg, steps, chains, 24, w0=0.0, record_every=steps // 300)
+        res = simulation.simulate(obj, alg, steps, chains, 24, w0=0.0, record_every=steps // 300)
         out[dw] = {"zs": n, "ref_err": w_cal - resp_p.symmetric_point, "rl": _steps_to_target(res, steps)}
     return out, steps
 

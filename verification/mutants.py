@@ -59,7 +59,7 @@ def parse(spec: str) -> Theory:
     name = name.strip()
     kinds = {f.name: f.type for f in fields(Theory)}
     if name not in kinds:
-        raise InputError("--mutate", f"unknown theory knob {name!r}; knobs: {', '.join(sorted(kinds))} "
+        raise InputError("mutate", f"unknown theory knob {name!r}; knobs: {', '.join(sorted(kinds))} "
                                      f"(the battery: {', '.join(BATTERY)})")
     kind = str(kinds[name])
     default = getattr(Theory(), name)
@@ -79,13 +79,13 @@ def parse(spec: str) -> Theory:
             if not v:
                 raise ValueError
     except ValueError:
-        raise InputError("--mutate", f"{name} takes a {'true/false' if kind == 'bool' else kind} value "
+        raise InputError("mutate", f"{name} takes a {'true/false' if kind == 'bool' else kind} value "
                                      f"(default {default!r}; got {value!r})") from None
     if name in CHOICES and v not in CHOICES[name]:
-        raise InputError("--mutate", f"{name} is one of {', '.join(CHOICES[name])} (got {v!r})")
+        raise InputError("mutate", f"{name} is one of {', '.join(CHOICES[name])} (got {v!r})")
     theory = Theory(**{name: v})
     if theory == Theory():
-        raise InputError("--mutate", f"{spec!r} is the correct theory ({name} = {default!r}); give a wrong value")
+        raise InputError("mutate", f"{spec!r} is the correct theory ({name} = {default!r}); give a wrong value")
     return theory
 
 

@@ -34,7 +34,9 @@ class FixedPoint:
                 "variance": self.variance, "sigma": self.sigma}
 
 
-def _check_problem(L, w_star, noise, lr):
+def check_problem(L, w_star, noise, lr):
+    """The scalar quadratic's L, w_star, noise and the learning rate, validated (an InputError names the
+    one out of range); shared by the fixed points of :mod:`.residual_learning` and :mod:`.tracking`."""
     L = require_positive("L", L)
     w_star = require_finite("w_star", w_star)
     noise = require_nonnegative("noise", noise)
@@ -68,7 +70,7 @@ def analog_sgd_fixed_point(derivation: Derivation, L: float, w_star: float, nois
         (eq. 43 with eq. 60's sign corrected), ``contraction`` per step, stationary ``variance``, ``sigma``
         (E|g| at the optimum).
     """
-    L, w_star, noise, lr = _check_problem(1.0 if grad is not None else L, w_star, noise, lr)
+    L, w_star, noise, lr = check_problem(1.0 if grad is not None else L, w_star, noise, lr)
     resp = derivation.response
     if not (resp.lo < w_star < resp.hi):
         raise InputError("w_star", f"must lie inside the weight range ({resp.lo:g}, {resp.hi:g})")
@@ -79,7 +81,7 @@ def analog_sgd_fixed_point(derivation: Derivation, L: float, w_star: float, nois
     D = _lambdify_w(drift)
     lo = resp.lo if math.isfinite(resp.lo) else w_star - 1e3
     hi = resp.hi if math.isfinite(resp.hi) else w_star + 1e3
-    exact = _root_near(D, lo, hi, w_guess if w_guess is not None else w_star)
+    exact = root_near(D, lo, hi, w_guess if w_guess is not None else w_star)
 
     dD = float(sp.diff(drift, W).subs(W, exact).evalf())
     rho = 1.0 - lr * dD
@@ -106,7 +108,7 @@ def analog_sgd_fixed_point(derivation: Derivation, L: float, w_star: float, nois
     return FixedPoint(exact, small, rho, variance, sigma, drift)
 
 
-def _root_near(D, lo, hi, guess) -> float:
+def root_near(D, lo, hi, guess) -> float:
     """Root of the scalar drift D in (lo, hi) closest to ``guess`` (Brent on a sign change)."""
     x = np.linspace(lo, hi, 40001)[1:-1]
     with np.errstate(all="ignore"):
@@ -181,7 +183,7 @@ def population_fixed_points(q_plus, q_minus, s_plus, s_minus, lo, hi, L: float, 
 
 def digital_sgd_fixed_point(L: float, w_star: float, noise: float, lr: float) -> FixedPoint:
     """Digital SGD on the same problem: exact = w*, rho = 1 - lr L, Var = lr^2 s^2/(1 - rho^2)."""
-    L, w_star, noise, lr = _check_problem(L, w_star, noise, lr)
+    L, w_star, noise, lr = check_problem(L, w_star, noise, lr)
     rho = 1 - lr * L
     var = lr ** 2 * noise ** 2 / (1 - rho ** 2) if abs(rho) < 1 else math.inf
     return FixedPoint(w_star, w_star, rho, var, noise * math.sqrt(2 / math.pi))

@@ -40,7 +40,7 @@ def analog_sgd(resp, main, L, w_star, noise, lr, w0, **options):
 def residual_learning(resp, main, L, w_star, noise, lr, w0, **options):
     # the residual array's response (shifted by --sp-shift); ideal main array (spec F.4)
     if main is not None and not main.every_point_symmetric:
-        raise InputError("--main-response", "the residual-learning fixed point is derived for an ideal main "
+        raise InputError("main_response", "the residual-learning fixed point is derived for an ideal main "
                                             "array; use simulate for a non-ideal one")
     d = derive(resp, penalty=False)
     return _WithNotes(residual_learning_fixed_point(d, L, w_star, noise), d)
@@ -52,3 +52,18 @@ def rider(resp, main, L, w_star, noise, lr, w0, beta, eta, q0, **options):
 
 
 
+# Population adapters (device-to-device variation): one signature,
+#     fn(forms, s_plus, s_minus, lo, hi, L, w_star, noise, params, offsets) -> (fixed points, status)
+# with status "interior" where the device's fixed point lies inside its range.
+
+def population_analog_sgd(forms, s_plus, s_minus, lo, hi, L, w_star, noise, params, offsets):
+    from .analog_sgd import population_fixed_points
+    return population_fixed_points(*forms, s_plus, s_minus, lo, hi, L, w_star, noise, params, offsets=offsets)
+
+
+def population_residual_learning(forms, s_plus, s_minus, lo, hi, L, w_star, noise, params, offsets):
+    import numpy as np
+    from .residual_learning import population_rl_fixed_points
+    # the residual array is made of the drawn devices; the mixed weight is not bounded by their ranges
+    fps, _ = population_rl_fixed_points(*forms, s_plus, s_minus, L, w_star, noise, params, offsets)
+    return fps, np.full(np.shape(fps), "interior")

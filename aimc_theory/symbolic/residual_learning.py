@@ -12,7 +12,7 @@ from scipy import optimize
 
 from ..errors import InputError, require_finite
 from ..expressions import W
-from .analog_sgd import _check_problem
+from .analog_sgd import check_problem
 from .derivation import Derivation
 from .engine import MU, lambdify_mu, lambdify_w
 from .moments import folded_normal_mean
@@ -96,7 +96,7 @@ def residual_learning_fixed_point(derivation_p: Derivation, L: float, w_star: fl
         ``exact`` = w* + mu/L where mu + m(mu) R_P(0) = 0, the bias, its small-delta approximation
         -E|g| R_P(0)/L, and mu.
     """
-    L, w_star, noise, _ = _check_problem(L, w_star, noise, 1.0)
+    L, w_star, noise, _ = check_problem(L, w_star, noise, 1.0)
     R0 = _r_at(derivation_p, 0.0)
     mu = _mu_root(R0, noise, moment)
     sigma = float(moment(sp.Integer(0), sp.Float(noise))) if noise else 0.0
@@ -135,7 +135,7 @@ def population_rl_fixed_points(q_plus, q_minus, s_plus, s_minus, L: float, w_sta
         Each device's limit of the mixed weight, and its R_P,i(0).
     """
     from .engine import bisect_increasing, lambdify_forms
-    L, w_star, noise, _ = _check_problem(L, w_star, noise, 1.0)
+    L, w_star, noise, _ = check_problem(L, w_star, noise, 1.0)
     params = dict(params or {})
     qp, _, qm, _ = lambdify_forms(q_plus, q_minus, list(params))
     s_plus, s_minus, off, *vals = np.broadcast_arrays(*(np.asarray(a, float) for a in

@@ -42,7 +42,7 @@ import sympy as sp
 from scipy import optimize
 
 from ..errors import InputError, require_nonnegative, require_positive
-from .analog_sgd import _check_problem, _root_near, check_least_squares
+from .analog_sgd import check_least_squares, check_problem, root_near
 from .derivation import Derivation
 from .engine import MU, lambdify_mu, lambdify_w
 from .moments import folded_normal_mean
@@ -106,7 +106,7 @@ def rider_fixed_point(derivation_p: Derivation, derivation_w: Derivation, L: flo
                       noise: float, beta: float, eta: float, w0: float, q0: float,
                       moment: Callable = folded_normal_mean) -> RiderFixedPoint:
     """RIDER's stationary point on the scalar quadratic from (W_0, Q_0) (derivation above)."""
-    L, w_star, noise, _ = _check_problem(L, w_star, noise, 1.0)
+    L, w_star, noise, _ = check_problem(L, w_star, noise, 1.0)
     beta = require_positive("beta", beta)
     eta = require_positive("eta", eta)
     resp_p = derivation_p.response
@@ -127,7 +127,7 @@ def rider_fixed_point(derivation_p: Derivation, derivation_w: Derivation, L: flo
             mu = L * (inv + beta / eta * q - w_star)
             return mu * Fp(q) + m_of(mu) * Gp(q)
 
-        q = _root_near(h, lo if math.isfinite(lo) else w_sp - 1e3, hi if math.isfinite(hi) else w_sp + 1e3, w_sp)
+        q = root_near(h, lo if math.isfinite(lo) else w_sp - 1e3, hi if math.isfinite(hi) else w_sp + 1e3, w_sp)
         w = inv + beta / eta * q
         return RiderFixedPoint(w, w, q, q, "invariant line", inv, w_sp)
     if noise == 0:
@@ -141,7 +141,7 @@ def rider_fixed_point(derivation_p: Derivation, derivation_w: Derivation, L: flo
         return mu * Fp(q) + m_of(np.full_like(q, mu)) * Gp(q)
 
     try:
-        q = _root_near(hp, lo, hi, w_sp)
+        q = root_near(hp, lo, hi, w_sp)
         saturated = False
     except InputError:   # R_P never reaches -mu/m(mu): P drifts to a bound
         q = hi if mu < 0 else lo

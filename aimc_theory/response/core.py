@@ -1,4 +1,4 @@
-"""Response functions q+(w), q-(w) of a resistive element (P1 eq. 3-5, spec A.2-A.5).
+"""Response functions q+(w), q-(w) of a resistive element (P1 eq. 3-5, spec A.2-A.5): the generic machinery.
 
 A pulse moves the weight up by dw_min*q+(w) or down by dw_min*q-(w). Everything else in
 the package starts from a :class:`Response`:
@@ -6,6 +6,10 @@ the package starts from a :class:`Response`:
 * the symbolic module reads the SymPy expressions ``q_plus_expr``/``q_minus_expr``;
 * the numeric path calls the NumPy callables ``q_plus``/``q_minus`` (hand-written for the
   built-in families, so theory and simulation do not share code beyond the definition).
+
+This module holds :class:`Response` (evaluation, SPs, shifted/scaled/swapped responses), the declarative
+:class:`Family` record a built-in family is written as (:mod:`.families`, :mod:`.reference`), and the user
+responses :func:`from_expressions` and :func:`compiled`.
 
 The numeric path does not import SymPy or ``scipy.optimize`` (about 0.3 s each at start-up): a built-in
 family builds its SymPy expressions only when ``q_plus_expr``/``q_minus_expr`` are first asked for, declares
@@ -21,15 +25,16 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple
 
 import numpy as np
 
-from .errors import InputError, require_finite, require_positive
+from ..errors import InputError, require_finite, require_positive
 
 if TYPE_CHECKING:                      # SymPy loads where expressions are needed, not on the numeric path
+    from fractions import Fraction
+
     import sympy as sp
 
 Array = np.ndarray
@@ -77,6 +82,13 @@ class Response:
         """q-(w) as a SymPy expression (imports SymPy)."""
         return self._sym[1]
 
+    @property
+    def qd_form(self) -> Callable[[Array, Array], Array] | None:
+        """The family's hand-written :meth:`q_directed` (power, exponential), None when it has none: one
+        evaluation instead of two, into a fresh array the caller may overwrite (the hot path of
+        ``expected_update_fg``)."""
+        return self._qd
+
     @cached_property
     def affine(self) -> tuple[float, float, float, float] | None:
         """(a+, b+, a-, b-) when q+ = a+ + b+ w and q- = a- + b- w (soft bounds, linear steps): n pulses
@@ -85,7 +97,7 @@ class Response:
             return None
         if self._coeffs != _DERIVE:
             return tuple(float(c) for c in self._coeffs)
-        return _affine_from_exprs(self.q_plus_expr, self.q_minus_expr)
+        return affine_from_exprs(self.q_plus_expr, self.q_minus_expr)
 
     # -- numeric evaluation (NumPy, vectorized) ---------------------------------------
     def q_plus(self, w):
@@ -123,7 +135,7 @@ class Response:
 
     @property
     def w(self) -> "sp.Symbol":
-        from .expressions import W
+        from ..expressions import W
         return W
 
     @property
@@ -143,12 +155,12 @@ class Response:
         """All SPs inside (lo, hi), found numerically (sign changes of G + Brent)."""
         if self.every_point_symmetric:
             return ()
-        roots = _numeric_roots(self.G, self.lo, self.hi)
+        roots = numeric_roots(self.G, self.lo, self.hi)
         if not self._exact_roots:
             return tuple(r for r in roots if _is_root_float(self, r))
         g_expr = (self.q_minus_expr - self.q_plus_expr) / 2
         f_expr = (self.q_minus_expr + self.q_plus_expr) / 2
-        return tuple(r for r in roots if _is_root(g_expr, f_expr, r))
+        return tuple(r for r in roots if is_root(g_expr, f_expr, r))
 
     @property
     def symmetric_point(self) -> float:
@@ -167,7 +179,7 @@ class Response:
         params["shift"] = params.get("shift", 0.0) + delta
 
         def exprs():
-            from .expressions import W, to_number
+            from ..expressions import W, to_number
             d = to_number(delta)
             return self.q_plus_expr.subs(W, W - d), self.q_minus_expr.subs(W, W - d)
 
@@ -197,7 +209,7 @@ class Response:
         qp = self._qp
 
         def exprs():
-            from .expressions import to_number
+            from ..expressions import to_number
             return to_number(factor) * self.q_plus_expr, self.q_minus_expr
 
         coeffs, f = self._coeffs, _exact(factor)
@@ -224,10 +236,10 @@ def _build(name, params, lo, hi, exprs, qp, qm, every=False, fg=None, qd=None, c
                     every_point_symmetric=every, _fg=fg, _qd=qd, _coeffs=coeffs, _exact_roots=exact_roots)
 
 
-def _affine_from_exprs(qp_expr, qm_expr) -> tuple[float, float, float, float] | None:
+def affine_from_exprs(qp_expr, qm_expr) -> tuple[float, float, float, float] | None:
     """(a+, b+, a-, b-) read off the expressions (SymPy Poly), None unless both are of degree <= 1 in w."""
     import sympy as sp
-    from .expressions import W
+    from ..expressions import W
     out = []
     for e in (qp_expr, qm_expr):
         if not e.is_polynomial(W):
@@ -244,6 +256,7 @@ def _exact(*values: float) -> tuple[Fraction, ...] | None:
     (the shortest round-tripping decimal: 0.6 -> 3/5), or None when one of them becomes a SymPy Float there
     (more than 24 characters as a fraction): then coefficients are read off the expressions instead, so that
     ``affine`` is the same number either way."""
+    from fractions import Fraction         # (imports decimal: 1-2 ms of start-up, only when a family is built)
     out = []
     for v in values:
         r = Fraction(repr(float(v)))
@@ -251,12 +264,6 @@ def _exact(*values: float) -> tuple[Fraction, ...] | None:
             return None
         out.append(r)
     return tuple(out)
-
-
-def _declared(coeffs: Callable[..., tuple], *values: float):
-    """Affine coefficients ``coeffs(*exact values)`` of a family, or _DERIVE (see :func:`_exact`)."""
-    exact = _exact(*values)
-    return _DERIVE if exact is None else tuple(coeffs(*exact))
 
 
 _clip_ufunc = getattr(getattr(np, "_core", None), "umath", None)
@@ -274,11 +281,11 @@ def scan_grid(lo: float, hi: float, n: int = _GRID) -> Array:
     return np.sinh(np.linspace(-math.asinh(_FAR), math.asinh(_FAR), n))
 
 
-def _is_root(g_expr, f_expr, r: float) -> bool:
+def is_root(g_expr, f_expr, r: float) -> bool:
     """G(r) = 0 up to float64 precision, evaluated with 30 digits: rejects 'roots' where G merely
     underflows (e.g. G = exp(w)/2 for w < -745)."""
     import sympy as sp
-    from .expressions import W
+    from ..expressions import W
     try:
         g = abs(complex(sp.N(g_expr.subs(W, r), 30)))
         f = abs(complex(sp.N(f_expr.subs(W, r), 30)))
@@ -288,7 +295,7 @@ def _is_root(g_expr, f_expr, r: float) -> bool:
 
 
 def _is_root_float(resp: Response, r: float) -> bool:
-    """The test of :func:`_is_root` in float64, for the built-in families and presets (no underflowing G
+    """The test of :func:`is_root` in float64, for the built-in families and presets (no underflowing G
     on their ranges, and no SymPy on the numeric path)."""
     with np.errstate(all="ignore"):
         f, g = (abs(float(v)) for v in resp.fg(np.array(r)))
@@ -303,7 +310,7 @@ def _isolated_zeros(y: np.ndarray) -> np.ndarray:
     return z & ~left & ~right
 
 
-def _numeric_roots(fun, lo, hi) -> tuple[float, ...]:
+def numeric_roots(fun, lo, hi) -> tuple[float, ...]:
     x = scan_grid(lo, hi)
     with np.errstate(all="ignore"):
         y = np.asarray(fun(x), dtype=float)
@@ -415,7 +422,7 @@ def _validate(resp: Response, require_sp: bool = True) -> Response:
             raise InputError(label, f"must be positive inside the range ({resp.lo:g}, {resp.hi:g}) "
                                     f"but q({w_bad:.6g}) = {float(y[np.argmax(bad)]):.6g}")
     if not resp.bounded and len(resp.symmetric_points) > MAX_UNBOUNDED_SPS:
-        raise InputError("--range", f"G = 0 at {len(resp.symmetric_points)} points on the unbounded range "
+        raise InputError("range", f"G = 0 at {len(resp.symmetric_points)} points on the unbounded range "
                                     f"({resp.lo:g}, {resp.hi:g}) (a periodic response?); give --range LO,HI")
     if require_sp and not resp.every_point_symmetric and not resp.symmetric_points:
         with np.errstate(all="ignore"):
@@ -427,19 +434,9 @@ def _validate(resp: Response, require_sp: bool = True) -> Response:
     return resp
 
 
-def _param(params: dict, defaults: dict, family: str) -> dict:
-    unknown = set(params) - set(defaults)
-    if unknown:
-        raise InputError(f"-p {sorted(unknown)[0]}", f"unknown parameter for '{family}'; "
-                         f"valid parameters: {', '.join(defaults) or 'none'}")
-    out = dict(defaults)
-    out.update({k: require_finite(k, v) for k, v in params.items()})
-    return out
-
-
 def _family_exprs(qp_text: str, qm_text: str, p: dict):
     import sympy as sp
-    from . import expressions
+    from .. import expressions
     subs = {sp.Symbol(k, real=True): expressions.to_number(v) for k, v in p.items()}
     qp = expressions.parse(qp_text, p.keys(), what="q_plus").subs(subs)
     qm = expressions.parse(qm_text, p.keys(), what="q_minus").subs(subs)
@@ -452,178 +449,175 @@ def _family(qp_text: str, qm_text: str, p: dict) -> Callable[[], tuple]:
     return lambda: _family_exprs(qp_text, qm_text, p)
 
 
-def softbounds(tau: float = 1.0, sp: float = 0.0) -> Response:
-    """Symmetric soft bounds around ``sp``: q+- = 1 -+ (w - sp)/tau, F = 1, G = (w - sp)/tau.
+# -- built-in families: one declarative record each --------------------------------------
+
+
+class Range(NamedTuple):
+    """The valid values of a parameter: an interval, open or closed at each end (an infinite end is open).
+
+    ``closed`` is ``"()"``, ``"[)"``, ``"(]"`` or ``"[]"``; ``why`` is added to the error message."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    closed: str = "()"
+    why: str = ""
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.lo if self.closed[0] == "[" else value > self.lo
+        below = value <= self.hi if self.closed[1] == "]" else value < self.hi
+        return above and below
+
+    def __str__(self) -> str:
+        """``> 0``, ``<= 1``, ``in (-1, 1)``, ``in [0, 1]`` or ``finite``."""
+        if math.isinf(self.lo) and math.isinf(self.hi):
+            return "finite"
+        if math.isinf(self.hi):
+            return f"{'>=' if self.closed[0] == '[' else '>'} {self.lo:g}"
+        if math.isinf(self.lo):
+            return f"{'<=' if self.closed[1] == ']' else '<'} {self.hi:g}"
+        return f"in {self.closed[0]}{self.lo:g}, {self.hi:g}{self.closed[1]}"
+
+    def check(self, name: str, value: float) -> float:
+        """``value``, or an InputError naming ``name`` and this range."""
+        if value not in self:
+            verb = "lie" if str(self).startswith("in ") else "be"
+            why = f" {self.why}" if self.why else ""
+            raise InputError(name, f"must {verb} {self}{why} (got {value!r})")
+        return value
+
+    def inside(self, n: int) -> tuple[float, ...]:
+        """``n`` points strictly inside the range (a finite stretch of an infinite end), for tests."""
+        lo = self.lo if math.isfinite(self.lo) else (min(self.hi, 0.0) - 3.0 if math.isfinite(self.hi) else -3.0)
+        hi = self.hi if math.isfinite(self.hi) else max(lo, 0.0) + 3.0
+        return tuple(float(v) for v in lo + (hi - lo) * np.linspace(0.0, 1.0, n + 2)[1:-1])
+
+
+FINITE = Range()
+POSITIVE = Range(0.0, math.inf)
+
+
+class Param(NamedTuple):
+    """A family's parameter: its name, default and valid values (any finite value unless ``valid`` says)."""
+
+    name: str
+    default: float
+    valid: Range = FINITE
+
+
+class Family:
+    """A built-in response family, written once (see :mod:`.families`; docs/extending.md).
+
+    Every callable below takes the values of the expressions' names as keywords: ``symbols(**params)``, or
+    the parameters themselves when ``symbols`` is None.
 
     Parameters
     ----------
-    tau : float, > 0
-        Half-width of the weight range [sp - tau, sp + tau].
-    sp : float
-        The symmetric point (any finite value).
-
-    Returns
-    -------
-    Response
-        Bounded on [sp - tau, sp + tau]; R_c(w) = (w - sp)^2/(2 tau) (P1 eq. 148 with gamma = 1).
+    name : str
+        ``--response NAME`` and :func:`aimc_theory.response.get`'s name; the Python function is the name
+        with ``-`` as ``_``.
+    params : tuple of Param
+        The parameters in signature order, each with its default and valid range.
+    q_plus, q_minus : str
+        The definition: expressions in ``w`` and the names of ``symbols`` (parsed by SymPy only when
+        ``q_plus_expr``/``q_minus_expr`` are first asked for).
+    range : callable -> (lo, hi)
+        The weight range.
+    numpy : callable -> (q_plus(w), q_minus(w))
+        The NumPy forms (hand-written; a test compares them with the expressions).
+    symbols : callable -> dict, optional
+        The values of the expressions' names from the checked parameters (default: the parameters).
+    fg : callable -> fg(w), optional
+        Fast path: (F, G) at w in few array passes (either may be a scalar that broadcasts).
+    qd : callable -> qd(w, s), optional
+        Fast path: q+ where s > 0, q- where s < 0, as a fresh array (one evaluation instead of two).
+    affine : callable -> (a+, b+, a-, b-), optional
+        q+ = a+ + b+ w, q- = a- + b- w, called with exact rationals (fractions.Fraction); None: not affine.
+    affine_if : callable -> bool, optional
+        For which values ``affine`` applies (called with floats; default: always).
+    every_point_symmetric : bool or callable -> bool
+        q+ = q- everywhere (no unique SP), e.g. the ideal device.
+    kernel : str, optional
+        The form of the compiled numba kernels (:mod:`aimc_theory.kernels`) that evaluates the family.
+    fit : str, optional
+        The model of :mod:`aimc_theory.fit` for measured sweeps of this shape.
+    examples : tuple of dict
+        Parameter values besides the defaults that exercise the family's branches (the tests iterate them).
+    doc : str
+        The docstring of the Python function.
     """
-    p = _param({"tau": tau, "sp": sp}, {"tau": 1.0, "sp": 0.0}, "softbounds")
-    t, c = require_positive("tau", p["tau"]), p["sp"]
-    return _validate(_build("softbounds", p, c - t, c + t, _family("1 - (w - sp)/tau", "1 + (w - sp)/tau", p),
-                            lambda w: 1.0 - (w - c) / t, lambda w: 1.0 + (w - c) / t,
-                            fg=lambda w: (1.0, (w - c) * (1.0 / t)),
-                            coeffs=_declared(lambda t, c: (1 + c / t, -1 / t, 1 - c / t, 1 / t), t, c)))
 
+    # a plain class, not a dataclass: the records are built at import (start-up time)
+    def __init__(self, name: str, params: tuple[Param, ...], q_plus: str, q_minus: str,
+                 range: Callable[..., tuple[float, float]], numpy: Callable[..., tuple[Callable, Callable]], *,
+                 symbols: Callable[..., dict] | None = None, fg: Callable[..., Callable] | None = None,
+                 qd: Callable[..., Callable] | None = None, affine: Callable[..., tuple] | None = None,
+                 affine_if: Callable[..., bool] | None = None,
+                 every_point_symmetric: bool | Callable[..., bool] = False, kernel: str | None = None,
+                 fit: str | None = None, examples: tuple[dict, ...] = (), doc: str = ""):
+        self.name, self.params, self.q_plus, self.q_minus, self.range, self.numpy = \
+            name, tuple(params), q_plus, q_minus, range, numpy
+        self.symbols, self.fg, self.qd, self.affine, self.affine_if = symbols, fg, qd, affine, affine_if
+        self.every_point_symmetric, self.kernel, self.fit, self.examples, self.doc = \
+            every_point_symmetric, kernel, fit, tuple(examples), doc
 
-def linear(tau: float = 1.0, c: float = 0.0) -> Response:
-    """Generic linear response: q+ = (1+c)(1-w/tau), q- = (1-c)(1+w/tau); SP = c*tau.
+    def __repr__(self) -> str:
+        return f"Family({self.name!r}, params={self.params!r})"
 
-    Parameters
-    ----------
-    tau : float, > 0
-        The range is [-tau, tau].
-    c : float in (-1, 1)
-        Up/down asymmetry; moves the SP to c*tau.
+    @property
+    def defaults(self) -> dict[str, float]:
+        return {p.name: p.default for p in self.params}
 
-    Returns
-    -------
-    Response
-    """
-    p = _param({"tau": tau, "c": c}, {"tau": 1.0, "c": 0.0}, "linear")
-    t, cc = require_positive("tau", p["tau"]), p["c"]
-    if not -1.0 < cc < 1.0:
-        raise InputError("c", f"must lie in (-1, 1) so that both responses are positive (got {cc!r})")
-    return _validate(_build("linear", p, -t, t, _family("(1 + c)*(1 - w/tau)", "(1 - c)*(1 + w/tau)", p),
-                            lambda w: (1.0 + cc) * (1.0 - w / t), lambda w: (1.0 - cc) * (1.0 + w / t),
-                            fg=lambda w: (1.0 - (cc / t) * w, w * (1.0 / t) - cc),
-                            coeffs=_declared(lambda t, c: (1 + c, -(1 + c) / t, 1 - c, (1 - c) / t), t, cc)))
+    def values(self, params: Mapping[str, float]) -> dict[str, float]:
+        """The parameters (defaults filled in, in signature order) as checked floats; an InputError names
+        an unknown parameter or one outside its range."""
+        names = [p.name for p in self.params]
+        unknown = set(params) - set(names)
+        if unknown:
+            raise InputError(f"param {sorted(unknown)[0]}", f"unknown parameter for '{self.name}'; "
+                                                         f"valid parameters: {', '.join(names) or 'none'}")
+        out = {p.name: require_finite(p.name, params.get(p.name, p.default)) for p in self.params}
+        for p in self.params:
+            p.valid.check(p.name, out[p.name])
+        return out
 
+    def symbol_values(self, params: Mapping[str, float]) -> dict[str, float]:
+        """The values of the expressions' names for checked parameters."""
+        return dict(params) if self.symbols is None else self.symbols(**params)
 
-def power(tau: float = 1.0, gamma: float = 1.0) -> Response:
-    """Power response (P1 eq. 148): q+- = (1 -+ w/tau)^gamma; SP = 0, R'(0) = gamma/tau.
+    def build(self, **params: float) -> Response:
+        """The response at these parameters (the others at their defaults)."""
+        p = self.values(params)
+        s = self.symbol_values(p)
+        lo, hi = self.range(**s)
+        qp, qm = self.numpy(**s)
+        every = self.every_point_symmetric(**s) if callable(self.every_point_symmetric) else self.every_point_symmetric
+        if self.affine is None or (self.affine_if is not None and not self.affine_if(**s)):
+            coeffs = None
+        else:
+            from fractions import Fraction
+            ex = _exact(*s.values())
+            coeffs = _DERIVE if ex is None else tuple(Fraction(c) for c in self.affine(**dict(zip(s, ex))))
+        return _validate(_build(self.name, p, lo, hi, _family(self.q_plus, self.q_minus, s), qp, qm, bool(every),
+                                None if self.fg is None else self.fg(**s), None if self.qd is None else self.qd(**s),
+                                coeffs))
 
-    Parameters
-    ----------
-    tau : float, > 0
-        The range is [-tau, tau].
-    gamma : float, > 0
-        The exponent (gamma = 1 is soft bounds, gamma = 1/2 P1's Table 8 setting).
+    @cached_property
+    def function(self) -> Callable[..., Response]:
+        """The public Python function of the family (``aimc_theory.response.NAME``, ``-`` as ``_``): the
+        parameters as its signature (defaults from the record), ``doc`` as its docstring, :meth:`build` as
+        its body."""
+        sig = inspect.Signature([inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default,
+                                                   annotation="float") for p in self.params],
+                                return_annotation="Response")
+        build = self.build
 
-    Returns
-    -------
-    Response
-    """
-    p = _param({"tau": tau, "gamma": gamma}, {"tau": 1.0, "gamma": 1.0}, "power")
-    t, g = require_positive("tau", p["tau"]), require_positive("gamma", p["gamma"])
-    # affine (soft bounds) for gamma = 1 only; any other exponent is not a polynomial of degree <= 1
-    coeffs = _declared(lambda t: (1, -1 / t, 1, 1 / t), t) if g == 1.0 else None
-    return _validate(_build("power", p, -t, t, _family("(1 - w/tau)**gamma", "(1 + w/tau)**gamma", p),
-                            lambda w: np.maximum(1.0 - w / t, 0.0) ** g,
-                            lambda w: np.maximum(1.0 + w / t, 0.0) ** g, fg=lambda w: _power_fg(w, g, t),
-                            qd=lambda w, sgn: _power_qd(w, sgn, g, t), coeffs=coeffs))
+        def family(*args, **kwargs) -> Response:
+            return build(**sig.bind(*args, **kwargs).arguments)
 
-
-def _times(c, w):
-    # c * w, in place in c when c already has the broadcast shape
-    if np.shape(c) == np.broadcast_shapes(np.shape(c), np.shape(w)):
-        c *= w
-        return c
-    return c * w
-
-
-def _power_qd(w, sgn, g, t):
-    # q = (1 - sign(s) w/tau)^gamma: q+ for s > 0, q- for s < 0
-    if np.ndim(w) == 0 and np.ndim(sgn) == 0:
-        return np.maximum(1.0 - np.copysign(1.0 / t, sgn) * w, 0.0) ** g
-    q = _times(np.copysign(1.0 / t, sgn), w)          # sign(s) w/tau
-    np.subtract(1.0, q, out=q)
-    np.maximum(q, 0.0, out=q)
-    if g == 0.5:
-        return np.sqrt(q, out=q)
-    return q if g == 1.0 else np.power(q, g, out=q)
-
-
-def _power_fg(w, g, t):
-    # q+ = (1 - w/tau)^gamma, q- = (1 + w/tau)^gamma; few array passes, sqrt for the common gamma = 1/2
-    if np.ndim(w) == 0:
-        qp, qm = max(1.0 - w / t, 0.0) ** g, max(1.0 + w / t, 0.0) ** g
-        return 0.5 * (qm + qp), 0.5 * (qm - qp)
-    u = np.multiply(w, 1.0 / t)
-    qm = np.add(u, 1.0)
-    qp = np.subtract(1.0, u, out=u)
-    for q in (qp, qm):
-        np.maximum(q, 0.0, out=q)
-        if g == 0.5:
-            np.sqrt(q, out=q)
-        elif g != 1.0:
-            np.power(q, g, out=q)
-    F = np.add(qm, qp)
-    F *= 0.5
-    qm -= qp
-    qm *= 0.5
-    return F, qm
-
-
-def exponential(tau: float = 1.0, gamma: float = 1.0) -> Response:
-    """Exponential response (P1 eq. 149): q+- = (e^{gamma(1 -+ w/tau)} - 1)/(e^gamma - 1).
-
-    Parameters
-    ----------
-    tau : float, > 0
-        The range is [-tau, tau].
-    gamma : float in (0, 300]
-        Steepness (e^(2 gamma) must stay finite).
-
-    Returns
-    -------
-    Response
-        SP = 0; F = (e^g cosh(g w/tau) - 1)/(e^g - 1), G = e^g sinh(g w/tau)/(e^g - 1).
-    """
-    p = _param({"tau": tau, "gamma": gamma}, {"tau": 1.0, "gamma": 1.0}, "exponential")
-    t, g = require_positive("tau", p["tau"]), require_positive("gamma", p["gamma"])
-    if g > 300:
-        raise InputError("gamma", f"must be <= 300 for the exponential response (got {g:g}): e^(2 gamma) overflows")
-    den = math.expm1(g)
-    exprs = _family("(exp(gamma*(1 - w/tau)) - 1)/(exp(gamma) - 1)", "(exp(gamma*(1 + w/tau)) - 1)/(exp(gamma) - 1)", p)
-    return _validate(_build("exponential", p, -t, t, exprs,
-                            lambda w: np.expm1(g * (1.0 - w / t)) / den,
-                            lambda w: np.expm1(g * (1.0 + w / t)) / den, fg=lambda w: _exp_fg(w, g, t),
-                            qd=lambda w, sgn: _exp_qd(w, sgn, g, t, den), coeffs=None))
-
-
-def _exp_qd(w, sgn, g, t, den):
-    if np.ndim(w) == 0 and np.ndim(sgn) == 0:
-        return math.expm1(g - np.copysign(g / t, sgn) * w) / den
-    q = _times(np.copysign(g / t, sgn), w)
-    np.subtract(g, q, out=q)
-    np.expm1(q, out=q)
-    q *= 1.0 / den
-    return q
-
-
-def _exp_fg(w, g, t):
-    # F = (e^g cosh(g x) - 1)/(e^g - 1), G = e^g sinh(g x)/(e^g - 1)   (spec A.5)
-    a = np.exp(g + g * w / t)
-    b = np.exp(g - g * w / t)
-    den = 2.0 * math.expm1(g)
-    return (a + b - 2.0) / den, (a - b) / den
-
-
-def ideal() -> Response:
-    """Ideal device: q+ = q- = 1, G = 0, every point is symmetric.
-
-    Returns
-    -------
-    Response
-        Unbounded; Analog SGD on it is digital SGD, and there is no unique SP to calibrate to.
-    """
-    def exprs():
-        import sympy as sp
-        return sp.Integer(1), sp.Integer(1)
-
-    return _build("ideal", {}, -math.inf, math.inf, exprs,
-                  lambda w: np.ones_like(w, dtype=float), lambda w: np.ones_like(w, dtype=float), True,
-                  fg=lambda w: (1.0, 0.0), coeffs=(Fraction(1), Fraction(0), Fraction(1), Fraction(0)))
+        family.__name__ = family.__qualname__ = self.name.replace("-", "_")
+        family.__module__, family.__doc__, family.__signature__ = "aimc_theory.response", self.doc, sig
+        family.family = self
+        return family
 
 
 def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | None = None,
@@ -658,11 +652,11 @@ def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | No
     positive; it must be given when they are not both positive at 0.
     """
     import sympy as sp
-    from . import expressions
+    from .. import expressions
     p = {str(k): require_finite(f"-p {k}", v) for k, v in (params or {}).items()}
     for k in p:
         if not k.isidentifier() or k == "w" or k in expressions.CONSTANTS or k in expressions.FUNCTIONS:
-            raise InputError(f"-p {k}", "parameter names must be identifiers other than w, "
+            raise InputError(f"param {k}", "parameter names must be identifiers other than w, "
                                         "pi, E and function names")
     qp_expr, qm_expr = _user_exprs(q_plus, q_minus, p)
     from scipy.special import erf      # SymPy's numpy printer maps erf to math.erf (scalars only)
@@ -710,13 +704,13 @@ def compiled(q_plus: str, q_minus: str, qp_code: Callable, qm_code: Callable, ra
 def _user_exprs(q_plus: str, q_minus: str, p: dict) -> tuple:
     """The SymPy expressions of a user response with its parameters substituted (parsed safely)."""
     import sympy as sp
-    from . import expressions
+    from .. import expressions
     raw_p = expressions.parse(q_plus, p.keys(), what="q_plus")
     raw_m = expressions.parse(q_minus, p.keys(), what="q_minus")
     used = {s.name for s in (raw_p.free_symbols | raw_m.free_symbols)} - {"w"}
     unused = set(p) - used
     if unused:
-        raise InputError(f"-p {sorted(unused)[0]}", "parameter does not appear in q_plus or q_minus; "
+        raise InputError(f"param {sorted(unused)[0]}", "parameter does not appear in q_plus or q_minus; "
                                                     f"names used: {', '.join(sorted(used)) or 'none'}")
     subs = {sp.Symbol(k, real=True): expressions.to_number(v) for k, v in p.items()}
     qp_expr = expressions.check_finite_real(raw_p.subs(subs), "q_plus", f"{q_plus} with {p}")
@@ -782,118 +776,3 @@ def _positive_interval(qp, qm) -> tuple[float, float]:
     return ends[0], ends[1]
 
 
-def step_scales(up_down: float) -> tuple[float, float]:
-    """(up, down) step sizes in units of dw_min for the reference simulator's ``up_down``, which it
-    applies one-sidedly: u > 0 keeps the up step and shrinks the down step to (1 - u) dw_min,
-    u < 0 shrinks the up step to (1 + u) dw_min (aihwkit ``PulsedDevice``; its docstring's symmetric
-    1 +- u split is not what the code does)."""
-    u = require_finite("up_down", up_down)
-    if not -1.0 < u < 1.0:
-        raise InputError("up_down", f"must lie in (-1, 1) so that both steps are positive (got {u!r})")
-    return (1.0, 1.0 - u) if u >= 0 else (1.0 + u, 1.0)
-
-
-def _check_bounds(w_min: float, w_max: float) -> tuple[float, float]:
-    if not (w_min < 0 < w_max):
-        raise InputError("w_min", f"the bounds must satisfy w_min < 0 < w_max (got w_min={w_min!r}, "
-                                  f"w_max={w_max!r})")
-    return w_min, w_max
-
-
-def aihwkit_softbounds(w_max: float = 1.0, w_min: float = -1.0, up_down: float = 0.0) -> Response:
-    """The reference simulator's SoftBounds device in units of dw_min (aihwkit ``SoftBoundsDevice``):
-    q+ = s_+ (1 - w/w_max), q- = s_- (1 - w/w_min) with (s_+, s_-) from :func:`step_scales`;
-    SP = (s_+ - s_-)/(s_+/w_max - s_-/w_min), e.g. tau u/(2 - u) for bounds +-tau and u > 0.
-
-    Parameters
-    ----------
-    w_max, w_min : float
-        The bounds, w_min < 0 < w_max.
-    up_down : float in (-1, 1)
-        aihwkit's up/down step-size bias (applied one-sidedly, see :func:`step_scales`).
-
-    Returns
-    -------
-    Response
-    """
-    p = _param({"w_max": w_max, "w_min": w_min, "up_down": up_down},
-               {"w_max": 1.0, "w_min": -1.0, "up_down": 0.0}, "aihwkit-softbounds")
-    lo, hi = _check_bounds(p["w_min"], p["w_max"])
-    a, b = step_scales(p["up_down"])
-    p_ex = {"a": a, "b": b, "hi": hi, "lo": lo}
-    return _validate(_build("aihwkit-softbounds", p, lo, hi, _family("a*(1 - w/hi)", "b*(1 - w/lo)", p_ex),
-                            lambda w: a * (1.0 - w / hi), lambda w: b * (1.0 - w / lo),
-                            fg=lambda w: (0.5 * (a + b) - w * (0.5 * (a / hi + b / lo)),
-                                          0.5 * (b - a) + w * (0.5 * (a / hi - b / lo))),
-                            coeffs=_declared(lambda a, b, hi, lo: (a, -a / hi, b, -b / lo), a, b, hi, lo)))
-
-
-def aihwkit_linearstep(w_max: float = 1.0, w_min: float = -1.0, up_down: float = 0.0, gamma_up: float = 0.0,
-                       gamma_down: float = 0.0) -> Response:
-    """aihwkit ``LinearStepDevice`` (mean bounds as reference): q+ = s_+ (1 - gamma_up w/w_max),
-    q- = s_- (1 + gamma_down w/|w_min|); gamma = 1 is soft bounds, gamma = 0 a constant step.
-
-    Parameters
-    ----------
-    w_max, w_min : float
-        The bounds, w_min < 0 < w_max.
-    up_down : float in (-1, 1)
-        aihwkit's up/down step-size bias (see :func:`step_scales`).
-    gamma_up, gamma_down : float in [0, 1]
-        Step-size slopes towards the bounds.
-
-    Returns
-    -------
-    Response
-        With gamma_up = gamma_down = 0 and up_down != 0 there is no interior SP (an InputError says so).
-    """
-    p = _param({"w_max": w_max, "w_min": w_min, "up_down": up_down, "gamma_up": gamma_up, "gamma_down": gamma_down},
-               {"w_max": 1.0, "w_min": -1.0, "up_down": 0.0, "gamma_up": 0.0, "gamma_down": 0.0},
-               "aihwkit-linearstep")
-    lo, hi = _check_bounds(p["w_min"], p["w_max"])
-    gu, gd = require_nonnegative_le1("gamma_up", p["gamma_up"]), require_nonnegative_le1("gamma_down", p["gamma_down"])
-    a, b = step_scales(p["up_down"])
-    exprs = _family("a*(1 - gu*w/hi)", "b*(1 - gd*w/lo)", {"a": a, "b": b, "gu": gu, "gd": gd, "hi": hi, "lo": lo})
-    return _validate(_build("aihwkit-linearstep", p, lo, hi, exprs,
-                            lambda w: a * (1.0 - gu * w / hi), lambda w: b * (1.0 - gd * w / lo),
-                            coeffs=_declared(lambda a, b, gu, gd, hi, lo: (a, -a * gu / hi, b, -b * gd / lo),
-                                             a, b, gu, gd, hi, lo)))
-
-
-def require_nonnegative_le1(name: str, value: float) -> float:
-    value = require_finite(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise InputError(name, f"must lie in [0, 1] (got {value!r})")
-    return value
-
-
-FAMILIES: dict[str, Callable[..., Response]] = {
-    "softbounds": softbounds, "linear": linear, "power": power,
-    "exponential": exponential, "ideal": ideal,
-    "aihwkit-softbounds": aihwkit_softbounds, "aihwkit-linearstep": aihwkit_linearstep,
-}
-
-
-def get(name: str, **params) -> Response:
-    """A built-in family by name, e.g. ``get('power', tau=0.6, gamma=0.5)``.
-
-    Parameters
-    ----------
-    name : str
-        One of :data:`FAMILIES` (softbounds, linear, power, exponential, ideal, aihwkit-softbounds,
-        aihwkit-linearstep).
-    **params : float
-        The family's parameters (see its function); unknown names raise :class:`InputError`.
-
-    Returns
-    -------
-    Response
-    """
-    if name not in FAMILIES:
-        raise InputError("--response", f"unknown family {name!r}; valid: {', '.join(FAMILIES)}")
-    valid = list(inspect.signature(FAMILIES[name]).parameters)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise InputError(f"-p {unknown[0]}", f"unknown parameter for '{name}'; valid parameters: "
-                                             f"{', '.join(valid) or 'none'}")
-    return FAMILIES[name](**params)

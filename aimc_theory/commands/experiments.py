@@ -1,0 +1,156 @@
+"""reproduce, train and check: published experiments, the network path and the claims catalogue."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import registry
+from ..errors import InputError
+from . import inputs
+from .inputs import Inputs
+from .results import CommandResult
+
+
+def reproduce(a: Inputs, progress=None) -> CommandResult:
+    """Rerun a published experiment as its authors ran it (or a named simplification)."""
+    from .. import reproduce as experiments
+    if a.experiment not in experiments.EXPERIMENTS:
+        raise InputError("experiment", f"must be one of {', '.join(experiments.EXPERIMENTS)} (got {a.experiment!r})")
+    out_dir = inputs.out_dir(a.out, "figures")
+    res = experiments.EXPERIMENTS[a.experiment](steps=a.steps, seeds=a.seeds, model=a.model, seed=a.seed,
+                                                progress=progress)
+    fig = experiments.draw_fig2([res], out_dir / f"p1_fig2_{res.model}.png")
+    return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), a.model, res)
+
+
+def train(a: Inputs, progress=None) -> CommandResult:
+    """Train the NumPy MLP/CNN on real or built-in data with analog tiles (the network path)."""
+    from .. import data, network
+    out_dir = inputs.out_dir(a.out, "figures")
+    ds = data.load(a.dataset)
+    try:
+        hidden = tuple(int(h) for h in a.hidden.split(",")) if a.hidden else ()
+    except ValueError:
+        raise InputError("hidden", f"must be comma-separated integers >= 1, e.g. 256,128 (got {a.hidden!r})") from None
+    algs = [x.strip() for x in a.compare.split(",")] if a.compare else [a.algorithm]
+    specs = [registry.spec(x) for x in algs]
+    trains = inputs.pulse_trains(a)
+    inputs.preset_pulse_size(a, a.pulses)
+    if a.pulses and a.dw_min is None:
+        raise InputError("dw_min", "--pulses needs the pulse granularity --dw-min X (> 0)")
+    if a.max_bl is not None and not a.pulses:
+        raise InputError("max_bl", "applies only to the pulse-level model: add --pulses --dw-min X")
+    two_arrays = any(s.two_arrays for s in specs)
+    if not two_arrays:
+        inputs.check_arrays(a, specs[0])          # --main-response without a main array is an error
+    dev, main_dev = inputs.build_devices(a, two_arrays, a.pulses, trains)
+    variation = inputs.variation(a)
+    variation = variation if variation.varies else None
+    runs = []
+    for spec in specs:
+        given = {name: getattr(a, name) for name in registry.OPTIONS if getattr(a, name, None) is not None}
+        opts = registry.with_defaults(spec.name, {k: v for k, v in given.items() if k in spec.options}) \
+            if a.compare else inputs.algorithm_options(a, spec)
+        for r in range(a.repeats):
+            if progress:
+                progress(f"{spec.name} (seed {a.seed + r})\n")
+            runs.append(network.train(ds, spec.name, dev, main_dev if spec.two_arrays else None, epochs=a.epochs,
+                                      batch_size=a.batch_size, lr=a.lr, seed=a.seed + r, hidden=hidden,
+                                      architecture=a.architecture, variation=variation, options=opts,
+                                      progress=progress,
+                                      reference_offset=(a.ref_mean, a.ref_std) if a.ref_mean or a.ref_std else None))
+    fig = _draw_training(runs, ds.name, out_dir / f"train_{ds.name}.png")
+    table = []
+    for x in algs:
+        acc = np.array([r.test_accuracy for r in runs if r.algorithm == x])
+        sec = np.mean([np.mean(r.seconds_per_epoch) for r in runs if r.algorithm == x])
+        table.append({"algorithm": x, "test_accuracy_mean": float(acc.mean()),
+                      "test_accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0, "repeats": int(acc.size),
+                      "seconds_per_epoch": float(sec)})
+    out = runs[0].as_dict() | {"dataset": ds.name, "response": dev.response.describe(), "figure": fig,
+                               "runs": [r.as_dict() for r in runs], "table": table}
+    model = ("per-sample pulse trains" if a.desired_bl else "pulse level") if a.pulses else "expected update"
+    return CommandResult("train", out, a.arguments(), model, runs)
+
+
+def _draw_training(runs, name, path) -> str:
+    from matplotlib.figure import Figure
+    from ..files import save_figure
+    fig = Figure(figsize=(11, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    colors = {}
+    for r in runs:
+        c = colors.setdefault(r.algorithm, f"C{len(colors)}")
+        ep = np.arange(1, len(r.train_loss) + 1)
+        ax1.plot(ep, r.train_loss, "o-", color=c, label=r.algorithm if r.seed == runs[0].seed else None)
+        ax2.plot(ep, r.test_curve, "o-", color=c, label=r.algorithm if r.seed == runs[0].seed else None)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("test accuracy")
+    ax1.set_title(f"MLP on {name}")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return str(path)
+
+
+def _device_claims(a: Inputs):
+    """check with a response: the catalogue's single-response claims on the user's device."""
+    if not (a.response or a.q_plus or a.q_minus or a.param or a.range):
+        return None
+    if a.network:
+        raise InputError("network", "the network claims compare fixed responses; with --response only the "
+                                    "single-response claims run")
+    resp = inputs.build_response(a)
+    if resp.every_point_symmetric:
+        raise InputError("response", f"{resp.describe()} has q+ = q- (every point symmetric): there is no SP, no "
+                                     "Analog SGD bias and no residual SP for the claims to compare")
+    from verification.claim_types import W_STAR
+    if not resp.lo < W_STAR < resp.hi:
+        raise InputError("response", f"the claims' problem has its optimum at w* = {W_STAR}, outside the range "
+                                     f"({resp.lo:g}, {resp.hi:g}) of {resp.describe()}; move it with --sp-shift")
+    return resp
+
+
+def check(a: Inputs, progress=None) -> CommandResult:
+    """Run the claims catalogue; write paper_checks.md and figures/ into ``out``. ``ok`` is False when a
+    verdict is not the expected one."""
+    out = inputs.out_dir(a.out)
+    device_resp = _device_claims(a)
+    from verification import checker
+    from verification.catalogue import select
+    ids = None
+    if a.claims is not None:
+        ids = [s.strip() for s in a.claims.split(",")]
+        if not all(ids):
+            raise InputError("claims", f"empty claim id in {a.claims!r}; ids look like 5 or 5.softbounds "
+                                       "(leave --claims out to run every claim)")
+    if device_resp is not None:
+        ids = [c.id for c in select(ids, False, device=device_resp)]     # the claims built for the user's device
+        if not ids:
+            raise InputError("claims", f"no single-response claim matches {a.claims!r}; with --response the "
+                                       "claims are 1, 2, 4-12 and 14-18 (ids like 5.device)")
+    elif ids and not select(ids, a.network):
+        raise InputError("claims", f"no claim matches {a.claims!r}; ids look like 5 or 5.softbounds")
+    from verification import mutants as mutant_ops
+    mutants = list(mutant_ops.BATTERY) if a.mutants else []
+    if a.mutate:
+        mutant_ops.parse(a.mutate)
+        if a.mutate not in mutants:
+            mutants.append(a.mutate)
+    t0 = time.perf_counter()
+    rows = checker.check(ids, fast=a.fast, progress=progress is not None, workers=a.workers, network=a.network,
+                       mutants=mutants, device=device_resp)
+    figs = [] if a.no_figures else checker.make_figures(rows, out / "figures", device=device_resp)
+    seconds = time.perf_counter() - t0          # the whole job: claims, figures and report
+    report = out / "paper_checks.md"
+    checker.write_report(rows, report, a.fast, seconds, figs, device=device_resp)
+    ok = checker.all_as_expected(rows)
+    data = {"claims": checker.public(rows), "all_as_expected": ok, "seconds": seconds, "report": str(report)}
+    if mutants:
+        score = mutant_ops.score(rows)
+        data.update(mutation_score=score["score"], mutation_counts=score["counts"],
+                    survivors=[{"claim": cid, "mutant": m, "why": why} for cid, m, why in checker.survivors(rows)])
+    return CommandResult("check", data, a.arguments(), None, rows, ok=ok)

@@ -1,0 +1,103 @@
+"""derive, fixed-point and simulate: one response, the scalar quadratic of arXiv 2502.06309 section 3."""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from .. import objectives, registry, simulation
+from ..errors import InputError, require_finite
+from . import inputs
+from .inputs import Inputs
+from .results import CommandResult
+
+
+def derive(a: Inputs, progress=None) -> CommandResult:
+    from .. import symbolic
+    d = symbolic.derive(inputs.build_response(a), time_budget=a.time_budget)
+    return CommandResult("derive", d.as_dict(), a.arguments(), None, d)
+
+
+def fixed_point(a: Inputs, progress=None) -> CommandResult:
+    spec = registry.spec(a.algorithm)
+    if spec.fixed_point is None:
+        with_theory = [n for n, s in registry.ALGORITHMS.items() if s.fixed_point]
+        raise InputError("algorithm", f"no fixed-point theory for {spec.name}; available for "
+                                      + ", ".join(with_theory))
+    inputs.check_arrays(a, spec)
+    opts = inputs.algorithm_options(a, spec)
+    resp = inputs.build_response(a) if spec.analog else None
+    inputs.check_step(objectives.ScalarQuadratic(a.L, a.w_star, a.noise), spec, resp, a.lr, opts)
+    theories = importlib.import_module("aimc_theory.symbolic.fixed_points")
+    main = inputs.build_main_response(a) if spec.two_arrays else None
+    w0 = a.w_star if a.w0 is None else require_finite("w0", a.w0)
+    variation, pop = inputs.population(a, 1000 if a.devices is None else a.devices)
+    if variation is None and a.devices is not None:
+        raise InputError("devices", "applies with device-to-device variation: add --preset-dtod (with --response "
+                                    "preset:NAME) or --gain-dtod/--imbalance-dtod")
+    if variation is not None and spec.population_theory is None:
+        raise InputError("preset_dtod" if a.preset_dtod else "gain_dtod",
+                         "per-device fixed points are derived for " + " and ".join(
+                             n for n, s in registry.ALGORITHMS.items() if s.population_theory))
+    fp = _theory(theories, spec.fixed_point)(inputs.build_response(a), main, a.L, a.w_star, a.noise, a.lr, w0,
+                                             **opts)
+    out = fp.as_dict()
+    if variation is not None:
+        forms, params, lo, hi, offsets = inputs.population_forms(resp, variation, pop)
+        fps, status = _theory(theories, spec.population_theory)(forms, pop.s_plus, pop.s_minus, lo, hi, a.L,
+                                                                a.w_star, a.noise, params, offsets)
+        inner = status == "interior"
+        out["d2d"] = {"devices": pop.size, "seed": a.seed, "mean": float(np.mean(fps)),
+                      "fraction_saturated": float(np.mean(~inner)),
+                      "fixed_point_distribution": inputs.summary(fps[inner]) if inner.any() else None}
+    return CommandResult("fixed-point", out, a.arguments(), None, fp)
+
+
+def _theory(module, ref):
+    """A registry theory: a callable, or the name of an adapter in :mod:`aimc_theory.symbolic.fixed_points`."""
+    return ref if callable(ref) else getattr(module, ref)
+
+
+def simulate(a: Inputs, progress=None) -> CommandResult:
+    spec = registry.spec(a.algorithm)
+    trains = inputs.pulse_trains(a)
+    obj = objectives.ScalarQuadratic(a.L, a.w_star, a.noise, per_sample=trains is not None)
+    inputs.preset_pulse_size(a, a.pulses)
+    if a.pulses and a.dw_min is None:
+        raise InputError("dw_min", "--pulses needs the pulse granularity --dw-min X (> 0)")
+    if a.dw_min is not None and not a.pulses and not spec.main_pulse_threshold:
+        raise InputError("pulses", "--dw-min only applies with --pulses (or as the threshold of "
+                                   + ", ".join(n for n, s in registry.ALGORITHMS.items() if s.main_pulse_threshold)
+                                   + ")")
+    for name, value, unset in (("max_bl", a.max_bl, None), ("sigma_c", a.sigma_c, 0.0)):
+        if value != unset and not a.pulses:
+            raise InputError(name, "applies only to the pulse-level model: add --pulses --dw-min X")
+    inputs.check_arrays(a, spec)
+    opts = inputs.algorithm_options(a, spec)
+    array, main = inputs.build_devices(a, spec.two_arrays, a.pulses, trains)
+    resp = array.response
+    inputs.check_step(obj, spec, resp, a.lr, opts)
+    if a.w0 is not None:
+        host = main.response if main is not None else resp
+        if spec.analog and not host.lo < require_finite("w0", a.w0) < host.hi:
+            raise InputError("w0", f"must lie inside the weight range ({host.lo:g}, {host.hi:g}) of the array "
+                                   f"that holds the weights (got {a.w0:g}); at or beyond a bound the device "
+                                   "saturates")
+    variation, pop = inputs.population(a, a.chains, "chains")
+    if variation is not None:           # each chain its own device (the gradient / residual array)
+        if not spec.analog:
+            raise InputError("preset_dtod" if a.preset_dtod else "gain_dtod", f"{spec.name} has no analog array")
+        array = pop.device(array, (a.chains, 1))
+    opt = registry.build(spec.name, a.lr, array, main, seed=a.seed, **opts)
+    res = simulation.simulate(obj, opt, a.steps, a.chains, a.seed, w0=a.w_star if a.w0 is None else a.w0,
+                         progress=progress, backend=a.backend,
+                         record_every=max(1, a.steps // 10_000),   # no trajectory in the JSON
+                         dtype=np.float32 if a.dtype == "float32" else np.float64)
+    out = res.as_dict()
+    if spec.final_keys:
+        out.update(spec.final_keys(res.final_params, res.final_state))
+    if variation is not None:           # the chains' own stationary means (time averages), one per device
+        out["d2d"] = {"devices": a.chains, "seed": a.seed,
+                      "chain_mean_distribution": inputs.summary(res.chain_means[:, 0])}
+    model = ("per-sample pulse trains" if a.desired_bl else "pulse level") if a.pulses else "expected update"
+    return CommandResult("simulate", out, a.arguments(), model, res)

@@ -1,0 +1,360 @@
+"""The one table of every command's parameters: name, type, default, valid range, help, commands.
+
+The command line builds its parser from this table, :func:`aimc_theory.run.describe` validates Python
+keywords and study files against it, and the library functions of :mod:`aimc_theory.commands` take
+its names as keywords. A parameter is written here once; where two commands give the same name a
+different meaning or default (``--pulses`` is a switch of ``simulate`` and a count of ``calibrate``),
+it has one row per meaning.
+
+    >>> from aimc_theory.parameters import parameters
+    >>> p = parameters("simulate")["lr"]
+    >>> p.flag, p.default, p.valid
+    ('--lr', 0.01, '> 0')
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping
+
+from .errors import InputError
+from .registry import ALGORITHMS, OPTIONS
+
+COMMANDS = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "check", "presets", "fit",
+            "sweep")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of one or more commands.
+
+    ``kind`` is "float", "int", "str", "flag" (on/off) or "pairs" (repeatable KEY=VALUE); ``valid`` the
+    range a number must lie in ("> 0", ">= 0", ">= 1", or None: any finite value); ``choices`` the
+    allowed texts; ``positional`` a command-line argument without a flag (shown as ``metavar``);
+    ``group`` the --help section.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    commands: tuple[str, ...]
+    valid: str | None = None
+    choices: tuple | None = None
+    group: str | None = None
+    positional: bool = False
+    metavar: str | None = None
+    required: bool = False
+    short: str | None = None       # a one-letter alias (-p), also how errors name it
+
+    @property
+    def flag(self) -> str:
+        """How the command line and error messages name it (``--w-star``; a positional: its metavar)."""
+        if self.positional:
+            return self.metavar or self.name.upper()
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value):
+        """``value`` if it lies in :attr:`valid` (None passes: the parameter is unset)."""
+        if value is None or self.valid is None or self.kind not in ("float", "int"):
+            return value
+        op, bound = self.valid.split()
+        bound = float(bound)
+        ok = value > bound if op == ">" else value >= bound
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
+            what = "an integer" if self.kind == "int" else "a number"
+            raise InputError(self.name, f"must be {what} {self.valid} (got {value!r})")
+        return value
+
+
+_RESPONSE = "response functions"
+_PROBLEM = "scalar quadratic f = L/2 (w - w*)^2, g = f'(w) + noise * xi, xi ~ N(0, 1)"
+_OPTIONS = "algorithm options (each applies only to the algorithms named in its help)"
+_ONE_RESPONSE = ("derive", "fixed-point", "simulate", "calibrate", "train", "check")
+_TWO_ARRAYS = ("fixed-point", "simulate", "train")
+_SCALAR = ("fixed-point", "simulate")
+_VARIATION = ("fixed-point", "simulate", "calibrate", "train")
+
+
+def _families() -> str:
+    from .response import FAMILIES
+    return ", ".join(FAMILIES)
+
+
+def _rows() -> list[Parameter]:
+    P = Parameter
+    rows = [
+        # the response of the (gradient / residual) array, and of the main array of two-array algorithms
+        P("response", "str", None, "built-in family: " + _families() + "; or preset:NAME, a device preset of the "
+          "reference simulator (aimc-theory presets)", _ONE_RESPONSE, group=_RESPONSE),
+        P("param", "pairs", [], "family or expression parameter (repeatable)", _ONE_RESPONSE, group=_RESPONSE,
+          metavar="KEY=VALUE", short="-p"),
+        P("q_plus", "str", None, "expression for q+(w) (with --q-minus), e.g. as printed by aimc-theory fit",
+          _ONE_RESPONSE, group=_RESPONSE),
+        P("q_minus", "str", None, "expression for q-(w) (with --q-plus)", _ONE_RESPONSE, group=_RESPONSE),
+        P("range", "str", None, "weight range LO,HI for expressions", _ONE_RESPONSE, group=_RESPONSE),
+        P("sp_shift", "float", 0.0, "move the response by D: q(w - D)", _ONE_RESPONSE, group=_RESPONSE),
+        P("main_response", "str", "ideal", "two-array algorithms: the main array W's family", _TWO_ARRAYS,
+          group=_RESPONSE),
+        P("main_param", "pairs", [], "parameter of --main-response (repeatable)", _TWO_ARRAYS, group=_RESPONSE,
+          metavar="KEY=VALUE"),
+        P("time_budget", "float", 4.0, "seconds per SymPy call; the whole derivation at most 4x this", ("derive",),
+          valid="> 0"),
+        # the scalar problem
+        P("algorithm", "str", "analog-sgd", "one of: " + ", ".join(ALGORITHMS), _SCALAR, group=_PROBLEM),
+        P("L", "float", 1.0, "curvature L", _SCALAR, valid="> 0", group=_PROBLEM),
+        P("w_star", "float", 0.5, "optimum w*", _SCALAR, group=_PROBLEM),
+        P("noise", "float", 0.3, "std of the gradient noise", _SCALAR, valid=">= 0", group=_PROBLEM),
+        P("lr", "float", 0.01, "learning rate", _SCALAR, valid="> 0", group=_PROBLEM),
+        P("w0", "float", None, "initial (main) weight (default w*)", _SCALAR, group=_PROBLEM),
+    ]
+    # the algorithms' options, from the registry: each names the algorithms it applies to
+    for opt in OPTIONS.values():
+        users = [n for n, s in ALGORITHMS.items() if opt.name in s.options]
+        rows.append(P(opt.name, "int" if opt.kind is int else "float", None,
+                      f"{opt.help} (default {opt.default:g}; {', '.join(users)})", _SCALAR + ("train",),
+                      group=_OPTIONS))
+    rows += [
+        # variation between devices
+        P("gain_dtod", "float", 0.0, "device-to-device log-normal step gain sigma (P2 eq. 103)", _VARIATION,
+          valid=">= 0"),
+        P("imbalance_dtod", "float", 0.0, "device-to-device up/down imbalance sigma, moves the SP (P2 eq. 103)",
+          _VARIATION, valid=">= 0"),
+        P("preset_dtod", "flag", False, "with --response preset:NAME: the preset's own device-to-device variation, "
+          "as the reference simulator draws it: step gain (dw_min_dtod, normal or log-normal as the preset says), "
+          "up/down imbalance (up_down_dtod), each device's own bounds (w_max_dtod, w_min_dtod) and slopes "
+          "(gamma_dtod), and the zero-shifted arrays' reference error (reference_std)", _VARIATION),
+        P("devices", "int", None, "devices drawn under the variation (default 1000; simulate --chains N --seed S "
+          "draws the same N devices)", ("fixed-point",), valid=">= 1"),
+        P("devices", "int", None, "with NAME: the SP distribution over this many devices drawn with the preset's "
+          "d2d step variation, by theory and by pulsing (default: none)", ("presets",), valid=">= 1"),
+        # runs
+        P("steps", "int", 5000, "steps per chain", ("simulate",), valid=">= 1"),
+        P("steps", "int", 1000, "iterations (default 1000, as published)", ("reproduce",), valid=">= 1"),
+        P("chains", "int", 1000, "independent chains", ("simulate",), valid=">= 1"),
+        P("chains", "int", 1000, "number of devices", ("calibrate",), valid=">= 1"),
+        P("seed", "int", 0, "random seed", ("simulate", "calibrate", "reproduce", "train")),
+        P("seed", "int", 0, "seed of the device draws", ("fixed-point", "presets")),
+        P("pulses", "flag", False, "pulse-level device model (needs --dw-min)", ("simulate", "train")),
+        P("pulses", "int", 10000, "number of pulses N", ("calibrate",), valid=">= 1"),
+        P("dw_min", "float", None, "pulse size (with --pulses; RL v2: threshold)", ("simulate", "train"),
+          valid="> 0"),
+        P("dw_min", "float", None, "pulse size (required)", ("calibrate",), valid="> 0"),
+        P("max_bl", "int", None, "cap on pulses per update (default none)", ("simulate", "train"), valid=">= 1"),
+        P("sigma_c", "float", 0.0, "cycle-to-cycle noise per pulse, in dw_min", ("simulate", "calibrate", "train"),
+          valid=">= 0"),
+        P("desired_bl", "int", None, "write each gradient as stochastic coincidence pulse trains of at most this "
+          "length, with update and BL management, as the reference simulator does (needs --pulses)",
+          ("simulate", "train"), valid=">= 1"),
+        P("dtype", "str", "float64", "precision of the weights and the per-step arithmetic; float32 draws another "
+          "random stream, runs ~1.2-1.3x faster, time averages stay float64", ("simulate",),
+          choices=("float64", "float32")),
+        P("backend", "str", "numpy", "numba: the compiled kernel (pip install -e \".[fast]\"; analog-sgd and "
+          "digital-sgd, expected update, built-in families), the same numbers several times faster",
+          ("simulate",), choices=("numpy", "numba")),
+        # calibrate
+        P("scheme", "str", "cyclic", "alternating up/down pulses (cyclic) or random ones (stochastic, P2 Alg. 1)",
+          ("calibrate",), choices=("cyclic", "stochastic")),
+        P("w0", "float", None, "initial weight (default 0, or the middle of the range where 0 is not inside it)",
+          ("calibrate",)),
+        P("tolerance", "float", 0.01, "absolute error |w - SP| for pulses_to_tolerance", ("calibrate",),
+          valid="> 0"),
+        # reproduce
+        P("experiment", "str", None, "p1-fig2", ("reproduce",), positional=True, metavar="EXPERIMENT",
+          required=True),
+        P("seeds", "int", 5, "independent runs per setting", ("reproduce",), valid=">= 1"),
+        P("model", "str", "aihwkit", "aihwkit: per-sample pulse trains as the reference simulator (default); "
+          "batch-mean: one pulse train per iteration with the mean gradient", ("reproduce",),
+          choices=("aihwkit", "batch-mean")),
+        # train
+        P("dataset", "str", "digits", "digits (built in), fashion-mnist (Debian package dataset-fashion-mnist) or a "
+          "directory of IDX files", ("train",)),
+        P("algorithm", "str", "analog-sgd", "one of: " + ", ".join(ALGORITHMS), ("train",)),
+        P("compare", "str", None, "comma-separated algorithms trained with the same seeds and data order",
+          ("train",)),
+        P("repeats", "int", 1, "seeds per algorithm", ("train",), valid=">= 1"),
+        P("epochs", "int", 1, "epochs", ("train",), valid=">= 1"),
+        P("batch_size", "int", 10, "mini-batch size (default 10, as P1)", ("train",), valid=">= 1"),
+        P("lr", "float", 0.1, "learning rate of the gradient array", ("train",), valid="> 0"),
+        P("architecture", "str", "fcn", "fcn: dense sigmoid layers (--hidden); cnn: conv 5x5 (16) -> pool -> conv "
+          "5x5 (32) -> pool -> dense 128 -> classes, convolutions through im2col", ("train",),
+          choices=("fcn", "cnn")),
+        P("hidden", "str", "256,128", "hidden layer sizes of the fcn", ("train",)),
+        P("ref_mean", "float", 0.0, "mean of a per-element reference offset of the gradient (residual) array "
+          "(P2 Tables 1-2)", ("train",)),
+        P("ref_std", "float", 0.0, "std of that per-element reference offset", ("train",), valid=">= 0"),
+        P("quiet", "flag", False, "no progress bar", ("train",)),
+        # presets, fit
+        P("name", "str", None, "one preset (default: all)", ("presets",), positional=True, metavar="NAME"),
+        P("data", "str", None, "CSV with columns direction (up/down), pulse, w (or g, conductance) and optionally "
+          "cycle", ("fit",), required=True),
+        P("families", "str", None, "comma-separated subset of softbounds, linear, power, exponential, piecewise "
+          "(default all)", ("fit",)),
+        # sweep
+        P("study", "str", None, "the study file (TOML: [study], [fixed], [vary])", ("sweep",), positional=True,
+          metavar="STUDY", required=True),
+        P("executor", "str", "processes", "processes: a local process pool over all cores; inline: this process",
+          ("sweep",), choices=("processes", "inline")),
+        P("scheduler", "str", None, "run on Dask: 'local' starts a LocalCluster with --workers workers, "
+          "tcp://HOST:PORT uses a running scheduler (needs pip install -e \".[dask]\")", ("sweep",)),
+        P("workers", "int", None, "processes or local Dask workers (default: all cores)", ("sweep",), valid=">= 1"),
+        # check
+        P("claims", "str", None, "comma-separated ids or prefixes, e.g. 5,7.power", ("check",)),
+        P("fast", "flag", False, "smaller budgets (about 2 minutes on 2 cores)", ("check",)),
+        P("network", "flag", False, "also the network claims 26.* (Fashion-MNIST; minutes; needs "
+          "dataset-fashion-mnist)", ("check",)),
+        P("workers", "int", None, "processes (default: up to 2)", ("check",), valid=">= 1"),
+        P("mutants", "flag", False, "also run every claim against the battery of wrong theories and report which "
+          "each claim kills by comparison (mutation matrix and score in the report; takes several times longer)",
+          ("check",)),
+        P("mutate", "str", None, "also run the claims under this one wrong theory (a Theory knob, e.g. moment=std, "
+          "sp_shift=0.04, small_bias) and report per claim: killed / survived / no prediction", ("check",),
+          metavar="NAME[=VALUE]"),
+        # outputs
+        P("out", "str", ".", "directory for figures/", ("reproduce", "train")),
+        P("out", "str", ".", "directory for paper_checks.md and figures/", ("check",)),
+        P("out", "str", ".", "directory for the table, the points and figures/", ("sweep",)),
+        P("no_figures", "flag", False, "write paper_checks.md only, no figures", ("check",)),
+        P("no_figures", "flag", False, "the table only", ("sweep",)),
+    ]
+    return rows
+
+
+def parameters(command: str) -> dict[str, Parameter]:
+    """Every parameter of ``command``, name -> :class:`Parameter`, in --help order (an algorithm added with
+    :func:`aimc_theory.registry.register` brings its options).
+
+    Parameters
+    ----------
+    command : str
+        One of :data:`COMMANDS`.
+
+    Returns
+    -------
+    dict
+    """
+    if command not in COMMANDS:
+        raise InputError("command", f"must be one of {', '.join(COMMANDS)} (got {command!r})")
+    return _table(command, tuple(ALGORITHMS), tuple(OPTIONS))
+
+
+@lru_cache(maxsize=64)
+def _table(command: str, algorithms: tuple, options: tuple) -> dict[str, Parameter]:
+    out: dict[str, Parameter] = {}
+    for row in _rows():
+        if command in row.commands:
+            if row.name in out:
+                raise AssertionError(f"two rows of {command} named {row.name}")   # a table bug, not input
+            out[row.name] = row
+    return out
+
+
+def normalize(key: str) -> str:
+    """A parameter as given (``--w-star``, ``w-star``, ``w_star``) -> its Python name (``w_star``)."""
+    return key.lstrip("-").replace("-", "_")
+
+
+_FAMILY_KEYS = {"p": "param", "param": "param", "main_p": "main_param", "main_param": "main_param"}
+
+
+def as_text(v) -> str:
+    """A value as the command line writes it (floats by repr: no digits lost)."""
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def validate(command: str, params: Mapping[str, Any] | None = None, **kwargs) -> dict:
+    """Validate a command's parameters by name and fill the defaults.
+
+    Parameters
+    ----------
+    command : str
+        One of :data:`COMMANDS`.
+    params, **kwargs
+        Parameter values by name: the Python name (``w_star``) or the flag (``--w-star``/``w-star``).
+        Family parameters: ``p={"tau": 0.6}`` or ``"p.tau": 0.6`` (``main_p`` for the main array);
+        a list of ``"KEY=VALUE"`` strings also works. Integers are accepted for floats, integral floats
+        for integers, "true"/"false" for on/off flags.
+
+    Returns
+    -------
+    dict
+        Every parameter of the command by name, defaults filled in.
+
+    Raises
+    ------
+    InputError
+        Naming the parameter by its Python name (:func:`flag_named` gives the command line's flag): an
+        unknown name (with the valid ones), a value of the wrong
+        type, one outside its choices or outside its valid range (the table's ``valid``). What depends
+        on several parameters is checked when the run executes.
+    """
+    table = parameters(command)
+    given = dict(params or {}) | kwargs
+    values = {name: list(p.default) if isinstance(p.default, list) else p.default for name, p in table.items()}
+    for key, value in given.items():
+        k = normalize(str(key))
+        head, _, sub = k.partition(".")
+        if sub and head in _FAMILY_KEYS and _FAMILY_KEYS[head] in table:
+            values[_FAMILY_KEYS[head]] = [i for i in values[_FAMILY_KEYS[head]] if not i.startswith(f"{sub}=")] \
+                + [f"{sub}={as_text(_number(f'param {sub}', value))}"]
+            continue
+        name = _FAMILY_KEYS.get(k, k) if _FAMILY_KEYS.get(k, k) in table else k
+        if name not in table:
+            valid = ", ".join(p.flag for p in table.values())
+            raise InputError(str(key), f"unknown parameter of '{command}'; valid: {valid}")
+        values[name] = table[name].check(_coerce(table[name], value))
+    return values
+
+
+def _number(flag: str, value) -> float:
+    if isinstance(value, bool):
+        raise InputError(flag, f"expected a number (got {value!r})")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(flag, f"expected a number (got {value!r})") from None
+
+
+def _coerce(p: Parameter, value):
+    if p.kind == "flag":
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise InputError(p.name, f"is an on/off flag: true or false (got {value!r})")
+        return value
+    if p.kind == "pairs":
+        if isinstance(value, Mapping):
+            return [f"{k}={as_text(_number(f'param {k}', v))}" for k, v in value.items()]
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(i, str) for i in value):
+            raise InputError(p.name, f"expected KEY=VALUE strings or a table of numbers (got {value!r})")
+        return list(value)
+    if value is None:
+        return None
+    if p.kind == "float":
+        v = _number(p.name, value)
+    elif p.kind == "int":
+        v = _number(p.name, value)
+        if not (math.isfinite(v) and v == int(v)):
+            raise InputError(p.name, f"expected an integer (got {value!r})")
+        v = int(v)
+    else:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise InputError(p.name, f"expected text (got {value!r})")
+        v = str(value)
+    if p.choices is not None and v not in p.choices:
+        raise InputError(p.name, f"must be one of {', '.join(map(str, p.choices))} (got {v!r})")
+    return v
+
+
+def flag_named(exc: InputError, command: str) -> InputError:
+    """The same error with the parameter named by its flag (``lr`` -> ``--lr``, ``main_param tau`` ->
+    ``--main-param tau``): the library names parameters as Python does, the command line as it parses them."""
+    table = parameters(command) if command in COMMANDS else {}
+    head, sep, rest = exc.param.partition(" ")
+    name = normalize(head)
+    if name in table and head not in (table[name].flag, table[name].short):
+        return InputError((table[name].short or table[name].flag) + sep + rest, str(exc).split(": ", 1)[1])
+    return exc

@@ -1,0 +1,232 @@
+"""The update models below the devices and the pulse trains (spec A.1, A.2, A.7): how one requested
+update moves an analog weight, the arithmetic that :mod:`aimc_theory.device` and
+:mod:`aimc_theory.pulse_trains` both apply.
+
+* :func:`expected_update` (P1 eq. 3), its split form :func:`expected_update_fg` (eq. 5) and the affine
+  fast path :func:`affine_expected_update`: ``U_q(w, dw) = w + dw q+(w)`` for dw >= 0, ``w + dw q-(w)``
+  otherwise;
+* :func:`pulse_count` and :func:`pulse_update` (P1 App. C, eq. 26-31): ``BL = ceil(|dw|/dw_min)`` pulses of
+  polarity sign(dw), each ``w <- w +- dw_min (q+-(w) + sigma_c xi)``, optionally capped at ``max_bl``;
+* :func:`affine_increments`: one pulse of an affine response as the map w <- (1 + u) w + t;
+* :class:`Elements` (a varied array's per-element parameters) and :class:`Rank1Batch` (a gradient as the
+  per-sample rank-1 factors a crossbar sees).
+
+``device`` arguments are :class:`aimc_theory.device.Device` configurations (this module reads their
+``response``, ``dw_min``, ``sigma_c``, ``max_bl``, ``rounding`` and ``elements(shape)``; it does not import
+the device module, which sits above it). Everything is vectorized over any array shape (chains x
+coordinates). Import these names from :mod:`aimc_theory.device` (and ``Rank1Batch`` from
+:mod:`aimc_theory.pulse_trains`) as before; they live here so that those two modules import in one direction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .response import Response
+
+
+@dataclass(frozen=True)
+class Rank1Batch:
+    """A mini-batch gradient as the per-sample factors a crossbar sees: the gradient of the loss is
+    sum_b d_b x_b^T. ``X``: (chains or 1, B, in), ``D``: (chains, B, out); D carries the loss's 1/B."""
+
+    X: np.ndarray
+    D: np.ndarray
+    # the weights written with this gradient belong to this update alone (nothing else holds them): a
+    # pulse-train device may write them in place instead of copying them first (the network path sets it)
+    inplace: bool = field(default=False, compare=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.D.shape[-1], self.X.shape[-1]
+
+    def dense(self, scale: float = 1.0) -> np.ndarray:
+        """The summed gradient times ``scale``, flattened to (chains, out * in) like the weights (the scale
+        is applied to the small per-sample errors, not to the full matrix)."""
+        X = np.broadcast_to(self.X, self.D.shape[:2] + self.X.shape[-1:])
+        D = self.D if scale == 1.0 else self.D * scale
+        g = np.matmul(np.swapaxes(D, 1, 2), X)        # BLAS, not einsum's loops
+        return g.reshape(g.shape[0], -1)
+
+    def __mul__(self, c):
+        """Scale every sample's error by a per-chain factor (e.g. a chopper sign of shape (chains, 1))."""
+        return Rank1Batch(self.X, self.D * np.asarray(c)[..., None], self.inplace)
+
+    __rmul__ = __mul__
+
+
+@dataclass(frozen=True)
+class Elements:
+    """A varied array's per-element parameters, broadcast to the weights' shape (or to a subset of them):
+    q+_i(w) = up_i q+(up_stretch_i w), q-_i(w) = down_i q-(down_stretch_i w), saturating at [lo_i, hi_i]
+    (the response's range where ``lo`` is None)."""
+
+    up: np.ndarray
+    down: np.ndarray
+    up_stretch: np.ndarray | None = None
+    down_stretch: np.ndarray | None = None
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+
+    def take(self, index) -> "Elements":
+        """The parameters of the elements ``index`` selects (fancy or boolean index of the weights)."""
+        return Elements(*(None if a is None else a[index] for a in
+                          (self.up, self.down, self.up_stretch, self.down_stretch, self.lo, self.hi)))
+
+    def reshape(self, shape) -> "Elements":
+        return Elements(*(None if a is None else a.reshape(shape) for a in
+                          (self.up, self.down, self.up_stretch, self.down_stretch, self.lo, self.hi)))
+
+    def q(self, resp: Response, w, up, signed: bool = False):
+        """q+_i(w) where ``up``, q-_i(w) elsewhere (``signed``: -q-_i there, the step of a down pulse)."""
+        wp = w if self.up_stretch is None else self.up_stretch * w
+        wm = w if self.down_stretch is None else self.down_stretch * w
+        qm = self.down * resp.q_minus(wm)
+        return np.where(up, self.up * resp.q_plus(wp), -qm if signed else qm)
+
+    def q_one(self, resp: Response, w, up: bool):
+        """The signed step factor of one direction for every element: s+ q+(k+ w) up, -s- q-(k- w) down."""
+        if up:
+            return self.up * resp.q_plus(w if self.up_stretch is None else self.up_stretch * w)
+        return -(self.down * resp.q_minus(w if self.down_stretch is None else self.down_stretch * w))
+
+    def clip(self, resp: Response, w):
+        return resp.clip(w) if self.lo is None else np.clip(w, self.lo, self.hi)
+
+
+def expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
+    """U_q(w, dw) (P1 eq. 3): the step is scaled by q+ going up and by q- going down."""
+    q = np.where(dw >= 0, resp.q_plus(w), resp.q_minus(w))
+    return resp.clip(w + dw * q)
+
+
+def expected_update_fg(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
+    """The same update in the split form (P1 eq. 5), w + dw F - |dw| G: fewer array passes,
+    used on the hot path (a test checks it equals :func:`expected_update`). Where the response has a
+    directed evaluation (power, exponential) only the branch each step takes is evaluated."""
+    qd = resp.qd_form
+    if qd is not None:
+        out = qd(w, dw)
+        out *= dw
+        out += w
+        return resp.clip(out, out=out)
+    F, G = resp.fg(w)
+    out = np.abs(dw)
+    out *= G
+    np.subtract(dw * F if not (np.isscalar(F) and F == 1.0) else dw, out, out=out)
+    out += w
+    return resp.clip(out, out=out)
+
+
+def affine_expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
+    """U_q(w, dw) = w + dw F - |dw| G for an affine response (F = f0 + f1 w, G = g0 + g1 w), written into
+    ``dw`` (a fresh array the caller gives up): the fewest array passes (soft bounds and power gamma 1:
+    |dw|, x G, and three in-place passes with the clip), for the network's rank-1 writes and transfers. The
+    same update as :func:`expected_update` (a test checks); the scalar simulations keep
+    :func:`expected_update_fg` (the numba kernel reproduces its bits)."""
+    ap, bp, am, bm = resp.affine
+    f0, f1 = 0.5 * (ap + am), 0.5 * (bp + bm)
+    g0, g1 = 0.5 * (am - ap), 0.5 * (bm - bp)
+    if not (isinstance(dw, np.ndarray) and dw.dtype == np.float64 and dw.flags.writeable
+            and dw.shape == np.broadcast_shapes(np.shape(w), dw.shape)):
+        dw = np.array(np.broadcast_to(dw, np.broadcast_shapes(np.shape(w), np.shape(dw))), dtype=float)
+    t = None
+    if g1 or g0:
+        t = np.abs(dw)
+        if g1:
+            G = np.multiply(w, g1)
+            if g0:
+                G += g0
+            t *= G
+        elif g0 != 1.0:
+            t *= g0
+    if f1:
+        F = np.multiply(w, f1)
+        F += f0
+        dw *= F
+    elif f0 != 1.0:
+        dw *= f0
+    if t is not None:
+        dw -= t
+    dw += w
+    return resp.clip(dw, out=dw)
+
+
+def pulse_count(device, dw: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """BL = ceil(|dw|/dw_min) (or stochastic rounding), capped at ``max_bl``."""
+    n = np.abs(dw) / device.dw_min
+    if device.rounding == "ceil":
+        bl = np.ceil(n * (1 - 1e-12))  # an exact multiple of dw_min is not rounded up
+    else:
+        if rng is None:
+            raise InputError("seed", "stochastic rounding needs a random generator")
+        base = np.floor(n)
+        bl = base + (rng.random(np.shape(n)) < (n - base))
+    if device.max_bl is not None:
+        bl = np.minimum(bl, device.max_bl)
+    return bl.astype(np.int64)
+
+
+def pulse_update(device, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator | None,
+                 bl: np.ndarray | None = None, elements: Elements | None = None) -> np.ndarray:
+    """Compose BL single pulses (P1 eq. 27); the loop runs over pulse slots, not elements. ``elements``:
+    the elements' parameters in w's shape (default: the device's own)."""
+    resp = device.response
+    w = np.array(w, dtype=float, copy=True)
+    if elements is None:
+        elements = device.elements(w.shape)
+    dw = np.broadcast_to(dw, w.shape)
+    if bl is None:
+        bl = pulse_count(device, dw, rng)
+    up = dw > 0
+    if device.sigma_c and rng is None:
+        raise InputError("seed", "cycle-to-cycle noise needs a random generator")
+    n_max = int(bl.max(initial=0))
+    if n_max == 0:
+        return w
+    if resp.affine is not None and not device.sigma_c:
+        # pulses of one sign compose in closed form for an affine response (as pulse_trains.apply_counts):
+        # r^n w + t (1 - r^n)/(1 - r), clipped once (an increasing map never comes back from a bound)
+        u, t = affine_increments(resp.affine, elements, device.dw_min, ~up)
+        if np.all(u > -1.0):
+            # r^n - 1 and (r^n - 1)/(r - 1) with r = 1 + u through log1p/expm1: u can be ~1e-8 (dw_min = 1e-8),
+            # where 1 - r^n computed from r itself keeps only ~8 digits
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rn1 = np.expm1(bl * np.log1p(u))
+                geo = np.where(u != 0, rn1 / np.where(u != 0, u, 1.0), bl)
+            new = np.where(bl > 0, w + rn1 * w + t * geo, w)
+            return resp.clip(new) if elements is None else elements.clip(resp, new)
+    # pulse by pulse on the flattened elements (one index array: cheaper than a tuple of them); the active
+    # set keeps row-major order, so the cycle-noise draws come in the same order as before
+    wf, upf, blf = w.reshape(-1), up.reshape(-1), bl.reshape(-1)
+    elf = None if elements is None else elements.reshape(-1)
+    active = np.flatnonzero(blf > 0)
+    for k in range(n_max):
+        if k:  # shrink the working set to the elements that still have pulses to fire
+            active = active[blf[active] > k]
+        wa = wf[active]
+        ua = upf[active]
+        el = None if elf is None else elf.take(active)
+        if el is None:
+            q = np.where(ua, resp.q_plus(wa), -resp.q_minus(wa))
+        else:
+            q = el.q(resp, wa, ua, signed=True)
+        if device.sigma_c:
+            q = q + np.where(ua, 1.0, -1.0) * device.sigma_c * rng.standard_normal(wa.shape)
+        wf[active] = resp.clip(wa + device.dw_min * q) if el is None else el.clip(resp, wa + device.dw_min * q)
+    return w
+
+
+def affine_increments(aff, el, dw: float, down):
+    """One pulse of an affine response as w <- (1 + u) w + t: u = dw s+ b+ k+, t = dw s+ a+ up, and
+    u = -dw s- b- k-, t = -dw s- a- down (s: the element's step scale, k its stretch)."""
+    ap, bp, am, bm = aff
+    if el is None:
+        s = dw
+    else:
+        s = np.where(down, el.down, el.up) * dw
+        if el.up_stretch is not None:          # q(k w) = a + (b k) w
+            bp, bm = bp * el.up_stretch, bm * el.down_stretch
+    return np.where(down, -s * bm, s * bp), np.where(down, -s * am, s * ap)

@@ -1,0 +1,148 @@
+"""The library below the command line: commands as functions, one parameter table, the registry as the
+whole description of an algorithm."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aimc_theory import commands, registry, run as runs, sweep
+from aimc_theory.cli import build_parser, main
+from aimc_theory.errors import InputError
+from aimc_theory.parameters import COMMANDS, parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli_json(capsys, *argv):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_command_is_a_function_with_the_cli_json(capsys):
+    res = commands.simulate(response="power", param={"tau": 0.6, "gamma": 0.5}, steps=400, chains=50, seed=3)
+    assert isinstance(res, commands.CommandResult) and res.update_model == "expected update"
+    assert res.detail.mean == res.data["mean"]                 # the typed SimulationResult underneath
+    cli = _cli_json(capsys, "simulate", "--response", "power", "-p", "tau=0.6", "-p", "gamma=0.5", "--steps", "400",
+                    "--chains", "50", "--seed", "3")
+    lib = res.to_json()
+    for d in (cli, lib):
+        d.pop("seconds"), d["provenance"].pop("arguments")
+    assert lib == cli
+
+
+def test_library_errors_name_python_parameters_and_the_cli_its_flags(capsys):
+    with pytest.raises(InputError) as exc:
+        commands.simulate(lr=-1.0)
+    assert exc.value.param == "lr"
+    with pytest.raises(InputError) as exc:
+        commands.simulate(pulses=True)                         # needs the pulse size
+    assert exc.value.param == "dw_min"
+    assert main(["simulate", "--pulses"]) == 2
+    assert capsys.readouterr().err.startswith("aimc-theory: error: --dw-min:")
+    with pytest.raises(InputError) as exc:                     # the valid range comes from the table
+        runs.describe("simulate", steps=5, chains=0)
+    assert exc.value.param == "chains" and ">= 1" in str(exc.value)
+    with pytest.raises(InputError) as exc:                     # execute speaks as the command line
+        runs.execute(runs.describe("simulate", steps=5, sigma_c=0.1))
+    assert exc.value.param == "--sigma-c"
+
+
+def test_one_parameter_table_feeds_the_parser():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    for command in COMMANDS:
+        dests = {a.dest for a in sub[command]._actions} - {"help", "json"}
+        assert dests == set(parameters(command)), command
+        for a in sub[command]._actions:
+            if a.dest in parameters(command) and a.option_strings:
+                p = parameters(command)[a.dest]
+                assert p.flag in a.option_strings and a.default == p.default, (command, a.dest)
+
+
+def test_run_and_the_library_load_no_command_line():
+    code = ("import sys, aimc_theory.run, aimc_theory.commands, aimc_theory.sweep, aimc_theory.testing; "
+            "print(sorted(m for m in sys.modules if m in ('aimc_theory.cli', 'argparse', 'aimc_theory.printing')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_no_module_imports_the_command_line():
+    import ast
+    offenders = []
+    for path in (ROOT / "aimc_theory").rglob("*.py"):
+        if path.name in ("cli.py", "__main__.py"):
+            continue
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+                mod = ".".join(x for x in (base, node.module) if x)
+                names = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if "aimc_theory.cli" in names:
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+    assert len((ROOT / "aimc_theory" / "cli.py").read_text().splitlines()) < 500
+
+
+@pytest.fixture
+def toy_algorithm():
+    """A toy algorithm added through the registry alone: Analog SGD with its step scaled by ``boost``,
+    with its own fixed-point theory (the analog-sgd theory at lr * boost)."""
+    from aimc_theory import algorithms
+
+    def build(lr, array, main, seed, *, boost):
+        return algorithms.analog_sgd(lr * boost, array)
+
+    def theory(resp, main, L, w_star, noise, lr, w0, *, boost):
+        from aimc_theory.symbolic import fixed_points
+        return fixed_points.analog_sgd(resp, main, L, w_star, noise, lr * boost, w0)
+
+    spec = registry.AlgorithmSpec("boosted-analog-sgd", "W <- U_q(W, -boost lr g)", build, fixed_point=theory)
+    saved = dict(registry.ALGORITHMS), dict(registry.OPTIONS)
+    registry.register(spec, (registry.Option("boost", 1.0, "step multiplier (boosted-analog-sgd)"),))
+    yield spec
+    registry.ALGORITHMS.clear(), registry.ALGORITHMS.update(saved[0])
+    registry.OPTIONS.clear(), registry.OPTIONS.update(saved[1])
+
+
+def test_a_toy_algorithm_through_the_registry_alone(toy_algorithm, capsys, tmp_path):
+    common = ["--algorithm", "boosted-analog-sgd", "--response", "softbounds", "--boost", "2"]
+    fp = _cli_json(capsys, "fixed-point", *common)
+    ref = _cli_json(capsys, "fixed-point", "--response", "softbounds", "--lr", "0.02")
+    assert fp["exact"] == ref["exact"]
+    sim = _cli_json(capsys, "simulate", *common, "--steps", "300", "--chains", "20")
+    assert sim["provenance"]["arguments"]["boost"] == 2.0
+    assert main(["simulate", "--boost", "2"]) == 2                   # analog-sgd does not take it
+    assert "--boost: does not apply to analog-sgd" in capsys.readouterr().err
+    tr = commands.train(algorithm="boosted-analog-sgd", boost=2.0, epochs=1, hidden="8", out=str(tmp_path))
+    assert 0.0 <= tr.data["test_accuracy"] <= 1.0
+    study = tmp_path / "toy.toml"
+    study.write_text('[study]\nname = "toy"\ncommand = "simulate"\n[fixed]\nalgorithm = "boosted-analog-sgd"\n'
+                     'steps = 200\nchains = 20\n[vary]\nboost = [1.0, 2.0]\n')
+    res = sweep.sweep(study=str(study), out=str(tmp_path), executor="inline", no_figures=True)
+    assert res.data["errors"] == 0 and res.data["points"] == 2
+    assert [r["theory"] is not None for r in res.detail.rows] == [True, True]     # the toy's theory column
+
+
+def test_sweep_theory_is_computed_once_per_distinct_setting(monkeypatch):
+    calls = []
+    real = commands.call
+
+    def counting(command, params=None, progress=None):
+        calls.append(command)
+        return real(command, params, progress)
+
+    monkeypatch.setattr(commands, "call", counting)
+    monkeypatch.setattr(sweep, "_THEORY", {})
+    base = {"response": "softbounds", "steps": 200, "chains": 10}
+    for seed in range(3):
+        sweep._theory(runs.describe("simulate", base | {"seed": seed}).params)
+    assert calls == ["fixed-point"]
+    assert np.isfinite(sweep._theory(runs.describe("simulate", base).params)[0])
