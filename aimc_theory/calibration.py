@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .device import Device, Elements
-from .runtime import check_memory
+from . import costs
+from .runtime import check_memory, check_time
 from .errors import InputError, require_int, require_positive
 from .variation import Variation  # noqa: F401  (its home before; kept importable here)
 
@@ -150,7 +151,11 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         raise InputError("scheme", f"must be one of {', '.join(SCHEMES)} (got {scheme!r})")
     pulses = require_int("pulses", pulses)
     devices = require_int("chains", devices)
-    check_memory("chains", devices, 96)           # a handful of per-device float64 arrays
+    cal = costs.CALIBRATION                        # measured by benchmarks/bench_memory.py
+    check_memory("chains", devices, cal["bytes_per_device"], what="devices")
+    check_time("pulses", pulses * (cal["seconds_per_pulse"] + devices * cal["seconds_per_device_pulse"]),
+               f"{pulses:,} pulses on {devices:,} devices ({cal['seconds_per_device_pulse'] * 1e9:.3g} ns per "
+               "device-pulse)")
     if pulses > 10**9:
         raise InputError("pulses", f"must be <= 1e9 (got {pulses:,}); pulses run one after another")
     width = device.response.hi - device.response.lo

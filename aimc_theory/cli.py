@@ -2,7 +2,8 @@
 
 Every command takes ``--json`` and then prints exactly one JSON object on stdout. Exit status:
 0 success, 2 bad input (one line on stderr naming the parameter), 1 when ``check`` finds a
-verdict that is not the expected one, 130 when interrupted.
+verdict that is not the expected one or when points of a ``sweep`` failed (their rows say why), 130
+when interrupted.
 
 This module only parses, prints and chooses the exit status: each command is a function of
 :mod:`aimc_theory.commands`, its parameters come from the one table of :mod:`aimc_theory.parameters`.
@@ -164,6 +165,10 @@ def main(argv=None) -> int:
         if points is not None:
             sys.stderr.write(f"\nsweep interrupted; finished points are kept in {points}: run the same command "
                              "again to resume\n")
+        elif getattr(exc, "report", None) is not None:
+            sys.stderr.write(f"\ncheck interrupted: {exc}; partial report {exc.report}\n")
+        else:
+            sys.stderr.write(f"\n{command or 'aimc-theory'} interrupted\n")
         return 130
     except BrokenPipeError:          # output piped into `head`: stop quietly, as Unix tools do
         try:

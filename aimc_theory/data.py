@@ -6,8 +6,8 @@ and labels as int64 arrays of shape (n,).
 """
 from __future__ import annotations
 
-import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,8 @@ from .errors import InputError
 DEBIAN_DIRS = ("/usr/share/dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist",
                "/usr/share/fashion-mnist")
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MAX_IDX_BYTES = 1 << 30     # data of one IDX file (Fashion-MNIST's largest: 47 MB); larger is refused before reading
+_HEADER_MAX = 4 + 4 * 4     # magic and up to four dimension sizes
 _SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
            "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
@@ -39,33 +41,94 @@ class Dataset:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path, max_bytes: int | None = None) -> np.ndarray:
     """One IDX file (optionally gzipped): magic 0x0000TTDD (TT = type code, DD = dimensions), then the
-    big-endian dimension sizes, then the data. Truncated or malformed files are an InputError naming the file."""
+    big-endian dimension sizes, then the data. Truncated or malformed files, corrupt gzip streams and files
+    whose declared size exceeds ``max_bytes`` (default :data:`MAX_IDX_BYTES`) or the available memory are an
+    InputError naming the file; the size is checked from the header before the data is read or
+    decompressed (a small gzip file may declare gigabytes), and no more than the declared size is read."""
+    from .runtime import check_bytes
     path = Path(path)
+    cap = MAX_IDX_BYTES if max_bytes is None else int(max_bytes)
     try:
-        raw = path.read_bytes()
+        fh = open(path, "rb")
     except OSError as exc:
         raise InputError("dataset", f"cannot read {path}: {exc.strerror}") from None
-    if raw[:2] == b"\x1f\x8b":
+    with fh:
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError("dataset", f"{path} is not a valid gzip file ({exc})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or not 1 <= raw[3] <= 4:
-        raise InputError("dataset", f"{path}: wrong magic number {raw[:4].hex() or 'none'} (an IDX file starts "
-                                      "with 00 00, a type code 08-0e and 1-4 dimensions)")
-    ndim = raw[3]
-    if len(raw) < 4 + 4 * ndim:
-        raise InputError("dataset", f"{path} is truncated (no room for its {ndim} dimension sizes)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    need = int(np.prod(shape)) * dtype.itemsize
-    body = raw[4 + 4 * ndim:]
+            reader = _Reader(fh, path)
+            head = reader.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES or not 1 <= head[3] <= 4:
+                raise InputError("dataset", f"{path}: wrong magic number {head[:4].hex() or 'none'} (an IDX file "
+                                              "starts with 00 00, a type code 08-0e and 1-4 dimensions)")
+            ndim = head[3]
+            dims = reader.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise InputError("dataset", f"{path} is truncated (no room for its {ndim} dimension sizes)")
+            shape = tuple(int.from_bytes(dims[4 * k: 4 + 4 * k], "big") for k in range(ndim))
+            dtype = np.dtype(_IDX_TYPES[head[2]])
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > cap:
+                raise InputError("dataset", f"{path} declares {shape} ({need:,} bytes of data), more than the limit of "
+                                              f"{cap:,} bytes for one IDX file")
+            check_bytes("dataset", need + 8 * need // dtype.itemsize,
+                        f"{path.name} ({shape}, read and converted to float64)")
+            body = reader.read(need + 1)           # one byte more: trailing data is an error too
+        except OSError as exc:
+            raise InputError("dataset", f"cannot read {path}: {exc.strerror or exc}") from None
     if len(body) != need:
         raise InputError("dataset", f"{path} is truncated or has trailing bytes: header says {shape} "
-                                      f"({need} bytes of data), the file has {len(body)}")
+                                      f"({need} bytes of data), the file has {len(body)}{'+' if len(body) > need else ''}")
     return np.frombuffer(body, dtype=dtype).reshape(shape)
+
+
+class _Reader:
+    """Reads a file, through a gzip decompressor when it starts with the gzip magic, never more than asked:
+    the decompressor's output is bounded by ``max_length`` (a gzip bomb stops at the size asked for)."""
+
+    def __init__(self, fh, path):
+        self.fh, self.path = fh, path
+        first = fh.read(2)
+        self.gz = first == b"\x1f\x8b"
+        self.pending = first          # compressed input not yet fed (gz) or raw bytes not yet returned
+        self.out = b""
+        self.d = zlib.decompressobj(16 + zlib.MAX_WBITS) if self.gz else None
+
+    def read(self, n: int) -> bytes:
+        if not self.gz:
+            data = self.pending[:n]
+            self.pending = self.pending[n:]
+            if len(data) < n:
+                data += self.fh.read(n - len(data))
+            return data
+        chunks, have = [self.out[:n]], min(len(self.out), n)
+        self.out = self.out[n:]
+        while have < n:
+            if self.d.eof:                                     # a further gzip member, or trailing garbage
+                rest = self.d.unused_data
+                if not rest:
+                    rest = self.fh.read(1 << 16)
+                if not rest:
+                    break
+                self.d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.pending = rest
+            if self.d.unconsumed_tail:
+                src = self.d.unconsumed_tail
+            elif self.pending:
+                src, self.pending = self.pending, b""
+            else:
+                src = self.fh.read(1 << 16)
+                if not src:
+                    if not self.d.eof:
+                        raise InputError("dataset", f"{self.path} is not a valid gzip file (the stream ends early)")
+                    break
+            try:
+                piece = self.d.decompress(src, n - have)
+            except zlib.error as exc:
+                raise InputError("dataset", f"{self.path} is not a valid gzip file ({exc})") from None
+            chunks.append(piece)
+            have += len(piece)
+        return b"".join(chunks)
 
 
 def _find(directory: Path, stem: str) -> Path | None:
@@ -92,8 +155,55 @@ def load_idx_dir(directory, name: str | None = None) -> Dataset:
                                           f"(got shapes {x.shape} and {y.shape})")
         if x.shape[0] != y.shape[0]:
             raise InputError("dataset", f"{fi.name} has {x.shape[0]} images but {fl.name} has {y.shape[0]} labels")
-        parts[split] = (x.reshape(x.shape[0], -1).astype(np.float64) / 255.0, y.astype(np.int64))
+        if x.shape[0] == 0:
+            raise InputError("dataset", f"{fi} holds no images")
+        if x.shape[1] < 2 or x.shape[2] < 2:
+            raise InputError("dataset", f"{fi} holds {x.shape[1]}x{x.shape[2]} images; at least 2x2 pixels")
+        parts[split] = (_pixels(x, fi), _labels(y, fl))
+    check_labels(parts["train"][1], parts["test"][1], directory)
     return Dataset(name or directory.name, *parts["train"], *parts["test"])
+
+
+def check_labels(y_train: np.ndarray, y_test: np.ndarray, where="") -> int:
+    """Labels are the classes 0..K-1 (the network gets K outputs, K = the largest training label + 1): no
+    negative label, no test label beyond the training set's classes, and most classes present in the training
+    set (a stray label 200 among 0..9 would make a 201-class network, 190 of whose classes never occur);
+    returns K."""
+    classes = np.unique(y_train)
+    if classes[0] < 0:
+        raise InputError("dataset", f"{where}: labels must be the classes 0..K-1 (got {classes[0]} in the training set)")
+    k = int(classes[-1]) + 1
+    if k < 2:
+        raise InputError("dataset", f"{where}: the training labels hold a single class; a classifier needs two or more")
+    if k - classes.size > classes.size:
+        raise InputError("dataset", f"{where}: labels must be the classes 0..K-1; the training labels span 0..{k - 1} "
+                                    f"but only {classes.size} of those {k} classes occur (a stray label "
+                                    f"{classes[-1]}?)")
+    if y_test.size and (y_test.min() < 0 or y_test.max() >= k):
+        raise InputError("dataset", f"{where}: test labels must lie in 0..{k - 1}, the classes of the training set "
+                                    f"(got {y_test.min()}..{y_test.max()})")
+    return k
+
+
+def _pixels(x: np.ndarray, path: Path) -> np.ndarray:
+    """Integer images are grey levels 0..255, scaled to [0, 1]; float images are intensities in [0, 1], kept.
+    Values outside (a 32-bit image up to 2^31, negative int8 levels, NaN) are an InputError."""
+    if x.dtype.kind in "iu":
+        lo, hi = int(x.min()), int(x.max())
+        if lo < 0 or hi > 255:
+            raise InputError("dataset", f"{path}: integer pixels must be grey levels 0..255 (got {lo}..{hi})")
+        return x.reshape(x.shape[0], -1).astype(np.float64) / 255.0
+    xf = x.reshape(x.shape[0], -1).astype(np.float64)
+    if not np.all(np.isfinite(xf)) or xf.min() < 0.0 or xf.max() > 1.0:
+        raise InputError("dataset", f"{path}: float pixels must be finite intensities in [0, 1] (got "
+                                      f"{np.nanmin(xf):g}..{np.nanmax(xf):g}{', NaN or inf' if not np.all(np.isfinite(xf)) else ''})")
+    return xf
+
+
+def _labels(y: np.ndarray, path: Path) -> np.ndarray:
+    if y.dtype.kind not in "iu":
+        raise InputError("dataset", f"{path}: labels must be integers (the file holds {y.dtype})")
+    return y.astype(np.int64)
 
 
 def fashion_mnist() -> Dataset:

@@ -83,6 +83,15 @@ class Device:
     bounds: tuple | None = None
 
     def __post_init__(self):
+        if not isinstance(self.response, Response):
+            raise InputError("response", f"must be a Response (e.g. aimc_theory.response.get('softbounds')), "
+                                         f"got {type(self.response).__name__} {self.response!r:.60}")
+        try:
+            off = np.asarray(self.offset, dtype=float)
+        except (TypeError, ValueError):
+            raise InputError("offset", f"must be a number or an array of numbers (got {self.offset!r:.60})") from None
+        if not np.all(np.isfinite(off)):
+            raise InputError("offset", "every element's reference offset must be finite")
         if self.bounds is not None:
             try:
                 lo, hi = (np.asarray(b, dtype=float) for b in self.bounds)

@@ -1,29 +1,115 @@
-"""Files written whole or not at all: an interrupted run leaves the previous report or figure intact."""
+"""Files written whole or not at all, safely: an interrupted run leaves the previous report or figure intact.
+
+Every report, table, point file and figure goes through :func:`open_atomic`: the text is written to a
+fresh temporary file in the target's own directory, made by :func:`tempfile.mkstemp` (a random name,
+created with ``O_CREAT | O_EXCL | O_NOFOLLOW``: a file or symlink planted under any name is never opened,
+let alone followed), and renamed over the target with :func:`os.replace` (which replaces a symlink at the
+target by the new file instead of writing through it). An error while writing (no permission, a full disk,
+a read-only file system) removes the temporary file and is one :class:`~aimc_theory.errors.InputError`
+line naming the parameter that chose the place (``out``) and the path.
+"""
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
+from .errors import InputError
 
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+_UMASK: list = []
+
+
+def _mode() -> int:
+    """The permissions a plain ``open(path, "w")`` would give (mkstemp makes 0600 files)."""
+    if not _UMASK:
+        umask = None
+        try:
+            with open("/proc/self/status") as f:          # Linux: read without changing it
+                for line in f:
+                    if line.startswith("Umask:"):
+                        umask = int(line.split()[1], 8)
+        except (OSError, ValueError):
+            pass
+        if umask is None:
+            umask = os.umask(0o022)
+            os.umask(umask)
+        _UMASK.append(umask)
+    return 0o666 & ~_UMASK[0]
+
+
+def _failed(path: Path, exc: OSError, param: str) -> InputError:
+    why = exc.strerror or type(exc).__name__
+    return InputError(param, f"cannot write {path}: {why}")
+
+
+@contextlib.contextmanager
+def open_atomic(path, mode: str = "w", *, param: str = "out"):
+    """A file object whose contents replace ``path`` when the ``with`` block ends without an error.
+
+    Parameters
+    ----------
+    path : path
+        The target; its directory must exist.
+    mode : str
+        ``"w"`` (text, UTF-8) or ``"wb"``.
+    param : str
+        The parameter an error names (the output directory's).
+
+    Raises
+    ------
+    InputError
+        The target cannot be written (permission, no space, read-only file system, ...): one line naming
+        ``param`` and the path; no partial or temporary file is left behind.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb' (got {mode!r})")
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _failed(path, exc, param) from None
+    try:
+        try:
+            f = os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {}))
+        except BaseException:
+            os.close(fd)
+            raise
+        moded = False
+        with f:
+            yield f
+            if not f.closed:                        # (a writer may have closed it already)
+                f.flush()
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, _mode())
+                    moded = True
+        if not moded:
+            os.chmod(tmp, _mode())
         os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise _failed(path, exc, param) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
-def save_figure(fig, path, dpi: int = 110) -> None:
+def atomic_write_text(path, text: str, *, param: str = "out") -> None:
+    """Write ``text`` to a fresh temporary file beside ``path``, then rename it over ``path``
+    (:func:`open_atomic`)."""
+    with open_atomic(path, "w", param=param) as f:
+        f.write(text)
+
+
+def atomic_write_bytes(path, data: bytes, *, param: str = "out") -> None:
+    """:func:`atomic_write_text` for bytes."""
+    with open_atomic(path, "wb", param=param) as f:
+        f.write(data)
+
+
+def save_figure(fig, path, dpi: int = 110, *, param: str = "out") -> None:
     """``fig.savefig`` through a temporary file and a rename (the format follows ``path``'s suffix)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with open_atomic(path, "wb", param=param) as f:
+        fig.savefig(f, dpi=dpi, format=path.suffix.lstrip(".") or None)

@@ -52,11 +52,19 @@ class Sweeps:
     source: str = ""
 
 
+MAX_DATA_BYTES = 64 << 20       # a sweep file larger than this is refused (read stops at the limit)
+
+
 def read(path) -> Sweeps:
     """Read and validate a sweep file; errors name the problem and the line."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with open(path, "rb") as fh:            # at most MAX_DATA_BYTES: /dev/zero or a huge file stops there
+            raw = fh.read(MAX_DATA_BYTES + 1)
+        if len(raw) > MAX_DATA_BYTES:
+            raise InputError("data", f"{path} holds more than {MAX_DATA_BYTES / 2**20:g} MiB (read stopped there); a "
+                                     "sweep file is a CSV of pulses, a few MB at most")
+        text = raw.decode()
     except FileNotFoundError:
         raise InputError("data", f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -21,12 +21,15 @@ from typing import Callable
 
 import numpy as np
 
-from . import architectures, registry
+from . import architectures, costs, registry
 from .data import Dataset
 from .device import Device
 from .errors import InputError, require_int, require_positive
 from .pulse_trains import Rank1Batch, backend as pulse_backend
-from .runtime import blas_threads as _blas_threads
+from .runtime import blas_threads as _blas_threads, check_bytes, check_memory
+
+DIVERGED = 4.0        # a mean training loss above DIVERGED x log(classes) (the loss of a uniform guess) diverged
+LOSS_WINDOW = 50      # batches per divergence check
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,18 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     epochs = require_int("epochs", epochs)
     batch_size = require_int("batch_size", batch_size)
     lr = require_positive("lr", lr)
+    from .simulation import check_seed
+    seed = check_seed(seed)
+    n_train = dataset.x_train.shape[0]
+    if batch_size > n_train:
+        raise InputError("batch_size", f"must be an integer in [1, {n_train}]: the training set of {dataset.name} has "
+                                       f"{n_train:,} samples (got {batch_size:,}); a larger batch trains nothing")
     if not np.all(np.isfinite(dataset.x_train)):
         raise InputError("dataset", "the training images contain NaN or inf")
     net = architectures.build(architecture, dataset.n_inputs, dataset.n_classes,
                               tuple(require_int("hidden", h) for h in hidden))
+    check_network_memory(net, device, main, batch_size, "hidden" if architecture == "fcn" else "architecture")
+    check_network_pulses(device, lr)
     spec = registry.spec(algorithm)
     if spec.two_arrays and main is None:
         main = Device(_ideal())
@@ -157,6 +168,7 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
             order = rng.permutation(n)
             t0 = time.perf_counter()
             total, count, last = 0.0, 0, t0
+            window, window_n = 0.0, 0
             for i in range(0, n - batch_size + 1, batch_size):
                 idx = order[i:i + batch_size]
                 loss, grads = net.loss_and_grads(current(), dataset.x_train[idx], dataset.y_train[idx])
@@ -164,6 +176,11 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
                     raise InputError("lr", f"training diverged (loss {loss}) in epoch {epoch + 1}; use a smaller lr")
                 total += loss * idx.size
                 count += idx.size
+                window += loss
+                window_n += 1
+                if window_n == LOSS_WINDOW or i + 2 * batch_size > n:
+                    _check_diverged(window / window_n, dataset.n_classes, epoch, count, lr)
+                    window, window_n = 0.0, 0
                 for k, (a, delta) in enumerate(grads):
                     if not (dgemm and _sgd_in_place(dgemm, params[k].reshape(shapes[k]), a, delta, lr)):
                         # params[k] is replaced by the update: a pulse-train device may write it in place
@@ -180,6 +197,49 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
             if progress:
                 progress(_bar(epoch, epochs, n, n, n / secs[-1], losses[-1]) + f" test acc {tests[-1]:.4f}\n")
     return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, current())
+
+
+def check_network_memory(net, device: Device, main: Device | None, batch_size: int, param: str = "hidden") -> None:
+    """Refuse a network whose training would not fit in memory, before any weight is drawn: the weights times
+    the peak bytes per weight measured for the update model (:mod:`aimc_theory.costs`, tiles, states, gradients
+    and devices' parameters), and the activations of one mini-batch (inputs, pre-activations, activations
+    and their gradients of every layer, 8 bytes each)."""
+    weights = sum(int(o) * int(i) for o, i in net.shapes)
+    model = "trains" if (device.trains is not None or (main is not None and main.trains is not None)) else \
+        "pulse" if (device.dw_min is not None or (main is not None and main.dw_min is not None)) else "expected"
+    tiles = ", ".join(f"{o}x{i}" for o, i in net.shapes)
+    check_memory(param, weights, costs.NETWORK_BYTES_PER_WEIGHT[model], what=f"weights (tiles {tiles})")
+    rows = sum(int(o) for o, _ in net.shapes) + int(np.prod(net.input_shape))
+    if any(isinstance(layer, architectures.Conv) for layer in net.layers):      # im2col rows per position
+        rows += sum(int(o) * int(i) for o, i in net.shapes)
+    check_bytes("batch_size", 4 * 8 * batch_size * rows, f"a mini-batch of {batch_size:,} samples")
+
+
+def check_network_pulses(device: Device, lr: float, cap: int | None = None) -> None:
+    """Refuse pulse-level training whose writes need more than ``cap`` (10^6) pulses each: an entry of a
+    tile's batch-mean gradient is at most about 1 (softmax errors and sigmoid/tanh activations lie in [-1, 1],
+    inputs in [0, 1]), so a write lr |g| takes up to lr / dw_min pulses. Pulse trains (at most desired_bl slots)
+    and devices with max_bl are not concerned."""
+    from .simulation import MAX_PULSES_PER_WRITE
+    cap = MAX_PULSES_PER_WRITE if cap is None else cap
+    if device.dw_min is None or device.trains is not None or device.max_bl is not None:
+        return
+    pulses = lr / float(device.dw_min)
+    if pulses > cap:
+        raise InputError("dw_min", f"a write of lr |g| (lr = {lr:g}, |g| up to ~1) needs up to {pulses:.3g} pulses "
+                                   f"of dw_min = {device.dw_min:g}; the limit is {cap:.0e} pulses per write: use "
+                                   f"dw_min >= {lr / cap:.3g}, a smaller lr, or cap the pulses with max_bl")
+
+
+def _check_diverged(mean_loss: float, classes: int, epoch: int, count: int, lr: float) -> None:
+    """Stop when the mean loss of the last batches exceeds DIVERGED x log(classes): the network is far worse
+    than a uniform guess, the steps overshoot (analog weights stay finite, clipped at their bounds, so the
+    loss does not become NaN; it stays large at chance accuracy)."""
+    chance = float(np.log(max(classes, 2)))
+    if mean_loss > DIVERGED * chance:
+        raise InputError("lr", f"training diverged: mean loss {mean_loss:.4g} over the last batches (epoch "
+                               f"{epoch + 1}, {count:,} samples), above {DIVERGED:g} x log({classes}) = "
+                               f"{DIVERGED * chance:.3g}, worse than a uniform guess; use a smaller lr (got {lr:g})")
 
 
 def _dgemm():

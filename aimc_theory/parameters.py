@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from .errors import InputError
+from .errors import MAX_MAGNITUDE, InputError
 from .registry import ALGORITHMS, OPTIONS
 
 COMMANDS = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "check", "presets", "fit",
@@ -56,16 +56,37 @@ class Parameter:
         return "--" + self.name.replace("_", "-")
 
     def check(self, value):
-        """``value`` if it lies in :attr:`valid` (None passes: the parameter is unset)."""
-        if value is None or self.valid is None or self.kind not in ("float", "int"):
+        """``value`` if it is a finite number within :attr:`valid` (None passes: the parameter is unset)."""
+        if value is None or self.kind not in ("float", "int"):
             return value
-        op, bound = self.valid.split()
-        bound = float(bound)
-        ok = value > bound if op == ">" else value >= bound
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
-            what = "an integer" if self.kind == "int" else "a number"
-            raise InputError(self.name, f"must be {what} {self.valid} (got {value!r})")
+        what = "integer" if self.kind == "int" else "number"
+        where = "" if self.valid is None else (" in " if self.valid[0] in "[(" else " ") + self.valid
+        if not math.isfinite(value) or (self.kind == "float" and abs(value) > MAX_MAGNITUDE):
+            raise InputError(self.name, f"must be a finite {what}{where}"
+                                        f"{'' if where else f' of magnitude <= {MAX_MAGNITUDE:g}'} (got {value!r})")
+        if self.valid is not None and not in_range(value, self.valid):
+            raise InputError(self.name, f"must be {'an' if what == 'integer' else 'a'} {what}{where} (got {value!r})")
         return value
+
+
+def in_range(value, valid: str) -> bool:
+    """``value`` within ``valid``: "> 0", ">= 1", or an interval "[0, 1]", "(0, 1]", "[0, 2^63)"."""
+    if valid[0] in "[(":
+        lo, hi = (_bound(x) for x in valid[1:-1].split(","))
+        return (value >= lo if valid[0] == "[" else value > lo) and (value <= hi if valid[-1] == "]" else value < hi)
+    op, bound = valid.split()
+    return value > _bound(bound) if op == ">" else value >= _bound(bound)
+
+
+def _bound(text: str):
+    text = text.strip()
+    if "^" in text:
+        base, exp = text.split("^")
+        return int(base) ** int(exp)
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+SEED_RANGE = "[0, 2^63)"     # NumPy's generators take any non-negative integer; 2^63 keeps it an int64
 
 
 _RESPONSE = "response functions"
@@ -95,8 +116,8 @@ def _rows() -> list[Parameter]:
         P("q_minus", "str", None, "expression for q-(w) (with --q-plus)", _ONE_RESPONSE, group=_RESPONSE),
         P("range", "str", None, "weight range LO,HI for expressions", _ONE_RESPONSE, group=_RESPONSE),
         P("sp_shift", "float", 0.0, "move the response by D: q(w - D)", _ONE_RESPONSE, group=_RESPONSE),
-        P("main_response", "str", "ideal", "two-array algorithms: the main array W's family", _TWO_ARRAYS,
-          group=_RESPONSE),
+        P("main_response", "str", "ideal", "two-array algorithms: the main array W's family, or preset:NAME",
+          _TWO_ARRAYS, group=_RESPONSE),
         P("main_param", "pairs", [], "parameter of --main-response (repeatable)", _TWO_ARRAYS, group=_RESPONSE,
           metavar="KEY=VALUE"),
         P("time_budget", "float", 4.0, "seconds per SymPy call; the whole derivation at most 4x this", ("derive",),
@@ -114,11 +135,11 @@ def _rows() -> list[Parameter]:
         users = [n for n, s in ALGORITHMS.items() if opt.name in s.options]
         rows.append(P(opt.name, "int" if opt.kind is int else "float", None,
                       f"{opt.help} (default {opt.default:g}; {', '.join(users)})", _SCALAR + ("train",),
-                      group=_OPTIONS))
+                      valid=opt.valid, group=_OPTIONS))
     rows += [
         # variation between devices
-        P("gain_dtod", "float", 0.0, "device-to-device log-normal step gain sigma (P2 eq. 103)", _VARIATION,
-          valid=">= 0"),
+        P("gain_dtod", "float", 0.0, "device-to-device log-normal step gain sigma (P2 eq. 103); at most 100: the "
+          "gain exp(sigma xi) of a draw with |xi| = 7 must stay a finite float64", _VARIATION, valid="[0, 100]"),
         P("imbalance_dtod", "float", 0.0, "device-to-device up/down imbalance sigma, moves the SP (P2 eq. 103)",
           _VARIATION, valid=">= 0"),
         P("preset_dtod", "flag", False, "with --response preset:NAME: the preset's own device-to-device variation, "
@@ -134,8 +155,8 @@ def _rows() -> list[Parameter]:
         P("steps", "int", 1000, "iterations (default 1000, as published)", ("reproduce",), valid=">= 1"),
         P("chains", "int", 1000, "independent chains", ("simulate",), valid=">= 1"),
         P("chains", "int", 1000, "number of devices", ("calibrate",), valid=">= 1"),
-        P("seed", "int", 0, "random seed", ("simulate", "calibrate", "reproduce", "train")),
-        P("seed", "int", 0, "seed of the device draws", ("fixed-point", "presets")),
+        P("seed", "int", 0, "random seed", ("simulate", "calibrate", "reproduce", "train"), valid=SEED_RANGE),
+        P("seed", "int", 0, "seed of the device draws", ("fixed-point", "presets"), valid=SEED_RANGE),
         P("pulses", "flag", False, "pulse-level device model (needs --dw-min)", ("simulate", "train")),
         P("pulses", "int", 10000, "number of pulses N", ("calibrate",), valid=">= 1"),
         P("dw_min", "float", None, "pulse size (with --pulses; RL v2: threshold)", ("simulate", "train"),
@@ -199,6 +220,9 @@ def _rows() -> list[Parameter]:
         P("scheduler", "str", None, "run on Dask: 'local' starts a LocalCluster with --workers workers, "
           "tcp://HOST:PORT uses a running scheduler (needs pip install -e \".[dask]\")", ("sweep",)),
         P("workers", "int", None, "processes or local Dask workers (default: all cores)", ("sweep",), valid=">= 1"),
+        P("point_timeout", "float", None, "seconds one point may run: a longer one is stopped and its row says "
+          "\"timeout after N s\" (processes: its worker is killed; inline: each point then runs in a child process; "
+          "refused with --scheduler, as Dask cannot stop a running task) (default: none)", ("sweep",), valid="> 0"),
         # check
         P("claims", "str", None, "comma-separated ids or prefixes, e.g. 5,7.power", ("check",)),
         P("fast", "flag", False, "smaller budgets (about 2 minutes on 2 cores)", ("check",)),
@@ -212,8 +236,11 @@ def _rows() -> list[Parameter]:
           "sp_shift=0.04, small_bias) and report per claim: killed / survived / no prediction", ("check",),
           metavar="NAME[=VALUE]"),
         # outputs
-        P("out", "str", ".", "directory for figures/", ("reproduce", "train")),
-        P("out", "str", ".", "directory for paper_checks.md and figures/", ("check",)),
+        # results go to a directory of their own, never over the files of the directory one stands in (the
+        # repository's paper_checks.md and figures/ are regenerated only on request: --out .)
+        P("out", "str", "aimc-results", "directory for figures/", ("reproduce", "train")),
+        P("out", "str", "aimc-results", "directory for paper_checks.md and figures/ (--out . regenerates the "
+          "repository's own report)", ("check",)),
         P("out", "str", ".", "directory for the table, the points and figures/", ("sweep",)),
         P("no_figures", "flag", False, "write paper_checks.md only, no figures", ("check",)),
         P("no_figures", "flag", False, "the table only", ("sweep",)),
@@ -336,6 +363,8 @@ def _coerce(p: Parameter, value):
     if p.kind == "float":
         v = _number(p.name, value)
     elif p.kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value if p.choices is None or value in p.choices else _coerce_choice(p, value)   # exact digits
         v = _number(p.name, value)
         if not (math.isfinite(v) and v == int(v)):
             raise InputError(p.name, f"expected an integer (got {value!r})")
@@ -347,6 +376,10 @@ def _coerce(p: Parameter, value):
     if p.choices is not None and v not in p.choices:
         raise InputError(p.name, f"must be one of {', '.join(map(str, p.choices))} (got {v!r})")
     return v
+
+
+def _coerce_choice(p: Parameter, v):
+    raise InputError(p.name, f"must be one of {', '.join(map(str, p.choices))} (got {v!r})")
 
 
 def flag_named(exc: InputError, command: str) -> InputError:

@@ -79,6 +79,14 @@ def sweep(result) -> None:
     print(f"table: {d['table']}" + (f" and {d['parquet']}" if d["parquet"] else ""))
     for f in d["figures"]:
         print(f"figure: {f}")
+    if d["errors"]:
+        shown = d["failed"][:5]
+        print(f"{d['errors']} of {d['points']} points FAILED (status 'error'; the error column of the table says "
+              f"why; exit status 1)" + (":" if shown else ""))
+        for r in shown:
+            print(f"  point {r['point']}: {r['error']}")
+        if d["errors"] > len(shown):
+            print(f"  ... and {d['errors'] - len(shown)} more")
 
 
 def presets(result) -> None:

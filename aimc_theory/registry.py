@@ -21,12 +21,15 @@ from .errors import InputError
 
 @dataclass(frozen=True)
 class Option:
-    """An algorithm option: its keyword, default, help text and type (the CLI flag is --NAME)."""
+    """An algorithm option: its keyword, default, help text, type and valid range (the CLI flag is --NAME;
+    ``valid`` as in :class:`aimc_theory.parameters.Parameter`: "> 0", ">= 0", "(0, 1]", ... or None for any
+    finite value)."""
 
     name: str
     default: float | int
     help: str
     kind: type = float
+    valid: str | None = None
 
     @property
     def flag(self) -> str:
@@ -34,15 +37,17 @@ class Option:
 
 
 OPTIONS: dict[str, Option] = {o.name: o for o in (
-    Option("gamma", 0.4, "mixing weight: W_bar = W + gamma P (RL), W + gamma c (P - Q) (RIDER)"),
-    Option("beta", 0.005, "transfer rate (RL v1, RIDER) / EMA weight of the buffer (RL v2)"),
-    Option("eta", 0.01, "EMA weight of the SP estimate, Q <- (1 - eta) Q + eta P (RIDER, E-RIDER)"),
-    Option("chop_prob", 0.05, "chopper flip probability per step (E-RIDER; P2 uses 0.05)"),
-    Option("transfer_every", 1, "steps between two transfers (RL v1)", int),
-    Option("columns_per_transfer", 0, "columns of P read per transfer, cyclic pointer; 0 = all (RL v1)", int),
-    Option("read_noise", 0.0, "std of the noise when reading P for the transfer (RL v1, v2)"),
+    Option("gamma", 0.4, "mixing weight: W_bar = W + gamma P (RL), W + gamma c (P - Q) (RIDER)", valid=">= 0"),
+    Option("beta", 0.005, "transfer rate (RL v1, RIDER) / EMA weight of the buffer (RL v2)", valid="> 0"),
+    Option("eta", 0.01, "EMA weight of the SP estimate, Q <- (1 - eta) Q + eta P (RIDER, E-RIDER)",
+           valid="(0, 1]"),
+    Option("chop_prob", 0.05, "chopper flip probability per step (E-RIDER; P2 uses 0.05)", valid="[0, 1]"),
+    Option("transfer_every", 1, "steps between two transfers (RL v1)", int, valid=">= 1"),
+    Option("columns_per_transfer", 0, "columns of P read per transfer, cyclic pointer; 0 = all (RL v1)", int,
+           valid=">= 0"),
+    Option("read_noise", 0.0, "std of the noise when reading P for the transfer (RL v1, v2)", valid=">= 0"),
     Option("q0", 0.0, "initial SP estimate Q_0; P starts there too (RIDER, E-RIDER)"),
-    Option("threshold", 1e-3, "transfer threshold = main-array pulse size dw_min (RL v2)"),
+    Option("threshold", 1e-3, "transfer threshold = main-array pulse size dw_min (RL v2)", valid="> 0"),
 )}
 
 
@@ -85,6 +90,7 @@ class AlgorithmSpec:
     analog: bool = True
     main_pulse_threshold: str | None = None
     population_theory: str | Callable | None = None
+    theory_uses_w0: bool = False      # the fixed point depends on the initial (main) weight
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -134,7 +140,7 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {s.name: s for s in (
     AlgorithmSpec("residual-learning-v2", "RL v2: digital EMA buffer H of P, one threshold pulse to W "
                   "(P1 section 5)", _residual_learning_v2, two_arrays=True, main_pulse_threshold="threshold"),
     AlgorithmSpec("rider", "RIDER: RL with a digital SP estimate Q <- EMA(P) (P2 Algorithm 2, eq. 11-12)", _rider,
-                  two_arrays=True, fixed_point="rider", final_keys=_tracking_keys),
+                  two_arrays=True, fixed_point="rider", final_keys=_tracking_keys, theory_uses_w0=True),
     AlgorithmSpec("e-rider", "E-RIDER: RIDER with a chopper and a filtered reference (P2 Algorithm 3, "
                   "eq. 17-18)", _e_rider, two_arrays=True, final_keys=_tracking_keys),
 )}

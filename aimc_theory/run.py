@@ -64,7 +64,9 @@ class Run:
                 for item in value:
                     out += [p.flag, item]
             else:
-                out += [p.flag, as_text(value)]
+                text = as_text(value)
+                # a value starting with '-' would read as an option: --range=-0.53,0.85
+                out += [f"{p.flag}={text}"] if text.startswith("-") else [p.flag, text]
         return out
 
 

@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import time
 from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD = -1
@@ -114,8 +115,100 @@ def blas_threads(n: int | None):
                 setter(ctypes.c_int(k))
 
 
-def available_memory() -> int | None:
-    """Bytes the kernel reports as available (MemAvailable), or None where unknown."""
+_CGROUP_ROOT = "/sys/fs/cgroup"          # where the cgroup file systems are mounted (tests point it elsewhere)
+_PROC_CGROUP = "/proc/self/cgroup"       # the process's groups, one "id:controllers:path" line per hierarchy
+_UNLIMITED = 1 << 60                      # cgroup v1 writes "no limit" as ~2^63 rounded to a page
+
+
+def _read_int(path) -> int | None:
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    if text == "max":
+        return None
+    try:
+        value = int(text.split()[0])
+    except (ValueError, IndexError):
+        return None
+    return None if value >= _UNLIMITED else value
+
+
+def _cgroup_dirs(controller_root: str, rel: str) -> list[str]:
+    """The cgroup's directory and its ancestors (a parent's limit binds too), deepest first; inside a
+    container the cgroup namespace mounts the process's own group at the root, so the root is always tried."""
+    rel = rel.strip("/")
+    parts = rel.split("/") if rel else []
+    dirs = [os.path.join(controller_root, *parts[:k]) for k in range(len(parts), 0, -1)]
+    return [d for d in dirs if os.path.isdir(d)] + [controller_root]
+
+
+def cgroup_memory() -> int | None:
+    """Bytes the process's cgroup may still charge (limit minus usage, the smallest over the group and its
+    ancestors), for cgroup v2 (``memory.max``/``memory.current``) and v1 (``memory.limit_in_bytes``/
+    ``memory.usage_in_bytes``); None when no limit is set or none is visible."""
+    try:
+        with open(_PROC_CGROUP) as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        lines = []
+    best = None
+    for line in lines:
+        try:
+            _, controllers, rel = line.split(":", 2)
+        except ValueError:
+            continue
+        if controllers == "":                       # v2 unified hierarchy: "0::/path"
+            root, files = _CGROUP_ROOT, ("memory.max", "memory.current")
+            if not os.path.exists(os.path.join(root, "cgroup.controllers")):
+                root = os.path.join(_CGROUP_ROOT, "unified")
+        elif "memory" in controllers.split(","):    # v1: "4:memory:/path"
+            root, files = os.path.join(_CGROUP_ROOT, "memory"), ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        for d in _cgroup_dirs(root, rel):
+            limit = _read_int(os.path.join(d, files[0]))
+            if limit is None:
+                continue
+            used = _read_int(os.path.join(d, files[1])) or 0
+            free = max(limit - used, 0)
+            best = free if best is None else min(best, free)
+    return best
+
+
+def address_space_left() -> int | None:
+    """Bytes left under RLIMIT_AS (``ulimit -v``): the soft limit minus the address space in use; None
+    when unlimited."""
+    try:
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    try:
+        with open("/proc/self/statm") as fh:
+            used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        used = 0
+    return max(soft - used, 0)
+
+
+def memory_limits() -> dict:
+    """Every limit on the memory this process can still take, in bytes, by source: ``MemAvailable`` (the
+    kernel's estimate), ``RLIMIT_AS`` (``ulimit -v``, minus the address space in use) and ``cgroup``
+    (memory.max or memory.limit_in_bytes minus usage); sources without a limit are left out."""
+    out = {}
+    for name, fn in (("MemAvailable", _mem_available), ("RLIMIT_AS", address_space_left),
+                     ("cgroup memory limit", cgroup_memory)):
+        value = fn()
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _mem_available() -> int | None:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -129,14 +222,124 @@ def available_memory() -> int | None:
         return None
 
 
-def check_memory(param: str, count: int, bytes_each: int, fraction: float = 0.7) -> None:
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the smallest of MemAvailable, what RLIMIT_AS leaves and what
+    the cgroup's memory limit leaves (:func:`memory_limits`), or None where none is known."""
+    limits = memory_limits()
+    return min(limits.values()) if limits else None
+
+
+def binding_limit() -> tuple[str, int] | None:
+    """(name, bytes) of the smallest memory limit, or None."""
+    limits = memory_limits()
+    if not limits:
+        return None
+    name = min(limits, key=limits.get)
+    return name, limits[name]
+
+
+def check_memory(param: str, count: int, bytes_each: int, fraction: float = 0.7, what: str | None = None) -> None:
     """Raise an InputError naming ``param`` when ``count`` x ``bytes_each`` exceeds ``fraction`` of the
-    available memory, with the largest count that fits."""
+    memory this process may still take (:func:`available_memory`: MemAvailable, RLIMIT_AS and the cgroup
+    limit, whichever is smallest), with the estimate, the binding limit and the largest count that fits."""
     from .errors import InputError
-    avail = available_memory()
+    bound = binding_limit()
     need = int(count) * int(bytes_each)
-    if avail is None or need <= fraction * avail:
+    if bound is None or need <= fraction * bound[1]:
         return
-    fits = max(int(fraction * avail // max(bytes_each, 1)), 0)
-    raise InputError(param, f"{count:,} {param} need about {need / 2**30:.1f} GiB but {avail / 2**30:.1f} GiB are available; "
-                            f"at most {fits:,} fit")
+    source, avail = bound
+    fits = max(int(fraction * avail // max(int(bytes_each), 1)), 0)
+    label = what or param
+    raise InputError(param, f"{count:,} {label} need about {_size(need)} ({_size(bytes_each)} each) but "
+                            f"{_size(avail)} are available ({source}); at most {fits:,} fit")
+
+
+def check_bytes(param: str, need: int, description: str, fraction: float = 0.7) -> None:
+    """Raise an InputError naming ``param`` when an estimate of ``need`` bytes exceeds ``fraction`` of the
+    available memory; ``description`` says what needs it."""
+    from .errors import InputError
+    bound = binding_limit()
+    if bound is None or need <= fraction * bound[1]:
+        return
+    source, avail = bound
+    raise InputError(param, f"{description} needs about {_size(need)} but {_size(avail)} are available "
+                            f"({source}); make it smaller")
+
+
+def _size(n: float) -> str:
+    n = float(n)
+    for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (``os.sched_getaffinity``, which honours taskset and cpusets;
+    ``os.cpu_count`` where affinity is not available)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
+
+
+def check_workers(param: str, workers) -> int | None:
+    """``workers`` validated against the CPUs this process may use: None stays None (the caller's default),
+    more workers than usable CPUs is an InputError naming ``param`` and the limit (processes beyond the
+    cores only compete for them, and each holds its own copy of the imports and arrays)."""
+    from .errors import InputError, require_int
+    if workers is None:
+        return None
+    workers = require_int(param, workers)
+    cores = usable_cores()
+    if workers > cores:
+        raise InputError(param, f"must be an integer in [1, {cores}]: this process may run on {cores} CPU"
+                                f"{'s' if cores > 1 else ''} (os.sched_getaffinity); got {workers:,}")
+    return workers
+
+
+MAX_SECONDS = 24 * 3600          # estimated work above this is refused up front
+
+
+def check_time(param: str, seconds: float, description: str, limit: float = MAX_SECONDS) -> None:
+    """Raise an InputError naming ``param`` when the estimated run time exceeds ``limit`` (24 h)."""
+    from .errors import InputError
+    if seconds <= limit:
+        return
+    raise InputError(param, f"{description} would take about {_duration(seconds)} on this machine (estimated from "
+                            f"the costs measured by benchmarks/bench_memory.py); the limit is "
+                            f"{_duration(limit)}: make it smaller")
+
+
+def _duration(s: float) -> str:
+    if s >= 365.25 * 86400:
+        return f"{s / (365.25 * 86400):.3g} years"
+    if s > 86400:
+        return f"{s / 86400:.3g} days"
+    if s >= 3600:
+        return f"{s / 3600:.3g} h"
+    return f"{s:.3g} s"
+
+
+def end_with_parent(parent: int) -> None:
+    """End this worker when the process that started it ends, even by ``kill -9`` (which runs no clean-up
+    in the parent): on Linux the kernel sends SIGKILL (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon
+    thread checks twice a second whether the parent changed (the worker was re-parented) and exits."""
+    import threading
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:                      # the parent died before the line above
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="aimc-parent-watch", daemon=True).start()

@@ -13,12 +13,15 @@ from typing import Callable
 import numpy as np
 
 from .algorithms import Algorithm
-from .errors import InputError, require_int
-from .runtime import check_memory
+from . import costs
+from .errors import InputError, require_finite, require_int
+from .runtime import check_memory, check_time
 
-# arrays per chain and coordinate during a run: weights, states of two-array algorithms, running sums and
-# the temporaries of one step, 8 bytes each (measured peak ~90 B; 128 leaves a margin)
-BYTES_PER_CHAIN_COORDINATE = 128
+# peak resident bytes per chain and coordinate of the costliest update model (measured by
+# benchmarks/bench_memory.py, table in aimc_theory/costs.py); the checks use the model's own entry
+BYTES_PER_CHAIN_COORDINATE = max(costs.BYTES_PER_CHAIN.values())
+MAX_PULSES_PER_WRITE = 10 ** 6     # pulse-level writes needing more pulses than this are refused (see check_pulses)
+SEED_LIMIT = 2 ** 63
 
 
 @dataclass
@@ -59,8 +62,11 @@ class SimulationResult:
 
 
 def initial_weights(w0, chains: int, dim: int) -> np.ndarray:
-    W = np.broadcast_to(np.asarray(w0, float), (chains, dim)).copy() if np.ndim(w0) < 2 \
-        else np.asarray(w0, float).copy()
+    try:
+        arr = np.asarray(w0, float)
+    except (TypeError, ValueError):
+        raise InputError("w0", f"must be a real number or an array of them (got {w0!r})") from None
+    W = np.broadcast_to(arr, (chains, dim)).copy() if arr.ndim < 2 else arr.copy()
     if W.shape != (chains, dim):
         raise InputError("w0", f"must be a scalar, a length-{dim} vector or a ({chains}, {dim}) array")
     if not np.all(np.isfinite(W)):
@@ -119,13 +125,20 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
     steps = require_int("steps", steps)
     chains = require_int("chains", chains)
     record_every = require_int("record_every", record_every)
-    if not 0 <= burn_in < 1:
-        raise InputError("burn_in", f"must be in [0, 1) (got {burn_in})")
-    if backend not in ("numpy", "numba", "auto"):
+    seed = check_seed(seed)
+    if isinstance(burn_in, bool) or not 0 <= require_finite("burn_in", burn_in) < 1:
+        raise InputError("burn_in", f"must be a real number in [0, 1) (got {burn_in!r})")
+    if not isinstance(backend, str) or backend not in ("numpy", "numba", "auto"):
         raise InputError("backend", f"must be numpy, numba or auto (got {backend!r})")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise InputError("dtype", f"must be float64 or float32 (got {dtype})")
+    given_dtype = dtype
+    try:
+        dtype = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise InputError("dtype", f"must be numpy.float64 or numpy.float32 (got {given_dtype!r})")
+    if np.ndim(w0) < 2:
+        initial_weights(w0, 1, objective.dim)       # a bad w0 fails before the sizes are checked
     if backend == "auto":           # the compiled kernel where installed and covering this run (the same bits)
         backend = "numpy"
         if dtype == np.float64 and not observables:
@@ -141,7 +154,7 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
         kernels.plan(objective, algorithm, observables)      # not covered: an error before any work
         if dtype != np.float64:
             raise InputError("dtype", "the numba kernel runs in float64")
-    check_memory("chains", chains, objective.dim * BYTES_PER_CHAIN_COORDINATE)
+    check_work(objective, algorithm, steps, chains, w0)
     _check_trajectory_memory(steps, record_every, objective.dim)
     rng = np.random.default_rng(seed)
     params = initial_weights(w0, chains, objective.dim).astype(dtype, copy=False)
@@ -175,6 +188,146 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
     return SimulationResult(mean, se, variance, variance_se, final_w.mean(axis=0), final_w, chain_mean,
                             chain_m2, np.array(traj), {k: v / steps for k, v in obs.items()}, seconds,
                             params, state)
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed is an integer in [0, 2^63) (NumPy's generators take any non-negative integer; the bound keeps it
+    an int64 in every file and table)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise InputError(name, f"must be an integer in [0, 2^63) (got {seed!r})")
+    if not 0 <= int(seed) < SEED_LIMIT:
+        raise InputError(name, f"must be an integer in [0, 2^63) (got {seed!r})")
+    return int(seed)
+
+
+def devices_of(algorithm: Algorithm) -> list:
+    """The analog devices an algorithm writes: those in its ``config`` and those its update closes over
+    (the two-array algorithms keep theirs there)."""
+    found = [c for c in algorithm.config if hasattr(c, "dw_min") and hasattr(c, "response")]
+    for fn in (algorithm.update, algorithm.step):
+        for cell in (getattr(fn, "__closure__", None) or ()):
+            try:
+                obj = cell.cell_contents
+            except ValueError:          # an empty cell
+                continue
+            if hasattr(obj, "dw_min") and hasattr(obj, "response") and not any(obj is d for d in found):
+                found.append(obj)
+    return found
+
+
+def update_model(objective, algorithm: Algorithm, devices=None) -> str:
+    """The update model the run's costs are those of: "trains" (per-sample pulse trains), "pulse" (pulse level)
+    or "expected" (expected update); the costliest when the devices cannot be seen."""
+    devs = devices_of(algorithm) if devices is None else list(devices)
+    if getattr(objective, "per_sample", False) or any(getattr(d, "trains", None) is not None for d in devs):
+        return "trains"
+    if any(getattr(d, "dw_min", None) is not None for d in devs):
+        return "pulse"
+    if devs or algorithm.name == "digital-sgd":
+        return "expected"
+    return max(costs.BYTES_PER_CHAIN, key=costs.BYTES_PER_CHAIN.get)
+
+
+def step_costs(model: str, algorithm: str) -> tuple[float, float]:
+    """(seconds per step, seconds per chain-step) measured for ``model`` and ``algorithm``
+    (:mod:`aimc_theory.costs`); an algorithm not in the table (digital SGD, user-registered ones) takes the
+    costliest measured one of the model."""
+    per_step, per_chain = costs.SECONDS_PER_STEP[model], costs.SECONDS_PER_CHAIN_STEP[model]
+    if algorithm in per_step and algorithm in per_chain:
+        return per_step[algorithm], per_chain[algorithm]
+    return max(per_step.values()), max(per_chain.values())
+
+
+def estimated_seconds(model: str, steps: int, chains: int, dim: int = 1, algorithm: str = "") -> float:
+    """steps x (per-step overhead + chains x dim x per-chain-step cost), from the measured table."""
+    a, b = step_costs(model, algorithm)
+    return steps * (a + chains * dim * b)
+
+
+def gradient_bound(objective, devices, w0=None) -> float | None:
+    """A bound of |g| over a run on the scalar quadratic: L |w - w*| + 3 noise, |w - w*| over the weight
+    range of the devices (where it is finite; else over w0), 3 noise the draw exceeded with probability
+    0.27% per step (the bound sizes the typical write, not the rarest one). None for other objectives."""
+    L, w_star, noise = (getattr(objective, k, None) for k in ("L", "w_star", "noise"))
+    if L is None or w_star is None or noise is None:
+        return None
+    spans = []
+    for d in devices:
+        lo, hi = float(d.response.lo), float(d.response.hi)
+        if np.isfinite(lo) and np.isfinite(hi):
+            spans.append(max(abs(lo - w_star), abs(hi - w_star)))
+    if not spans:
+        try:
+            spans = [float(np.max(np.abs(np.asarray(w0, float) - w_star)))] if w0 is not None else [0.0]
+        except (TypeError, ValueError):
+            spans = [0.0]
+    return L * max(spans) + 3.0 * noise
+
+
+def check_pulses(objective, algorithm: Algorithm, devices=None, w0=None, lr=None,
+                 cap: int = MAX_PULSES_PER_WRITE) -> None:
+    """Refuse a pulse-level run whose gradient writes need more than ``cap`` pulses each: a write of
+    |dw| = lr |g| is ceil(|dw| / dw_min) pulses (P1 eq. 29); with |g| bounded by :func:`gradient_bound`,
+    lr |g| / dw_min > cap means a loop of millions of pulses per element per step (or, past 2^63, an integer
+    overflow that makes the write a silent no-op). ``devices``: the arrays written with lr g (default: the
+    algorithm's gradient or residual array); devices with ``max_bl`` (a cap of their own) or pulse trains (at
+    most desired_bl slots) are not concerned."""
+    found_lr, written = _gradient_write(algorithm)
+    lr = found_lr if lr is None else lr
+    devs = written if devices is None else list(devices)
+    pulsed = [d for d in devs if getattr(d, "dw_min", None) is not None and getattr(d, "trains", None) is None
+              and getattr(d, "max_bl", None) is None]
+    if not pulsed or lr is None:
+        return
+    g = gradient_bound(objective, pulsed, w0)
+    if g is None:
+        return
+    dw_min = min(float(d.dw_min) for d in pulsed)
+    pulses = float(lr) * g / dw_min
+    if pulses > cap:
+        raise InputError("dw_min", f"a write of lr |g| = {lr:g} x {g:.3g} needs about {pulses:.3g} pulses of "
+                                   f"dw_min = {dw_min:g} (|g| <= L max|w - w*| + 3 noise over the weight range); "
+                                   f"the limit is {cap:.0e} pulses per write: use dw_min >= {lr * g / cap:.3g}, a "
+                                   "smaller lr, or cap the pulses with max_bl")
+
+
+def _gradient_write(algorithm: Algorithm):
+    """(lr, [device]) of the array an algorithm writes with lr g: Analog SGD's device (its config), the
+    residual array ``device_p`` of the two-array algorithms (their closures); (None, []) when not visible."""
+    cfg = algorithm.config
+    if len(cfg) > 2 and cfg[0] == "analog-sgd":
+        return float(cfg[1]), [cfg[2]]
+    for fn in (algorithm.step, algorithm.update):
+        code = getattr(fn, "__code__", None)
+        cells = getattr(fn, "__closure__", None)
+        if code is None or not cells:
+            continue
+        env = {}
+        for name, cell in zip(code.co_freevars, cells):
+            try:
+                env[name] = cell.cell_contents
+            except ValueError:
+                pass
+        if "lr" in env and ("device_p" in env or "device" in env):
+            dev = env.get("device_p", env.get("device"))
+            if hasattr(dev, "dw_min"):
+                return float(env["lr"]), [dev]
+    return None, []
+
+
+def check_work(objective, algorithm: Algorithm, steps: int, chains: int, w0=None, devices=None) -> str:
+    """Size a run before it starts: memory (chains x the measured bytes per chain of its update model against
+    the process's real limits), time (steps x chains against the measured per-step costs, refused above
+    :data:`aimc_theory.runtime.MAX_SECONDS`) and the pulses per write. Returns the update model."""
+    model = update_model(objective, algorithm, devices)
+    dim = getattr(objective, "dim", 1)
+    check_memory("chains", chains, dim * costs.BYTES_PER_CHAIN[model])
+    seconds = estimated_seconds(model, steps, chains, dim, algorithm.name)
+    label = {"expected": "expected update", "pulse": "pulse level", "trains": "per-sample pulse trains"}[model]
+    check_time("steps", seconds, f"{steps:,} steps of {chains:,} chains ({algorithm.name}, {label}: "
+                                 f"{step_costs(model, algorithm.name)[1] * 1e9:.3g} ns per chain-step)")
+    check_pulses(objective, algorithm, devices, w0)
+    return model
 
 
 def _check_trajectory_memory(steps: int, record_every: int, dim: int) -> None:

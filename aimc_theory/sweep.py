@@ -20,11 +20,21 @@ A study file (TOML)::
     "p.tau" = [0.5, 1.0]          # a family parameter (-p tau=...)
 
 Every point is a :class:`aimc_theory.run.Run` (validated before anything runs, so an unknown parameter
-or command is an error naming it). Its seed is derived from the study seed, the command, every
-parameter value and the replicate index, never from the worker or the order, so every executor gives
-the same numbers. Each finished point is written to ``<out>/<name>_points/<id>.json`` atomically and
-skipped when the study runs again (resume after an interruption); the table ``<out>/<name>.csv`` (and
-``.parquet`` when pyarrow is installed) is written whole at the end.
+or command, or a value outside its range, is an error naming the study file's key, e.g. ``vary.seed``).
+Its seed is derived from the study seed, the command, every parameter value and the replicate index,
+never from the worker or the order, so every executor gives the same numbers. Each finished point is
+written to ``<out>/<name>_points/<id>.json`` atomically and skipped when the study runs again (resume
+after an interruption); the table ``<out>/<name>.csv`` (and ``.parquet`` when pyarrow is installed) is
+written whole at the end.
+
+Nothing is lost: each point runs isolated, and an error it raises (any exception) is its row with
+``status = "error"`` and the one-line message while the other points go on; with ``point_timeout`` a
+point that runs longer is stopped (the process pool kills the worker running it) and its row says
+"timeout after N s"; a worker that dies is the row of the point it ran. The command then exits 1.
+On resume every point file is checked against the schema of :func:`check_point` (the point's id,
+parameters, replicate and seed, the status, finite numbers); one that does not match, and a point
+stopped from outside last time, is run again with a one-line notice. Workers end with the parent, even
+when it is killed with ``kill -9``.
 
 Columns: ``point``, ``status`` ("ok" or "error"), ``replicate``, ``seed``, the parameters, ``theory``,
 ``measured``, ``se``, ``z`` (|measured - theory|/se), ``bias``, the comparison of theory and measurement
@@ -40,6 +50,7 @@ reproduce -- only the ``out.*`` columns.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -58,7 +69,8 @@ from . import commands, run as runs
 from .commands.inputs import Inputs, out_dir
 from .commands.results import CommandResult
 from .errors import InputError
-from .files import atomic_write_text
+from .files import atomic_write_text, open_atomic
+from .runtime import check_workers, end_with_parent, usable_cores
 
 SWEEPABLE = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train")
 _STUDY_KEYS = {"name", "command", "design", "samples", "seed", "replicates"}
@@ -179,7 +191,7 @@ def points(study: Study) -> list[dict]:
     for values in combos:
         for rep in range(study.replicates):
             params = dict(study.fixed) | values
-            base = runs.describe(study.command, params)
+            base = _describe(study, params, values)
             ident = hashlib.blake2b(_canonical({"command": study.command, "params": base.params, "replicate": rep,
                                                 "study_seed": study.seed}).encode(), digest_size=8).hexdigest()
             extra = {}
@@ -196,6 +208,19 @@ def points(study: Study) -> list[dict]:
     return out
 
 
+def _describe(study: Study, params: dict, values: dict) -> runs.Run:
+    """The point's run, validated; an error names the study file's key (``vary.seed``, ``fixed.steps``)."""
+    try:
+        return runs.describe(study.command, params)
+    except InputError as exc:
+        head, sep, rest = exc.param.partition(" ")
+        for table, keys in (("vary", values), ("fixed", study.fixed)):
+            key = next((k for k in keys if runs.normalize(k) == runs.normalize(head)), None)
+            if key is not None:
+                raise InputError(f"{table}.{key}" + sep + rest, str(exc).split(": ", 1)[1]) from None
+        raise
+
+
 def _draw(spec, rng):
     if isinstance(spec, list):
         spec = {"choices": spec}
@@ -209,32 +234,84 @@ def _draw(spec, rng):
 # -- one point -------------------------------------------------------------------------------
 
 def run_point(task: dict) -> dict:
-    """Execute one point (in a worker): the row of the table. Bad input for this point is a row with
-    ``status = "error"``, not a failed study."""
+    """Execute one point (in a worker): the row of the table. Bad input for this point, or any other
+    error raised while it runs, is a row with ``status = "error"`` and the error's one-line message, not a
+    failed study."""
     from .runtime import retain_freed_memory
     retain_freed_memory()
-    r: runs.Run = task["run"]
-    if task.get("out_dir"):
-        r = runs.Run(r.command, dict(r.params) | {"out": task["out_dir"]})
+    r = _task_run(task)
     t0 = time.perf_counter()
-    row = {"point": task["id"], "status": "ok", "replicate": task["replicate"]}
-    if "seed" in r.params:
-        row["seed"] = r.params["seed"]
     theory = measured = se = bias = None
-    out, error = {}, ""
+    out, error, status = {}, "", "ok"
     try:
         out = runs.execute(r)
         theory, measured, se, bias, note = summarize(r, out)
+        theory, measured, se, bias = (_number(x) for x in (theory, measured, se, bias))
         if note:
             error = note
     except InputError as exc:
-        row["status"], error = "error", str(exc)
-    row.update({"theory": theory, "measured": measured, "se": se,
-                "z": _z(theory, measured, se),
-                "bias": bias, **_comparison(theory, measured, se), "seconds": time.perf_counter() - t0, "error": error,
-                "argv": " ".join(_quote(a) for a in ["aimc-theory", *r.argv()])})
-    row["out"] = {k: v for k, v in _flatten(out).items() if not k.startswith(("provenance", "null_reasons"))}
+        status, error = "error", str(exc)
+    except Exception as exc:                  # noqa: BLE001 -- anything else the point raises: its row
+        status, error, out = "error", _one_line(exc), {}
+    row = _row_of(task, r, status, error, time.perf_counter() - t0)
+    row.update({"theory": theory, "measured": measured, "se": se, "z": _number(_z(theory, measured, se)),
+                "bias": bias, **_comparison(theory, measured, se)})
+    row["out"] = {k: _scalar(v) for k, v in _flatten(out).items() if not k.startswith(("provenance", "null_reasons"))}
     return row
+
+
+def _task_run(task: dict) -> runs.Run:
+    r: runs.Run = task["run"]
+    if task.get("out_dir"):
+        r = runs.Run(r.command, dict(r.params) | {"out": task["out_dir"]})
+    return r
+
+
+def _row_of(task: dict, r: runs.Run, status: str, error: str, seconds, retry: bool = False) -> dict:
+    """A row without results (filled in by :func:`run_point`; as it is for a point stopped from outside)."""
+    row = {"point": task["id"], "status": status, "replicate": task["replicate"]}
+    if "seed" in r.params:
+        row["seed"] = r.params["seed"]
+    row.update({k: None for k in _NUMBER_COLUMNS} | dict.fromkeys(_TEXT_COLUMNS))
+    row.update({"seconds": _number(seconds), "error": error,
+                "argv": " ".join(_quote(a) for a in ["aimc-theory", *r.argv()]), "out": {},
+                "params": _stored_params(task["run"])})
+    if retry:
+        row["retry"] = True
+    return row
+
+
+def _stored_params(r: runs.Run) -> dict:
+    """The point's parameters as its point file stores them (JSON types; ``out`` left out: it names the
+    directory, which may move)."""
+    return json.loads(json.dumps({k: v for k, v in r.params.items() if k != "out"}, default=str))
+
+
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _number(x):
+    """A finite float (NumPy numbers too) or None."""
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _scalar(v):
+    if isinstance(v, (str, bool)) or v is None:
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    return str(v)
 
 
 def _z(theory, measured, se):
@@ -246,6 +323,8 @@ def _z(theory, measured, se):
 
 
 COMPARISON_COLUMNS = ("tolerance", "allowance", "basis", "mde", "verdict")
+_NUMBER_COLUMNS = ("theory", "measured", "se", "z", "bias", "tolerance", "allowance", "mde", "seconds")
+_TEXT_COLUMNS = ("basis", "verdict")
 
 
 def _comparison(theory, measured, se) -> dict:
@@ -336,25 +415,147 @@ def _inline(tasks, workers):
         yield run_point(t)
 
 
-def _processes(tasks, workers):
-    import concurrent.futures as cf
+def _processes(tasks, workers, timeout: float | None = None):
+    """Each point in a worker process of a local pool, isolated: a point that raises is its error row; a
+    point that runs longer than ``timeout`` seconds has its worker killed (the row says "timeout after N
+    s"); a worker that dies (killed, out of memory, a crash in compiled code) is the row of the point it
+    ran. Either way a fresh worker takes the next point. Workers end with the parent, even a ``kill -9``ed
+    one (:func:`aimc_theory.runtime.end_with_parent`)."""
     import multiprocessing as mp
+    from multiprocessing.connection import wait
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pool_worker_init)
-    done = False
+    parent = os.getpid()
+    queue = list(reversed(tasks))
+    slots: list[_Slot] = []
+
+    def start() -> _Slot:
+        try:
+            here, there = ctx.Pipe()
+            proc = ctx.Process(target=_worker_main, args=(there, parent), name="aimc-sweep-worker")
+            proc.start()
+        except OSError as exc:                      # out of processes or memory: the finished points are kept
+            raise InputError("workers", f"cannot start a worker process: {exc.strerror or exc}") from None
+        there.close()
+        return _Slot(proc, here)
+
+    def give(i: int) -> dict | None:
+        """Hand slot ``i`` its next point (a fresh worker when its old one died); an error row if the
+        point cannot be handed over."""
+        slot = slots[i]
+        slot.task = None
+        if not queue:
+            return None
+        if not slot.proc.is_alive():
+            slot.stop()
+            slots[i] = slot = start()
+        task = queue.pop()
+        try:
+            slot.conn.send(task)
+        except (OSError, ValueError):               # the worker went away between the check and the send
+            slot.stop()
+            slots[i] = slot = start()
+            slot.conn.send(task)
+        except Exception as exc:                    # noqa: BLE001 -- the task does not pickle
+            return _row_of(task, _task_run(task), "error", f"cannot hand the point to a worker: {_one_line(exc)}",
+                           0.0)
+        slot.task, slot.t0 = task, time.monotonic()
+        return None
+
     try:
-        futures = [pool.submit(run_point, t) for t in tasks]
-        for f in cf.as_completed(futures):
-            yield f.result()
-        done = True
+        slots.extend(start() for _ in range(min(workers, len(queue))))
+        pending = [row for i in range(len(slots)) if (row := give(i)) is not None]
+        while pending or any(s.task is not None for s in slots):
+            yield from pending
+            pending = []
+            busy = [i for i, s in enumerate(slots) if s.task is not None]
+            if not busy:
+                continue
+            left = None if timeout is None else max(0.0, min(slots[i].t0 for i in busy) + timeout - time.monotonic())
+            ready = set(wait([x for i in busy for x in (slots[i].conn, slots[i].proc.sentinel)], left))
+            for i in busy:
+                slot = slots[i]
+                row = None
+                if slot.conn in ready:
+                    try:
+                        row = slot.conn.recv()
+                    except (EOFError, OSError):     # died while sending: as below
+                        pass
+                if row is None and (slot.conn in ready or slot.proc.sentinel in ready):
+                    seconds = time.monotonic() - slot.t0
+                    slot.proc.join(1.0)
+                    row = _row_of(slot.task, _task_run(slot.task), "error",
+                                  f"the worker process running the point died ({_death(slot.proc)})", seconds,
+                                  retry=True)
+                    slot.stop()
+                    slots[i] = start()
+                elif row is None and timeout is not None and time.monotonic() - slot.t0 >= timeout:
+                    seconds = time.monotonic() - slot.t0
+                    slot.stop()
+                    row = _row_of(slot.task, _task_run(slot.task), "error",
+                                  f"timeout after {timeout:g} s (point_timeout): its worker was stopped", seconds,
+                                  retry=True)
+                    slots[i] = start()
+                if row is not None:
+                    extra = give(i)
+                    pending += [row] + ([extra] if extra is not None else [])
+        for slot in slots:                          # done: let the workers exit
+            slot.close()
     finally:
-        if done:
-            pool.shutdown(wait=True)
-        else:                              # interrupted: drop the queue, stop the running points now
-            procs = list(getattr(pool, "_processes", {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in procs:
-                proc.terminate()
+        for slot in slots:                          # interrupted or failed: stop the running points now
+            slot.stop()
+
+
+class _Slot:
+    """A worker process, the parent's end of its pipe, and the point it runs (with its start time)."""
+
+    def __init__(self, proc, conn):
+        self.proc, self.conn, self.task, self.t0 = proc, conn, None, 0.0
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.proc.join(5.0)
+        self.stop()
+
+    def stop(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5.0)
+        self.conn.close()
+
+
+def _death(proc) -> str:
+    import signal
+    code = proc.exitcode
+    if code is not None and code < 0:
+        try:
+            return f"signal {-code}: {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def _worker_main(conn, parent: int) -> None:
+    """A pool worker: run the points the parent sends until it sends None, closes the pipe or dies."""
+    _pool_worker_init()
+    end_with_parent(parent)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        row = run_point(task)
+        try:
+            conn.send(row)
+        except (OSError, ValueError):
+            return
+        except Exception as exc:                    # noqa: BLE001 -- a result that does not pickle
+            conn.send(_row_of(task, _task_run(task), "error", f"cannot send the point's result: {_one_line(exc)}",
+                              row.get("seconds")))
 
 
 def _dask(scheduler: str):
@@ -386,14 +587,26 @@ def _dask(scheduler: str):
     return execute
 
 
-def executor(name: str | None = None, scheduler: str | None = None) -> Callable:
-    """``inline``, ``processes`` (default) or, with ``scheduler`` ("local" or "tcp://HOST:PORT"), Dask."""
+def executor(name: str | None = None, scheduler: str | None = None, point_timeout: float | None = None) -> Callable:
+    """``inline``, ``processes`` (default) or, with ``scheduler`` ("local" or "tcp://HOST:PORT"), Dask.
+
+    ``point_timeout`` (seconds) stops a point that runs longer (its row: status "error", "timeout after N
+    s"): the process pool kills the worker running it; ``inline`` then runs each point in a child process
+    (one at a time) so that it can be stopped; Dask cannot stop a running task, so it is refused there."""
+    if point_timeout is not None and not (isinstance(point_timeout, (int, float)) and not isinstance(point_timeout, bool)
+                                          and math.isfinite(point_timeout) and point_timeout > 0):
+        raise InputError("point_timeout", f"must be a number > 0 (got {point_timeout!r})")
     if scheduler:
+        if point_timeout is not None:
+            raise InputError("point_timeout", "is not enforced on Dask (a running task cannot be stopped); use "
+                                              "--executor processes or inline")
         return _dask(scheduler)
     if name in (None, "processes"):
-        return _processes
+        return _processes if point_timeout is None else functools.partial(_processes, timeout=point_timeout)
     if name == "inline":
-        return _inline
+        if point_timeout is None:
+            return _inline
+        return lambda tasks, workers: _processes(tasks, 1, timeout=point_timeout)
     raise InputError("executor", f"must be inline or processes (or give --scheduler for Dask) (got {name!r})")
 
 
@@ -407,11 +620,18 @@ class StudyResult:
     done_before: int
     seconds: float
     figures: list
+    recomputed: list = field(default_factory=list)     # one line per point file found invalid and run again
 
 
 def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers: int | None = None,
-              progress: Callable[[int, int, float], None] | None = None, figures: bool = True) -> StudyResult:
+              progress: Callable[[int, int, float], None] | None = None, figures: bool = True,
+              notice: Callable[[str], None] | None = None) -> StudyResult:
     """Run every point not already done, then write the table (and figures).
+
+    A point file found from an earlier run is used only if it is a valid row of this very point (a JSON
+    object with the point's id, parameters, replicate and seed, status "ok" or "error", the numbers finite
+    or null, see :func:`check_point`); any other is reported through ``notice`` and the point runs again,
+    and so does a point stopped from outside last time (a timeout, a worker that died).
 
     Parameters
     ----------
@@ -425,23 +645,33 @@ def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers
     progress : callable(done, total, seconds), optional
     figures : bool
         Draw the heat maps / curves.
+    notice : callable(str), optional
+        Receives one line per point file that is run again, and why (default: printed on stderr).
 
     Returns
     -------
     StudyResult
     """
     out_dir = Path(out_dir)
+    notice = notice or (lambda line: print(line, file=sys.stderr, flush=True))
     pts = points(study)
     point_dir = out_dir / f"{study.name}_points"
-    point_dir.mkdir(parents=True, exist_ok=True)
-    done = {}
+    try:
+        point_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("out", f"cannot create the directory {point_dir}: {exc.strerror or exc}") from None
+    done, again = {}, []
     for p in pts:
         f = point_dir / f"{p['id']}.json"
-        if f.exists():
-            try:
-                done[p["id"]] = json.loads(f.read_text())
-            except (OSError, ValueError):      # unreadable: run the point again
-                pass
+        if not os.path.lexists(f):
+            continue
+        row, why = _read_point(f, p)
+        if why:
+            again.append(f"sweep: {point_dir.name}/{f.name}: {why}; running the point again")
+        else:
+            done[p["id"]] = row
+    for line in again:
+        notice(line)
     todo = []
     for p in pts:
         if p["id"] not in done:
@@ -449,27 +679,120 @@ def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers
             if p["own_out"]:
                 task["out_dir"] = str(point_dir / p["id"])
             todo.append(task)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or usable_cores()
     execute = execute or _processes
     t0 = time.perf_counter()
     n_before = len(done)
     if progress:
         progress(n_before, len(pts), 0.0)
     interrupted = None
+    rows_out = execute(todo, workers) if todo else iter(())
     try:
-        for row in execute(todo, workers) if todo else ():
+        for row in rows_out:
             atomic_write_text(point_dir / f"{row['point']}.json", json.dumps(row, allow_nan=False))
             done[row["point"]] = row
             if progress:
                 progress(len(done), len(pts), time.perf_counter() - t0)
     except KeyboardInterrupt as exc:
         interrupted = exc
+    finally:
+        close = getattr(rows_out, "close", None)
+        if close:                                   # stop the executor's workers now, not at garbage collection
+            close()
     rows = [_row(p, done[p["id"]], study) for p in pts if p["id"] in done]
     table, parquet = write_table(rows, out_dir / f"{study.name}.csv")
     figs = draw(rows, study, out_dir / "figures") if figures and not interrupted and rows else []
     if interrupted:
         raise interrupted
-    return StudyResult(table, parquet, rows, n_before, time.perf_counter() - t0, figs)
+    return StudyResult(table, parquet, rows, n_before, time.perf_counter() - t0, figs, again)
+
+
+MAX_POINT_FILE = 1 << 20       # bytes: a point file is a few kB
+
+
+def _read_point(f: Path, p: dict) -> tuple[dict | None, str]:
+    """(the stored row, "") or (None, why it is not used)."""
+    import stat
+    try:
+        st = os.lstat(f)
+        if not stat.S_ISREG(st.st_mode):
+            return None, "not a regular file"
+        if st.st_size > MAX_POINT_FILE:
+            return None, f"larger than {MAX_POINT_FILE:,} bytes"
+        fd = os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
+            text = fh.read(MAX_POINT_FILE + 1).decode("utf-8")
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror or exc})"
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    try:
+        row = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        return None, f"not valid JSON ({' '.join(str(exc).split())[:120]})"
+    why = check_point(row, p)
+    if why:
+        return None, why
+    if row.get("retry"):
+        return None, f"last run stopped from outside ({row.get('error')})"
+    return row, ""
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a finite number")
+
+
+def check_point(row, p: dict) -> str:
+    """Why ``row`` (a parsed point file) is not a valid result of point ``p`` (of :func:`points`), or "".
+
+    The schema: a JSON object with ``point`` (the point's id), ``status`` ("ok" or "error"),
+    ``replicate`` and ``seed`` (the point's), ``params`` (the point's parameters, ``out`` aside),
+    the numbers ``theory``, ``measured``, ``se``, ``z``, ``bias``, ``tolerance``, ``allowance``, ``mde``,
+    ``seconds`` (each finite or null), ``basis`` and ``verdict`` (text or null), ``error`` and ``argv``
+    (text), ``out`` (an object of text, numbers, true/false or null) and optionally ``retry`` (true/false).
+    """
+    if not isinstance(row, dict):
+        return f"not a JSON object (a JSON {_json_kind(row)})"
+    missing = [k for k in ("point", "status", "replicate", "params", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, "error",
+                           "argv", "out") if k not in row]
+    if missing:
+        return f"missing {', '.join(missing[:4])}" + (f" and {len(missing) - 4} more keys" if len(missing) > 4 else "")
+    if row["point"] != p["id"]:
+        return f"it is the file of another point ({str(row['point'])[:40]!r})"
+    if row["status"] not in ("ok", "error"):
+        return f"status {str(row['status'])[:40]!r} is neither 'ok' nor 'error'"
+    if not _is_int(row["replicate"]) or row["replicate"] != p["replicate"]:
+        return f"replicate {row['replicate']!r} is not the point's ({p['replicate']})"
+    seed = p["run"].params.get("seed") if "seed" in p["run"].params else None
+    if row.get("seed") != seed or (seed is not None and not _is_int(row["seed"])):
+        return f"seed {row.get('seed')!r} is not the point's ({seed!r})"
+    if row["params"] != _stored_params(p["run"]):
+        return "its parameters are not the point's"
+    for k in _NUMBER_COLUMNS:
+        v = row[k]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            return f"{k} is {str(v)[:40]!r}, not a finite number or null"
+    for k in _TEXT_COLUMNS:
+        if row[k] is not None and not isinstance(row[k], str):
+            return f"{k} is {str(row[k])[:40]!r}, not text or null"
+    for k in ("error", "argv"):
+        if not isinstance(row[k], str):
+            return f"{k} is not text"
+    if not isinstance(row["out"], dict) or not all(
+            v is None or isinstance(v, (str, bool)) or (isinstance(v, (int, float)) and math.isfinite(v))
+            for v in row["out"].values()):
+        return "out is not an object of numbers and text"
+    if not isinstance(row.get("retry", False), bool):
+        return "retry is not true or false"
+    return ""
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _json_kind(v) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(v), "number")
 
 
 def _row(p: dict, result: dict, study: Study) -> dict:
@@ -499,9 +822,8 @@ def write_table(rows: list[dict], path: Path) -> tuple[Path, Path | None]:
     except ImportError:
         return path, None
     pq_path = path.with_suffix(".parquet")
-    tmp = pq_path.with_name(f".{pq_path.name}.{os.getpid()}.tmp")
-    pq.write_table(pa.table({k: _column(r.get(k) for r in rows) for k in cols}), tmp)
-    os.replace(tmp, pq_path)
+    with open_atomic(pq_path, "wb") as f:
+        pq.write_table(pa.table({k: _column(r.get(k) for r in rows) for k in cols}), f)
     return path, pq_path
 
 
@@ -641,7 +963,10 @@ class StudyInterrupted(KeyboardInterrupt):
         self.points_dir = points_dir
 
 
-def sweep(progress=None, **params) -> CommandResult:
+MAX_FAILED_LISTED = 20
+
+
+def sweep(progress=None, notice=None, **params) -> CommandResult:
     """``aimc-theory sweep`` as a function: a parameter study from a TOML file (``study``), points on an
     executor (``executor``, ``scheduler``, ``workers``), a tidy table and figures in ``out``; resumable.
 
@@ -649,14 +974,17 @@ def sweep(progress=None, **params) -> CommandResult:
     ----------
     progress : callable, optional
         ``progress(points_done, points, seconds)``.
+    notice : callable, optional
+        ``notice(line)`` for each point file that is invalid and run again (default: printed on stderr).
     **params
         The parameters of ``aimc-theory sweep --help`` by name.
 
     Returns
     -------
     CommandResult
-        ``data``: study, command, points, done_before, errors, table, parquet, figures, seconds;
-        ``detail``: the :class:`StudyResult`.
+        ``data``: study, command, points, done_before, errors (points with status "error"), failed (the
+        first 20 of them: point and error), recomputed (the notices), table, parquet, figures, seconds;
+        ``ok`` is False when a point failed (the command line exits 1); ``detail``: the :class:`StudyResult`.
 
     Raises
     ------
@@ -664,16 +992,20 @@ def sweep(progress=None, **params) -> CommandResult:
         On Ctrl-C, after keeping the finished points.
     """
     a = Inputs.of("sweep", params)
+    if not (a.scheduler and a.scheduler != "local"):     # local processes: no more than the usable cores
+        check_workers("workers", a.workers)
     study = load(a.study)
     out = out_dir(a.out)
-    ex = executor(a.executor, a.scheduler)
+    ex = executor(a.executor, a.scheduler, a.point_timeout)
     n = len(points(study))
     try:
-        res = run_study(study, out, execute=ex, workers=a.workers, progress=progress, figures=not a.no_figures)
+        res = run_study(study, out, execute=ex, workers=a.workers, progress=progress, figures=not a.no_figures,
+                        notice=notice)
     except KeyboardInterrupt:
         raise StudyInterrupted(out / (study.name + "_points")) from None
-    errors = sum(r["status"] != "ok" for r in res.rows)
+    failed = [{"point": r["point"], "error": r["error"]} for r in res.rows if r["status"] != "ok"]
     data = {"study": study.name, "command": study.command, "points": n, "done_before": res.done_before,
-            "errors": errors, "table": str(res.table), "parquet": str(res.parquet) if res.parquet else None,
+            "errors": len(failed), "failed": failed[:MAX_FAILED_LISTED], "recomputed": res.recomputed,
+            "table": str(res.table), "parquet": str(res.parquet) if res.parquet else None,
             "figures": res.figures, "seconds": res.seconds}
-    return CommandResult("sweep", data, a.arguments(), None, res)
+    return CommandResult("sweep", data, a.arguments(), None, res, ok=not failed)

@@ -240,7 +240,7 @@ def check_call(argv: list[str]) -> tuple[int, str, str]:
     SLOWEST[argv[0]] = max(SLOWEST.get(argv[0], 0.0), dt)
     o, e = out.getvalue(), err.getvalue()
     assert code != 130, f"hang (> {HANG_SECONDS} s): {argv}"
-    allowed = (0, 1, 2) if argv[0] == "check" else (0, 2)       # check: 1 = an unexpected verdict
+    allowed = (0, 1, 2) if argv[0] in ("check", "sweep") else (0, 2)   # 1: an unexpected verdict, failed points
     assert code in allowed, f"exit {code}: {argv}\n{e[-2000:]}"
     assert "Traceback" not in e, f"traceback: {argv}\n{e[-2000:]}"
     if code == 2:
@@ -263,3 +263,63 @@ def _no_nan(x):
     elif isinstance(x, list):
         for v in x:
             _no_nan(v)
+
+
+# -- drawn from the parameter table: every option of a command, hostile values by kind -------------------------
+
+BASE = {  # small valid runs: the drawn options are appended (argparse: the last value of an option wins)
+    "derive": ["derive", "--time-budget", "0.5"],
+    "fixed-point": ["fixed-point"],
+    "simulate": ["simulate", "--steps", "20", "--chains", "10"],
+    "calibrate": ["calibrate", "--dw-min", "0.01", "--pulses", "200", "--chains", "5"],
+    "presets": ["presets"],
+    "train": ["train", "--hidden", "4", "--quiet", "--out", "/tmp/aimc-fuzz"],
+    "reproduce": ["reproduce", "p1-fig2", "--steps", "5", "--seeds", "1", "--out", "/tmp/aimc-fuzz"],
+}
+_INTS = st.one_of(st.sampled_from(["1", "2", "3"]),
+                  st.sampled_from(["-1", "0", "1.5", "x", "", "1e3", str(2 ** 63), "99999999999999999999999"]))
+_TEXT = st.one_of(st.sampled_from(["bogus", "", "-1", "nan"]), st.text(max_size=12))
+
+
+def _value(draw, p) -> list[str]:
+    if p.kind == "flag":
+        return [p.flag]
+    if p.kind == "pairs":
+        key = draw(st.sampled_from(PARAM_NAMES))
+        return [p.short or p.flag, f"{key}={draw(_NUMBERS)}"]
+    if p.kind == "float":
+        v = draw(_NUMBERS)
+    elif p.kind == "int":
+        v = draw(_INTS)
+    elif p.choices:
+        v = draw(st.one_of(st.sampled_from(list(p.choices)), _TEXT))
+    elif p.name in ("response", "main_response"):
+        v = draw(FAMILIES)
+    elif p.name == "algorithm":
+        v = draw(ALGORITHMS)
+    elif p.name in ("q_plus", "q_minus"):
+        v = draw(EXPRESSIONS)
+    else:
+        v = draw(_TEXT)
+    return [f"{p.flag}={v}"]          # --flag=VALUE: a value starting with '-' stays a value
+
+
+@st.composite
+def table_args(draw, command: str):
+    """A small valid run of ``command`` plus 1-3 options drawn from its parameter table, hostile or not (a
+    drawn option may not apply to the run: that must be exit 2 naming it)."""
+    from aimc_theory.parameters import parameters
+    options = [p for p in parameters(command).values() if not p.positional and p.name not in ("out", "json")]
+    args = list(BASE[command])
+    for p in draw(st.lists(st.sampled_from(options), min_size=1, max_size=3, unique_by=lambda p: p.name)):
+        args += _value(draw, p)
+    return args + ["--json"]
+
+
+def names_a_parameter(command: str, stderr: str) -> bool:
+    """The one error line names a parameter of the command (its flag, -p KEY, or argparse's usage line)."""
+    from aimc_theory.parameters import parameters
+    line = stderr.strip().splitlines()[-1]
+    head = line.removeprefix("aimc-theory: error: ").split(":", 1)[0].split(" ")[0]
+    flags = {p.flag for p in parameters(command).values()} | {p.short for p in parameters(command).values() if p.short}
+    return head in flags or head == "usage"

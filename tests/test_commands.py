@@ -146,3 +146,95 @@ def test_sweep_theory_is_computed_once_per_distinct_setting(monkeypatch):
         sweep._theory(runs.describe("simulate", base | {"seed": seed}).params)
     assert calls == ["fixed-point"]
     assert np.isfinite(sweep._theory(runs.describe("simulate", base).params)[0])
+
+
+@pytest.mark.parametrize("argv, flag", [
+    # issue 21's reproducers of the validation layer: each was exit 0 with a wrong result, or a traceback
+    (["fixed-point", "--algorithm", "residual-learning", "--response", "softbounds", "--beta", "nan"], "--beta"),
+    (["fixed-point", "--algorithm", "residual-learning", "--gamma", "inf"], "--gamma"),
+    (["fixed-point", "--algorithm", "rider", "--lr", "nan"], "--lr"),
+    (["fixed-point", "--algorithm", "rider", "--eta", "2"], "--eta"),
+    (["simulate", "--seed", "-1"], "--seed"),
+    (["calibrate", "--dw-min", "0.01", "--seed", str(2 ** 63)], "--seed"),
+    (["simulate", "--pulses", "--dw-min", "0.01", "--dtype", "float32"], "--dtype"),
+    (["simulate", "--pulses", "--dw-min", "1e-50"], "--dw-min"),
+    (["train", "--algorithm", "digital-sgd", "--response", "power", "--pulses", "--dw-min", "0.3"], "--response"),
+    (["train", "--architecture", "cnn", "--hidden", "8"], "--hidden"),
+    (["train", "--compare", "analog-sgd,foo"], "--compare"),
+    (["train", "--gamma", "0.3"], "--gamma"),
+    (["fixed-point", "--w0", "0.1"], "--w0"),
+    (["simulate", "--gain-dtod", "1e11"], "--gain-dtod"),
+    (["calibrate", "--response", "softbounds", "--dw-min", "1e-20"], "--dw-min"),
+    (["calibrate", "--dw-min", "0.01", "--tolerance", "1e-300"], "--tolerance"),
+])
+def test_bad_input_is_one_line_naming_the_parameter(capsys, argv, flag):
+    assert main([*argv, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(f"aimc-theory: error: {flag}:"), err
+
+
+def test_python_api_raises_at_the_call():
+    from aimc_theory import device, response
+    with pytest.raises(InputError, match="^response: "):
+        device.Device("softbounds")
+    with pytest.raises(InputError, match="^offset: "):
+        device.Device(response.softbounds(), offset="x")
+    with pytest.raises(InputError) as exc:
+        commands.fixed_point(algorithm="residual-learning", beta=float("nan"))
+    assert exc.value.param == "beta"
+
+
+def test_simulate_reports_clipped_devices(capsys):
+    out = _cli_json(capsys, "simulate", "--imbalance-dtod", "5", "--steps", "50", "--chains", "20")
+    assert out["d2d"]["clipped_devices"] > 10          # most drawn imbalances exceed what a device can take
+
+
+def test_main_array_from_a_preset_and_argv_with_negative_values(capsys):
+    out = _cli_json(capsys, "simulate", "--algorithm", "residual-learning", "--response", "preset:ecram",
+                    "--main-response", "preset:ecram", "--steps", "50", "--chains", "10")
+    assert out["provenance"]["arguments"]["main_response"] == "preset:ecram"
+    r = runs.describe("derive", q_plus="1 - w", q_minus="1 + w", range="-0.53,0.85")
+    assert "--range=-0.53,0.85" in r.argv()
+    assert main(r.argv() + ["--json"]) == 0
+
+
+def test_ctrl_c_on_check_keeps_a_partial_report(tmp_path):
+    """SIGINT stops check (workers included) with exit 130, a message and a report marked partial."""
+    import os
+    import signal
+    import time
+    exe = Path(sys.executable).with_name("aimc-theory")
+    p = subprocess.Popen([str(exe), "check", "--fast", "--no-figures", "--claims", "13,22", "--out", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4.0)                  # the workers are busy with their first claims
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "check interrupted" in err and "Traceback" not in err
+    assert "PARTIAL REPORT" in (tmp_path / "paper_checks.md").read_text()
+
+
+def test_kill_9_of_check_ends_its_workers(tmp_path):
+    """The fault battery's kill -9 of check: its worker processes end with it (no orphans left computing)."""
+    import os
+    import signal
+    import time
+    exe = Path(sys.executable).with_name("aimc-theory")
+    p = subprocess.Popen([str(exe), "check", "--fast", "--no-figures", "--claims", "13,22", "--out", str(tmp_path)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    children = []
+    for _ in range(100):                        # wait until the pool's workers exist
+        time.sleep(0.1)
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(p.pid)], capture_output=True, text=True).stdout
+        children = [int(x) for x in out.split()]
+        if len(children) >= 2:
+            break
+    assert children, "check started no workers"
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    for _ in range(50):
+        alive = [c for c in children if os.path.exists(f"/proc/{c}") and
+                 open(f"/proc/{c}/stat").read().split()[2] != "Z"]
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive, f"workers {alive} outlived check"

@@ -19,6 +19,25 @@ def test_cli_survives_hostile_input(command):
     run()
 
 
+TABLE_EXAMPLES = {"derive": 25, "fixed-point": 40, "simulate": 40, "calibrate": 25, "presets": 8, "train": 10,
+                  "reproduce": 8}
+
+
+@pytest.mark.parametrize("command", list(TABLE_EXAMPLES))
+def test_every_option_of_the_parameter_table_survives_hostile_values(command):
+    """Options drawn from the one parameter table (negative, zero, tiny, huge, NaN, inf, wrong type, text,
+    options that do not apply): exit 0 with finite JSON, or exit 2 with one line naming the parameter."""
+    @settings(max_examples=TABLE_EXAMPLES[command], deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(fuzz_cli.table_args(command))
+    def run(argv):
+        code, out, err = fuzz_cli.check_call(argv)
+        if code == 2:
+            assert fuzz_cli.names_a_parameter(command, err), (argv, err)
+
+    run()
+
+
 def test_fixed_point_and_simulate_apply_the_same_rules():
     """The same bad input is rejected by both commands (exit 2), and good input accepted by both."""
     for extra, want in ((["--lr", "5"], 2), (["--noise", "1e200"], 2), (["--w-star", "3"], 2), ([], 0),

@@ -293,3 +293,175 @@ def test_parquet_table_when_pyarrow_is_installed(tmp_path):
                                    tmp_path / "mixed.csv")
     mixed = pq.read_table(parquet).to_pylist()
     assert [r["a"] for r in mixed] == ["-1e-229", "0.5", None] and [r["b"] for r in mixed] == [1.0, 2.5, None]
+
+
+# -- nothing lost: isolated points, timeouts, resume checks, workers that end with the parent --------
+
+SMALL = """
+[study]
+name = "small"
+command = "simulate"
+[fixed]
+steps = 100
+chains = 10
+[vary]
+noise = [0.0, 0.1, 0.3]
+"""
+
+
+def test_a_point_that_raises_is_its_row_and_the_sweep_exits_1(tmp_path, capsys, monkeypatch):
+    """Any exception raised while a point runs (not only bad input) is that point's row with status "error"
+    and a one-line message; the other points run; the exit status is 1 with a summary line (JSON: errors)."""
+    real = runs.execute
+
+    def execute(r):
+        if r.params["noise"] == 0.1:
+            raise ValueError("expected non-negative integer\nsecond line")
+        return real(r)
+
+    monkeypatch.setattr(runs, "execute", execute)
+    study = write(tmp_path, SMALL, "small.toml")
+    assert main(["sweep", str(study), "--out", str(tmp_path / "o"), "--executor", "inline", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["errors"] == 1 and out["failed"][0]["error"] == "ValueError: expected non-negative integer second line"
+    rows = sweep.read_table(tmp_path / "o" / "small.csv")
+    assert [r["status"] for r in sorted(rows, key=lambda r: r["noise"])] == ["ok", "error", "ok"]
+    assert main(["sweep", str(study), "--out", str(tmp_path / "o"), "--executor", "inline"]) == 1   # resumed
+    text = capsys.readouterr().out
+    assert "1 of 3 points FAILED" in text and "ValueError: expected non-negative integer" in text
+
+
+def test_a_seed_out_of_range_in_a_study_is_refused_naming_its_key(tmp_path, capsys):
+    study = write(tmp_path, SMALL.replace("noise = [0.0, 0.1, 0.3]", "seed = [0, -1, 1]"), "small.toml")
+    assert main(["sweep", str(study), "--out", str(tmp_path / "o"), "--executor", "inline"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("aimc-theory: error: vary.seed: ") and "-1" in err and len(err.splitlines()) == 1
+
+
+def test_point_timeout_stops_a_hung_point_and_a_dead_worker_is_a_row(tmp_path, monkeypatch):
+    """--point-timeout: the process pool kills the worker of a point that runs too long (its row: "timeout
+    after N s"), a worker that dies is the row of its point, a fresh worker takes the next point; inline with
+    a timeout runs each point in a child. Such rows are run again on resume."""
+    import os
+    import signal
+    real = sweep.run_point
+
+    def run_point(task):                            # runs in the forked workers
+        noise = task["run"].params["noise"]
+        if noise == 0.1:
+            time.sleep(120)
+        if noise == 0.3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(task)
+
+    monkeypatch.setattr(sweep, "run_point", run_point)
+    text = SMALL.replace("noise = [0.0, 0.1, 0.3]", "noise = [0.0, 0.1, 0.3, 0.2]")
+    study = sweep.load(write(tmp_path, text, "small.toml"))
+    for name, workers in (("processes", 2), ("inline", 1)):
+        res = sweep.run_study(study, tmp_path / name, execute=sweep.executor(name, point_timeout=0.5),
+                              workers=workers, figures=False)
+        by_noise = {r["noise"]: r for r in res.rows}
+        assert by_noise[0.0]["status"] == by_noise[0.2]["status"] == "ok", name
+        assert by_noise[0.1]["status"] == "error" and by_noise[0.1]["error"].startswith("timeout after 0.5 s")
+        assert by_noise[0.3]["status"] == "error" and "SIGKILL" in by_noise[0.3]["error"]
+    monkeypatch.setattr(sweep, "run_point", real)
+    notes = []
+    again = sweep.run_study(study, tmp_path / "processes", execute=sweep.executor("inline"), figures=False,
+                            notice=notes.append)
+    assert again.done_before == 2 and len(notes) == 2 and all(r["status"] == "ok" for r in again.rows)
+    assert any("timeout after 0.5 s" in n for n in notes)
+
+
+def test_point_timeout_is_checked(tmp_path, capsys):
+    study = str(write(tmp_path, SMALL, "small.toml"))
+    for extra in (["--point-timeout", "0"], ["--point-timeout", "nan"], ["--point-timeout", "5", "--scheduler", "local"]):
+        assert main(["sweep", study, "--out", str(tmp_path / "o"), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--point-timeout" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("content, why", [
+    ("[]", "not a JSON object (a JSON array)"), ("null", "not a JSON object (a JSON null)"),
+    ("{}", "missing point"), ('{"status":"ok","measured":"abc"}', "missing point"), ("{half", "not valid JSON"),
+    ("measured=abc", "measured is 'abc'"), ("measured=NaN", "not valid JSON"), ("seed=7", "seed 7"),
+    ("point=0123456789abcdef", "another point"), ("status=done", "status 'done'"), ("noise=0.2", "parameters"),
+    ("out=[1]", "out is not"), ("symlink", "not a regular file"),
+])
+def test_resume_checks_every_point_file_and_runs_a_bad_one_again(tmp_path, content, why):
+    study = sweep.load(write(tmp_path, SMALL, "small.toml"))
+    first = sweep.run_study(study, tmp_path / "o", execute=sweep.executor("inline"), figures=False)
+    victim = tmp_path / "o" / "small_points" / f"{first.rows[1]['point']}.json"
+    if content == "symlink":
+        victim.unlink()
+        victim.symlink_to(tmp_path / "o" / "small_points" / f"{first.rows[0]['point']}.json")
+    elif "=" in content and not content.startswith("{"):
+        row = json.loads(victim.read_text())
+        key, value = content.split("=")
+        if key == "noise":
+            row["params"]["noise"] = float(value)
+        else:
+            row[key] = json.loads(value) if value.startswith("[") else (int(value) if value.isdigit() else value)
+        text = json.dumps(row)
+        victim.write_text(text.replace('"NaN"', "NaN"))
+    else:
+        victim.write_text(content)
+    notes = []
+    again = sweep.run_study(study, tmp_path / "o", execute=sweep.executor("inline"), figures=False,
+                            notice=notes.append)
+    assert len(notes) == 1 and why in notes[0] and victim.name in notes[0], notes
+    assert again.done_before == 2 and numbers(again.rows) == numbers(first.rows)
+    assert not victim.is_symlink() and sweep.check_point(json.loads(victim.read_text()), sweep.points(study)[1]) == ""
+
+
+_KILL_SCRIPT = """
+import os, pathlib, sys, time
+from aimc_theory import sweep
+pids = pathlib.Path(sys.argv[2])
+def hang(task):
+    (pids / str(os.getpid())).write_text("")
+    time.sleep(600)
+sweep.run_point = hang
+sweep.run_study(sweep.load(sys.argv[1]), sys.argv[3], execute=sweep.executor("processes"), workers=2, figures=False)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"     # a zombie has ended
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_of_the_parent_ends_its_workers(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = tmp_path / "parent.py"
+    script.write_text(_KILL_SCRIPT)
+    p = subprocess.Popen([sys.executable, str(script), str(write(tmp_path, SMALL, "small.toml")), str(pids),
+                          str(tmp_path / "o")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    workers = []
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(workers) < 2 and p.poll() is None:
+            time.sleep(0.05)
+            workers = [int(f.name) for f in pids.iterdir()]
+        assert len(workers) == 2, p.stderr.read() if p.poll() is not None else "workers did not start"
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        deadline = time.time() + 30
+        while time.time() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers)
+    finally:
+        for pid in [p.pid, *workers]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        p.wait()

@@ -5,6 +5,7 @@ import datetime as _dt
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from aimc_theory import __version__, response
 from aimc_theory.files import atomic_write_text
-from aimc_theory.runtime import limit_blas_threads
+from aimc_theory.runtime import end_with_parent, limit_blas_threads, usable_cores
 
 from . import claims_network, mutants as mutant_ops
 from .catalogue import claims_for, select
@@ -27,14 +28,22 @@ def _clean(x):
     return None if math.isnan(x) or math.isinf(x) else x
 
 
+class ChecksInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`check`: ``rows`` are the claims that finished, of ``total``."""
+
+    def __init__(self, rows: list[dict], total: int):
+        super().__init__(f"{len(rows)} of {total} claims finished")
+        self.rows, self.total = rows, total
+
+
 def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress: bool,
                 network: bool = False, mutants: tuple[str, ...] = (), controls: bool = False,
-                device: response.Response | None = None) -> list[dict]:
+                device: response.Response | None = None, out: list | None = None) -> list[dict]:
     """Run the claims with these exact ids (in a worker process or in this one); with ``controls`` each
     claim's own wrong theories, with ``mutants`` these operators of the battery, right after the claim in
     the same process (so they share its cached simulations). With ``device`` the ids are the single-response
-    claims built for that response (family "device")."""
-    rows = []
+    claims built for that response (family "device"). ``out``: the list the rows go to (kept on Ctrl-C)."""
+    rows = [] if out is None else out
     by_id = {c.id: c for c in select(ids, network, device)}
     for cid in ids:
         claim = by_id[cid]
@@ -94,28 +103,41 @@ def check(ids: list[str] | None = None, fast: bool = False, theory: Theory | Non
         mutant_ops.parse(spec)          # a bad spec fails before anything runs
     claims = select(ids, network, device)
     order = [c.id for c in claims]
-    workers = workers or min(2, os.cpu_count() or 1)
+    workers = workers or min(2, usable_cores())
     tasks: dict[str, list[str]] = {}
     for c in claims:      # a task is a group of claims that share cached simulations
         tasks.setdefault(c.task, []).append(c.id)
     parts = sorted(tasks.values(), key=len, reverse=True)     # larger groups first, then dynamic
+    rows: list[dict] = []
+    rank = {cid: i for i, cid in enumerate(order)}
     if workers <= 1 or len(parts) <= 1:
-        rows = _run_claims(order, fast, theory, len(order), progress, network, mutants, controls, device)
+        try:
+            _run_claims(order, fast, theory, len(order), progress, network, mutants, controls, device, out=rows)
+        except KeyboardInterrupt:
+            raise ChecksInterrupted(sorted(rows, key=lambda r: rank[r["id"]]), len(order)) from None
     else:
         ctx = multiprocessing.get_context("fork")
         # the workers fork, so they get the device through their initializer (a response holds lambdas and
         # does not pickle as a task's argument)
-        with ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(device,)) as pool:
+        pool = ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_init_worker,
+                                   initargs=(device, os.getpid()))
+        try:
             futures = [pool.submit(_run_in_worker, p, fast, theory, len(order), False, network, mutants, controls)
                        for p in parts]
-            rows = []
             for f in as_completed(futures):
                 done = f.result()
                 rows += done
                 if progress:
                     print(f"[{len(rows)}/{len(order)}] " + ", ".join(f"{r['id']} {r['verdict']}" for r in done)
                           + f" ({sum(r['seconds'] for r in done):.1f} s)", file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            # Ctrl-C: stop the workers now (they ignore SIGINT; waiting for their claims took minutes) and hand
+            # back what finished
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise ChecksInterrupted(sorted(rows, key=lambda r: rank[r["id"]]), len(order)) from None
+        pool.shutdown()
     rank = {cid: i for i, cid in enumerate(order)}
     return sorted(rows, key=lambda r: rank[r["id"]])
 
@@ -123,9 +145,12 @@ def check(ids: list[str] | None = None, fast: bool = False, theory: Theory | Non
 _worker_device: response.Response | None = None     # set in a worker process only, by _init_worker
 
 
-def _init_worker(device: response.Response | None) -> None:
+def _init_worker(device: response.Response | None, parent: int | None = None) -> None:
     global _worker_device
     _worker_device = device
+    if parent is not None:
+        end_with_parent(parent)                        # kill -9 of check ends its workers too
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the parent's: it stops the workers
     # one BLAS thread per worker: two workers x two threads on two cores spin on small matrices
     limit_blas_threads(1)
 
@@ -220,7 +245,7 @@ def survivors(rows: list[dict]) -> list[tuple[str, str, str]]:
 
 
 def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figures: list[str],
-                 device: response.Response | None = None) -> None:
+                 device: response.Response | None = None, partial: str | None = None) -> None:
     """The report: the verdict tables, how each claim is measured, the findings (the claims' notes), the test
     devices, the mutation matrix and the figures. ``device``: the user's response the rows were run on."""
     network = any(r.get("family") == "network" for r in rows)
@@ -234,6 +259,8 @@ def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figur
     lines = [
         "# Paper checks" if device is None else f"# Device checks: {device.describe()}",
         "",
+        *([] if partial is None else [f"**PARTIAL REPORT: {partial} (Ctrl-C); the claims below are the ones that "
+                                      "finished.**", ""]),
         *([] if device is None else [
             f"The catalogue's single-response claims run on the device `{device.describe()}` (family `device` "
             "below), with the same problems, budgets and tolerances as for the built-in families.", ""]),
@@ -306,7 +333,9 @@ def write_report(rows: list[dict], path: Path, fast: bool, seconds: float, figur
     lines += claims_network.report_section(rows)
     if figures:
         lines += ["## Figures", ""] + [f"- `{f}`" for f in figures] + [""]
-    atomic_write_text(path, "\n".join(lines) + "\n")   # an interrupted run leaves the old report
+    # a fresh mkstemp file renamed over the report: an interrupted run leaves the old report, a symlink planted
+    # in --out is never followed, a full disk or a read-only file system is one InputError line naming --out
+    atomic_write_text(path, "\n".join(lines) + "\n", param="out")
 
 
 def _note_text(note, rows_by_id: dict) -> str:
@@ -318,7 +347,11 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None,
     """Every figure of the claims that ran (``Claim.figure``), each once, in the catalogue's order; returns the
     files written (``figures/NAME``). With ``device`` the rows are those of the claims built for that response."""
     theory = theory or Theory()
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:          # a full disk, a read-only file system: one line naming --out, no traceback
+        from aimc_theory.errors import InputError
+        raise InputError("out", f"cannot create the directory {outdir}: {exc.strerror or exc}") from None
     by_id = {r["id"]: r for r in rows}
     written, drawn = [], set()
     for claim in claims_for([r["id"] for r in rows], device):

@@ -24,6 +24,10 @@ def calibrate(a: Inputs, progress=None) -> CommandResult:
     if a.dw_min is None:
         raise InputError("dw_min", "calibration needs the pulse size --dw-min X (> 0)")
     dev, _ = inputs.build_devices(a, False, True)
+    spacing = 4 * np.finfo(float).eps * max(1.0, *(abs(x) for x in (resp.lo, resp.hi) if np.isfinite(x)))
+    if a.tolerance < spacing:
+        raise InputError("tolerance", f"must be >= {spacing:.3g}, 4 float64 spacings of the weights on the range: "
+                                      f"no device can be resolved closer to its SP (got {a.tolerance:g})")
     if a.w0 is None:         # 0, or the middle of the range where 0 is not inside (PCM's [0, 2])
         a.w0 = 0.0 if resp.lo < 0.0 < resp.hi else 0.5 * (resp.lo + resp.hi)
     variation = inputs.variation(a)

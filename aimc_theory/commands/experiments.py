@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import registry
 from ..errors import InputError
+from ..parameters import parameters
 from . import inputs
 from .inputs import Inputs
 from .results import CommandResult
@@ -33,8 +34,31 @@ def train(a: Inputs, progress=None) -> CommandResult:
         hidden = tuple(int(h) for h in a.hidden.split(",")) if a.hidden else ()
     except ValueError:
         raise InputError("hidden", f"must be comma-separated integers >= 1, e.g. 256,128 (got {a.hidden!r})") from None
+    if a.architecture != "fcn" and a.hidden != parameters("train")["hidden"].default:
+        raise InputError("hidden", f"sets the fcn's hidden layers; the {a.architecture} has its own (leave --hidden out)")
+    if a.compare and a.algorithm != parameters("train")["algorithm"].default:
+        raise InputError("algorithm", "give either --algorithm or --compare, not both")
     algs = [x.strip() for x in a.compare.split(",")] if a.compare else [a.algorithm]
-    specs = [registry.spec(x) for x in algs]
+    try:
+        specs = [registry.spec(x) for x in algs]
+    except InputError as exc:
+        raise InputError("compare" if a.compare else "algorithm", str(exc).split(": ", 1)[1]) from None
+    given = {name: getattr(a, name) for name in registry.OPTIONS if getattr(a, name, None) is not None}
+    unused = [k for k in given if not any(k in s.options for s in specs)]
+    if unused:
+        raise InputError(unused[0], f"does not apply to {', '.join(algs)}")
+    if not any(s.analog for s in specs):
+        for name, value, unset in (("response", a.response, None), ("param", a.param, []), ("q_plus", a.q_plus, None),
+                                   ("q_minus", a.q_minus, None), ("sp_shift", a.sp_shift, 0.0),
+                                   ("pulses", a.pulses, False), ("dw_min", a.dw_min, None),
+                                   ("desired_bl", a.desired_bl, None), ("sigma_c", a.sigma_c, 0.0),
+                                   ("gain_dtod", a.gain_dtod, 0.0), ("imbalance_dtod", a.imbalance_dtod, 0.0),
+                                   ("preset_dtod", a.preset_dtod, False), ("ref_mean", a.ref_mean, 0.0),
+                                   ("ref_std", a.ref_std, 0.0)):
+            if value != unset:
+                raise InputError(name, f"{', '.join(algs)} has no analog array: device options do not apply")
+    if a.sigma_c and not a.pulses:
+        raise InputError("sigma_c", "applies only to the pulse-level model: add --pulses --dw-min X")
     trains = inputs.pulse_trains(a)
     inputs.preset_pulse_size(a, a.pulses)
     if a.pulses and a.dw_min is None:
@@ -47,9 +71,16 @@ def train(a: Inputs, progress=None) -> CommandResult:
     dev, main_dev = inputs.build_devices(a, two_arrays, a.pulses, trains)
     variation = inputs.variation(a)
     variation = variation if variation.varies else None
+    # sized before the first line of progress (network.train checks the same for Python callers)
+    from .. import architectures
+    if a.batch_size > ds.x_train.shape[0]:
+        raise InputError("batch_size", f"must be an integer in [1, {ds.x_train.shape[0]}]: the training set of "
+                                       f"{ds.name} has {ds.x_train.shape[0]:,} samples (got {a.batch_size:,})")
+    net = architectures.build(a.architecture, ds.n_inputs, ds.n_classes, hidden)
+    network.check_network_memory(net, dev, main_dev, a.batch_size, "hidden" if a.architecture == "fcn"
+                                 else "architecture")
     runs = []
     for spec in specs:
-        given = {name: getattr(a, name) for name in registry.OPTIONS if getattr(a, name, None) is not None}
         opts = registry.with_defaults(spec.name, {k: v for k, v in given.items() if k in spec.options}) \
             if a.compare else inputs.algorithm_options(a, spec)
         for r in range(a.repeats):
@@ -114,9 +145,19 @@ def _device_claims(a: Inputs):
     return resp
 
 
+class CheckInterrupted(KeyboardInterrupt):
+    """Ctrl-C during check: the claims that finished are in ``report``, marked partial."""
+
+    def __init__(self, report, what: str):
+        super().__init__(what)
+        self.report = report
+
+
 def check(a: Inputs, progress=None) -> CommandResult:
     """Run the claims catalogue; write paper_checks.md and figures/ into ``out``. ``ok`` is False when a
     verdict is not the expected one."""
+    from ..runtime import check_workers
+    check_workers("workers", a.workers)           # beyond the usable cores processes only compete
     out = inputs.out_dir(a.out)
     device_resp = _device_claims(a)
     from verification import checker
@@ -141,11 +182,16 @@ def check(a: Inputs, progress=None) -> CommandResult:
         if a.mutate not in mutants:
             mutants.append(a.mutate)
     t0 = time.perf_counter()
-    rows = checker.check(ids, fast=a.fast, progress=progress is not None, workers=a.workers, network=a.network,
-                       mutants=mutants, device=device_resp)
+    report = out / "paper_checks.md"
+    try:
+        rows = checker.check(ids, fast=a.fast, progress=progress is not None, workers=a.workers,
+                             network=a.network, mutants=mutants, device=device_resp)
+    except checker.ChecksInterrupted as exc:      # Ctrl-C: what finished goes into a report marked partial
+        checker.write_report(exc.rows, report, a.fast, time.perf_counter() - t0, [], device=device_resp,
+                             partial=f"interrupted after {len(exc.rows)} of {exc.total} claims")
+        raise CheckInterrupted(report, str(exc)) from None
     figs = [] if a.no_figures else checker.make_figures(rows, out / "figures", device=device_resp)
     seconds = time.perf_counter() - t0          # the whole job: claims, figures and report
-    report = out / "paper_checks.md"
     checker.write_report(rows, report, a.fast, seconds, figs, device=device_resp)
     ok = checker.all_as_expected(rows)
     data = {"claims": checker.public(rows), "all_as_expected": ok, "seconds": seconds, "report": str(report)}

@@ -73,7 +73,15 @@ def build_response(a: Inputs) -> response.Response:
 
 
 def build_main_response(a: Inputs) -> response.Response:
-    """The main array W's response (two-array algorithms)."""
+    """The main array W's response (two-array algorithms): a built-in family with ``main_param``, or a
+    device preset (``preset:NAME``)."""
+    if a.main_response.startswith("preset:"):
+        if a.main_param:
+            raise InputError("main_param", "a preset's response is fixed; give --main-param with a built-in family")
+        try:
+            return presets.get(a.main_response).response()
+        except InputError as exc:
+            raise InputError("main_response", str(exc).split(": ", 1)[1]) from None
     try:
         return response.get(a.main_response, **family_params(a.main_param, "main_param"))
     except InputError as exc:   # name the option the user typed for the main array
@@ -94,11 +102,28 @@ def build_devices(a: Inputs, two_arrays: bool, pulses: bool, trains=None):
     command, so a device option means the same in simulate, calibrate and train."""
     dw = a.dw_min if pulses else None
     max_bl = getattr(a, "max_bl", None)
-    array = device.Device(build_response(a), dw_min=dw, sigma_c=a.sigma_c, max_bl=max_bl, trains=trains)
+    resp = build_response(a)
+    if dw is not None:
+        check_pulse_size(dw, resp)
+    array = device.Device(resp, dw_min=dw, sigma_c=a.sigma_c, max_bl=max_bl, trains=trains)
     main = None
     if two_arrays:
         main = device.Device(build_main_response(a), dw_min=dw, sigma_c=a.sigma_c, max_bl=max_bl, trains=trains)
     return array, main
+
+
+# a pulse must move a float64 weight by many ulps: |w| / dw_min <= 2^40 keeps the rounding of one pulse below
+# 2^-12 = 2.4e-4 of its size (float64 spacing is 2^-52 |w|)
+PULSE_RESOLUTION = 2.0 ** -40
+
+
+def check_pulse_size(dw_min: float, resp) -> None:
+    """Refuse a pulse size that float64 weights on the response's range cannot resolve."""
+    scale = max(1.0, *(abs(x) for x in (resp.lo, resp.hi) if np.isfinite(x)))
+    if dw_min < PULSE_RESOLUTION * scale:
+        raise InputError("dw_min", f"must be >= {PULSE_RESOLUTION * scale:.3g} (2^-40 of the largest |w| on the range "
+                                   f"{resp.lo:g}..{resp.hi:g}): smaller pulses are lost to float64 rounding of the "
+                                   f"weights (got {dw_min:g})")
 
 
 def pulse_trains(a: Inputs):

@@ -30,6 +30,10 @@ def fixed_point(a: Inputs, progress=None) -> CommandResult:
     inputs.check_step(objectives.ScalarQuadratic(a.L, a.w_star, a.noise), spec, resp, a.lr, opts)
     theories = importlib.import_module("aimc_theory.symbolic.fixed_points")
     main = inputs.build_main_response(a) if spec.two_arrays else None
+    if a.w0 is not None and not spec.theory_uses_w0:
+        raise InputError("w0", f"the fixed point of {spec.name} does not depend on the initial weight; --w0 applies "
+                               "to " + (", ".join(n for n, s in registry.ALGORITHMS.items() if s.theory_uses_w0)
+                                        or "no algorithm"))
     w0 = a.w_star if a.w0 is None else require_finite("w0", a.w0)
     variation, pop = inputs.population(a, 1000 if a.devices is None else a.devices)
     if variation is None and a.devices is not None:
@@ -47,7 +51,7 @@ def fixed_point(a: Inputs, progress=None) -> CommandResult:
         fps, status = _theory(theories, spec.population_theory)(forms, pop.s_plus, pop.s_minus, lo, hi, a.L,
                                                                 a.w_star, a.noise, params, offsets)
         inner = status == "interior"
-        out["d2d"] = {"devices": pop.size, "seed": a.seed, "mean": float(np.mean(fps)),
+        out["d2d"] = {"devices": pop.size, "seed": a.seed, "clipped_devices": pop.clipped, "mean": float(np.mean(fps)),
                       "fraction_saturated": float(np.mean(~inner)),
                       "fixed_point_distribution": inputs.summary(fps[inner]) if inner.any() else None}
     return CommandResult("fixed-point", out, a.arguments(), None, fp)
@@ -72,6 +76,14 @@ def simulate(a: Inputs, progress=None) -> CommandResult:
     for name, value, unset in (("max_bl", a.max_bl, None), ("sigma_c", a.sigma_c, 0.0)):
         if value != unset and not a.pulses:
             raise InputError(name, "applies only to the pulse-level model: add --pulses --dw-min X")
+    if a.dtype != "float64" and a.pulses:
+        raise InputError("dtype", "float32 applies to the expected-update model only (the pulse-level model "
+                                  "counts pulses in float64); leave --dtype out with --pulses")
+    if not spec.analog:
+        for name, value, unset in (("pulses", a.pulses, False), ("dw_min", a.dw_min, None),
+                                   ("desired_bl", a.desired_bl, None)):
+            if value != unset:
+                raise InputError(name, f"{spec.name} has no analog array: device options do not apply")
     inputs.check_arrays(a, spec)
     opts = inputs.algorithm_options(a, spec)
     array, main = inputs.build_devices(a, spec.two_arrays, a.pulses, trains)
@@ -87,7 +99,10 @@ def simulate(a: Inputs, progress=None) -> CommandResult:
     if variation is not None:           # each chain its own device (the gradient / residual array)
         if not spec.analog:
             raise InputError("preset_dtod" if a.preset_dtod else "gain_dtod", f"{spec.name} has no analog array")
-        array = pop.device(array, (a.chains, 1))
+        try:
+            array = pop.device(array, (a.chains, 1))
+        except InputError as exc:               # a drawn step scale the device cannot take: the user's sigma
+            raise InputError("preset_dtod" if a.preset_dtod else "gain_dtod", str(exc).split(": ", 1)[1]) from None
     opt = registry.build(spec.name, a.lr, array, main, seed=a.seed, **opts)
     res = simulation.simulate(obj, opt, a.steps, a.chains, a.seed, w0=a.w_star if a.w0 is None else a.w0,
                          progress=progress, backend=a.backend,
@@ -97,7 +112,7 @@ def simulate(a: Inputs, progress=None) -> CommandResult:
     if spec.final_keys:
         out.update(spec.final_keys(res.final_params, res.final_state))
     if variation is not None:           # the chains' own stationary means (time averages), one per device
-        out["d2d"] = {"devices": a.chains, "seed": a.seed,
+        out["d2d"] = {"devices": a.chains, "seed": a.seed, "clipped_devices": pop.clipped,
                       "chain_mean_distribution": inputs.summary(res.chain_means[:, 0])}
     model = ("per-sample pulse trains" if a.desired_bl else "pulse level") if a.pulses else "expected update"
     return CommandResult("simulate", out, a.arguments(), model, res)

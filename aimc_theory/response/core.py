@@ -410,8 +410,9 @@ def brentq(f: Callable[[float], float], a: float, b: float, xtol: float = 2e-12,
 MAX_UNBOUNDED_SPS = 8
 
 
-def _validate(resp: Response, require_sp: bool = True) -> Response:
-    """Both responses positive and finite inside the range; an SP inside the range."""
+def _validate(resp: Response, require_sp: bool = True, prove: Callable[[Response], None] | None = None) -> Response:
+    """Both responses positive and finite inside the range (on the scan grid, then ``prove(resp)`` for the
+    whole range when given: user expressions); an SP inside the range."""
     x = scan_grid(resp.lo, resp.hi)
     for label, fun in (("q_plus", resp.q_plus), ("q_minus", resp.q_minus)):
         with np.errstate(all="ignore"):
@@ -421,6 +422,8 @@ def _validate(resp: Response, require_sp: bool = True) -> Response:
             w_bad = float(x[np.argmax(bad)])
             raise InputError(label, f"must be positive inside the range ({resp.lo:g}, {resp.hi:g}) "
                                     f"but q({w_bad:.6g}) = {float(y[np.argmax(bad)]):.6g}")
+    if prove is not None:
+        prove(resp)
     if not resp.bounded and len(resp.symmetric_points) > MAX_UNBOUNDED_SPS:
         raise InputError("range", f"G = 0 at {len(resp.symmetric_points)} points on the unbounded range "
                                     f"({resp.lo:g}, {resp.hi:g}) (a periodic response?); give --range LO,HI")
@@ -660,12 +663,21 @@ def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | No
                                         "pi, E and function names")
     qp_expr, qm_expr = _user_exprs(q_plus, q_minus, p)
     from scipy.special import erf      # SymPy's numpy printer maps erf to math.erf (scalars only)
-    qp_f = sp.lambdify(expressions.W, qp_expr, modules=["numpy", {"erf": erf}])
-    qm_f = sp.lambdify(expressions.W, qm_expr, modules=["numpy", {"erf": erf}])
+    try:
+        qp_f = sp.lambdify(expressions.W, qp_expr, modules=["numpy", {"erf": erf}])
+        qm_f = sp.lambdify(expressions.W, qm_expr, modules=["numpy", {"erf": erf}])
+    except Exception as exc:            # noqa: BLE001 -- SymPy's printer on a user's expression: one line
+        raise InputError("q_plus", f"SymPy cannot compile {q_plus!r} / {q_minus!r}: {type(exc).__name__}") from None
     qp_n, qm_n = _broadcast(qp_f), _broadcast(qm_f)
     lo, hi = _positive_interval(qp_n, qm_n) if range is None else _range(range)
     every = _identical(qp_expr == qm_expr, qp_n, qm_n, lo, hi, lambda: (qp_expr, qm_expr))
-    return _validate(_build(name, p, lo, hi, lambda: (qp_expr, qm_expr), qp_n, qm_n, every, exact_roots=True))
+
+    def prove(resp):                    # q+ > 0 and q- > 0 on the whole range, not only on the grid
+        for label, expr, text in (("q_plus", qp_expr, q_plus), ("q_minus", qm_expr, q_minus)):
+            expressions.prove_positive(expr, lo, hi, label, text)
+
+    return _validate(_build(name, p, lo, hi, lambda: (qp_expr, qm_expr), qp_n, qm_n, every, exact_roots=True),
+                     prove=prove)
 
 
 def compiled(q_plus: str, q_minus: str, qp_code: Callable, qm_code: Callable, range: tuple[float, float],
@@ -705,17 +717,23 @@ def _user_exprs(q_plus: str, q_minus: str, p: dict) -> tuple:
     """The SymPy expressions of a user response with its parameters substituted (parsed safely)."""
     import sympy as sp
     from .. import expressions
-    raw_p = expressions.parse(q_plus, p.keys(), what="q_plus")
-    raw_m = expressions.parse(q_minus, p.keys(), what="q_minus")
+    raw_p = expressions.parse(q_plus, p.keys(), what="q_plus", values=p)
+    raw_m = expressions.parse(q_minus, p.keys(), what="q_minus", values=p)
     used = {s.name for s in (raw_p.free_symbols | raw_m.free_symbols)} - {"w"}
     unused = set(p) - used
     if unused:
         raise InputError(f"param {sorted(unused)[0]}", "parameter does not appear in q_plus or q_minus; "
                                                     f"names used: {', '.join(sorted(used)) or 'none'}")
     subs = {sp.Symbol(k, real=True): expressions.to_number(v) for k, v in p.items()}
-    qp_expr = expressions.check_finite_real(raw_p.subs(subs), "q_plus", f"{q_plus} with {p}")
-    qm_expr = expressions.check_finite_real(raw_m.subs(subs), "q_minus", f"{q_minus} with {p}")
-    return qp_expr, qm_expr
+    out = []
+    for label, raw, text in (("q_plus", raw_p, q_plus), ("q_minus", raw_m, q_minus)):
+        try:
+            expr = raw.subs(subs)
+        except Exception as exc:        # noqa: BLE001 -- SymPy on a user's expression: one line
+            raise InputError(label, f"SymPy cannot substitute the parameters {p} into {text!r}: "
+                                    f"{type(exc).__name__}") from None
+        out.append(expressions.check_finite_real(expr, label, f"{text} with {p}"))
+    return tuple(out)
 
 
 def _broadcast(f):
@@ -729,7 +747,14 @@ def _range(range) -> tuple[float, float]:
         raise InputError("range", f"must be two numbers LO,HI with LO < HI (got {range!r})") from None
     if not lo < hi or math.isnan(lo) or math.isnan(hi):
         raise InputError("range", f"must satisfy LO < HI (got {lo}, {hi})")
+    if math.isfinite(lo) and math.isfinite(hi) and hi - lo < MIN_RELATIVE_WIDTH * max(abs(lo), abs(hi)):
+        raise InputError("range", f"({lo:g}, {hi:g}) is too narrow for float64: HI - LO must be at least "
+                                  f"{MIN_RELATIVE_WIDTH:g} x max(|LO|, |HI|) (the scan grid would repeat points)")
     return lo, hi
+
+
+MIN_RELATIVE_WIDTH = 1e-9     # of a range: (hi - lo) / max(|lo|, |hi|)
+RESOLUTION = 1e-13            # relative difference of q+ and q- below which float64 cannot resolve G (450 ulps)
 
 
 def _identical(same: bool, qp_n, qm_n, lo, hi, exprs: Callable[[], tuple]) -> bool:
@@ -744,8 +769,40 @@ def _identical(same: bool, qp_n, qm_n, lo, hi, exprs: Callable[[], tuple]) -> bo
     if np.any(np.abs(a - b) > 1e-12 * (np.abs(a) + np.abs(b))) or not np.all(np.isfinite(a - b)):
         return False
     import sympy as sp
+
+    from ..symbolic.engine import attempt
     qp_expr, qm_expr = exprs()
-    return sp.expand(qp_expr - qm_expr) == 0 or bool(np.all(a == b))
+    notes: list = []
+    if attempt(lambda: sp.expand(qp_expr - qm_expr) == 0, 4.0, notes, "expanding q+ - q-"):
+        return True
+    with np.errstate(all="ignore"):
+        rel = float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b))))
+    if rel > RESOLUTION:
+        return False
+    # equal to float64 precision on the whole range: identical (sin(w)**2 + cos(w)**2 and 1), or different
+    # below float64's resolution (1 - w and 1 + w on a range of width 1e-20): 50-digit values at 9 points decide
+
+    def differ():
+        d = qp_expr - qm_expr
+        for t in x[:: max(1, len(x) // 8)]:
+            at = sp.Float(float(t), 50)
+            v, s_ = sp.N(d.subs(W, at), 50), sp.N((abs(qp_expr) + abs(qm_expr)).subs(W, at), 50)
+            if abs(complex(v)) > 1e-40 * max(abs(complex(s_)), 1e-300):
+                return True
+        return False
+    from ..expressions import W
+    differs = attempt(differ, 4.0, notes, "comparing q+ and q- to 50 digits")
+    if differs is None:
+        raise InputError("range", f"q_plus and q_minus are equal to float64 precision on the range ({lo:g}, {hi:g}) "
+                                  f"but SymPy could not decide whether they are identical ({notes[-1]}); write "
+                                  "them identically, or widen the range")
+    if differs:
+        # G = (q- - q+)/2 is rounding noise in float64 there, its zeros (the SPs) meaningless
+        raise InputError("range", f"q_plus and q_minus are not identical but equal to float64 precision on "
+                                  f"the range ({lo:g}, {hi:g}) (largest relative difference {rel:.3g} <= "
+                                  f"{RESOLUTION:g}), so G = (q- - q+)/2 is rounding noise there: the range is too "
+                                  "narrow for float64; widen it (or rescale w)")
+    return True
 
 
 def _positive_interval(qp, qm) -> tuple[float, float]:

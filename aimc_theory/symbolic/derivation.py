@@ -13,7 +13,7 @@ from scipy import integrate, optimize
 from ..errors import InputError, require_positive
 from ..expressions import W
 from ..response import Response, scan_grid
-from .engine import Deadline, T as _T, attempt as _try, lambdify_w as _lambdify_w
+from .engine import GAVE_UP as _GAVE_UP, Deadline, T as _T, attempt as _try, lambdify_w as _lambdify_w
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,7 +133,15 @@ def derive(response: Response, time_budget: float | None = 4.0, penalty: bool = 
            sp.srepr(response.q_minus_expr), response.lo, response.hi, time_budget, penalty)
     if key in _CACHE:
         return _CACHE[key]
-    d = _derive(response, time_budget, penalty)
+    try:
+        d = _derive(response, time_budget, penalty)
+    except InputError:
+        raise
+    except _GAVE_UP as exc:
+        # a SymPy (or quadrature) failure outside the budgeted calls: one line naming the response, no traceback
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise InputError("response", f"the derivation of {response.describe()} failed: {type(exc).__name__}"
+                                     + (f": {text}" if text else "")) from None
     if len(_CACHE) >= 64:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = d

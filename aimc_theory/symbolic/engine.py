@@ -64,9 +64,12 @@ def budget(seconds: float):
 
 # SymPy's own failures are not ValueErrors: the polys errors (PolynomialError from the Risch integrator,
 # CoercionFailed, GeneratorsNeeded, ...) share BasePolynomialError, limits and series raise PoleError, evalf
-# PrecisionExhausted (an ArithmeticError); each means "no symbolic answer", so the numeric path takes over
-_GAVE_UP = (NotImplementedError, TypeError, ValueError, ArithmeticError, AttributeError, RecursionError,
-            MemoryError, LookupError, BasePolynomialError, PoleError)
+# PrecisionExhausted (an ArithmeticError); each means "no symbolic answer", so the numeric path takes over.
+# RuntimeError (RecursionError is one) and AssertionError (SymPy's internal asserts) too: a forked child
+# reports any exception as a give-up (_in_child), the main thread must not do less
+_GAVE_UP = (NotImplementedError, TypeError, ValueError, ArithmeticError, AttributeError, RuntimeError,
+            AssertionError, MemoryError, LookupError, BasePolynomialError, PoleError)
+GAVE_UP = _GAVE_UP      # for callers that map the same failures to one InputError line (derivation.derive)
 
 
 def attempt(fn, seconds, notes: list | None = None, what: str = "a SymPy call"):
@@ -168,13 +171,18 @@ def lambdify_forms(q_plus, q_minus, names):
     """NumPy q+(w, *params), q+'(w, *params), q-(w, *params), q-'(w, *params) (w-derivatives) from
     per-device response expressions in ``w`` and the parameters ``names`` (strings are parsed safely;
     SymPy expressions are used as they are). Every result is shaped like the broadcast arguments."""
+    from ..errors import InputError
     from ..expressions import parse
     syms = [sp.Symbol(n, real=True) for n in names]
     out = []
     for i, e in enumerate((q_plus, q_minus)):
-        expr = parse(e, list(names), what="q_plus" if i == 0 else "q_minus") if isinstance(e, str) else sp.sympify(e)
-        for f in (expr, sp.diff(expr, W)):
-            g = sp.lambdify((W, *syms), f, modules=["numpy", {"erf": erf}])
+        what = "q_plus" if i == 0 else "q_minus"
+        expr = parse(e, list(names), what=what) if isinstance(e, str) else sp.sympify(e)
+        try:
+            forms = [sp.lambdify((W, *syms), f, modules=["numpy", {"erf": erf}]) for f in (expr, sp.diff(expr, W))]
+        except _GAVE_UP as exc:         # SymPy on a user's expression: one line, never a traceback
+            raise InputError(what, f"SymPy cannot differentiate or compile {e!r}: {type(exc).__name__}") from None
+        for g in forms:
             out.append(lambda w, *a, g=g: np.asarray(g(w, *a), float) * np.ones_like(w, dtype=float))
     return out
 
