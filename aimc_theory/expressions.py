@@ -66,7 +66,9 @@ def parse(text: str, param_names, *, what: str = "expression", values=None) -> s
     if len(text) > MAX_LENGTH:
         raise InputError(what, f"expression longer than {MAX_LENGTH} characters")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        # '^' is power with power's precedence: as Python's XOR it binds looser than '-', and '1 - w^2' read as
+        # (1 - w)**2 gave wrong physics without a sign; written as '**' before parsing it is 1 - w**2
+        tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         raise InputError(what, f"cannot parse {text!r}: {getattr(exc, 'msg', None) or exc}") from None
     _check_size(tree, what)

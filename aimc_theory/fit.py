@@ -351,6 +351,34 @@ def fit(s: Sweeps, families=FAMILIES) -> list[FitResult]:
     return sorted(out, key=lambda r: r.bic)
 
 
+def to_response(r: FitResult, s: Sweeps):
+    """The fitted response as a :class:`aimc_theory.response.Response` (q+/q- in units of its dw_min, on the
+    observed range), ready for ``Device(resp, dw_min=...)``, ``symbolic.derive`` or ``simulation.simulate``.
+
+    Parameters
+    ----------
+    r : FitResult
+        One of :func:`fit`'s results (``fit(...)[0]`` is the best by BIC).
+    s : Sweeps
+        The data it was fitted to (:func:`read`).
+
+    Returns
+    -------
+    tuple
+        ``(Response, dw_min)``.
+
+    Raises
+    ------
+    InputError
+        When the fit is not a valid device response (no positive step, q+ or q- not positive on the range).
+    """
+    d = as_response(r, s)
+    if d["note"]:
+        raise InputError("data", d["note"])
+    from .response import from_expressions
+    return from_expressions(d["q_plus"], d["q_minus"], range=(s.lo, s.hi), name=f"fit:{r.family}"), d["dw_min"]
+
+
 def as_response(r: FitResult, s: Sweeps) -> dict:
     """The fitted response in units of dw_min, as arguments every command accepts."""
     from .response import from_expressions

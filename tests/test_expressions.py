@@ -188,3 +188,14 @@ def test_enclosures_contain_every_value():
             assert lo <= v.real <= hi, (e, a, b, t, v, lo, hi)
             checked += 1
     assert checked > 300
+
+
+def test_caret_is_power_with_power_precedence():
+    """'1 - w^2' is 1 - w**2 (as a paper writes it), never (1 - w)**2 (Python's XOR precedence)."""
+    from aimc_theory import response
+    r = response.from_expressions("1 - w^2", "1 + w^2", range=(-0.5, 0.5))
+    s = response.from_expressions("1 - w**2", "1 + w**2", range=(-0.5, 0.5))
+    w = np.linspace(-0.4, 0.4, 9)
+    assert np.array_equal(r.q_plus(w), s.q_plus(w)) and np.array_equal(r.q_minus(w), s.q_minus(w))
+    t = response.from_expressions("2^-w^2", "2^w^2", range=(-0.5, 0.5))     # right-associative, like **
+    assert t.q_plus(0.3) == pytest.approx(2 ** -(0.3 ** 2))

@@ -86,3 +86,14 @@ def test_example_file_fits(capsys):
     assert main(["fit", "--data", str(example)]) == 0
     out = capsys.readouterr().out
     assert "best: linear" in out and "aimc-theory derive --q-plus" in out
+
+
+def test_to_response_gives_a_response_object(tmp_path):
+    from aimc_theory import device, presets
+    p = presets.get("ecram")
+    s = fit.read(sweep_csv(tmp_path / "e.csv", p.response(), p.dw_min, pulses=600, w0=-0.5))
+    best = fit.fit(s, ["linear"])[0]
+    resp, dw_min = fit.to_response(best, s)
+    assert resp.lo == s.lo and resp.hi == s.hi and dw_min > 0
+    device.Device(resp, dw_min=dw_min)             # usable as a device at once
+    assert resp.symmetric_points == pytest.approx(fit.as_response(best, s)["symmetric_points"])
