@@ -278,6 +278,19 @@ def _compile_pulses():
             return q ** c1
         return math.expm1(c1 - c0 * u if up else c1 + c0 * u) * c2
 
+    @njit(cache=True, nogil=True, inline="always")
+    def fire(w, up, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng):
+        # one pulse at weight w (UP or down): the response's step, its cycle-to-cycle noise, the bounds
+        q = step(w, up, kind, c0, c1, c2, c3, shift)
+        if sigma != 0.0:
+            q += sigma * rng.standard_normal()
+        w = w + dw * q if up else w - dw * q
+        if w < lo:
+            w = lo
+        elif w > hi:
+            w = hi
+        return w
+
     @njit(cache=True, nogil=True)
     def batch(W, X, D, A, B, bl, u, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng, rowsel, colsel):
         # W (chains * out * in) flat; X (chains or 1, B, in), D (chains, B, out); A, B, bl (chains, B) of
@@ -318,16 +331,7 @@ def _compile_pulses():
                         j = colsel[jj]
                         up = di * X[xc, b, j] < 0.0
                         k = row + j
-                        w = W[k]
-                        q = step(w, up, kind, c0, c1, c2, c3, shift)
-                        if sigma != 0.0:
-                            q += sigma * rng.standard_normal()
-                        w = w + dw * q if up else w - dw * q
-                        if w < lo:
-                            w = lo
-                        elif w > hi:
-                            w = hi
-                        W[k] = w
+                        W[k] = fire(W[k], up, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng)
 
     @njit(cache=True, nogil=True)
     def transfer(W, V, cf, kf, jf, fired, A, u32, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng):
@@ -356,16 +360,7 @@ def _compile_pulses():
                     if uu < p:
                         k = (c * out + i) * inp + j
                         up = v > 0.0
-                        w = W[k]
-                        q = step(w, up, kind, c0, c1, c2, c3, shift)
-                        if sigma != 0.0:
-                            q += sigma * rng.standard_normal()
-                        w = w + dw * q if up else w - dw * q
-                        if w < lo:
-                            w = lo
-                        elif w > hi:
-                            w = hi
-                        W[k] = w
+                        W[k] = fire(W[k], up, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng)
 
     @njit(cache=True, nogil=True)
     def column_absmax(V, cols):
