@@ -110,15 +110,7 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     lr = require_positive("lr", lr)
     from .simulation import check_seed
     seed = check_seed(seed)
-    n_train = dataset.x_train.shape[0]
-    if batch_size > n_train:
-        raise InputError("batch_size", f"must be an integer in [1, {n_train}]: the training set of {dataset.name} has "
-                                       f"{n_train:,} samples (got {batch_size:,}); a larger batch trains nothing")
-    if not np.all(np.isfinite(dataset.x_train)):
-        raise InputError("dataset", "the training images contain NaN or inf")
-    net = architectures.build(architecture, dataset.n_inputs, dataset.n_classes,
-                              tuple(require_int("hidden", h) for h in hidden))
-    check_network_memory(net, device, main, batch_size, "hidden" if architecture == "fcn" else "architecture")
+    net = check_training_size(dataset, architecture, hidden, device, main, batch_size)
     check_network_pulses(device, lr)
     spec = registry.spec(algorithm)
     if spec.two_arrays and main is None:
@@ -197,6 +189,22 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
             if progress:
                 progress(_bar(epoch, epochs, n, n, n / secs[-1], losses[-1]) + f" test acc {tests[-1]:.4f}\n")
     return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, current())
+
+
+def check_training_size(dataset, architecture: str, hidden, device: Device, main: Device | None, batch_size: int):
+    """The network ``train`` would build, after refusing what cannot train or fit: a batch larger than the
+    training set, non-finite images, weights and activations beyond the memory available
+    (:func:`check_network_memory`). Returns the built network."""
+    n_train = dataset.x_train.shape[0]
+    if batch_size > n_train:
+        raise InputError("batch_size", f"must be an integer in [1, {n_train}]: the training set of {dataset.name} has "
+                                       f"{n_train:,} samples (got {batch_size:,}); a larger batch trains nothing")
+    if not np.all(np.isfinite(dataset.x_train)):
+        raise InputError("dataset", "the training images contain NaN or inf")
+    net = architectures.build(architecture, dataset.n_inputs, dataset.n_classes,
+                              tuple(require_int("hidden", h) for h in hidden))
+    check_network_memory(net, device, main, batch_size, "hidden" if architecture == "fcn" else "architecture")
+    return net
 
 
 def check_network_memory(net, device: Device, main: Device | None, batch_size: int, param: str = "hidden") -> None:

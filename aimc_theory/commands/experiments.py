@@ -48,15 +48,7 @@ def train(a: Inputs, progress=None) -> CommandResult:
     if unused:
         raise InputError(unused[0], f"does not apply to {', '.join(algs)}")
     if not any(s.analog for s in specs):
-        for name, value, unset in (("response", a.response, None), ("param", a.param, []), ("q_plus", a.q_plus, None),
-                                   ("q_minus", a.q_minus, None), ("sp_shift", a.sp_shift, 0.0),
-                                   ("pulses", a.pulses, False), ("dw_min", a.dw_min, None),
-                                   ("desired_bl", a.desired_bl, None), ("sigma_c", a.sigma_c, 0.0),
-                                   ("gain_dtod", a.gain_dtod, 0.0), ("imbalance_dtod", a.imbalance_dtod, 0.0),
-                                   ("preset_dtod", a.preset_dtod, False), ("ref_mean", a.ref_mean, 0.0),
-                                   ("ref_std", a.ref_std, 0.0)):
-            if value != unset:
-                raise InputError(name, f"{', '.join(algs)} has no analog array: device options do not apply")
+        inputs.check_arrays(a, specs[0], ", ".join(algs))
     if a.sigma_c and not a.pulses:
         raise InputError("sigma_c", "applies only to the pulse-level model: add --pulses --dw-min X")
     trains = inputs.pulse_trains(a)
@@ -72,13 +64,7 @@ def train(a: Inputs, progress=None) -> CommandResult:
     variation = inputs.variation(a)
     variation = variation if variation.varies else None
     # sized before the first line of progress (network.train checks the same for Python callers)
-    from .. import architectures
-    if a.batch_size > ds.x_train.shape[0]:
-        raise InputError("batch_size", f"must be an integer in [1, {ds.x_train.shape[0]}]: the training set of "
-                                       f"{ds.name} has {ds.x_train.shape[0]:,} samples (got {a.batch_size:,})")
-    net = architectures.build(a.architecture, ds.n_inputs, ds.n_classes, hidden)
-    network.check_network_memory(net, dev, main_dev, a.batch_size, "hidden" if a.architecture == "fcn"
-                                 else "architecture")
+    network.check_training_size(ds, a.architecture, hidden, dev, main_dev, a.batch_size)
     runs = []
     for spec in specs:
         opts = registry.with_defaults(spec.name, {k: v for k, v in given.items() if k in spec.options}) \

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import device, presets, registry, response
 from ..errors import InputError, require_finite
-from ..parameters import validate
+from ..parameters import parameters, validate
 
 
 class Inputs(SimpleNamespace):
@@ -145,13 +145,21 @@ def algorithm_options(a: Inputs, spec: registry.AlgorithmSpec) -> dict:
     return registry.with_defaults(spec.name, given)
 
 
-def check_arrays(a: Inputs, spec: registry.AlgorithmSpec) -> None:
-    """Response options that the chosen algorithm has no array for are errors, not ignored."""
+# what describes an analog array: meaningless for an algorithm without one
+ARRAY_OPTIONS = ("response", "param", "q_plus", "q_minus", "range", "sp_shift", "pulses", "dw_min", "desired_bl",
+                 "max_bl", "sigma_c", "gain_dtod", "imbalance_dtod", "preset_dtod", "ref_mean", "ref_std")
+
+
+def check_arrays(a: Inputs, spec: registry.AlgorithmSpec, name: str | None = None) -> None:
+    """Options for an array the chosen algorithm (``name``: the algorithms, for a comparison) does not have
+    are errors, not ignored: the response and device options without an analog array, the main array's
+    without a second one."""
     if not spec.analog:
-        for name, given in (("response", a.response), ("param", a.param), ("q_plus", a.q_plus),
-                            ("q_minus", a.q_minus), ("range", a.range), ("sp_shift", a.sp_shift)):
-            if given:
-                raise InputError(name, f"{spec.name} has no analog array: response options do not apply")
+        table = parameters(a.command)
+        for option in ARRAY_OPTIONS:
+            if option in table and getattr(a, option) != table[option].default:
+                raise InputError(option, f"{name or spec.name} has no analog array: response and device options "
+                                         "do not apply")
     if not spec.two_arrays and (a.main_response != "ideal" or a.main_param):
         raise InputError("main_response", f"{spec.name} has one array: --main-response/--main-param apply only "
                                           "to two-array algorithms (" + ", ".join(

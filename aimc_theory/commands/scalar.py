@@ -79,11 +79,6 @@ def simulate(a: Inputs, progress=None) -> CommandResult:
     if a.dtype != "float64" and a.pulses:
         raise InputError("dtype", "float32 applies to the expected-update model only (the pulse-level model "
                                   "counts pulses in float64); leave --dtype out with --pulses")
-    if not spec.analog:
-        for name, value, unset in (("pulses", a.pulses, False), ("dw_min", a.dw_min, None),
-                                   ("desired_bl", a.desired_bl, None)):
-            if value != unset:
-                raise InputError(name, f"{spec.name} has no analog array: device options do not apply")
     inputs.check_arrays(a, spec)
     opts = inputs.algorithm_options(a, spec)
     array, main = inputs.build_devices(a, spec.two_arrays, a.pulses, trains)
@@ -97,8 +92,6 @@ def simulate(a: Inputs, progress=None) -> CommandResult:
                                    "saturates")
     variation, pop = inputs.population(a, a.chains, "chains")
     if variation is not None:           # each chain its own device (the gradient / residual array)
-        if not spec.analog:
-            raise InputError("preset_dtod" if a.preset_dtod else "gain_dtod", f"{spec.name} has no analog array")
         try:
             array = pop.device(array, (a.chains, 1))
         except InputError as exc:               # a drawn step scale the device cannot take: the user's sigma
