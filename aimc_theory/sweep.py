@@ -267,7 +267,8 @@ def _task_run(task: dict) -> runs.Run:
     return r
 
 
-def _row_of(task: dict, r: runs.Run, status: str, error: str, seconds, retry: bool = False) -> dict:
+def _row_of(task: dict, r: runs.Run, status: str, error: str, seconds, retry: bool = False,
+            timeout: float | None = None) -> dict:
     """A row without results (filled in by :func:`run_point`; as it is for a point stopped from outside)."""
     row = {"point": task["id"], "status": status, "replicate": task["replicate"]}
     if "seed" in r.params:
@@ -278,6 +279,8 @@ def _row_of(task: dict, r: runs.Run, status: str, error: str, seconds, retry: bo
                 "params": _stored_params(task["run"])})
     if retry:
         row["retry"] = True
+    if timeout is not None:
+        row["timeout"] = float(timeout)     # a resume with the same (or a shorter) point_timeout keeps the row
     return row
 
 
@@ -415,6 +418,16 @@ def _inline(tasks, workers):
         yield run_point(t)
 
 
+THEORY_COMMANDS = ("simulate", "fixed-point", "calibrate", "derive")   # their points derive (SymPy)
+
+
+def _preload(tasks) -> None:
+    """Import the symbolic module before the workers fork when the points derive: each fresh worker would
+    import SymPy again (~1.5 s, several under load), counted against a point's ``point_timeout``."""
+    if any(t["run"].command in THEORY_COMMANDS for t in tasks):
+        from . import symbolic  # noqa: F401
+
+
 def _processes(tasks, workers, timeout: float | None = None):
     """Each point in a worker process of a local pool, isolated: a point that raises is its error row; a
     point that runs longer than ``timeout`` seconds has its worker killed (the row says "timeout after N
@@ -461,6 +474,7 @@ def _processes(tasks, workers, timeout: float | None = None):
         slot.task, slot.t0 = task, time.monotonic()
         return None
 
+    _preload(tasks)
     try:
         slots.extend(start() for _ in range(min(workers, len(queue))))
         pending = [row for i in range(len(slots)) if (row := give(i)) is not None]
@@ -493,7 +507,7 @@ def _processes(tasks, workers, timeout: float | None = None):
                     slot.stop()
                     row = _row_of(slot.task, _task_run(slot.task), "error",
                                   f"timeout after {timeout:g} s (point_timeout): its worker was stopped", seconds,
-                                  retry=True)
+                                  retry=True, timeout=timeout)
                     slots[i] = start()
                 if row is not None:
                     extra = give(i)
@@ -625,13 +639,14 @@ class StudyResult:
 
 def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers: int | None = None,
               progress: Callable[[int, int, float], None] | None = None, figures: bool = True,
-              notice: Callable[[str], None] | None = None) -> StudyResult:
+              notice: Callable[[str], None] | None = None, point_timeout: float | None = None) -> StudyResult:
     """Run every point not already done, then write the table (and figures).
 
     A point file found from an earlier run is used only if it is a valid row of this very point (a JSON
     object with the point's id, parameters, replicate and seed, status "ok" or "error", the numbers finite
     or null, see :func:`check_point`); any other is reported through ``notice`` and the point runs again,
-    and so does a point stopped from outside last time (a timeout, a worker that died).
+    and so does a point stopped from outside last time (a worker that died; a timeout only when
+    ``point_timeout`` is now longer than the one that stopped it, or none: the same limit would stop it again).
 
     Parameters
     ----------
@@ -647,6 +662,9 @@ def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers
         Draw the heat maps / curves.
     notice : callable(str), optional
         Receives one line per point file that is run again, and why (default: printed on stderr).
+    point_timeout : float, optional
+        The executor's point_timeout (seconds): a point a timeout stopped last time runs again only if this
+        is longer (or None).
 
     Returns
     -------
@@ -665,7 +683,7 @@ def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers
         f = point_dir / f"{p['id']}.json"
         if not os.path.lexists(f):
             continue
-        row, why = _read_point(f, p)
+        row, why = _read_point(f, p, point_timeout)
         if why:
             again.append(f"sweep: {point_dir.name}/{f.name}: {why}; running the point again")
         else:
@@ -710,7 +728,7 @@ def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers
 MAX_POINT_FILE = 1 << 20       # bytes: a point file is a few kB
 
 
-def _read_point(f: Path, p: dict) -> tuple[dict | None, str]:
+def _read_point(f: Path, p: dict, point_timeout: float | None = None) -> tuple[dict | None, str]:
     """(the stored row, "") or (None, why it is not used)."""
     import stat
     try:
@@ -734,6 +752,9 @@ def _read_point(f: Path, p: dict) -> tuple[dict | None, str]:
     if why:
         return None, why
     if row.get("retry"):
+        stopped = row.get("timeout")
+        if stopped is not None and point_timeout is not None and point_timeout <= stopped:
+            return row, ""       # it would time out again: kept (a longer point_timeout runs it again)
         return None, f"last run stopped from outside ({row.get('error')})"
     return row, ""
 
@@ -749,7 +770,8 @@ def check_point(row, p: dict) -> str:
     ``replicate`` and ``seed`` (the point's), ``params`` (the point's parameters, ``out`` aside),
     the numbers ``theory``, ``measured``, ``se``, ``z``, ``bias``, ``tolerance``, ``allowance``, ``mde``,
     ``seconds`` (each finite or null), ``basis`` and ``verdict`` (text or null), ``error`` and ``argv``
-    (text), ``out`` (an object of text, numbers, true/false or null) and optionally ``retry`` (true/false).
+    (text), ``out`` (an object of text, numbers, true/false or null) and optionally ``retry`` (true/false)
+    and ``timeout`` (the point_timeout, seconds > 0, that stopped the point).
     """
     if not isinstance(row, dict):
         return f"not a JSON object (a JSON {_json_kind(row)})"
@@ -784,6 +806,9 @@ def check_point(row, p: dict) -> str:
         return "out is not an object of numbers and text"
     if not isinstance(row.get("retry", False), bool):
         return "retry is not true or false"
+    t = row.get("timeout")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0):
+        return f"timeout is {str(t)[:40]!r}, not a number > 0"
     return ""
 
 
@@ -1000,7 +1025,7 @@ def sweep(progress=None, notice=None, **params) -> CommandResult:
     n = len(points(study))
     try:
         res = run_study(study, out, execute=ex, workers=a.workers, progress=progress, figures=not a.no_figures,
-                        notice=notice)
+                        notice=notice, point_timeout=a.point_timeout)
     except KeyboardInterrupt:
         raise StudyInterrupted(out / (study.name + "_points")) from None
     failed = [{"point": r["point"], "error": r["error"]} for r in res.rows if r["status"] != "ok"]

@@ -238,3 +238,15 @@ def test_kill_9_of_check_ends_its_workers(tmp_path):
             break
         time.sleep(0.1)
     assert not alive, f"workers {alive} outlived check"
+
+
+@pytest.mark.parametrize("command", ["simulate", "fixed-point"])
+def test_read_noise_beyond_the_range_is_refused(command):
+    """A read noise 10x beyond P's range gave a mean of -1.7e9 +- 1.9e9 (noise); now one error names it."""
+    kw = dict(algorithm="residual-learning", read_noise=1e11)
+    if command == "simulate":
+        kw.update(steps=10, chains=2)
+    with pytest.raises(InputError, match=r"read_noise.*<= 10 x"):
+        commands.call(command, kw)
+    ok = dict(kw, read_noise=1.0)
+    assert commands.call(command, ok).ok in (True, False)      # in range: runs

@@ -341,7 +341,8 @@ def test_a_seed_out_of_range_in_a_study_is_refused_naming_its_key(tmp_path, caps
 def test_point_timeout_stops_a_hung_point_and_a_dead_worker_is_a_row(tmp_path, monkeypatch):
     """--point-timeout: the process pool kills the worker of a point that runs too long (its row: "timeout
     after N s"), a worker that dies is the row of its point, a fresh worker takes the next point; inline with
-    a timeout runs each point in a child. Such rows are run again on resume."""
+    a timeout runs each point in a child. Such rows are run again on resume (a timeout only with a longer
+    point_timeout or none)."""
     import os
     import signal
     real = sweep.run_point
@@ -358,18 +359,23 @@ def test_point_timeout_stops_a_hung_point_and_a_dead_worker_is_a_row(tmp_path, m
     text = SMALL.replace("noise = [0.0, 0.1, 0.3]", "noise = [0.0, 0.1, 0.3, 0.2]")
     study = sweep.load(write(tmp_path, text, "small.toml"))
     for name, workers in (("processes", 2), ("inline", 1)):
-        res = sweep.run_study(study, tmp_path / name, execute=sweep.executor(name, point_timeout=0.5),
+        res = sweep.run_study(study, tmp_path / name, execute=sweep.executor(name, point_timeout=2),
                               workers=workers, figures=False)
         by_noise = {r["noise"]: r for r in res.rows}
-        assert by_noise[0.0]["status"] == by_noise[0.2]["status"] == "ok", name
-        assert by_noise[0.1]["status"] == "error" and by_noise[0.1]["error"].startswith("timeout after 0.5 s")
+        assert by_noise[0.0]["status"] == by_noise[0.2]["status"] == "ok", (name, by_noise[0.0]["error"], by_noise[0.2]["error"])
+        assert by_noise[0.1]["status"] == "error" and by_noise[0.1]["error"].startswith("timeout after 2 s")
         assert by_noise[0.3]["status"] == "error" and "SIGKILL" in by_noise[0.3]["error"]
     monkeypatch.setattr(sweep, "run_point", real)
+    notes = []          # the same point_timeout would stop the hung point again: only the dead worker's runs
+    same = sweep.run_study(study, tmp_path / "inline", execute=sweep.executor("inline"), figures=False,
+                           notice=notes.append, point_timeout=2)
+    assert same.done_before == 3 and len(notes) == 1 and "SIGKILL" in notes[0]
+    assert {r["noise"]: r["status"] for r in same.rows} == {0.0: "ok", 0.1: "error", 0.3: "ok", 0.2: "ok"}
     notes = []
     again = sweep.run_study(study, tmp_path / "processes", execute=sweep.executor("inline"), figures=False,
                             notice=notes.append)
     assert again.done_before == 2 and len(notes) == 2 and all(r["status"] == "ok" for r in again.rows)
-    assert any("timeout after 0.5 s" in n for n in notes)
+    assert any("timeout after 2 s" in n for n in notes)
 
 
 def test_point_timeout_is_checked(tmp_path, capsys):

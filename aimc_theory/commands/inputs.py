@@ -177,6 +177,13 @@ def check_step(obj, spec: registry.AlgorithmSpec, resp, lr: float, opts: dict) -
                              f"the residual array P starts at {p0:g}, outside its weight range ({resp.lo:g}, "
                              f"{resp.hi:g}); move the range (--sp-shift, -p) or the start")
         obj.check_step(lr, q_max(resp, p0))   # P lives near its reference
+        noise = float(opts.get("read_noise", 0.0) or 0.0)
+        width = min(resp.hi - resp.lo, 2 * Q_MAX_WINDOW)      # P's range (or the window where it lives)
+        if noise > READ_NOISE_RANGES * width:
+            raise InputError("read_noise", f"must be <= {READ_NOISE_RANGES:g} x the residual array's weight range "
+                                           f"({READ_NOISE_RANGES * width:.4g}; got {noise:g}): a read whose noise "
+                                           f"exceeds P's whole range {READ_NOISE_RANGES:g}-fold carries no "
+                                           "information about P, and the mean it gives is noise")
     elif spec.analog:
         if not resp.lo < obj.w_star < resp.hi:
             raise InputError("w_star", f"must lie inside the weight range ({resp.lo:g}, {resp.hi:g})")
@@ -185,10 +192,14 @@ def check_step(obj, spec: registry.AlgorithmSpec, resp, lr: float, opts: dict) -
         obj.check_step(lr)
 
 
+Q_MAX_WINDOW = 10.0         # how far from where the weight lives the divergence check looks
+READ_NOISE_RANGES = 10.0    # the largest read noise, in multiples of P's weight range
+
+
 def q_max(resp: response.Response, centre: float) -> float:
     """Largest pulse response within 10 of where the weight lives (for the divergence check)."""
     c = float(np.clip(centre, resp.lo, resp.hi))          # a centre outside the range: its nearest end
-    grid = np.linspace(max(resp.lo, c - 10), min(resp.hi, c + 10), 1001)[1:-1]
+    grid = np.linspace(max(resp.lo, c - Q_MAX_WINDOW), min(resp.hi, c + Q_MAX_WINDOW), 1001)[1:-1]
     with np.errstate(all="ignore"):
         q = np.maximum(resp.q_plus(grid), resp.q_minus(grid))
     return float(np.max(q[np.isfinite(q)], initial=1.0))
