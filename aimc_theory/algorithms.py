@@ -45,6 +45,12 @@ class Algorithm:
         ``step(grads, state, params, rng) -> (params, state, info)``: the same step with its per-step
         diagnostics (e.g. RL v2's buffer before the threshold rule); ``update`` is ``step`` without ``info``.
         None for rules without diagnostics.
+    devices : tuple of Device
+        The analog arrays the rule writes, the one written with ``lr`` g first (Analog SGD's array, the
+        residual array P of the two-array rules): what sizes a run (memory, time, pulses per write) before it
+        starts. ``()`` for a digital rule, or a user's rule that does not say (sized as the costliest model).
+    lr : float or None
+        The learning rate of the gradient write to ``devices[0]``.
     """
 
     name: str
@@ -53,14 +59,17 @@ class Algorithm:
     readout: Callable[[np.ndarray, Any], np.ndarray] = _identity_readout
     config: tuple = ()
     step: Callable | None = None
+    devices: tuple = ()
+    lr: float | None = None
 
     @classmethod
-    def with_info(cls, name: str, init, step, readout=_identity_readout, config: tuple = ()) -> "Algorithm":
+    def with_info(cls, name: str, init, step, readout=_identity_readout, config: tuple = (), devices: tuple = (),
+                  lr: float | None = None) -> "Algorithm":
         """An algorithm from ``step`` (returning ``(params, state, info)``); ``update`` drops the info."""
         def update(grads, state, params, rng):
             params, state, _ = step(grads, state, params, rng)
             return params, state
-        return cls(name, init, update, readout, config, step)
+        return cls(name, init, update, readout, config, step, devices, lr)
 
 
 def digital_sgd(lr: float) -> Algorithm:
@@ -105,4 +114,5 @@ def analog_sgd(lr: float, device: Device) -> Algorithm:
     def update(grads, state, params, rng):
         return device.write_gradient(params, grads, lr, rng), state
 
-    return Algorithm("analog-sgd", lambda params: None, update, config=("analog-sgd", lr, device))
+    return Algorithm("analog-sgd", lambda params: None, update, config=("analog-sgd", lr, device), devices=(device,),
+                     lr=lr)

@@ -113,7 +113,7 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
     def readout(params, state):
         return params + gamma * state.P if gamma else params
 
-    return Algorithm("residual-learning", init, update, readout)
+    return Algorithm("residual-learning", init, update, readout, devices=(device_p, device_w), lr=lr)
 
 
 def threshold_transfer(H_half: np.ndarray, dw_min: float) -> tuple[np.ndarray, np.ndarray]:
@@ -168,4 +168,4 @@ def residual_learning_v2(lr: float, beta: float, gamma: float, device_p: Device,
     def readout(params, state):
         return params + gamma * state.P if gamma else params
 
-    return Algorithm.with_info("residual-learning-v2", init, step, readout)
+    return Algorithm.with_info("residual-learning-v2", init, step, readout, devices=(device_p, device_w), lr=lr)

@@ -201,18 +201,8 @@ def check_seed(seed, name: str = "seed") -> int:
 
 
 def devices_of(algorithm: Algorithm) -> list:
-    """The analog devices an algorithm writes: those in its ``config`` and those its update closes over
-    (the two-array algorithms keep theirs there)."""
-    found = [c for c in algorithm.config if hasattr(c, "dw_min") and hasattr(c, "response")]
-    for fn in (algorithm.update, algorithm.step):
-        for cell in (getattr(fn, "__closure__", None) or ()):
-            try:
-                obj = cell.cell_contents
-            except ValueError:          # an empty cell
-                continue
-            if hasattr(obj, "dw_min") and hasattr(obj, "response") and not any(obj is d for d in found):
-                found.append(obj)
-    return found
+    """The analog devices an algorithm writes (:attr:`Algorithm.devices`, as the rule declares them)."""
+    return list(algorithm.devices)
 
 
 def update_model(objective, algorithm: Algorithm, devices=None) -> str:
@@ -292,27 +282,12 @@ def check_pulses(objective, algorithm: Algorithm, devices=None, w0=None, lr=None
 
 
 def _gradient_write(algorithm: Algorithm):
-    """(lr, [device]) of the array an algorithm writes with lr g: Analog SGD's device (its config), the
-    residual array ``device_p`` of the two-array algorithms (their closures); (None, []) when not visible."""
-    cfg = algorithm.config
-    if len(cfg) > 2 and cfg[0] == "analog-sgd":
-        return float(cfg[1]), [cfg[2]]
-    for fn in (algorithm.step, algorithm.update):
-        code = getattr(fn, "__code__", None)
-        cells = getattr(fn, "__closure__", None)
-        if code is None or not cells:
-            continue
-        env = {}
-        for name, cell in zip(code.co_freevars, cells):
-            try:
-                env[name] = cell.cell_contents
-            except ValueError:
-                pass
-        if "lr" in env and ("device_p" in env or "device" in env):
-            dev = env.get("device_p", env.get("device"))
-            if hasattr(dev, "dw_min"):
-                return float(env["lr"]), [dev]
-    return None, []
+    """(lr, [device]) of the array an algorithm writes with lr g (:attr:`Algorithm.lr` and the first of
+    :attr:`Algorithm.devices`: Analog SGD's array, the residual array P of the two-array rules); (None, [])
+    when the rule does not declare them."""
+    if algorithm.lr is None or not algorithm.devices:
+        return None, []
+    return float(algorithm.lr), [algorithm.devices[0]]
 
 
 def check_work(objective, algorithm: Algorithm, steps: int, chains: int, w0=None, devices=None) -> str:

@@ -112,4 +112,4 @@ def rider(lr: float, beta: float, gamma: float, eta: float, device_p: Device, de
             return params
         return params + gamma * (state.c * (state.P - state.Q) if chop_prob else state.P - state.Q)
 
-    return Algorithm("e-rider" if chop_prob else "rider", init, update, readout)
+    return Algorithm("e-rider" if chop_prob else "rider", init, update, readout, devices=(device_p, device_w), lr=lr)
