@@ -7,7 +7,9 @@ A device is driven toward its symmetric point (SP, where q+ = q-) by pulses alon
 * ``cyclic``: alternating up and down pulses (up first), the original scheme of Kim et al.
 
 One pulse moves ``w <- w + dw_min (s_+ q+(w) + sigma_c xi)`` up or ``w <- w - dw_min (s_- q-(w)
-+ sigma_c xi)`` down (P1 App. C), clipped to the device range. ``s_+ = g + r`` and ``s_- = g - r``
++ sigma_c xi)`` down (P1 App. C; ``c2c_model="additive"``, the toolkit's pulse model), or, with
+``c2c_model="multiplicative"`` (the reference simulator's default noise), ``w <- w +- dw_min s q(w) (1 + sigma_c
+xi)``, clipped to the device range. ``s_+ = g + r`` and ``s_- = g - r``
 carry the device-to-device variation of P2 eq. 103-104 (see :class:`Variation`); without variation
 s_+ = s_- = 1. Everything is vectorized over devices; the only loop is over pulses.
 
@@ -30,6 +32,7 @@ from .errors import InputError, require_int, require_positive
 from .variation import Variation  # noqa: F401  (its home before; kept importable here)
 
 SCHEMES = ("stochastic", "cyclic")
+C2C_MODELS = ("additive", "multiplicative")     # cycle-to-cycle noise: dw sigma_c xi, or the step x sigma_c xi
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def _element_sps(device: Device, n: int | None, iters: int = 80) -> tuple[np.nda
 def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, devices: int = 1,
                seed: int | None = 0, variation: Variation | None = None, tolerance: float | None = None,
                average_from: int | None = None, record_every: int | None = None,
-               record_devices: int = 8, progress=None, without_sp: str = "error") -> CalibrationResult:
+               record_devices: int = 8, progress=None, without_sp: str = "error",
+               c2c_model: str = "additive") -> CalibrationResult:
     """Apply ``pulses`` zero-shifting pulses to ``devices`` devices starting at ``w0`` (arXiv 2602.21321
     Algorithm 1; ``cyclic``: up, down, up, ...).
 
@@ -138,6 +142,10 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
     without_sp : {"error", "skip"}
         Devices of a population that have no SP in their range: an InputError, or pulsed like the others
         with their target (and error) NaN and ``has_sp`` False.
+    c2c_model : {"additive", "multiplicative"}
+        How ``device.sigma_c`` enters a pulse: ``dw_min sigma_c xi`` added to the step (the toolkit's pulse
+        model, default) or the step times ``(1 + sigma_c xi)`` (the reference simulator's ``mult_noise``).
+        The same normal draws either way.
 
     Returns
     -------
@@ -173,6 +181,9 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
 
     if without_sp not in ("error", "skip"):
         raise InputError("without_sp", f"must be 'error' or 'skip' (got {without_sp!r})")
+    if c2c_model not in C2C_MODELS:
+        raise InputError("c2c_model", f"must be one of {', '.join(C2C_MODELS)} (got {c2c_model!r})")
+    multiplicative = c2c_model == "multiplicative"
     if variation is not None and variation.varies:
         device = variation.population(devices, rng).device(device)
         target = (device_symmetric_points(device, devices) if without_sp == "error"
@@ -214,7 +225,10 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         else:
             step = np.where(rng.random(devices) < 0.5, up_step * qp, -down_step * qm)
         if device.sigma_c:
-            step = step + dw * device.sigma_c * rng.standard_normal(devices)
+            if multiplicative:
+                step = step * (1.0 + device.sigma_c * rng.standard_normal(devices))
+            else:
+                step = step + dw * device.sigma_c * rng.standard_normal(devices)
         w = np.clip(w + step, lo, hi) if own else resp.clip(w + step)
         x = w - target
         if k + 1 > average_from:

@@ -1,4 +1,4 @@
-"""The aimc-theory command line: derive, fixed-point, simulate, calibrate, reproduce, train, presets, fit, sweep, check.
+"""The aimc-theory command line: derive, fixed-point, simulate, calibrate, cost, reproduce, train, presets, fit, sweep, check.
 
 Every command takes ``--json`` and then prints exactly one JSON object on stdout. Exit status:
 0 success, 2 bad input (one line on stderr naming the parameter), 1 when ``check`` finds a
@@ -35,8 +35,11 @@ HELP = {
     "sweep": "a parameter study from a TOML file (grid or random design) on a process pool or a Dask cluster: "
              "tidy table, heat maps, resumable",
     "check": "run the claims catalogue, write paper_checks.md and figures/",
+    "cost": "pulses and steps calibrate-then-RL, RIDER and E-RIDER need to reach an accuracy on your device "
+            "(P2 Cor. 3.9)",
 }
-ORDER = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "presets", "fit", "sweep", "check")
+ORDER = ("derive", "fixed-point", "simulate", "calibrate", "cost", "reproduce", "train", "presets", "fit", "sweep",
+         "check")
 _CHECK_RESPONSE = "check your own device: the single-response claims (1, 2, 4-12, 14-18) on it"
 
 
@@ -168,7 +171,7 @@ def main(argv=None) -> int:
         elif getattr(exc, "report", None) is not None:
             sys.stderr.write(f"\ncheck interrupted: {exc}; partial report {exc.report}\n")
         else:
-            sys.stderr.write(f"\n{command or 'aimc-theory'} interrupted\n")
+            sys.stderr.write(f"\n{command or 'aimc-theory'} interrupted" + (f"; {exc}" if str(exc) else "") + "\n")
         return 130
     except BrokenPipeError:          # output piped into `head`: stop quietly, as Unix tools do
         try:

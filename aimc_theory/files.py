@@ -11,6 +11,7 @@ line naming the parameter that chose the place (``out``) and the path.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import tempfile
 from pathlib import Path
@@ -108,8 +109,55 @@ def atomic_write_bytes(path, data: bytes, *, param: str = "out") -> None:
         f.write(data)
 
 
-def save_figure(fig, path, dpi: int = 110, *, param: str = "out") -> None:
-    """``fig.savefig`` through a temporary file and a rename (the format follows ``path``'s suffix)."""
+FIGURE_FORMATS = ("png", "pdf", "svg")
+_FIGURE_FORMAT: contextvars.ContextVar = contextvars.ContextVar("figure_format", default=None)
+
+
+@contextlib.contextmanager
+def figure_format(fmt: str | None):
+    """Within the block, :func:`save_figure` writes ``fmt`` (png, pdf or svg) where its caller gives no
+    ``format``: a command's ``--format`` reaches figures drawn deep inside it (the claims' figures of
+    ``check``) without a parameter through every drawing function. None: each path's own suffix."""
+    if fmt is not None and fmt not in FIGURE_FORMATS:
+        raise InputError("format", f"must be one of {', '.join(FIGURE_FORMATS)} (got {fmt!r})")
+    token = _FIGURE_FORMAT.set(fmt)
+    try:
+        yield
+    finally:
+        _FIGURE_FORMAT.reset(token)
+
+
+def save_figure(fig, path, dpi: int = 110, *, param: str = "out", format: str | None = None) -> Path:
+    """``fig.savefig`` through a temporary file and a rename.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    path : path
+        The target; with ``format`` (or inside :func:`figure_format`) its suffix is replaced by the format's.
+    dpi : int
+        Resolution of raster output (png); pdf and svg are vector graphics.
+    param : str
+        The parameter an error names (the output directory's).
+    format : {"png", "pdf", "svg"} or None
+        The file format; None: the one of :func:`figure_format`, else ``path``'s suffix (any format
+        matplotlib writes; png without a suffix).
+
+    Returns
+    -------
+    Path
+        The file written (its suffix is the format's).
+    """
     path = Path(path)
+    fmt = format or _FIGURE_FORMAT.get()
+    if fmt is None:
+        fmt = path.suffix.lstrip(".").lower() or "png"      # as before: the suffix says (matplotlib checks it)
+    elif fmt not in FIGURE_FORMATS:
+        raise InputError("format", f"must be one of {', '.join(FIGURE_FORMATS)} (got {fmt!r})")
+    elif path.suffix.lstrip(".").lower() != fmt:
+        path = path.with_suffix("." + fmt)
+    # pdf and svg carry no creation date: the same figure gives the same bytes (reproducible outputs)
+    meta = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
     with open_atomic(path, "wb", param=param) as f:
-        fig.savefig(f, dpi=dpi, format=path.suffix.lstrip(".") or None)
+        fig.savefig(f, dpi=dpi, format=fmt, **({"metadata": meta} if meta else {}))
+    return path

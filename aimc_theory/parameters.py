@@ -22,7 +22,7 @@ from .errors import MAX_MAGNITUDE, InputError
 from .registry import ALGORITHMS, OPTIONS
 
 COMMANDS = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "check", "presets", "fit",
-            "sweep")
+            "sweep", "cost")
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,11 @@ SEED_RANGE = "[0, 2^63)"     # NumPy's generators take any non-negative integer;
 _RESPONSE = "response functions"
 _PROBLEM = "scalar quadratic f = L/2 (w - w*)^2, g = f'(w) + noise * xi, xi ~ N(0, 1)"
 _OPTIONS = "algorithm options (each applies only to the algorithms named in its help)"
-_ONE_RESPONSE = ("derive", "fixed-point", "simulate", "calibrate", "train", "check")
-_TWO_ARRAYS = ("fixed-point", "simulate", "train")
+_ONE_RESPONSE = ("derive", "fixed-point", "simulate", "calibrate", "train", "check", "cost")
+_TWO_ARRAYS = ("fixed-point", "simulate", "train", "cost")
 _SCALAR = ("fixed-point", "simulate")
 _VARIATION = ("fixed-point", "simulate", "calibrate", "train")
+_COST_OPTIONS = ("gamma", "beta", "eta", "chop_prob", "q0")     # the options cost's three methods share
 
 
 def _families() -> str:
@@ -120,21 +121,26 @@ def _rows() -> list[Parameter]:
           _TWO_ARRAYS, group=_RESPONSE),
         P("main_param", "pairs", [], "parameter of --main-response (repeatable)", _TWO_ARRAYS, group=_RESPONSE,
           metavar="KEY=VALUE"),
-        P("time_budget", "float", 4.0, "seconds per SymPy call; the whole derivation at most 4x this", ("derive",),
-          valid="> 0"),
+        P("time_budget", "float", 4.0, "seconds per SymPy call; the whole derivation at most 4x this (the forms in "
+          "the -p parameters: at most 4 s per call)", ("derive",), valid="> 0"),
+        P("digits", "int", 6, "significant digits of the decimals in the printed closed forms (integers and simple "
+          "fractions such as 1/2 stay exact)", ("derive",), valid="[1, 30]"),
+        P("latex", "flag", False, "print the closed forms as one LaTeX align* block to paste into a paper",
+          ("derive",)),
         # the scalar problem
         P("algorithm", "str", "analog-sgd", "one of: " + ", ".join(ALGORITHMS), _SCALAR, group=_PROBLEM),
-        P("L", "float", 1.0, "curvature L", _SCALAR, valid="> 0", group=_PROBLEM),
-        P("w_star", "float", 0.5, "optimum w*", _SCALAR, group=_PROBLEM),
-        P("noise", "float", 0.3, "std of the gradient noise", _SCALAR, valid=">= 0", group=_PROBLEM),
-        P("lr", "float", 0.01, "learning rate", _SCALAR, valid="> 0", group=_PROBLEM),
+        P("L", "float", 1.0, "curvature L", _SCALAR + ("cost",), valid="> 0", group=_PROBLEM),
+        P("w_star", "float", 0.5, "optimum w*", _SCALAR + ("cost",), group=_PROBLEM),
+        P("noise", "float", 0.3, "std of the gradient noise", _SCALAR + ("cost",), valid=">= 0", group=_PROBLEM),
+        P("lr", "float", 0.01, "learning rate", _SCALAR + ("cost",), valid="> 0", group=_PROBLEM),
         P("w0", "float", None, "initial (main) weight (default w*)", _SCALAR, group=_PROBLEM),
     ]
     # the algorithms' options, from the registry: each names the algorithms it applies to
     for opt in OPTIONS.values():
         users = [n for n, s in ALGORITHMS.items() if opt.name in s.options]
         rows.append(P(opt.name, "int" if opt.kind is int else "float", None,
-                      f"{opt.help} (default {opt.default:g}; {', '.join(users)})", _SCALAR + ("train",),
+                      f"{opt.help} (default {opt.default:g}; {', '.join(users)})", _SCALAR + ("train",)
+                      + (("cost",) if opt.name in _COST_OPTIONS else ()),
                       valid=opt.valid, group=_OPTIONS))
     rows += [
         # variation between devices
@@ -153,15 +159,16 @@ def _rows() -> list[Parameter]:
         # runs
         P("steps", "int", 5000, "steps per chain", ("simulate",), valid=">= 1"),
         P("steps", "int", 1000, "iterations (default 1000, as published)", ("reproduce",), valid=">= 1"),
-        P("chains", "int", 1000, "independent chains", ("simulate",), valid=">= 1"),
+        P("chains", "int", 1000, "independent chains", ("simulate", "cost"), valid=">= 1"),
         P("chains", "int", 1000, "number of devices", ("calibrate",), valid=">= 1"),
-        P("seed", "int", 0, "random seed", ("simulate", "calibrate", "reproduce", "train"), valid=SEED_RANGE),
+        P("seed", "int", 0, "random seed", ("simulate", "calibrate", "reproduce", "train", "cost"), valid=SEED_RANGE),
         P("seed", "int", 0, "seed of the device draws", ("fixed-point", "presets"), valid=SEED_RANGE),
         P("pulses", "flag", False, "pulse-level device model (needs --dw-min)", ("simulate", "train")),
         P("pulses", "int", 10000, "number of pulses N", ("calibrate",), valid=">= 1"),
         P("dw_min", "float", None, "pulse size (with --pulses; RL v2: threshold)", ("simulate", "train"),
           valid="> 0"),
-        P("dw_min", "float", None, "pulse size (required)", ("calibrate",), valid="> 0"),
+        P("dw_min", "float", None, "pulse size (required; a preset brings its own)", ("calibrate", "cost"),
+          valid="> 0"),
         P("max_bl", "int", None, "cap on pulses per update (default none)", ("simulate", "train"), valid=">= 1"),
         P("sigma_c", "float", 0.0, "cycle-to-cycle noise per pulse, in dw_min", ("simulate", "calibrate", "train"),
           valid=">= 0"),
@@ -181,6 +188,22 @@ def _rows() -> list[Parameter]:
           ("calibrate",)),
         P("tolerance", "float", 0.01, "absolute error |w - SP| for pulses_to_tolerance", ("calibrate",),
           valid="> 0"),
+        P("c2c_model", "str", "additive", "how --sigma-c enters a pulse: additive, dw_min (q(w) + sigma_c xi) (the "
+          "toolkit's pulse model), or multiplicative, dw_min q(w) (1 + sigma_c xi) (the reference simulator's "
+          "mult_noise); simulated and in the theory", ("calibrate",), choices=("additive", "multiplicative")),
+        # cost
+        P("target", "float", 0.01, "the accuracy delta: |mean W_bar - w*| that counts as reached (P2 Cor. 3.9)",
+          ("cost",), valid="> 0"),
+        P("ref_tolerance", "float", None, "calibrate-then-rl: |w - SP| the zero-shifting stage aims for before "
+          "training (default 2 x --target, as the catalogue's claim 24)", ("cost",), valid="> 0"),
+        P("bl", "int", 5, "pulse slots per array write in the accounting: total = calibration pulses + steps x 2 "
+          "arrays x BL (default 5, as P2 Fig. 4)", ("cost",), valid=">= 1"),
+        P("steps", "int", 30000, "step budget per training method: a method not within --target by then is reported "
+          "as not reached", ("cost",), valid=">= 1"),
+        P("w0", "float", 0.0, "initial main weight W_0 of the training (default 0, as the catalogue's claim 24)",
+          ("cost",), group=_PROBLEM),
+        P("methods", "str", None, "comma-separated subset of calibrate-then-rl, rider, e-rider (default all)",
+          ("cost",)),
         # reproduce
         P("experiment", "str", None, "p1-fig2", ("reproduce",), positional=True, metavar="EXPERIMENT",
           required=True),
@@ -188,6 +211,12 @@ def _rows() -> list[Parameter]:
         P("model", "str", "aihwkit", "aihwkit: per-sample pulse trains as the reference simulator (default); "
           "batch-mean: one pulse train per iteration with the mean gradient", ("reproduce",),
           choices=("aihwkit", "batch-mean")),
+        P("instance", "str", "numpy", "the least-squares instance: numpy (drawn by NumPy from --problem-seed; "
+          "default) or authors (the authors' torch instance of arXiv 2502.06309 App. K.2, shipped with the package; "
+          "prints the reference simulator's numbers next to ours, with a verdict per cell)", ("reproduce",),
+          choices=("numpy", "authors")),
+        P("problem_seed", "int", None, "seed of the numpy instance (default 13); not with --instance authors",
+          ("reproduce",), valid=SEED_RANGE),
         # train
         P("dataset", "str", "digits", "digits (built in), fashion-mnist (Debian package dataset-fashion-mnist) or a "
           "directory of IDX files", ("train",)),
@@ -212,6 +241,13 @@ def _rows() -> list[Parameter]:
           "cycle", ("fit",), required=True),
         P("families", "str", None, "comma-separated subset of softbounds, linear, power, exponential, piecewise "
           "(default all)", ("fit",)),
+        P("bounds", "str", None, "the device's bounds LO,HI in the data's units, the fitted response's range "
+          "(default: the observed extremes, and the output says so); steps ending at a bound are left out", ("fit",)),
+        P("g_min", "float", None, "map conductance to weight: the data's value at the low end of --range, w = LO + "
+          "(g - g_min)(HI - LO)/(g_max - g_min); with --g-max", ("fit",)),
+        P("g_max", "float", None, "the data's value at the high end of --range; with --g-min", ("fit",)),
+        P("range", "str", None, "weight range LO,HI that [g_min, g_max] maps to (default -1,1)", ("fit",)),
+        P("units", "str", None, "the data's units, e.g. uS, for the output", ("fit",)),
         # sweep
         P("study", "str", None, "the study file (TOML: [study], [fixed], [vary])", ("sweep",), positional=True,
           metavar="STUDY", required=True),
@@ -244,6 +280,8 @@ def _rows() -> list[Parameter]:
         P("out", "str", ".", "directory for the table, the points and figures/", ("sweep",)),
         P("no_figures", "flag", False, "write paper_checks.md only, no figures", ("check",)),
         P("no_figures", "flag", False, "the table only", ("sweep",)),
+        P("format", "str", "png", "file format of the figures: png (raster), pdf or svg (vector, for a paper)",
+          ("reproduce", "train", "check", "sweep"), choices=("png", "pdf", "svg")),
     ]
     return rows
 

@@ -9,16 +9,110 @@ def _fmt(x) -> str:
     return "—" if x is None else f"{x:.6g}"
 
 
+def derive(result) -> None:
+    """F, G, R, SPs, R'(SP) and R_c as text, or with ``--latex`` as one LaTeX block (arXiv 2502.06309 eq. 4-7)."""
+    d, a = result.data, result.arguments
+    if a.get("latex"):
+        _derive_latex(d)
+        return
+    t, lo, hi = d["display"], *d["range"]
+    print(f"range ({lo:g}, {hi:g}); decimals to {d['digits']} significant digits (--digits); arXiv 2502.06309 "
+          "eq. 4-7")
+    rows = [("F(w)", t["F"]), ("G(w)", t["G"]), ("R(w) = G/F", t["R"])]
+    if d["every_point_symmetric"]:
+        rows.append(("SP", "every point (q+ = q-)"))
+    else:
+        sps = ", ".join(f"{x} ({s})" for x, s in zip(t["symmetric_points"], d["sp_stability"]))
+        rows += [("SP", sps), ("R'(SP)", t["penalty_curvature"])]
+    how = "closed form" if d["penalty_closed_form"] else "no closed form: evaluated by quadrature"
+    rows.append(("R_c(w)", f"{t['penalty']}   ({how}; int_SP^w G/F)"))
+    notes = list(d["notes"]) + list(d["display_notes"])
+    p = d.get("in_parameters")
+    if p is not None:
+        names = ", ".join(p["parameters"])
+        values = ", ".join(f"{k} = {v:g}" for k, v in p["parameters"].items())
+        if "unavailable" in p:
+            notes.append(f"in the parameters {names}: {p['unavailable']}")
+        else:
+            rows.append((f"in the parameters {names}", f"(assuming {p['assumptions']}; at {values} the forms above)"))
+            s = p["display"]
+            missing = "not found within --time-budget: see above, at the values"
+            rows += [(f"F(w; {names})", s["F"]), (f"G(w; {names})", s["G"]), (f"R(w; {names})", s["R"]),
+                     (f"SP({names})", s["symmetric_point"] or missing),
+                     (f"R'(SP; {names})", s["penalty_curvature"] or missing),
+                     (f"R_c(w; {names})", s["penalty"] or missing)]
+            notes += p["notes"]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:{width}s} = {v}" if not k.startswith("in the parameters") else f"{k} {v}:")
+    for n in notes:
+        print(f"note: {n}")
+
+
+def _derive_latex(d) -> None:
+    lt, other, (lo, hi) = d["latex"], d["latex_other"], d["range"]
+    print(f"% aimc-theory derive: arXiv 2502.06309 eq. 4-7 on the range ({lo:g}, {hi:g}); decimals to "
+          f"{d['digits']} significant digits")
+    lines = [r"F(w) &= " + lt["F"], r"G(w) &= " + lt["G"], r"R(w) &= \frac{G(w)}{F(w)} = " + lt["R"]]
+    if not d["every_point_symmetric"]:
+        sps = other["symmetric_points"]
+        lines.append(r"w_{\mathrm{SP}} &= " + sps[0] if len(sps) == 1 else
+                     r"w_{\mathrm{SP}} &\in \left\{" + ", ".join(sps) + r"\right\}")
+        lines.append(r"R'(w_{\mathrm{SP}}) &= " + other["penalty_curvature"])
+    lines.append(r"R_c(w) &= \int_{w_{\mathrm{SP}}}^{w} R(t)\,dt = " + lt["penalty"])
+    p = d.get("in_parameters")
+    if p is not None and "unavailable" not in p:
+        names = ", ".join(p["latex_parameters"])
+        pl = p["latex"]
+        missing = r"\text{(not found within the time budget)}"
+        lines += [r"F(w; " + names + ") &= " + pl["F"], r"G(w; " + names + ") &= " + pl["G"],
+                  r"R(w; " + names + ") &= " + pl["R"],
+                  r"w_{\mathrm{SP}}(" + names + ") &= " + (pl["symmetric_point"] or missing),
+                  r"R'(w_{\mathrm{SP}}; " + names + ") &= " + (pl["penalty_curvature"] or missing),
+                  r"R_c(w; " + names + ") &= " + (pl["penalty"] or missing)]
+        print(f"% in the parameters, assuming {p['assumptions']}; values "
+              + ", ".join(f"{k} = {v:g}" for k, v in p["parameters"].items()))
+    print(r"\begin{align*}")
+    print(" \\\\\n".join(lines))
+    print(r"\end{align*}")
+    for n in list(d["notes"]) + list(d["display_notes"]) + list((p or {}).get("notes", [])):
+        print(f"% note: {n}")
+
+
 def calibrate(result) -> None:
     d, a = result.data, result.arguments
     theory, simulated = d["theory"], d["simulated"]
+    noise, settle = d.get("c2c_noise") or {}, d.get("settling") or {}
+    sigma, varies = noise.get("sigma_c") or 0.0, "fraction_without_sp" in simulated
     print(f"symmetric point {d['symmetric_point']:.6g}; {d['scheme']} zero-shifting, {d['pulses']} pulses of "
-          f"{d['dw_min']:g} on {a['chains']} device(s)")
+          f"{d['dw_min']:g} on {a['chains']} device(s)" + (f"; cycle-to-cycle noise sigma_c {sigma:g} "
+                                                         f"({noise['model']}) in the theory and the simulation"
+                                                         if sigma else ""))
     print(f"{'':24s} {'theory':>14s} {'simulated':>14s}")
-    for k in ("final_error", "rms_error", "pulses_to_tolerance"):
+    for k in ("final_error", "rms_error"):
         print(f"{k:24s} {_fmt(theory.get(k)):>14s} {_fmt(simulated.get(k)):>14s}")
-    print(f"{'floor (rms, N -> inf)':24s} {_fmt(theory['floor']):>14s}")
+    if "fraction_within_tolerance" in theory:
+        print(f"{'within tolerance at N':24s} {theory['fraction_within_tolerance']:14.4f} "
+              f"{simulated['fraction_settled']:14.4f}  (devices with |w - SP| <= {d['tolerance']:g}; theory "
+              f"{theory['fraction_within_tolerance_basis']})")
+    pt = theory.get("pulses_to_tolerance")
+    pt = "no theory" if varies else "never" if pt is None else _fmt(pt)
+    print(f"{'pulses_to_tolerance':24s} {pt:>14s} {_fmt(simulated.get('pulses_to_tolerance')):>14s}"
+          + ("" if settle.get("comparable", True) else "  (not the same quantity: see below)"))
+    extra = ""
+    if sigma and not varies:
+        extra = f"  (without the noise {theory['floor_without_noise']:.4g}"
+        if d["scheme"] == "cyclic":
+            (xu, xd), (su, sd) = theory["cycle"], theory["cycle_spread"]
+            extra += (f"; the noise-free 2-cycle {xu:+.3g} (after up) / {xd:+.3g} (after down) is the mean, with a "
+                      f"spread sd {su:.3g} / {sd:.3g} around it")
+        extra += ")"
+    print(f"{'floor (rms, N -> inf)':24s} {_fmt(theory['floor']):>14s}{extra}")
     print(f"{'contraction per pulse':24s} {_fmt(theory['contraction_per_pulse']):>14s}")
+    if not settle.get("comparable", True):
+        print(f"pulses_to_tolerance: theory = {settle['theory']}; simulated = {settle['simulated']}.")
+        if settle.get("note"):
+            print(settle["note"][0].upper() + settle["note"][1:] + ".")
     if "fraction_without_sp" in simulated:
         print(f"{'devices without an SP':24s} {theory['fraction_without_sp']:14.4f} "
               f"{simulated['fraction_without_sp']:14.4f}  (they drift to a bound; not in the errors above)")
@@ -26,11 +120,25 @@ def calibrate(result) -> None:
 
 def reproduce(result) -> None:
     res = result.detail
-    print(f"P1 Fig. 2, model {res.model}: f(W) after {res.steps} steps, mean ± std over {res.seeds} seeds")
-    print(f"{'up_down':>8s} {'SP':>8s} {'analog-sgd':>22s} {'tiki-taka':>22s}")
-    for i, u in enumerate(res.up_down):
-        print(f"{u:8.2f} {res.symmetric_point[i]:8.3f} {res.analog_sgd[i]:11.3e} ± {res.analog_sgd_std[i]:8.1e} "
-              f"{res.tiki_taka[i]:11.3e} ± {res.tiki_taka_std[i]:8.1e}")
+    print(f"P1 Fig. 2, model {res.model}, instance {res.instance_name}: f(W) after {res.steps} steps, mean ± std "
+          f"over {res.seeds} seeds")
+    ref = result.data.get("reference")
+    if ref is None:
+        print(f"{'up_down':>8s} {'SP':>8s} {'analog-sgd':>22s} {'tiki-taka':>22s}")
+        for i, u in enumerate(res.up_down):
+            print(f"{u:8.2f} {res.symmetric_point[i]:8.3f} {res.analog_sgd[i]:11.3e} ± {res.analog_sgd_std[i]:8.1e} "
+                  f"{res.tiki_taka[i]:11.3e} ± {res.tiki_taka_std[i]:8.1e}")
+        if res.instance == "authors":
+            print(f"(the reference simulator's numbers are for 1000 iterations: not compared at {res.steps})")
+    else:
+        print(f"{'':17s} {'analog-sgd':-^52s} {'tiki-taka':-^52s}")
+        cell = f"{'ours':>21s} {'aihwkit':>9s} {'verdict':>20s}"
+        print(f"{'up_down':>8s} {'SP':>8s} {cell} {cell}")
+        for row in ref["rows"]:
+            cells = [f"{c['ours']:10.3e} ± {c['std']:8.1e} {c['reference_text']:>9s} {c['verdict']:>20s}"
+                     for c in (row["analog-sgd"], row["tiki-taka"])]
+            print(f"{row['up_down']:8.2f} {row['symmetric_point']:8.3f} {cells[0]} {cells[1]}")
+        print(f"aihwkit: {ref['source']}. Verdict per cell: {ref['tolerance']} (k = {ref['k']:g})")
     print(f"figure: {result.data['figure']}; {res.seconds:.1f} s")
 
 
@@ -44,22 +152,46 @@ def train(result) -> None:
     print(f"learning curves: {d['figure']}")
 
 
+STATEMENT_WIDTH = 64      # characters of a claim's statement in the terminal table (the report has it whole)
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 3].rstrip() + "..."
+
+
+def _claim_kind(r: dict) -> str:
+    """claim / one-sided / finding / impl. (see the legend under the table)."""
+    if r.get("kind", "claim") != "claim":
+        return "impl."
+    if r["expected_verdict"] != "agree":
+        return "finding"
+    if str(r.get("allowance_basis", "")).startswith("none (one-sided") or str(r.get("explanation", "")).startswith(
+            "one-sided"):
+        return "one-sided"
+    return "claim"
+
+
 def check(result) -> None:
     from verification import checker
     from verification import mutants as mutant_ops
     rows, d = result.detail, result.data
     mutants = "mutation_score" in d
-    print(f"{'id':24s} {'theory':>12s} {'measured':>12s} {'se':>9s} {'tol':>9s} {'mde':>9s}  verdict (expected)"
-          + ("  wrong theories" if mutants else ""))
+    print(f"{'id':24s} {'theory':>12s} {'measured':>12s} {'se':>9s} {'tol':>9s} {'mde':>9s}  {'verdict (expected)':22s} "
+          f"{'kind':10s} statement" + ("  | wrong theories" if mutants else ""))
     f = checker.fmt
     for r in rows:
         extra = ""
         if r.get("mutants"):
             judged = {k: v for k, v in r["mutants"].items() if v != mutant_ops.NOT_APPLICABLE}
-            extra = "  " + (", ".join(f"{k}: {v}" for k, v in judged.items()) or "none applicable")
-        kind = "" if r.get("kind", "claim") == "claim" else " [impl.]"
-        print(f"{r['id'] + kind:24s} {f(r['theory']):>12s} {f(r['measured']):>12s} {f(r['se']):>9s} "
-              f"{f(r['tolerance']):>9s} {f(r.get('mde')):>9s}  {r['verdict']} ({r['expected_verdict']}){extra}")
+            extra = "  | " + (", ".join(f"{k}: {v}" for k, v in judged.items()) or "none applicable")
+        verdict = f"{r['verdict']} ({r['expected_verdict']})" + ("" if r["verdict"] == r["expected_verdict"] else " !!")
+        print(f"{r['id']:24s} {f(r['theory']):>12s} {f(r['measured']):>12s} {f(r['se']):>9s} "
+              f"{f(r['tolerance']):>9s} {f(r.get('mde')):>9s}  {verdict:22s} {_claim_kind(r):10s} "
+              f"{_short(r['statement'], STATEMENT_WIDTH)}{extra}")
+    print("kind: claim (judged by comparison), one-sided (a bound: it cannot fail by comparison), finding (the paper's "
+          "statement is expected NOT to hold: disagree is the expected verdict), impl. (an implementation check: the "
+          "theory side re-runs the simulation's arithmetic); !! marks a verdict other than the expected one")
     n_claims = sum(r.get("kind", "claim") == "claim" for r in rows)
     print(f"{n_claims} claims and {len(rows) - n_claims} implementation checks in {d['seconds']:.1f} s (with the "
           f"figures); report: {d['report']}; {'all verdicts as expected' if result.ok else 'SOME VERDICTS UNEXPECTED'}")
@@ -118,19 +250,60 @@ def presets(result) -> None:
 
 def fit(result) -> None:
     d = result.data
-    print(f"{d['data']}: {d['steps_up']} up and {d['steps_down']} down steps, w in "
-          f"[{d['range'][0]:.4g}, {d['range'][1]:.4g}]")
-    print(f"{'family':12s} {'params':>6s} {'rms step':>10s} {'R2 up':>7s} {'R2 down':>8s} {'BIC':>12s}")
+    m, obs = d["mapping"], d["observed"]
+    u = f" {d['units']}" if d["units"] else ""
+    print(f"{d['data']}: {d['steps_up']} up and {d['steps_down']} down steps, w in [{obs[0]:.4g}, {obs[1]:.4g}]"
+          + (f" (data {_data(obs[0], m):.4g} to {_data(obs[1], m):.4g}{u})" if m else ""))
+    if m:
+        print(f"mapping: w = {m['range'][0]:g} + (g - {m['g_min']:g}) * {m['scale']:.6g}, i.e. g in [{m['g_min']:g}, "
+              f"{m['g_max']:g}]{u} -> w in [{m['range'][0]:g}, {m['range'][1]:g}]; everything below is in weight units")
+    lo, hi = d["range"]
+    if d["bounds_source"] == "given":
+        given = f" = [{m['bounds'][0]:g}, {m['bounds'][1]:g}]{u}" if m else ""
+        print(f"bounds [{lo:.6g}, {hi:.6g}] (given{given}): the fitted response's range; steps ending at a bound are "
+              "left out")
+    else:
+        print(f"bounds [{lo:.6g}, {hi:.6g}]: the observed extremes, taken as the device's bounds (--bounds LO,HI sets "
+              "the device's own); steps ending there are left out")
+    print(f"{'family':12s} {'fitted':>6s} {'rms step':>10s} {'R2 up':>7s} {'R2 down':>8s} {'BIC':>12s}  residuals "
+          "(lack-of-fit p)")
     for r in d["families"]:
+        g = r["goodness_of_fit"]
+        pv = "" if g["p_value"] is None else f" ({g['p_value']:.2g})"
         print(f"{r['family']:12s} {r['n_params']:6d} {r['rms']:10.3g} {r['r2_up']:7.3f} {r['r2_down']:8.3f} "
-              f"{r['bic']:12.1f}")
-    best = d["best"]
-    sps = ", ".join(f"{v:.4g}" for v in best["symmetric_points"]) or "none"
-    print(f"best: {best['family']} (lowest BIC); dw_min {best['dw_min']:.4g}; SP {sps}"
-          f"{'; ' + best['note'] if best['note'] else ''}")
+              f"{r['bic']:12.1f}  {g['verdict']}{pv}")
+    best, top = d["best"], d["families"][0]
+    fitted = ", ".join(f"{k} {v:.6g} ± {top['standard_errors'].get(k, float('nan')):.2g}"
+                       for k, v in top["parameters"].items())
+    print(f"best: {best['family']} (lowest BIC), {top['n_params']} fitted: {fitted}")
+    if top["fixed"]:
+        fixed = ", ".join(f"{k} {_fixed(v)}" for k, v in top["fixed"].items())
+        print(f"  fixed (not fitted): {fixed} ({top['fixed_note']})")
+    sps = ", ".join(f"{p['w']:.4g} ± {p['se']:.2g}" for p in d["symmetric_points"]) or "none in the range"
+    note = f"; {best['note']}" if best["note"] else ""
+    print(f"  dw_min {best['dw_min']:.4g} ± {d['dw_min_se']:.2g}; SP {sps}{note}")
+    n = d["noise"]
+    line = (f"  noise: sigma_c {n['sigma_c']:.4g} ± {n['sigma_c_se']:.2g} dw_min per pulse (additive, step = dw_min "
+            f"(q(w) + sigma_c xi), from the residuals); model-free {n['model_free_sigma_c']:.4g} ± "
+            f"{n['model_free_sigma_c_se']:.2g} (successive steps)")
+    if n.get("sigma_multiplicative") is not None:
+        line += (f"; multiplicative reading (1 + sigma xi) q(w): sigma {n['sigma_multiplicative']:.4g} ± "
+                 f"{n['sigma_multiplicative_se']:.2g}")
+    print(line)
+    print(f"  noise reading: {n['evidence']}")
+    print(f"  fit: {d['goodness_of_fit']['statement']}")
     quoted = " ".join(_shell(x) for x in best["args"])
     print(f"use it:  aimc-theory derive {quoted}")
     print(f"         aimc-theory calibrate {quoted} --dw-min {best['dw_min']:.6g}")
+
+
+def _data(w, m):
+    """A weight back in the data's units (the inverse of the conductance map)."""
+    return m["g_min"] + (w - m["range"][0]) / m["scale"]
+
+
+def _fixed(v) -> str:
+    return "[" + ", ".join(f"{x:.4g}" for x in v) + "]" if isinstance(v, list) else f"{v:.6g}"
 
 
 def _shell(a: str) -> str:
@@ -139,3 +312,48 @@ def _shell(a: str) -> str:
 
 PRINTERS = {"calibrate": calibrate, "reproduce": reproduce, "train": train, "check": check, "sweep": sweep,
             "presets": presets, "fit": fit}
+PRINTERS["derive"] = derive
+
+
+def cost(result) -> None:
+    """Pulses and steps per method (arXiv 2602.21321 Cor. 3.9, P2 Fig. 4's accounting), the calibration stage's
+    theory count next to the simulated one."""
+    d, a = result.data, result.arguments
+    print(f"{d['device']}: SP {d['symmetric_point']:.6g}, dw_min {d['dw_min']:g}; target |mean W_bar - w*| <= "
+          f"{d['target']:g} (w* {a['w_star']:g}, from W0 {a['w0']:g}, lr {a['lr']:g}, {d['chains']} chains, budget "
+          f"{d['steps']} steps); BL {d['bl']}")
+    c = d["calibration"]
+    if c is not None:
+        print(f"calibration stage of calibrate-then-rl: cyclic zero-shifting from q0 = {c['start']:g} until |w - SP| "
+              f"stays <= {c['tolerance']:g}")
+        print(f"{'':24s} {'theory':>12s} {'simulated':>12s}")
+        sim = "not settled" if c["pulses"] is None else f"{c['pulses']:d}"
+        print(f"{'pulses':24s} {_fmt(c['theory_pulses']):>12s} {sim:>12s}  (theory: {c['theory_basis']})")
+        if c["reference_error"] is not None:
+            print(f"{'reference - SP':24s} {'':>12s} {c['reference_error']:12.3g}  (the error RL reads P against)")
+    print(f"{'method':18s} {'stage pulses':>12s} {'training steps':>15s} {'(band)':>17s} {'total pulses':>13s} "
+          f"{'final error':>12s}")
+    for name, m in d["methods"].items():
+        band = "" if m["steps_band"] == [None, None] else "(" + "..".join(
+            "—" if s is None else f"{s:.0f}" for s in m["steps_band"]) + ")"
+        stage = "—" if m["stage_pulses"] is None else f"{m['stage_pulses']:d}"
+        steps = f"{m['steps']:.0f}" if m["reached"] else "not reached"
+        total = f"{m['total_pulses']:,.0f}" if m["reached"] else "—"
+        print(f"{name:18s} {stage:>12s} {steps:>15s} {band:>17s} {total:>13s} {_fmt(m['final_error']):>12s}")
+    print(f"training steps: {next(iter(d['methods'].values()))['theory']}; band: the steps for the target "
+          "+- k SE of the chain mean (more --chains narrow it)")
+    if d["cheapest"] is not None:
+        line = f"cheapest: {d['cheapest']}"
+        x = d["crossover_dw_min"]
+        if x is not None:
+            line += ("; E-RIDER is cheaper at every dw_min (it needs no more than RL's training alone)"
+                     if x == float("inf") else
+                     f"; E-RIDER is cheaper below dw_min ~ {x:.2g} (calibration pulses ~ 1/dw_min, training steps "
+                     "independent of it)")
+        print(line)
+    else:
+        print("no method reached the target within the step budget (--steps)")
+    print(f"accounting: {d['accounting']}")
+
+
+PRINTERS["cost"] = cost

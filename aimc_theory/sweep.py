@@ -72,7 +72,7 @@ from .errors import InputError
 from .files import atomic_write_text, open_atomic
 from .runtime import check_workers, end_with_parent, usable_cores
 
-SWEEPABLE = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train")
+SWEEPABLE = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "cost")
 _STUDY_KEYS = {"name", "command", "design", "samples", "seed", "replicates"}
 MAX_POINTS = 100_000
 
@@ -418,7 +418,7 @@ def _inline(tasks, workers):
         yield run_point(t)
 
 
-THEORY_COMMANDS = ("simulate", "fixed-point", "calibrate", "derive")   # their points derive (SymPy)
+THEORY_COMMANDS = ("simulate", "fixed-point", "calibrate", "derive", "cost")   # their points derive (SymPy)
 
 
 def _preload(tasks) -> None:
@@ -639,7 +639,8 @@ class StudyResult:
 
 def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers: int | None = None,
               progress: Callable[[int, int, float], None] | None = None, figures: bool = True,
-              notice: Callable[[str], None] | None = None, point_timeout: float | None = None) -> StudyResult:
+              notice: Callable[[str], None] | None = None, point_timeout: float | None = None,
+              figure_format: str = "png") -> StudyResult:
     """Run every point not already done, then write the table (and figures).
 
     A point file found from an earlier run is used only if it is a valid row of this very point (a JSON
@@ -665,6 +666,8 @@ def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers
     point_timeout : float, optional
         The executor's point_timeout (seconds): a point a timeout stopped last time runs again only if this
         is longer (or None).
+    figure_format : {"png", "pdf", "svg"}
+        The figures' file format.
 
     Returns
     -------
@@ -719,7 +722,7 @@ def run_study(study: Study, out_dir, *, execute: Callable | None = None, workers
             close()
     rows = [_row(p, done[p["id"]], study) for p in pts if p["id"] in done]
     table, parquet = write_table(rows, out_dir / f"{study.name}.csv")
-    figs = draw(rows, study, out_dir / "figures") if figures and not interrupted and rows else []
+    figs = draw(rows, study, out_dir / "figures", figure_format) if figures and not interrupted and rows else []
     if interrupted:
         raise interrupted
     return StudyResult(table, parquet, rows, n_before, time.perf_counter() - t0, figs, again)
@@ -906,7 +909,7 @@ def _mean_over(rows, keys, value):
     return {k: float(np.mean(v)) for k, v in acc.items()}
 
 
-def draw(rows: list[dict], study: Study, fig_dir: Path) -> list[str]:
+def draw(rows: list[dict], study: Study, fig_dir: Path, fmt: str = "png") -> list[str]:
     """Curves over one varied parameter, heat maps (phase diagrams) over the first two: the bias and the
     theory-vs-simulation agreement z = |measured - theory|/se."""
     from matplotlib.figure import Figure
@@ -940,9 +943,7 @@ def draw(rows: list[dict], study: Study, fig_dir: Path) -> list[str]:
         a2.set_ylabel("bias")
         fig.suptitle(f"{study.name}: {study.command}")
         fig.tight_layout()
-        path = fig_dir / f"{study.name}_curves.png"
-        save_figure(fig, path)
-        return [str(path)]
+        return [str(save_figure(fig, fig_dir / f"{study.name}_curves.png", format=fmt))]
     x, y = axes[:2]
     panels = [("bias", "bias (measured - optimum)", "RdBu_r"), ("z", "|measured - theory| / SE", "viridis")]
     panels = [p for p in panels if _mean_over(rows, [x, y], p[0])]
@@ -973,9 +974,7 @@ def draw(rows: list[dict], study: Study, fig_dir: Path) -> list[str]:
         ax.set_title(label, fontsize=9)
     fig.suptitle(f"{study.name}: {study.command} (mean over replicates{' and other parameters' if len(axes) > 2 else ''})")
     fig.tight_layout()
-    path = fig_dir / f"{study.name}_phase.png"
-    save_figure(fig, path)
-    return [str(path)]
+    return [str(save_figure(fig, fig_dir / f"{study.name}_phase.png", format=fmt))]
 
 
 # -- the command -----------------------------------------------------------------------------
@@ -1025,7 +1024,7 @@ def sweep(progress=None, notice=None, **params) -> CommandResult:
     n = len(points(study))
     try:
         res = run_study(study, out, execute=ex, workers=a.workers, progress=progress, figures=not a.no_figures,
-                        notice=notice, point_timeout=a.point_timeout)
+                        notice=notice, point_timeout=a.point_timeout, figure_format=a.format)
     except KeyboardInterrupt:
         raise StudyInterrupted(out / (study.name + "_points")) from None
     failed = [{"point": r["point"], "error": r["error"]} for r in res.rows if r["status"] != "ok"]

@@ -17,5 +17,4 @@ def subplots(*grid, figsize=(6, 4)):
 def save(fig, path: Path) -> str:
     """Write the figure; returns its name as the report lists it (``figures/NAME``)."""
     fig.tight_layout()
-    save_figure(fig, path)
-    return f"figures/{path.name}"
+    return f"figures/{save_figure(fig, path).name}"      # the suffix of check --format

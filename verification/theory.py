@@ -212,14 +212,22 @@ class Theory:
         return ratio * self.variance_factor
 
     # -- SP calibration and tracking (P2) -------------------------------------------------
-    def calibration(self, resp: Response, dw_min: float, s_plus=1.0, s_minus=1.0):
-        th = calibration_theory(self.derive(resp), dw_min, s_plus, s_minus)
+    def calibration(self, resp: Response, dw_min: float, s_plus=1.0, s_minus=1.0, sigma_c: float = 0.0,
+                    c2c_model: str = "additive"):
+        """The zero-shifting theory (symbolic.calibration) with cycle-to-cycle noise ``sigma_c`` of the model
+        ``c2c_model``; ``no_cycle_noise`` drops the noise (the noise-free theory), ``variance_factor`` scales
+        the predicted stationary variances (the stochastic floor and the cyclic spread)."""
+        th = calibration_theory(self.derive(resp), dw_min, s_plus, s_minus,
+                                sigma_c=0.0 if self.no_cycle_noise else sigma_c, c2c_model=c2c_model)
         return th if self.variance_factor == 1.0 else _ScaledFloor(th, self.variance_factor)
 
-    def calibration_next_order(self, resp: Response, dw_min: float):
+    def calibration_next_order(self, resp: Response, dw_min: float, sigma_c: float = 0.0,
+                               c2c_model: str = "additive"):
         """The curvature terms the linearized zero-shifting theory leaves out (symbolic.calibration), for
-        this theory's response."""
-        return _next_order_cached(_Definition(self.response(resp), False), float(dw_min))
+        this theory's response (and noise: none with ``no_cycle_noise``)."""
+        sigma = 0.0 if self.no_cycle_noise else float(sigma_c)
+        return _next_order_cached(_Definition(self.response(resp), False), float(dw_min), sigma,
+                                  c2c_model if sigma else "additive")
 
     def _population(self, preset, pop):
         """The preset and drawn devices as this theory sees them: q+/q- swapped, the response moved by
@@ -300,7 +308,8 @@ def _variance_moment(mu, s):
 
 
 class _ScaledFloor:
-    """A calibration theory whose stochastic floor (a stationary variance) is scaled by a wrong factor."""
+    """A calibration theory whose stationary variances (the stochastic floor, the cyclic scheme's noise
+    spread) are scaled by a wrong factor."""
 
     def __init__(self, th, factor: float):
         self._th, self._factor = th, factor
@@ -313,10 +322,17 @@ class _ScaledFloor:
         return self._th.stochastic_second_moment * self._factor
 
     def stochastic_moments(self, x0, n):
-        """(E x_n, E x_n^2) with the stationary part c^2 (1 - a^n)/(1 - a) of E x_n^2 scaled."""
+        """(E x_n, E x_n^2) with the stationary part C (1 - a^n)/(1 - a) of E x_n^2 scaled."""
         m1, m2 = self._th.stochastic_moments(x0, n)
-        a = self._th._a
+        a = self._th.stochastic_a
         return m1, m2 + (self._factor - 1) * self._th.stochastic_second_moment * (1 - a ** np.asarray(n, float))
+
+    @property
+    def cycle_variance(self):
+        return tuple(v * self._factor for v in self._th.cycle_variance)
+
+    def cyclic_variance(self, x0, n):
+        return self._th.cyclic_variance(x0, n) * self._factor
 
 
 def _derive(resp: Response, penalty: bool) -> symbolic.Derivation:
@@ -339,9 +355,9 @@ class _Definition:
 
 
 @lru_cache(maxsize=64)
-def _next_order_cached(definition: _Definition, dw_min: float):
+def _next_order_cached(definition: _Definition, dw_min: float, sigma_c: float = 0.0, c2c_model: str = "additive"):
     from aimc_theory.symbolic.calibration import calibration_next_order
-    return calibration_next_order(_derive(definition.resp, False), dw_min)
+    return calibration_next_order(_derive(definition.resp, False), dw_min, sigma_c=sigma_c, c2c_model=c2c_model)
 
 
 @lru_cache(maxsize=256)

@@ -15,20 +15,22 @@ from __future__ import annotations
 
 from .results import CommandResult, jsonable
 from .inputs import Inputs
+# imported now, before the function cost below: importing the submodule later would rebind commands.cost to it
+from . import cost as _cost_command
 
 __all__ = ["CommandResult", "jsonable", "derive", "fixed_point", "simulate", "calibrate", "reproduce", "train",
-           "check", "presets", "fit", "call", "IMPLEMENTATIONS"]
+           "check", "presets", "fit", "cost", "call", "IMPLEMENTATIONS"]
 
 
 def _implementations() -> dict:
     from . import devices, experiments, scalar
     return {"derive": scalar.derive, "fixed-point": scalar.fixed_point, "simulate": scalar.simulate,
             "calibrate": devices.calibrate, "reproduce": experiments.reproduce, "train": experiments.train,
-            "check": experiments.check, "presets": devices.presets, "fit": devices.fit}
+            "check": experiments.check, "presets": devices.presets, "fit": devices.fit, "cost": _cost_command.cost}
 
 
 IMPLEMENTATIONS = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "check", "presets",
-                   "fit")          # sweep runs these commands: it lives above them, in aimc_theory.sweep
+                   "fit", "cost")          # sweep runs these commands: it lives above them, in aimc_theory.sweep
 
 
 def call(command: str, params: dict | None = None, progress=None) -> CommandResult:
@@ -98,3 +100,9 @@ def presets(progress=None, **params) -> CommandResult:
 def fit(progress=None, **params) -> CommandResult:
     """Fit the response families to measured up/down pulse sweeps (``data``: a CSV path)."""
     return call("fit", params, progress)
+
+
+def cost(progress=None, **params) -> CommandResult:
+    """Pulses and training steps calibrate-then-RL, RIDER and E-RIDER need to reach ``target`` on a device
+    (arXiv 2602.21321 Cor. 3.9, P2 Fig. 4's accounting); ``detail`` is the ``CostResult``."""
+    return call("cost", params, progress)

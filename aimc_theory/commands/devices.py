@@ -32,7 +32,8 @@ def calibrate(a: Inputs, progress=None) -> CommandResult:
         a.w0 = 0.0 if resp.lo < 0.0 < resp.hi else 0.5 * (resp.lo + resp.hi)
     variation = inputs.variation(a)
     res = calibration.zero_shift(dev, a.w0, a.pulses, a.scheme, devices=a.chains, seed=a.seed,
-                                 variation=variation, tolerance=a.tolerance, progress=progress, without_sp="skip")
+                                 variation=variation, tolerance=a.tolerance, progress=progress, without_sp="skip",
+                                 c2c_model=a.c2c_model)
     ok = res.has_sp                 # devices without an SP (they drift to a bound) are counted, not calibrated
     err = res.error[ok]
     simulated = {"final_error": float(err.mean()),
@@ -50,24 +51,68 @@ def calibrate(a: Inputs, progress=None) -> CommandResult:
         theory, sp_value = _theory(a, resp)
         spread = {}
     out = {"symmetric_point": sp_value, "scheme": a.scheme, "dw_min": a.dw_min, "pulses": a.pulses,
-           "devices": a.chains, "tolerance": a.tolerance, "theory": theory, "simulated": simulated,
-           **spread, "seconds": res.seconds}
+           "devices": a.chains, "tolerance": a.tolerance,
+           "c2c_noise": {"sigma_c": a.sigma_c, "model": a.c2c_model}, "theory": theory, "simulated": simulated,
+           "settling": _settling(a, theory, variation.varies), **spread, "seconds": res.seconds}
     return CommandResult("calibrate", out, a.arguments(), "pulse level", res)
 
 
+# the fraction of devices within the tolerance after N pulses: how the theory gets it
+_WITHIN_EXACT = "exact (deterministic: no noise)"
+_WITHIN_GAUSS = "exact (x_N is Gaussian: linear maps of additive Gaussian noise)"
+_WITHIN_APPROX = "approximate: a Gaussian with the theory's exact mean and variance of x_N"
+
+
+def _within_basis(a: Inputs, linear: bool) -> str:
+    if a.scheme == "cyclic" and not a.sigma_c:
+        return _WITHIN_EXACT
+    if a.scheme == "cyclic" and a.c2c_model == "additive" and linear:
+        return _WITHIN_GAUSS
+    return _WITHIN_APPROX
+
+
+def _settling(a: Inputs, theory: dict, varies: bool) -> dict:
+    """What "pulses to tolerance" means here, for the theory's count and the simulated one (they are the same
+    quantity only for the noise-free cyclic scheme: a deterministic sequence that enters the band and stays)."""
+    same = a.scheme == "cyclic" and not a.sigma_c and not varies
+    out = {"comparable": same,
+           "theory": ("the first pulse after which |w - SP| stays <= tolerance (deterministic)"
+                      if a.scheme == "cyclic" and not a.sigma_c else
+                      "the first pulse after which the RMS error sqrt(E(w - SP)^2) stays <= tolerance"),
+           "simulated": "median over devices of the last pulse after which |w - SP| was > tolerance (None if "
+                        "most devices are outside at the end)"}
+    if varies:
+        out["theory"] = "none under device-to-device variation (per-device counts not computed)"
+    if a.sigma_c or a.scheme == "stochastic":
+        floor = theory["floor"]["mean"] if isinstance(theory["floor"], dict) else theory["floor"]
+        why = "with cycle-to-cycle noise" if a.sigma_c else "under random pulses"
+        out["note"] = (f"no theory for the simulated count: {why} a device keeps moving around its floor (theory RMS {floor:.3g} = {floor / a.tolerance:.2g} x "
+                       "the tolerance) and leaves a band narrower than a few floors again and again, so its last exit "
+                       "grows with the run length; compare the fraction within the tolerance at N instead")
+    return out
+
+
 def _theory(a: Inputs, resp):
-    """One device: the contraction, floor and 2-cycle of arXiv 2602.21321 Thm 2.2 / eq. 9-10."""
+    """One device: the contraction, floor and 2-cycle of arXiv 2602.21321 Thm 2.2 / eq. 9-10, with the
+    cycle-to-cycle noise (the moment recursions of :mod:`aimc_theory.symbolic.calibration`)."""
+    from dataclasses import replace
     from ..symbolic import derive
     from ..symbolic.calibration import calibration_theory
-    th = calibration_theory(derive(resp, penalty=False), a.dw_min)
+    th = calibration_theory(derive(resp, penalty=False), a.dw_min, sigma_c=a.sigma_c, c2c_model=a.c2c_model)
     x0 = a.w0 - th.symmetric_point
     mean_e, rms_e = th.errors_after(a.scheme, x0, a.pulses)
+    quiet = replace(th, sigma_c=0.0)            # the noise-free theory, for the noise's share
     theory = {"contraction_per_pulse": float(th.contraction_per_pulse(a.scheme)),
               "floor": float(th.floor(a.scheme, a.pulses)),
+              "floor_without_noise": float(quiet.floor(a.scheme, a.pulses)),
               "final_error": float(mean_e), "rms_error": float(rms_e),
+              "rms_error_without_noise": float(quiet.errors_after(a.scheme, x0, a.pulses)[1]),
               "pulses_to_tolerance": inputs.finite(th.pulses_to_tolerance(a.scheme, x0, a.tolerance)),
+              "fraction_within_tolerance": float(th.fraction_within(a.scheme, x0, a.pulses, a.tolerance)),
+              "fraction_within_tolerance_basis": _within_basis(a, resp.affine is not None),
               "pair_contraction": float(th.pair_contraction),
               "cycle": [float(v) for v in th.cycle],
+              "cycle_spread": [float(np.sqrt(v)) for v in th.cycle_variance],
               "stationary_second_moment": float(th.stochastic_second_moment),
               "paper_bounds": th.paper_bounds(a.w0, a.pulses, a.tolerance)}
     return theory, float(th.symmetric_point)
@@ -76,6 +121,7 @@ def _theory(a: Inputs, resp):
 def _population_theory(a: Inputs, resp, variation):
     """Every drawn device's theory: the same draws (same seed), each device's SP and contraction from its
     expressions (a preset's per-device forms with its drawn bounds/slopes), not from the simulation."""
+    from dataclasses import replace
     from ..symbolic.calibration import population_calibration_theory, population_symmetric_points
     pop = variation.population(a.chains, np.random.default_rng(a.seed))
     forms, params, lo, hi, offsets = inputs.population_forms(resp, variation, pop)
@@ -83,13 +129,19 @@ def _population_theory(a: Inputs, resp, variation):
     inner = status == "interior"
     sel = lambda x: np.broadcast_to(x, inner.shape)[inner]          # noqa: E731
     th = population_calibration_theory(*forms, a.dw_min, sel(pop.s_plus), sel(pop.s_minus), sel(wsp),
-                                       None if params is None else {k: sel(v) for k, v in params.items()})
+                                       None if params is None else {k: sel(v) for k, v in params.items()},
+                                       sigma_c=a.sigma_c, c2c_model=a.c2c_model)
     sps = sel(wsp) + sel(offsets)
     mean_e, rms_e = th.errors_after(a.scheme, a.w0 - sps, a.pulses)
+    quiet = replace(th, sigma_c=0.0).errors_after(a.scheme, a.w0 - sps, a.pulses)[1]
     theory = {"contraction_per_pulse": inputs.summary(th.contraction_per_pulse(a.scheme)),
               "floor": inputs.summary(th.floor(a.scheme, a.pulses)),
               "final_error": float(np.mean(mean_e)), "rms_error": float(np.sqrt(np.mean(rms_e ** 2))),
+              "rms_error_without_noise": float(np.sqrt(np.mean(quiet ** 2))),
               "pulses_to_tolerance": None, "abs_error_distribution": inputs.summary(rms_e),
+              "fraction_within_tolerance": float(np.mean(th.fraction_within(a.scheme, a.w0 - sps, a.pulses,
+                                                                            a.tolerance))),
+              "fraction_within_tolerance_basis": _within_basis(a, False) + ", averaged over the devices",
               "fraction_without_sp": float(np.mean(~inner))}
     spread = {"symmetric_point_distribution": inputs.summary(sps), "clipped_devices": pop.clipped}
     return theory, spread, float(np.mean(sps))
@@ -115,14 +167,22 @@ def presets(a: Inputs, progress=None) -> CommandResult:
 
 
 def fit(a: Inputs, progress=None) -> CommandResult:
-    """Fit the response families to measured up/down pulse sweeps; the best (lowest BIC) as arguments."""
+    """Fit the response families to measured up/down pulse sweeps; the best (lowest BIC) as arguments, with
+    its SPs and dw_min +- SE, the cycle-to-cycle noise and whether the residuals are noise or misfit."""
     from .. import fit as fitting
-    sweeps = fitting.read(a.data)
+    sweeps = fitting.read(a.data, bounds=a.bounds, g_min=a.g_min, g_max=a.g_max, range=a.range, units=a.units)
     families = [f.strip() for f in a.families.split(",")] if a.families else list(fitting.FAMILIES)
     results = fitting.fit(sweeps, families)
     best = fitting.as_response(results[0], sweeps)
-    rows = [{"family": r.family, "parameters": r.params, "standard_errors": r.se, "rms": r.rms, "r2_up": r.r2_up,
-             "r2_down": r.r2_down, "bic": r.bic, "n_params": r.n_params} for r in results]
+    rows = [{"family": r.family, "parameters": r.params, "standard_errors": r.se, "fixed": r.fixed,
+             "fixed_note": r.fixed_note, "n_params": r.n_params, "rms": r.rms, "r2_up": r.r2_up,
+             "r2_down": r.r2_down, "bic": r.bic, "dw_min": r.dw_min, "dw_min_se": r.dw_min_se,
+             "symmetric_points": r.symmetric_points, "noise": r.noise, "goodness_of_fit": r.goodness}
+            for r in results]
+    top = results[0]
     out = {"data": sweeps.source, "steps_up": int(sweeps.w_up.size), "steps_down": int(sweeps.w_down.size),
-           "range": [sweeps.lo, sweeps.hi], "families": rows, "best": best}
+           "range": [sweeps.lo, sweeps.hi], "observed": list(sweeps.observed),
+           "bounds_source": "given" if sweeps.bounds_given else "observed extremes", "mapping": sweeps.mapping,
+           "units": sweeps.units, "families": rows, "best": best, "dw_min_se": top.dw_min_se,
+           "symmetric_points": top.symmetric_points, "noise": top.noise, "goodness_of_fit": top.goodness}
     return CommandResult("fit", out, a.arguments(), None, results)

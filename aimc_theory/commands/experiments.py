@@ -18,10 +18,13 @@ def reproduce(a: Inputs, progress=None) -> CommandResult:
     from .. import reproduce as experiments
     if a.experiment not in experiments.EXPERIMENTS:
         raise InputError("experiment", f"must be one of {', '.join(experiments.EXPERIMENTS)} (got {a.experiment!r})")
+    experiments.check_instance(a.instance, a.problem_seed)      # before the output directory is made
     out_dir = inputs.out_dir(a.out, "figures")
     res = experiments.EXPERIMENTS[a.experiment](steps=a.steps, seeds=a.seeds, model=a.model, seed=a.seed,
+                                                problem_seed=a.problem_seed, instance=a.instance,
                                                 progress=progress)
-    fig = experiments.draw_fig2([res], out_dir / f"p1_fig2_{res.model}.png")
+    suffix = "_authors" if res.instance == "authors" else ""
+    fig = experiments.draw_fig2([res], out_dir / f"p1_fig2_{res.model}{suffix}.{a.format}")
     return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), a.model, res)
 
 
@@ -77,7 +80,7 @@ def train(a: Inputs, progress=None) -> CommandResult:
                                       architecture=a.architecture, variation=variation, options=opts,
                                       progress=progress,
                                       reference_offset=(a.ref_mean, a.ref_std) if a.ref_mean or a.ref_std else None))
-    fig = _draw_training(runs, ds.name, out_dir / f"train_{ds.name}.png")
+    fig = _draw_training(runs, ds.name, out_dir / f"train_{ds.name}.{a.format}")
     table = []
     for x in algs:
         acc = np.array([r.test_accuracy for r in runs if r.algorithm == x])
@@ -109,8 +112,7 @@ def _draw_training(runs, name, path) -> str:
     ax1.set_title(f"MLP on {name}")
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, path)
-    return str(path)
+    return str(save_figure(fig, path))
 
 
 def _device_claims(a: Inputs):
@@ -176,7 +178,9 @@ def check(a: Inputs, progress=None) -> CommandResult:
         checker.write_report(exc.rows, report, a.fast, time.perf_counter() - t0, [], device=device_resp,
                              partial=f"interrupted after {len(exc.rows)} of {exc.total} claims")
         raise CheckInterrupted(report, str(exc)) from None
-    figs = [] if a.no_figures else checker.make_figures(rows, out / "figures", device=device_resp)
+    from ..files import figure_format
+    with figure_format(a.format):               # the claims' figures, drawn deep in verification/
+        figs = [] if a.no_figures else checker.make_figures(rows, out / "figures", device=device_resp)
     seconds = time.perf_counter() - t0          # the whole job: claims, figures and report
     checker.write_report(rows, report, a.fast, seconds, figs, device=device_resp)
     ok = checker.all_as_expected(rows)

@@ -68,8 +68,18 @@ def build_response(a: Inputs) -> response.Response:
     else:
         if a.range:
             raise InputError("range", "only applies to --q-plus/--q-minus expressions")
-        resp = response.get(a.response or "softbounds", **params)
+        try:
+            resp = response.get(a.response or "softbounds", **params)
+        except InputError as exc:
+            raise _as_param(exc, params, "param") from None
     return resp.shifted(a.sp_shift) if a.sp_shift else resp
+
+
+def _as_param(exc: InputError, params: dict, option: str) -> InputError:
+    """An error about a value given with ``-p NAME=VALUE`` names it as ``param NAME`` (the CLI: ``-p NAME``)."""
+    if exc.param in params:
+        return InputError(f"{option} {exc.param}", str(exc).split(": ", 1)[1])
+    return exc
 
 
 def build_main_response(a: Inputs) -> response.Response:
@@ -82,9 +92,11 @@ def build_main_response(a: Inputs) -> response.Response:
             return presets.get(a.main_response).response()
         except InputError as exc:
             raise InputError("main_response", str(exc).split(": ", 1)[1]) from None
+    main_params = family_params(a.main_param, "main_param")
     try:
-        return response.get(a.main_response, **family_params(a.main_param, "main_param"))
+        return response.get(a.main_response, **main_params)
     except InputError as exc:   # name the option the user typed for the main array
+        exc = _as_param(exc, main_params, "main_param")
         head, _, rest = exc.param.partition(" ")
         param = "main_response" if head.lstrip("-") == "response" else \
             f"main_param {rest}" if head in ("-p", "param") else exc.param
@@ -119,7 +131,7 @@ PULSE_RESOLUTION = 2.0 ** -40
 
 def check_pulse_size(dw_min: float, resp) -> None:
     """Refuse a pulse size that float64 weights on the response's range cannot resolve."""
-    scale = max(1.0, *(abs(x) for x in (resp.lo, resp.hi) if np.isfinite(x)))
+    scale = max([1.0] + [abs(x) for x in (resp.lo, resp.hi) if np.isfinite(x)])   # an unbounded range: 1
     if dw_min < PULSE_RESOLUTION * scale:
         raise InputError("dw_min", f"must be >= {PULSE_RESOLUTION * scale:.3g} (2^-40 of the largest |w| on the range "
                                    f"{resp.lo:g}..{resp.hi:g}): smaller pulses are lost to float64 rounding of the "

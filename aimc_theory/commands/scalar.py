@@ -7,15 +7,55 @@ import numpy as np
 
 from .. import objectives, registry, simulation
 from ..errors import InputError, require_finite
+from ..parameters import parameters
 from . import inputs
 from .inputs import Inputs
 from .results import CommandResult
 
 
 def derive(a: Inputs, progress=None) -> CommandResult:
-    from .. import symbolic
-    d = symbolic.derive(inputs.build_response(a), time_budget=a.time_budget)
-    return CommandResult("derive", d.as_dict(), a.arguments(), None, d)
+    """F, G, R, the SPs, R'(SP) and R_c of the response (arXiv 2502.06309 eq. 4-7, Thm 1) as a paper prints
+    them: decimals to ``digits``, |u| written u or -u where u has one sign on the range, LaTeX; with named
+    parameters (``-p``) also in the parameters, next to the forms at their values."""
+    from ..symbolic import derivation
+    d = derivation.derive(inputs.build_response(a), time_budget=a.time_budget)
+    data = d.as_dict()
+    paper = d.paper(a.digits)
+    data["latex"] = paper["latex"]                  # the same keys, the forms as printed
+    data.update(digits=a.digits, display=paper["display"], latex_other=paper["latex_other"],
+                display_notes=paper["display_notes"])
+    named = inputs.family_params(a.param)
+    if named:
+        source = _named_source(a, named)
+        if isinstance(source, str):
+            data["in_parameters"] = {"parameters": named, "unavailable": source}
+        else:
+            q_plus, q_minus, fixed = source
+            try:
+                # the forms in the parameters are an extra next to the derivation at the values: their search
+                # gets at most the default budget per call, whatever --time-budget gives the derivation itself
+                budget = min(a.time_budget, parameters("derive")["time_budget"].default)
+                p = derivation.in_parameters(q_plus, q_minus, named, d, budget, a.sp_shift, fixed)
+                data["in_parameters"] = p.paper(a.digits)
+            except InputError:
+                raise
+            except derivation.GAVE_UP as exc:     # SymPy outside a budgeted call: said, never a traceback
+                data["in_parameters"] = {"parameters": named, "unavailable": f"SymPy failed ({type(exc).__name__}); "
+                                         "the forms are given with the values only"}
+    return CommandResult("derive", data, a.arguments(), None, d)
+
+
+def _named_source(a: Inputs, named: dict):
+    """(q+ text, q- text, the other names' values) of the response in the named parameters, or why not."""
+    if a.q_plus is not None:
+        return a.q_plus, a.q_minus, {}
+    from ..response import FAMILY
+    family = FAMILY[a.response or "softbounds"]
+    if family.symbols is not None:
+        return (f"{family.name} is written in quantities derived from its parameters "
+                f"({family.q_plus}, {family.q_minus}), not in them")
+    values = family.values(named)
+    return family.q_plus, family.q_minus, {k: v for k, v in values.items() if k not in named}
 
 
 def fixed_point(a: Inputs, progress=None) -> CommandResult:

@@ -22,6 +22,32 @@ Thm C.2 prints "N <=" for the pulse count, its proof gives ">=" (used here).
 second and third derivatives of q+- at the SP): the O(dw)-relative correction of the stochastic floor, and a
 rigorous (Banach) bound on the distance between the closed-form 2-cycle / pair contraction and those of the
 nonlinear pulse maps.
+
+Cycle-to-cycle noise (``sigma_c``; P1 App. C). Each pulse adds a zero-mean term xi (gamma x + delta), xi ~ N(0, 1):
+
+* ``additive`` (this toolkit's pulse model, w <- w +- dw (q(w) + sigma_c xi)): gamma = 0, delta = dw sigma_c
+  (noise variance dw^2 sigma_c^2 per pulse, whatever the device's step scales);
+* ``multiplicative`` (the reference simulator's default, w <- w +- dw q(w) (1 + sigma_c xi)): the noise is
+  sigma_c times the step, sigma_c (c - k_+ x) up and -sigma_c (c + k_- x) down (variance sigma_c^2 (dw q(w))^2:
+  to first order sigma_c^2 c^2; the x-dependent part is kept exactly, see below).
+
+The means are those of the noise-free maps. The second moments obey exact linear recursions (exact for
+affine responses): one pulse x' = alpha x + beta + xi (gamma x + delta) gives
+E x'^2 = A E x^2 + B E x + C with A = alpha^2 + gamma^2, B = 2 (alpha beta + gamma delta), C = beta^2 + delta^2.
+
+* stochastic: average the up and down rows: E x'^2 = a' E x^2 + b' E x + C', stationary
+  E x^2 = C'/(1 - a'); additive: (c^2 + dw^2 sigma_c^2)/(1 - a), multiplicative:
+  c^2 (1 + sigma_c^2)/(1 - a - sigma_c^2 (k_+^2 + k_-^2)/2) (a = [(1-k_+)^2 + (1-k_-)^2]/2);
+* cyclic: a period-2 linear AR process. Its mean is the noise-free 2-cycle; its variance obeys
+  V' = A_+- V + eta^2 with eta = gamma mu + delta at the mean mu before the pulse. Around the 2-cycle
+  eta_+ = gamma_+ x_down + delta_+, eta_- = gamma_- x_up + delta_- (additive: both dw sigma_c; multiplicative:
+  +-sigma_c (x_up - x_down), the step at the cycle), so the stationary spreads are
+  V_down = (A_- eta_+^2 + eta_-^2)/(1 - A_+ A_-), V_up = (A_+ eta_-^2 + eta_+^2)/(1 - A_+ A_-);
+  during the approach the forcing is a sum of geometric terms in rho2^j, summed in closed form.
+
+With noise the cyclic floor is no longer O(dw): its spread is ~ dw sigma_c/sqrt(k_+ + k_-) = O(sqrt(dw)),
+like the stochastic floor, and a device does not stay inside a band narrower than a few spreads; the
+criteria below use the RMS error sqrt(E x_n^2) for both schemes then.
 """
 from __future__ import annotations
 
@@ -31,13 +57,42 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from scipy import integrate, optimize
+from scipy import integrate, optimize, special
 
-from ..errors import InputError, require_positive
+from ..errors import InputError, require_nonnegative, require_positive
 from ..expressions import W
 from ..response import scan_grid
 from .derivation import Derivation
 from .engine import bisect_increasing, lambdify_forms, lambdify_w
+
+C2C_MODELS = ("additive", "multiplicative")
+
+
+def check_noise(sigma_c, c2c_model: str = "additive") -> float:
+    """``sigma_c`` as a float >= 0, and ``c2c_model`` one of :data:`C2C_MODELS` (InputError otherwise)."""
+    sigma = require_nonnegative("sigma_c", sigma_c)
+    if c2c_model not in C2C_MODELS:
+        raise InputError("c2c_model", f"must be one of {', '.join(C2C_MODELS)} (got {c2c_model!r})")
+    return sigma
+
+
+def _one_minus_power(a, n):
+    """1 - a^n, without the cancellation at a ~ 1 (-expm1(n ln a) for a > 0)."""
+    a, n = np.broadcast_arrays(np.asarray(a, float), np.asarray(n, float))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        return np.where(a > 0, -np.expm1(n * np.log(np.where(a > 0, a, 1.0))), 1 - a ** n)
+
+
+def _geometric_sum(A, r, n):
+    """sum_{j<n} A^(n-1-j) r^j = (A^n - r^n)/(A - r), without the cancellation where A ~ r (n A^(n-1) at A = r)."""
+    A, r, n = np.broadcast_arrays(np.asarray(A, float), np.asarray(r, float), np.asarray(n, float))
+    hi, lo = np.maximum(A, r), np.minimum(A, r)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        L = np.log(lo / hi)                           # <= 0 where both are positive
+        stable = hi ** (n - 1) * np.where(L == 0, n, np.expm1(n * L) / np.expm1(L))
+        direct = np.where(A != r, (A ** n - r ** n) / (A - r), n * A ** (n - 1))
+        out = np.where(lo > 0, stable, direct)
+    return np.where(n == 0, 0.0, out)
 
 
 @dataclass(frozen=True)
@@ -53,6 +108,89 @@ class CalibrationTheory:
     phi0_scale: tuple | None = None     # (L_q, q_max, mu_q) for the paper's bounds (scalar only)
     _phi: object = None
     pair_contraction_exact: float | None = None   # derivative of the nonlinear pair map at the 2-cycle
+    sigma_c: float = 0.0                # cycle-to-cycle noise per pulse (see the module docstring)
+    c2c_model: str = "additive"         # "additive" (dw sigma_c xi) or "multiplicative" (step x sigma_c xi)
+
+    # -- cycle-to-cycle noise -------------------------------------------------------------
+    @property
+    def noisy(self) -> bool:
+        return self.sigma_c > 0
+
+    def _pulse_coefficients(self):
+        """((alpha, beta, gamma, delta) up, (...) down): x' = alpha x + beta + xi (gamma x + delta)."""
+        kp, km, c, s = self.kappa_up, self.kappa_down, self.step, self.sigma_c
+        zero = 0.0 * (kp + km + c)          # arrays broadcast (one entry per device)
+        if self.c2c_model == "multiplicative":
+            return (1 - kp, c, -s * kp, s * c), (1 - km, -c, -s * km, -s * c)
+        e = self.dw_min * s + zero
+        return (1 - kp, c, zero, e), (1 - km, -c, zero, e)
+
+    def _second_moment_rows(self):
+        """Per pulse (up, down): (1 - A, B, C) of E x'^2 = A E x^2 + B E x + C; 1 - A = k (2 - k) - gamma^2
+        (no cancellation)."""
+        rows = []
+        for k, (alpha, beta, gamma, delta) in zip((self.kappa_up, self.kappa_down), self._pulse_coefficients()):
+            rows.append((k * (2 - k) - gamma ** 2, 2 * (alpha * beta + gamma * delta), beta ** 2 + delta ** 2))
+        return rows
+
+    @property
+    def _pair_one_minus(self):
+        """1 - A_+ A_- (the variance's contraction per pulse pair, subtracted without cancellation)."""
+        (up, _, _), (dn, _, _) = self._second_moment_rows()
+        return up + dn - up * dn
+
+    @property
+    def cycle_variance(self):
+        """(V_up, V_down): stationary Var x after an up / a down pulse of the cyclic scheme with noise,
+        (A_+ eta_-^2 + eta_+^2)/(1 - A_+ A_-) and (A_- eta_+^2 + eta_-^2)/(1 - A_+ A_-) (module docstring);
+        (0, 0) without noise."""
+        if not self.noisy:
+            z = 0.0 * self.step
+            return z, z
+        (up1, _, _), (dn1, _, _) = self._second_moment_rows()
+        (_, _, gp, dp), (_, _, gm, dm) = self._pulse_coefficients()
+        xu, xd = self.cycle
+        eta_p, eta_m = gp * xd + dp, gm * xu + dm
+        den = self._pair_one_minus
+        return ((1 - up1) * eta_m ** 2 + eta_p ** 2) / den, ((1 - dn1) * eta_p ** 2 + eta_m ** 2) / den
+
+    def cyclic_variance(self, x0, n: np.ndarray):
+        """Var x_n after n cyclic pulses (up first) from x0 with noise (0 without): the variance recursion
+        V' = A V + eta(mu)^2 of each pulse, summed in closed form over the pairs (the mean mu_j = x_down +
+        rho2^j (x0 - x_down) makes the forcing F0 + F1 rho2^j + F2 rho2^(2j))."""
+        n = np.asarray(n)
+        if not self.noisy:
+            return 0.0 * self.cyclic_errors(x0, n)
+        (up1, _, _), (dn1, _, _) = self._second_moment_rows()
+        Ap, Am = 1 - up1, 1 - dn1
+        (ap, _, gp, dp), (_, _, gm, dm) = self._pulse_coefficients()
+        xu, xd = self.cycle
+        rho = self.pair_contraction
+        e0 = x0 - xd
+        eta_p, eta_m = gp * xd + dp, gm * xu + dm
+        F0 = Am * eta_p ** 2 + eta_m ** 2
+        F1 = 2 * e0 * (Am * eta_p * gp + eta_m * gm * ap)
+        F2 = e0 ** 2 * (Am * gp ** 2 + (gm * ap) ** 2)
+        App, one_minus = Ap * Am, self._pair_one_minus
+        p = n // 2
+        with np.errstate(under="ignore"):
+            var_d = (F0 * _one_minus_power(App, p) / one_minus + F1 * _geometric_sum(App, rho, p)
+                     + F2 * _geometric_sum(App, rho ** 2, p))
+            mu = xd + rho ** p * e0
+        var_u = Ap * var_d + (gp * mu + dp) ** 2          # one more up pulse (odd n)
+        return np.where(n % 2 == 0, var_d, var_u)
+
+    def fraction_within(self, scheme: str, x0, pulses: int, tolerance: float):
+        """P(|x_N| <= tolerance) after ``pulses`` pulses: exact for the noise-free cyclic scheme (deterministic)
+        and for the cyclic scheme with additive noise (linear maps of Gaussian noise: x_N is Gaussian);
+        otherwise the Gaussian with the exact mean and variance (an approximation)."""
+        mean, rms = self.errors_after(scheme, x0, pulses)
+        var = (self.cyclic_variance(x0, np.array(pulses)) if scheme == "cyclic"
+               else np.maximum(rms ** 2 - mean ** 2, 0.0))
+        sd = np.sqrt(var)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gauss = special.ndtr((tolerance - mean) / sd) - special.ndtr((-tolerance - mean) / sd)
+        return np.where(sd > 0, gauss, (np.abs(mean) <= tolerance).astype(float))
 
     # -- cyclic -------------------------------------------------------------------------
     @property
@@ -86,13 +224,38 @@ class CalibrationTheory:
     def _a(self):
         return 0.5 * ((1 - self.kappa_up) ** 2 + (1 - self.kappa_down) ** 2)
 
+    def _stochastic_row(self):
+        """(1 - a', b', C') of the stochastic scheme with noise: the average of the up and down rows."""
+        (u1, ub, uc), (d1, db, dc) = self._second_moment_rows()
+        return 0.5 * (u1 + d1), 0.5 * (ub + db), 0.5 * (uc + dc)
+
+    @property
+    def stochastic_a(self):
+        """a' of E x'^2 = a' E x^2 + b' E x + C' per stochastic pulse (a without noise)."""
+        return 1 - self._stochastic_row()[0] if self.noisy else self._a
+
     @property
     def stochastic_second_moment(self):
-        """Stationary E x^2 = c^2/(1 - [(1-k_+)^2 + (1-k_-)^2]/2) ~ c^2/(k_+ + k_-)."""
+        """Stationary E x^2 = c^2/(1 - [(1-k_+)^2 + (1-k_-)^2]/2) ~ c^2/(k_+ + k_-); with noise C'/(1 - a')
+        (module docstring: (c^2 + dw^2 sigma_c^2)/(1 - a) additive, c^2 (1 + sigma_c^2)/(1 - a - sigma_c^2
+        (k_+^2 + k_-^2)/2) multiplicative)."""
+        if self.noisy:
+            one_minus, _, C = self._stochastic_row()
+            return C / one_minus
         return self.step ** 2 / (1 - self._a)
 
     def stochastic_moments(self, x0, n: np.ndarray):
-        """(E x_n, E x_n^2) after n stochastic pulses from x0 (exact for the affine maps)."""
+        """(E x_n, E x_n^2) after n stochastic pulses from x0 (exact for the affine maps, with or without noise):
+        E x_n^2 = a^n x0^2 + b x0 (a^n - r^n)/(a - r) + C (1 - a^n)/(1 - a), r = 1 - (k_+ + k_-)/2."""
+        if self.noisy:
+            n = np.asarray(n, float)
+            one_minus, b, C = self._stochastic_row()
+            r1, a = self.mean_contraction, 1 - one_minus
+            with np.errstate(under="ignore"):
+                m1 = r1 ** n * x0
+                m2 = (a ** n * x0 ** 2 + b * x0 * _geometric_sum(a, r1, n)
+                      + C * _one_minus_power(a, n) / one_minus)
+            return m1, m2
         n = np.asarray(n, float)
         r1, a, c = self.mean_contraction, self._a, self.step
         b = c * (self.kappa_down - self.kappa_up)
@@ -108,28 +271,38 @@ class CalibrationTheory:
 
     def floor(self, scheme: str, pulses: int | None = None):
         """RMS error as N -> infinity: |2-cycle value| at the parity of ``pulses`` (cyclic, after a
-        down pulse by default) or sqrt(stationary E x^2) (stochastic)."""
+        down pulse by default; with noise sqrt(x^2 + V) at that parity) or sqrt(stationary E x^2)
+        (stochastic)."""
         if scheme == "cyclic":
             xu, xd = self.cycle
-            return np.abs(xu if pulses is not None and pulses % 2 else xd)
+            odd = pulses is not None and pulses % 2
+            if self.noisy:
+                vu, vd = self.cycle_variance
+                return np.sqrt(xu ** 2 + vu) if odd else np.sqrt(xd ** 2 + vd)
+            return np.abs(xu if odd else xd)
         return np.sqrt(self.stochastic_second_moment)
 
     def errors_after(self, scheme: str, x0, pulses: int):
         """(mean error, rms error) after ``pulses`` pulses from x0."""
         if scheme == "cyclic":
             x = self.cyclic_errors(x0, np.array(pulses))
+            if self.noisy:
+                return x, np.sqrt(x ** 2 + self.cyclic_variance(x0, np.array(pulses)))
             return x, np.abs(x)
         m1, m2 = self.stochastic_moments(x0, np.array(pulses))
         return m1, np.sqrt(m2)
 
     def pulses_to_tolerance(self, scheme: str, x0: float, tolerance: float, n_max: int | None = None) -> float:
-        """Fewest pulses after which the error stays within ``tolerance``: |x_n| (cyclic) or the RMS
-        error sqrt(E x_n^2) (stochastic); inf if the floor is above the tolerance."""
+        """Fewest pulses after which the error stays within ``tolerance``: |x_n| (cyclic without noise) or the
+        RMS error sqrt(E x_n^2) (stochastic; cyclic with noise, where no device stays in a band: the RMS
+        criterion of the population); inf if the floor is above the tolerance."""
         tolerance = require_positive("tolerance", tolerance)
         if float(np.max(self.floor(scheme, 0))) >= tolerance or (
-                scheme == "cyclic" and float(np.max(np.abs(self.cycle[0]))) >= tolerance):
+                scheme == "cyclic" and float(np.max(self.floor(scheme, 1))) >= tolerance):
             return math.inf
         k = float(np.min(self.kappa_up + self.kappa_down))
+        if self.noisy:      # the variance may relax more slowly than the mean (multiplicative noise)
+            k = min(k, float(np.min(self._stochastic_row()[0])), float(np.min(self._pair_one_minus)) / 2)
         n_max = n_max or int(20 * (math.log(max(abs(x0), tolerance) / tolerance) + 5) / k) + 4
         exact = 20_000_000       # every count up to here (exact); beyond, a geometric grid (resolution ~0.001%)
         if n_max <= exact:
@@ -137,7 +310,12 @@ class CalibrationTheory:
         else:
             n = np.unique(np.concatenate([np.arange(exact + 1),
                                           np.geomspace(exact, n_max, 1_000_000).astype(np.int64)]))
-        err = np.abs(self.cyclic_errors(x0, n)) if scheme == "cyclic" else np.sqrt(self.stochastic_moments(x0, n)[1])
+        if scheme == "cyclic":
+            err = np.abs(self.cyclic_errors(x0, n))
+            if self.noisy:
+                err = np.sqrt(err ** 2 + self.cyclic_variance(x0, n))
+        else:
+            err = np.sqrt(self.stochastic_moments(x0, n)[1])
         bad = np.nonzero(err > tolerance)[0]
         return float(n[bad[-1]] + 1) if bad.size else 0.0
 
@@ -181,8 +359,47 @@ def _log_ratio(r: float) -> float:
     return math.log(r) if r > 1 else 0.0
 
 
+def with_noise(th: CalibrationTheory, sigma_c=0.0, c2c_model: str = "additive") -> CalibrationTheory:
+    """``th`` with cycle-to-cycle noise ``sigma_c`` of the model ``c2c_model`` (see the module docstring).
+
+    Parameters
+    ----------
+    th : CalibrationTheory
+        A noise-free theory (one device or arrays).
+    sigma_c : float >= 0
+        Noise per pulse: in units of dw_min (additive) or relative to the step (multiplicative).
+    c2c_model : {"additive", "multiplicative"}
+
+    Returns
+    -------
+    CalibrationTheory
+        The same linearized maps with the noise term; ``th`` itself when ``sigma_c`` is 0 (the noise-free
+        numbers unchanged).
+
+    Raises
+    ------
+    InputError
+        For sigma_c < 0 or not finite, an unknown model, or multiplicative noise so large that a pulse
+        expands E x^2 (sigma_c^2 k >= 2 - k: no stationary spread).
+    """
+    sigma = check_noise(sigma_c, c2c_model)
+    if sigma == 0:
+        return th
+    from dataclasses import replace
+    out = replace(th, sigma_c=sigma, c2c_model=c2c_model)
+    # stationarity: 1 - a' > 0 (then also 1 - A_+ A_- > 0, as A_+ A_- <= ((A_+ + A_-)/2)^2); multiplicative noise
+    # lowers 1 - a' by sigma_c^2 (k_+^2 + k_-^2)/2, additive noise leaves it alone
+    if c2c_model == "multiplicative" and not np.all(np.asarray(out._stochastic_row()[0]) > 0):
+        kk = 0.5 * (np.asarray(th.kappa_up) ** 2 + np.asarray(th.kappa_down) ** 2)
+        bound = float(np.min(np.sqrt(np.maximum(1 - np.asarray(th._a), 0.0) / kk)))
+        raise InputError("sigma_c", f"must be < {bound:.4g} for multiplicative noise on this device (got {sigma:g}): "
+                                    "beyond, the pulses expand E(w - SP)^2 (1 - a - sigma_c^2 (k+^2 + k-^2)/2 <= 0) "
+                                    "and there is no stationary spread")
+    return out
+
+
 def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minus=1.0,
-                       symmetric_points=None) -> CalibrationTheory:
+                       symmetric_points=None, sigma_c=0.0, c2c_model: str = "additive") -> CalibrationTheory:
     """Zero-shifting theory of a response (optionally scaled per device: s_+ q+, s_- q-).
 
     With arrays ``s_plus``/``s_minus`` (device-to-device variation) every quantity is an array,
@@ -199,19 +416,24 @@ def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minu
         Per-device up/down step scales (P2 eq. 103-104).
     symmetric_points : ndarray or None
         Per-device SPs, if already known.
+    sigma_c : float >= 0
+        Cycle-to-cycle noise per pulse (0: the noise-free theory, unchanged); see :func:`with_noise`.
+    c2c_model : {"additive", "multiplicative"}
+        dw sigma_c xi added to each pulse, or the step times (1 + sigma_c xi).
 
     Returns
     -------
     CalibrationTheory
         Contraction per pulse pair ((1 - k_+)(1 - k_-), P2 eq. 22-23), error floors of the cyclic and the
-        stochastic scheme, pulses to a tolerance and P2 Theorem 3's bounds.
+        stochastic scheme (with the noise's spread), pulses to a tolerance and P2 Theorem 3's bounds.
 
     Raises
     ------
     InputError
-        For an ideal device (no unique SP) or dw_min <= 0.
+        For an ideal device (no unique SP), dw_min <= 0, or a bad sigma_c / c2c_model.
     """
     dw = require_positive("dw_min", dw_min)
+    check_noise(sigma_c, c2c_model)
     resp = derivation.response
     if derivation.every_point_symmetric and np.all(np.asarray(s_plus) == np.asarray(s_minus)):
         raise InputError("response", "an ideal device (q+ = q-) has no unique symmetric point to calibrate to")
@@ -227,7 +449,8 @@ def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minu
     else:
         wsp = population_symmetric_points(qp_e, qm_e, s_plus, s_minus, resp.lo, resp.hi)[0]
     if not scalar:
-        return population_calibration_theory(qp_e, qm_e, dw, s_plus, s_minus, wsp)
+        return population_calibration_theory(qp_e, qm_e, dw, s_plus, s_minus, wsp, sigma_c=sigma_c,
+                                             c2c_model=c2c_model)
     c = dw * s_plus * qp(wsp)
     kp = -dw * s_plus * dqp(wsp)
     km = dw * s_minus * dqm(wsp)
@@ -248,7 +471,8 @@ def calibration_theory(derivation: Derivation, dw_min: float, s_plus=1.0, s_minu
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", integrate.IntegrationWarning)
             return integrate.quad(lambda t: float(G(np.array(t))), wsp_f, w, limit=200)[0]
-    return CalibrationTheory(wsp_f, dw, float(c), float(kp), float(km), cycle, bounds, phi, rho_exact)
+    return with_noise(CalibrationTheory(wsp_f, dw, float(c), float(kp), float(km), cycle, bounds, phi, rho_exact),
+                      sigma_c, c2c_model)
 
 
 def device_symmetric_points(derivation: Derivation, s_plus, s_minus) -> tuple[np.ndarray, np.ndarray]:
@@ -318,11 +542,13 @@ def population_symmetric_points(q_plus, q_minus, s_plus, s_minus, lo, hi, params
 
 
 def population_calibration_theory(q_plus, q_minus, dw_min: float, s_plus, s_minus, symmetric_points,
-                                  params=None) -> CalibrationTheory:
+                                  params=None, sigma_c=0.0, c2c_model: str = "additive") -> CalibrationTheory:
     """Zero-shifting theory of every device of a population (arrays, one entry per device): device i's
     contraction k_+ = -dw s_+ q+'(SP_i; p_i), k_- = dw s_- q-'(SP_i; p_i) and step c = dw s_+ q+(SP_i; p_i)
-    from the per-device expressions (see :func:`population_symmetric_points` for the arguments)."""
+    from the per-device expressions (see :func:`population_symmetric_points` for the arguments), with
+    cycle-to-cycle noise ``sigma_c`` (:func:`with_noise`; additive: dw sigma_c whatever the device's scales)."""
     dw = require_positive("dw_min", dw_min)
+    check_noise(sigma_c, c2c_model)
     params = dict(params or {})
     qp, dqp, _, dqm = lambdify_forms(q_plus, q_minus, list(params))
     wsp, s_plus, s_minus, *vals = np.broadcast_arrays(*(np.asarray(a, float) for a in
@@ -333,7 +559,7 @@ def population_calibration_theory(q_plus, q_minus, dw_min: float, s_plus, s_minu
     if np.any(kp + km <= 0):
         raise InputError("response", "the symmetric point repels the weight (G decreasing there: "
                                      "k_+ + k_- <= 0); zero-shifting does not converge to it")
-    return CalibrationTheory(wsp, dw, c, kp, km, None)
+    return with_noise(CalibrationTheory(wsp, dw, c, kp, km, None), sigma_c, c2c_model)
 
 
 def _exact_cycle(up, down, wsp, c, ksum):
@@ -381,6 +607,13 @@ class CalibrationNextOrder:
 
     with a = [(1 - k_+)^2 + (1 - k_-)^2]/2; ``floor_correction`` is the change of m2 from the
     last four terms (m2 = c^2/(1 - a) inserted on the right), a relative O(dw) term.
+    With cycle-to-cycle noise (``sigma_c``) the same expansion holds with: additive, c^2 -> c^2 + dw^2 sigma_c^2
+    in the constant of m2 and in the 2 c^2 m1 of m3 (E eps^2 = dw^2 sigma_c^2 per pulse); multiplicative,
+    every term from U^2 + D^2 times f = 1 + sigma_c^2 (E (U (1 + sigma_c xi))^2 = f U^2): m2 (1 - a') =
+    f [c^2 + c (k_- - k_+) m1 + c (u2 + d2) m2] + (u2 - d2) m3 + (u3 - d3) m4 with
+    1 - a' = k_+ + k_- - f (k_+^2 + k_-^2)/2, m3 = [(u2 - d2) m4 + f (2 c^2 m1 + 2 c (k_- - k_+) m2)]/(k_+ + k_-).
+    (Terms dropped: O(dw) relative to these, e.g. 3 dw^2 sigma_c^2 (k_+ + k_-) m1 in m3.) The cyclic part below
+    is the noise-free 2-cycle: the mean of the noisy cyclic scheme for affine responses.
 
     Cyclic 2-cycle. With N_u, N_d the non-affine parts of U and D (U = c - k_+ x + N_u, D = c + k_- x + N_d)
     and x_u(x) = (1 - k_+) x + c + N_u(x) the point after the up pulse, the after-down point solves
@@ -394,7 +627,7 @@ class CalibrationNextOrder:
     """
 
     symmetric_point: float              # the SP (solved to the working precision)
-    floor_linear: float                 # c^2/(1 - a)
+    floor_linear: float                 # c^2/(1 - a) (with noise: C'/(1 - a'), the linear theory's floor)
     floor_correction: float             # the O(dw)-relative curvature term of the stationary E x^2
     mean_offset: float                  # stationary E x = m1 (0 for affine responses)
     cycle_linear: tuple                 # (x_after_up, x_after_down): spec F.3's closed form
@@ -408,10 +641,13 @@ class CalibrationNextOrder:
 
 
 def calibration_next_order(derivation: Derivation, dw_min: float, s_plus: float = 1.0,
-                           s_minus: float = 1.0, digits: int = 40) -> CalibrationNextOrder:
+                           s_minus: float = 1.0, digits: int = 40, sigma_c: float = 0.0,
+                           c2c_model: str = "additive") -> CalibrationNextOrder:
     """Next-order (curvature) terms of the zero-shifting theory of one device (see
-    :class:`CalibrationNextOrder`), from the response's derivatives at its SP (SymPy, ``digits`` digits)."""
+    :class:`CalibrationNextOrder`), from the response's derivatives at its SP (SymPy, ``digits`` digits),
+    with cycle-to-cycle noise ``sigma_c`` of the model ``c2c_model`` in the stochastic floor's terms."""
     dw = require_positive("dw_min", dw_min)
+    sigma = check_noise(sigma_c, c2c_model)
     resp = derivation.response
     if derivation.every_point_symmetric and s_plus == s_minus:
         raise InputError("response", "an ideal device (q+ = q-) has no unique symmetric point to calibrate to")
@@ -438,11 +674,17 @@ def calibration_next_order(derivation: Derivation, dw_min: float, s_plus: float 
     if not ksum > 0:
         raise InputError("response", "the symmetric point repels the weight (k_+ + k_- <= 0)")
     one_minus_a = 1 - ((1 - kp) ** 2 + (1 - km) ** 2) / 2
-    m2 = c ** 2 / one_minus_a
+    # noise: extra constant e2 (additive) or the factor f on the U^2 + D^2 terms (multiplicative)
+    sig = sp.Float(sigma, digits)
+    f = 1 + sig ** 2 if c2c_model == "multiplicative" and sigma else sp.Integer(1)
+    e2 = (dws * sig) ** 2 if c2c_model == "additive" else sp.Integer(0)
+    if f != 1:
+        one_minus_a = ksum - f * (kp ** 2 + km ** 2) / 2
+    m2 = (f * c ** 2 + e2) / one_minus_a
     m1 = (u2 - d2) * m2 / ksum
     m4 = 3 * m2 ** 2
-    m3 = ((u2 - d2) * m4 + 2 * c ** 2 * m1 + 2 * c * (km - kp) * m2) / ksum
-    floor_corr = (c * (km - kp) * m1 + c * (u2 + d2) * m2 + (u2 - d2) * m3 + (u3 - d3) * m4) / one_minus_a
+    m3 = ((u2 - d2) * m4 + f * (2 * (c ** 2 + e2) * m1 + 2 * c * (km - kp) * m2)) / ksum
+    floor_corr = (f * (c * (km - kp) * m1 + c * (u2 + d2) * m2) + (u2 - d2) * m3 + (u3 - d3) * m4) / one_minus_a
 
     # cyclic 2-cycle: closed form, one contraction step, Banach bound
     rho2 = (1 - kp) * (1 - km)
