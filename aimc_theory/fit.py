@@ -223,27 +223,37 @@ def read(path, bounds=None, g_min=None, g_max=None, range=None, units: str | Non
         if len(raw) > MAX_DATA_BYTES:
             raise InputError("data", f"{path} holds more than {MAX_DATA_BYTES / 2**20:g} MiB (read stopped there); a "
                                      "sweep file is a CSV of pulses, a few MB at most")
-        text = raw.decode()
+        text = raw.decode("utf-8-sig")         # a byte-order mark (spreadsheet exports) is not part of the header
     except FileNotFoundError:
         raise InputError("data", f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError("data", f"cannot read {path}: {exc}") from None
-    rows = list(csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")))
+    # each row with the number of its line in the file (comments and blank lines counted), for the errors
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
+                if line.strip() and not line.lstrip().startswith("#")]
+    rows = []
+    for n, line in numbered:
+        try:
+            rows.append(next(csv.reader([line])))
+        except csv.Error as exc:
+            raise InputError("data", f"line {n}: not a CSV row ({exc})") from None
     if not rows:
         raise InputError("data", f"{path} is empty")
     head = [h.strip().lower() for h in rows[0]]
     state = next((c for c in _STATE if c in head), None)
     missing = [c for c in ("direction", "pulse") if c not in head] + ([] if state else ["w (or g, conductance)"])
     if missing:
+        sep = next((f"{c!r}" for c in (";", "\t", "|") if len(head) == 1 and c in head[0]), None)
         raise InputError("data", f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(head) or 'none'} "
-                                   "(needed: direction, pulse, w)")
+                                   "(needed: direction, pulse, w)"
+                         + (f"; the fields seem separated by {sep}: the file must be comma-separated" if sep else ""))
     idx = {c: head.index(c) for c in ("direction", "pulse")}
     idx["w"] = head.index(state)
     has_cycle = "cycle" in head
     data = []
-    for line, r in enumerate(rows[1:], start=2):
-        if len(r) < len(head):
-            raise InputError("data", f"line {line}: {len(r)} fields, the header has {len(head)}")
+    for (line, _), r in zip(numbered[1:], rows[1:]):
+        if len(r) != len(head):
+            raise InputError("data", f"line {line}: {len(r):,} fields, the header has {len(head)}")
         d = r[idx["direction"]].strip().lower()
         if d not in _UP | _DOWN:
             raise InputError("data", f"line {line}: direction {r[idx['direction']]!r} is not up or down")
@@ -410,6 +420,23 @@ class FitResult:
     @property
     def theta(self) -> np.ndarray:
         return np.array(list(self.params.values()), dtype=float)
+
+    def to_records(self) -> list[dict]:
+        """This fit as a one-row table, the columns of ``aimc-theory fit``'s rows
+        (:func:`aimc_theory.commands.results.records`)."""
+        from .commands.results import records
+        return records([self])
+
+    def to_frame(self):
+        """:meth:`to_records` as a pandas DataFrame (the optional extra ``pandas``)."""
+        from .commands.results import frame
+        return frame(self.to_records())
+
+    def plot(self, sweeps: "Sweeps | None" = None, ax=None):
+        """The fitted q+(w), q-(w) and, given ``sweeps``, the measured steps (:func:`aimc_theory.plots.fit`);
+        returns the Axes."""
+        from . import plots
+        return plots.fit([self], ax=ax, sweeps=sweeps)
 
 
 def _r2(y, yhat):
