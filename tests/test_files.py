@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,32 @@ def test_the_sweep_table_and_points_are_never_written_through_a_symlink(tmp_path
     assert json.loads(capsys.readouterr().out)["errors"] == 0
     assert victim.read_text() == "precious\n" and not (out / "safe.csv").is_symlink()
     assert len(sweep.read_table(out / "safe.csv")) == 2
+
+
+def _unwritable_dirs(tmp_path):
+    """Directories no process may write into, root included (no monkeypatching): below a regular file, and
+    on Linux the kernel's own /sys (read-only for everyone) and /proc/self (no new entries)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = [str(blocker / "out")]
+    if Path("/sys/kernel").is_dir():
+        out += ["/sys/kernel/aimc-out", "/proc/self"]
+    return out
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--fast", "--claims", "1.softbounds"],
+    ["check", "--fast", "--claims", "1.softbounds", "--no-figures"],
+    ["reproduce", "p1-fig2", "--steps", "2", "--seeds", "2"],
+    ["train", "--dataset", "digits", "--epochs", "1", "--algorithm", "digital-sgd", "--train-size", "200",
+     "--test-size", "50"],
+])
+def test_an_unwritable_output_directory_is_one_error_line(tmp_path, capsys, argv):
+    from aimc_theory.cli import main
+    from aimc_theory.parameters import parameters
+    if "--train-size" in argv and "train_size" not in parameters("train"):
+        argv = argv[:argv.index("--train-size")]
+    for out in _unwritable_dirs(tmp_path):
+        code = main(argv + ["--out", out])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("aimc-theory: error: --out: ") and len(err.splitlines()) == 1, (out, err)
