@@ -197,3 +197,23 @@ def test_preset_dtod_in_calibrate_and_train(capsys):
     assert "--preset-dtod" in capsys.readouterr().err
     assert main(["train", "--response", "preset:ecram", "--preset-dtod", "--dataset", "digits", "--hidden", "8",
                  "--epochs", "1", "--quiet", "--json"]) == 0
+
+
+@pytest.mark.parametrize("name", ["reram-es", "ecram", "capacitor", "pcm"])
+def test_alternating_pulse_loop_is_device_pulse_bit_for_bit(name):
+    """presets.pulse_devices' loop without per-call dispatch does Device.pulse's arithmetic exactly (one device,
+    and a drawn population with its own scales, stretches, bounds and offsets)."""
+    from aimc_theory.device import Device
+    from aimc_theory.variation import Population
+    p = presets.get(name)
+    base = Device(p.response(), dw_min=p.dw_min)
+    for pop in (Population(np.ones(1), np.ones(1)), presets.variation(p).population(50, np.random.default_rng(3))):
+        dev = pop.device(base)
+        off = 0.0 if pop.offsets is None else pop.offsets
+        w0 = np.broadcast_to(np.asarray(0.5 * (p.w_min + p.w_max) + off, float), (pop.size,)).astype(float)
+        w = prev = prev2 = w0
+        for k in range(301):
+            prev2, prev = prev, w
+            w = dev.pulse(w, 1.0 if k % 2 == 0 else -1.0, None)
+        for a, b in zip(presets._alternate(dev, w0, 301), (w, prev, prev2)):
+            assert np.array_equal(a, b, equal_nan=True)
