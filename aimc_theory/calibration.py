@@ -29,6 +29,7 @@ from .device import Device, Elements
 from . import costs
 from .runtime import check_memory, check_time
 from .errors import InputError, require_int, require_positive
+from .simulation import REPORT_EVERY, Interrupted, StepBoundary, next_check
 from .variation import Variation  # noqa: F401  (its home before; kept importable here)
 
 SCHEMES = ("stochastic", "cyclic")
@@ -112,7 +113,7 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
                seed: int | None = 0, variation: Variation | None = None, tolerance: float | None = None,
                average_from: int | None = None, record_every: int | None = None,
                record_devices: int = 8, progress=None, without_sp: str = "error",
-               c2c_model: str = "additive") -> CalibrationResult:
+               c2c_model: str | None = None) -> CalibrationResult:
     """Apply ``pulses`` zero-shifting pulses to ``devices`` devices starting at ``w0`` (arXiv 2602.21321
     Algorithm 1; ``cyclic``: up, down, up, ...).
 
@@ -138,20 +139,26 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
     record_every, record_devices : int, optional
         Trajectory sampling: every ``record_every`` pulses, the first ``record_devices`` devices.
     progress : callable(pulse, pulses, seconds), optional
-        Called about twice a second.
+        Called at the first pulse boundary 0.5 s after the start, then about twice a second.
     without_sp : {"error", "skip"}
         Devices of a population that have no SP in their range: an InputError, or pulsed like the others
         with their target (and error) NaN and ``has_sp`` False.
-    c2c_model : {"additive", "multiplicative"}
+    c2c_model : {"additive", "multiplicative"}, optional
         How ``device.sigma_c`` enters a pulse: ``dw_min sigma_c xi`` added to the step (the toolkit's pulse
-        model, default) or the step times ``(1 + sigma_c xi)`` (the reference simulator's ``mult_noise``).
-        The same normal draws either way.
+        model) or the step times ``(1 + sigma_c xi)`` (the reference simulator's ``mult_noise``); default: the
+        device's own ``c2c_model`` (additive unless set). The same normal draws either way.
 
     Returns
     -------
     CalibrationResult
         Final weights, each device's SP, windowed mean squared error, mean G^2, settling pulses and a
         trajectory.
+
+    Raises
+    ------
+    CalibrationInterrupted
+        On Ctrl-C (SIGINT), at the end of the pulse in progress: ``partial`` is the result of the pulses that
+        ran (a KeyboardInterrupt).
     """
     if device.dw_min is None:
         raise InputError("dw_min", "calibration is pulse level: give the pulse size dw_min (> 0)")
@@ -181,6 +188,7 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
 
     if without_sp not in ("error", "skip"):
         raise InputError("without_sp", f"must be 'error' or 'skip' (got {without_sp!r})")
+    c2c_model = device.c2c_model if c2c_model is None else c2c_model
     if c2c_model not in C2C_MODELS:
         raise InputError("c2c_model", f"must be one of {', '.join(C2C_MODELS)} (got {c2c_model!r})")
     multiplicative = c2c_model == "multiplicative"
@@ -208,42 +216,74 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
     settled = np.zeros(devices, dtype=np.int64) if tolerance is not None else None
     traj = [w[:record_devices].copy()]
     t0 = last = time.perf_counter()
-    for k in range(pulses):
-        if progress is not None and k % 256 == 0 and time.perf_counter() - last > 0.5:
-            last = time.perf_counter()
-            progress(k, pulses, last - t0)
-        if own:                             # q+(k+ u), q-(k- u) in the device's coordinates u = w - o
-            u = w - offset
-            qp = resp.q_plus(u if el.up_stretch is None else el.up_stretch * u)
-            qm = resp.q_minus(u if el.down_stretch is None else el.down_stretch * u)
-        else:
-            F, G = resp.fg(w)
-            qp, qm = F - G, F + G
-        gsq += np.square(0.5 * (el.down * qm - el.up * qp))
-        if scheme == "cyclic":
-            step = up_step * qp if k % 2 == 0 else -down_step * qm
-        else:
-            step = np.where(rng.random(devices) < 0.5, up_step * qp, -down_step * qm)
-        if device.sigma_c:
-            if multiplicative:
-                step = step * (1.0 + device.sigma_c * rng.standard_normal(devices))
-            else:
-                step = step + dw * device.sigma_c * rng.standard_normal(devices)
-        w = np.clip(w + step, lo, hi) if own else resp.clip(w + step)
-        x = w - target
-        if k + 1 > average_from:
-            sq += x * x
-        if settled is not None:
-            settled[~(np.abs(x) <= tolerance)] = k + 1    # last pulse after which the error was too large (or no SP)
-        if (k + 1) % record_every == 0:
-            traj.append(w[:record_devices].copy())
+    done, check = 0, 0
+    try:
+        with StepBoundary() as guard:       # Ctrl-C stops at the end of the pulse in progress
+            for k in range(pulses):
+                if guard.pending:
+                    guard.check()
+                if progress is not None and k >= check:
+                    now = time.perf_counter()
+                    if k and now - last > REPORT_EVERY:
+                        last = now
+                        progress(k, pulses, now - t0)
+                    check = next_check(k, now - t0)
+                if own:                             # q+(k+ u), q-(k- u) in the device's coordinates u = w - o
+                    u = w - offset
+                    qp = resp.q_plus(u if el.up_stretch is None else el.up_stretch * u)
+                    qm = resp.q_minus(u if el.down_stretch is None else el.down_stretch * u)
+                else:
+                    F, G = resp.fg(w)
+                    qp, qm = F - G, F + G
+                gsq += np.square(0.5 * (el.down * qm - el.up * qp))
+                if scheme == "cyclic":
+                    step = up_step * qp if k % 2 == 0 else -down_step * qm
+                else:
+                    step = np.where(rng.random(devices) < 0.5, up_step * qp, -down_step * qm)
+                if device.sigma_c:
+                    if multiplicative:
+                        step = step * (1.0 + device.sigma_c * rng.standard_normal(devices))
+                    else:
+                        step = step + dw * device.sigma_c * rng.standard_normal(devices)
+                w = np.clip(w + step, lo, hi) if own else resp.clip(w + step)
+                x = w - target
+                if k + 1 > average_from:
+                    sq += x * x
+                if settled is not None:     # the last pulse after which the error was too large (or no SP)
+                    settled[~(np.abs(x) <= tolerance)] = k + 1
+                if (k + 1) % record_every == 0:
+                    traj.append(w[:record_devices].copy())
+                done = k + 1
+    except KeyboardInterrupt:       # the pulses that ran are a shorter calibration
+        seconds = time.perf_counter() - t0
+        if not done:
+            raise CalibrationInterrupted(None, 0, pulses, f"none of {pulses:,} pulses finished") from None
+        window = (f"the error floor averaged over pulses {average_from + 1:,}..{done:,}" if done > average_from
+                  else f"no error floor (averaged after pulse {average_from:,})")
+        raise CalibrationInterrupted(_result(w, target, sq, gsq, settled, traj, done, average_from, tolerance, seconds),
+                                     done, pulses, f"{done:,} of {pulses:,} pulses ran; {window}") from None
     seconds = time.perf_counter() - t0
     if progress is not None:
         progress(pulses, pulses, seconds)
+    return _result(w, target, sq, gsq, settled, traj, pulses, average_from, tolerance, seconds)
+
+
+class CalibrationInterrupted(Interrupted):
+    """Ctrl-C during :func:`zero_shift`: ``partial`` is the :class:`CalibrationResult` of the ``pulses_done``
+    pulses that ran (None if none did), a valid shorter calibration: its ``pulses`` is ``pulses_done``, the
+    error floor ``window_sq`` averaged over the pulses after ``average_from`` reached so far (NaN before)."""
+
+    def __init__(self, partial, pulses_done: int, pulses: int, what: str):
+        super().__init__(partial, what)
+        self.pulses_done, self.pulses = pulses_done, pulses
+
+
+def _result(w, target, sq, gsq, settled, traj, pulses, average_from, tolerance, seconds) -> CalibrationResult:
+    """The :class:`CalibrationResult` after ``pulses`` pulses."""
     if settled is not None:
         settled = np.where(~(np.abs(w - target) <= tolerance), pulses + 1, settled)
-    return CalibrationResult(w, target, sq / (pulses - average_from), gsq / pulses, settled,
-                             np.array(traj), pulses, seconds)
+    window = sq / (pulses - average_from) if pulses > average_from else np.full_like(sq, np.nan)
+    return CalibrationResult(w, target, window, gsq / pulses, settled, np.array(traj), pulses, seconds)
 
 
 def referenced_residual(device: Device, reference: float) -> Device:
@@ -252,4 +292,4 @@ def referenced_residual(device: Device, reference: float) -> Device:
     algorithm has q_P(p) = q(p + reference) and its SP sits at SP - reference (the calibration error with
     the opposite sign). A perfect calibration puts it at 0, as P1 Assumption 4 requires."""
     return Device(device.response.shifted(-float(reference)), dw_min=device.dw_min, sigma_c=device.sigma_c,
-                  max_bl=device.max_bl, rounding=device.rounding)
+                  max_bl=device.max_bl, rounding=device.rounding, c2c_model=device.c2c_model)

@@ -126,7 +126,7 @@ def _progress(command: str, params: dict):
         return None if params["json"] or params["quiet"] else stderr_progress
     if command == "check":
         return True
-    return _eta(command, unit="point" if command == "sweep" else "step")
+    return _eta(command, unit={"sweep": "point", "calibrate": "pulse"}.get(command, "step"))
 
 
 def main(argv=None) -> int:
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message=".*encountered in.*", category=RuntimeWarning)
     retain_freed_memory()          # large temporaries reused, not page-faulted afresh (runtime.py)
     parser = build_parser()
-    command = ""
+    command, as_json = "", False
     try:
         args = vars(parser.parse_args(argv))
         command = args.pop("command", None) or ""
@@ -164,14 +164,7 @@ def main(argv=None) -> int:
         print(f"aimc-theory: error: {flag_named(exc, command)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        points = getattr(exc, "points_dir", None)
-        if points is not None:
-            sys.stderr.write(f"\nsweep interrupted; finished points are kept in {points}: run the same command "
-                             "again to resume\n")
-        elif getattr(exc, "report", None) is not None:
-            sys.stderr.write(f"\ncheck interrupted: {exc}; partial report {exc.report}\n")
-        else:
-            sys.stderr.write(f"\n{command or 'aimc-theory'} interrupted" + (f"; {exc}" if str(exc) else "") + "\n")
+        _interrupted(exc, command, as_json)
         return 130
     except BrokenPipeError:          # output piped into `head`: stop quietly, as Unix tools do
         try:
@@ -180,6 +173,38 @@ def main(argv=None) -> int:
         except OSError:
             pass
         return 0
+
+
+def _interrupted(exc: KeyboardInterrupt, command: str, as_json: bool) -> None:
+    """Ctrl-C: one message on stderr saying what was kept, then the partial result (``--json``: one JSON object
+    with ``"interrupted": true``, also when nothing was kept)."""
+    points = getattr(exc, "points_dir", None)
+    result = getattr(exc, "result", None)           # commands.experiments.CommandInterrupted
+    kept = {}
+    if points is not None:
+        sys.stderr.write(f"\nsweep interrupted; finished points are kept in {points}: run the same command "
+                         "again to resume\n")
+        kept = {"points_dir": str(points)}
+    elif getattr(exc, "report", None) is not None:
+        sys.stderr.write(f"\ncheck interrupted: {exc}; partial report {exc.report}\n")
+        kept = {"report": str(exc.report)}
+    elif result is not None:
+        sys.stderr.write(f"\n{command} interrupted: {exc}; the partial result follows (exit 130)\n")
+    else:
+        sys.stderr.write(f"\n{command or 'aimc-theory'} interrupted" + (f"; {exc}" if str(exc) else "")
+                         + ("; nothing kept" if command in _KEEPS else "") + "\n")
+    sys.stderr.flush()
+    if result is not None:
+        if as_json:
+            print(json.dumps(result.to_json(), allow_nan=False))
+        else:
+            from .printing import PRINTERS
+            PRINTERS.get(command, _print_flat)(result)
+    elif as_json:
+        print(json.dumps({"command": command, "interrupted": True, "partial": str(exc) or None, **kept}))
+
+
+_KEEPS = ("train", "reproduce", "calibrate", "simulate")     # commands that keep what finished on Ctrl-C
 
 
 def _print_flat(result) -> None:

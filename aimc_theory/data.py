@@ -260,6 +260,68 @@ def digits(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Dataset:
     return Dataset("digits", x[:n_train], y[:n_train].astype(np.int64), x[n_train:], y[n_train:].astype(np.int64))
 
 
+SUBSET_SEED = 2025      # the reference runs' seed: numpy default_rng(2025) (10000 train / 2000 test of Fashion-MNIST)
+
+
+def subset(dataset: Dataset, n_train: int | None = None, n_test: int | None = None, seed: int = SUBSET_SEED,
+           stratified: bool = True) -> Dataset:
+    """A seeded subset of a data set: ``n_train`` training and ``n_test`` test samples drawn without replacement.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    n_train, n_test : int or None
+        Samples kept of each split, at most the split's size and at least 1 (test) or the number of classes
+        (train) (None: the whole split).
+    seed : int
+        ``numpy.random.default_rng(seed)`` draws the training subset, then the test subset (default 2025, the
+        seed of the reference simulator's runs of arXiv 2502.06309 Table 8).
+    stratified : bool
+        True (default): every class keeps its share, n_c = n N_c / N rounded by largest remainder (ties to the
+        lower class), at least one sample of every class present when n allows, the n_c drawn uniformly within
+        the class.
+        False: ``rng.choice(N, n, replace=False)`` over the whole split (the plain draw).
+
+    Returns
+    -------
+    Dataset
+        The chosen samples in their original order, named ``NAME-NTRAIN-NTEST``.
+
+    The reference runs drew 10000 / 2000 samples of Fashion-MNIST "without replacement with default_rng(2025)";
+    which call they used is not recorded, so neither mode is claimed to give their exact indices.
+    """
+    idx = []
+    rng = np.random.default_rng(seed)
+    k = np.unique(dataset.y_train).size
+    for name, y, n, lo in (("train_size", dataset.y_train, n_train, k), ("test_size", dataset.y_test, n_test, 1)):
+        N = y.shape[0]
+        if n is None:
+            idx.append(np.arange(N))
+            continue
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not lo <= n <= N:
+            raise InputError(name, f"must be an integer in [{lo}, {N:,}]: at most the {name.split('_')[0]} split of "
+                                   f"{dataset.name}{f', at least its {k} classes' if lo > 1 else ''} (got {n!r})")
+        n = int(n)
+        idx.append(np.sort(_stratified(y, n, rng) if stratified else rng.choice(N, n, replace=False)))
+    tr, te = idx
+    if n_train is None and n_test is None:
+        return dataset
+    return Dataset(f"{dataset.name}-{tr.size}-{te.size}", dataset.x_train[tr], dataset.y_train[tr],
+                   dataset.x_test[te], dataset.y_test[te])
+
+
+def _stratified(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    classes, counts = np.unique(y, return_counts=True)
+    share = n * counts / y.shape[0]
+    quota = np.floor(share).astype(np.int64)
+    order = np.argsort(-(share - quota), kind="stable")          # largest remainders first, ties to lower class
+    quota[order[:n - quota.sum()]] += 1
+    while (quota == 0).any() and n >= classes.size:                # every class present keeps a sample
+        quota[np.argmax(quota)] -= 1
+        quota[np.flatnonzero(quota == 0)[0]] += 1
+    return np.concatenate([rng.choice(np.flatnonzero(y == c), q, replace=False) for c, q in zip(classes, quota)])
+
+
 def load(spec: str) -> Dataset:
     """A classification data set by name.
 

@@ -7,7 +7,9 @@ which both apply them), and are importable from here. Two models:
 * expected update (P1 eq. 3): ``U_q(w, dw) = w + dw q+(w)`` for dw >= 0, ``w + dw q-(w)``
   otherwise (equivalently ``w + dw F - |dw| G``, eq. 5);
 * pulse level (P1 App. C, eq. 26-31): ``BL = ceil(|dw|/dw_min)`` pulses of polarity
-  sign(dw), each ``w <- w +- dw_min (q+-(w) + sigma_c xi)``, optionally capped at ``max_bl``.
+  sign(dw), each ``w <- w +- dw_min (q+-(w) + sigma_c xi)`` (``c2c_model="additive"``) or
+  ``w <- w +- dw_min q+-(w) (1 + sigma_c xi)`` (``"multiplicative"``, the reference simulator's default
+  ``dw_min_std`` noise), optionally capped at ``max_bl``.
 
 All functions are vectorized over any array shape (chains x coordinates).
 """
@@ -20,11 +22,11 @@ from functools import cached_property, partial
 import numpy as np
 
 from .errors import InputError, require_nonnegative, require_positive
-from .pulse_trains import PulseTrains, batch_update, column_transfer
+from .pulse_trains import PulseTrains, apply_counts, batch_update, column_transfer
 from .response import Response
 # the update arithmetic lives below this module and pulse_trains; its names stay importable from here
-from .update_models import (Elements, Rank1Batch, affine_expected_update, expected_update,  # noqa: F401
-                            expected_update_fg, pulse_count, pulse_update)
+from .update_models import (C2C_MODELS, Elements, Rank1Batch, affine_expected_update,  # noqa: F401
+                            expected_update, expected_update_fg, noisy_step, pulse_count, pulse_update)
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,19 @@ class Device:
         step's z = 2 a w/(b_max,i - b_min,i) + b (see :mod:`aimc_theory.presets`).
     bounds : (lo, hi) of floats or ndarrays, optional
         Each element's own range (before ``offset``); it saturates there instead of at the response's.
+    c2c_model : {"additive", "multiplicative"}
+        How ``sigma_c`` enters a pulse of signed step s(w) (= dw_min s+_i q+(w) up, -dw_min s-_i q-(w) down):
+        "additive" (default, P1 App. C): s(w) + sign dw_min sigma_c xi; "multiplicative" (the reference
+        simulator's ``dw_min_std`` with ``mult_noise``, its default): s(w) (1 + sigma_c xi), xi ~ N(0, 1). Both
+        leave the mean step unchanged; the step's SD is dw_min sigma_c, resp. |s(w)| sigma_c. Honoured by
+        :meth:`pulse`, :meth:`update` (pulse level), the pulse trains and the numba pulse kernels, and by
+        :func:`aimc_theory.calibration.zero_shift`.
 
     Raises
     ------
     InputError
         Naming the parameter, for a non-positive scale or dw_min, negative sigma_c, a non-integer
-        max_bl, an unknown rounding, or noise/trains without ``dw_min``.
+        max_bl, an unknown rounding or c2c_model, or noise/trains without ``dw_min``.
     """
 
     response: Response
@@ -81,6 +90,7 @@ class Device:
     up_stretch: float | np.ndarray = 1.0
     down_stretch: float | np.ndarray = 1.0
     bounds: tuple | None = None
+    c2c_model: str = "additive"
 
     def __post_init__(self):
         if not isinstance(self.response, Response):
@@ -121,6 +131,8 @@ class Device:
             raise InputError("max_bl", f"must be an integer >= 1 (got {self.max_bl})")
         if self.rounding not in ("ceil", "stochastic"):
             raise InputError("rounding", f"must be 'ceil' or 'stochastic' (got {self.rounding!r})")
+        if self.c2c_model not in C2C_MODELS:
+            raise InputError("c2c_model", f"must be one of {', '.join(C2C_MODELS)} (got {self.c2c_model!r})")
         if self.dw_min is None and self.sigma_c:
             raise InputError("sigma_c", "cycle-to-cycle noise needs the pulse-level model (set dw_min)")
         if self.trains is not None and self.dw_min is None:
@@ -129,6 +141,11 @@ class Device:
     @property
     def pulsed(self) -> bool:
         return self.dw_min is not None
+
+    @property
+    def multiplicative(self) -> bool:
+        """True when pulses carry multiplicative cycle-to-cycle noise (``c2c_model`` and ``sigma_c`` > 0)."""
+        return bool(self.sigma_c) and self.c2c_model == "multiplicative"
 
     @cached_property            # on the hot path: computed once per device
     def varies(self) -> bool:
@@ -246,18 +263,37 @@ class Device:
                 else:
                     step = el.q_one(self.response, u, signs > 0)
                 if self.sigma_c:
-                    step = step + signs * self.sigma_c * rng.standard_normal(np.shape(u))
+                    step = noisy_step(self, step, signs, rng.standard_normal(np.shape(u)))
                 return (self.response.clip if el is None else partial(el.clip, self.response))(u + size * step)
             if el is None:
                 step = np.where(signs > 0, self.response.q_plus(u), -self.response.q_minus(u))
             else:
                 step = el.q(self.response, u, signs > 0, signed=True)
             if self.sigma_c:
-                step = step + signs * self.sigma_c * rng.standard_normal(np.shape(u))
+                step = noisy_step(self, step, signs, rng.standard_normal(np.shape(u)))
             new = np.where(signs != 0, u + size * step, u)
             return self.response.clip(new) if el is None else el.clip(self.response, new)
 
         return self._shifted(one, w)
+
+    def pulse_counts(self, w: np.ndarray, index, counts: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """|counts[k]| pulses of sign(counts[k]) on the element ``w[index][k]`` (``index``: a tuple of index
+        arrays into w, one element each), through this device's response, per-element parameters, offset and
+        cycle-to-cycle noise; the other elements are unchanged. A new array. Needs the pulse-level model
+        (``dw_min``): a threshold transfer's integer pulses (:mod:`aimc_theory.transfer_compounds`)."""
+        if self.dw_min is None:
+            raise InputError("dw_min", "integer pulses need the pulse size dw_min (> 0)")
+        w = np.array(w, dtype=float)
+        flat = np.ravel_multi_index(index, w.shape)
+        sub = w.reshape(-1)[flat]
+        el = self.elements(w.shape)
+        el = None if el is None else el.reshape(-1).take(flat)
+        off = 0.0 if self._no_offset else \
+            np.broadcast_to(np.asarray(self.offset, dtype=float), w.shape).reshape(-1)[flat]
+        counts = np.asarray(counts)
+        n = np.abs(counts).astype(np.int64)
+        w.reshape(-1)[flat] = apply_counts(self, sub - off, n, counts < 0, rng, el) + off
+        return w
 
 
 def coincidence_pulses(x: np.ndarray, d: np.ndarray, lr: float, dw_min: float, bl: int,

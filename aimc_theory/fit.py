@@ -432,11 +432,15 @@ class FitResult:
         from .commands.results import frame
         return frame(self.to_records())
 
-    def plot(self, sweeps: "Sweeps | None" = None, ax=None):
-        """The fitted q+(w), q-(w) and, given ``sweeps``, the measured steps (:func:`aimc_theory.plots.fit`);
-        returns the Axes."""
+    def plot(self, sweeps: "Sweeps | None" = None, ax=None, arguments: dict | None = None):
+        """This fit's q+(w), q-(w) over the measured steps of ``sweeps``, or of the data read again from the
+        fit command's ``arguments`` (``data``, ``bounds``, ``g_min``, ``g_max``, ``range``, ``units``), when
+        given (:func:`aimc_theory.plots.fitted`); returns the Axes."""
         from . import plots
-        return plots.fit([self], ax=ax, sweeps=sweeps)
+        if sweeps is None and arguments and arguments.get("data"):
+            sweeps = read(arguments["data"], **{k: arguments.get(k) for k in ("bounds", "g_min", "g_max", "range",
+                                                                              "units")})
+        return plots.fitted(self, sweeps, ax)
 
 
 def _r2(y, yhat):

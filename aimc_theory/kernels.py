@@ -16,7 +16,8 @@ The pulse kernels (:func:`pulse_batch`, :func:`pulse_transfer`; ``pulse_trains.b
 pulse by pulse: the same firings as the NumPy path for a mini-batch (its uniforms are passed in), the cycle
 noise drawn per pulse (the NumPy path draws one normal per element and sample: the same law, other bits),
 the transfer's row firings from 32-bit uniforms (within 2^-32 of their probability). Covered: affine
-responses and the power and exponential families, without device-to-device variation.
+responses and the power and exponential families, without device-to-device variation, with additive or
+multiplicative cycle noise (``Device.c2c_model``: q + sigma_c xi, or q (1 + sigma_c xi)).
 """
 from __future__ import annotations
 
@@ -279,11 +280,15 @@ def _compile_pulses():
         return math.expm1(c1 - c0 * u if up else c1 + c0 * u) * c2
 
     @njit(cache=True, nogil=True, inline="always")
-    def fire(w, up, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng):
-        # one pulse at weight w (UP or down): the response's step, its cycle-to-cycle noise, the bounds
+    def fire(w, up, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, rng):
+        # one pulse at weight w (UP or down): the response's step, its cycle-to-cycle noise (additive, or
+        # multiplicative with ``mult``), the bounds
         q = step(w, up, kind, c0, c1, c2, c3, shift)
         if sigma != 0.0:
-            q += sigma * rng.standard_normal()
+            if mult:
+                q *= 1.0 + sigma * rng.standard_normal()
+            else:
+                q += sigma * rng.standard_normal()
         w = w + dw * q if up else w - dw * q
         if w < lo:
             w = lo
@@ -292,7 +297,7 @@ def _compile_pulses():
         return w
 
     @njit(cache=True, nogil=True)
-    def batch(W, X, D, A, B, bl, u, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng, rowsel, colsel):
+    def batch(W, X, D, A, B, bl, u, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, rng, rowsel, colsel):
         # W (chains * out * in) flat; X (chains or 1, B, in), D (chains, B, out); A, B, bl (chains, B) of
         # pulse_trains._scales; u (G, slots, out + in) the uniforms pulse_trains.batch_update draws, groups
         # g = sample * chains + chain (sample-major: samples in order). In slot s row i fires where
@@ -331,10 +336,10 @@ def _compile_pulses():
                         j = colsel[jj]
                         up = di * X[xc, b, j] < 0.0
                         k = row + j
-                        W[k] = fire(W[k], up, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng)
+                        W[k] = fire(W[k], up, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, rng)
 
     @njit(cache=True, nogil=True)
-    def transfer(W, V, cf, kf, jf, fired, A, u32, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng):
+    def transfer(W, V, cf, kf, jf, fired, A, u32, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, rng):
         # Tiki-Taka's column transfer (pulse_trains.column_transfer) after its column firings: fired column
         # f is (chain cf, column jf, scale index kf; sorted by chain, then column) with its slots ``fired``
         # (F, slots); in every fired slot row i fires with A |V_ij| (32-bit uniforms u32, one per (row, fired
@@ -360,7 +365,7 @@ def _compile_pulses():
                     if uu < p:
                         k = (c * out + i) * inp + j
                         up = v > 0.0
-                        W[k] = fire(W[k], up, dw, sigma, lo, hi, kind, c0, c1, c2, c3, shift, rng)
+                        W[k] = fire(W[k], up, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, rng)
 
     @njit(cache=True, nogil=True)
     def column_absmax(V, cols):
@@ -389,14 +394,15 @@ def pulse_batch(device, W: np.ndarray, X: np.ndarray, D: np.ndarray, A: np.ndarr
                 u: np.ndarray, rng: np.random.Generator, inplace: bool = False) -> np.ndarray:
     """The slots of :func:`aimc_theory.pulse_trains.batch_update` (its scales A, B, bl and uniforms ``u``: the
     same firings as the NumPy path) applied pulse by pulse in the compiled kernel: the same pulse model, the
-    cycle noise drawn per pulse (other bits than the NumPy path's closed form, the same law)."""
+    cycle noise (additive or multiplicative, ``device.c2c_model``) drawn per pulse (other bits than the NumPy
+    path's closed form, the same law)."""
     kind, c0, c1, c2, c3, shift = pulse_plan(device)
     batch_k = _compile_pulses()[0]
     Wf = _flat_target(W, inplace)
     resp = device.response
     batch_k(Wf, np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(D, dtype=np.float64), A, B, bl, u,
-            float(device.dw_min), float(device.sigma_c), float(resp.lo), float(resp.hi), kind, c0, c1, c2, c3, shift,
-            rng, np.empty(D.shape[-1], np.int64), np.empty(X.shape[-1], np.int64))
+            float(device.dw_min), float(device.sigma_c), device.multiplicative, float(resp.lo), float(resp.hi), kind,
+            c0, c1, c2, c3, shift, rng, np.empty(D.shape[-1], np.int64), np.empty(X.shape[-1], np.int64))
     return Wf.reshape(W.shape)
 
 
@@ -418,8 +424,8 @@ def pulse_transfer(device, W: np.ndarray, V: np.ndarray, cf: np.ndarray, kf: np.
     u32 = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)      # two 32-bit uniforms per draw
     transfer_k(Wf, np.ascontiguousarray(V, dtype=np.float64), cf.astype(np.int64), kf.astype(np.int64),
                jf.astype(np.int64), np.ascontiguousarray(fired), np.ascontiguousarray(A, dtype=np.float64), u32,
-               float(device.dw_min), float(device.sigma_c), float(resp.lo), float(resp.hi), kind, c0, c1, c2, c3,
-               shift, rng)
+               float(device.dw_min), float(device.sigma_c), device.multiplicative, float(resp.lo), float(resp.hi), kind,
+               c0, c1, c2, c3, shift, rng)
     return Wf.reshape(W.shape)
 
 

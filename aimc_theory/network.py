@@ -10,6 +10,9 @@ by :func:`aimc_theory.registry.build`; the weights are the algorithm's params wi
 digital. Two shortcuts keep the same updates (tested): digital SGD writes W - lr sum delta a^T with one BLAS
 call into W, and a pulse-train device may write its weights in place (``Rank1Batch.inplace``: the update
 replaces them). Training runs with one BLAS thread by default (``blas_threads``).
+
+Optionally (``periphery``, :mod:`aimc_theory.periphery`, off by default) the reference simulator's tile periphery:
+a layer split into several tiles (each its own devices, state and learned output scale) and the IO of every read.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from . import architectures, costs, registry
 from .data import Dataset
 from .device import Device
 from .errors import InputError, require_int, require_positive
+from .periphery import OFF, Periphery, Tiles
 from .pulse_trains import Rank1Batch, backend as pulse_backend
 from .runtime import blas_threads as _blas_threads, check_bytes, check_memory
 
@@ -41,11 +45,15 @@ class TrainResult:
     seconds_per_epoch: list
     seed: int
     final_weights: list = field(repr=False, default_factory=list)
+    periphery: dict = field(default_factory=lambda: OFF.as_dict())   # the tile periphery's settings
+    init: str = "glorot"
+    out_scale: list = field(default_factory=list)   # per epoch: the mean learned output scale of every layer
 
     def as_dict(self) -> dict:
         return {"algorithm": self.algorithm, "test_accuracy": self.test_accuracy, "train_loss": self.train_loss,
                 "test_accuracy_per_epoch": self.test_curve, "seconds_per_epoch": self.seconds_per_epoch,
-                "seed": self.seed}
+                "seed": self.seed, "periphery": self.periphery, "init": self.init,
+                "out_scale_per_epoch": self.out_scale}
 
 
 def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None = None, *, epochs: int = 1,
@@ -53,7 +61,7 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
           options: dict | None = None,
           digital_lr: float | None = None, reference_offset: tuple[float, float] | None = None,
           variation=None, progress: Callable[[str], None] | None = None, backend: str = "numpy",
-          blas_threads: int | None = 1) -> TrainResult:
+          blas_threads: int | None = 1, periphery: Periphery | None = None, init: str = "glorot") -> TrainResult:
     """Train ``architecture`` ("fcn" with ``hidden`` sizes, or "cnn") with ``algorithm`` on every weight
     matrix (each layer its own tile and state).
 
@@ -92,12 +100,23 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         BLAS threads during training (default 1, restored afterwards; None leaves them alone). The matrices
         of a mini-batch of 10 are too small for threads to pay off, and on a machine shared with other jobs
         a second BLAS thread waits for a busy core: measured 10-30x slower epochs (:mod:`aimc_theory.runtime`).
+    periphery : Periphery, optional
+        The reference simulator's tile periphery (:mod:`aimc_theory.periphery`): a learned output scale per
+        tile, IO (DAC, ADC, output noise, noise and bound management) on the forward and backward reads, and
+        the split of a layer into tiles of at most ``max_input_size`` columns (each tile its own devices,
+        update-rule state and output scale). Default (None or :data:`aimc_theory.periphery.OFF`): none,
+        the same bits as without it. Its IO noise draws from a stream of its own, seeded by ``seed``.
+    init : {"glorot", "torch"}
+        Initial weights: Glorot-uniform with zero biases, or torch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        for weights and biases (:meth:`aimc_theory.architectures.Architecture.init`).
 
     Returns
     -------
     TrainResult
         ``test_accuracy``, ``train_loss`` and ``test_curve`` per epoch, ``seconds_per_epoch``,
-        ``final_weights``.
+        ``final_weights`` (the logical weights: each tile's weights times its output scale), the periphery's
+        settings, ``init`` and ``out_scale`` (per epoch, the mean learned output scale of every layer; empty
+        without ``out_scaling``).
 
     ``reference_offset`` = (mean, std): the gradient array (the residual array of two-array algorithms)
     of every layer gets a per-element reference error drawn N(mean, std^2) (P2 Tables 1-2), seeded.
@@ -115,47 +134,83 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     spec = registry.spec(algorithm)
     if spec.two_arrays and main is None:
         main = Device(_ideal())
+    periphery = OFF if periphery is None else periphery
+    if not isinstance(periphery, Periphery):
+        raise InputError("periphery", f"must be an aimc_theory.periphery.Periphery (got {periphery!r:.60})")
     rng = np.random.default_rng(seed)
-    layers = net.init(rng)
+    layers = net.init(rng, method=init)
     host = main if spec.two_arrays else device      # the array that holds the visible weights
     if not all(np.all((W > host.response.lo) & (W < host.response.hi)) for W, _ in layers):
         raise InputError("response", f"the initial weights (|w| up to {max(np.abs(W).max() for W, _ in layers):.3g}) "
                                        f"do not fit the weight range ({host.response.lo:g}, {host.response.hi:g})")
-    devices = [device] * len(layers)
+    shapes = [W.shape for W, _ in layers]
+    # the units written: one tile per layer, or the periphery's tiles (each its own devices, state and scale)
+    tiles = Tiles(periphery, shapes, np.random.default_rng([seed, 0x10])) if periphery.active else None
+    layout = tiles.layout if tiles is not None else [[(slice(None), slice(None))] for _ in layers]
+    units = [(k, rs, cs) for k, lay in enumerate(layout) for rs, cs in lay]
+    by_layer = [[u for u, unit in enumerate(units) if unit[0] == k] for k in range(len(layers))]
+    blocks = [layers[k][0][rs, cs] for k, rs, cs in units]
+    devices = [device] * len(units)
     if reference_offset is not None:
         mean, std = float(reference_offset[0]), float(reference_offset[1])
         if not (np.isfinite(mean) and np.isfinite(std) and std >= 0):
             raise InputError("ref_std", f"the reference offset needs a finite mean and std >= 0 (got {mean}, {std})")
         off_rng = np.random.default_rng([seed, 0x0FF5E7])
-        devices = [dataclasses.replace(device, offset=mean + std * off_rng.standard_normal((1, W.size)))
-                   for W, _ in layers]
-    mains = [main] * len(layers)
+        devices = [dataclasses.replace(device, offset=mean + std * off_rng.standard_normal((1, B.size)))
+                   for B in blocks]
+    mains = [main] * len(units)
     if variation is not None:
         var_rng = np.random.default_rng([seed, 0xD2D])
-        devices = [_varied(d, variation, W.size, var_rng) for d, (W, _) in zip(devices, layers)]
+        devices = [_varied(d, variation, B.size, var_rng) for d, B in zip(devices, blocks)]
         if spec.two_arrays:
-            mains = [_varied(main, variation, W.size, var_rng) for W, _ in layers]
-    algs = [registry.build(algorithm, lr, devices[k], mains[k], seed=seed + k, **(options or {}))
-            for k in range(len(layers))]
-    params = [W.reshape(1, -1).copy() for W, _ in layers]
+            mains = [_varied(main, variation, B.size, var_rng) for B in blocks]
+    algs = [registry.build(algorithm, lr, devices[u], mains[u], seed=seed + u, **(options or {}))
+            for u in range(len(units))]
+    params = [B.reshape(1, -1).copy() for B in blocks]
     biases = [b.copy() for _, b in layers]
     states = [alg.init(p) for alg, p in zip(algs, params)]
-    shapes = [W.shape for W, _ in layers]
+    tile_shapes = [B.shape for B in blocks]
     b_lr = digital_lr if digital_lr is not None else lr
 
     def current():
-        return [(alg.readout(p, s).reshape(shape), b) for alg, p, s, shape, b in
-                zip(algs, params, states, shapes, biases)]
+        if tiles is None:
+            return [(alg.readout(p, s).reshape(shape), b) for alg, p, s, shape, b in
+                    zip(algs, params, states, tile_shapes, biases)]
+        out = []
+        for k, shape in enumerate(shapes):
+            W = np.empty(shape)
+            for u in by_layer[k]:
+                W[units[u][1:]] = algs[u].readout(params[u], states[u]).reshape(tile_shapes[u])
+            out.append((W, biases[k]))
+        return out
+
+    def logical():
+        """The layers' weights as the network uses them: each tile's times its output scale."""
+        out = current()
+        if tiles is not None and periphery.out_scaling:
+            for k, (W, _) in enumerate(out):
+                for t, (rs, cs) in enumerate(tiles.layout[k]):
+                    W[rs, cs] *= tiles.alpha[k][t]
+        return out
 
     n = dataset.x_train.shape[0]
     losses, tests, secs = [], [], []
+    scales = []                 # per epoch, the mean learned output scale of every layer
+    if tiles is not None:
+        tiles.record = periphery.out_scaling        # the reads feed the output scales' gradient
     if backend != "numpy" and not any(d is not None and d.trains is not None for d in devices + mains):
         raise InputError("backend", "the numba backend runs pulse-train writes; this run has no pulse-train device "
                                     "(Device(..., trains=PulseTrains()))")
     # digital SGD: W <- W - lr sum_r delta_r a_r^T as one BLAS call into W (algorithms.digital_sgd's update,
     # to rounding; the dense epoch is then the BLAS bound). SciPy's BLAS loads before its threads are set.
     dgemm = _dgemm() if algorithm == "digital-sgd" else None
-    with pulse_backend(backend), _blas_threads(blas_threads):
+
+    def finished():     # Ctrl-C: the finished epochs, a shorter run (no final weights: they are mid-epoch)
+        d = min(len(tests), len(scales)) if periphery.out_scaling else len(tests)
+        return (TrainResult(algorithm, tests[d - 1], losses[:d], tests[:d], secs[:d], seed, [], periphery.as_dict(),
+                            init, scales[:d]) if d else None), f"{d} of {epochs} epochs of {algorithm} (seed {seed})"
+    from .simulation import keeping     # raises simulation.Interrupted with .partial (the TrainResult or None)
+    with pulse_backend(backend), _blas_threads(blas_threads), keeping(finished):
         for epoch in range(epochs):
             order = rng.permutation(n)
             t0 = time.perf_counter()
@@ -163,7 +218,7 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
             window, window_n = 0.0, 0
             for i in range(0, n - batch_size + 1, batch_size):
                 idx = order[i:i + batch_size]
-                loss, grads = net.loss_and_grads(current(), dataset.x_train[idx], dataset.y_train[idx])
+                loss, grads = net.loss_and_grads(current(), dataset.x_train[idx], dataset.y_train[idx], tiles)
                 if not np.isfinite(loss):
                     raise InputError("lr", f"training diverged (loss {loss}) in epoch {epoch + 1}; use a smaller lr")
                 total += loss * idx.size
@@ -174,10 +229,14 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
                     _check_diverged(window / window_n, dataset.n_classes, epoch, count, lr)
                     window, window_n = 0.0, 0
                 for k, (a, delta) in enumerate(grads):
-                    if not (dgemm and _sgd_in_place(dgemm, params[k].reshape(shapes[k]), a, delta, lr)):
-                        # params[k] is replaced by the update: a pulse-train device may write it in place
-                        g = Rank1Batch(a[None], delta[None], inplace=True)
-                        params[k], states[k] = algs[k].update(g, states[k], params[k], rng)
+                    # every tile of layer k with its factors (a[:, C_t], alpha_t delta[:, R_t])
+                    for u, (a_u, d_u) in zip(by_layer[k], tiles.factors(k, a, delta) if tiles else ((a, delta),)):
+                        if not (dgemm and _sgd_in_place(dgemm, params[u].reshape(tile_shapes[u]), a_u, d_u, lr)):
+                            # params[u] is replaced by the update: a pulse-train device may write it in place
+                            g = Rank1Batch(a_u[None], d_u[None], inplace=True)
+                            params[u], states[u] = algs[u].update(g, states[u], params[u], rng)
+                    if tiles is not None:
+                        tiles.step_scales(k, delta, b_lr)          # after the tiles used the old scales
                     biases[k] -= b_lr * delta.sum(axis=0)
                 now = time.perf_counter()
                 if progress and now - last > 0.5:
@@ -185,10 +244,12 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
                     progress(_bar(epoch, epochs, count, n, count / (now - t0), total / count))
             secs.append(time.perf_counter() - t0)
             losses.append(total / max(count, 1))
-            tests.append(net.accuracy(current(), dataset.x_test, dataset.y_test))
+            tests.append(net.accuracy(current(), dataset.x_test, dataset.y_test, mvm=tiles))
+            if periphery.out_scaling:
+                scales.append(tiles.mean_scales())
             if progress:
                 progress(_bar(epoch, epochs, n, n, n / secs[-1], losses[-1]) + f" test acc {tests[-1]:.4f}\n")
-    return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, current())
+    return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, logical(), periphery.as_dict(), init, scales)
 
 
 def check_training_size(dataset, architecture: str, hidden, device: Device, main: Device | None, batch_size: int):

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from .errors import MAX_MAGNITUDE, InputError
-from .registry import ALGORITHMS, OPTIONS
+from .registry import ALGORITHMS, OPTIONS, defaults_text
 
 COMMANDS = ("derive", "fixed-point", "simulate", "calibrate", "reproduce", "train", "check", "presets", "fit",
             "sweep", "cost")
@@ -97,6 +97,8 @@ _TWO_ARRAYS = ("fixed-point", "simulate", "train", "cost")
 _SCALAR = ("fixed-point", "simulate")
 _VARIATION = ("fixed-point", "simulate", "calibrate", "train")
 _COST_OPTIONS = ("gamma", "beta", "eta", "chop_prob", "q0")     # the options cost's three methods share
+_PERIPHERY = "data subset and tile periphery (each off by default)"
+_TABLE8 = "p1-table8 (arXiv 2502.06309 Table 8: FCN, batch 10)"
 
 
 def _families() -> str:
@@ -121,6 +123,13 @@ def _rows() -> list[Parameter]:
           _TWO_ARRAYS, group=_RESPONSE),
         P("main_param", "pairs", [], "parameter of --main-response (repeatable)", _TWO_ARRAYS, group=_RESPONSE,
           metavar="KEY=VALUE"),
+        P("main_q_plus", "str", None, "two-array algorithms: expression for the main array W's q+(w) (with "
+          "--main-q-minus; its named parameters from --main-param), instead of --main-response", _TWO_ARRAYS,
+          group=_RESPONSE),
+        P("main_q_minus", "str", None, "expression for the main array W's q-(w) (with --main-q-plus)", _TWO_ARRAYS,
+          group=_RESPONSE),
+        P("main_range", "str", None, "weight range LO,HI for the main array's expressions", _TWO_ARRAYS,
+          group=_RESPONSE),
         P("time_budget", "float", 4.0, "seconds per SymPy call; the whole derivation at most 4x this (the forms in "
           "the -p parameters: at most 4 s per call)", ("derive",), valid="> 0"),
         P("digits", "int", 6, "significant digits of the decimals in the printed closed forms (integers and simple "
@@ -137,9 +146,8 @@ def _rows() -> list[Parameter]:
     ]
     # the algorithms' options, from the registry: each names the algorithms it applies to
     for opt in OPTIONS.values():
-        users = [n for n, s in ALGORITHMS.items() if opt.name in s.options]
         rows.append(P(opt.name, "int" if opt.kind is int else "float", None,
-                      f"{opt.help} (default {opt.default:g}; {', '.join(users)})", _SCALAR + ("train",)
+                      f"{opt.help} ({defaults_text(opt.name)})", _SCALAR + ("train",)
                       + (("cost",) if opt.name in _COST_OPTIONS else ()),
                       valid=opt.valid, group=_OPTIONS))
     rows += [
@@ -158,7 +166,7 @@ def _rows() -> list[Parameter]:
           "d2d step variation, by theory and by pulsing (default: none)", ("presets",), valid=">= 1"),
         # runs
         P("steps", "int", 5000, "steps per chain", ("simulate",), valid=">= 1"),
-        P("steps", "int", 1000, "iterations (default 1000, as published)", ("reproduce",), valid=">= 1"),
+        P("steps", "int", 1000, "p1-fig2: iterations (default 1000, as published)", ("reproduce",), valid=">= 1"),
         P("chains", "int", 1000, "independent chains", ("simulate", "cost"), valid=">= 1"),
         P("chains", "int", 1000, "number of devices", ("calibrate",), valid=">= 1"),
         P("seed", "int", 0, "random seed", ("simulate", "calibrate", "reproduce", "train", "cost"), valid=SEED_RANGE),
@@ -190,7 +198,8 @@ def _rows() -> list[Parameter]:
           valid="> 0"),
         P("c2c_model", "str", "additive", "how --sigma-c enters a pulse: additive, dw_min (q(w) + sigma_c xi) (the "
           "toolkit's pulse model), or multiplicative, dw_min q(w) (1 + sigma_c xi) (the reference simulator's "
-          "mult_noise); simulated and in the theory", ("calibrate",), choices=("additive", "multiplicative")),
+          "mult_noise); simulated everywhere pulses are (calibrate: also in the theory)",
+          ("calibrate", "simulate", "train"), choices=("additive", "multiplicative")),
         # cost
         P("target", "float", 0.01, "the accuracy delta: |mean W_bar - w*| that counts as reached (P2 Cor. 3.9)",
           ("cost",), valid="> 0"),
@@ -205,9 +214,12 @@ def _rows() -> list[Parameter]:
         P("methods", "str", None, "comma-separated subset of calibrate-then-rl, rider, e-rider (default all)",
           ("cost",)),
         # reproduce
-        P("experiment", "str", None, "p1-fig2", ("reproduce",), positional=True, metavar="EXPERIMENT",
-          required=True),
-        P("seeds", "int", 5, "independent runs per setting", ("reproduce",), valid=">= 1"),
+        P("experiment", "str", None, "p1-fig2 (P1 Fig. 2, least squares), p1-table8 (P1 Table 8, the FCN with "
+          "Pow/Exp responses) or p2-table2 (P2 Table 2's FCN rows: TT-v2, AGAD, E-RIDER under reference offsets)",
+          ("reproduce",), positional=True, metavar="EXPERIMENT", required=True,
+          choices=("p1-fig2", "p1-table8", "p2-table2")),
+        P("seeds", "int", None, "independent runs per setting (default 5 for p1-fig2, 1 for p1-table8 and p2-table2)",
+          ("reproduce",), valid=">= 1"),
         P("model", "str", "aihwkit", "aihwkit: per-sample pulse trains as the reference simulator (default); "
           "batch-mean: one pulse train per iteration with the mean gradient", ("reproduce",),
           choices=("aihwkit", "batch-mean")),
@@ -217,6 +229,36 @@ def _rows() -> list[Parameter]:
           choices=("numpy", "authors")),
         P("problem_seed", "int", None, "seed of the numpy instance (default 13); not with --instance authors",
           ("reproduce",), valid=SEED_RANGE),
+        # reproduce p1-table8 (arXiv 2502.06309 Table 8; each refused with p1-fig2)
+        P("rows", "str", None, "p1-table8: the rows DEVICE:GAMMA:TAU[,...], DEVICE pow or exp, GAMMA 0.5, 1 or 2, "
+          "TAU 0.6, 0.7 or 0.8; each runs Analog SGD and TT-v1 (default pow:1.0:0.6,pow:0.5:0.6)", ("reproduce",),
+          metavar="ROWS", group=_TABLE8),
+        P("configuration", "str", None, "p1-table8: authors (default: the authors' aihwkit settings: PowStep / stock "
+          "ExpStep, device noise, torch init, learned output scale, aihwkit IO, tiles of <= 512 inputs) or matched "
+          "(P1 eq. 148/149 responses, no device noise, Glorot init, no output scale, perfect IO; tiles as authors)",
+          ("reproduce",),
+          choices=("authors", "matched"), group=_TABLE8),
+        P("no_out_scaling", "flag", False, "p1-table8: the authors' configuration without the learned output scale "
+          "(the ablation that decides Pow gamma 1 Analog SGD)", ("reproduce",), group=_TABLE8),
+        P("dataset", "str", None, "p1-table8, p2-table2: fashion-mnist (default; Debian package "
+          "dataset-fashion-mnist), digits (built in) or a directory of IDX files (the published runs: MNIST)",
+          ("reproduce",), group=_TABLE8),
+        P("train_size", "int", None, "p1-table8, p2-table2: stratified seeded subset of the training set "
+          "(default 10000, or the whole split if smaller; the published runs: all 60000 of MNIST)",
+          ("reproduce",), valid=">= 1", group=_TABLE8),
+        P("test_size", "int", None, "p1-table8, p2-table2: stratified seeded subset of the test set "
+          "(default 2000, or the whole split if smaller; published: 10000)", ("reproduce",), valid=">= 1",
+          group=_TABLE8),
+        P("subset_seed", "int", None, "p1-table8, p2-table2: seed of the subsets (default 2025, the reference "
+          "simulator's runs)", ("reproduce",), valid=SEED_RANGE, group=_TABLE8),
+        P("epochs", "int", None, "p1-table8, p2-table2: epochs (default 6 for p1-table8, whose runs that learn "
+          "leave chance only at epoch 4-5, and 3 for p2-table2; P2 ran 40; P1's published runs: 30, with the lr "
+          "halved after 15, which is not modelled)", ("reproduce",), valid=">= 1", group=_TABLE8),
+        # reproduce p2-table2 (arXiv 2602.21321 Table 2, FCN rows; --dataset, --train-size, --test-size,
+        # --subset-seed and --epochs as p1-table8, with the same defaults)
+        P("grid", "str", None, "p2-table2: the cells MEAN:STD[,...] of the reference offset on the gradient array, "
+          "MEAN in {0, 0.2, 0.3, 0.4}, STD in {0.05, 0.2, 0.3, 0.4, 0.7, 1} (default 0:0.05,0.3:0.3,0.4:1.0)",
+          ("reproduce",), metavar="GRID", group="p2-table2 (arXiv 2602.21321 Table 2: FCN, batch 10, RRAM-HfO2)"),
         # train
         P("dataset", "str", "digits", "digits (built in), fashion-mnist (Debian package dataset-fashion-mnist) or a "
           "directory of IDX files", ("train",)),
@@ -235,6 +277,24 @@ def _rows() -> list[Parameter]:
           "(P2 Tables 1-2)", ("train",)),
         P("ref_std", "float", 0.0, "std of that per-element reference offset", ("train",), valid=">= 0"),
         P("quiet", "flag", False, "no progress bar", ("train",)),
+        # train: a subset of the data, and the reference simulator's tile periphery (each off by default)
+        P("train_size", "int", None, "train on a stratified seeded subset of this many training samples (classes in "
+          "proportion; default: all)", ("train",), valid=">= 1", group=_PERIPHERY),
+        P("test_size", "int", None, "test on a stratified seeded subset of this many test samples (default: all)",
+          ("train",), valid=">= 1", group=_PERIPHERY),
+        P("subset_seed", "int", 2025, "seed of the subsets (default 2025, the seed of the reference simulator's "
+          "10000/2000 Fashion-MNIST runs)", ("train",), valid=SEED_RANGE, group=_PERIPHERY),
+        P("out_scaling", "flag", False, "a learned digital output scale per tile, y = alpha W x, alpha from 1, trained "
+          "by SGD as the biases (the reference simulator's learn_out_scaling)", ("train",), group=_PERIPHERY),
+        P("io", "str", "perfect", "tile IO: perfect (exact reads) or aihwkit (its defaults both ways: 7-bit DAC, "
+          "9-bit ADC of range 12, output noise 0.06, abs-max noise management, iterative bound management forward)",
+          ("train",), choices=("perfect", "aihwkit"), group=_PERIPHERY),
+        P("max_input_size", "int", 0, "split a layer into tiles of at most this many inputs, each with its own "
+          "devices, state and output scale (the reference simulator: 512, so 784 -> 392 + 392); 0: one tile per "
+          "layer", ("train",), valid=">= 0", group=_PERIPHERY),
+        P("init", "str", "glorot", "initial weights: glorot (uniform, zero biases) or torch (torch's default "
+          "U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, as the reference runs)", ("train",),
+          choices=("glorot", "torch"), group=_PERIPHERY),
         # presets, fit
         P("name", "str", None, "one preset (default: all)", ("presets",), positional=True, metavar="NAME"),
         P("data", "str", None, "CSV with columns direction (up/down), pulse, w (or g, conductance) and optionally "

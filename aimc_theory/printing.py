@@ -21,11 +21,14 @@ def derive(result) -> None:
     rows = [("F(w)", t["F"]), ("G(w)", t["G"]), ("R(w) = G/F", t["R"])]
     if d["every_point_symmetric"]:
         rows.append(("SP", "every point (q+ = q-)"))
+    elif not t["symmetric_points"]:         # no SP in the range: no penalty anchored at it either (see the note)
+        rows.append(("SP", "none in the range"))
     else:
         sps = ", ".join(f"{x} ({s})" for x, s in zip(t["symmetric_points"], d["sp_stability"]))
         rows += [("SP", sps), ("R'(SP)", t["penalty_curvature"])]
-    how = "closed form" if d["penalty_closed_form"] else "no closed form: evaluated by quadrature"
-    rows.append(("R_c(w)", f"{t['penalty']}   ({how}; int_SP^w G/F)"))
+    if d["every_point_symmetric"] or t["symmetric_points"]:
+        how = "closed form" if d["penalty_closed_form"] else "no closed form: evaluated by quadrature"
+        rows.append(("R_c(w)", f"{t['penalty']}   ({how}; int_SP^w G/F)"))
     notes = list(d["notes"]) + list(d["display_notes"])
     p = d.get("in_parameters")
     if p is not None:
@@ -54,12 +57,15 @@ def _derive_latex(d) -> None:
     print(f"% aimc-theory derive: arXiv 2502.06309 eq. 4-7 on the range ({lo:g}, {hi:g}); decimals to "
           f"{d['digits']} significant digits")
     lines = [r"F(w) &= " + lt["F"], r"G(w) &= " + lt["G"], r"R(w) &= \frac{G(w)}{F(w)} = " + lt["R"]]
-    if not d["every_point_symmetric"]:
-        sps = other["symmetric_points"]
+    sps = other["symmetric_points"]
+    if not d["every_point_symmetric"] and not sps:      # no SP in the range: no penalty anchored at it
+        lines.append(r"w_{\mathrm{SP}} &: \text{none in the range}")
+    elif not d["every_point_symmetric"]:
         lines.append(r"w_{\mathrm{SP}} &= " + sps[0] if len(sps) == 1 else
                      r"w_{\mathrm{SP}} &\in \left\{" + ", ".join(sps) + r"\right\}")
         lines.append(r"R'(w_{\mathrm{SP}}) &= " + other["penalty_curvature"])
-    lines.append(r"R_c(w) &= \int_{w_{\mathrm{SP}}}^{w} R(t)\,dt = " + lt["penalty"])
+    if d["every_point_symmetric"] or sps:
+        lines.append(r"R_c(w) &= \int_{w_{\mathrm{SP}}}^{w} R(t)\,dt = " + lt["penalty"])
     p = d.get("in_parameters")
     if p is not None and "unavailable" not in p:
         names = ", ".join(p["latex_parameters"])
@@ -82,6 +88,12 @@ def _derive_latex(d) -> None:
 def calibrate(result) -> None:
     d, a = result.data, result.arguments
     theory, simulated = d["theory"], d["simulated"]
+    if theory is None:                  # interrupted: the simulated statistics of the pulses that ran, no theory
+        print(f"symmetric point {d['symmetric_point']:.6g} (numeric); {d['scheme']} zero-shifting, {d['pulses']} of "
+              f"{d['pulses_requested']} pulses of {d['dw_min']:g} on {a['chains']} device(s) (interrupted)")
+        for k in ("final_error", "rms_error", "pulses_to_tolerance", "fraction_settled"):
+            print(f"{k:24s} {_fmt(simulated.get(k)):>14s}")
+        return
     noise, settle = d.get("c2c_noise") or {}, d.get("settling") or {}
     sigma, varies = noise.get("sigma_c") or 0.0, "fraction_without_sp" in simulated
     print(f"symmetric point {d['symmetric_point']:.6g}; {d['scheme']} zero-shifting, {d['pulses']} pulses of "
@@ -119,6 +131,10 @@ def calibrate(result) -> None:
 
 
 def reproduce(result) -> None:
+    if result.data.get("experiment") == "p2-table2":
+        return _reproduce_table_p2(result)
+    if result.data.get("experiment") == "p1-table8":
+        return _reproduce_table8(result)
     res = result.detail
     print(f"P1 Fig. 2, model {res.model}, instance {res.instance_name}: f(W) after {res.steps} steps, mean ± std "
           f"over {res.seeds} seeds")
@@ -139,7 +155,70 @@ def reproduce(result) -> None:
                      for c in (row["analog-sgd"], row["tiki-taka"])]
             print(f"{row['up_down']:8.2f} {row['symmetric_point']:8.3f} {cells[0]} {cells[1]}")
         print(f"aihwkit: {ref['source']}. Verdict per cell: {ref['tolerance']} (k = {ref['k']:g})")
-    print(f"figure: {result.data['figure']}; {res.seconds:.1f} s")
+    print(f"figure: {result.data['figure'] or 'none (interrupted)'}; {res.seconds:.1f} s")
+
+
+def _reproduce_table_p2(result) -> None:
+    """reproduce p2-table2: per grid cell our final test accuracy (± its SE) next to P2's, the configuration."""
+    from .table_p2 import ALGORITHMS, LABEL, describe
+    d = result.data
+    print(f"P2 Table 2, FCN rows (arXiv 2602.21321): {d['dataset']} {d['train_size']}/{d['test_size']}, "
+          f"{d['epochs']} epochs, {d['seeds']} seed(s); P2: MNIST 60000/10000, {d['paper_epochs']} epochs")
+    print(f"configuration: {describe()}")
+    head = "".join(f" {LABEL[a] + ' ours ± SE':>21s} {'P2':>6s}" for a in ALGORITHMS)
+    print(f"{'ref mean':>8s} {'ref std':>7s}{head}")
+    for mean, std in d["grid"]:
+        cells = []
+        for a in ALGORITHMS:
+            row = next((r for r in d["rows"] if r["algorithm"] == a and r["ref_mean"] == mean
+                        and r["ref_std"] == std), None)
+            cells.append(f" {'not run':>21s} {'':>6s}" if row is None else
+                         f" {'diverged':>21s} {row['paper']:6.2f}" if not row["test_accuracy_seeds"] else
+                         f" {100 * row['test_accuracy']:13.2f} ± {100 * row['test_accuracy_se']:5.2f} "
+                         f"{row['paper']:6.2f}" + ("*" if row["diverged"] else ""))
+        print(f"{mean:8g} {std:7g}{''.join(cells)}")
+    secs = {a: [x for r in d["rows"] if r["algorithm"] == a for x in r["seconds_per_epoch"]] for a in ALGORITHMS}
+    print("seconds per epoch: " + ", ".join(f"{LABEL[a]} {sum(v) / len(v):.1f}" for a, v in secs.items() if v))
+    for r in d["rows"]:
+        for x in r.get("diverged", []):
+            print(f"{r['label']} at ({r['ref_mean']:g}, {r['ref_std']:g}), seed {x['seed']}: {x['message']}")
+    print(f"accuracies in %; SE: binomial over the test set and the seeds' spread (*: over the seeds that did not "
+          f"diverge). {d['layout_note']}. "
+          f"E-RIDER here is aihwkit's ChoppedTransferCompound as P2 ran it; P2's equations are the scalar "
+          f"e-rider (simulate --algorithm e-rider).")
+    if d.get("partial"):
+        print(f"PARTIAL (interrupted): {d['partial']}")
+    print(f"figure: {d.get('figure') or 'none (interrupted)'}; {d['seconds']:.1f} s")
+
+
+def _reproduce_table8(result) -> None:
+    """reproduce p1-table8: our rows next to P1's numbers, the configuration stated, the output scales' trajectory."""
+    from .table8 import LABEL, describe
+    d = result.data
+    print(f"P1 Table 8 (arXiv 2502.06309), configuration {describe(d['configuration'])}")
+    sub = f", stratified subset, seed {d['subset_seed']}" if d.get("subset_seed") is not None else ""
+    print(f"data: {d['dataset']} ({d['train_size']} train / {d['test_size']} test{sub}), {d['epochs']} "
+          f"epoch{'s' if d['epochs'] > 1 else ''}, "
+          f"{d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; P1: MNIST, {d['published_epochs']} epochs")
+    print(f"{'row':11s} {'algorithm':10s} {'ours: test %':>18s} {'s/epoch':>8s} {'P1 (MNIST) %':>14s} "
+          f"{'fails: ours/P1':>15s}  test % per epoch")
+    for r in d["rows"]:
+        ours = f"{100 * r['test_accuracy']:.2f} ± {100 * r['test_accuracy_std']:.2f}"
+        secs = sum(r["seconds_per_epoch"]) / max(len(r["seconds_per_epoch"]), 1)
+        fails = f"{'yes' if r['failed'] else 'no'}/{'yes' if r['paper_failed'] else 'no'}"
+        print(f"{r['row']:11s} {LABEL[r['algorithm']]:10s} {ours:>18s} {secs:8.2f} {r['paper']:>14s} {fails:>15s}  "
+              + " ".join(f"{100 * x:.1f}" for x in r["test_accuracy_per_epoch"]))
+    for r in d["rows"]:
+        if r["output_scale_per_epoch"]:
+            print(f"output layer's learned scale per epoch ({r['row']} {LABEL[r['algorithm']]}, from 1): "
+                  + " -> ".join(f"{x:.3f}" for x in r["output_scale_per_epoch"]))
+    print(f"P1's digital SGD: {d['paper_digital_sgd']}. A run fails when every seed ends below "
+          f"{100 * d['fail_below']:g}% (P1's \"<15\": all trials failed).")
+    for note in d.get("notes", []):
+        print(f"note: {note}")
+    if d.get("partial"):
+        print(f"PARTIAL (interrupted): {d['partial']}")
+    print(f"figure: {d['figure'] or 'none (interrupted)'}; {d['seconds']:.1f} s")
 
 
 def train(result) -> None:
@@ -149,6 +228,15 @@ def train(result) -> None:
     for row in d["table"]:
         print(f"{row['algorithm']:22s} {row['test_accuracy_mean']:11.4f} ± {row['test_accuracy_std']:.4f} "
               f"(n={row['repeats']}) {row['seconds_per_epoch']:8.2f}")
+    sub = d.get("subset") or {}
+    print(f"data: {sub.get('train_size')} train / {sub.get('test_size')} test samples"
+          + (f" (stratified subset, seed {sub['subset_seed']})" if sub.get("subset_seed") is not None else "")
+          + f"; init {d.get('init', 'glorot')}; periphery: {d.get('periphery_description', 'none')}")
+    for r in d.get("runs", []):
+        if r.get("out_scale_per_epoch"):
+            trace = "; ".join(f"layer {k + 1} " + " -> ".join(f"{e[k]:.3f}" for e in r["out_scale_per_epoch"])
+                              for k in range(len(r["out_scale_per_epoch"][0])))
+            print(f"output scale per epoch ({r['algorithm']}, seed {r['seed']}, from 1): {trace}")
     print(f"learning curves: {d['figure']}")
 
 

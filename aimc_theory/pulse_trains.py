@@ -23,7 +23,13 @@ call; the coincidences are listed as events (sample, element, signed count) over
 fire (one slot: fired rows x fired columns; several: row bits @ column bits), never over the whole tile;
 the events are applied in sample order (the only loop is over samples), for an affine response each as one
 closed-form map of its n pulses, cycle noise included (one normal draw per event; elements a bound is
-within reach of go pulse by pulse). Small tiles apply every sample to the whole tile. :func:`backend`
+within reach of go pulse by pulse). Small tiles apply every sample to the whole tile. Multiplicative cycle noise
+(``Device(c2c_model="multiplicative")``: each pulse's step times 1 + sigma_c xi) has no closed form for n pulses:
+single-pulse events are still one exact map each (w -> w + dw q(w)(1 + sigma_c xi), q affine), events of several
+pulses go pulse by pulse.
+
+The probability scales divide by the reference simulator's weight granularity dw_min x ``response.granularity``
+(1 except for its PowStep, 0.5^gamma, and ExpStep devices, see :mod:`aimc_theory.response.reference`). :func:`backend`
 ("numba") runs the same firings pulse by pulse in the compiled kernels of :mod:`aimc_theory.kernels`.
 """
 from __future__ import annotations
@@ -116,12 +122,13 @@ def apply_counts(device, W: np.ndarray, n: np.ndarray, down: np.ndarray,
     w <- r^n w + t (1 - r^n)/(1 - r) with r = 1 +- dw b, t = +-dw a, clipped once (repeated pulses of
     one sign never come back from a bound), and with cycle-to-cycle noise (dw sigma_c xi per pulse) plus
     one normal draw of the summed noise, dw sigma_c sqrt((1 - r^2n)/(1 - r^2)) xi (:func:`_affine_maps`;
-    elements a bound could be within reach of go pulse by pulse); any other response pulse by pulse.
+    elements a bound could be within reach of go pulse by pulse); any other response, and multiplicative cycle
+    noise (no closed form for n pulses), pulse by pulse.
     """
     if not n.any():
         return W
     el = device.elements(np.shape(W)) if elements is None else elements
-    if device.response.affine is None:
+    if device.response.affine is None or device.multiplicative:
         return pulse_update(device, W, np.where(down, -1.0, 1.0), rng, bl=n.astype(np.int64), elements=el)
     W = np.asarray(W, dtype=float)
     if not device.sigma_c:                     # noise free: exact for any weight, clipped once
@@ -188,8 +195,17 @@ def _affine_maps(device, n: np.ndarray, v: np.ndarray, el, rng, ones: bool = Fal
     (each w <- r w + t + dw sigma_c xi_k, xi ~ N(0, 1)) as long as no bound is touched on the way (see
     :func:`_far`). ``v``: the signed counts, -n UP / +n DOWN; ``el``: the events' element parameters or None.
     ``ones``: every event is one pulse (then, for a device without per-element parameters, ``a`` comes back
-    as a scalar when r is the same up and down)."""
+    as a scalar when r is the same up and down). Multiplicative cycle noise (``ones`` only): one pulse is
+    w -> w + (u w + t)(1 + sigma_c xi), i.e. a = 1 + u m, c = t m with m = 1 + sigma_c xi (exact)."""
     aff, dw, sigma = device.response.affine, device.dw_min, device.sigma_c
+    if device.multiplicative:
+        if not ones:
+            raise ValueError("multiplicative cycle noise composes in closed form for single pulses only")
+        u, t = affine_increments(aff, el, dw, v > 0)
+        m = rng.standard_normal(np.shape(v))
+        m *= sigma
+        m += 1.0
+        return 1.0 + u * m, t * m
     if el is None:
         nmax = 1 if ones else int(n.max(initial=0))
         ta, tb, ts = _affine_tables(aff, dw, sigma, nmax)
@@ -228,15 +244,17 @@ def _affine_maps(device, n: np.ndarray, v: np.ndarray, el, rng, ones: bool = Fal
 def _far(device, w0: np.ndarray, reach, el):
     """True where an element that starts at ``w0`` and gets at most ``reach`` pulses cannot come near a
     bound: farther than the drift of ``reach`` pulses at the largest |q| plus _REACH_SIGMAS noise SDs of
-    their summed cycle noise (the chance that a pulse-by-pulse path would touch it is about 1e-23). A scalar
-    True when every element is far (the common case, checked with two reductions)."""
+    their summed cycle noise (the chance that a pulse-by-pulse path would touch it is about 1e-23; a
+    multiplicative noise's SD per pulse is at most dw sigma_c |q|max). A scalar True when every element is far
+    (the common case, checked with two reductions)."""
     resp, dw, sigma = device.response, device.dw_min, device.sigma_c
     aff = resp.affine
+    mult = device.multiplicative
     if el is None:
         lo, hi = resp.lo, resp.hi
         qmax = _affine_qmax(aff, lo, hi)
         if np.ndim(reach) == 0:
-            R = dw * (reach * qmax + _REACH_SIGMAS * sigma * math.sqrt(reach))
+            R = dw * (reach * qmax + _REACH_SIGMAS * sigma * (qmax if mult else 1.0) * math.sqrt(reach))
             if w0.size == 0 or ((lo == -math.inf or w0.min() - lo > R) and (hi == math.inf or hi - w0.max() > R)):
                 return True
     else:
@@ -250,7 +268,7 @@ def _far(device, w0: np.ndarray, reach, el):
                               el.down * np.maximum(np.abs(am + bm * km * lo), np.abs(am + bm * km * hi)))
         qmax = np.where(np.isnan(qmax), np.inf, qmax)
     with np.errstate(invalid="ignore"):
-        R = dw * (reach * qmax + _REACH_SIGMAS * sigma * np.sqrt(reach))
+        R = dw * (reach * qmax + _REACH_SIGMAS * sigma * (qmax if mult else 1.0) * np.sqrt(reach))
         return (np.isneginf(lo) | (w0 - lo > R)) & (np.isposinf(hi) | (hi - w0 > R))
 
 
@@ -369,7 +387,7 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
     D = batch.D
     x_m = np.abs(X).max(axis=-1)                           # (chains, B)
     d_m = np.abs(D).max(axis=-1)
-    A, B, bl = _scales(lr, x_m, d_m, device.dw_min, device.trains)
+    A, B, bl = _scales(lr, x_m, d_m, device.dw_min * device.response.granularity, device.trains)
     slots = int(bl.max(initial=0))
     if slots == 0:
         return W
@@ -397,7 +415,8 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
         down = D[..., :, None] * X[..., None, :] > 0
         return _compose_samples(device, W, n.astype(np.int64), down.reshape(C, nb, -1))
     sd, sx = np.sign(Dg), np.sign(Xg)
-    if G * out * inp <= _DENSE_EVENTS and device.response.affine is not None and not device.varies:
+    if G * out * inp <= _DENSE_EVENTS and device.response.affine is not None and not device.varies \
+            and not device.multiplicative:
         # small tiles: signed counts of every element and sample, the samples applied to the whole tile
         M = np.matmul(np.swapaxes(rows * sd[:, None, :].astype(np.float32), 1, 2),
                       cols * sx[:, None, :].astype(np.float32))          # (G, out, in), sample-major
@@ -462,7 +481,7 @@ def _apply_events(device, W: np.ndarray, elem: np.ndarray, v: np.ndarray, bounds
     n = np.broadcast_to(np.int64(1), v.shape) if ones else np.abs(v).astype(np.int64)
     segs = [(s0, s1) for s0, s1 in zip(bounds[:-1].tolist(), bounds[1:].tolist()) if s1 > s0]
     far = False
-    if device.response.affine is not None:
+    if device.response.affine is not None and (ones or not device.multiplicative):
         far = _far(device, Wf.take(elem), reach, el)
         a, c = _affine_maps(device, n, v, el, rng, ones=ones)
         if far is True:
@@ -561,7 +580,7 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
         d_m = kernels.column_absmax(V, cols)
     else:
         d_m = np.maximum(Vs.max(axis=1), -Vs.min(axis=1))  # (chains, k): per column transfer
-    A, B, bl = _scales(lr, np.ones_like(d_m), d_m, device.dw_min, device.trains)
+    A, B, bl = _scales(lr, np.ones_like(d_m), d_m, device.dw_min * device.response.granularity, device.trains)
     slots = int(bl.max(initial=0))
     if slots == 0:
         return W

@@ -80,6 +80,7 @@ class Fig2Result:
     final_C: dict = field(repr=False, default_factory=dict)      # up_down -> per seed, mean over elements of C - W*
     problem_seed: int | None = PROBLEM_SEED       # the numpy instance's seed (None for the authors' instance)
     instance: str = "numpy"
+    partial: str | None = None      # Ctrl-C: which runs finished (the others' numbers NaN, their curves absent)
 
     @property
     def instance_name(self) -> str:
@@ -92,6 +93,8 @@ class Fig2Result:
                "analog_sgd_std": list(self.analog_sgd_std), "tiki_taka_std": list(self.tiki_taka_std),
                "steps": self.steps, "seeds": self.seeds, "model": self.model, "seconds": self.seconds,
                "instance": self.instance, "problem_seed": self.problem_seed}
+        if self.partial:
+            out["partial"] = self.partial
         table = reference_table(self)
         if table is not None:
             out["reference"] = {"source": REFERENCE_SOURCE, "runs": REFERENCE_RUNS, "k": REFERENCE_K,
@@ -165,7 +168,7 @@ def reference_cell(algorithm: str, up_down: float, mean: float, std: float, n: i
     se = std * math.sqrt(1.0 / n + 1.0 / REFERENCE_RUNS) if n > 1 else math.nan
     rounding = _half_unit(ref_text)
     tol = k * se + rounding
-    verdict = ("no spread (1 seed)" if n < 2 else
+    verdict = ("not run (interrupted)" if math.isnan(mean) else "no spread (1 seed)" if n < 2 else
                "within spread" if abs(mean - ref) <= tol else "outside spread")
     return {"ours": mean, "std": std, "n": n, "reference": ref, "reference_text": ref_text, "se": se,
             "rounding": rounding, "tolerance": tol,
@@ -211,7 +214,11 @@ def p1_fig2(steps: int = 1000, seeds: int = 5, model: str = "aihwkit", up_down=U
 
     ``instance`` "numpy" draws the problem from ``problem_seed`` (None: :data:`PROBLEM_SEED`); "authors" runs
     the authors' instance (then ``problem_seed`` must be None). ``progress(done, total, seconds)`` is called as
-    the runs (up_down values x algorithms) advance."""
+    the runs (up_down values x algorithms) advance.
+
+    On Ctrl-C (SIGINT) raises :class:`aimc_theory.simulation.Interrupted` (a KeyboardInterrupt) whose
+    ``partial`` is the :class:`Fig2Result` of the finished (algorithm, up_down) runs, marked ``partial``: the
+    up_down values with a finished run, NaN for a run that did not finish (None if none finished)."""
     steps = require_int("steps", steps)
     seeds = require_int("seeds", seeds)
     if model not in MODELS:
@@ -224,33 +231,48 @@ def p1_fig2(steps: int = 1000, seeds: int = 5, model: str = "aihwkit", up_down=U
     t0 = time.perf_counter()
     finals = {"analog-sgd": [], "tiki-taka": []}
     curves, final_C, sps = {}, {}, []
-    for k, u in enumerate(up_down):
-        dev_a, dev_c = fig2_devices(u, model)
-        sps.append(dev_a.response.symmetric_point)
-        algs = {"analog-sgd": algorithms.analog_sgd(LR, dev_a),
-                "tiki-taka": residual_learning.residual_learning(LR, TRANSFER_LR, GAMMA, dev_a, dev_c)}
-        for name, alg in algs.items():
-            curve = []
+    finished = []
 
-            def loss(W, state=None, acc=curve):
-                acc.append(float(np.mean(obj.loss(W))))
-                return np.zeros(W.shape[0])
+    def result(partial=None):
+        rows = [i for i, u in enumerate(up_down) if any((name, u) in finished for name in finals)]
+        cols = {name: [finals[name][i] if (name, up_down[i]) in finished else (math.nan, math.nan) for i in rows]
+                for name in finals}
+        a, t = cols["analog-sgd"], cols["tiki-taka"]
+        return Fig2Result(tuple(float(up_down[i]) for i in rows), tuple(sps[i] for i in rows), tuple(m for m, _ in a),
+                          tuple(m for m, _ in t), tuple(s for _, s in a), tuple(s for _, s in t), steps, seeds, model,
+                          time.perf_counter() - t0, {key: curves[key] for key in finished},
+                          {u: c for u, c in final_C.items() if ("tiki-taka", u) in finished}, problem_seed, instance,
+                          partial)
 
-            done = 2 * k + (name == "tiki-taka")
-            res = simulation.simulate(obj, alg, steps, seeds, seed + 101 * k + (7 if name == "tiki-taka" else 0),
-                                 w0=1.0, observables={"loss": loss},
-                                 progress=None if progress is None else
-                                 (lambda i, n, s, d=done: progress(d * n + i, 2 * len(up_down) * n,
-                                                                   time.perf_counter() - t0)))
-            final = obj.loss(res.final_weights)
-            finals[name].append((float(final.mean()), float(final.std(ddof=1)) if seeds > 1 else 0.0))
-            curves[(name, u)] = np.array(curve + [float(final.mean())])
-            if name == "tiki-taka":
-                final_C[u] = (res.final_params - obj.minimizer).mean(axis=1)
-    a, t = finals["analog-sgd"], finals["tiki-taka"]
-    return Fig2Result(tuple(float(u) for u in up_down), tuple(sps), tuple(m for m, _ in a), tuple(m for m, _ in t),
-                      tuple(s for _, s in a), tuple(s for _, s in t), steps, seeds, model,
-                      time.perf_counter() - t0, curves, final_C, problem_seed, instance)
+    try:
+        for k, u in enumerate(up_down):
+            dev_a, dev_c = fig2_devices(u, model)
+            sps.append(dev_a.response.symmetric_point)
+            algs = {"analog-sgd": algorithms.analog_sgd(LR, dev_a),
+                    "tiki-taka": residual_learning.residual_learning(LR, TRANSFER_LR, GAMMA, dev_a, dev_c)}
+            for name, alg in algs.items():
+                curve = []
+
+                def loss(W, state=None, acc=curve):
+                    acc.append(float(np.mean(obj.loss(W))))
+                    return np.zeros(W.shape[0])
+
+                done = 2 * k + (name == "tiki-taka")
+                res = simulation.simulate(obj, alg, steps, seeds, seed + 101 * k + (7 if name == "tiki-taka" else 0),
+                                          w0=1.0, observables={"loss": loss},
+                                          progress=None if progress is None else
+                                          (lambda i, n, s, d=done: progress(d * n + i, 2 * len(up_down) * n,
+                                                                            time.perf_counter() - t0)))
+                final = obj.loss(res.final_weights)
+                finals[name].append((float(final.mean()), float(final.std(ddof=1)) if seeds > 1 else 0.0))
+                curves[(name, u)] = np.array(curve + [float(final.mean())])
+                if name == "tiki-taka":
+                    final_C[u] = (res.final_params - obj.minimizer).mean(axis=1)
+                finished.append((name, u))          # all its numbers stored
+    except KeyboardInterrupt:      # Ctrl-C: the finished runs (each a whole run of every seed) are kept
+        what = f"{len(finished)} of {2 * len(up_down)} runs (algorithm x up_down) finished"
+        raise simulation.Interrupted(result(what) if finished else None, what) from None
+    return result()
 
 
 def draw_fig2(results: list[Fig2Result], path) -> str:
@@ -261,7 +283,9 @@ def draw_fig2(results: list[Fig2Result], path) -> str:
     for ax, res in zip(axes, results):
         for i, u in enumerate(res.up_down):
             for name, ls in (("analog-sgd", "-"), ("tiki-taka", "--")):
-                c = res.curves[(name, u)]
+                c = res.curves.get((name, u))
+                if c is None:               # a run an interrupt left unfinished
+                    continue
                 ax.semilogy(np.arange(c.size), c, ls=ls, color=f"C{i}",
                             label=f"{'ASGD' if name == 'analog-sgd' else 'TT'} up_down={u:g}")
                 if res.instance == "authors" and res.steps == 1000 and u in UP_DOWN:    # the reference's endpoint
@@ -271,10 +295,24 @@ def draw_fig2(results: list[Fig2Result], path) -> str:
         ax.set_ylabel("f(W) = ||AW - b||^2/(2N)")
         ax.set_title(f"P1 Fig. 2, model '{res.model}', instance {res.instance_name} ({res.seeds} seeds)"
                      + ("\nopen markers: aihwkit 1.2.0 at 1000 iterations (mean of 5 runs)"
-                        if res.instance == "authors" and res.steps == 1000 else ""), fontsize=10)
+                        if res.instance == "authors" and res.steps == 1000 else "")
+                     + (f"\nPARTIAL (interrupted): {res.partial}" if res.partial else ""), fontsize=10)
         ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return str(save_figure(fig, path))
 
 
-EXPERIMENTS = {"p1-fig2": p1_fig2}
+def p1_table8(**kwargs):
+    """P1 Table 8 (the FCN with Pow/Exp responses): :func:`aimc_theory.table8.p1_table8` (imported on use)."""
+    from .table8 import p1_table8 as run
+    return run(**kwargs)
+
+
+def p2_table2(**kwargs):
+    """P2 Table 2's FCN rows (TT-v2, AGAD, E-RIDER under reference offsets): :func:`aimc_theory.table_p2.p2_table2`
+    (imported on use)."""
+    from .table_p2 import p2_table2 as run
+    return run(**kwargs)
+
+
+EXPERIMENTS = {"p1-fig2": p1_fig2, "p1-table8": p1_table8, "p2-table2": p2_table2}

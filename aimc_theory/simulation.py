@@ -6,7 +6,11 @@ chain-mean trajectory, and optional per-chain observables averaged over all step
 """
 from __future__ import annotations
 
+import _thread
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,6 +26,112 @@ from .runtime import check_memory, check_time
 BYTES_PER_CHAIN_COORDINATE = max(costs.BYTES_PER_CHAIN.values())
 MAX_PULSES_PER_WRITE = 10 ** 6     # pulse-level writes needing more pulses than this are refused (see check_pulses)
 SEED_LIMIT = 2 ** 63
+REPORT_EVERY = 0.5     # seconds between progress calls (the first at the first step boundary after it)
+GRACE = 0.5            # seconds a Ctrl-C waits for the step in progress before it is abandoned
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during a long run, raised after the run kept what finished: ``partial`` is the typed
+    result of the finished work (a shorter run; None when nothing finished), ``str()`` says what was kept.
+    A :class:`KeyboardInterrupt`, so callers that stop on Ctrl-C keep doing so."""
+
+    def __init__(self, partial, what: str):
+        super().__init__(what)
+        self.partial = partial
+
+
+class SimulationInterrupted(Interrupted):
+    """Ctrl-C during :func:`simulate`: ``partial`` is the :class:`SimulationResult` of the ``steps_done`` steps
+    that ran, a valid shorter run: the time averages over the steps after the burn-in step ``steps x
+    burn_in`` reached so far (NaN before it), ``final`` the iterate after the last finished step (NaN when the
+    step in progress wrote the weights in place and was abandoned); None with the compiled kernel."""
+
+    def __init__(self, partial, steps_done: int, steps: int, what: str):
+        super().__init__(partial, what)
+        self.steps_done, self.steps = steps_done, steps
+
+
+class StepBoundary:
+    """Ctrl-C held until a loop's next step boundary, where its state is a valid shorter run.
+
+    Installed (``with``) only in the main thread over Python's default SIGINT handler or an enclosing loop's
+    (workers that ignore SIGINT, other handlers and threads are left alone). The first SIGINT sets
+    ``pending``; the loop calls :meth:`check` at each step boundary, which raises KeyboardInterrupt there
+    (through an enclosing loop too). A step still running :data:`GRACE` s after the signal is abandoned
+    (KeyboardInterrupt where it is, ``abandoned`` True) unless the loop sets ``hold`` (it is writing its
+    accumulators: it stops at the boundary right after), so a run stops within about GRACE s of Ctrl-C however
+    long its steps are. A signal after the last boundary raises KeyboardInterrupt when the block ends."""
+
+    def __init__(self, grace: float = GRACE):
+        self.grace, self.pending, self.hold, self.abandoned = grace, False, True, False
+        self._closed, self._old, self._timer, self._lock = False, None, None, threading.Lock()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            current = signal.getsignal(signal.SIGINT)
+            # over the default handler, or over an enclosing loop's (its loop stops when this one raises)
+            if current is signal.default_int_handler or isinstance(getattr(current, "__self__", None), StepBoundary):
+                self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if not self.pending:                 # the first Ctrl-C: stop at the next boundary, at most GRACE s away
+            self.pending = True
+            self._timer = threading.Timer(self.grace, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+            return
+        if self.hold or self._closed:        # at (or past) the boundary: it raises there
+            return
+        self.abandoned = True
+        raise KeyboardInterrupt
+
+    def _expire(self):
+        with self._lock:
+            if not self._closed:
+                _thread.interrupt_main()     # runs _handler again in the main thread
+
+    def check(self) -> None:
+        """At a step boundary: raise KeyboardInterrupt if Ctrl-C was pressed."""
+        if self.pending:
+            self._close()
+            raise KeyboardInterrupt
+
+    def _close(self):
+        with self._lock:
+            self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def __exit__(self, kind, value, tb):
+        try:
+            self._close()
+        finally:
+            if self._old is not None:
+                signal.signal(signal.SIGINT, self._old)
+        if kind is None and self.pending:
+            raise KeyboardInterrupt
+        return False
+
+
+@contextmanager
+def keeping(partial: Callable[[], tuple]):
+    """Turn a Ctrl-C inside the block into :class:`Interrupted` carrying what finished: ``partial()`` returns
+    (typed result or None, what was kept)."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        result, what = partial()
+        raise Interrupted(result, what) from None
+
+
+def next_check(k: int, seconds: float) -> int:
+    """The step at which a loop next reads the clock for progress, ``k`` steps done in ``seconds``: every
+    step until a step's duration is known, then about every 20 ms of steps (a clock read per step would cost
+    ~1% of a fast step; a fixed count made the first report of a slow run wait minutes)."""
+    return k + 1 if seconds <= 0 or k == 0 else k + max(1, int(0.02 * k / seconds))
 
 
 @dataclass
@@ -100,7 +210,8 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
     observables : dict of name -> fn(W_read, state) -> (chains,), optional
         Evaluated before every step on the read-out weight and the algorithm's state, averaged over steps.
     progress : callable(step, steps, seconds), optional
-        Called about twice a second.
+        Called at the first step boundary 0.5 s after the start (so the first ETA comes within 2 s unless one
+        step takes longer), then about twice a second.
     backend : {"numpy", "numba", "auto"}
         "numba": the compiled kernel of :mod:`aimc_theory.kernels` (optional extra ``fast``; analog/digital
         SGD on the scalar quadratic, expected update), the same bits as "numpy" several times faster;
@@ -121,6 +232,9 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
     InputError
         Bad sizes, sizes that do not fit in the available memory (before anything is allocated), or
         iterates that diverge (naming the step).
+    SimulationInterrupted
+        On Ctrl-C (SIGINT), within about 0.5 s: ``partial`` is the result of the steps that ran (a
+        KeyboardInterrupt; :class:`StepBoundary`).
     """
     steps = require_int("steps", steps)
     chains = require_int("chains", chains)
@@ -168,26 +282,54 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
     if backend == "numba":
         traj_arr = np.empty(steps // record_every + 1)
         traj_arr[0] = traj[0][0]
-        params = kernels.run_loop(objective, algorithm, params, rng, steps, start, record_every, s1, s2, traj_arr,
-                                  progress)
+        try:
+            params = kernels.run_loop(objective, algorithm, params, rng, steps, start, record_every, s1, s2,
+                                      traj_arr, progress)
+        except KeyboardInterrupt:           # the kernel's sums live inside it: nothing to keep
+            raise SimulationInterrupted(None, 0, steps, f"the compiled kernel keeps no steps of an interrupted run "
+                                                        f"(of {steps:,} steps)") from None
         traj = [np.array([v]) for v in traj_arr]
     else:
-        with np.errstate(over="ignore", invalid="ignore"):
-            params, state = _loop(objective, algorithm, params, state, rng, steps, start, record_every,
-                                  observables or {}, obs, s1, s2, traj, progress)
-    seconds = time.perf_counter() - t0
-    n = steps - start
-    chain_mean = s1 / n
-    chain_m2 = s2 / n
-    mean = chain_mean.mean(axis=0)
-    se = chain_mean.std(axis=0, ddof=1) / np.sqrt(chains) if chains > 1 else np.full_like(mean, np.nan)
-    variance = chain_m2.mean(axis=0) - mean ** 2
-    infl = chain_m2 - 2 * mean * chain_mean   # influence of each chain on the variance estimate
-    variance_se = infl.std(axis=0, ddof=1) / np.sqrt(chains) if chains > 1 else np.full_like(mean, np.nan)
-    final_w = algorithm.readout(params, state)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                params, state = _loop(objective, algorithm, params, state, rng, steps, start, record_every,
+                                      observables or {}, obs, s1, s2, traj, progress)
+        except _Stopped as stop:            # Ctrl-C: the steps that ran are a shorter run
+            res = _result(algorithm, stop.params, stop.state, s1, s2, stop.done, start, traj, obs,
+                          time.perf_counter() - t0, stop.final_lost)
+            window = (f"time averages over steps {start + 1:,}..{stop.done:,}" if stop.done > start else
+                      f"no time averages (they start after the burn-in, step {start:,})")
+            raise SimulationInterrupted(res, stop.done, steps, f"{stop.done:,} of {steps:,} steps ran; {window}"
+                                        + ("; the step in progress was abandoned, its final iterate not kept"
+                                           if stop.final_lost else "")) from None
+    return _result(algorithm, params, state, s1, s2, steps, start, traj, obs, time.perf_counter() - t0)
+
+
+class _Stopped(KeyboardInterrupt):
+    """Ctrl-C inside :func:`_loop`: ``done`` finished steps, their params and state (``final_lost``: the step
+    in progress wrote the weights in place and was abandoned)."""
+
+    def __init__(self, done, params, state, final_lost):
+        super().__init__()
+        self.done, self.params, self.state, self.final_lost = done, params, state, final_lost
+
+
+def _result(algorithm, params, state, s1, s2, done, start, traj, obs, seconds, final_lost=False) -> SimulationResult:
+    """The statistics of ``done`` steps: time averages over the steps after ``start`` (NaN if none ran)."""
+    n = done - start
+    chains = s1.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chain_mean = s1 / n if n > 0 else np.full_like(s1, np.nan)
+        chain_m2 = s2 / n if n > 0 else np.full_like(s2, np.nan)
+        mean = chain_mean.mean(axis=0)
+        se = chain_mean.std(axis=0, ddof=1) / np.sqrt(chains) if chains > 1 else np.full_like(mean, np.nan)
+        variance = chain_m2.mean(axis=0) - mean ** 2
+        infl = chain_m2 - 2 * mean * chain_mean   # influence of each chain on the variance estimate
+        variance_se = infl.std(axis=0, ddof=1) / np.sqrt(chains) if chains > 1 else np.full_like(mean, np.nan)
+    final_w = np.full(s1.shape, np.nan) if final_lost else algorithm.readout(params, state)
     return SimulationResult(mean, se, variance, variance_se, final_w.mean(axis=0), final_w, chain_mean,
-                            chain_m2, np.array(traj), {k: v / steps for k, v in obs.items()}, seconds,
-                            params, state)
+                            chain_m2, np.array(traj), {k: v / done if done else v * np.nan for k, v in obs.items()},
+                            seconds, params, state)
 
 
 def check_seed(seed, name: str = "seed") -> int:
@@ -324,6 +466,8 @@ BLOCK = 1 << 14     # chains per block (128 KiB per float64 array): a step's tem
 
 def _loop(objective, algorithm, params, state, rng, steps, start, record_every, observables, obs,
           s1, s2, traj, progress=None):
+    """The steps; on Ctrl-C :class:`_Stopped` with the finished ones (the accumulators s1, s2, traj and obs
+    are written only between step boundaries, under ``guard.hold``: at any stop they hold whole steps)."""
     tmp = np.empty_like(s2)
     n = params.shape[0]
     # Stateless updates of an elementwise objective run block by block over the chains within each step:
@@ -337,44 +481,60 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
         and not per_element else None
     t0 = last = time.perf_counter()
     Wr = None
-    for k in range(steps):
-        if progress is not None and k % 16 == 0:
-            now = time.perf_counter()
-            if now - last > 0.5:
-                last = now
-                progress(k, steps, now - t0)
-        if blocks is not None:
-            for b in blocks:
-                Wb = params[b]
-                params[b] = algorithm.update(objective.grad(Wb, rng), None, Wb, rng)[0]
-            after = k + 1 > start
-            if after:
-                s1 += params
-                s2 += np.square(params, out=tmp)
-            if (k + 1) % 64 == 0 or k + 1 == steps:
-                if not np.all(np.isfinite(params)):
-                    raise InputError("lr", f"the iterates diverged (non-finite weights by step {k + 1}); "
-                                           "use a smaller step size")
-            if (k + 1) % record_every == 0:
-                traj.append(np.add.reduce(params, axis=0) / n)
-            continue
-        if Wr is None:
-            Wr = algorithm.readout(params, state)
-        for name, fn in observables.items():
-            obs[name] += fn(Wr, state)
-        grads = objective.grad(Wr, rng)
-        params, state = algorithm.update(grads, state, params, rng)
-        if (k + 1) % 64 == 0 or k + 1 == steps:   # inf/nan persist, so checking now and then suffices
-            if not np.all(np.isfinite(params)):
-                raise InputError("lr", f"the iterates diverged (non-finite weights by step {k + 1}); "
-                                       "use a smaller step size")
-        # the read-out after this step is the one the next step starts from: computed once
-        Wr = algorithm.readout(params, state)
-        if k + 1 > start:
-            s1 += Wr
-            s2 += np.square(Wr, out=tmp)
-        if (k + 1) % record_every == 0:
-            traj.append(np.add.reduce(Wr, axis=0) / n)     # .mean(), less overhead
-    if progress is not None:
-        progress(steps, steps, time.perf_counter() - t0)
+    done, check = 0, 0
+    guard = StepBoundary()
+    try:
+        with guard:
+            for k in range(steps):
+                if guard.pending:
+                    guard.check()
+                if progress is not None and k >= check:
+                    now = time.perf_counter()
+                    if k and now - last > REPORT_EVERY:
+                        last = now
+                        progress(k, steps, now - t0)
+                    check = next_check(k, now - t0)
+                if blocks is not None:
+                    guard.hold = False              # may be abandoned: the blocks write params in place
+                    for b in blocks:
+                        Wb = params[b]
+                        params[b] = algorithm.update(objective.grad(Wb, rng), None, Wb, rng)[0]
+                    guard.hold = True
+                    if k + 1 > start:
+                        s1 += params
+                        s2 += np.square(params, out=tmp)
+                    if (k + 1) % 64 == 0 or k + 1 == steps:
+                        if not np.all(np.isfinite(params)):
+                            raise InputError("lr", f"the iterates diverged (non-finite weights by step {k + 1}); "
+                                                   "use a smaller step size")
+                    if (k + 1) % record_every == 0:
+                        traj.append(np.add.reduce(params, axis=0) / n)
+                    done = k + 1
+                    continue
+                if Wr is None:
+                    Wr = algorithm.readout(params, state)
+                values = [(obs[name], fn(Wr, state)) for name, fn in observables.items()]
+                guard.hold = False                  # may be abandoned: the update is pure (new params, state)
+                grads = objective.grad(Wr, rng)
+                new = algorithm.update(grads, state, params, rng)
+                guard.hold = True
+                params, state = new
+                if (k + 1) % 64 == 0 or k + 1 == steps:   # inf/nan persist, so checking now and then suffices
+                    if not np.all(np.isfinite(params)):
+                        raise InputError("lr", f"the iterates diverged (non-finite weights by step {k + 1}); "
+                                               "use a smaller step size")
+                # the read-out after this step is the one the next step starts from: computed once
+                Wr = algorithm.readout(params, state)
+                for acc, v in values:
+                    acc += v
+                if k + 1 > start:
+                    s1 += Wr
+                    s2 += np.square(Wr, out=tmp)
+                if (k + 1) % record_every == 0:
+                    traj.append(np.add.reduce(Wr, axis=0) / n)     # .mean(), less overhead
+                done = k + 1
+            if progress is not None:
+                progress(steps, steps, time.perf_counter() - t0)
+    except KeyboardInterrupt:
+        raise _Stopped(done, params, state, guard.abandoned and blocks is not None) from None
     return params, state

@@ -873,6 +873,23 @@ def read_table(path) -> list[dict]:
         return [{k: _parse(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
+def read_frame(path):
+    """The CSV as a pandas DataFrame (the optional extra ``pandas``): the columns and values of
+    :func:`read_table`.
+
+    Parameters
+    ----------
+    path : path
+        The study's ``<name>.csv``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    from .commands.results import frame
+    return frame(read_table(path))
+
+
 def _parse(v: str):
     if v == "":
         return None

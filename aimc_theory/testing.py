@@ -23,7 +23,7 @@ from . import run
 from .comparison import compare, extrapolate_lr
 from .errors import InputError
 
-_SIM_ONLY = ("steps", "chains", "seed", "pulses", "dw_min", "max_bl", "sigma_c", "desired_bl", "backend")
+_SIM_ONLY = ("steps", "chains", "seed", "pulses", "dw_min", "max_bl", "sigma_c", "c2c_model", "desired_bl", "backend")
 
 
 def _fp_params(params: dict) -> dict:

@@ -6,14 +6,16 @@ update moves an analog weight, the arithmetic that :mod:`aimc_theory.device` and
   fast path :func:`affine_expected_update`: ``U_q(w, dw) = w + dw q+(w)`` for dw >= 0, ``w + dw q-(w)``
   otherwise;
 * :func:`pulse_count` and :func:`pulse_update` (P1 App. C, eq. 26-31): ``BL = ceil(|dw|/dw_min)`` pulses of
-  polarity sign(dw), each ``w <- w +- dw_min (q+-(w) + sigma_c xi)``, optionally capped at ``max_bl``;
+  polarity sign(dw), each ``w <- w +- dw_min (q+-(w) + sigma_c xi)`` (or, with the device's
+  ``c2c_model="multiplicative"``, ``w <- w +- dw_min q+-(w) (1 + sigma_c xi)``: :func:`noisy_step`),
+  optionally capped at ``max_bl``;
 * :func:`affine_increments`: one pulse of an affine response as the map w <- (1 + u) w + t;
 * :class:`Elements` (a varied array's per-element parameters) and :class:`Rank1Batch` (a gradient as the
   per-sample rank-1 factors a crossbar sees).
 
 ``device`` arguments are :class:`aimc_theory.device.Device` configurations (this module reads their
-``response``, ``dw_min``, ``sigma_c``, ``max_bl``, ``rounding`` and ``elements(shape)``; it does not import
-the device module, which sits above it). Everything is vectorized over any array shape (chains x
+``response``, ``dw_min``, ``sigma_c``, ``c2c_model``, ``max_bl``, ``rounding`` and ``elements(shape)``; it does
+not import the device module, which sits above it). Everything is vectorized over any array shape (chains x
 coordinates). Import these names from :mod:`aimc_theory.device` (and ``Rank1Batch`` from
 :mod:`aimc_theory.pulse_trains`) as before; they live here so that those two modules import in one direction.
 """
@@ -25,6 +27,17 @@ import numpy as np
 
 from .errors import InputError
 from .response import Response
+
+C2C_MODELS = ("additive", "multiplicative")     # cycle-to-cycle noise: dw sigma_c xi, or the step x sigma_c xi
+
+
+def noisy_step(device, step, signs, xi):
+    """A pulse's signed step factor ``step`` (q+ up, -q- down, in units of dw_min) with the device's
+    cycle-to-cycle noise from the normal draws ``xi``: ``step + sign sigma_c xi`` (additive) or
+    ``step (1 + sigma_c xi)`` (multiplicative: the reference simulator's ``dw_min_std``); ``signs`` +-1."""
+    if device.c2c_model == "multiplicative":
+        return step * (1.0 + device.sigma_c * xi)
+    return step + signs * device.sigma_c * xi
 
 
 @dataclass(frozen=True)
@@ -214,7 +227,7 @@ def pulse_update(device, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator
         else:
             q = el.q(resp, wa, ua, signed=True)
         if device.sigma_c:
-            q = q + np.where(ua, 1.0, -1.0) * device.sigma_c * rng.standard_normal(wa.shape)
+            q = noisy_step(device, q, np.where(ua, 1.0, -1.0), rng.standard_normal(wa.shape))
         wf[active] = resp.clip(wa + device.dw_min * q) if el is None else el.clip(resp, wa + device.dw_min * q)
     return w
 

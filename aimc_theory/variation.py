@@ -86,26 +86,54 @@ class Variation:
     g_i = exp(gain * xi1) (log-normal step-size gain, P2's sigma_d2d) and r_i = imbalance * xi2
     (up/down imbalance, P2's sigma_pm), xi1, xi2 ~ N(0, 1) independent. Its SP solves
     G/F = r_i/g_i, so the gain scales the pulse size and the imbalance moves the SP.
-    Draws with |r_i| >= 0.95 g_i (a device that cannot step one way) are clipped to
-    r_i = +-0.95 g_i; :meth:`draw` reports how many. ``log_normal = False`` draws the gain as the
-    reference simulator does by default, g_i = |1 + gain xi1| (floored at 1e-6).
+
+    Two gain laws: ``log_normal=True`` (default) as above; ``log_normal=False`` the normal law of the
+    reference simulator (aihwkit ``PulsedDevice``: gain 1 + dw_min_dtod xi1, the default, and
+    r = up_down_dtod xi2; P1 Table 8's configuration is dw_min_dtod 0.3, up_down_dtod 0.01, see
+    :meth:`reference`), so that E[g] = 1 and SD[g] = gain. Two rules for a draw that would make a step
+    non-positive:
+
+    * the toolkit's (``reference_steps=False``, default): g_i = |1 + gain xi1| floored at 1e-6 for the normal
+      law, and |r_i| >= 0.95 g_i (a device that cannot step one way) clipped to r_i = +-0.95 g_i;
+    * the reference simulator's (``reference_steps=True``, its ``enforce_consistency``): the steps are made
+      positive, s+_i = |g_i + r_i|, s-_i = |g_i - r_i| with g_i = 1 + gain xi1 unfloored (a step that comes out
+      exactly 0 is refused by :class:`~aimc_theory.device.Device`).
+
+    The two give the same bits for every draw with 1 + gain xi1 >= 1e-6 and |r_i| <= 0.95 g_i (all but about
+    4e-4 of them at gain 0.3, imbalance 0.01: where 1 + 0.3 xi1 < 0); :meth:`draw` reports how many draws were
+    clipped (toolkit) or reflected (reference).
     """
 
     gain: float = 0.0
     imbalance: float = 0.0
     log_normal: bool = True
+    reference_steps: bool = False
 
     def __post_init__(self):
         require_nonnegative("gain_dtod", self.gain)
         require_nonnegative("imbalance_dtod", self.imbalance)
+
+    @classmethod
+    def reference(cls, dw_min_dtod: float = 0.3, up_down_dtod: float = 0.01, log_normal: bool = False) -> "Variation":
+        """The step variation as the reference simulator (aihwkit) draws it: gain 1 + dw_min_dtod xi (or
+        exp(dw_min_dtod xi) with ``log_normal``, its ``dw_min_dtod_log_normal``), imbalance up_down_dtod xi, and
+        its rule for non-positive steps (``reference_steps``). The defaults are its own (P1 Table 8)."""
+        return cls(dw_min_dtod, up_down_dtod, log_normal=log_normal, reference_steps=True)
 
     @property
     def varies(self) -> bool:
         return bool(self.gain or self.imbalance)
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
-        """(s_plus, s_minus, n_clipped) for ``n`` devices."""
+        """(s_plus, s_minus, n_clipped) for ``n`` devices (n_clipped: draws clipped or, with
+        ``reference_steps``, reflected to a positive step)."""
         xi = rng.standard_normal(n)
+        if self.reference_steps:
+            g = np.exp(self.gain * xi) if self.log_normal else 1.0 + self.gain * xi
+            r = self.imbalance * rng.standard_normal(n)
+            up, down = g + r, g - r
+            clipped = int(np.count_nonzero((up < 0) | (down < 0)))
+            return np.abs(up), np.abs(down), clipped
         g = np.exp(self.gain * xi) if self.log_normal else np.maximum(np.abs(1.0 + self.gain * xi), 1e-6)
         r = self.imbalance * rng.standard_normal(n)
         lim = 0.95 * g

@@ -7,8 +7,9 @@ Replace the response arguments with yours (`aimc-theory fit --data your_sweeps.c
 from aimc_theory import testing
 
 ECRAM = {"response": "preset:ecram"}
-FITTED = {"q_plus": "(1.9871593 - 0.22831036*w)/1.9879649", "q_minus": "(1.9922965 + 1.2275545*w)/1.9879649",
-          "range": "-0.53163187,0.85750525"}          # from `aimc-theory fit --data examples/sweep.csv`
+FITTED = {"q_plus": "(0.0019871617 - 0.00022852829*w)/0.0019879428",   # from `aimc-theory fit --data
+          "q_minus": "(0.0019921407 + 0.0012281019*w)/0.0019879428",   # examples/sweep.csv`
+          "range": "-0.53163187,0.85750525"}
 
 
 def test_analog_sgd_bias_of_ecram():

@@ -206,7 +206,12 @@ def test_ctrl_c_on_check_keeps_a_partial_report(tmp_path):
     exe = Path(sys.executable).with_name("aimc-theory")
     p = subprocess.Popen([str(exe), "check", "--fast", "--no-figures", "--claims", "13,22", "--out", str(tmp_path)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(4.0)                  # the workers are busy with their first claims
+    for _ in range(600):             # until the pool's workers exist (a fixed 4 s fell inside the imports under load)
+        time.sleep(0.1)
+        ps = subprocess.run(["ps", "-o", "pid=", "--ppid", str(p.pid)], capture_output=True, text=True).stdout
+        if len(ps.split()) >= 2:
+            break
+    time.sleep(1.0)                  # the workers are busy with their first claims
     os.killpg(p.pid, signal.SIGINT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130 and "check interrupted" in err and "Traceback" not in err
@@ -250,3 +255,11 @@ def test_read_noise_beyond_the_range_is_refused(command):
         commands.call(command, kw)
     ok = dict(kw, read_noise=1.0)
     assert commands.call(command, ok).ok in (True, False)      # in range: runs
+
+
+def test_calibrate_an_unbounded_response_is_one_error(capsys):
+    """Found by the fuzzer: calibrate --response ideal (no finite bound) raised a TypeError in the spacing check."""
+    code = main(["calibrate", "--response", "ideal", "--dw-min", "0.5", "--scheme", "cyclic", "--w0", "0.5",
+                 "--pulses", "200", "--chains", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("aimc-theory: error: --response: ") and len(err.splitlines()) == 1

@@ -1,5 +1,7 @@
 """Property-based fuzzing of every CLI command with random and hostile inputs (rules in tests/fuzz_cli.py).
 The counts of inputs tried per command are printed at the end; benchmarks/fuzz_cli.py runs a larger budget."""
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -14,9 +16,52 @@ def test_cli_survives_hostile_input(command):
     @settings(max_examples=EXAMPLES[command], deadline=None, suppress_health_check=list(HealthCheck))
     @given(fuzz_cli.command_args(command))
     def run(argv):
-        fuzz_cli.check_call(argv)
+        code, out, err = fuzz_cli.check_call(argv)
+        if code == 2 and command in ("derive", "fixed-point", "simulate", "calibrate"):
+            assert fuzz_cli.names_a_parameter(command, err), (argv, err)
 
     run()
+
+
+# '^' as power and named parameters with -p, hostile or not (the fuzzer draws these shapes among the others;
+# here each case once, with what the one line names): (arguments, exit status, the flag named on exit 2)
+NAMED = [
+    (["--q-plus", "1 - w^2/2", "--q-minus", "1 + w/2"], 0, None),            # 1 - w**2/2, not (1 - w)**2/2
+    (["--q-plus", "(1-w)^3", "--q-minus", "(1+w)^3"], 0, None),
+    (["--q-plus", "a - b*w", "--q-minus", "a + b*w", "-p", "a=1", "-p", "b=0.5"], 0, None),
+    (["--q-plus", "(1 - w/tau)^2", "--q-minus", "(1 + w/tau)^2", "-p", "tau=1.5", "--range=-1.5,1.5"], 0, None),
+    # the default range's scan steps over the double zero at w = tau: refused naming --range (was --q-plus, on
+    # a range (-inf, inf) the user never gave)
+    (["--q-plus", "(1 - w/tau)^2", "--q-minus", "(1 + w/tau)^2", "-p", "tau=1.5"], 2, "--range"),
+    (["--q-plus", "a - b*w", "--q-minus", "a + b*w", "-p", "a=1"], 2, "--q-plus"),          # b never given
+    (["--q-plus", "a - b*w", "--q-minus", "a + b*w", "-p", "a=-1", "-p", "b=0.5"], 2, "--range"),  # q < 0 at 0
+    (["--q-plus", "a - b*w", "--q-minus", "a + b*w", "-p", "a=1", "-p", "b=0.5", "--range=-3,3"], 2, "--q-plus"),
+    (["--q-plus", "a - b*w", "--q-minus", "a + b*w", "-p", "a=nan", "-p", "b=0.5"], 2, "-p"),
+    (["--q-plus", "a - b*w", "--q-minus", "a + b*w", "-p", "a=1", "-p", "b=0.5", "-p", "c=1"], 2, "-p"),  # unused
+    (["--q-plus", "a - b*w", "--q-minus", "a + b*w", "-p", "a=1", "-p", "b=0.5", "-p", "w=1"], 2, "-p"),  # reserved
+    (["--q-plus", "a - b*w", "--q-minus", "a + b*w", "-p", "a", "-p", "b=0.5"], 2, "-p"),                 # no value
+    (["--q-plus", "1 - w^a", "--q-minus", "1 + w^a", "-p", "a=65"], 2, "--q-plus"),        # exponent beyond 64
+    # undefined for w < 0: the default range is refused naming --range (was "(-6.2e-67, 1)" refused by --q-plus)
+    (["--q-plus", "1 - w^a", "--q-minus", "1 + w^a", "-p", "a=0.5"], 2, "--range"),
+]
+
+
+@pytest.mark.parametrize("args, code, flag", NAMED, ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))
+def test_powers_and_named_parameters(args, code, flag):
+    got, out, err = fuzz_cli.check_call(["derive", *args, "--time-budget", "1", "--json"])
+    assert got == code, (args, err)
+    if code == 2:
+        line = err.strip().splitlines()[-1].removeprefix("aimc-theory: error: ")
+        assert re.match(re.escape(flag) + r"[: ]", line), err
+
+
+def test_a_parameter_given_twice_is_an_error():
+    """-p a=1 ... -p a=2: which value was meant is not known (the last one won silently before): one error line
+    naming -p a."""
+    code, out, err = fuzz_cli.check_call(["derive", "--q-plus", "a - b*w", "--q-minus", "a + b*w", "-p", "a=1",
+                                          "-p", "b=0.5", "-p", "a=2", "--time-budget", "1", "--json"])
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and line.startswith("aimc-theory: error: -p a: given twice"), err
 
 
 TABLE_EXAMPLES = {"derive": 25, "fixed-point": 40, "simulate": 40, "calibrate": 25, "presets": 8, "train": 10,

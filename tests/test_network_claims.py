@@ -14,6 +14,7 @@ def _small():
     return data.digits(3000, 500)
 
 
+AUTHORS_CONFIGURATION = ("26.out-scale", "26.p2-ordering")
 SMALL = cn.Setup(load=_small, hidden=(64,), seeds=(0, 1, 2), epochs=4, digital_epochs=4, fast_epochs=4)
 
 
@@ -22,7 +23,10 @@ def verdicts():
     saved = cn.SETUP
     cn.SETUP = SMALL
     try:
-        return {c.id: (c.evaluate(Theory(), True), c.evaluate(Theory(ordering=-1), True)) for c in cn.catalogue()}
+        # the claims on the authors' configurations (26.out-scale, 26.p2-ordering) run their own set-up, not this
+        # small one: their verdict logic is tested in test_reproduce_table8.py / test_reproduce_p2.py
+        return {c.id: (c.evaluate(Theory(), True), c.evaluate(Theory(ordering=-1), True)) for c in cn.catalogue()
+                if c.id not in AUTHORS_CONFIGURATION}
     finally:
         cn.SETUP = saved
 

@@ -8,12 +8,17 @@ from .. import presets as preset_table
 from ..errors import InputError
 from . import inputs
 from .inputs import Inputs
+from .experiments import interrupted
 from .results import CommandResult
 
 
 def calibrate(a: Inputs, progress=None) -> CommandResult:
     """Zero-shifting SP calibration (arXiv 2602.21321 Alg. 1): the pulses simulated, the theory next to them
-    (every drawn device's own theory under device-to-device variation)."""
+    (every drawn device's own theory under device-to-device variation).
+
+    Raises :class:`~aimc_theory.commands.experiments.CommandInterrupted` on Ctrl-C: the simulated statistics
+    over the pulses that ran (``pulses``; ``pulses_requested`` as asked), the SP the numeric one of the devices,
+    no theory."""
     from .. import calibration
     resp = inputs.build_response(a)
     inputs.preset_pulse_size(a, True)
@@ -24,29 +29,31 @@ def calibrate(a: Inputs, progress=None) -> CommandResult:
     if a.dw_min is None:
         raise InputError("dw_min", "calibration needs the pulse size --dw-min X (> 0)")
     dev, _ = inputs.build_devices(a, False, True)
-    spacing = 4 * np.finfo(float).eps * max(1.0, *(abs(x) for x in (resp.lo, resp.hi) if np.isfinite(x)))
+    spacing = 4 * np.finfo(float).eps * max([1.0] + [abs(x) for x in (resp.lo, resp.hi) if np.isfinite(x)])
     if a.tolerance < spacing:
         raise InputError("tolerance", f"must be >= {spacing:.3g}, 4 float64 spacings of the weights on the range: "
                                       f"no device can be resolved closer to its SP (got {a.tolerance:g})")
     if a.w0 is None:         # 0, or the middle of the range where 0 is not inside (PCM's [0, 2])
         a.w0 = 0.0 if resp.lo < 0.0 < resp.hi else 0.5 * (resp.lo + resp.hi)
     variation = inputs.variation(a)
-    res = calibration.zero_shift(dev, a.w0, a.pulses, a.scheme, devices=a.chains, seed=a.seed,
-                                 variation=variation, tolerance=a.tolerance, progress=progress, without_sp="skip",
-                                 c2c_model=a.c2c_model)
-    ok = res.has_sp                 # devices without an SP (they drift to a bound) are counted, not calibrated
-    err = res.error[ok]
-    simulated = {"final_error": float(err.mean()),
-                 "final_error_se": float(err.std(ddof=1) / np.sqrt(err.size)) if err.size > 1 else None,
-                 "rms_error": float(np.sqrt(np.mean(err ** 2))),
-                 "mean_abs_error": float(np.mean(np.abs(err))),
-                 "pulses_to_tolerance": _settled(res.settled[ok], a.pulses),
-                 "fraction_settled": float(np.mean(res.settled[ok] <= a.pulses))}
+    try:
+        res = calibration.zero_shift(dev, a.w0, a.pulses, a.scheme, devices=a.chains, seed=a.seed,
+                                     variation=variation, tolerance=a.tolerance, progress=progress, without_sp="skip",
+                                     c2c_model=a.c2c_model)
+    except calibration.CalibrationInterrupted as exc:     # Ctrl-C: the statistics of the pulses that ran
+        part = exc.partial
+        if part is None:
+            raise interrupted(None, str(exc)) from None
+        sim = _simulated(part, variation.varies)
+        out = {"symmetric_point": float(np.mean(part.target[part.has_sp])), "scheme": a.scheme, "dw_min": a.dw_min,
+               "pulses": part.pulses, "pulses_requested": a.pulses, "devices": a.chains, "tolerance": a.tolerance,
+               "c2c_noise": {"sigma_c": a.sigma_c, "model": a.c2c_model}, "theory": None, "simulated": sim,
+               "seconds": part.seconds}
+        raise interrupted(CommandResult("calibrate", out, a.arguments(), "pulse level", part),
+                          f"{exc}; simulated statistics over them, no theory (not computed)") from None
+    simulated = _simulated(res, variation.varies)
     if variation.varies:
         theory, spread, sp_value = _population_theory(a, resp, variation)
-        simulated["abs_error_distribution"] = inputs.summary(np.abs(err))
-        simulated["fraction_without_sp"] = float(np.mean(~ok))
-        simulated["symmetric_point_distribution"] = inputs.summary(res.target[ok])
     else:
         theory, sp_value = _theory(a, resp)
         spread = {}
@@ -55,6 +62,24 @@ def calibrate(a: Inputs, progress=None) -> CommandResult:
            "c2c_noise": {"sigma_c": a.sigma_c, "model": a.c2c_model}, "theory": theory, "simulated": simulated,
            "settling": _settling(a, theory, variation.varies), **spread, "seconds": res.seconds}
     return CommandResult("calibrate", out, a.arguments(), "pulse level", res)
+
+
+def _simulated(res, varies: bool) -> dict:
+    """The errors of the devices with an SP after ``res.pulses`` pulses (devices without one drift to a bound:
+    counted, not calibrated)."""
+    ok = res.has_sp
+    err = res.error[ok]
+    out = {"final_error": float(err.mean()),
+           "final_error_se": float(err.std(ddof=1) / np.sqrt(err.size)) if err.size > 1 else None,
+           "rms_error": float(np.sqrt(np.mean(err ** 2))),
+           "mean_abs_error": float(np.mean(np.abs(err))),
+           "pulses_to_tolerance": _settled(res.settled[ok], res.pulses),
+           "fraction_settled": float(np.mean(res.settled[ok] <= res.pulses))}
+    if varies:
+        out["abs_error_distribution"] = inputs.summary(np.abs(err))
+        out["fraction_without_sp"] = float(np.mean(~ok))
+        out["symmetric_point_distribution"] = inputs.summary(res.target[ok])
+    return out
 
 
 # the fraction of devices within the tolerance after N pulses: how the theory gets it

@@ -1,6 +1,7 @@
 """reproduce, train and check: published experiments, the network path and the claims catalogue."""
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -13,26 +14,140 @@ from .inputs import Inputs
 from .results import CommandResult
 
 
+class CommandInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during a long command (train, reproduce, calibrate, simulate), raised after it kept what
+    finished: ``result`` is the :class:`CommandResult` of that work, its data marked ``"interrupted": true``
+    with ``"partial"`` saying what was kept; ``partial`` is its typed result (``result.detail``: the
+    ``TrainResult`` list, ``Fig2Result``, ``CalibrationResult``, ``SimulationResult``). Both None when nothing
+    finished. ``str()`` says what was kept. The command line prints it and exits 130."""
+
+    def __init__(self, result: CommandResult | None, what: str):
+        super().__init__(what)
+        self.result = result
+        self.partial = None if result is None else result.detail
+
+
+def interrupted(result: CommandResult | None, what: str) -> CommandInterrupted:
+    """The :class:`CommandInterrupted` of a partial ``result`` (marked ``interrupted`` and ``partial`` here)."""
+    if result is not None:
+        result.data = {"interrupted": True, "partial": what} | result.data
+    return CommandInterrupted(result, what)
+
+
 def reproduce(a: Inputs, progress=None) -> CommandResult:
-    """Rerun a published experiment as its authors ran it (or a named simplification)."""
+    """Rerun a published experiment as its authors ran it (or a named simplification).
+
+    Raises :class:`CommandInterrupted` on Ctrl-C with the finished (algorithm, up_down) runs."""
+    from .. import simulation
     from .. import reproduce as experiments
     if a.experiment not in experiments.EXPERIMENTS:
         raise InputError("experiment", f"must be one of {', '.join(experiments.EXPERIMENTS)} (got {a.experiment!r})")
+    if a.experiment == "p2-table2":
+        return _table_p2(a, progress)
+    if a.experiment == "p1-table8":
+        return _table8(a, progress)
+    _only_for(a, "p1-fig2", _TABLE8_DEFAULTS | _P2_DEFAULTS)
+    a.seeds = 5 if a.seeds is None else a.seeds                  # recorded in the provenance
     experiments.check_instance(a.instance, a.problem_seed)      # before the output directory is made
     out_dir = inputs.out_dir(a.out, "figures")
-    res = experiments.EXPERIMENTS[a.experiment](steps=a.steps, seeds=a.seeds, model=a.model, seed=a.seed,
-                                                problem_seed=a.problem_seed, instance=a.instance,
-                                                progress=progress)
+    try:
+        res = experiments.EXPERIMENTS[a.experiment](steps=a.steps, seeds=a.seeds, model=a.model, seed=a.seed,
+                                                    problem_seed=a.problem_seed, instance=a.instance,
+                                                    progress=progress)
+    except simulation.Interrupted as exc:       # Ctrl-C: the finished runs, marked partial (no figure)
+        part = exc.partial
+        raise interrupted(None if part is None else CommandResult("reproduce", part.as_dict() | {"figure": None},
+                                                                  a.arguments(), a.model, part), str(exc)) from None
     suffix = "_authors" if res.instance == "authors" else ""
     fig = experiments.draw_fig2([res], out_dir / f"p1_fig2_{res.model}{suffix}.{a.format}")
     return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), a.model, res)
 
 
+# each experiment's own parameters at their defaults (a value other than these given to the other experiment is
+# an error naming it: it would change nothing)
+_FIG2_DEFAULTS = {"steps": 1000, "model": "aihwkit", "instance": "numpy", "problem_seed": None}
+_TABLE8_DEFAULTS = {"rows": None, "configuration": None, "no_out_scaling": False, "dataset": None,
+                    "train_size": None, "test_size": None, "subset_seed": None, "epochs": None}
+
+
+_P2_DEFAULTS = {"grid": None}        # p2-table2's own (it shares --dataset ... --epochs with p1-table8)
+
+
+def _only_for(a: Inputs, experiment: str, others: dict) -> None:
+    for name, default in others.items():
+        if getattr(a, name) != default:
+            raise InputError(name, f"does not apply to reproduce {experiment} (got {getattr(a, name)!r}); "
+                                   f"leave it out")
+
+
+def _table8(a: Inputs, progress=None) -> CommandResult:
+    """reproduce p1-table8: P1 Table 8's rows (aimc_theory.table8), next to P1's numbers."""
+    from .. import simulation, table8
+    from ..data import SUBSET_SEED
+    _only_for(a, "p1-table8", _FIG2_DEFAULTS | _P2_DEFAULTS)
+    table8.parse_rows(a.rows)                                   # before the output directory is made
+    # what the defaults leave open, filled in so that the provenance records the values that ran
+    a.rows = table8.DEFAULT_ROWS if a.rows is None else a.rows
+    a.configuration = a.configuration or "authors"
+    a.dataset = a.dataset or "fashion-mnist"
+    a.epochs = table8.DEFAULT_EPOCHS if a.epochs is None else a.epochs
+    a.seeds = 1 if a.seeds is None else a.seeds
+    a.subset_seed = SUBSET_SEED if a.subset_seed is None else a.subset_seed
+    if a.no_out_scaling and a.configuration != "authors":
+        raise InputError("no_out_scaling", "applies to --configuration authors (the matched configuration has no "
+                                           "output scale)")
+    out_dir = inputs.out_dir(a.out, "figures")
+    model = "per-sample pulse trains"
+    try:
+        res = table8.p1_table8(a.rows, a.configuration, a.dataset, a.train_size, a.test_size, a.subset_seed,
+                               epochs=a.epochs, seeds=a.seeds, seed=a.seed, out_scaling=not a.no_out_scaling,
+                               progress=progress)
+    except simulation.Interrupted as exc:       # Ctrl-C: the finished (row, algorithm) runs, marked partial
+        part = exc.partial
+        raise interrupted(None if part is None else CommandResult("reproduce", part.as_dict() | {"figure": None},
+                                                                  a.arguments(), model, part), str(exc)) from None
+    suffix = "_no_out_scaling" if a.no_out_scaling else ""
+    fig = table8.draw(res, out_dir / f"p1_table8_{a.configuration}{suffix}.{a.format}")
+    return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), model, res)
+
+
+def _table_p2(a: Inputs, progress=None) -> CommandResult:
+    """reproduce p2-table2: P2 Table 2's FCN rows (aimc_theory.table_p2), next to P2's numbers."""
+    from .. import simulation, table_p2
+    from ..data import SUBSET_SEED
+    _only_for(a, "p2-table2", _FIG2_DEFAULTS | {"rows": None, "configuration": None, "no_out_scaling": False})
+    table_p2.parse_grid(a.grid)                                 # before the output directory is made
+    # what the defaults leave open, filled in so that the provenance records the values that ran
+    a.grid = table_p2.DEFAULT_GRID if a.grid is None else a.grid
+    a.dataset = a.dataset or "fashion-mnist"
+    a.epochs = table_p2.DEFAULT_EPOCHS if a.epochs is None else a.epochs
+    a.seeds = 1 if a.seeds is None else a.seeds
+    a.subset_seed = SUBSET_SEED if a.subset_seed is None else a.subset_seed
+    out_dir = inputs.out_dir(a.out, "figures")
+    model = "per-sample pulse trains"
+    try:
+        res = table_p2.p2_table2(a.grid, a.dataset, a.train_size, a.test_size, a.subset_seed, epochs=a.epochs,
+                                 seeds=a.seeds, seed=a.seed, progress=progress)
+    except simulation.Interrupted as exc:       # Ctrl-C: the finished (cell, algorithm) runs, marked partial
+        part = exc.partial
+        raise interrupted(None if part is None else CommandResult("reproduce", part.as_dict() | {"figure": None},
+                                                                  a.arguments(), model, part), str(exc)) from None
+    fig = table_p2.draw(res, out_dir / f"p2_table2_{res.dataset}.{a.format}")
+    return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), model, res)
+
+
 def train(a: Inputs, progress=None) -> CommandResult:
-    """Train the NumPy MLP/CNN on real or built-in data with analog tiles (the network path)."""
+    """Train the NumPy MLP/CNN on real or built-in data with analog tiles (the network path).
+
+    Raises :class:`CommandInterrupted` on Ctrl-C with the finished repeats/algorithms and the finished epochs of
+    the run in progress (its ``partial``: the ``TrainResult`` list), the figure drawn of those."""
     from .. import data, network
     out_dir = inputs.out_dir(a.out, "figures")
+    from ..periphery import periphery as make_periphery
     ds = data.load(a.dataset)
+    if a.train_size is not None or a.test_size is not None:
+        ds = data.subset(ds, a.train_size, a.test_size, a.subset_seed)
+    periphery = make_periphery(a.out_scaling, a.io, a.max_input_size)
     try:
         hidden = tuple(int(h) for h in a.hidden.split(",")) if a.hidden else ()
     except ValueError:
@@ -68,30 +183,74 @@ def train(a: Inputs, progress=None) -> CommandResult:
     variation = variation if variation.varies else None
     # sized before the first line of progress (network.train checks the same for Python callers)
     network.check_training_size(ds, a.architecture, hidden, dev, main_dev, a.batch_size)
-    runs = []
-    for spec in specs:
-        opts = registry.with_defaults(spec.name, {k: v for k, v in given.items() if k in spec.options}) \
-            if a.compare else inputs.algorithm_options(a, spec)
-        for r in range(a.repeats):
-            if progress:
-                progress(f"{spec.name} (seed {a.seed + r})\n")
-            runs.append(network.train(ds, spec.name, dev, main_dev if spec.two_arrays else None, epochs=a.epochs,
-                                      batch_size=a.batch_size, lr=a.lr, seed=a.seed + r, hidden=hidden,
-                                      architecture=a.architecture, variation=variation, options=opts,
-                                      progress=progress,
-                                      reference_offset=(a.ref_mean, a.ref_std) if a.ref_mean or a.ref_std else None))
-    fig = _draw_training(runs, ds.name, out_dir / f"train_{ds.name}.{a.format}")
+    progress = _TrainProgress(progress, len(specs) * a.repeats)
+    runs, stopped = [], None
+    try:
+        for spec in specs:
+            opts = registry.with_defaults(spec.name, {k: v for k, v in given.items() if k in spec.options}) \
+                if a.compare else inputs.algorithm_options(a, spec)
+            for r in range(a.repeats):
+                if progress:
+                    progress(f"{spec.name} (seed {a.seed + r})\n")
+                runs.append(network.train(ds, spec.name, dev, main_dev if spec.two_arrays else None,
+                                          epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed + r,
+                                          hidden=hidden, architecture=a.architecture, variation=variation, options=opts,
+                                          progress=progress,
+                                          reference_offset=(a.ref_mean, a.ref_std) if a.ref_mean or a.ref_std
+                                          else None, periphery=periphery, init=a.init))
+    except KeyboardInterrupt as exc:    # Ctrl-C: the finished runs and epochs are the result, marked partial
+        stopped = f"{len(runs)} of {len(specs) * a.repeats} runs finished"
+        part = getattr(exc, "partial", None)            # the run in progress: its finished epochs
+        if part is not None:
+            runs.append(part)
+        stopped += f"; of the run in progress {exc}" if str(exc) else ""
+    fig = _draw_training(runs, ds.name, out_dir / f"train_{ds.name}.{a.format}") if runs else None
     table = []
-    for x in algs:
+    for x in [x for x in algs if any(r.algorithm == x for r in runs)]:
         acc = np.array([r.test_accuracy for r in runs if r.algorithm == x])
         sec = np.mean([np.mean(r.seconds_per_epoch) for r in runs if r.algorithm == x])
         table.append({"algorithm": x, "test_accuracy_mean": float(acc.mean()),
                       "test_accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0, "repeats": int(acc.size),
                       "seconds_per_epoch": float(sec)})
-    out = runs[0].as_dict() | {"dataset": ds.name, "response": dev.response.describe(), "figure": fig,
+    out = (runs[0].as_dict() if runs else {}) | {"dataset": ds.name, "response": dev.response.describe(), "figure": fig,
+                               "subset": {"train_size": int(ds.x_train.shape[0]), "test_size": int(ds.x_test.shape[0]),
+                                          "subset_seed": a.subset_seed if a.train_size or a.test_size else None},
+                               "periphery_description": periphery.describe(),
                                "runs": [r.as_dict() for r in runs], "table": table}
     model = ("per-sample pulse trains" if a.desired_bl else "pulse level") if a.pulses else "expected update"
+    if stopped is not None:
+        raise interrupted(CommandResult("train", out, a.arguments(), model, runs), stopped) from None
     return CommandResult("train", out, a.arguments(), model, runs)
+
+
+class _TrainProgress:
+    """train's progress lines (to ``progress``, if given) with the whole command's ETA appended to network.train's
+    bar (epoch e/E and samples d/n of the run in progress; the runs, algorithms x repeats, one after another,
+    each announced by a line of its own). After the first finished epoch it loads matplotlib, between epochs
+    (outside their timing), so that a Ctrl-C draws the figure of what finished at once."""
+
+    BAR = re.compile(r"epoch (\d+)/(\d+) \[[#.]*\] (\d+)/(\d+)")
+
+    def __init__(self, progress, runs: int):
+        self.progress, self.runs, self.run, self.t0, self.loaded = progress, runs, -1, None, False
+
+    def __call__(self, text: str) -> None:
+        m = self.BAR.search(text)
+        if m is not None and text.endswith("\n") and not self.loaded:
+            import matplotlib.figure  # noqa: F401
+            self.loaded = True
+        if self.progress is None:
+            return
+        if m is None:                   # a run's announcement
+            self.run += 1
+            self.t0 = time.perf_counter() if self.t0 is None else self.t0
+        elif self.t0 is not None:
+            e, epochs, d, n = (int(g) for g in m.groups())
+            done, total = (self.run * epochs + e - 1) * n + d, self.runs * epochs * n
+            if 0 < done < total:
+                eta = (time.perf_counter() - self.t0) * (total - done) / done
+                text = text.rstrip("\n") + f" ETA {eta:.0f} s" + "\n" * text.endswith("\n")
+        self.progress(text)
 
 
 def _draw_training(runs, name, path) -> str:

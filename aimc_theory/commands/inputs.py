@@ -38,6 +38,8 @@ def family_params(items, name: str = "param") -> dict:
         if "=" not in item:
             raise InputError(name, f"expected KEY=VALUE (got {item!r})")
         k, v = item.split("=", 1)
+        if k.strip() in out:        # which value was meant? (the last one won silently)
+            raise InputError(f"{name} {k.strip()}", f"given twice ({out[k.strip()]:g} and {v.strip()}); give it once")
         out[k.strip()] = require_finite(f"{name} {k.strip()}", v)
     return out
 
@@ -71,6 +73,10 @@ def build_response(a: Inputs) -> response.Response:
         try:
             resp = response.get(a.response or "softbounds", **params)
         except InputError as exc:
+            if exc.param in ("q_plus", "q_minus") and params:   # a family built from expressions: its -p values
+                raise InputError("param", f"{a.response} with {', '.join(f'{k}={v:g}' for k, v in params.items())}: "
+                                          f"{'q+' if exc.param == 'q_plus' else 'q-'} "
+                                          + str(exc).split(": ", 1)[1]) from None
             raise _as_param(exc, params, "param") from None
     return resp.shifted(a.sp_shift) if a.sp_shift else resp
 
@@ -83,8 +89,34 @@ def _as_param(exc: InputError, params: dict, option: str) -> InputError:
 
 
 def build_main_response(a: Inputs) -> response.Response:
-    """The main array W's response (two-array algorithms): a built-in family with ``main_param``, or a
-    device preset (``preset:NAME``)."""
+    """The main array W's response (two-array algorithms): a built-in family with ``main_param``, a device
+    preset (``preset:NAME``), or expressions ``main_q_plus``/``main_q_minus`` in ``w`` and the ``main_param``
+    names on ``main_range`` (parsed as :func:`build_response` parses ``q_plus``/``q_minus``:
+    :func:`aimc_theory.response.from_expressions`). Errors name the main array's options."""
+    main_params = family_params(a.main_param, "main_param")
+    q_plus, q_minus, rng_text = (getattr(a, k, None) for k in ("main_q_plus", "main_q_minus", "main_range"))
+    if q_plus is not None or q_minus is not None:
+        if a.main_response != parameters(a.command)["main_response"].default:
+            raise InputError("main_response", "give either --main-response or --main-q-plus/--main-q-minus, "
+                                              "not both")
+        if q_plus is None or q_minus is None:
+            raise InputError("main_q_plus" if q_plus is None else "main_q_minus",
+                             "both --main-q-plus and --main-q-minus are required")
+        rng = None
+        if rng_text:
+            parts = rng_text.split(",")
+            if len(parts) != 2:
+                raise InputError("main_range", f"expected LO,HI (got {rng_text!r})")
+            rng = (require_finite("main_range", parts[0]), require_finite("main_range", parts[1]))
+        try:
+            return response.from_expressions(q_plus, q_minus, main_params, rng, name="main")
+        except InputError as exc:       # the expression parser names q_plus, range, param K: the main flags here
+            head, _, rest = exc.param.partition(" ")
+            param = {"q_plus": "main_q_plus", "q_minus": "main_q_minus", "range": "main_range"}.get(head) or \
+                (f"main_param {rest}" if head in ("-p", "param") else exc.param)
+            raise InputError(param, str(exc).split(": ", 1)[1]) from None
+    if rng_text:
+        raise InputError("main_range", "only applies to --main-q-plus/--main-q-minus expressions")
     if a.main_response.startswith("preset:"):
         if a.main_param:
             raise InputError("main_param", "a preset's response is fixed; give --main-param with a built-in family")
@@ -92,7 +124,6 @@ def build_main_response(a: Inputs) -> response.Response:
             return presets.get(a.main_response).response()
         except InputError as exc:
             raise InputError("main_response", str(exc).split(": ", 1)[1]) from None
-    main_params = family_params(a.main_param, "main_param")
     try:
         return response.get(a.main_response, **main_params)
     except InputError as exc:   # name the option the user typed for the main array
@@ -114,13 +145,15 @@ def build_devices(a: Inputs, two_arrays: bool, pulses: bool, trains=None):
     command, so a device option means the same in simulate, calibrate and train."""
     dw = a.dw_min if pulses else None
     max_bl = getattr(a, "max_bl", None)
+    c2c = getattr(a, "c2c_model", None) or "additive"       # how sigma_c enters a pulse (Device.c2c_model)
     resp = build_response(a)
     if dw is not None:
         check_pulse_size(dw, resp)
-    array = device.Device(resp, dw_min=dw, sigma_c=a.sigma_c, max_bl=max_bl, trains=trains)
+    array = device.Device(resp, dw_min=dw, sigma_c=a.sigma_c, max_bl=max_bl, trains=trains, c2c_model=c2c)
     main = None
     if two_arrays:
-        main = device.Device(build_main_response(a), dw_min=dw, sigma_c=a.sigma_c, max_bl=max_bl, trains=trains)
+        main = device.Device(build_main_response(a), dw_min=dw, sigma_c=a.sigma_c, max_bl=max_bl, trains=trains,
+                             c2c_model=c2c)
     return array, main
 
 
@@ -160,6 +193,8 @@ def algorithm_options(a: Inputs, spec: registry.AlgorithmSpec) -> dict:
 # what describes an analog array: meaningless for an algorithm without one
 ARRAY_OPTIONS = ("response", "param", "q_plus", "q_minus", "range", "sp_shift", "pulses", "dw_min", "desired_bl",
                  "max_bl", "sigma_c", "gain_dtod", "imbalance_dtod", "preset_dtod", "ref_mean", "ref_std")
+# what describes the main array W: meaningless for an algorithm with one array
+MAIN_OPTIONS = ("main_response", "main_param", "main_q_plus", "main_q_minus", "main_range")
 
 
 def check_arrays(a: Inputs, spec: registry.AlgorithmSpec, name: str | None = None) -> None:
@@ -172,10 +207,13 @@ def check_arrays(a: Inputs, spec: registry.AlgorithmSpec, name: str | None = Non
             if option in table and getattr(a, option) != table[option].default:
                 raise InputError(option, f"{name or spec.name} has no analog array: response and device options "
                                          "do not apply")
-    if not spec.two_arrays and (a.main_response != "ideal" or a.main_param):
-        raise InputError("main_response", f"{spec.name} has one array: --main-response/--main-param apply only "
-                                          "to two-array algorithms (" + ", ".join(
-                                              n for n, s in registry.ALGORITHMS.items() if s.two_arrays) + ")")
+    if not spec.two_arrays:
+        table = parameters(a.command)
+        given = [k for k in MAIN_OPTIONS if k in table and getattr(a, k) != table[k].default]
+        if given:
+            raise InputError(given[0], f"{spec.name} has one array: --main-response/--main-param/--main-q-plus/"
+                                       "--main-q-minus/--main-range apply only to two-array algorithms (" + ", ".join(
+                                           n for n, s in registry.ALGORITHMS.items() if s.two_arrays) + ")")
 
 
 def check_step(obj, spec: registry.AlgorithmSpec, resp, lr: float, opts: dict) -> None:

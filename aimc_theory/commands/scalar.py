@@ -10,6 +10,7 @@ from ..errors import InputError, require_finite
 from ..parameters import parameters
 from . import inputs
 from .inputs import Inputs
+from .experiments import interrupted
 from .results import CommandResult
 
 
@@ -83,8 +84,13 @@ def fixed_point(a: Inputs, progress=None) -> CommandResult:
         raise InputError("preset_dtod" if a.preset_dtod else "gain_dtod",
                          "per-device fixed points are derived for " + " and ".join(
                              n for n, s in registry.ALGORITHMS.items() if s.population_theory))
-    fp = _theory(theories, spec.fixed_point)(inputs.build_response(a), main, a.L, a.w_star, a.noise, a.lr, w0,
-                                             **opts)
+    try:
+        fp = _theory(theories, spec.fixed_point)(inputs.build_response(a), main, a.L, a.w_star, a.noise, a.lr, w0,
+                                                 **opts)
+    except InputError as exc:       # the theory names the main array by --main-response; it came as expressions
+        if exc.param != "main_response" or getattr(a, "main_q_plus", None) is None:
+            raise
+        raise InputError("main_q_plus", str(exc).split(": ", 1)[1]) from None
     out = fp.as_dict()
     if variation is not None:
         forms, params, lo, hi, offsets = inputs.population_forms(resp, variation, pop)
@@ -103,6 +109,9 @@ def _theory(module, ref):
 
 
 def simulate(a: Inputs, progress=None) -> CommandResult:
+    """Many chains of the algorithm on the scalar quadratic. Raises
+    :class:`~aimc_theory.commands.experiments.CommandInterrupted` on Ctrl-C: the statistics of the steps that ran
+    (``steps_done``; time averages over those after the burn-in, null before it)."""
     spec = registry.spec(a.algorithm)
     trains = inputs.pulse_trains(a)
     obj = objectives.ScalarQuadratic(a.L, a.w_star, a.noise, per_sample=trains is not None)
@@ -137,15 +146,32 @@ def simulate(a: Inputs, progress=None) -> CommandResult:
         except InputError as exc:               # a drawn step scale the device cannot take: the user's sigma
             raise InputError("preset_dtod" if a.preset_dtod else "gain_dtod", str(exc).split(": ", 1)[1]) from None
     opt = registry.build(spec.name, a.lr, array, main, seed=a.seed, **opts)
-    res = simulation.simulate(obj, opt, a.steps, a.chains, a.seed, w0=a.w_star if a.w0 is None else a.w0,
-                         progress=progress, backend=a.backend,
-                         record_every=max(1, a.steps // 10_000),   # no trajectory in the JSON
-                         dtype=np.float32 if a.dtype == "float32" else np.float64)
+    model = ("per-sample pulse trains" if a.desired_bl else "pulse level") if a.pulses else "expected update"
+    try:
+        res = simulation.simulate(obj, opt, a.steps, a.chains, a.seed, w0=a.w_star if a.w0 is None else a.w0,
+                                  progress=progress, backend=a.backend,
+                                  record_every=max(1, a.steps // 10_000),   # no trajectory in the JSON
+                                  dtype=np.float32 if a.dtype == "float32" else np.float64)
+    except simulation.SimulationInterrupted as exc:     # Ctrl-C: the statistics of the steps that ran
+        part = exc.partial
+        if part is None:
+            raise interrupted(None, str(exc)) from None
+        out = {"steps_done": exc.steps_done} | part.as_dict()
+        if spec.final_keys and np.all(np.isfinite(part.final)):
+            out.update(spec.final_keys(part.final_params, part.final_state))
+        if variation is not None:
+            out["d2d"] = {"devices": a.chains, "seed": a.seed, "clipped_devices": pop.clipped,
+                          "chain_mean_distribution": inputs.summary(part.chain_means[:, 0])
+                          if np.all(np.isfinite(part.chain_means)) else None}
+        raise interrupted(CommandResult("simulate", out, a.arguments(), model, part), str(exc)) from None
     out = res.as_dict()
     if spec.final_keys:
         out.update(spec.final_keys(res.final_params, res.final_state))
     if variation is not None:           # the chains' own stationary means (time averages), one per device
         out["d2d"] = {"devices": a.chains, "seed": a.seed, "clipped_devices": pop.clipped,
                       "chain_mean_distribution": inputs.summary(res.chain_means[:, 0])}
-    model = ("per-sample pulse trains" if a.desired_bl else "pulse level") if a.pulses else "expected update"
+    notes = [f"{name}: {r.no_sp_note}" for name, r in (("array", resp), ("main array", main and main.response))
+             if r is not None and r.no_sp_note]
+    if notes:                   # a valid run, but no SP to converge around: say where the weights drift
+        out["notes"] = notes
     return CommandResult("simulate", out, a.arguments(), model, res)

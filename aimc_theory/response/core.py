@@ -67,6 +67,9 @@ class Response:
     # verify numeric SPs with 30-digit SymPy evaluations of the expressions (user expressions) instead of
     # float64 (built-in families and presets)
     _exact_roots: bool = field(default=False, repr=False)
+    # the reference simulator's weight granularity (what its update management divides by), in units of
+    # dw_min: 1 except for its PowStep (0.5^gamma) and ExpStep (q-(0)) devices (see .reference)
+    granularity: float = 1.0
 
     @cached_property
     def _sym(self) -> tuple:
@@ -164,10 +167,52 @@ class Response:
 
     @property
     def symmetric_point(self) -> float:
-        """The SP (the one closest to 0 when there are several; 0 for the ideal device)."""
+        """The SP (the one closest to 0 when there are several; 0 for the ideal device; NaN when there is
+        none inside the range, see :attr:`no_sp_note`)."""
         if self.every_point_symmetric:
             return 0.0
+        if not self.symmetric_points:
+            return math.nan
         return min(self.symmetric_points, key=abs)
+
+    @cached_property
+    def no_sp_note(self) -> str | None:
+        """None when the response has an SP inside its range (or every point is symmetric); otherwise what
+        pulses do without one, e.g. "no symmetric point in [-0.6, 0.6]: every weight drifts to +0.6 (G < 0
+        everywhere)": G = (q- - q+)/2 has one sign on the range, so zero-mean pulses push every weight to
+        the bound that sign points at (the reference simulator's stock ExpStep device, whose SP lies far
+        outside its range). Where G's zero on the continuation of q+/q- beyond the range is found (within
+        100 range widths), it is named."""
+        if self.every_point_symmetric or self.symmetric_points:
+            return None
+        x = scan_grid(self.lo, self.hi)
+        with np.errstate(all="ignore"):
+            g_mid = float(np.median(self.G(x)))
+        up = g_mid < 0
+        end = self.hi if up else self.lo
+        note = (f"no symmetric point in [{self.lo:g}, {self.hi:g}]: every weight drifts to {end:+g} "
+                f"(G {'<' if up else '>'} 0 everywhere)")
+        out = self.outside_symmetric_point
+        return note if out is None else note + f"; G's zero lies outside the range, at w = {out:.6g}"
+
+    @cached_property
+    def outside_symmetric_point(self) -> float | None:
+        """For a response without an SP in its range: the zero of G = (q- - q+)/2 nearest the range on the
+        continuation of the NumPy forms beyond it (up to 100 range widths away, where both q's stay positive
+        and finite), else None (also for a response with an SP inside)."""
+        if self.every_point_symmetric or self.symmetric_points or not self.bounded:
+            return None
+        width = self.hi - self.lo
+        found = []
+        for a, b in ((self.hi, self.hi + 100 * width), (self.lo - 100 * width, self.lo)):
+            def g(w):
+                with np.errstate(all="ignore"):
+                    w = np.asarray(w, dtype=float)
+                    qp, qm = self._qp(w), self._qm(w)
+                    ok = np.isfinite(qp) & np.isfinite(qm) & (qp > 0) & (qm > 0)
+                    return np.where(ok, 0.5 * (qm - qp), np.nan)
+            found += [r for r in numeric_roots(g, a, b) if np.isfinite(r)]
+        return min(found, key=lambda r: min(abs(r - self.lo), abs(r - self.hi))) if found else None
 
     def shifted(self, delta: float) -> "Response":
         """The same device with its response moved by ``delta``: q_s(w) = q(w - delta)."""
@@ -190,7 +235,8 @@ class Response:
         return _build(f"{self.name}", params, self.lo + delta, self.hi + delta, exprs,
                       lambda w: qp(w - delta), lambda w: qm(w - delta), self.every_point_symmetric,
                       None if fg is None else (lambda w: fg(w - delta)),
-                      None if qd is None else (lambda w, s: qd(w - delta, s)), coeffs, self._exact_roots)
+                      None if qd is None else (lambda w, s: qd(w - delta, s)), coeffs, self._exact_roots,
+                      self.granularity)
 
     def swapped(self) -> "Response":
         """q+ and q- exchanged (G -> -G): the asymmetric drift with the wrong sign."""
@@ -199,7 +245,8 @@ class Response:
                       lambda: (self.q_minus_expr, self.q_plus_expr), self._qm, self._qp,
                       self.every_point_symmetric, None if fg is None else (lambda w: _neg_g(fg(w))),
                       None if qd is None else (lambda w, s: qd(w, -s)),
-                      (c[2], c[3], c[0], c[1]) if isinstance(c, tuple) else c, self._exact_roots)
+                      (c[2], c[3], c[0], c[1]) if isinstance(c, tuple) else c, self._exact_roots,
+                      self.granularity)
 
     def scaled_up(self, factor: float) -> "Response":
         """The up steps scaled: q+ -> factor q+ (an up/down imbalance; the SP moves or disappears)."""
@@ -216,7 +263,8 @@ class Response:
         if isinstance(coeffs, tuple):
             coeffs = _DERIVE if f is None else (f[0] * coeffs[0], f[0] * coeffs[1], coeffs[2], coeffs[3])
         return _build(f"{self.name}(up x {factor:g})", dict(self.params), self.lo, self.hi,
-                      exprs, lambda w: factor * qp(w), self._qm, False, coeffs=coeffs, exact_roots=self._exact_roots)
+                      exprs, lambda w: factor * qp(w), self._qm, False, coeffs=coeffs, exact_roots=self._exact_roots,
+                      granularity=self.granularity)
 
     def describe(self) -> str:
         ps = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
@@ -230,10 +278,11 @@ def _neg_g(fg):
 
 
 def _build(name, params, lo, hi, exprs, qp, qm, every=False, fg=None, qd=None, coeffs=_DERIVE,
-           exact_roots=False) -> Response:
+           exact_roots=False, granularity=1.0) -> Response:
     """``exprs``: () -> (q_plus_expr, q_minus_expr), called when the expressions are first needed."""
     return Response(name=name, params=params, lo=float(lo), hi=float(hi), _exprs=exprs, _qp=qp, _qm=qm,
-                    every_point_symmetric=every, _fg=fg, _qd=qd, _coeffs=coeffs, _exact_roots=exact_roots)
+                    every_point_symmetric=every, _fg=fg, _qd=qd, _coeffs=coeffs, _exact_roots=exact_roots,
+                    granularity=granularity)
 
 
 def affine_from_exprs(qp_expr, qm_expr) -> tuple[float, float, float, float] | None:
@@ -543,6 +592,11 @@ class Family:
         The form of the compiled numba kernels (:mod:`aimc_theory.kernels`) that evaluates the family.
     fit : str, optional
         The model of :mod:`aimc_theory.fit` for measured sweeps of this shape.
+    granularity : callable -> float, optional
+        The reference simulator's weight granularity in units of dw_min (``Response.granularity``; default 1).
+    without_sp : bool
+        Values without an SP inside the range are accepted (``Response.no_sp_note`` says where the weights
+        drift) instead of refused: the reference simulator's devices as they are.
     examples : tuple of dict
         Parameter values besides the defaults that exercise the family's branches (the tests iterate them).
     doc : str
@@ -556,12 +610,14 @@ class Family:
                  qd: Callable[..., Callable] | None = None, affine: Callable[..., tuple] | None = None,
                  affine_if: Callable[..., bool] | None = None,
                  every_point_symmetric: bool | Callable[..., bool] = False, kernel: str | None = None,
-                 fit: str | None = None, examples: tuple[dict, ...] = (), doc: str = ""):
+                 fit: str | None = None, examples: tuple[dict, ...] = (), doc: str = "",
+                 granularity: Callable[..., float] | None = None, without_sp: bool = False):
         self.name, self.params, self.q_plus, self.q_minus, self.range, self.numpy = \
             name, tuple(params), q_plus, q_minus, range, numpy
         self.symbols, self.fg, self.qd, self.affine, self.affine_if = symbols, fg, qd, affine, affine_if
         self.every_point_symmetric, self.kernel, self.fit, self.examples, self.doc = \
             every_point_symmetric, kernel, fit, tuple(examples), doc
+        self.granularity, self.without_sp = granularity, without_sp
 
     def __repr__(self) -> str:
         return f"Family({self.name!r}, params={self.params!r})"
@@ -602,7 +658,8 @@ class Family:
             coeffs = _DERIVE if ex is None else tuple(Fraction(c) for c in self.affine(**dict(zip(s, ex))))
         return _validate(_build(self.name, p, lo, hi, _family(self.q_plus, self.q_minus, s), qp, qm, bool(every),
                                 None if self.fg is None else self.fg(**s), None if self.qd is None else self.qd(**s),
-                                coeffs))
+                                coeffs, granularity=1.0 if self.granularity is None else float(self.granularity(**s))),
+                         require_sp=not self.without_sp)
 
     @cached_property
     def function(self) -> Callable[..., Response]:
@@ -674,7 +731,15 @@ def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | No
 
     def prove(resp):                    # q+ > 0 and q- > 0 on the whole range, not only on the grid
         for label, expr, text in (("q_plus", qp_expr, q_plus), ("q_minus", qm_expr, q_minus)):
-            expressions.prove_positive(expr, lo, hi, label, text)
+            try:
+                expressions.prove_positive(expr, lo, hi, label, text)
+            except InputError as exc:
+                if range is not None:
+                    raise
+                # the default range comes from a scan grid, which steps over a zero without a sign change
+                # ((1 - w)^2 at w = 1): say so, and ask for the range instead of blaming a range not given
+                raise InputError("range", f"the default range ({lo:g}, {hi:g}), where a scan found q_plus and "
+                                          f"q_minus positive, is not: {exc}; give --range LO,HI") from None
 
     return _validate(_build(name, p, lo, hi, lambda: (qp_expr, qm_expr), qp_n, qm_n, every, exact_roots=True),
                      prove=prove)
@@ -826,6 +891,10 @@ def _positive_interval(qp, qm) -> tuple[float, float]:
                         a = mid
                     else:
                         b = mid
+                if a == 0.0:    # not positive (or undefined) right next to 0, e.g. sqrt(w) or w^0.5 for w < 0
+                    raise InputError("range", f"q_plus and q_minus are positive at w = 0 but not on any interval "
+                                              f"{'below' if sign < 0 else 'above'} 0 (undefined or <= 0 there, as "
+                                              "sqrt(w) for w < 0); give --range LO,HI with 0 as an end")
                 end = b
                 break
             prev = float(x)

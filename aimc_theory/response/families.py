@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from .core import POSITIVE, Family, Param, Range, Response
-from .reference import AIHWKIT_LINEARSTEP, AIHWKIT_SOFTBOUNDS
+from .reference import AIHWKIT_EXPSTEP, AIHWKIT_LINEARSTEP, AIHWKIT_POWSTEP, AIHWKIT_SOFTBOUNDS
 
 
 def _times(c, w):
@@ -214,7 +214,7 @@ IDEAL = Family(
 
 # The registry, in the order the command line lists the families.
 FAMILY: dict[str, Family] = {f.name: f for f in (SOFTBOUNDS, LINEAR, POWER, EXPONENTIAL, IDEAL, AIHWKIT_SOFTBOUNDS,
-                                                 AIHWKIT_LINEARSTEP)}
+                                                 AIHWKIT_LINEARSTEP, AIHWKIT_POWSTEP, AIHWKIT_EXPSTEP)}
 
 # name -> the Python function (softbounds, ..., aihwkit_linearstep), each a thin wrapper of its record
 FAMILIES: dict[str, Callable[..., Response]] = {name: f.function for name, f in FAMILY.items()}
@@ -229,7 +229,7 @@ def get(name: str, **params) -> Response:
     ----------
     name : str
         One of :data:`FAMILIES` (softbounds, linear, power, exponential, ideal, aihwkit-softbounds,
-        aihwkit-linearstep).
+        aihwkit-linearstep, aihwkit-powstep, aihwkit-expstep).
     **params : float
         The family's parameters (see its function); unknown names raise :class:`InputError`.
 

@@ -23,14 +23,15 @@ class FixedPoint:
     """Analog SGD on f = L/2 (w - w*)^2 with g ~ N(f'(w), s^2) (spec F.1, F.2)."""
 
     exact: float          # root of the mean drift f'F + m(f')G
-    small_bias: float     # P1 eq. 43: (f'' w* + Sigma R'(SP) SP)/(f'' + Sigma R'(SP))
+    small_bias: float     # P1 eq. 43: (f'' w* + Sigma R'(SP) SP)/(f'' + Sigma R'(SP)); NaN without an SP
     contraction: float    # 1 - lr * d/dw[drift] at the root
     variance: float       # lr^2 v / (1 - rho^2)
     sigma: float          # Sigma = E|g| at w*
     drift: sp.Expr | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
-        return {"exact": self.exact, "small_bias": self.small_bias, "contraction": self.contraction,
+        return {"exact": self.exact, "small_bias": None if math.isnan(self.small_bias) else self.small_bias,
+                "contraction": self.contraction,
                 "variance": self.variance, "sigma": self.sigma}
 
 
@@ -101,6 +102,8 @@ def analog_sgd_fixed_point(derivation: Derivation, L: float, w_star: float, nois
     f2 = float(sp.diff(fprime, W).subs(W, w_star))
     if derivation.every_point_symmetric:
         small = w_star
+    elif not derivation.symmetric_points:   # no SP in the range: eq. 43 has no anchor (the exact root needs none)
+        small = math.nan
     else:
         sp0 = float(min(derivation.symmetric_points, key=lambda v: abs(float(v) - w_star)))
         rp = float(sp.diff(derivation.R, W).subs(W, sp0).evalf())

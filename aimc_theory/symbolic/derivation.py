@@ -38,9 +38,11 @@ class Derivation:
 
     @property
     def symmetric_point(self) -> float:
-        """The SP closest to 0 (0 for the ideal device)."""
-        return 0.0 if not self.symmetric_points else float(min(self.symmetric_points,
-                                                                key=lambda v: abs(float(v))))
+        """The SP closest to 0 (0 for the ideal device; NaN for a response without an SP in its range, whose
+        ``notes`` say where its weights drift)."""
+        if not self.symmetric_points:
+            return 0.0 if self.every_point_symmetric else math.nan
+        return float(min(self.symmetric_points, key=lambda v: abs(float(v))))
 
     def F_fn(self, w):
         return _lambdify_w(self.F)(np.asarray(w, float))
@@ -122,7 +124,8 @@ def _symmetric_points(G: sp.Expr, resp: Response, budget, notes: list | None = N
     return out
 
 
-def derive(response: Response, time_budget: float | None = 4.0, penalty: bool = True) -> Derivation:
+def derive(response: Response, time_budget: float | None = 4.0, penalty: bool = True,
+           without_sp: str | None = None) -> Derivation:
     """F = (q- + q+)/2, G = (q- - q+)/2, R = G/F, SPs, R_c(w) = int_{SP}^w R, R'(SP) (arXiv 2502.06309
     eq. 4-7, Thm 1).
 
@@ -134,6 +137,12 @@ def derive(response: Response, time_budget: float | None = 4.0, penalty: bool = 
         Seconds per SymPy call (SIGALRM in the main thread, a forked child elsewhere).
     penalty : bool
         Search a closed form of R_c (False: leave it as an integral, evaluated by quadrature).
+    without_sp : {"report", "error"}, optional
+        A response without an SP in its range (the reference simulator's stock ExpStep device): "report" gives a
+        Derivation with no SPs, NaN ``penalty_curvature``/``symmetric_point``/penalty and the drift in ``notes``
+        (:attr:`Response.no_sp_note`); "error" raises an InputError that says so. Default: "report" for the full
+        derivation (``penalty=True``, the derive command), "error" with ``penalty=False`` (the fixed-point and
+        calibration theories, which are anchored at the SP).
 
     Returns
     -------
@@ -153,11 +162,14 @@ def derive(response: Response, time_budget: float | None = 4.0, penalty: bool = 
     """
     if time_budget is not None:
         time_budget = require_positive("time_budget", time_budget)
+    without_sp = ("report" if penalty else "error") if without_sp is None else without_sp
+    if without_sp not in ("report", "error"):
+        raise InputError("without_sp", f"must be 'report' or 'error' (got {without_sp!r})")
     # a sweep derives the same response at every point: derivations are immutable, keep the last few
     key = (response.name, tuple(sorted(response.params.items())), sp.srepr(response.q_plus_expr),
            sp.srepr(response.q_minus_expr), response.lo, response.hi, time_budget, penalty)
     if key in _CACHE:
-        return _CACHE[key]
+        return _without_sp(_CACHE[key], without_sp)
     try:
         d = _derive(response, time_budget, penalty)
     except InputError:
@@ -170,6 +182,15 @@ def derive(response: Response, time_budget: float | None = 4.0, penalty: bool = 
     if len(_CACHE) >= 64:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = d
+    return _without_sp(d, without_sp)
+
+
+def _without_sp(d: Derivation, without_sp: str) -> Derivation:
+    """``d``, or (``without_sp="error"``) an InputError when it has no SP in the range."""
+    if without_sp == "error" and not d.symmetric_points and not d.every_point_symmetric:
+        raise InputError("response", f"{d.response.describe()}: {d.response.no_sp_note}; this theory is anchored "
+                                     "at the symmetric point (R'(SP)), so it does not apply (derive reports the "
+                                     "forms, simulate runs the device)")
     return d
 
 
@@ -190,6 +211,12 @@ def _derive(response: Response, time_budget, penalty: bool) -> Derivation:
         return Derivation(response, F, G, R, [], sp.Integer(0), True, 0.0, True, tuple(notes),
                           R_fn, lambda w: np.zeros_like(w, dtype=float))
     sps = _symmetric_points(G, response, budget(), notes)
+    if not sps and not response.symmetric_points:
+        # no SP in the range (the reference simulator's stock ExpStep): reported, not refused; nothing is
+        # anchored at an SP (penalty and R'(SP) are NaN), and the note says where the weights drift
+        notes.append(response.no_sp_note)
+        return Derivation(response, F, G, R, [], sp.nan, False, math.nan, False, tuple(notes), R_fn,
+                          lambda w: np.full(np.shape(w), math.nan))
     if not sps:
         raise InputError("response", f"no symmetric point (G = 0) inside ({response.lo:g}, {response.hi:g})")
     w0 = min(sps, key=lambda v: abs(float(v)))

@@ -33,7 +33,8 @@ def digital_sgd(resp, main, L, w_star, noise, lr, w0, **options):
 
 
 def analog_sgd(resp, main, L, w_star, noise, lr, w0, **options):
-    d = derive(resp, penalty=False)          # R and R'(SP) suffice
+    # R and R'(SP) suffice; without an SP in the range the exact drift root still exists (eq. 43 does not)
+    d = derive(resp, penalty=False, without_sp="report")
     return _WithNotes(analog_sgd_fixed_point(d, L, w_star, noise, lr), d)
 
 
