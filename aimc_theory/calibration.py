@@ -29,7 +29,7 @@ from .device import Device, Elements
 from . import costs
 from .runtime import check_memory, check_time
 from .errors import InputError, require_int, require_positive
-from .simulation import REPORT_EVERY, Interrupted, StepBoundary, next_check
+from .simulation import Interrupted, ProgressClock, StepBoundary
 from .variation import Variation  # noqa: F401  (its home before; kept importable here)
 
 SCHEMES = ("stochastic", "cyclic")
@@ -215,19 +215,16 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
     gsq = np.zeros(devices)
     settled = np.zeros(devices, dtype=np.int64) if tolerance is not None else None
     traj = [w[:record_devices].copy()]
-    t0 = last = time.perf_counter()
-    done, check = 0, 0
+    clock = ProgressClock(progress, pulses)
+    t0 = clock.t0
+    done = 0
     try:
         with StepBoundary() as guard:       # Ctrl-C stops at the end of the pulse in progress
             for k in range(pulses):
                 if guard.pending:
                     guard.check()
-                if progress is not None and k >= check:
-                    now = time.perf_counter()
-                    if k and now - last > REPORT_EVERY:
-                        last = now
-                        progress(k, pulses, now - t0)
-                    check = next_check(k, now - t0)
+                if progress is not None and k >= clock.check:
+                    clock.tick(k)
                 if own:                             # q+(k+ u), q-(k- u) in the device's coordinates u = w - o
                     u = w - offset
                     qp = resp.q_plus(u if el.up_stretch is None else el.up_stretch * u)

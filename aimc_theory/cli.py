@@ -26,7 +26,7 @@ HELP = {
     "fixed-point": "where Analog/Digital SGD converges on the scalar quadratic",
     "simulate": "simulate many chains on the scalar quadratic",
     "calibrate": "zero-shifting SP calibration: theory and pulse simulation",
-    "reproduce": "rerun a published experiment (p1-fig2) as its authors ran it",
+    "reproduce": "rerun a published experiment (p1-fig2, p1-table8, p2-table2) as its authors configured it",
     "train": "train a NumPy network with analog tiles (FCN 784-256-128-10 or P1's CNN)",
     "presets": "the reference simulator's preset devices as response functions, with their SP and pulses per "
                "e-fold derived by the toolkit",

@@ -263,6 +263,23 @@ def digits(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Dataset:
 SUBSET_SEED = 2025      # the reference runs' seed: numpy default_rng(2025) (10000 train / 2000 test of Fashion-MNIST)
 
 
+REFERENCE_SIZES = (10000, 2000)     # the reference runs' subset (train, test)
+
+
+def cut(dataset, train_size: int | None = None, test_size: int | None = None, subset_seed: int = SUBSET_SEED,
+        default: tuple[int, int] = REFERENCE_SIZES) -> tuple["Dataset", int | None]:
+    """The data set (a name, a directory of IDX files, or a :class:`Dataset`) cut to ``train_size``/``test_size``
+    (None: ``default``, or the whole split where it is smaller) by :func:`subset`; returns (the data, the subset
+    seed, or None when the whole set runs). The published-table reruns share it."""
+    from .errors import require_int
+    ds = dataset if isinstance(dataset, Dataset) else load(dataset)
+    n_tr = min(default[0], ds.x_train.shape[0]) if train_size is None else require_int("train_size", train_size)
+    n_te = min(default[1], ds.x_test.shape[0]) if test_size is None else require_int("test_size", test_size)
+    if n_tr == ds.x_train.shape[0] and n_te == ds.x_test.shape[0]:
+        return ds, None
+    return subset(ds, n_tr, n_te, subset_seed), subset_seed
+
+
 def subset(dataset: Dataset, n_train: int | None = None, n_test: int | None = None, seed: int = SUBSET_SEED,
            stratified: bool = True) -> Dataset:
     """A seeded subset of a data set: ``n_train`` training and ``n_test`` test samples drawn without replacement.

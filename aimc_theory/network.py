@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -337,6 +338,26 @@ def _varied(dev: Device, variation, size: int, rng: np.random.Generator) -> Devi
     if preset is not None and dev.response.name != f"preset:{preset.name}":
         return dev          # a preset's variation belongs to the arrays made of its devices
     return variation.population(size, rng).device(dev, (1, size))
+
+
+class RunsProgress:
+    """``progress(done, total, seconds)`` in samples over a sequence of :func:`train` runs, from the runs' own
+    progress lines (:func:`_bar`): ``line`` is the ``progress`` argument of each run, :meth:`next_run` is called
+    after each run. ``n`` samples per epoch, ``total`` samples over all runs."""
+
+    _BAR = re.compile(r"epoch (\d+)/(\d+) \[[#.]*\] (\d+)/(\d+)")
+
+    def __init__(self, progress, total: int, n: int):
+        self.progress, self.total, self.n, self.base, self.t0 = progress, total, n, 0, time.perf_counter()
+
+    def line(self, text: str) -> None:
+        m = self._BAR.search(text)
+        if self.progress is not None and m is not None:
+            e, _, d, _ = (int(g) for g in m.groups())
+            self.progress(self.base + (e - 1) * self.n + min(d, self.n), self.total, time.perf_counter() - self.t0)
+
+    def next_run(self, epochs: int) -> None:
+        self.base += epochs * self.n
 
 
 def _bar(epoch, epochs, done, n, rate, loss) -> str:

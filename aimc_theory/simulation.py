@@ -134,6 +134,23 @@ def next_check(k: int, seconds: float) -> int:
     return k + 1 if seconds <= 0 or k == 0 else k + max(1, int(0.02 * k / seconds))
 
 
+class ProgressClock:
+    """Calls ``progress(k, total, seconds)`` about every :data:`REPORT_EVERY` seconds from a loop of ``total``
+    iterations, reading the clock only at the iterations :func:`next_check` picks. In the loop:
+    ``if progress is not None and k >= clock.check: clock.tick(k)``."""
+
+    def __init__(self, progress, total: int):
+        self.progress, self.total, self.check = progress, total, 0
+        self.t0 = self.last = time.perf_counter()
+
+    def tick(self, k: int) -> None:
+        now = time.perf_counter()
+        if k and now - self.last > REPORT_EVERY:
+            self.last = now
+            self.progress(k, self.total, now - self.t0)
+        self.check = next_check(k, now - self.t0)
+
+
 @dataclass
 class SimulationResult:
     """``mean``/``se``: time average over the second half, averaged over chains, and its
@@ -479,21 +496,18 @@ def _loop(objective, algorithm, params, state, rng, steps, start, record_every, 
     blocks = [slice(i, min(i + BLOCK, n)) for i in range(0, n, BLOCK)] \
         if n > 2 * BLOCK and state is None and not observables and getattr(objective, "elementwise", False) \
         and not per_element else None
-    t0 = last = time.perf_counter()
+    clock = ProgressClock(progress, steps)
+    t0 = clock.t0
     Wr = None
-    done, check = 0, 0
+    done = 0
     guard = StepBoundary()
     try:
         with guard:
             for k in range(steps):
                 if guard.pending:
                     guard.check()
-                if progress is not None and k >= check:
-                    now = time.perf_counter()
-                    if k and now - last > REPORT_EVERY:
-                        last = now
-                        progress(k, steps, now - t0)
-                    check = next_check(k, now - t0)
+                if progress is not None and k >= clock.check:
+                    clock.tick(k)
                 if blocks is not None:
                     guard.hold = False              # may be abandoned: the blocks write params in place
                     for b in blocks:

@@ -80,7 +80,6 @@ A row "fails" when every seed ends below 15% test accuracy (P1's "<15": all tria
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -293,22 +292,6 @@ class Table8Result:
         return out
 
 
-def load_data(dataset, train_size: int | None = None, test_size: int | None = None,
-              subset_seed: int = data_mod.SUBSET_SEED) -> tuple[data_mod.Dataset, int | None]:
-    """The data set (a name, a directory of IDX files, or a :class:`~aimc_theory.data.Dataset`) cut to
-    ``train_size``/``test_size`` (None: 10000 / 2000, or the whole split where it is smaller); returns (the
-    data, the subset seed or None when the whole set runs)."""
-    ds = dataset if isinstance(dataset, data_mod.Dataset) else data_mod.load(dataset)
-    n_tr = min(TRAIN_SIZE, ds.x_train.shape[0]) if train_size is None else train_size
-    n_te = min(TEST_SIZE, ds.x_test.shape[0]) if test_size is None else test_size
-    if n_tr == ds.x_train.shape[0] and n_te == ds.x_test.shape[0]:
-        return ds, None
-    return data_mod.subset(ds, n_tr, n_te, subset_seed), subset_seed
-
-
-_BAR = re.compile(r"epoch (\d+)/(\d+) \[[#.]*\] (\d+)/(\d+)")
-
-
 def p1_table8(rows: str | list | None = None, configuration: str = "authors", dataset="fashion-mnist",
               train_size: int | None = None, test_size: int | None = None, subset_seed: int = data_mod.SUBSET_SEED,
               epochs: int = DEFAULT_EPOCHS, seeds: int = 1, seed: int = 0, out_scaling: bool = True,
@@ -358,7 +341,7 @@ def p1_table8(rows: str | list | None = None, configuration: str = "authors", da
     epochs, seeds = require_int("epochs", epochs), require_int("seeds", seeds)
     seed = require_int("seed", seed, minimum=0)
     try:
-        ds, used_seed = load_data(dataset, train_size, test_size, subset_seed)
+        ds, used_seed = data_mod.cut(dataset, train_size, test_size, subset_seed, (TRAIN_SIZE, TEST_SIZE))
     except InputError as exc:
         if exc.param == "dataset" and "not found" in str(exc):
             raise InputError("dataset", str(exc).split(": ", 1)[1] + "; or run on --dataset digits (built in) or "
@@ -369,13 +352,8 @@ def p1_table8(rows: str | list | None = None, configuration: str = "authors", da
     total = len(configs) * seeds * epochs * n
     t0 = time.perf_counter()
     out: list[dict] = []
-    state = {"base": 0}
-
-    def bar(text: str) -> None:
-        m = _BAR.search(text)
-        if progress is not None and m is not None:
-            e, _, d, _ = (int(g) for g in m.groups())
-            progress(state["base"] + (e - 1) * n + min(d, n), total, time.perf_counter() - t0)
+    runs_progress = network.RunsProgress(progress, total, n)
+    bar = runs_progress.line
 
     def result(partial=None) -> Table8Result:
         return Table8Result(out, configs[0].name if configs else configuration, ds.name, int(ds.x_train.shape[0]),
@@ -388,7 +366,7 @@ def p1_table8(rows: str | list | None = None, configuration: str = "authors", da
             for s in range(seeds):
                 runs.append(network.train(ds, TOOLKIT[cfg.algorithm], epochs=epochs, seed=seed + s,
                                           progress=bar if progress is not None else None, **cfg.train_kwargs()))
-                state["base"] += epochs * n
+                runs_progress.next_run(epochs)
             out.append(_row_result(cfg, runs))
     except KeyboardInterrupt:
         what = f"{len(out)} of {len(configs)} (row, algorithm) runs finished"

@@ -231,20 +231,6 @@ class P2Table2Result:
         return out
 
 
-def load_data(dataset, train_size: int | None, test_size: int | None,
-              subset_seed: int = data_mod.SUBSET_SEED) -> tuple[data_mod.Dataset, int | None]:
-    """The data set cut to ``train_size``/``test_size`` (None: 10000 / 2000, or the whole split if smaller)."""
-    ds = dataset if isinstance(dataset, data_mod.Dataset) else data_mod.load(dataset)
-    n_tr = min(TRAIN_SIZE, ds.x_train.shape[0]) if train_size is None else require_int("train_size", train_size)
-    n_te = min(TEST_SIZE, ds.x_test.shape[0]) if test_size is None else require_int("test_size", test_size)
-    if n_tr == ds.x_train.shape[0] and n_te == ds.x_test.shape[0]:
-        return ds, None
-    return data_mod.subset(ds, n_tr, n_te, subset_seed), subset_seed
-
-
-_BAR = re.compile(r"epoch (\d+)/(\d+) \[[#.]*\] (\d+)/(\d+)")
-
-
 def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_size: int | None = None,
               test_size: int | None = None, subset_seed: int = data_mod.SUBSET_SEED, epochs: int = DEFAULT_EPOCHS,
               seeds: int = 1, seed: int = 0, algorithms=ALGORITHMS, overrides: dict | None = None,
@@ -290,7 +276,7 @@ def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_siz
     epochs, seeds = require_int("epochs", epochs), require_int("seeds", seeds)
     seed = require_int("seed", seed, minimum=0)
     try:
-        ds, used_seed = load_data(dataset, train_size, test_size, subset_seed)
+        ds, used_seed = data_mod.cut(dataset, train_size, test_size, subset_seed, (TRAIN_SIZE, TEST_SIZE))
     except InputError as exc:
         if exc.param == "dataset" and "not found" in str(exc):
             raise InputError("dataset", str(exc).split(": ", 1)[1] + "; or run on --dataset digits (built in) or "
@@ -306,13 +292,8 @@ def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_siz
     total = len(jobs) * seeds * epochs * n
     t0 = time.perf_counter()
     out: list[dict] = []
-    state = {"base": 0}
-
-    def bar(text: str) -> None:
-        m = _BAR.search(text)
-        if progress is not None and m is not None:
-            e, _, d, _ = (int(g) for g in m.groups())
-            progress(state["base"] + (e - 1) * n + min(d, n), total, time.perf_counter() - t0)
+    runs_progress = network.RunsProgress(progress, total, n)
+    bar = runs_progress.line
 
     def result(partial=None) -> P2Table2Result:
         return P2Table2Result(out, cells, ds.name, int(ds.x_train.shape[0]), int(ds.x_test.shape[0]), used_seed,
@@ -331,7 +312,7 @@ def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_siz
                     if "diverged" not in str(exc):
                         raise
                     runs.append(_Diverged(seed + s, str(exc).split(": ", 1)[1]))
-                state["base"] += epochs * n
+                runs_progress.next_run(epochs)
             out.append(_row(alg, mean, std, runs, int(ds.x_test.shape[0]), configs[alg]))
     except KeyboardInterrupt:
         what = f"{len(out)} of {len(jobs)} (cell, algorithm) runs finished"

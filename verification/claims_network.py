@@ -237,7 +237,7 @@ def _run_out_scale(setup: Setup, out_scaling: bool):
     """P1 Table 8's Pow gamma 1, tau 0.6 Analog SGD row in the authors' configuration (aimc_theory.table8), with or
     without the learned output scale, on the setup's data cut to the reference runs' subset (10000 / 2000, seed
     2025, or the whole split where smaller) and hidden sizes."""
-    ds, _ = table8.load_data(_data(setup))
+    ds, _ = data.cut(_data(setup), default=(table8.TRAIN_SIZE, table8.TEST_SIZE))
     cfg = table8.configure("authors", table8.Row("pow", 1.0, 0.6), "analog-sgd", out_scaling=out_scaling)
     kw = cfg.train_kwargs() | {"hidden": setup.hidden}
     return ds, network.train(ds, "analog-sgd", epochs=setup.out_scale_epochs, seed=setup.out_scale_seed, **kw)
