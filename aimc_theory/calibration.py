@@ -113,7 +113,7 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
                seed: int | None = 0, variation: Variation | None = None, tolerance: float | None = None,
                average_from: int | None = None, record_every: int | None = None,
                record_devices: int = 8, progress=None, without_sp: str = "error",
-               c2c_model: str | None = None) -> CalibrationResult:
+               c2c_model: str | None = None, backend: str = "numpy") -> CalibrationResult:
     """Apply ``pulses`` zero-shifting pulses to ``devices`` devices starting at ``w0`` (arXiv 2602.21321
     Algorithm 1; ``cyclic``: up, down, up, ...).
 
@@ -147,6 +147,11 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         How ``device.sigma_c`` enters a pulse: ``dw_min sigma_c xi`` added to the step (the toolkit's pulse
         model) or the step times ``(1 + sigma_c xi)`` (the reference simulator's ``mult_noise``); default: the
         device's own ``c2c_model`` (additive unless set). The same normal draws either way.
+    backend : {"numpy", "exact"}
+        "exact": the compiled loop of :mod:`aimc_theory.kernels_chains` where numba is installed and it repeats
+        the NumPy loop's bits for this device (the soft-bounds, linear and power families, affine expressions;
+        identical devices or step-scale variation, no per-element shapes, bounds or offsets), else the NumPy
+        loop: the same numbers, tens of times faster for a few devices and many pulses.
 
     Returns
     -------
@@ -164,6 +169,8 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
         raise InputError("dw_min", "calibration is pulse level: give the pulse size dw_min (> 0)")
     if scheme not in SCHEMES:
         raise InputError("scheme", f"must be one of {', '.join(SCHEMES)} (got {scheme!r})")
+    if backend not in ("numpy", "exact"):
+        raise InputError("backend", f"must be numpy or exact (got {backend!r})")
     pulses = require_int("pulses", pulses)
     devices = require_int("chains", devices)
     cal = costs.CALIBRATION                        # measured by benchmarks/bench_memory.py
@@ -215,6 +222,11 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
     gsq = np.zeros(devices)
     settled = np.zeros(devices, dtype=np.int64) if tolerance is not None else None
     traj = [w[:record_devices].copy()]
+    code = _kernel_code(device, own) if backend == "exact" else None
+    if code is not None:
+        return _zero_shift_compiled(code, w, target, up_step, down_step, el, sq, gsq, settled, pulses, scheme,
+                                    rng, float(device.sigma_c), multiplicative, dw, average_from, tolerance,
+                                    record_every, record_devices, progress)
     clock = ProgressClock(progress, pulses)
     t0 = clock.t0
     done = 0
@@ -263,6 +275,57 @@ def zero_shift(device: Device, w0, pulses: int, scheme: str = "stochastic", *, d
     if progress is not None:
         progress(pulses, pulses, seconds)
     return _result(w, target, sq, gsq, settled, traj, pulses, average_from, tolerance, seconds)
+
+
+def _kernel_code(device: Device, own: bool):
+    """The compiled loop's response code for this device, or None (numba absent, or not covered: NumPy)."""
+    try:
+        import numba  # noqa: F401 -- only whether it imports
+    except ImportError:
+        return None
+    from . import kernels_chains
+    try:
+        return kernels_chains.zs_plan(device, own)
+    except InputError:
+        return None
+
+
+def _zero_shift_compiled(code, w, target, up_step, down_step, el, sq, gsq, settled, pulses, scheme, rng, sigma,
+                         multiplicative, dw, average_from, tolerance, record_every, record_devices, progress):
+    """The pulse loop of :func:`zero_shift` in the compiled kernel (the same draws and operations: the same bits),
+    in chunks of about 0.1 s: progress, and Ctrl-C at a chunk boundary (the pulses that ran are kept)."""
+    from . import kernels_chains
+    n = w.shape[0]
+    rd = min(record_devices, n)
+    traj = np.empty((pulses // record_every + 1, rd))
+    traj[0] = w[:rd]
+    up_step, down_step, el_up, el_down = (np.array(np.broadcast_to(a, (n,)), dtype=float)
+                                          for a in (up_step, down_step, el.up, el.down))
+    chunk = max(1, int(kernels_chains.CHUNK // max(n, 1)))
+    t0 = time.perf_counter()
+    done = 0
+    try:
+        with StepBoundary() as guard:       # Ctrl-C stops at the end of the chunk in progress
+            for k0 in range(0, pulses, chunk):
+                if guard.pending:
+                    guard.check()
+                k1 = min(pulses, k0 + chunk)
+                kernels_chains.zs_run(code, w, target, up_step, down_step, el_up, el_down, sq, gsq, settled, traj,
+                                      rng, k0, k1, scheme == "cyclic", sigma, multiplicative, dw, average_from,
+                                      tolerance, record_every, rd)
+                done = k1
+                if progress is not None:
+                    progress(k1, pulses, time.perf_counter() - t0)
+    except KeyboardInterrupt:
+        seconds = time.perf_counter() - t0
+        if not done:
+            raise CalibrationInterrupted(None, 0, pulses, f"none of {pulses:,} pulses finished") from None
+        window = (f"the error floor averaged over pulses {average_from + 1:,}..{done:,}" if done > average_from
+                  else f"no error floor (averaged after pulse {average_from:,})")
+        raise CalibrationInterrupted(_result(w, target, sq, gsq, settled, traj[:done // record_every + 1], done,
+                                             average_from, tolerance, seconds),
+                                     done, pulses, f"{done:,} of {pulses:,} pulses ran; {window}") from None
+    return _result(w, target, sq, gsq, settled, traj, pulses, average_from, tolerance, time.perf_counter() - t0)
 
 
 class CalibrationInterrupted(Interrupted):

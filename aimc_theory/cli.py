@@ -204,7 +204,7 @@ def _interrupted(exc: KeyboardInterrupt, command: str, as_json: bool) -> None:
         print(json.dumps({"command": command, "interrupted": True, "partial": str(exc) or None, **kept}))
 
 
-_KEEPS = ("train", "reproduce", "calibrate", "simulate")     # commands that keep what finished on Ctrl-C
+_KEEPS = ("train", "reproduce", "calibrate", "simulate", "cost")     # commands that keep what finished on Ctrl-C
 
 
 def _print_flat(result) -> None:

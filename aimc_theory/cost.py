@@ -25,15 +25,17 @@ the symbolic module (``aimc-theory cost`` puts the symbolic calibration theory's
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from statistics import NormalDist
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from . import calibration, costs, objectives, registry, response as responses, simulation
-from .device import Device
+from . import algorithms, calibration, costs, objectives, registry, response as responses, simulation
+from .device import Device, pulse_count, pulse_update
+from .update_models import Rank1Batch
 from .errors import InputError, require_finite, require_int, require_positive
 from .runtime import check_memory, check_time
 
@@ -434,5 +436,135 @@ def _check_work(methods, calibration_pulses: int, chains: int, steps: int) -> No
                + (f" and about {calibration_pulses:,} calibration pulses" if calibration_pulses else ""))
 
 
+# -- counting the pulses a run fires ------------------------------------------------------------------------------
+
+class PulseTally:
+    """What one array's writes were during a run: ``pulses`` fired (counted as they are fired), writes in the
+    expected-update model (``expected_writes``: no pulses) and per-sample pulse-train writes (``train_writes``:
+    their coincidences are drawn inside the train writer, not counted here)."""
+
+    __slots__ = ("pulses", "expected_writes", "train_writes")
+
+    def __init__(self):
+        self.pulses, self.expected_writes, self.train_writes = 0, 0, 0
+
+
+@dataclass(frozen=True)
+class CountingDevice(Device):
+    """A :class:`~aimc_theory.device.Device` that counts the pulses it fires into ``tally``, with the same updates
+    and the same random draws as the device it copies: a pulse-level write of dw fires BL = ceil(|dw|/dw_min)
+    pulses per element (P1 eq. 29; capped at ``max_bl``; stochastic rounding draws first, as the update itself
+    does), and that BL is handed to the update instead of being computed again. Single pulses (:meth:`pulse`,
+    RL v2's threshold pulses) and integer pulses (:meth:`pulse_counts`, the transfer compounds') count one each.
+    Expected-update writes and per-sample pulse trains are tallied as such, without pulses."""
+
+    tally: PulseTally = field(default_factory=PulseTally, compare=False, repr=False)
+
+    def update(self, w, dw, rng=None):
+        if self.dw_min is None:
+            self.tally.expected_writes += 1
+            return super().update(w, dw, rng)
+        shape = np.shape(w) if self._no_offset else np.broadcast_shapes(np.shape(w), np.shape(self.offset))
+        if np.shape(dw) != shape:                   # as the update broadcasts it (pulse counts per element)
+            dw = np.broadcast_to(dw, shape)
+        bl = pulse_count(self, dw, rng)             # the update's own first step (and its only draw before pulsing)
+        self.tally.pulses += int(bl.sum())
+        return self._shifted(lambda u: pulse_update(self, u, dw, rng, bl), w)
+
+    def write_gradient(self, w, grads, lr, rng):
+        if isinstance(grads, Rank1Batch) and self.trains is not None:
+            self.tally.train_writes += 1
+        return super().write_gradient(w, grads, lr, rng)
+
+    def write_matrix(self, w, dw, shape, lr, rng, columns=None):
+        if self.trains is not None:
+            self.tally.train_writes += 1
+        return super().write_matrix(w, dw, shape, lr, rng, columns)
+
+    def pulse(self, w, signs, rng, dw_min=None):
+        self.tally.pulses += int(np.count_nonzero(np.broadcast_to(signs, np.shape(w))))
+        return super().pulse(w, signs, rng, dw_min)
+
+    def pulse_counts(self, w, index, counts, rng):
+        self.tally.pulses += int(np.abs(np.asarray(counts)).sum())
+        return super().pulse_counts(w, index, counts, rng)
+
+
+def counting(device: Device | None) -> CountingDevice | None:
+    """``device`` as a :class:`CountingDevice` with a fresh tally (None stays None).
+
+    Parameters
+    ----------
+    device : Device or None
+
+    Returns
+    -------
+    CountingDevice or None
+    """
+    if device is None:
+        return None
+    return CountingDevice(**{f.name: getattr(device, f.name) for f in fields(Device)})
+
+
+def committing(algorithm, devices) -> algorithms.Algorithm:
+    """``algorithm`` whose update takes back the pulses ``devices`` (:class:`CountingDevice`; others and None are
+    skipped) counted during it when it does not return: an update Ctrl-C abandons
+    (:class:`aimc_theory.simulation.StepBoundary`) is not counted, so the tally is that of the steps the run kept
+    (with chains in blocks, the blocks of the abandoned step that finished are counted: their weights were written).
+
+    Parameters
+    ----------
+    algorithm : Algorithm
+    devices : sequence of Device or None
+
+    Returns
+    -------
+    Algorithm
+    """
+    tallies = [d.tally for d in devices if isinstance(d, CountingDevice)]
+    update = algorithm.update
+
+    def counted(grads, state, params, rng):
+        marks = [t.pulses for t in tallies]
+        try:
+            return update(grads, state, params, rng)
+        except BaseException:           # Ctrl-C inside the step, or an error: its writes are not kept
+            for t, m in zip(tallies, marks):
+                t.pulses = m
+            raise
+
+    return dataclasses.replace(algorithm, update=counted)
+
+
+NO_PULSES_EXPECTED = "expected-update model (P1 eq. 2): no pulses"
+NOT_COUNTED_TRAINS = "per-sample pulse trains: their coincidences are not counted"
+
+
+def pulses_per_device(device: Device | None, devices: int) -> tuple[float | None, str]:
+    """(pulses fired per device, how that number came about) of one array after a run with a
+    :class:`CountingDevice`: the tally's pulses over ``devices`` (the array's elements: chains x coordinates), or
+    None with the reason (an expected-update array fires none; per-sample pulse trains are not counted).
+
+    Parameters
+    ----------
+    device : CountingDevice or None
+    devices : int
+
+    Returns
+    -------
+    (float or None, str)
+    """
+    tally = getattr(device, "tally", None)
+    if tally is None:
+        return None, "not counted"
+    if tally.train_writes:
+        return None, NOT_COUNTED_TRAINS
+    if device.pulsed or tally.pulses:
+        return tally.pulses / devices, "counted" + (" (and expected-update writes, which fire none)"
+                                                    if tally.expected_writes else "")
+    return None, NO_PULSES_EXPECTED
+
+
 __all__ = ["METHODS", "BL", "NO_THEORY", "ACCOUNTING", "MethodCost", "CalibrationStage", "CostResult",
-           "CostInterrupted", "pulse_cost", "steps_to_target", "estimated_seconds"]
+           "CostInterrupted", "pulse_cost", "steps_to_target", "estimated_seconds", "PulseTally", "CountingDevice",
+           "counting", "committing", "pulses_per_device"]

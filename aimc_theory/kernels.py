@@ -11,13 +11,17 @@ in another order, equal to rounding). Covered: the response families whose recor
 ``--sp-shift`` or a scalar device offset; anything else (pulses, device-to-device variation, user
 expressions, two-array algorithms, observables) is an error that says so, never a silent fall-back.
 
-The pulse kernels (:func:`pulse_batch`, :func:`pulse_transfer`; ``pulse_trains.backend("numba")``,
-``network.train(..., backend="numba")``) apply the coincidence trains of :mod:`aimc_theory.pulse_trains`
-pulse by pulse: the same firings as the NumPy path for a mini-batch (its uniforms are passed in), the cycle
-noise drawn per pulse (the NumPy path draws one normal per element and sample: the same law, other bits),
-the transfer's row firings from 32-bit uniforms (within 2^-32 of their probability). Covered: affine
-responses and the power and exponential families, without device-to-device variation, with additive or
-multiplicative cycle noise (``Device.c2c_model``: q + sigma_c xi, or q (1 + sigma_c xi)).
+The pulse kernels (``pulse_trains.backend("numba")``, ``network.train(..., backend="numba")``) write the
+coincidence trains of :mod:`aimc_theory.pulse_trains`. For an affine response with additive or no cycle noise
+and no device-to-device variation, :func:`exact_batch` and :func:`exact_transfer` repeat the NumPy path in one
+call per write and give its bits: the same scales, the same uniforms and normals drawn from the same Generator in
+the same order (numba's Generator methods are NumPy's samplers on the same bit generator), the same events and
+the same floating-point operations (tested with ``array_equal``); where an element is within reach of a bound
+they hand their events back to the NumPy path. The other pulse kernels (:func:`pulse_batch`,
+:func:`pulse_transfer`) apply the same firings pulse by pulse, the cycle noise drawn per pulse (the same law,
+other bits) and the transfer's row firings from 32-bit uniforms (within 2^-32 of their probability): the power
+and exponential families and multiplicative cycle noise (``Device.c2c_model``: q (1 + sigma_c xi)), without
+device-to-device variation.
 """
 from __future__ import annotations
 
@@ -38,7 +42,6 @@ FORMS = {
     "exponential": (4, lambda p: (p["gamma"] / p["tau"], p["gamma"], 1.0 / math.expm1(p["gamma"]))),
 }
 _PULSE_KINDS = {"power": 1, "exponential": 2}        # non-affine forms of the pulse kernels (affine: kind 0)
-_kernel = None
 
 
 def available() -> bool:
@@ -99,107 +102,27 @@ def plan(objective, algorithm, observables) -> tuple:
     return (1, lr, kind, coef, float(dev.offset))
 
 
-_factors_fn = None
-
-
 def _factors():
     """The compiled per-element form of the expected-update kernel: ``factors(u, dw, kind, a, b, c)`` at
     u = w - shift gives (F, G) of the split form for kinds 0-2 (ideal, softbounds, linear: the step is
     dw F - |dw| G) and (q, 0) for kinds 3-4 (power, exponential: the step is q dw, q = q+ for dw > 0, q- for
-    dw < 0). ``tests/test_families.py`` compares it with the SymPy expressions."""
-    global _factors_fn
-    if _factors_fn is not None:
-        return _factors_fn
+    dw < 0). ``tests/test_families.py`` compares it with the SymPy expressions. Module-level in
+    :mod:`aimc_theory.kernels_chains_jit` (numba's on-disk cache finds a module-level function again in the next
+    process; one compiled in a closure was compiled anew in every process)."""
     try:
-        from numba import njit
+        from .kernels_chains_jit import factors
     except ImportError:
         raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use --backend numpy)") from None
-
-    @njit(cache=True, nogil=True, inline="always")
-    def factors(u, dw, kind, a, b, c):
-        if kind == 0:
-            return 1.0, 0.0
-        if kind == 1:
-            return 1.0, (u - b) * a
-        if kind == 2:
-            return 1.0 - (b / a) * u, u * (1.0 / a) - b
-        if kind == 3:
-            q = 1.0 - math.copysign(a, dw) * u
-            if q < 0.0:
-                q = 0.0
-            if b == 0.5:
-                q = math.sqrt(q)
-            elif b != 1.0:
-                q = q ** b
-            return q, 0.0
-        return math.expm1(b - math.copysign(a, dw) * u) * c, 0.0
-
-    _factors_fn = factors
     return factors
 
 
 def _compile():
-    global _kernel
-    if _kernel is not None:
-        return _kernel
+    """The compiled Analog SGD / digital SGD loop (:func:`aimc_theory.kernels_chains_jit.asgd_loop`)."""
     try:
-        from numba import njit
+        from .kernels_chains_jit import asgd_loop
     except ImportError:
         raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use --backend numpy)") from None
-
-    factors = _factors()
-
-    @njit(cache=True, nogil=True)
-    def update(w, dw, kind, a, b, c, shift, lo, hi):
-        # one element of expected_update_fg (response.py's fg / q_directed, operation by operation)
-        F, G = factors(w - shift, dw, kind, a, b, c)
-        if kind <= 1:
-            out = (dw - abs(dw) * G) + w              # F = 1
-        elif kind == 2:
-            out = (dw * F - abs(dw) * G) + w
-        else:
-            out = F * dw + w                          # F = q of the step's sign
-        if out < lo:                                  # the response's range (already moved by the shift)
-            out = lo
-        elif out > hi:
-            out = hi
-        return out
-
-    @njit(cache=True, nogil=True)
-    def loop(W, s1, s2, traj, rng, k0, k1, steps, start, record_every, L, ws, noise, analog, lr, kind, a, b, c,
-             shift, lo, hi, offset):
-        n = W.shape[0]
-        neg_lr = -lr
-        for k in range(k0, k1):
-            for i in range(n):
-                w = W[i]
-                if noise != 0.0:
-                    xi = rng.standard_normal()
-                    g = xi * noise + ((w - ws) if L == 1.0 else L * (w - ws))
-                else:
-                    g = L * (w - ws)
-                if analog:
-                    W[i] = update(w - offset, neg_lr * g, kind, a, b, c, shift, lo, hi) + offset \
-                        if offset != 0.0 else update(w, neg_lr * g, kind, a, b, c, shift, lo, hi)
-                else:
-                    W[i] = w - lr * g
-            if (k + 1) % 64 == 0 or k + 1 == steps:
-                for i in range(n):
-                    if not math.isfinite(W[i]):
-                        return k + 1
-            if k + 1 > start:
-                for i in range(n):
-                    s1[i] += W[i]
-                    s2[i] += W[i] * W[i]
-            if (k + 1) % record_every == 0:
-                acc = 0.0
-                for i in range(n):
-                    acc += W[i]
-                traj[(k + 1) // record_every] = acc / n
-        return -1
-
-    _kernel = loop
-    return loop
+    return asgd_loop
 
 
 def run_loop(objective, algorithm, params, rng, steps, start, record_every, s1, s2, traj_out, progress=None):
@@ -427,6 +350,58 @@ def pulse_transfer(device, W: np.ndarray, V: np.ndarray, cf: np.ndarray, kf: np.
                float(device.dw_min), float(device.sigma_c), device.multiplicative, float(resp.lo), float(resp.hi), kind,
                c0, c1, c2, c3, shift, rng)
     return Wf.reshape(W.shape)
+
+
+# -- exact pulse kernels: the NumPy path of pulse_trains (batch_update, column_transfer) in one compiled call per
+# write, for affine responses with additive or no cycle noise and no per-element parameters, with the NumPy path's
+# bits (the compiled code: aimc_theory.kernels_pulses_jit) ---------------------------------------------------------
+
+_exact_kernels = None
+DONE, NOTHING, EVENTS, DENSE, NUMPY = 0, 1, 2, 3, 4      # the kernels' status (kernels_pulses_jit, which says why)
+
+
+def _compile_exact():
+    """The exact kernels (batch, transfer) of :mod:`aimc_theory.kernels_pulses_jit` (numba imported on first use)."""
+    global _exact_kernels
+    if _exact_kernels is None:
+        try:
+            from .kernels_pulses_jit import batch, transfer
+        except ImportError:
+            raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use the numpy "
+                                        "backend)") from None
+        _exact_kernels = (batch, transfer)
+    return _exact_kernels
+
+
+def exact_setup(granule: float, desired_bl: int, update_management: bool, bl_management: bool, noise: bool,
+                tables, ones, far) -> tuple:
+    """The constants of a device for :func:`exact_batch` and :func:`exact_transfer` (built once per device by
+    ``pulse_trains``): ``granule`` dw_min x the response's granularity, the trains' settings, ``tables`` (a, b, s) of
+    ``pulse_trains._affine_tables`` for desired_bl pulses (n pulses at index n + desired_bl), ``ones`` the
+    single-pulse terms (a_up, a_down, al, be, s_up, s_down) and ``far`` (lo, hi, qmax, dw_min, 10 sigma_c) of
+    ``pulse_trains._far``."""
+    prm = np.array((granule, float(desired_bl)) + tuple(ones) + tuple(far), dtype=np.float64)
+    ta, tb = tables[0], tables[1]
+    identity = ta[desired_bl] == 1.0 and np.signbit(tb[desired_bl])        # 0 pulses: w -> w 1 + (-0.0) = w
+    flags = np.array((update_management, bl_management, noise, identity), dtype=np.bool_)
+    return prm, flags, np.stack(tables)
+
+
+def exact_batch(Wf, X, D, lr: float, setup, dense: bool, rng):
+    """Run the exact kernel of a mini-batch (``pulse_trains._numba_batch``): Wf the target (flat float64, written
+    in place), X (chains or 1, B, in), D (chains, B, out) float64 C-contiguous, ``setup`` from :func:`exact_setup`.
+    Returns (status, slots, elem, v, events per group, M)."""
+    prm, flags, tables = setup
+    return _compile_exact()[0](Wf, X, D, float(lr), prm, np.append(flags, dense), tables, rng)
+
+
+def exact_transfer(W, V, cols, lr: float, setup, rng):
+    """Run the exact kernel of a Tiki-Taka transfer (``pulse_trains._numba_transfer``). Returns (status, new flat
+    weights, elem, n, down)."""
+    prm, flags, tables = setup
+    every = cols.size == V.shape[2] and cols[0] == 0 and bool(np.all(np.diff(cols) == 1))
+    return _compile_exact()[1](np.ascontiguousarray(W, dtype=np.float64), np.ascontiguousarray(V, dtype=np.float64),
+                               cols, every, float(lr), prm, flags, tables, rng)
 
 
 def compiled_forms() -> tuple:

@@ -12,7 +12,18 @@ call into W, and a pulse-train device may write its weights in place (``Rank1Bat
 replaces them). Training runs with one BLAS thread by default (``blas_threads``).
 
 Optionally (``periphery``, :mod:`aimc_theory.periphery`, off by default) the reference simulator's tile periphery:
-a layer split into several tiles (each its own devices, state and learned output scale) and the IO of every read.
+a layer split into several tiles (each its own devices, state and learned output scale), the IO of every read and
+the mapping of the weights onto the conductance range; and (``lr_schedule``, off by default) the step schedule of
+the learning rate the authors' scripts use (torch's ``StepLR``).
+
+Learning rates that follow the optimizer's lr (:data:`FOLLOWS_LR`). In the reference simulator the optimizer
+(``AnalogSGD``) sets every tile's learning rate to its lr before each update (times the tile's
+``mapping_lr_scale``), so a schedule (torch ``StepLR``) and the mapping's lr compensation scale that rate; what it
+means depends on the update rule: Analog SGD's step (and digital SGD's); a ``TransferCompound``'s transfer rate
+``transfer_lr`` x lr (``scale_transfer_lr``, the default) while an absolute ``fast_lr`` (``scale_fast_lr`` off;
+aihwkit 0.9 has only that) stays; the authors' RL-v2 the other way round (``scale_fast_lr`` on,
+``scale_transfer_lr`` off). The digital parameters (biases, learned output scales) follow the schedule (torch's
+SGD on the same lr) but not the compensation.
 """
 from __future__ import annotations
 
@@ -36,6 +47,19 @@ from .runtime import blas_threads as _blas_threads, check_bytes, check_memory
 DIVERGED = 4.0        # a mean training loss above DIVERGED x log(classes) (the loss of a uniform guess) diverged
 LOSS_WINDOW = 50      # batches per divergence check
 
+# the toolkit rates that stand for a tile's learning rate in the reference simulator (module docstring), per
+# algorithm: "lr" is train's lr (the rate registry.build takes), other names are the algorithm's options. An
+# algorithm not listed: "lr".
+FOLLOWS_LR = {
+    "digital-sgd": ("lr",), "analog-sgd": ("lr",),
+    # TransferCompound with an absolute fast_lr (the toolkit's lr = A's rate) and transfer_lr x lr (beta)
+    "residual-learning": ("beta",), "rider": ("beta",), "e-rider": ("beta",),
+    # the authors' RL-v2: fast_lr x lr (scale_fast_lr), an absolute transfer rate
+    "residual-learning-v2": ("lr",),
+    # aihwkit's compounds: train's lr is the global lr, which scales only their transfer (fast_lr is absolute)
+    "tt-v2": ("lr",), "agad": ("lr",), "e-rider-chopped": ("lr",),
+}
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -49,12 +73,22 @@ class TrainResult:
     periphery: dict = field(default_factory=lambda: OFF.as_dict())   # the tile periphery's settings
     init: str = "glorot"
     out_scale: list = field(default_factory=list)   # per epoch: the mean learned output scale of every layer
+    mapping_scale: list = field(default_factory=list)   # per layer: the mean mapping scale m (weight mapping only)
+    transfer_pulses: list = field(default_factory=list)  # per epoch: pulses written to C per weight, every layer
+    lr_schedule: tuple | None = None                # (step_size, gamma) of the step schedule, None: constant
 
     def as_dict(self) -> dict:
-        return {"algorithm": self.algorithm, "test_accuracy": self.test_accuracy, "train_loss": self.train_loss,
-                "test_accuracy_per_epoch": self.test_curve, "seconds_per_epoch": self.seconds_per_epoch,
-                "seed": self.seed, "periphery": self.periphery, "init": self.init,
-                "out_scale_per_epoch": self.out_scale}
+        out = {"algorithm": self.algorithm, "test_accuracy": self.test_accuracy, "train_loss": self.train_loss,
+               "test_accuracy_per_epoch": self.test_curve, "seconds_per_epoch": self.seconds_per_epoch,
+               "seed": self.seed, "periphery": self.periphery, "init": self.init,
+               "out_scale_per_epoch": self.out_scale}
+        if self.mapping_scale:
+            out["mapping_scale_per_layer"] = self.mapping_scale
+        if self.transfer_pulses:
+            out["transfer_pulses_per_epoch"] = self.transfer_pulses
+        if self.lr_schedule is not None:
+            out["lr_schedule"] = {"step_size": self.lr_schedule[0], "gamma": self.lr_schedule[1]}
+        return out
 
 
 def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None = None, *, epochs: int = 1,
@@ -62,7 +96,8 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
           options: dict | None = None,
           digital_lr: float | None = None, reference_offset: tuple[float, float] | None = None,
           variation=None, progress: Callable[[str], None] | None = None, backend: str = "numpy",
-          blas_threads: int | None = 1, periphery: Periphery | None = None, init: str = "glorot") -> TrainResult:
+          blas_threads: int | None = 1, periphery: Periphery | None = None, init: str = "glorot",
+          lr_schedule: tuple[int, float] | None = None) -> TrainResult:
     """Train ``architecture`` ("fcn" with ``hidden`` sizes, or "cnn") with ``algorithm`` on every weight
     matrix (each layer its own tile and state).
 
@@ -95,8 +130,8 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         Receives a progress line (samples/s, loss) about twice a second.
     backend : {"numpy", "numba"}
         Where pulse-train writes run (:func:`aimc_theory.pulse_trains.backend`): NumPy (the reference) or the
-        optional compiled kernels (extra ``fast``; the same pulse model, other random bits). Needs a
-        pulse-train device.
+        optional compiled kernels (extra ``fast``): the same bits for an affine response with additive or no cycle
+        noise, otherwise the same pulse model with other random bits. Needs a pulse-train device.
     blas_threads : int or None
         BLAS threads during training (default 1, restored afterwards; None leaves them alone). The matrices
         of a mini-batch of 10 are too small for threads to pay off, and on a machine shared with other jobs
@@ -105,19 +140,27 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         The reference simulator's tile periphery (:mod:`aimc_theory.periphery`): a learned output scale per
         tile, IO (DAC, ADC, output noise, noise and bound management) on the forward and backward reads, and
         the split of a layer into tiles of at most ``max_input_size`` columns (each tile its own devices,
-        update-rule state and output scale). Default (None or :data:`aimc_theory.periphery.OFF`): none,
-        the same bits as without it. Its IO noise draws from a stream of its own, seeded by ``seed``.
+        update-rule state and output scale), and the mapping of every tile's weights to +-``weight_scaling_omega``
+        of the range (a fixed digital scale per tile or row; the update's error divided by it). Default (None or
+        :data:`aimc_theory.periphery.OFF`): none, the same bits as without it. Its IO noise draws from a stream of
+        its own, seeded by ``seed``.
     init : {"glorot", "torch"}
         Initial weights: Glorot-uniform with zero biases, or torch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
         for weights and biases (:meth:`aimc_theory.architectures.Architecture.init`).
+    lr_schedule : (step_size, gamma), optional
+        torch's ``StepLR(step_size, gamma)`` as the authors' scripts step it (once per epoch): epoch e (from 0)
+        trains with every rate that follows the optimizer's lr (:data:`FOLLOWS_LR`) and the digital lr times
+        gamma^(e // step_size). Default None: constant rates (the same bits as before the option existed).
 
     Returns
     -------
     TrainResult
         ``test_accuracy``, ``train_loss`` and ``test_curve`` per epoch, ``seconds_per_epoch``,
-        ``final_weights`` (the logical weights: each tile's weights times its output scale), the periphery's
-        settings, ``init`` and ``out_scale`` (per epoch, the mean learned output scale of every layer; empty
-        without ``out_scaling``).
+        ``final_weights`` (the logical weights: each tile's weights times its mapping and output scales), the
+        periphery's settings, ``init`` and ``out_scale`` (per epoch, the mean learned output scale of every layer;
+        empty without ``out_scaling``), ``mapping_scale`` (the mean mapping scale m of every layer; empty without
+        mapping), ``transfer_pulses`` (per epoch and layer, the pulses written to C per weight so far, for the
+        compounds tt-v2, agad, e-rider-chopped; else empty) and ``lr_schedule``.
 
     ``reference_offset`` = (mean, std): the gradient array (the residual array of two-array algorithms)
     of every layer gets a per-element reference error drawn N(mean, std^2) (P2 Tables 1-2), seeded.
@@ -130,6 +173,7 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     lr = require_positive("lr", lr)
     from .simulation import check_seed
     seed = check_seed(seed)
+    lr_schedule = check_lr_schedule(lr_schedule)
     net = check_training_size(dataset, architecture, hidden, device, main, batch_size)
     check_network_pulses(device, lr)
     spec = registry.spec(algorithm)
@@ -141,7 +185,14 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     rng = np.random.default_rng(seed)
     layers = net.init(rng, method=init)
     host = main if spec.two_arrays else device      # the array that holds the visible weights
-    if not all(np.all((W > host.response.lo) & (W < host.response.hi)) for W, _ in layers):
+    if periphery.mapping:       # the stored weights reach +-omega (aihwkit clips what does not fit; refused here)
+        omega, bound = periphery.weight_scaling_omega, min(host.response.hi, -host.response.lo)
+        if not omega < bound:
+            raise InputError("weight_scaling_omega", f"must lie in (0, {bound:g}): the mapped weights reach +-omega "
+                                                     f"and must fit in the weight range ({host.response.lo:g}, "
+                                                     f"{host.response.hi:g}) of {host.response.describe()} "
+                                                     f"(got {omega:g})")
+    elif not all(np.all((W > host.response.lo) & (W < host.response.hi)) for W, _ in layers):
         raise InputError("response", f"the initial weights (|w| up to {max(np.abs(W).max() for W, _ in layers):.3g}) "
                                        f"do not fit the weight range ({host.response.lo:g}, {host.response.hi:g})")
     shapes = [W.shape for W, _ in layers]
@@ -150,7 +201,13 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     layout = tiles.layout if tiles is not None else [[(slice(None), slice(None))] for _ in layers]
     units = [(k, rs, cs) for k, lay in enumerate(layout) for rs, cs in lay]
     by_layer = [[u for u, unit in enumerate(units) if unit[0] == k] for k in range(len(layers))]
-    blocks = [layers[k][0][rs, cs] for k, rs, cs in units]
+    if periphery.mapping:       # each tile stores W0 / m_t (aihwkit apply_weight_scaling)
+        blocks = [tiles.map_weights(k, t, layers[k][0][rs, cs])
+                  for k, lay in enumerate(layout) for t, (rs, cs) in enumerate(lay)]
+        lr_scales = [tiles.lr_scale(k, t) for k, lay in enumerate(layout) for t in range(len(lay))]
+    else:
+        blocks = [layers[k][0][rs, cs] for k, rs, cs in units]
+        lr_scales = [1.0] * len(units)
     devices = [device] * len(units)
     if reference_offset is not None:
         mean, std = float(reference_offset[0]), float(reference_offset[1])
@@ -165,8 +222,17 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         devices = [_varied(d, variation, B.size, var_rng) for d, B in zip(devices, blocks)]
         if spec.two_arrays:
             mains = [_varied(main, variation, B.size, var_rng) for B in blocks]
-    algs = [registry.build(algorithm, lr, devices[u], mains[u], seed=seed + u, **(options or {}))
-            for u in range(len(units))]
+
+    def build(u: int, factor: float):
+        """Unit u's update rule with the rates that follow the optimizer's lr times ``factor`` (the schedule's
+        and the mapping's lr scale; 1: the rule as given)."""
+        if factor == 1.0:
+            return registry.build(algorithm, lr, devices[u], mains[u], seed=seed + u, **(options or {}))
+        rate, opts = scaled_rates(algorithm, lr, options, factor)
+        return registry.build(algorithm, rate, devices[u], mains[u], seed=seed + u, **opts)
+
+    algs = [build(u, lr_scales[u]) for u in range(len(units))]
+    unit_lr = [lr * s for s in lr_scales]          # the tiles' rates of digital SGD's in-place update
     params = [B.reshape(1, -1).copy() for B in blocks]
     biases = [b.copy() for _, b in layers]
     states = [alg.init(p) for alg, p in zip(algs, params)]
@@ -186,17 +252,26 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
         return out
 
     def logical():
-        """The layers' weights as the network uses them: each tile's times its output scale."""
+        """The layers' weights as the network uses them: each tile's times its mapping and output scales."""
         out = current()
-        if tiles is not None and periphery.out_scaling:
+        if tiles is not None and (periphery.out_scaling or periphery.mapping):
             for k, (W, _) in enumerate(out):
-                for t, (rs, cs) in enumerate(tiles.layout[k]):
-                    W[rs, cs] *= tiles.alpha[k][t]
+                tiles.logical(k, W)
         return out
+
+    def pulses_to_c() -> list:
+        """Per layer, the pulses the compounds' transfers wrote to C so far per weight ([] for other rules)."""
+        if not all(getattr(st, "pulses", None) is not None for st in states):
+            return []
+        return [float(sum(states[u].pulses.sum() for u in by_layer[k]) / (shapes[k][0] * shapes[k][1]))
+                for k in range(len(shapes))]
 
     n = dataset.x_train.shape[0]
     losses, tests, secs = [], [], []
     scales = []                 # per epoch, the mean learned output scale of every layer
+    pulses = []                 # per epoch, the pulses written to C per weight of every layer (compounds)
+    factor = 1.0                # the schedule's factor on the rates that follow the optimizer's lr
+    mapped = tiles.mean_mapping() if tiles is not None else []
     if tiles is not None:
         tiles.record = periphery.out_scaling        # the reads feed the output scales' gradient
     if backend != "numpy" and not any(d is not None and d.trains is not None for d in devices + mains):
@@ -209,10 +284,16 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     def finished():     # Ctrl-C: the finished epochs, a shorter run (no final weights: they are mid-epoch)
         d = min(len(tests), len(scales)) if periphery.out_scaling else len(tests)
         return (TrainResult(algorithm, tests[d - 1], losses[:d], tests[:d], secs[:d], seed, [], periphery.as_dict(),
-                            init, scales[:d]) if d else None), f"{d} of {epochs} epochs of {algorithm} (seed {seed})"
+                            init, scales[:d], mapped, pulses[:d], lr_schedule) if d else None), \
+            f"{d} of {epochs} epochs of {algorithm} (seed {seed})"
     from .simulation import keeping     # raises simulation.Interrupted with .partial (the TrainResult or None)
     with pulse_backend(backend), _blas_threads(blas_threads), keeping(finished):
         for epoch in range(epochs):
+            if lr_schedule is not None and lr_schedule[1] ** (epoch // lr_schedule[0]) != factor:
+                factor = lr_schedule[1] ** (epoch // lr_schedule[0])     # StepLR: the rates of this epoch
+                algs = [build(u, factor * lr_scales[u]) for u in range(len(units))]
+            e_lr = [x * factor for x in unit_lr] if factor != 1.0 else unit_lr
+            e_blr = b_lr * factor if factor != 1.0 else b_lr
             order = rng.permutation(n)
             t0 = time.perf_counter()
             total, count, last = 0.0, 0, t0
@@ -232,13 +313,14 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
                 for k, (a, delta) in enumerate(grads):
                     # every tile of layer k with its factors (a[:, C_t], alpha_t delta[:, R_t])
                     for u, (a_u, d_u) in zip(by_layer[k], tiles.factors(k, a, delta) if tiles else ((a, delta),)):
-                        if not (dgemm and _sgd_in_place(dgemm, params[u].reshape(tile_shapes[u]), a_u, d_u, lr)):
+                        if not (dgemm and _sgd_in_place(dgemm, params[u].reshape(tile_shapes[u]), a_u, d_u,
+                                                        e_lr[u])):
                             # params[u] is replaced by the update: a pulse-train device may write it in place
                             g = Rank1Batch(a_u[None], d_u[None], inplace=True)
                             params[u], states[u] = algs[u].update(g, states[u], params[u], rng)
                     if tiles is not None:
-                        tiles.step_scales(k, delta, b_lr)          # after the tiles used the old scales
-                    biases[k] -= b_lr * delta.sum(axis=0)
+                        tiles.step_scales(k, delta, e_blr)         # after the tiles used the old scales
+                    biases[k] -= e_blr * delta.sum(axis=0)
                 now = time.perf_counter()
                 if progress and now - last > 0.5:
                     last = now
@@ -248,9 +330,42 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
             tests.append(net.accuracy(current(), dataset.x_test, dataset.y_test, mvm=tiles))
             if periphery.out_scaling:
                 scales.append(tiles.mean_scales())
+            written = pulses_to_c()
+            if written:
+                pulses.append(written)
             if progress:
                 progress(_bar(epoch, epochs, n, n, n / secs[-1], losses[-1]) + f" test acc {tests[-1]:.4f}\n")
-    return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, logical(), periphery.as_dict(), init, scales)
+    return TrainResult(algorithm, tests[-1], losses, tests, secs, seed, logical(), periphery.as_dict(), init, scales,
+                       mapped, pulses, lr_schedule)
+
+
+def check_lr_schedule(schedule) -> tuple[int, float] | None:
+    """``(step_size, gamma)`` checked: step_size an integer >= 1 (epochs), gamma a number in (0, 1] (torch's StepLR;
+    the authors': 15, 0.5); None passes."""
+    if schedule is None:
+        return None
+    try:
+        step, gamma = schedule
+    except (TypeError, ValueError):
+        raise InputError("lr_schedule", f"must be (step_size, gamma), e.g. (15, 0.5) (got {schedule!r})") from None
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise InputError("lr_schedule", f"step_size must be an integer >= 1 (epochs between two decays) "
+                                        f"(got {step!r})")
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.number)) or not np.isfinite(gamma) \
+            or not 0 < gamma <= 1:
+        raise InputError("lr_schedule", f"gamma must be a number in (0, 1], the factor per step (got {gamma!r})")
+    return int(step), float(gamma)
+
+
+def scaled_rates(algorithm: str, lr: float, options: dict | None, factor: float) -> tuple[float, dict]:
+    """(lr, options) of ``algorithm`` with the rates that follow the optimizer's lr (:data:`FOLLOWS_LR`) times
+    ``factor``; the options complete (the algorithm's defaults filled in)."""
+    opts = registry.with_defaults(algorithm, dict(options or {}))
+    follows = FOLLOWS_LR.get(algorithm, ("lr",))
+    for name in follows:
+        if name != "lr":
+            opts[name] = opts[name] * factor
+    return (lr * factor if "lr" in follows else lr), opts
 
 
 def check_training_size(dataset, architecture: str, hidden, device: Device, main: Device | None, batch_size: int):

@@ -146,10 +146,16 @@ def _rows() -> list[Parameter]:
     ]
     # the algorithms' options, from the registry: each names the algorithms it applies to
     for opt in OPTIONS.values():
+        # train's own row where an algorithm has network defaults for the option (AlgorithmSpec.network_defaults)
+        own = defaults_text(opt.name, network=True) != defaults_text(opt.name)
         rows.append(P(opt.name, "int" if opt.kind is int else "float", None,
-                      f"{opt.help} ({defaults_text(opt.name)})", _SCALAR + ("train",)
+                      f"{opt.help} ({defaults_text(opt.name)})", _SCALAR + (() if own else ("train",))
                       + (("cost",) if opt.name in _COST_OPTIONS else ()),
                       valid=opt.valid, group=_OPTIONS))
+        if own:
+            rows.append(P(opt.name, "int" if opt.kind is int else "float", None,
+                          f"{opt.help} (network {defaults_text(opt.name, network=True)}; the scalar commands: "
+                          f"{defaults_text(opt.name)})", ("train",), valid=opt.valid, group=_OPTIONS))
     rows += [
         # variation between devices
         P("gain_dtod", "float", 0.0, "device-to-device log-normal step gain sigma (P2 eq. 103); at most 100: the "
@@ -168,6 +174,9 @@ def _rows() -> list[Parameter]:
         P("steps", "int", 5000, "steps per chain", ("simulate",), valid=">= 1"),
         P("steps", "int", 1000, "p1-fig2: iterations (default 1000, as published)", ("reproduce",), valid=">= 1"),
         P("chains", "int", 1000, "independent chains", ("simulate", "cost"), valid=">= 1"),
+        P("tolerance", "float", 0.01, "steps_to_tolerance: the first recorded step from which |chain mean of the "
+          "read-out weight - w*| <= TOL at every later record (records every steps // 10000 steps, at least 1)",
+          ("simulate",), valid="> 0"),
         P("chains", "int", 1000, "number of devices", ("calibrate",), valid=">= 1"),
         P("seed", "int", 0, "random seed", ("simulate", "calibrate", "reproduce", "train", "cost"), valid=SEED_RANGE),
         P("seed", "int", 0, "seed of the device draws", ("fixed-point", "presets"), valid=SEED_RANGE),
@@ -239,7 +248,14 @@ def _rows() -> list[Parameter]:
           ("reproduce",),
           choices=("authors", "matched"), group=_TABLE8),
         P("no_out_scaling", "flag", False, "p1-table8: the authors' configuration without the learned output scale "
-          "(the ablation that decides Pow gamma 1 Analog SGD)", ("reproduce",), group=_TABLE8),
+          "(the ablation that decides Pow gamma 1 Analog SGD); p2-table2 with --weight-scaling-omega: the mapping "
+          "without the learned output scale", ("reproduce",), group=_TABLE8),
+        P("weight_scaling_omega", "float", None, "p1-table8, p2-table2: map every tile's initial weights to +-omega "
+          "of the device range (the reference simulator's weight_scaling_omega, column-wise as the authors' scripts "
+          "set weight_scaling_columnwise) with a fixed digital scale per output row; p2-table2 adds the learned "
+          "output scale the authors' scripts pair it with. Default: no mapping (p1-table8: the authors' script "
+          "leaves omega 0 for Analog SGD and TT-v1; p2-table2: P2's scripts are not public; the authors' P1 "
+          "scripts use 0.3 for TT-v2, 0.6 for c-TTv2 and AGAD)", ("reproduce",), valid="> 0", group=_TABLE8),
         P("dataset", "str", None, "p1-table8, p2-table2: fashion-mnist (default; Debian package "
           "dataset-fashion-mnist), digits (built in) or a directory of IDX files (the published runs: MNIST)",
           ("reproduce",), group=_TABLE8),
@@ -253,7 +269,7 @@ def _rows() -> list[Parameter]:
           "simulator's runs)", ("reproduce",), valid=SEED_RANGE, group=_TABLE8),
         P("epochs", "int", None, "p1-table8, p2-table2: epochs (default 6 for p1-table8, whose runs that learn "
           "leave chance only at epoch 4-5, and 3 for p2-table2; P2 ran 40; P1's published runs: 30, with the lr "
-          "halved after 15, which is not modelled)", ("reproduce",), valid=">= 1", group=_TABLE8),
+          "halved after 15, as p1-table8 runs it)", ("reproduce",), valid=">= 1", group=_TABLE8),
         # reproduce p2-table2 (arXiv 2602.21321 Table 2, FCN rows; --dataset, --train-size, --test-size,
         # --subset-seed and --epochs as p1-table8, with the same defaults)
         P("grid", "str", None, "p2-table2: the cells MEAN:STD[,...] of the reference offset on the gradient array, "
@@ -295,6 +311,22 @@ def _rows() -> list[Parameter]:
         P("init", "str", "glorot", "initial weights: glorot (uniform, zero biases) or torch (torch's default "
           "U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, as the reference runs)", ("train",),
           choices=("glorot", "torch"), group=_PERIPHERY),
+        P("out_scaling_columnwise", "flag", False, "with --out-scaling: one learned scale per output row of a tile "
+          "instead of one per tile (the reference simulator's out_scaling_columnwise)", ("train",), group=_PERIPHERY),
+        P("weight_scaling_omega", "float", 0.0, "map every tile's initial weights to +-omega of the weight range: "
+          "stored W0 / m with a fixed digital scale m = max|W0| / omega applied to every read, the update's error "
+          "divided by m (the reference simulator's weight_scaling_omega); 0: no mapping (default); must lie inside "
+          "the range of the array that holds the weights", ("train",), valid=">= 0", group=_PERIPHERY),
+        P("weight_scaling_columnwise", "flag", False, "with --weight-scaling-omega: one mapping scale per output row "
+          "(weight_scaling_columnwise)", ("train",), group=_PERIPHERY),
+        P("weight_scaling_lr_compensation", "flag", False, "with --weight-scaling-omega: the tile's learning rate "
+          "divided by the mean mapping scale instead of the error by the whole scale "
+          "(weight_scaling_lr_compensation; changes the rates that follow the optimizer's lr, e.g. a compound's "
+          "transfer)", ("train",), group=_PERIPHERY),
+        P("lr_step", "str", None, "STEP:GAMMA: multiply the rates that follow the optimizer's lr (SGD's lr, the "
+          "transfer rate of residual-learning, rider, e-rider and of the compounds; the digital lr of biases and "
+          "output scales) by GAMMA every STEP epochs, as torch's StepLR(STEP, GAMMA) (the authors' scripts: 15:0.5); "
+          "default: constant", ("train",), metavar="STEP:GAMMA", group=_PERIPHERY),
         # presets, fit
         P("name", "str", None, "one preset (default: all)", ("presets",), positional=True, metavar="NAME"),
         P("data", "str", None, "CSV with columns direction (up/down), pulse, w (or g, conductance) and optionally "

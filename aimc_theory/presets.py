@@ -340,13 +340,16 @@ class PresetVariation:
         return Population(s_plus, s_minus, clipped, k_up, k_down, b_min, b_max, offsets, params)
 
 
-def pulse_devices(preset: Preset, population, pulses: int, w0=None, rng=None) -> tuple[np.ndarray, np.ndarray]:
+def pulse_devices(preset: Preset, population, pulses: int, w0=None, rng=None,
+                  backend: str = "numpy") -> tuple[np.ndarray, np.ndarray]:
     """Measured: ``pulses`` alternating up/down pulses (up first) on every device of ``population`` (a
     :class:`~aimc_theory.variation.Population`), pulse level, no cycle noise; ``w0``: the start (default the
     middle of the mean range, moved by each device's offset). Returns (middle, drift): the mean of the last
     up/down pair (a device that converged sits at its SP, the 2-cycle's middle, or at the bound it drifted
     to) and the change of the weight over the last pair (about 0 when converged; the sign of the drift of a
-    device still on its way to a bound)."""
+    device still on its way to a bound). ``backend`` "exact": the compiled loop of
+    :mod:`aimc_theory.kernels_chains` where numba is installed and it repeats this loop's bits (affine responses
+    without cycle noise: the reference simulator's soft-bounds and linear-step presets), else NumPy."""
     from .device import Device
     dev = population.device(Device(preset.response(), dw_min=preset.dw_min))
     off = 0.0 if population.offsets is None else population.offsets
@@ -358,14 +361,23 @@ def pulse_devices(preset: Preset, population, pulses: int, w0=None, rng=None) ->
             prev2, prev = prev, w
             w = dev.pulse(w, 1.0 if k % 2 == 0 else -1.0, rng)
     else:
-        w, prev, prev2 = _alternate(dev, w, pulses)
+        w, prev, prev2 = _alternate(dev, w, pulses, backend)
     return 0.5 * (w + prev), w - prev2          # prev2: after the previous down pulse, one pair earlier
 
 
-def _alternate(dev, w: np.ndarray, pulses: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _alternate(dev, w: np.ndarray, pulses: int, backend: str = "numpy") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``pulses`` alternating pulses (up first) without cycle noise: the arithmetic of ``Device.pulse`` with a
     scalar sign, operation for operation (the same bits; a test compares), without its per-call dispatch (this
-    loop runs ~10^5 pulses per device). Returns the last three states (w_N, w_N-1, w_N-2)."""
+    loop runs ~10^5 pulses per device). Returns the last three states (w_N, w_N-1, w_N-2). ``backend`` "exact":
+    the compiled loop where it covers the device (:func:`aimc_theory.kernels_chains.alternate`, the same bits)."""
+    if backend not in ("numpy", "exact"):
+        raise InputError("backend", f"must be numpy or exact (got {backend!r})")
+    if backend == "exact":
+        try:
+            from . import kernels_chains
+            return kernels_chains.alternate(dev, np.asarray(w, dtype=float).reshape(-1), pulses)
+        except InputError:                  # numba absent or the device not covered: the NumPy loop
+            pass
     resp, size = dev.response, float(dev.dw_min)
     el = dev.elements(np.shape(w))
     off = None if dev._no_offset else dev.offset

@@ -164,7 +164,7 @@ def _reproduce_table_p2(result) -> None:
     d = result.data
     print(f"P2 Table 2, FCN rows (arXiv 2602.21321): {d['dataset']} {d['train_size']}/{d['test_size']}, "
           f"{d['epochs']} epochs, {d['seeds']} seed(s); P2: MNIST 60000/10000, {d['paper_epochs']} epochs")
-    print(f"configuration: {describe()}")
+    print(f"configuration: {describe(d.get('mapping'))}")
     head = "".join(f" {LABEL[a] + ' ours ± SE':>21s} {'P2':>6s}" for a in ALGORITHMS)
     print(f"{'ref mean':>8s} {'ref std':>7s}{head}")
     for mean, std in d["grid"]:
@@ -182,6 +182,13 @@ def _reproduce_table_p2(result) -> None:
     for r in d["rows"]:
         for x in r.get("diverged", []):
             print(f"{r['label']} at ({r['ref_mean']:g}, {r['ref_std']:g}), seed {x['seed']}: {x['message']}")
+    for r in d["rows"]:
+        if r.get("transfer_pulses_per_epoch"):
+            last = r["transfer_pulses_per_epoch"][-1]
+            print(f"pulses written to C per weight after {len(r['transfer_pulses_per_epoch'])} epochs, {r['label']} "
+                  f"at ({r['ref_mean']:g}, {r['ref_std']:g}): " + ", ".join(f"layer {k + 1} {x:.3g}"
+                                                                          for k, x in enumerate(last))
+                  + "; test % per epoch " + " ".join(f"{100 * x:.1f}" for x in r["test_accuracy_per_epoch"]))
     print(f"accuracies in %; SE: binomial over the test set and the seeds' spread (*: over the seeds that did not "
           f"diverge). {d['layout_note']}. "
           f"E-RIDER here is aihwkit's ChoppedTransferCompound as P2 ran it; P2's equations are the scalar "
@@ -232,7 +239,18 @@ def train(result) -> None:
     print(f"data: {sub.get('train_size')} train / {sub.get('test_size')} test samples"
           + (f" (stratified subset, seed {sub['subset_seed']})" if sub.get("subset_seed") is not None else "")
           + f"; init {d.get('init', 'glorot')}; periphery: {d.get('periphery_description', 'none')}")
+    net = d.get("network_defaults")
+    if net:                 # the tracking algorithms' network defaults that ran, and where they come from
+        print("network defaults (not the scalar commands'; an option given wins): " + "; ".join(
+            f"{name} " + ", ".join(f"{k.replace('_', '-')} {v:g}" for k, v in used.items())
+            + f" ({net['source'][name]})" for name, used in net["used"].items()))
     for r in d.get("runs", []):
+        if r.get("lr_schedule"):
+            print(f"lr schedule ({r['algorithm']}): x {r['lr_schedule']['gamma']:g} every "
+                  f"{r['lr_schedule']['step_size']} epochs (StepLR)")
+        if r.get("mapping_scale_per_layer"):
+            print(f"mapping scale m per layer ({r['algorithm']}, seed {r['seed']}): "
+                  + ", ".join(f"{x:.3g}" for x in r["mapping_scale_per_layer"]))
         if r.get("out_scale_per_epoch"):
             trace = "; ".join(f"layer {k + 1} " + " -> ".join(f"{e[k]:.3f}" for e in r["out_scale_per_epoch"])
                               for k in range(len(r["out_scale_per_epoch"][0])))
@@ -425,12 +443,14 @@ def cost(result) -> None:
         band = "" if m["steps_band"] == [None, None] else "(" + "..".join(
             "—" if s is None else f"{s:.0f}" for s in m["steps_band"]) + ")"
         stage = "—" if m["stage_pulses"] is None else f"{m['stage_pulses']:d}"
-        steps = f"{m['steps']:.0f}" if m["reached"] else "not reached"
+        steps = f"{m['steps']:.0f}" if m["reached"] else "not finished" if m["reached"] is None else "not reached"
         total = f"{m['total_pulses']:,.0f}" if m["reached"] else "—"
         print(f"{name:18s} {stage:>12s} {steps:>15s} {band:>17s} {total:>13s} {_fmt(m['final_error']):>12s}")
     print(f"training steps: {next(iter(d['methods'].values()))['theory']}; band: the steps for the target "
           "+- k SE of the chain mean (more --chains narrow it)")
-    if d["cheapest"] is not None:
+    if d.get("interrupted"):            # Ctrl-C: the finished methods only, no comparison
+        print(f"PARTIAL (interrupted): {d['partial']}; no comparison of the methods")
+    elif d["cheapest"] is not None:
         line = f"cheapest: {d['cheapest']}"
         x = d["crossover_dw_min"]
         if x is not None:
@@ -445,3 +465,31 @@ def cost(result) -> None:
 
 
 PRINTERS["cost"] = cost
+
+# simulate's keys printed in words after the others (the rest as key and value, one per line)
+SIMULATE_WORDS = ("tolerance", "steps_to_tolerance", "record_every", "pulses_per_device", "main_pulses_per_device",
+                  "pulses")
+
+
+def simulate(result) -> None:
+    """The summary's keys and values, one per line, then the steps to the tolerance and the pulses per device."""
+    d, a = result.data, result.arguments
+    for k, v in d.items():
+        if k not in SIMULATE_WORDS and not isinstance(v, dict):
+            print(f"{k:24s} {v}")
+    if "steps_to_tolerance" not in d:
+        return
+    n, every, tol = d["steps_to_tolerance"], d["record_every"], d["tolerance"]
+    ran = d.get("steps_done", a.get("steps"))
+    grain = f"records every {every} step{'s' if every > 1 else ''}"
+    print(f"{'steps_to_tolerance':24s} " + (f"{n} (|chain mean - w*| <= {tol:g} from this step to the end; {grain})"
+                                             if n is not None else
+                                             f"not reached (|chain mean - w*| > {tol:g} at the last record, step "
+                                             f"{ran // every * every}; {grain})"))
+    counts = [("array", d.get("pulses_per_device"))] + \
+        ([("main array", d["main_pulses_per_device"])] if "main_pulses_per_device" in d else [])
+    shown = ", ".join(f"{name} {v:.6g}" for name, v in counts if v is not None)
+    print(f"{'pulses_per_device':24s} {shown or 'none'} ({d['pulses']})")
+
+
+PRINTERS["simulate"] = simulate

@@ -30,7 +30,10 @@ pulses go pulse by pulse.
 
 The probability scales divide by the reference simulator's weight granularity dw_min x ``response.granularity``
 (1 except for its PowStep, 0.5^gamma, and ExpStep devices, see :mod:`aimc_theory.response.reference`). :func:`backend`
-("numba") runs the same firings pulse by pulse in the compiled kernels of :mod:`aimc_theory.kernels`.
+("numba") runs a write in one call of the compiled kernels of :mod:`aimc_theory.kernels`: for an affine response
+with additive or no cycle noise and no per-element parameters the same bits as the NumPy path (the same random
+numbers from the same Generator, the same events, the same floating-point operations); otherwise the same firings
+pulse by pulse (other bits, the same law).
 """
 from __future__ import annotations
 
@@ -50,8 +53,11 @@ _BACKEND = "numpy"       # or "numba": the compiled pulse kernels of aimc_theory
 @contextmanager
 def backend(name: str):
     """Within the block, pulse trains (:func:`batch_update`, :func:`column_transfer`) run on ``name``:
-    "numpy" (the reference path) or "numba" (:mod:`aimc_theory.kernels`, pulse by pulse in a compiled
-    loop; the same pulse model, other random bits)."""
+    "numpy" (the reference path) or "numba" (:mod:`aimc_theory.kernels`, one compiled call per write): the
+    NumPy path's bits for an affine response with additive or no cycle noise and no device-to-device variation
+    (:func:`_exact`; epochs of the FCN about 1.5-1.8x faster); otherwise (multiplicative noise, the power and
+    exponential families) pulse by pulse with other random bits and the same law; device-to-device variation is
+    not covered."""
     global _BACKEND
     if name not in ("numpy", "numba"):
         raise InputError("backend", f"must be numpy or numba (got {name!r})")
@@ -383,6 +389,11 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
     semantics; the work scales with the number of pulsed elements, not with B x out x in."""
     out, inp = batch.shape
     C, nb = batch.D.shape[:2]
+    if _BACKEND == "numba" and _exact(device) and batch.X.shape[0] in (1, C) and np.size(W) == C * out * inp \
+            and not (nb >= _COMPOSE_SAMPLES and nb * C * out * inp <= _DENSE_LIMIT and _composable(device, W.shape)):
+        new = _numba_batch(device, W, batch, lr, rng)
+        if new is not None:
+            return new
     X = batch.X if batch.X.shape[0] == C else np.broadcast_to(batch.X, (C, nb, inp))
     D = batch.D
     x_m = np.abs(X).max(axis=-1)                           # (chains, B)
@@ -393,7 +404,7 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
         return W
     # groups g = sample * chains + chain: sample-major, so that the events come in sample order
     G = nb * C
-    if _BACKEND == "numba":                               # the same uniforms as _fire draws, pulse by pulse
+    if _BACKEND == "numba" and not _exact(device):       # the same uniforms as _fire draws, pulse by pulse
         from . import kernels
         return kernels.pulse_batch(device, W, X, D, A, B, bl, rng.random((G, slots, out + inp)), rng, batch.inplace)
     Xg = X.reshape(G, inp) if C == 1 else np.swapaxes(X, 0, 1).reshape(G, inp)
@@ -442,6 +453,74 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
     return _apply_events(device, W, elem, v, bounds, rng, slots * nb, batch.inplace, slots == 1).reshape(W.shape)
 
 
+def _exact(device) -> bool:
+    """The numba backend repeats the NumPy path bit for bit (:func:`_numba_batch`, the exact kernels of
+    :mod:`aimc_theory.kernels`): an affine response, additive or no cycle noise, no per-element parameters."""
+    return device.response.affine is not None and not device.varies and not device.multiplicative
+
+
+def _numba_batch(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng) -> np.ndarray | None:
+    """:func:`batch_update` of an :func:`_exact` device in one compiled call (``kernels.exact_batch``): the same
+    scales, the same uniforms and normals from the same Generator in the same order, the same events and the same
+    floating-point operations as the NumPy path below, so the same bits (tested). Where the NumPy path would go
+    pulse by pulse (an element within reach of a bound) it goes on from the kernel's events; None: non-finite
+    inputs, run the NumPy path (nothing drawn yet)."""
+    from . import kernels
+    out, inp = batch.shape
+    C, nb = batch.D.shape[:2]
+    Wf = _target(W, batch.inplace)
+    dense = nb * C * out * inp <= _DENSE_EVENTS
+    status, slots, elem, v, per, M = kernels.exact_batch(Wf, _f64(batch.X), _f64(batch.D), lr, _exact_setup(device),
+                                                         dense, rng)
+    if status == kernels.DONE:
+        return Wf.reshape(W.shape)
+    if status == kernels.NOTHING:
+        return W
+    if status == kernels.NUMPY:
+        return None
+    reach, G = slots * nb, nb * C
+    if status == kernels.DENSE:                             # as batch_update after _apply_dense gave None
+        f = np.flatnonzero(M != 0)
+        g, ij = np.divmod(f, out * inp)
+        i, j = np.divmod(ij, inp)
+        elem = ((g % C) * out + i) * inp + j
+        bounds = np.searchsorted(g, np.arange(0, G + 1, C))
+        return _apply_events(device, W, elem, M.reshape(-1).take(f), bounds, rng, reach, batch.inplace,
+                             False).reshape(W.shape)
+    bounds = np.concatenate(([0], np.cumsum(per.reshape(nb, C).sum(axis=1))))
+    return _apply_events(device, W, elem, v if slots == 1 and not dense else v.astype(np.float32), bounds, rng, reach,
+                         batch.inplace, slots == 1 and not dense).reshape(W.shape)
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _exact_setup(device):
+    """The constants of an :func:`_exact` device's kernels (``kernels.exact_setup``), cached by their values."""
+    resp, trains = device.response, device.trains
+    return _exact_setup_of(resp.affine, float(device.dw_min), float(device.sigma_c), float(resp.granularity),
+                           float(resp.lo), float(resp.hi), trains.desired_bl, trains.update_management,
+                           trains.bl_management)
+
+
+@lru_cache(maxsize=64)
+def _exact_setup_of(aff, dw, sigma, granularity, lo, hi, desired_bl, um, blm):
+    from . import kernels
+    ta, tb, ts = _affine_tables(aff, dw, sigma, 1)
+    ones = (ta[0], ta[2], 0.5 * (tb[2] - tb[0]), 0.5 * (tb[2] + tb[0]), ts[0], ts[2])
+    far = (lo, hi, _affine_qmax(aff, lo, hi), dw, _REACH_SIGMAS * sigma * 1.0)
+    tables = _affine_tables(aff, dw, sigma, desired_bl)
+    return kernels.exact_setup(dw * granularity, desired_bl, um, blm, bool(sigma), tables, ones, far)
+
+
+def _target(W: np.ndarray, inplace: bool) -> np.ndarray:
+    """W flattened: itself when it may be written in place (a writable contiguous float64 array), else a copy."""
+    if inplace and W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64:
+        return W.reshape(-1)
+    return np.array(W, dtype=float).reshape(-1)
+
+
 def _apply_dense(device, W: np.ndarray, M: np.ndarray, rng: np.random.Generator, reach: int, inplace: bool):
     """A small tile's signed counts M (samples, chains x elements; -n UP, +n DOWN) applied sample by sample
     to the whole tile, each sample one closed-form affine map per element (identity where M is 0; a device
@@ -484,7 +563,7 @@ def _apply_events(device, W: np.ndarray, elem: np.ndarray, v: np.ndarray, bounds
     if device.response.affine is not None and (ones or not device.multiplicative):
         far = _far(device, Wf.take(elem), reach, el)
         a, c = _affine_maps(device, n, v, el, rng, ones=ones)
-        if far is True:
+        if far is True or np.all(far):        # (an elementwise test, per-element parameters: the same maps)
             scalar = np.ndim(a) == 0
             for s0, s1 in segs:
                 e = elem[s0:s1]
@@ -574,6 +653,8 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
     once (each element belongs to one column: one event per element)."""
     C, out, inp = W.shape
     cols = np.arange(inp) if columns is None else np.asarray(columns, dtype=np.int64).reshape(-1)
+    if _BACKEND == "numba" and _exact(device) and np.shape(V) == W.shape and _distinct_columns(cols, inp):
+        return _numba_transfer(device, W, V, lr, cols, rng)
     Vs = V if cols.size == inp and np.array_equal(cols, np.arange(inp)) else V[:, :, cols]
     if _BACKEND == "numba":
         from . import kernels
@@ -613,4 +694,27 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
     el = device.elements((C, out * inp))                   # the device's layout is flat
     el = None if el is None else el.reshape(-1).take(elem)
     Wf[elem] = apply_counts(device, Wf[elem], n, vcol[f, i] < 0, rng, el)   # d = -v: DOWN where v < 0
+    return Wf.reshape(W.shape)
+
+
+def _distinct_columns(cols: np.ndarray, inp: int) -> bool:
+    """Every column in range and at most once (the compiled transfer's events then touch distinct elements)."""
+    if cols.size <= 1:
+        return cols.size == 0 or 0 <= cols[0] < inp
+    if cols.min() < 0 or cols.max() >= inp:
+        return False
+    d = np.diff(cols)
+    return bool(np.all(d == 1)) or np.unique(cols).size == cols.size
+
+
+def _numba_transfer(device, W, V, lr: float, cols, rng) -> np.ndarray:
+    """:func:`column_transfer` of an :func:`_exact` device in one compiled call (``kernels.exact_transfer``): the
+    NumPy path's scales, uniforms, normals, events and operations, so the same bits (tested); where an element is
+    within reach of a bound (or without cycle noise) :func:`apply_counts` writes the kernel's events."""
+    from . import kernels
+    status, Wf, elem, n, down = kernels.exact_transfer(W, V, cols, lr, _exact_setup(device), rng)
+    if status == kernels.NOTHING:
+        return W
+    if status == kernels.EVENTS:
+        Wf[elem] = apply_counts(device, Wf[elem], n, down, rng, None)
     return Wf.reshape(W.shape)

@@ -116,6 +116,10 @@ class AlgorithmSpec:
     population_theory: str | Callable | None = None
     theory_uses_w0: bool = False      # the fixed point depends on the initial (main) weight
     defaults: tuple = ()              # (option, value) pairs: this algorithm's own defaults (else OPTIONS')
+    # (option, value) pairs ``train`` uses instead of the defaults above on networks, and where they come from
+    # (train prints it); the scalar commands (simulate, fixed-point, cost, sweep's points) never use them
+    network_defaults: tuple = ()
+    network_source: str = ""
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -123,18 +127,28 @@ class AlgorithmSpec:
         return tuple(n for n, p in inspect.signature(self.build).parameters.items() if p.kind is p.KEYWORD_ONLY)
 
 
-def default(name: str, option: str):
-    """The default of ``option`` for algorithm ``name``: its own (:attr:`AlgorithmSpec.defaults`), else the
-    option's."""
-    return dict(spec(name).defaults).get(option, OPTIONS[option].default)
+def default(name: str, option: str, network: bool = False):
+    """The default of ``option`` for algorithm ``name``: with ``network`` its network default
+    (:attr:`AlgorithmSpec.network_defaults`, what ``train`` uses), else its own (:attr:`AlgorithmSpec.defaults`),
+    else the option's."""
+    s = spec(name)
+    own = dict(s.defaults) | (dict(s.network_defaults) if network else {})
+    return own.get(option, OPTIONS[option].default)
 
 
-def defaults_text(option: str) -> str:
-    """"default X; the algorithms that take it", or with defaults of their own "default X: a, b; Y: c"."""
+def network_defaults(name: str) -> dict:
+    """The options ``train`` sets for algorithm ``name`` on networks instead of its scalar defaults (empty for
+    most algorithms; :attr:`AlgorithmSpec.network_source` says where they come from)."""
+    return dict(spec(name).network_defaults)
+
+
+def defaults_text(option: str, network: bool = False) -> str:
+    """"default X; the algorithms that take it", or with defaults of their own "default X: a, b; Y: c" (with
+    ``network``: the defaults ``train`` uses)."""
     users = [n for n, s in ALGORITHMS.items() if option in s.options]
     values: dict = {}
     for n in users:
-        values.setdefault(default(n, option), []).append(n)
+        values.setdefault(default(n, option, network), []).append(n)
     if len(values) <= 1:
         return f"default {OPTIONS[option].default if not values else next(iter(values)):g}; {', '.join(users)}"
     return "default " + "; ".join(f"{v:g}: {', '.join(ns)}" for v, ns in values.items())
@@ -210,9 +224,17 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {s.name: s for s in (
     AlgorithmSpec("residual-learning-v2", "RL v2: digital EMA buffer H of P, one threshold pulse to W "
                   "(P1 section 5)", _residual_learning_v2, two_arrays=True, main_pulse_threshold="threshold"),
     AlgorithmSpec("rider", "RIDER: RL with a digital SP estimate Q <- EMA(P) (P2 Algorithm 2, eq. 11-12)", _rider,
-                  two_arrays=True, fixed_point="rider", final_keys=_tracking_keys, theory_uses_w0=True),
+                  two_arrays=True, fixed_point="rider", final_keys=_tracking_keys, theory_uses_w0=True,
+                  network_defaults=(("gamma", 0.1), ("beta", 0.1), ("eta", 0.03)),
+                  network_source="gamma: P2's FCN mixing weight (arXiv 2602.21321 Table 5, E-RIDER's gamma; P2 ran "
+                                 "no RIDER network); beta, eta: measured on digits (docs/cli.md, train), P2's rates "
+                                 "do not map"),
     AlgorithmSpec("e-rider", "E-RIDER: RIDER with a chopper and a filtered reference (P2 Algorithm 3, "
-                  "eq. 17-18)", _e_rider, two_arrays=True, final_keys=_tracking_keys),
+                  "eq. 17-18)", _e_rider, two_arrays=True, final_keys=_tracking_keys,
+                  network_defaults=(("gamma", 0.1), ("beta", 0.1), ("eta", 0.3), ("chop_prob", 0.05)),
+                  network_source="gamma, chop-prob: P2's FCN values (arXiv 2602.21321 Table 5: gamma, in_chop_prob "
+                                 "per read); beta, eta: measured on digits (docs/cli.md, train), P2's rates do not "
+                                 "map"),
     # the reference simulator's compounds as P2 ran them (defaults: P2's FCN hyperparameters, Table 5)
     AlgorithmSpec("tt-v2", "TT-v2 as aihwkit's BufferedTransferCompound: one column of A per step into a digital "
                   "buffer, thresholded pulses to C (P2's baseline)", _tt_v2, two_arrays=True,
@@ -257,6 +279,9 @@ def register(spec: AlgorithmSpec, options: tuple = ()) -> AlgorithmSpec:
     missing = [o for o in spec.options if o not in OPTIONS]
     if missing:
         raise InputError(missing[0], f"option of {spec.name} without an Option entry (default, help)")
+    foreign = [o for o, _ in spec.network_defaults if o not in spec.options]
+    if foreign:
+        raise InputError(foreign[0], f"a network default of {spec.name} that it does not take")
     ALGORITHMS[spec.name] = spec
     return spec
 
@@ -267,17 +292,18 @@ def spec(name: str) -> AlgorithmSpec:
     return ALGORITHMS[name]
 
 
-def with_defaults(name: str, options: dict) -> dict:
-    """All options of ``name``: the given ones, the algorithm's own defaults (:attr:`AlgorithmSpec.defaults`)
-    or those of :data:`OPTIONS` for the rest. An option
-    the algorithm does not take is an error naming its flag (never silently ignored)."""
+def with_defaults(name: str, options: dict, network: bool = False) -> dict:
+    """All options of ``name``: the given ones, the algorithm's own defaults (:attr:`AlgorithmSpec.defaults`;
+    with ``network`` its :attr:`AlgorithmSpec.network_defaults` first, as ``train`` runs it) or those of
+    :data:`OPTIONS` for the rest. An option the algorithm does not take is an error naming its flag (never
+    silently ignored)."""
     s = spec(name)
     unknown = sorted(set(options) - set(s.options))
     if unknown:
         raise InputError(unknown[0],
                          f"does not apply to {name}; its options: "
                          + (", ".join(OPTIONS[o].flag for o in s.options) or "none"))
-    own = dict(s.defaults)
+    own = dict(s.defaults) | (dict(s.network_defaults) if network else {})
     return {o: OPTIONS[o].kind(options[o]) if o in options else own.get(o, OPTIONS[o].default) for o in s.options}
 
 

@@ -113,7 +113,9 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
     def readout(params, state):
         return params + gamma * state.P if gamma else params
 
-    return Algorithm("residual-learning", init, update, readout, devices=(device_p, device_w), lr=lr)
+    return Algorithm("residual-learning", init, update, readout,
+                     config=("residual-learning", lr, beta, gamma, device_p, device_w, transfer_every, read_noise, p0,
+                             columns_per_transfer), devices=(device_p, device_w), lr=lr)
 
 
 def threshold_transfer(H_half: np.ndarray, dw_min: float) -> tuple[np.ndarray, np.ndarray]:
@@ -168,4 +170,6 @@ def residual_learning_v2(lr: float, beta: float, gamma: float, device_p: Device,
     def readout(params, state):
         return params + gamma * state.P if gamma else params
 
-    return Algorithm.with_info("residual-learning-v2", init, step, readout, devices=(device_p, device_w), lr=lr)
+    return Algorithm.with_info("residual-learning-v2", init, step, readout,
+                               config=("residual-learning-v2", lr, beta, gamma, device_p, device_w, read_noise, dw, p0),
+                               devices=(device_p, device_w), lr=lr)

@@ -229,10 +229,14 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
     progress : callable(step, steps, seconds), optional
         Called at the first step boundary 0.5 s after the start (so the first ETA comes within 2 s unless one
         step takes longer), then about twice a second.
-    backend : {"numpy", "numba", "auto"}
+    backend : {"numpy", "numba", "auto", "exact"}
         "numba": the compiled kernel of :mod:`aimc_theory.kernels` (optional extra ``fast``; analog/digital
         SGD on the scalar quadratic, expected update), the same bits as "numpy" several times faster;
-        "auto": "numba" where it is installed and covers the run, else "numpy".
+        "auto": "numba" where it is installed and covers the run, else "exact"; "exact": the compiled kernels of
+        :mod:`aimc_theory.kernels_chains` where numba is installed and they repeat the NumPy path's bits for
+        this run (analog/digital SGD, Residual Learning v1/v2, RIDER and E-RIDER on the scalar quadratic with
+        expected-update devices whose compiled response is checked bit for bit; RIDER's
+        :class:`aimc_theory.tracking.QWindow` observable), else "numpy": the same numbers, several times faster.
     dtype : numpy.float64 or numpy.float32
         Precision of the weights and of the per-step arithmetic (the time averages accumulate in float64).
         float32 draws float32 normals (another random stream) and runs ~1.2-1.3x faster; its rounding
@@ -259,8 +263,8 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
     seed = check_seed(seed)
     if isinstance(burn_in, bool) or not 0 <= require_finite("burn_in", burn_in) < 1:
         raise InputError("burn_in", f"must be a real number in [0, 1) (got {burn_in!r})")
-    if not isinstance(backend, str) or backend not in ("numpy", "numba", "auto"):
-        raise InputError("backend", f"must be numpy, numba or auto (got {backend!r})")
+    if not isinstance(backend, str) or backend not in ("numpy", "numba", "auto", "exact"):
+        raise InputError("backend", f"must be numpy, numba, auto or exact (got {backend!r})")
     given_dtype = dtype
     try:
         dtype = None if dtype is None else np.dtype(dtype)
@@ -280,6 +284,19 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
                     backend = "numba"
                 except InputError:
                     pass
+        if backend == "numpy":
+            backend = "exact"
+    chain_plan = None
+    if backend == "exact":          # a compiled kernel only where it gives the NumPy path's bits
+        backend = "numpy"
+        if dtype == np.float64:
+            from . import kernels
+            if kernels.available():
+                from . import kernels_chains
+                try:
+                    chain_plan = kernels_chains.plan(objective, algorithm, observables, chains)
+                except InputError:
+                    pass
     if backend == "numba":
         from . import kernels
         kernels.plan(objective, algorithm, observables)      # not covered: an error before any work
@@ -296,7 +313,24 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
     traj = [algorithm.readout(params, state).mean(axis=0)]
     obs = {k: np.zeros(chains) for k in (observables or {})}
     t0 = time.perf_counter()
-    if backend == "numba":
+    if chain_plan is not None:
+        traj_arr = np.empty((steps // record_every + 1, objective.dim))
+        traj_arr[0] = traj[0]
+        try:
+            params, state, sums = kernels_chains.run(objective, chain_plan, params, state, rng, steps, start,
+                                                     record_every, s1, s2, traj_arr, observables, progress,
+                                                     StepBoundary)
+        except kernels_chains.Stopped as stop:      # Ctrl-C at a chunk boundary: the steps that ran, a shorter run
+            obs.update(stop.observables)
+            res = _result(algorithm, stop.params, stop.state, s1, s2, stop.done, start,
+                          list(traj_arr[:stop.done // record_every + 1]), obs, time.perf_counter() - t0)
+            window = (f"time averages over steps {start + 1:,}..{stop.done:,}" if stop.done > start else
+                      f"no time averages (they start after the burn-in, step {start:,})")
+            raise SimulationInterrupted(res, stop.done, steps,
+                                        f"{stop.done:,} of {steps:,} steps ran; {window}") from None
+        obs.update(sums)
+        traj = list(traj_arr)
+    elif backend == "numba":
         traj_arr = np.empty(steps // record_every + 1)
         traj_arr[0] = traj[0][0]
         try:

@@ -20,6 +20,21 @@ algorithms. Configurations (``configuration``):
 ``out_scaling=False`` (``--no-out-scaling``) runs ``authors`` without the learned output scale (labelled
 "authors, no output scale"): the ablation that decides Pow gamma 1 Analog SGD.
 
+Weight mapping. The authors' script configures, for both Analog SGD and TT-v1, ``mapping.learn_out_scaling =
+True`` and ``mapping.weight_scaling_columnwise = True`` but **not** ``weight_scaling_omega`` (its line is commented
+out in their P3 scripts, absent in S2-mnist-FCN.py), so aihwkit's default omega 0 leaves the weights unmapped and
+``weight_scaling_columnwise`` has no effect: the ``authors`` configuration runs without mapping, as the script
+does. Their TT-v2 and RL-v2 settings of the same script set omega 0.3, TT-v3/TT-v4 (c-TTv2, AGAD) 0.6.
+``weight_scaling_omega=X`` (``--weight-scaling-omega X``) adds the mapping the script's
+``weight_scaling_columnwise`` would give with omega X (one fixed scale per output row of every tile,
+:mod:`aimc_theory.periphery`), labelled ", weight mapping omega X"; the device range must exceed X (tau).
+
+Learning-rate schedule. The authors' ``StepLR(step_size=15, gamma=0.5)`` is stepped once per epoch on
+``AnalogSGD``, whose lr every analog tile takes before each update: in both configurations the lr of Analog SGD,
+the transfer rate of TT-v1 (``transfer_lr`` x lr, ``scale_transfer_lr``) and the digital lr (biases, output
+scales) are halved from epoch 16 on; TT-v1's absolute ``fast_lr`` 0.01 is not (``network.train(lr_schedule=(15,
+0.5))``, :data:`aimc_theory.network.FOLLOWS_LR`).
+
 The authors' settings and their toolkit counterparts (one table; "no counterpart" says what is not modelled):
 
 ============================================  ====================  ===========================================
@@ -28,8 +43,8 @@ aihwkit setting (authors' script)             value                 toolkit
 ``AnalogSGD(lr)``, every analog setting       0.05                  ``network.train(lr=0.05)`` (Analog SGD);
                                                                     ``digital_lr=0.05`` (biases, output scales)
 digital SGD lr                                0.1                   not run (P1's DSGD 98.17 +- 0.05 is printed)
-``StepLR(15, 0.5)``                           halve lr at epoch 15  no counterpart: ``network.train`` keeps lr
-                                                                    constant; runs beyond 15 epochs say so
+``StepLR(15, 0.5)``, stepped per epoch        halve lr at epoch 15  ``lr_schedule=(15, 0.5)``: Analog SGD's lr,
+                                                                    TT-v1's transfer rate, the digital lr
 epochs / data                                 30, MNIST 60k/10k     ``epochs``, ``dataset`` (default 6 epochs,
                                                                     Fashion-MNIST 10000/2000, seed 2025)
 batch size                                    10                    ``batch_size=10``
@@ -51,6 +66,9 @@ ExpStep ``w_max_dtod``, ``w_min_dtod``        aihwkit default       no counterpa
 ``UpdateParameters``: ``desired_bl``,         31, stochastic        ``PulseTrains(desired_bl=31)``
 update and BL management, per-sample trains   compressed, on        (update and BL management on)
 ``mapping.learn_out_scaling``                 True (scalar/tile)    ``Periphery(out_scaling=True)``
+``mapping.weight_scaling_columnwise``,        True, omega 0 (not    no mapping (``weight_scaling_omega=X``:
+``weight_scaling_omega``                      set): no mapping      ``Periphery(weight_scaling_omega=X,
+                                                                    weight_scaling_columnwise=True)``)
 forward/backward ``IOParameters``             defaults (P1 Tab. 4)  ``periphery.IO_PRESETS["aihwkit"]``
 ``mapping.max_input_size``                    512 (784 -> 392+392)  ``Periphery(max_input_size=512)``
 ``mapping.digital_bias``                      digital biases        digital biases (always)
@@ -130,8 +148,7 @@ PAPER = {
     ("exp", 2.0, 0.6): ("<15", "97.19 ± 0.16"), ("exp", 2.0, 0.7): ("<15", "97.72 ± 0.07"),
     ("exp", 2.0, 0.8): ("<15", "97.06 ± 0.10"),
 }
-LR_SCHEDULE_NOTE = ("the authors halve the lr after 15 epochs (StepLR(15, 0.5)); network.train keeps it constant, "
-                    "so epochs beyond 15 differ from the published schedule")
+LR_SCHEDULE = (15, 0.5)                         # the authors' StepLR(step_size=15, gamma=0.5), stepped per epoch
 
 
 @dataclass(frozen=True)
@@ -207,11 +224,12 @@ class Configuration:
     lr: float                   # the gradient array's rate (TT-v1: fast_lr, absolute)
     digital_lr: float           # biases and output scales (the optimizer's lr)
     options: dict = field(default_factory=dict)
+    lr_schedule: tuple | None = LR_SCHEDULE     # StepLR (step_size, gamma) on the rates that follow the lr
 
     def train_kwargs(self) -> dict:
         return {"device": self.device, "main": self.main, "variation": self.variation, "periphery": self.periphery,
                 "init": self.init, "lr": self.lr, "digital_lr": self.digital_lr, "options": dict(self.options),
-                "batch_size": BATCH, "hidden": HIDDEN}
+                "batch_size": BATCH, "hidden": HIDDEN, "lr_schedule": self.lr_schedule}
 
     def settings(self) -> dict:
         """The settings as JSON (what ran)."""
@@ -222,7 +240,9 @@ class Configuration:
                "device_to_device": None if self.variation is None else
                {"dw_min_dtod": self.variation.gain, "up_down_dtod": self.variation.imbalance, "law": "normal"},
                "periphery": self.periphery.as_dict(), "init": self.init, "lr": self.lr,
-               "digital_lr": self.digital_lr, "lr_schedule": "constant", "batch_size": BATCH,
+               "digital_lr": self.digital_lr, "lr_schedule": "constant" if self.lr_schedule is None else
+               {"step_size": self.lr_schedule[0], "gamma": self.lr_schedule[1], "torch": "StepLR, per epoch"},
+               "batch_size": BATCH,
                "hidden": list(HIDDEN)}
         if self.algorithm == "tt-v1":
             out["tt_v1"] = {"gamma": self.options["gamma"], "fast_lr": self.lr, "transfer_lr": self.options["beta"],
@@ -231,21 +251,25 @@ class Configuration:
         return out
 
 
-def configure(configuration: str, row: Row, algorithm: str, out_scaling: bool = True) -> Configuration:
+def configure(configuration: str, row: Row, algorithm: str, out_scaling: bool = True,
+              weight_scaling_omega: float = 0.0) -> Configuration:
     """The devices, periphery and rates of ``row`` and ``algorithm`` ("analog-sgd" or "tt-v1") in
     ``configuration`` ("authors" or "matched"; see the module docstring's table). ``out_scaling=False`` drops
-    the authors' learned output scale (an ablation; refused for "matched", which has none)."""
+    the authors' learned output scale (an ablation; refused for "matched", which has none);
+    ``weight_scaling_omega`` > 0 adds the column-wise weight mapping (module docstring; must be below tau)."""
     if configuration not in CONFIGURATIONS:
         raise InputError("configuration", f"must be one of {', '.join(CONFIGURATIONS)} (got {configuration!r})")
     if algorithm not in ALGORITHMS:
         raise InputError("algorithm", f"must be one of {', '.join(ALGORITHMS)} (got {algorithm!r})")
+    omega = _omega(weight_scaling_omega, row)
     trains = PulseTrains(desired_bl=DESIRED_BL)
     if configuration == "authors":
         resp = (response.aihwkit_powstep(gamma=row.gamma, tau=row.tau) if row.device == "pow" else
                 response.aihwkit_expstep(gamma=row.gamma, tau=row.tau))
         dev = Device(resp, dw_min=row.dw_min, sigma_c=DW_MIN_STD, c2c_model="multiplicative", trains=trains)
         variation = Variation.reference(DW_MIN_DTOD, UP_DOWN_DTOD)
-        per = make_periphery(out_scaling=bool(out_scaling), io="aihwkit", max_input_size=MAX_INPUT_SIZE)
+        per = make_periphery(out_scaling=bool(out_scaling), io="aihwkit", max_input_size=MAX_INPUT_SIZE,
+                             weight_scaling_omega=omega, weight_scaling_columnwise=omega > 0)
         init, name = "torch", "authors" if out_scaling else "authors, no output scale"
     else:
         if not out_scaling:
@@ -255,12 +279,28 @@ def configure(configuration: str, row: Row, algorithm: str, out_scaling: bool = 
                 response.exponential(tau=row.tau, gamma=row.gamma))
         dev = Device(resp, dw_min=row.dw_min, trains=trains)
         # perfect IO and no output scale, but the reference simulator's tile split (its matched runs kept it)
-        per = make_periphery(max_input_size=MAX_INPUT_SIZE)
+        per = make_periphery(max_input_size=MAX_INPUT_SIZE, weight_scaling_omega=omega,
+                             weight_scaling_columnwise=omega > 0)
         variation, init, name = None, "glorot", "matched"
+    if omega:
+        name += f", weight mapping omega {omega:g}"
     if algorithm == "analog-sgd":
         return Configuration(name, row, algorithm, dev, None, variation, per, init, LR, LR)
     opts = {"gamma": TT_GAMMA, "beta": TRANSFER_LR * LR, "transfer_every": 1, "columns_per_transfer": 1}
     return Configuration(name, row, algorithm, dev, dev, variation, per, init, FAST_LR, LR, opts)
+
+
+def _omega(value, row: Row | None = None) -> float:
+    """``weight_scaling_omega`` checked: 0 (no mapping) or a number in (0, tau) of ``row``."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(value) \
+        and value >= 0
+    if ok and row is not None and value >= row.tau:
+        ok = False
+    if not ok:
+        bound = f"(0, {row.tau:g}) (inside the device range +-tau of {row.name})" if row is not None else "> 0"
+        raise InputError("weight_scaling_omega", f"must be a number in {bound}; 0 or unset: no mapping "
+                                                 f"(got {value!r})")
+    return float(value)
 
 
 @dataclass
@@ -285,8 +325,7 @@ class Table8Result:
                "epochs": self.epochs, "published_epochs": PUBLISHED_EPOCHS, "seeds": self.seeds, "seed": self.seed,
                "seconds": self.seconds, "paper_source": PAPER_SOURCE, "paper_digital_sgd": PAPER_DSGD,
                "fail_below": FAIL, "rows": self.rows,
-               "notes": ([LR_SCHEDULE_NOTE] if self.epochs > 15 and self.configuration != "matched" else [])
-               + ([EARLY_NOTE] if self.epochs < 10 and self.configuration != "matched" else [])}
+               "notes": [EARLY_NOTE] if self.epochs < 10 and not self.configuration.startswith("matched") else []}
         if self.partial:
             out["partial"] = self.partial
         return out
@@ -295,7 +334,7 @@ class Table8Result:
 def p1_table8(rows: str | list | None = None, configuration: str = "authors", dataset="fashion-mnist",
               train_size: int | None = None, test_size: int | None = None, subset_seed: int = data_mod.SUBSET_SEED,
               epochs: int = DEFAULT_EPOCHS, seeds: int = 1, seed: int = 0, out_scaling: bool = True,
-              algorithms=ALGORITHMS, progress=None) -> Table8Result:
+              algorithms=ALGORITHMS, progress=None, weight_scaling_omega: float = 0.0) -> Table8Result:
     """Train every (row, algorithm) of P1 Table 8 in ``configuration`` for ``seeds`` seeds (seed, seed + 1,
     ...) and put P1's numbers next to ours.
 
@@ -313,6 +352,9 @@ def p1_table8(rows: str | list | None = None, configuration: str = "authors", da
     epochs, seeds, seed : int
     out_scaling : bool
         False: the authors' configuration without the learned output scale.
+    weight_scaling_omega : float
+        > 0: add the column-wise weight mapping to omega of the range (module docstring; must be below every
+        row's tau); 0: none (the authors' script).
     algorithms : tuple
         A subset of :data:`ALGORITHMS`.
     progress : callable(done, total, seconds), optional
@@ -340,6 +382,8 @@ def p1_table8(rows: str | list | None = None, configuration: str = "authors", da
                                            "output scale)")
     epochs, seeds = require_int("epochs", epochs), require_int("seeds", seeds)
     seed = require_int("seed", seed, minimum=0)
+    for r in table:
+        _omega(weight_scaling_omega, r)
     try:
         ds, used_seed = data_mod.cut(dataset, train_size, test_size, subset_seed, (TRAIN_SIZE, TEST_SIZE))
     except InputError as exc:
@@ -347,7 +391,8 @@ def p1_table8(rows: str | list | None = None, configuration: str = "authors", da
             raise InputError("dataset", str(exc).split(": ", 1)[1] + "; or run on --dataset digits (built in) or "
                                         "a directory of MNIST IDX files (the published runs)") from None
         raise
-    configs = [configure(configuration, r, alg, out_scaling) for r in table for alg in algorithms]
+    configs = [configure(configuration, r, alg, out_scaling, weight_scaling_omega) for r in table
+               for alg in algorithms]
     n = ds.x_train.shape[0] - ds.x_train.shape[0] % BATCH
     total = len(configs) * seeds * epochs * n
     t0 = time.perf_counter()
@@ -393,15 +438,20 @@ def _row_result(cfg: Configuration, runs: list) -> dict:
 
 def describe(configuration: str) -> str:
     """One line stating the configuration (for the printed table)."""
-    if configuration == "matched":
-        return ("matched: P1 eq. 148/149 responses, dw_min 2 tau/1200, pulse trains BL 31, no device noise, Glorot "
-                "init, no output scale, perfect IO, tiles of <= 512 inputs; lr 0.05, TT-v1 gamma 0, fast_lr 0.01, "
-                "transfer lr 0.05, 1 column per mini-batch")
+    mapping = ""
+    if ", weight mapping omega " in configuration:
+        omega = configuration.split(", weight mapping omega ")[1]
+        mapping = f", weights mapped to +-{omega} of the range (one fixed scale per output row and tile)"
+    schedule = "; lr x 0.5 every 15 epochs (the authors' StepLR(15, 0.5); not TT-v1's fast_lr)"
+    if configuration.startswith("matched"):
+        return (f"{configuration}: P1 eq. 148/149 responses, dw_min 2 tau/1200, pulse trains BL 31, no device noise, "
+                f"Glorot init, no output scale, perfect IO, tiles of <= 512 inputs{mapping}; lr 0.05, TT-v1 gamma 0, "
+                "fast_lr 0.01, transfer lr 0.05, 1 column per mini-batch" + schedule)
     return (f"{configuration}: aihwkit PowStep / stock ExpStep, dw_min 2 tau/1200, pulse trains BL 31, "
             "multiplicative cycle noise 0.3, d2d dw_min_dtod 0.3 (normal) and up_down_dtod 0.01, torch init, "
-            + ("learned output scale per tile" if configuration == "authors" else "NO learned output scale")
-            + ", aihwkit IO, tiles of <= 512 inputs; lr 0.05, TT-v1 gamma 0, fast_lr 0.01, transfer lr 0.05, "
-            "1 column per mini-batch; constant lr (the authors' StepLR(15, 0.5) is not modelled)")
+            + ("NO learned output scale" if "no output scale" in configuration else "learned output scale per tile")
+            + f", aihwkit IO, tiles of <= 512 inputs{mapping}; lr 0.05, TT-v1 gamma 0, fast_lr 0.01, transfer lr "
+            "0.05, 1 column per mini-batch" + schedule)
 
 
 def draw(res: Table8Result, path) -> str:

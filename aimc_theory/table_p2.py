@@ -57,14 +57,46 @@ Here, with auto_scale, E-RIDER writes up to fast_lr desired_bl = 2.5 pulses of 0
 residual gamma c A moves the first layer's weights by ~0.05 (their Glorot bound is 0.076): the sigmoids
 saturate and the run ends at chance (or diverges); TT-v2's W = C never moves (only the digital biases learn);
 AGAD learns once its writes to C start (after N = 10 chopper passes: 7840 samples for the first layer).
-The largest difference from P2's runs that the toolkit does not model is aihwkit's weight mapping
-(``weight_scaling_omega`` with a learned output scale that starts at max|W| / omega, as the authors' scripts
-configure): there, the analog weights fill +-omega of the conductance range and one HfO2 pulse (0.46) is a
-step of ~0.46/omega of a weight's magnitude; here the FCN's Glorot weights (|w| <= 0.08 in layer 1) sit on the
-device's [-1, 1] directly, so one pulse is ~6x a layer-1 weight.
+The per-epoch count of the pulses that reached C (per weight and layer) is in every row
+(``transfer_pulses_per_epoch``, from the compounds' state; printed under the table).
 
-Not modelled: aihwkit's tile periphery (IO, weight mapping, learned output scales, 512-input tiles; see
-:mod:`aimc_theory.periphery` for what the network path can add), the HfO2 preset's write noise
+Weight mapping: what the authors' code sets, and the main candidate explanation. P2's scripts are not public.
+The authors' own scripts for the same compounds (github Zhaoxian-Wu/analog-training, NeurIPS-2025/S2-mnist-FCN.py
+and NeurIPS-2024/S4.1-mnist-FCN.py) always set ``mapping.learn_out_scaling = True`` and
+``mapping.weight_scaling_columnwise = True`` with ``mapping.weight_scaling_omega`` 0.3 for TT-v2 (and RL-v2),
+0.6 for TT-v3 (c-TTv2, the ChoppedTransferCompound E-RIDER is built on) and TT-v4 (AGAD); aihwkit's default IO
+both ways, update desired_bl 5 for their hand-built compounds. With that mapping (:mod:`aimc_theory.periphery`)
+every tile's weights are stored divided by m = max_j |W0_ij| / omega (per output row), so they fill +-omega
+of the conductance range instead of |w| <= 0.08 (layer 1, Glorot), a pulse of 0.46 is m x 0.46 of a logical
+weight, a reference offset is m times as small in the logical weights, and the update's error is divided by m
+(A is written ~1/m times harder, except where auto_scale normalises the error by its running maximum: AGAD
+and E-RIDER here). This experiment's default runs without
+mapping, since P2 does not state it; ``weight_scaling_omega=X`` (``--weight-scaling-omega X``) runs the three
+compounds with the authors' mapping (column-wise, omega X) and the learned scalar output scale they pair it
+with (``out_scaling=False``, ``--no-out-scaling``: the mapping alone); the rows, the configuration and the
+figure's name carry it. It was the main candidate explanation for the differences above (it changes the size of
+every C pulse relative to the weights by m, ~0.1-0.7, which no hyperparameter of P2's tables does), but it does
+not bring pulses to C for TT-v2 and E-RIDER: their transfer increments (transfer_lr lr A against thres_scale dC;
+c A transfer_lr lr gamma / b against 1) do not contain m (aihwkit divides only the gradient by it; with
+``weight_scaling_lr_compensation`` the transfer rate grows by 1 / mean m, ~4 in layer 1, still hundreds of reads
+short). Measured (cell 0.3 / 0.3, Fashion-MNIST 10000/2000, 3 epochs, seed 0; test % after epochs 1 / 2 / 3,
+binomial SE ~0.7-1.1; pulses written to C per weight of layers 1 / 2 / 3 after 3 epochs):
+
+==========================  ======================  ========================================  ======================
+configuration               TT-v2 (C pulses)        AGAD (C pulses)                           E-RIDER (C pulses)
+==========================  ======================  ========================================  ======================
+no mapping (P2's stated)    12.8 / 8.4 / 12.3 (0)   10.0 / 48.8 / 68.6 (0.054 / 0.15 / 0.54)  10.0 / 10.0 / 10.0 (0)
+omega 0.3, output scale     10.9 / 10.0 / 8.6 (0)   12.4 / 56.4 / 70.8 (0.050 / 0.16 / 0.46)  10.0 / 10.0 / 10.0 (0)
+omega 0.3, no output scale  12.8 / 9.0 / 10.3 (0)   15.0 / 34.8 / 54.4 (0.095 / 0.16 / 0.49)  10.0 / 19.2 / 10.0 (0)
+omega 0.6, output scale     10.9 / 10.4 / 10.0 (0)  10.0 / 62.9 / 72.3 (0.085 / 0.16 / 0.48)  10.0 / 17.8 / 10.0 (0)
+==========================  ======================  ========================================  ======================
+
+(mapping scales m per layer: 0.25 / 0.41 / 0.69 at omega 0.3, half that at 0.6; E-RIDER's learned output scale of
+the last layer falls to ~0 and below, -0.09 to 0.06, within the first epoch). The ordering E-RIDER > AGAD >
+TT-v2 fails with and without the mapping: in this configuration it is not about the mapping.
+
+Not modelled: aihwkit's IO and 512-input tiles in this experiment (:mod:`aimc_theory.periphery` has them for
+``network.train``), the weight mapping unless asked for (above), the HfO2 preset's write noise
 (write_noise_std 0.5841), C's own reference offset, MNIST (not installed here: Fashion-MNIST subsets by
 default; ``--dataset DIR`` takes MNIST IDX files), the 40 epochs (default 3).
 
@@ -85,6 +117,7 @@ import numpy as np
 from . import data as data_mod, network, presets, registry
 from .device import Device
 from .errors import InputError, require_int
+from .periphery import Periphery
 from .pulse_trains import PulseTrains
 
 ALGORITHMS = ("tt-v2", "agad", "e-rider-chopped")
@@ -131,6 +164,8 @@ AIHWKIT_NAME = {
     "tail_weightening": "tail_weightening", "auto_granularity": "auto_granularity (transfer_every=1)",
     "auto_scale": "auto_scale (auto_momentum 0.99)",
 }
+# the authors' weight_scaling_omega for these compounds in their P1/P3 scripts (P2's are not public)
+AUTHORS_OMEGA = {"tt-v2": 0.3, "agad": 0.6, "e-rider-chopped": 0.6}
 COMPOUND = {"tt-v2": "BufferedTransferCompound", "agad": "DynamicTransferCompound (build_config 'agad')",
             "e-rider-chopped": "ChoppedTransferCompound with gamma > 0 (build_config 'ttv3')"}
 
@@ -188,8 +223,28 @@ def devices() -> tuple[Device, Device, presets.PresetVariation]:
     return A, C, presets.variation(pre)
 
 
-def configuration(algorithm: str) -> dict:
-    """The stated configuration of one compound: every setting as aihwkit names it and the toolkit's value."""
+def mapping(weight_scaling_omega: float | None, out_scaling: bool = True) -> Periphery | None:
+    """The periphery of the authors' mapping (column-wise, to +-omega of the HfO2 range, with the learned scalar
+    output scale unless ``out_scaling`` is False), or None without mapping (omega None or 0). Errors name
+    ``weight_scaling_omega`` (in (0, 1): inside the preset's range [-1, 1]) or ``out_scaling``."""
+    w = weight_scaling_omega
+    if w is None or (not isinstance(w, bool) and isinstance(w, (int, float, np.number)) and w == 0):
+        if not out_scaling:
+            raise InputError("out_scaling", "applies only with the weight mapping (weight_scaling_omega > 0): "
+                                            "without it there is no learned output scale to drop")
+        return None
+    resp = _preset().response()
+    bound = min(resp.hi, -resp.lo)
+    if isinstance(w, bool) or not isinstance(w, (int, float, np.number)) or not math.isfinite(w) or not 0 < w < bound:
+        raise InputError("weight_scaling_omega", f"must be a number in (0, {bound:g}): the mapped weights reach "
+                                                 f"+-omega inside the HfO2 preset's range [{resp.lo:g}, {resp.hi:g}]"
+                                                 f" (got {w!r})")
+    return Periphery(out_scaling=bool(out_scaling), weight_scaling_omega=float(w), weight_scaling_columnwise=True)
+
+
+def configuration(algorithm: str, periphery: Periphery | None = None) -> dict:
+    """The stated configuration of one compound: every setting as aihwkit names it and the toolkit's value
+    (``periphery``: the weight mapping of :func:`mapping`, None: none)."""
     if algorithm not in OPTIONS:
         raise InputError("algorithm", f"must be one of {', '.join(ALGORITHMS)} (got {algorithm!r})")
     pre = _preset()
@@ -200,7 +255,12 @@ def configuration(algorithm: str) -> dict:
             "device": f"preset:{PRESET} (A and C)", "dw_min": pre.dw_min,
             "update_desired_bl": DESIRED_BL, "cycle_noise_dw_min_std": pre.c2c["dw_min_std"],
             "device_to_device": dict(pre.dtod), "reference_offset": "A only, N(ref_mean, ref_std^2) per element",
-            "periphery": "none (perfect IO, no weight mapping, no output scale, one tile per layer)",
+            "periphery": "none (perfect IO, no weight mapping, no output scale, one tile per layer)"
+            if periphery is None else periphery.describe() + ", perfect IO, one tile per layer",
+            "mapping": None if periphery is None else
+            {"weight_scaling_omega": periphery.weight_scaling_omega, "weight_scaling_columnwise": True,
+             "learn_out_scaling": bool(periphery.out_scaling),
+             "authors_omega_for_this_compound": AUTHORS_OMEGA[algorithm]},
             "theory_side": "rider / e-rider (P2 eqs. 11-18, scalar): not this run"}
 
 
@@ -218,9 +278,11 @@ class P2Table2Result:
     seconds: float
     partial: str | None = None
     configurations: dict = field(default_factory=dict)
+    mapping: dict | None = None         # the weight mapping's settings (None: none, P2's stated configuration)
 
     def as_dict(self) -> dict:
-        out = {"experiment": "p2-table2", "rows": self.rows, "grid": [list(c) for c in self.grid],
+        out = {"experiment": "p2-table2", "mapping": self.mapping, "rows": self.rows,
+               "grid": [list(c) for c in self.grid],
                "dataset": self.dataset, "train_size": self.train_size, "test_size": self.test_size,
                "subset_seed": self.subset_seed, "epochs": self.epochs, "paper_epochs": PAPER_EPOCHS,
                "seeds": self.seeds, "seed": self.seed, "seconds": self.seconds, "layout_note": LAYOUT_NOTE,
@@ -234,7 +296,8 @@ class P2Table2Result:
 def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_size: int | None = None,
               test_size: int | None = None, subset_seed: int = data_mod.SUBSET_SEED, epochs: int = DEFAULT_EPOCHS,
               seeds: int = 1, seed: int = 0, algorithms=ALGORITHMS, overrides: dict | None = None,
-              hidden: tuple = HIDDEN, progress=None) -> P2Table2Result:
+              hidden: tuple = HIDDEN, progress=None, weight_scaling_omega: float = 0.0,
+              out_scaling: bool = True) -> P2Table2Result:
     """Train TT-v2, AGAD and E-RIDER (aihwkit's compounds) on every cell (ref_mean, ref_std) of ``grid`` for
     ``seeds`` seeds (seed, seed + 1, ...) and put P2 Table 2's FCN numbers next to ours.
 
@@ -255,6 +318,11 @@ def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_siz
         The FCN's hidden widths (P2: 256, 128; smaller only for quick checks).
     progress : callable(done, total, seconds), optional
         Samples trained so far of all runs.
+    weight_scaling_omega : float
+        > 0: the authors' weight mapping (column-wise to +-omega, with a learned scalar output scale; module
+        docstring), in (0, 1); 0: none (default, as P2 states its configuration).
+    out_scaling : bool
+        With the mapping: False drops the learned output scale (the mapping alone).
 
     Returns
     -------
@@ -262,8 +330,10 @@ def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_siz
         ``rows``: per (cell, algorithm) ``algorithm``, ``label``, ``ref_mean``, ``ref_std``, ``test_accuracy``
         (final, mean over seeds, a fraction), ``test_accuracy_std``, ``test_accuracy_se`` (binomial and seed
         spread: sqrt(p (1 - p) / (n_test seeds) + std^2 / seeds)), ``test_accuracy_seeds``,
-        ``test_accuracy_per_epoch``, ``seconds_per_epoch`` (means over seeds), ``configuration``, ``paper`` (P2's
-        number, %), ``paper_epochs``.
+        ``test_accuracy_per_epoch``, ``seconds_per_epoch`` (means over seeds), ``transfer_pulses_per_epoch`` (per
+        epoch and layer, the pulses written to C per weight, mean over seeds), ``output_scale_per_epoch`` and
+        ``mapping_scale_per_layer`` (with the mapping), ``configuration``, ``paper`` (P2's number, %),
+        ``paper_epochs``.
 
     On Ctrl-C raises :class:`aimc_theory.simulation.Interrupted` whose ``partial`` is the result of the finished
     (cell, algorithm) pairs (None if none finished).
@@ -275,6 +345,7 @@ def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_siz
         raise InputError("algorithm", f"must be among {', '.join(ALGORITHMS)} (got {bad or algorithms!r})")
     epochs, seeds = require_int("epochs", epochs), require_int("seeds", seeds)
     seed = require_int("seed", seed, minimum=0)
+    per = mapping(weight_scaling_omega, out_scaling)
     try:
         ds, used_seed = data_mod.cut(dataset, train_size, test_size, subset_seed, (TRAIN_SIZE, TEST_SIZE))
     except InputError as exc:
@@ -283,7 +354,7 @@ def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_siz
                                         "a directory of MNIST IDX files (P2's data)") from None
         raise
     A, C, variation = devices()
-    configs = {a: configuration(a) | {"hidden": list(hidden)} for a in algorithms}
+    configs = {a: configuration(a, per) | {"hidden": list(hidden)} for a in algorithms}
     for a, o in (overrides or {}).items():
         registry.with_defaults(a, o)            # an option the compound does not take is an error naming it
         configs[a]["options"] = configs[a]["options"] | dict(o)
@@ -297,7 +368,8 @@ def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_siz
 
     def result(partial=None) -> P2Table2Result:
         return P2Table2Result(out, cells, ds.name, int(ds.x_train.shape[0]), int(ds.x_test.shape[0]), used_seed,
-                              epochs, seeds, seed, time.perf_counter() - t0, partial, configs)
+                              epochs, seeds, seed, time.perf_counter() - t0, partial, configs,
+                              None if per is None else per.as_dict() | {"description": per.describe()})
 
     try:
         for (mean, std), alg in jobs:
@@ -307,7 +379,7 @@ def p2_table2(grid: str | list | None = None, dataset="fashion-mnist", train_siz
                     runs.append(network.train(ds, alg, A, C, epochs=epochs, batch_size=BATCH, lr=LR, seed=seed + s,
                                               hidden=hidden, options=configs[alg]["options"],
                                               reference_offset=(mean, std), variation=variation,
-                                              progress=bar if progress is not None else None))
+                                              progress=bar if progress is not None else None, periphery=per))
                 except InputError as exc:       # a diverged run is a result of the cell (P2 reports such too)
                     if "diverged" not in str(exc):
                         raise
@@ -338,18 +410,30 @@ def _row(alg, mean, std, runs, n_test, config) -> dict:
             "test_accuracy_std": sd, "test_accuracy_se": se, "test_accuracy_seeds": finals.tolist(),
             "test_accuracy_per_epoch": np.mean([r.test_curve for r in ok], axis=0).tolist() if ok else [],
             "seconds_per_epoch": np.mean([r.seconds_per_epoch for r in ok], axis=0).tolist() if ok else [],
+            "transfer_pulses_per_epoch": _mean_over_seeds([r.transfer_pulses for r in ok]),
+            "output_scale_per_epoch": _mean_over_seeds([r.out_scale for r in ok]),
+            "mapping_scale_per_layer": _mean_over_seeds([r.mapping_scale for r in ok]),
             "seeds": [r.seed for r in runs], "diverged": [{"seed": r.seed, "message": r.message} for r in runs
                                                            if isinstance(r, _Diverged)],
             "configuration": config, "paper": paper(alg, mean, std), "paper_epochs": PAPER_EPOCHS}
 
 
-def describe() -> str:
-    """One line stating the configuration (for the printed table)."""
+def _mean_over_seeds(values: list) -> list:
+    """The element-wise mean of equally shaped nested lists (one per seed); [] if none or empty."""
+    return np.mean(values, axis=0).tolist() if values and len(values[0]) else []
+
+
+def describe(mapping: dict | None = None) -> str:
+    """One line stating the configuration (for the printed table); ``mapping``: the result's ``mapping``."""
     return (f"FCN 784-256-128-10 sigmoid, batch {BATCH}, lr {LR}, preset:{PRESET} (dw_min 0.4622, cycle noise 0.2174, "
             f"its d2d variation) for A and C, A written by pulse trains (desired_bl {DESIRED_BL}), reference offset "
             "N(mean, std^2) on A; TT-v2 fast 0.03 / transfer 0.01 / thres 0.8 / 1 column per batch; AGAD fast 0.05 "
             "/ transfer 0.3 / chop 0.1 / auto_scale; E-RIDER fast 0.5 / transfer 0.05 / chop 0.05 / gamma 0.1 / "
-            "auto_granularity 1000 / auto_scale; no IO, weight mapping or output scale")
+            "auto_granularity 1000 / auto_scale; no IO, "
+            + ("weight mapping or output scale" if mapping is None else
+               f"one tile per layer; the authors' weight mapping: weights at +-{mapping['weight_scaling_omega']:g} "
+               "of the range (one fixed scale per output row), "
+               + ("a learned output scale per tile" if mapping["out_scaling"] else "no output scale")))
 
 
 def draw(res: P2Table2Result, path) -> str:
@@ -373,7 +457,10 @@ def draw(res: P2Table2Result, path) -> str:
         ax.set_ylim(0, 100)
         ax.set_title(f"ref mean {mean:g}, std {std:g}\n(dotted: P2, {PAPER_EPOCHS} epochs MNIST)", fontsize=9)
         ax.legend(fontsize=7)
-    fig.suptitle(f"P2 Table 2 FCN rows on {res.dataset} ({res.train_size}/{res.test_size}, {res.epochs} epochs)"
-                 + (f" PARTIAL: {res.partial}" if res.partial else ""), fontsize=10)
+    mapped = "" if res.mapping is None else \
+        f", weights mapped to omega {res.mapping['weight_scaling_omega']:g}" + \
+        ("" if res.mapping["out_scaling"] else " (no output scale)")
+    fig.suptitle(f"P2 Table 2 FCN rows on {res.dataset} ({res.train_size}/{res.test_size}, {res.epochs} epochs"
+                 f"{mapped})" + (f" PARTIAL: {res.partial}" if res.partial else ""), fontsize=10)
     fig.tight_layout()
     return str(save_figure(fig, path))

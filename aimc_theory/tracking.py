@@ -112,4 +112,28 @@ def rider(lr: float, beta: float, gamma: float, eta: float, device_p: Device, de
             return params
         return params + gamma * (state.c * (state.P - state.Q) if chop_prob else state.P - state.Q)
 
-    return Algorithm("e-rider" if chop_prob else "rider", init, update, readout, devices=(device_p, device_w), lr=lr)
+    return Algorithm("e-rider" if chop_prob else "rider", init, update, readout,
+                     config=("rider", lr, beta, gamma, eta, device_p, device_w, chop_prob, q0, p_start, chopper_seed),
+                     devices=(device_p, device_w), lr=lr)
+
+
+class QWindow:
+    """Observable of :func:`aimc_theory.simulation.simulate` for RIDER / E-RIDER runs: each chain's time average of
+    the digital reference Q over the simulation's averaging window (the states after steps start+1 .. steps-1,
+    ``scale`` = steps / (steps - start - 1) turns the simulation's average over all steps into it) and, every
+    ``every`` steps, the mean Q (``traj``) and the mean read-out W_bar (``wtraj``) of each of ``groups`` equal
+    blocks of chains (e.g. the initializations of a batched run). The compiled chain kernel
+    (:mod:`aimc_theory.kernels_chains`) fills the same numbers."""
+
+    def __init__(self, steps: int, start: int, every: int, groups: int = 1):
+        self.k, self.start, self.every, self.groups = 0, start, every, groups
+        self.traj, self.wtraj = [], []
+        self.scale = steps / (steps - start - 1)
+
+    def __call__(self, w, state):
+        k, self.k = self.k, self.k + 1
+        q = state.Q[:, 0]
+        if k % self.every == 0:
+            self.traj.append(q.reshape(self.groups, -1).mean(axis=1))
+            self.wtraj.append(w[:, 0].reshape(self.groups, -1).mean(axis=1))
+        return q * self.scale if k > self.start else 0.0 * q

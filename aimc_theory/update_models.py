@@ -85,6 +85,8 @@ class Elements:
 
     def take(self, index) -> "Elements":
         """The parameters of the elements ``index`` selects (fancy or boolean index of the weights)."""
+        if self.up_stretch is None and self.down_stretch is None and self.lo is None and self.hi is None:
+            return Elements(self.up[index], self.down[index])
         return Elements(*(None if a is None else a[index] for a in
                           (self.up, self.down, self.up_stretch, self.down_stretch, self.lo, self.hi)))
 
@@ -105,8 +107,10 @@ class Elements:
             return self.up * resp.q_plus(w if self.up_stretch is None else self.up_stretch * w)
         return -(self.down * resp.q_minus(w if self.down_stretch is None else self.down_stretch * w))
 
-    def clip(self, resp: Response, w):
-        return resp.clip(w) if self.lo is None else np.clip(w, self.lo, self.hi)
+    def clip(self, resp: Response, w, out=None):
+        if self.lo is None:
+            return resp.clip(w) if out is None else resp.clip(w, out=out)
+        return np.clip(w, self.lo, self.hi, out=out)
 
 
 def expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
@@ -190,7 +194,9 @@ def pulse_update(device, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator
     w = np.array(w, dtype=float, copy=True)
     if elements is None:
         elements = device.elements(w.shape)
-    dw = np.broadcast_to(dw, w.shape)
+    dw = np.asarray(dw)
+    if dw.shape != w.shape:
+        dw = np.broadcast_to(dw, w.shape)
     if bl is None:
         bl = pulse_count(device, dw, rng)
     up = dw > 0
@@ -214,7 +220,7 @@ def pulse_update(device, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator
     # pulse by pulse on the flattened elements (one index array: cheaper than a tuple of them); the active
     # set keeps row-major order, so the cycle-noise draws come in the same order as before
     wf, upf, blf = w.reshape(-1), up.reshape(-1), bl.reshape(-1)
-    elf = None if elements is None else elements.reshape(-1)
+    elf = None if elements is None else elements if w.ndim == 1 else elements.reshape(-1)
     active = np.flatnonzero(blf > 0)
     for k in range(n_max):
         if k:  # shrink the working set to the elements that still have pulses to fire
@@ -226,9 +232,11 @@ def pulse_update(device, w: np.ndarray, dw: np.ndarray, rng: np.random.Generator
             q = np.where(ua, resp.q_plus(wa), -resp.q_minus(wa))
         else:
             q = el.q(resp, wa, ua, signed=True)
-        if device.sigma_c:
-            q = noisy_step(device, q, np.where(ua, 1.0, -1.0), rng.standard_normal(wa.shape))
-        wf[active] = resp.clip(wa + device.dw_min * q) if el is None else el.clip(resp, wa + device.dw_min * q)
+        if device.sigma_c:                 # (multiplicative noise does not read the signs)
+            q = noisy_step(device, q, None if device.multiplicative else np.where(ua, 1.0, -1.0),
+                           rng.standard_normal(wa.shape))
+        wa += device.dw_min * q                # wa is a fresh gather: the sum and its clip in place
+        wf[active] = resp.clip(wa, out=wa) if el is None else el.clip(resp, wa, out=wa)
     return w
 
 

@@ -7,12 +7,15 @@ with one line on stderr and nothing on stdout: no traceback, no hang (a watchdog
 from __future__ import annotations
 
 import _thread
+import atexit
 import contextlib
 import gc
 import io
 import json
 import math
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -22,8 +25,13 @@ from hypothesis import strategies as st
 from aimc_theory import response
 from aimc_theory.cli import main
 
-HANG_SECONDS = 20.0
+HANG_SECONDS = 60.0       # far above the slowest call seen (train 6.8 s on a machine loaded 3.5x): a hang, not load
 COUNTS: Counter = Counter()
+# this process's outputs and input files, new for each run: nothing is shared with an earlier run (a sweep's --out
+# would resume its points) or with another process fuzzing at the same time (pytest-xdist's workers)
+WORK = tempfile.mkdtemp(prefix="aimc-fuzz-")
+atexit.register(shutil.rmtree, WORK, True)
+OUT, SWEEP_OUT, CHECK_OUT = f"{WORK}/out", f"{WORK}/sweep", f"{WORK}/check"
 SLOWEST: dict = {}
 
 _VALID = st.one_of(st.floats(0.001, 0.9).map(lambda v: f"{v:.4g}"), st.sampled_from(["0.01", "0.1", "0.3", "0.5"]))
@@ -182,20 +190,20 @@ def command_args(draw, command: str):
                 "--steps", draw(st.sampled_from(["5", "5", "0", "-1", "1e9", "x"])),
                 "--seeds", draw(st.sampled_from(["2", "2", "1", "0", "-3"])),
                 "--model", draw(st.sampled_from(["aihwkit", "batch-mean", "bogus"])),
-                "--out", draw(st.sampled_from(["/tmp/aimc-fuzz", "/proc/nope", "/dev/null"]))]
+                "--out", draw(st.sampled_from([OUT, "/proc/nope", "/dev/null"]))]
     elif command == "train":
         args = [command] + draw(response_args()) + [
             "--dataset", draw(st.sampled_from(["digits", "digits", "/nonexistent", "", "fashion-mnist-bogus"])),
             "--algorithm", draw(ALGORITHMS), "--hidden", draw(st.sampled_from(["4", "4", "0", "-1", "a", "4,4"])),
             "--epochs", draw(st.sampled_from(["1", "1", "0", "-1"])),
             "--batch-size", draw(st.sampled_from(["50", "50", "0", "100000"])),
-            "--lr", draw(_NUMBERS), "--quiet", "--out", draw(st.sampled_from(["/tmp/aimc-fuzz", "/proc/nope"]))]
+            "--lr", draw(_NUMBERS), "--quiet", "--out", draw(st.sampled_from([OUT, "/proc/nope"]))]
         if draw(st.integers(0, 3)) == 0:
             args += ["--ref-mean", draw(_NUMBERS), "--ref-std", draw(_NUMBERS)]
         args += _variation(draw)
     elif command == "sweep":
         args = [command, _study_file(draw), "--executor", draw(st.sampled_from(["inline"] * 5 + ["bogus"])),
-                "--no-figures", "--out", draw(st.sampled_from(["/tmp/aimc-fuzz-sweep"] * 4 + ["/proc/nope", "/dev/null"]))]
+                "--no-figures", "--out", draw(st.sampled_from([SWEEP_OUT] * 4 + ["/proc/nope", "/dev/null"]))]
         if draw(st.integers(0, 5)) == 0:
             args += ["--workers", draw(st.sampled_from(["0", "-1", "x"]))]
     elif command == "presets":
@@ -211,7 +219,7 @@ def command_args(draw, command: str):
                 "--claims", draw(st.sampled_from(["1.softbounds", "1.softbounds", "nope", "", ",,",
                                                   "1.softbounds,1.linear"])),    # (9.* took 22 s of CPU: a hang)
                 "--workers", draw(st.sampled_from(["1", "1", "0", "-2", "x"])),
-                "--out", draw(st.sampled_from(["/tmp/aimc-fuzz-check", "/proc/nope", "/dev/null"]))]
+                "--out", draw(st.sampled_from([CHECK_OUT, "/proc/nope", "/dev/null"]))]
     return args + ["--json"]
 
 
@@ -251,7 +259,7 @@ def _study_file(draw) -> str:
             else:
                 lines.append(f'"{key}" = [{draw(_VALUES)}, {draw(_VALUES)}]')
         text = "\n".join(lines) + "\n"
-    return _input_file(text, "/tmp/aimc-fuzz-studies", ".toml")
+    return _input_file(text, f"{WORK}/studies", ".toml")
 
 
 def _input_file(text: str, folder: str, suffix: str) -> str:
@@ -283,7 +291,7 @@ def _sweep_file(draw) -> str:
             rows[i] = draw(st.sampled_from(["up,1,nan", "sideways,1,0.1", "up,x,0.1", "down,0,1e300", "up", "up,1,2,3",
                                             "down,-5,0.1"]))
         text = "\n".join(rows) + "\n"
-    return _input_file(text, "/tmp/aimc-fuzz-sweeps", ".csv")
+    return _input_file(text, f"{WORK}/sweeps", ".csv")
 
 
 def check_call(argv: list[str]) -> tuple[int, str, str]:
@@ -345,8 +353,8 @@ BASE = {  # small valid runs: the drawn options are appended (argparse: the last
     "simulate": ["simulate", "--steps", "20", "--chains", "10"],
     "calibrate": ["calibrate", "--dw-min", "0.01", "--pulses", "200", "--chains", "5"],
     "presets": ["presets"],
-    "train": ["train", "--hidden", "4", "--quiet", "--out", "/tmp/aimc-fuzz"],
-    "reproduce": ["reproduce", "p1-fig2", "--steps", "5", "--seeds", "1", "--out", "/tmp/aimc-fuzz"],
+    "train": ["train", "--hidden", "4", "--quiet", "--out", OUT],
+    "reproduce": ["reproduce", "p1-fig2", "--steps", "5", "--seeds", "1", "--out", OUT],
 }
 _INTS = st.one_of(st.sampled_from(["1", "2", "3"]),
                   st.sampled_from(["-1", "0", "1.5", "x", "", "1e3", str(2 ** 63), "99999999999999999999999"]))

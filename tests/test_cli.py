@@ -50,8 +50,10 @@ def test_derive_sympy_give_up_falls_back_to_quadrature(capsys, q_plus, q_minus, 
     sp_value = math.log(q_plus_value - offset)
     assert data["symmetric_points"] == [pytest.approx(sp_value, rel=1e-12)]
     assert data["penalty_curvature"] == pytest.approx((q_plus_value - offset) / (2 * q_plus_value), rel=1e-9)
-    if not data["penalty_closed_form"]:      # the unevaluated integral, and the notes say why
-        assert data["penalty"].startswith("Integral(") and any("gave up" in n for n in data["notes"])
+    if not data["penalty_closed_form"]:      # the unevaluated integral, and the notes say why (SymPy gave up, or
+        # under --time-budget on a loaded machine it did not finish in time)
+        assert data["penalty"].startswith("Integral(")
+        assert any("gave up" in n or "timed out" in n for n in data["notes"]), data["notes"]
 
 
 def test_fixed_point_keys(capsys):
@@ -94,14 +96,14 @@ def test_bad_input_exit_2_one_line(capsys, args, param):
     assert len(err.strip().splitlines()) == 1 and param in err
 
 
-def test_check_subset_writes_report(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "aimc_theory.cli", "check", "--claims", "1,4", "--fast",
-                           "--json", "--out", str(tmp_path)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+def test_check_subset_writes_report(tmp_path, capsys):
+    # in this process (a fresh interpreter's start-up is not what this tests: test_same_seed_same_bits... runs one)
+    code, out, err = run(capsys, "check", "--claims", "1,4", "--fast", "--json", "--out", str(tmp_path))
+    assert code == 0, err
+    data = json.loads(out)
     assert {c["id"].split(".")[0] for c in data["claims"]} == {"1", "4"}
     assert (tmp_path / "paper_checks.md").exists() and (tmp_path / "figures" / "penalty.png").exists()
-    assert "[1/" in proc.stderr     # a progress line per claim
+    assert "[1/" in err     # a progress line per claim
 
 
 def test_ci_runs_the_readme_test_command():
@@ -138,7 +140,7 @@ def _strip(d):
     return {k: v for k, v in d.items() if k not in ("seconds", "provenance")}
 
 
-def test_same_seed_same_bits_across_processes_and_workers(capsys):
+def test_same_seed_same_bits_across_processes_and_workers(capsys, tmp_path):
     """simulate in this process and in a fresh interpreter give identical numbers; check with 1 and 2
     workers gives identical measurements."""
     args = ["simulate", "--algorithm", "residual-learning", "--response", "power", "-p", "gamma=0.5",
@@ -151,7 +153,7 @@ def test_same_seed_same_bits_across_processes_and_workers(capsys):
     rows = []
     for workers in ("1", "2"):
         _, out, _ = run(capsys, "check", "--fast", "--claims", "1.softbounds,17.f3", "--workers", workers,
-                        "--no-figures", "--out", str(Path(__file__).parent / ".." / ".pytest_cache" / f"w{workers}"),
+                        "--no-figures", "--out", str(tmp_path / f"w{workers}"),
                         "--json")
         rows.append([(r["id"], r["measured"], r["se"]) for r in json.loads(out)["claims"]])
     assert rows[0] == rows[1]

@@ -263,3 +263,153 @@ def test_calibrate_an_unbounded_response_is_one_error(capsys):
                  "--pulses", "200", "--chains", "5"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("aimc-theory: error: --response: ") and len(err.splitlines()) == 1
+
+
+# -- simulate: pulses fired and steps to a tolerance (issue 22) ----------------------------------------------------
+
+def test_simulate_counts_the_pulses_a_replay_fires():
+    """Pulse level without gradient or cycle noise is deterministic: the pulses per device simulate reports are
+    those of a replay of the same writes, ceil(lr |g| / dw_min) per step (P1 eq. 29), and steps_to_tolerance is
+    cost's steps_to_target on the same trajectory."""
+    from aimc_theory import cost, device, response
+    kw = dict(algorithm="analog-sgd", response="softbounds", pulses=True, dw_min=1e-3, noise=0.0, lr=0.1,
+              w0=-0.4, steps=300, chains=3, tolerance=0.02)
+    r = commands.simulate(**kw)
+    dev, w, fired = device.Device(response.softbounds(), dw_min=1e-3), np.array([-0.4]), 0
+    for _ in range(300):
+        dw = -0.1 * (w - 0.5)
+        fired += int(np.ceil(np.abs(dw) / 1e-3 * (1 - 1e-12))[0])
+        w = dev.update(w, dw)
+    assert r.data["pulses_per_device"] == fired > 300
+    assert r.data["steps_to_tolerance"] == cost.steps_to_target(r.detail.trajectory[:, 0], 0.5, 0.02, 1) > 0
+    assert r.data["record_every"] == 1 and r.data["tolerance"] == 0.02
+    assert "main_pulses_per_device" not in r.data and r.data["pulses"].startswith("array: counted")
+
+
+def test_counting_pulses_changes_no_number():
+    """The counting device fires the same pulses with the same draws (stochastic rounding and cycle noise draw
+    from the run's generator): the run is bit for bit the run of the plain device."""
+    from aimc_theory import cost, device, objectives, registry, response, simulation
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+    plain = [device.Device(response.softbounds(sp=0.1), dw_min=1e-3, sigma_c=0.3, rounding="stochastic",
+                           c2c_model=m) for m in ("additive", "multiplicative")]
+    results = []
+    for devs in (plain, [cost.counting(d) for d in plain]):
+        alg = registry.build("e-rider", 0.05, devs[0], devs[1], seed=2)
+        results.append(simulation.simulate(obj, alg, 400, 30, seed=5, w0=0.0))
+    for name in ("mean", "se", "variance", "final", "trajectory", "chain_means"):
+        assert (getattr(results[0], name) == getattr(results[1], name)).all(), name
+    assert alg.devices[0].tally.pulses > 0 and alg.devices[1].tally.pulses >= 400
+
+
+def test_a_step_that_does_not_finish_counts_no_pulse():
+    """Ctrl-C inside a step (here: the main array's write of RIDER's step raises after P's write fired): the pulses
+    of that step are taken back, the tally is that of the steps that finished (the run keeps those)."""
+    from aimc_theory import cost, device, response
+
+    class Stops(cost.CountingDevice):
+        def update(self, w, dw, rng=None):
+            if self.tally.pulses >= 40:
+                raise KeyboardInterrupt
+            return super().update(w, dw, rng)
+
+    P = cost.counting(device.Device(response.softbounds(), dw_min=1e-3))
+    W = Stops(response.ideal(), dw_min=1e-3)
+    alg = cost.committing(registry.build("rider", 0.1, P, W), (P, W))
+    params, rng, seen = np.zeros((4, 1)), np.random.default_rng(0), []
+    state = alg.init(params)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(1000):
+            seen.append((P.tally.pulses, W.tally.pulses))
+            params, state = alg.update(np.full((4, 1), 1.0), state, params, rng)
+    assert (P.tally.pulses, W.tally.pulses) == seen[-1] and seen[-1][0] > seen[-2][0]
+
+
+@pytest.mark.parametrize("args, array, main_array, words", [
+    ([], None, None, "array: expected-update model (P1 eq. 2): no pulses; main array: expected-update model"),
+    (["--pulses", "--dw-min", "1e-3"], "counted", "counted", "array: counted; main array: counted"),
+    (["--pulses", "--dw-min", "1e-3", "--desired-bl", "5"], None, "counted",
+     "array: per-sample pulse trains: their coincidences are not counted; main array: counted"),
+])
+def test_simulate_says_where_pulses_are_not_counted(capsys, args, array, main_array, words):
+    """Per array: counted pulses, or null with the reason (the expected-update model fires none; per-sample
+    pulse trains are not counted); in the JSON, the table row and the printed line."""
+    argv = ["simulate", "--algorithm", "rider", "--steps", "200", "--chains", "20", "--w0", "0", *args]
+    out = _cli_json(capsys, *argv)
+    for key, want in (("pulses_per_device", array), ("main_pulses_per_device", main_array)):
+        assert (out[key] is None) == (want is None) and (want is None or out[key] > 0), key
+    assert out["pulses"].startswith(words)
+    assert out["steps_to_tolerance"] is None           # 200 steps from W0 = 0 do not reach w* = 0.5 +- 0.01
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "steps_to_tolerance       not reached (|chain mean - w*| > 0.01 at the last record, step 200; records " \
+           "every 1 step)" in text
+    assert f"pulses_per_device        {'none' if array is None and main_array is None else ''}" in text
+    assert words in text
+
+
+def test_simulate_steps_to_tolerance_is_the_first_record_it_stays_within(capsys):
+    """Digital SGD from 0 towards 0.5 with lr 0.01: |mean - w*| = 0.5 (0.99)^k, within 0.01 from k = 390 on
+    (no gradient noise); records every steps // 10000 steps resolve it (here every 3: step 390)."""
+    out = _cli_json(capsys, "simulate", "--algorithm", "digital-sgd", "--noise", "0", "--w0", "0", "--steps", "30000",
+                    "--chains", "2")
+    assert out["record_every"] == 3 and out["steps_to_tolerance"] == 390
+    assert out["pulses_per_device"] is None and out["pulses"].startswith("no analog array")
+    assert out["provenance"]["arguments"]["tolerance"] == 0.01
+    assert main(["simulate", "--tolerance", "0", "--steps", "10"]) == 2
+    assert "--tolerance" in capsys.readouterr().err
+
+
+# -- train: network defaults of the tracking algorithms (issue 22) -------------------------------------------------
+
+SMALL_TRAIN = {"dataset": "digits", "epochs": 1, "train_size": 300, "test_size": 100, "hidden": "16"}
+
+
+def _accuracy_of(opts, algorithm="rider"):
+    """network.train on the same data and devices as SMALL_TRAIN's train command, with these options."""
+    from aimc_theory import data, device, network, response
+    ds = data.subset(data.load("digits"), 300, 100, 2025)
+    return network.train(ds, algorithm, device.Device(response.get("softbounds")), device.Device(response.ideal()),
+                         epochs=1, hidden=(16,), lr=0.1, seed=0, options=opts).test_accuracy
+
+
+def test_train_uses_the_network_defaults_of_rider_and_says_so(tmp_path, capsys):
+    """train --algorithm rider runs the network defaults (not the scalar ones), records them as the values that ran
+    and prints where they come from; an option given wins; simulate keeps the scalar defaults."""
+    net = registry.with_defaults("rider", {}, network=True)
+    assert (net["gamma"], net["beta"], net["eta"]) == (0.1, 0.1, 0.03)
+    assert registry.with_defaults("rider", {})["beta"] == 0.005 == registry.default("rider", "beta")
+    r = commands.call("train", {**SMALL_TRAIN, "algorithm": "rider", "out": str(tmp_path)})
+    assert r.data["network_defaults"]["used"] == {"rider": {"gamma": 0.1, "beta": 0.1, "eta": 0.03}}
+    assert "arXiv 2602.21321 Table 5" in r.data["network_defaults"]["source"]["rider"]
+    assert (r.arguments["gamma"], r.arguments["beta"], r.arguments["eta"]) == (0.1, 0.1, 0.03)   # provenance
+    assert r.data["test_accuracy"] == _accuracy_of(net)
+    given = commands.call("train", {**SMALL_TRAIN, "algorithm": "rider", "beta": 0.02, "out": str(tmp_path)})
+    assert given.data["network_defaults"]["used"] == {"rider": {"gamma": 0.1, "eta": 0.03}}
+    assert given.arguments["beta"] == 0.02
+    assert given.data["test_accuracy"] == _accuracy_of(registry.with_defaults("rider", {"beta": 0.02}, network=True))
+    argv = ["train", "--dataset", "digits", "--epochs", "1", "--train-size", "300", "--test-size", "100", "--hidden",
+            "16", "--algorithm", "e-rider", "--eta", "0.2", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    line, = [x for x in capsys.readouterr().out.splitlines() if x.startswith("network defaults")]
+    assert line.startswith("network defaults (not the scalar commands'; an option given wins): e-rider gamma 0.1, "
+                           "beta 0.1, chop-prob 0.05 (gamma, chop-prob: P2's FCN values (arXiv 2602.21321")
+    # --compare: the algorithms without network defaults run as before, the provenance keeps what was given
+    both = commands.call("train", {**SMALL_TRAIN, "compare": "analog-sgd,rider", "out": str(tmp_path)})
+    assert list(both.data["network_defaults"]["used"]) == ["rider"] and both.arguments["beta"] is None
+    plain = commands.call("train", {**SMALL_TRAIN, "algorithm": "residual-learning", "out": str(tmp_path)})
+    assert "network_defaults" not in plain.data and plain.arguments["beta"] is None
+    assert "(network default 0.005: residual-learning, residual-learning-v2; 0.1: rider, e-rider; the scalar " \
+           "commands: default 0.005;" in parameters("train")["beta"].help
+    assert parameters("simulate")["beta"].help.endswith("(default 0.005; residual-learning, residual-learning-v2, "
+                                                        "rider, e-rider)")
+
+
+def test_simulate_and_cost_keep_the_scalar_defaults_of_rider():
+    """The scalar commands' claims depend on the scalar defaults: simulate's default run is the run with the scalar
+    values given."""
+    kw = dict(algorithm="rider", steps=200, chains=20, w0=0.0)
+    a = commands.simulate(**kw)
+    b = commands.simulate(**kw, beta=0.005, gamma=0.4, eta=0.01)
+    assert a.data["mean"] == b.data["mean"] and a.data["final"] == b.data["final"]
+    assert "network_defaults" not in a.data

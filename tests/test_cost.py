@@ -1,5 +1,6 @@
 """aimc-theory cost: what SP handling costs on a device (arXiv 2602.21321 Cor. 3.9, P2 Fig. 4's accounting)."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -166,3 +167,52 @@ def test_crossover_and_cheapest_follow_the_accounting():
     assert r.crossover_dw_min() == pytest.approx(1e-3 * 1000 / 4000)   # calibration 1 / dw: equal at dw 2.5e-4
     assert result(6000.0, 5000.0).crossover_dw_min() == float("inf")    # E-RIDER cheaper at every dw_min
     assert result(6000.0, 5000.0).cheapest() == "e-rider"
+
+
+def test_ctrl_c_command_keeps_the_finished_rows_and_marks_the_rest(monkeypatch, capsys):
+    """The cost command on Ctrl-C during its third method: CommandInterrupted whose result has the two finished
+    methods' rows as a run of them computes them, the third marked not finished (no numbers), the calibration
+    stage without its theory and no comparison; the CLI prints that table and exits 130 (--json: one object)."""
+    from aimc_theory import simulation
+    from aimc_theory.commands.experiments import CommandInterrupted
+    params = {**DEVICE, "dw_min": 1e-3, "chains": 20, "steps": 2000}
+    real, calls = simulation.simulate, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(simulation, "simulate", interrupted)
+    with pytest.raises(CommandInterrupted) as exc:
+        commands.call("cost", params)
+    d = exc.value.result.data
+    assert d["interrupted"] is True and d["partial"] == ("2 of 3 methods finished (calibrate-then-rl, rider); not "
+                                                         "finished: e-rider")
+    assert list(d["methods"]) == list(cost.METHODS)
+    assert [m["status"] for m in d["methods"].values()] == ["finished", "finished", "not finished (interrupted)"]
+    assert d["methods"]["e-rider"]["steps"] is None and d["methods"]["e-rider"]["reached"] is None
+    assert d["cheapest"] is None and d["calibration"]["theory_pulses"] is None
+    assert d["calibration"]["theory_basis"] == "not computed (interrupted)"
+    full = commands.call("cost", {**params, "methods": "calibrate-then-rl,rider"}).data     # the same seed: paired
+    for name in ("calibrate-then-rl", "rider"):
+        row = dict(d["methods"][name])
+        assert row.pop("status") == "finished"
+        assert {k: v for k, v in row.items() if k != "seconds"} == \
+            {k: v for k, v in full["methods"][name].items() if k != "seconds"}
+    rows = exc.value.result.to_records()
+    assert [r["status"] for r in rows] == ["finished", "finished", "not finished (interrupted)"]
+
+    calls.clear()
+    argv = ["cost", "--response", "softbounds", "-p", "sp=0.1", "--dw-min", "1e-3", "--chains", "20", "--steps", "2000"]
+    assert main(argv) == 130
+    out, err = capsys.readouterr()
+    assert "cost interrupted: 2 of 3 methods finished" in err
+    assert re.search(r"e-rider\s+—\s+not finished\s+—\s+—", out), out
+    assert "PARTIAL (interrupted): 2 of 3 methods finished" in out and "cheapest" not in out
+    calls.clear()
+    assert main(argv + ["--json"]) == 130
+    js = json.loads(capsys.readouterr().out)
+    assert js["interrupted"] is True and js["methods"]["rider"]["steps"] == full["methods"]["rider"]["steps"]
+    assert js["methods"]["e-rider"]["status"] == "not finished (interrupted)"

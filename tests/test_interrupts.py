@@ -195,6 +195,26 @@ def test_pulse_level_simulate_keeps_the_steps_that_ran(cli, tmp_path):
     assert out["final"] == full["final"]
 
 
+def test_cost_keeps_the_finished_methods(cli):
+    """cost --methods rider,e-rider: Ctrl-C once the first method's steps are done (progress counts the steps of
+    all methods) keeps its row, the numbers of a run of that method alone (the methods share the gradient noise's
+    seed), marks e-rider not finished, and prints one JSON object with "interrupted": true."""
+    args = ["cost", "--response", "softbounds", "-p", "sp=0.1", "--dw-min", "1e-3", "--chains", 100, "--steps", 50000]
+    run = cli(*args, "--methods", "rider,e-rider", "--json")
+    run.wait_until(lambda: last_step(run.err) > 50000, "the first method's steps")
+    took = run.interrupt()
+    stopped(run, took, "cost")
+    out = json.loads(run.out)
+    assert out["interrupted"] is True and out["provenance"]["command"] == "cost"
+    assert out["partial"] == "1 of 2 methods finished (rider); not finished: e-rider"
+    rider, e = out["methods"]["rider"], out["methods"]["e-rider"]
+    assert rider["status"] == "finished" and e["status"] == "not finished (interrupted)" and e["steps"] is None
+    full = json.loads(subprocess.run([EXE, *map(str, args), "--methods", "rider", "--json"], capture_output=True,
+                                     text=True, timeout=300, check=True).stdout)["methods"]["rider"]
+    for key in ("steps", "steps_band", "reached", "final_error", "total_pulses"):
+        assert rider[key] == full[key], key
+
+
 def test_a_slow_step_is_abandoned_within_the_bound(cli):
     """A pulse-level step of ~1.5 s (dw_min 1e-7: ~1e5 pulses per write, one by one with cycle noise): Ctrl-C
     does not wait for it (abandoned after 0.5 s); the steps before it are kept."""

@@ -184,16 +184,20 @@ def test_fused_digital_step_is_the_algorithms_update(monkeypatch):
 
 
 def test_blas_threads_are_set_for_training_and_restored():
+    from scipy.linalg import blas  # noqa: F401  (training's dgemm: its OpenBLAS loaded before the counts are read)
     from aimc_theory import runtime
-    before = runtime.blas_threads_now()
-    seen = []
-    network.train(data.digits(60, 20), "digital-sgd", device.Device(response.ideal()), hidden=(8,), blas_threads=1,
-                  progress=lambda _: seen.append(runtime.blas_threads_now()))
-    assert runtime.blas_threads_now() == before
-    assert seen and all(t == 1 for t in seen[-1])
-    with runtime.blas_threads(1):
-        assert all(t == 1 for t in runtime.blas_threads_now())
-    assert runtime.blas_threads_now() == before
+    # from 2 threads (the tests run with OPENBLAS_NUM_THREADS=1, tests/conftest.py): 1 during training, 2 after
+    with runtime.blas_threads(2):
+        before = runtime.blas_threads_now()
+        assert all(t == 2 for t in before)
+        seen = []
+        network.train(data.digits(60, 20), "digital-sgd", device.Device(response.ideal()), hidden=(8,),
+                      blas_threads=1, progress=lambda _: seen.append(runtime.blas_threads_now()))
+        assert runtime.blas_threads_now() == before
+        assert seen and all(t == 1 for t in seen[-1])
+        with runtime.blas_threads(1):
+            assert all(t == 1 for t in runtime.blas_threads_now())
+        assert runtime.blas_threads_now() == before
 
 
 def test_numba_backend_trains_with_pulse_trains():

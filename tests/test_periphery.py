@@ -282,3 +282,193 @@ def test_bad_periphery_values_name_the_parameter(capsys):
     assert "--max-input-size" in capsys.readouterr().err
     assert main(["train", "--dataset", "digits", "--train-size", "5000"]) == 2
     assert "--train-size" in capsys.readouterr().err
+
+
+# -- the weight mapping (aihwkit MappingParameter.weight_scaling_omega) and the lr schedule ------------------------
+
+def test_mapping_stores_w_omega_over_max_and_reads_the_logical_product():
+    """The stored tile weights are W0 omega / max|W0| (per tile, or per output row column-wise), the learned scale
+    starts at 1 (aihwkit set_scales) and a perfect-IO read times the mapping scale is the unmapped product."""
+    rng = np.random.default_rng(3)
+    W0 = rng.uniform(-0.2, 0.2, (4, 6))
+    X = rng.uniform(0, 1, (5, 6))
+    t = P.Tiles(P.Periphery(out_scaling=True, weight_scaling_omega=0.3), [W0.shape], np.random.default_rng(0))
+    t.alpha[0][0] = 0.5                                         # map_weights restarts it at 1
+    stored = t.map_weights(0, 0, W0)
+    np.testing.assert_allclose(stored, W0 * 0.3 / np.abs(W0).max(), rtol=1e-15)
+    assert np.abs(stored).max() == pytest.approx(0.3, rel=1e-15) and t.alpha[0][0] == 1.0
+    assert t.mapping[0][0] == pytest.approx(np.abs(W0).max() / 0.3) and t.lr_scale(0, 0) == 1.0
+    np.testing.assert_allclose(t.forward(0, X, stored), X @ W0.T, rtol=1e-13)
+    # column-wise: one scale per output row, every row's max at omega; split tiles map each on its own
+    c = P.Tiles(P.Periphery(weight_scaling_omega=0.3, weight_scaling_columnwise=True, max_input_size=3),
+                [W0.shape], np.random.default_rng(0))
+    blocks = [c.map_weights(0, k, W0[rs, cs]) for k, (rs, cs) in enumerate(c.layout[0])]
+    for k, (rs, cs) in enumerate(c.layout[0]):
+        np.testing.assert_allclose(np.abs(blocks[k]).max(axis=1), 0.3, rtol=1e-15)
+        np.testing.assert_allclose(c.mapping[0][k], np.abs(W0[rs, cs]).max(axis=1) / 0.3, rtol=1e-15)
+    W = np.hstack(blocks)
+    np.testing.assert_allclose(c.forward(0, X, W), X @ W0.T, rtol=1e-13)
+    np.testing.assert_allclose(c.logical(0, W.copy()), W0, rtol=1e-14)
+    # a zero block keeps the scale 1 (aihwkit: alpha[alpha == 0] = 1)
+    z = P.Tiles(P.Periphery(weight_scaling_omega=0.3), [(2, 2)], np.random.default_rng(0))
+    assert np.array_equal(z.map_weights(0, 0, np.zeros((2, 2))), np.zeros((2, 2))) and z.mapping[0][0] == 1.0
+
+
+def test_mapping_update_sees_the_error_over_the_scale_and_backward_times_it():
+    """aihwkit pre_update: the tile is written with (x, alpha delta / (m s)); pre_backward: the error entering the
+    backward read is m alpha delta; with lr compensation s = 1 / mean m (and the tile's lr times s)."""
+    rng = np.random.default_rng(4)
+    W0 = rng.uniform(-0.1, 0.1, (3, 5))
+    a, delta = rng.uniform(0, 1, (6, 5)), rng.standard_normal((6, 3))
+    for columnwise in (False, True):
+        for comp in (False, True):
+            t = P.Tiles(P.Periphery(out_scaling=True, weight_scaling_omega=0.4, weight_scaling_columnwise=columnwise,
+                                    weight_scaling_lr_compensation=comp), [W0.shape], np.random.default_rng(0))
+            W = t.map_weights(0, 0, W0)
+            t.alpha[0][0] = 0.7
+            m = t.mapping[0][0]
+            s = 1.0 / np.mean(m) if comp else 1.0
+            assert t.lr_scale(0, 0) == pytest.approx(s)
+            ((x, d),) = t.factors(0, a, delta)
+            assert x is a
+            np.testing.assert_allclose(d, 0.7 * delta / (np.asarray(m) * s), rtol=1e-14)
+            # the logical weights m alpha W move by -lr s x d^T m alpha = -lr alpha^2 delta^T x, as unmapped
+            mm = np.asarray(m).reshape(-1, 1) if columnwise else m
+            np.testing.assert_allclose(mm * s * (d.T @ x), 0.7 * delta.T @ a, rtol=1e-13)
+            np.testing.assert_allclose(t.backward(0, delta, W), (0.7 * delta) @ W0, rtol=1e-13)
+
+
+def test_mapping_is_transparent_for_a_linear_update_and_not_for_a_device():
+    """Digital SGD (and Analog SGD on an ideal device) train the same logical weights with or without the mapping
+    (to rounding), per tile or per row, with or without lr compensation: the mapping only changes where on the
+    device's response the weights sit. On a soft-bounds device it does change the run."""
+    ds = data.digits(300, 100)
+    kw = dict(epochs=1, lr=0.1, seed=1, hidden=(16,))
+    for alg in ("digital-sgd", "analog-sgd"):
+        dev = device.Device(response.ideal())
+        base = network.train(ds, alg, dev, periphery=P.Periphery(out_scaling=True), **kw)
+        for per in (P.Periphery(out_scaling=True, weight_scaling_omega=0.3),
+                    P.Periphery(out_scaling=True, weight_scaling_omega=0.3, weight_scaling_columnwise=True,
+                                weight_scaling_lr_compensation=True)):
+            r = network.train(ds, alg, dev, periphery=per, **kw)
+            assert r.train_loss == pytest.approx(base.train_loss, rel=1e-12) and r.test_curve == base.test_curve
+            for (W, b), (W0, b0) in zip(r.final_weights, base.final_weights):
+                np.testing.assert_allclose(W, W0, atol=1e-13)
+            assert len(r.mapping_scale) == 2 and r.as_dict()["mapping_scale_per_layer"] == r.mapping_scale
+            assert r.periphery["weight_scaling_omega"] == 0.3
+    soft = device.Device(response.softbounds())
+    plain = network.train(ds, "analog-sgd", soft, **kw)
+    mapped = network.train(ds, "analog-sgd", soft, periphery=P.Periphery(weight_scaling_omega=0.5), **kw)
+    assert mapped.train_loss != plain.train_loss
+
+
+def test_mapping_omega_must_fit_the_device_range_and_flags_need_their_feature(capsys):
+    for make, name in ((lambda: P.Periphery(weight_scaling_omega=-0.1), "weight_scaling_omega"),
+                       (lambda: P.Periphery(weight_scaling_omega=float("nan")), "weight_scaling_omega"),
+                       (lambda: P.Periphery(weight_scaling_omega="0.3"), "weight_scaling_omega"),
+                       (lambda: P.Periphery(weight_scaling_columnwise=True), "weight_scaling_columnwise"),
+                       (lambda: P.Periphery(weight_scaling_lr_compensation=True), "weight_scaling_lr_compensation"),
+                       (lambda: P.Periphery(out_scaling_columnwise=True), "out_scaling_columnwise"),
+                       (lambda: P.Periphery(weight_scaling_omega=0.3, weight_scaling_columnwise=1),
+                        "weight_scaling_columnwise")):
+        with pytest.raises(InputError) as exc:
+            make()
+        assert exc.value.param == name
+    assert not P.Periphery(weight_scaling_omega=0.0).active and P.Periphery(weight_scaling_omega=0.1).active
+    ds = data.digits(60, 20)
+    with pytest.raises(InputError, match=r"^weight_scaling_omega: must lie in \(0, 0.6\)"):
+        network.train(ds, "analog-sgd", device.Device(response.power(tau=0.6, gamma=1.0)), hidden=(4,),
+                      periphery=P.Periphery(weight_scaling_omega=0.6))
+    assert main(["train", "--dataset", "digits", "--weight-scaling-omega", "0.7", "--response", "power",
+                 "-p", "tau=0.6"]) == 2
+    assert "--weight-scaling-omega" in capsys.readouterr().err
+    assert main(["train", "--dataset", "digits", "--weight-scaling-columnwise"]) == 2
+    assert "--weight-scaling-columnwise" in capsys.readouterr().err
+    for bad in ("0:0.5", "15", "15:0", "15:1.5", "a:b", "15:nan", "1.5:0.5"):
+        assert main(["train", "--dataset", "digits", "--lr-step", bad]) == 2
+        assert "--lr-step" in capsys.readouterr().err, bad
+    for bad in ((0, 0.5), (15, 0.0), (15, 2.0), (1.5, 0.5), 15, (True, 0.5)):
+        with pytest.raises(InputError, match="^lr_schedule: "):
+            network.train(ds, "analog-sgd", device.Device(response.softbounds()), hidden=(4,), lr_schedule=bad)
+
+
+def test_train_command_labels_the_mapping(capsys, tmp_path):
+    args = ["train", "--dataset", "digits", "--train-size", "200", "--test-size", "50", "--hidden", "8",
+            "--epochs", "2", "--out-scaling", "--out-scaling-columnwise", "--weight-scaling-omega", "0.3",
+            "--weight-scaling-columnwise", "--lr-step", "1:0.5", "--out", str(tmp_path)]
+    assert main(args + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["periphery"] == P.periphery(True, weight_scaling_omega=0.3, weight_scaling_columnwise=True,
+                                                out_scaling_columnwise=True).as_dict()
+    assert out["periphery"]["weight_scaling_omega"] == 0.3 and out["periphery"]["out_scaling_columnwise"]
+    assert out["lr_schedule"] == {"step_size": 1, "gamma": 0.5} and len(out["mapping_scale_per_layer"]) == 2
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "weights mapped to omega 0.3 of the range (per output row)" in text and "every 1 epochs" in text
+    assert "learned output scale per output row" in text and "mapping scale m per layer" in text
+    # off: no new keys in the settings (the JSON of a run without mapping is what it was)
+    assert set(P.OFF.as_dict()) == {"out_scaling", "io", "max_input_size", "max_output_size", "forward", "backward"}
+
+
+def test_columnwise_output_scale_gradient_matches_finite_differences():
+    rng = np.random.default_rng(5)
+    net = architectures.fcn(6, 3, hidden=(5,))
+    params = [(W, 0.1 * rng.standard_normal(b.shape)) for W, b in net.init(rng, scale=2.0)]
+    x, y = rng.uniform(0, 1, (7, 6)), rng.integers(0, 3, 7)
+    tiles = P.Tiles(P.periphery(out_scaling=True, max_input_size=3, weight_scaling_omega=0.3,
+                                out_scaling_columnwise=True), [W.shape for W, _ in params], np.random.default_rng(1))
+    stored = []
+    for k, (W, b) in enumerate(params):
+        Ws = np.empty_like(W)
+        for t, (rs, cs) in enumerate(tiles.layout[k]):
+            Ws[rs, cs] = tiles.map_weights(k, t, W[rs, cs])
+            tiles.alpha[k][t] = rng.uniform(0.5, 1.5, rs.stop - rs.start)
+        stored.append((Ws, b))
+    tiles.record = True
+    _, grads = net.loss_and_grads(stored, x, y, tiles)
+    h = 1e-6
+    for k, (_, delta) in enumerate(grads):
+        analytic = tiles.scale_gradient(k, delta)
+        tiles.record = False
+        for t in range(len(tiles.layout[k])):
+            for i in range(tiles.alpha[k][t].size):
+                loss = []
+                for sgn in (1, -1):
+                    tiles.alpha[k][t][i] += sgn * h
+                    loss.append(net.loss_and_grads(stored, x, y, tiles)[0])
+                    tiles.alpha[k][t][i] -= sgn * h
+                assert analytic[t][i] == pytest.approx((loss[0] - loss[1]) / (2 * h), rel=1e-5, abs=1e-9)
+        tiles.record = True
+        net.loss_and_grads(stored, x, y, tiles)
+
+
+def test_lr_schedule_scales_the_rates_that_follow_the_optimizers_lr(monkeypatch):
+    """StepLR(1, 0.5) over 2 epochs: epoch 1 as without a schedule; from epoch 2 on the rules are rebuilt with the
+    rates aihwkit's AnalogSGD scales (Analog SGD's lr, TT-v1's transfer rate beta, a compound's global lr) and the
+    others kept (TT-v1's fast rate, a compound's fast_lr); a schedule that never steps changes no bit."""
+    ds = data.digits(200, 50)
+    soft = device.Device(response.softbounds())
+    kw = dict(epochs=2, lr=0.1, seed=3, hidden=(8,))
+    plain = network.train(ds, "analog-sgd", soft, **kw)
+    same = network.train(ds, "analog-sgd", soft, lr_schedule=(5, 0.5), **kw)
+    assert same.train_loss == plain.train_loss and same.test_curve == plain.test_curve
+    stepped = network.train(ds, "analog-sgd", soft, lr_schedule=(1, 0.5), **kw)
+    assert stepped.train_loss[0] == plain.train_loss[0] and stepped.train_loss[1] != plain.train_loss[1]
+    assert stepped.as_dict()["lr_schedule"] == {"step_size": 1, "gamma": 0.5}
+    assert "lr_schedule" not in plain.as_dict()
+    from aimc_theory import registry
+    calls = []
+    real = registry.build
+
+    def spy(name, lr, array, main=None, seed=0, **options):
+        calls.append((name, lr, dict(options)))
+        return real(name, lr, array, main, seed, **options)
+    monkeypatch.setattr(registry, "build", spy)
+    network.train(ds, "residual-learning", soft, lr_schedule=(1, 0.5), options={"beta": 0.05}, **kw)
+    later = calls[len(calls) // 2:]                               # 2 layers: the rebuild of epoch 2
+    assert [c[1] for c in calls[:2]] == [0.1, 0.1] and all(c[1] == 0.1 and c[2]["beta"] == 0.025 for c in later)
+    calls.clear()
+    network.train(ds, "tt-v2", soft, lr_schedule=(1, 0.5), **kw)
+    assert all(c[1] == 0.05 and c[2]["fast_lr"] == registry.default("tt-v2", "fast_lr") for c in calls[2:])
+    assert network.scaled_rates("agad", 0.05, {"fast_lr": 0.2}, 0.5)[1]["fast_lr"] == 0.2
+    assert network.scaled_rates("rider", 0.05, None, 0.5)[1]["beta"] == registry.default("rider", "beta") * 0.5

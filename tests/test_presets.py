@@ -176,7 +176,7 @@ def test_device_stretch_is_the_preset_device_with_its_own_bounds_and_slopes():
             np.testing.assert_allclose(el.q(p.response(), w, False), pop.s_minus[i] * own.q_minus(w), rtol=1e-9)
 
 
-def test_preset_dtod_in_calibrate_and_train(capsys):
+def test_preset_dtod_in_calibrate_and_train(capsys, tmp_path):
     assert main(["calibrate", "--response", "preset:ecram", "--preset-dtod", "--scheme", "cyclic", "--pulses", "4000",
                  "--chains", "100", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -196,7 +196,7 @@ def test_preset_dtod_in_calibrate_and_train(capsys):
     assert main(["calibrate", "--response", "softbounds", "--dw-min", "1e-3", "--preset-dtod"]) == 2
     assert "--preset-dtod" in capsys.readouterr().err
     assert main(["train", "--response", "preset:ecram", "--preset-dtod", "--dataset", "digits", "--hidden", "8",
-                 "--epochs", "1", "--quiet", "--json"]) == 0
+                 "--epochs", "1", "--quiet", "--json", "--out", str(tmp_path)]) == 0     # not the repository's
 
 
 @pytest.mark.parametrize("name", ["reram-es", "ecram", "capacitor", "pcm"])

@@ -399,3 +399,100 @@ def test_numba_pulse_kernels_same_firings_same_law():
         with pt.backend("numba"):
             batch_update(device.Device(response.softbounds(), dw_min=1e-3, trains=PulseTrains(), up_scale=2.0), W0,
                          Rank1Batch(X, D), 0.02, rng)
+
+
+_EXACT_DEVICES = {
+    "power": lambda sigma, **kw: device.Device(response.power(tau=0.6, gamma=1.0), dw_min=1e-3, sigma_c=sigma,
+                                               trains=PulseTrains(desired_bl=31, **kw)),
+    "softbounds-sp": lambda sigma, **kw: device.Device(response.softbounds(sp=-0.2), dw_min=2e-3, sigma_c=sigma,
+                                                       trains=PulseTrains(desired_bl=7, **kw)),
+    "aihwkit-up-down": lambda sigma, **kw: device.Device(
+        response.aihwkit_softbounds(w_max=1.5, w_min=-1.0, up_down=0.3), dw_min=1e-3, sigma_c=sigma,
+        trains=PulseTrains(**kw)),
+    # q- falls with w: zero pulses map w to w 1 + (+0.0), so -0.0 weights become +0.0 on the dense path
+    "falling-down-step": lambda sigma, **kw: device.Device(
+        response.from_expressions("1 + 0*w", "1 - 0.5*w", range=(-1, 1)), dw_min=1e-3, sigma_c=sigma,
+        trains=PulseTrains(**kw)),
+}
+
+
+@pytest.mark.parametrize("name", list(_EXACT_DEVICES))
+@pytest.mark.parametrize("sigma", [0.0, 0.3])
+@pytest.mark.parametrize("kw", [{}, {"update_management": False}, {"bl_management": False}])
+def test_numba_exact_batches_give_the_numpy_bits(name, sigma, kw):
+    """For an affine response with additive or no cycle noise the numba backend repeats the NumPy path bit for bit:
+    one slot (fired rows x fired columns), several slots (counted coincidences), small tiles (dense counts), chains
+    with a shared or an own input, weights near a bound (the NumPy path's pulse by pulse from the kernel's events),
+    and the same random numbers afterwards."""
+    pytest.importorskip("numba")
+    import aimc_theory.pulse_trains as pt
+    dev = _EXACT_DEVICES[name](sigma, **kw)
+    rng = np.random.default_rng(21)
+    cases = []
+    for C, B, out, inp, lr, shared in ((1, 10, 40, 90, 0.002, True), (1, 10, 40, 90, 0.3, True),   # 1 / several slots
+                                       (1, 10, 6, 20, 0.05, True), (1, 10, 6, 20, 0.005, True),     # dense
+                                       (3, 4, 5, 7, 0.2, False), (2, 6, 30, 70, 0.02, True)):       # chains
+        X = rng.uniform(0, 1, (1 if shared else C, B, inp)) * (rng.random((1 if shared else C, B, inp)) < 0.6)
+        D = rng.standard_normal((C, B, out)) * 0.05
+        W = rng.uniform(-0.3, 0.3, (C, out * inp))
+        near = np.where(rng.random(W.shape) < 0.1, dev.response.hi - 1e-4, W)     # within reach of the upper bound
+        W[:, ::7] = -0.0                                      # signed zeros: the dense path's identity maps
+        cases += [(W, X, D, lr), (near, X, D, lr)]
+    for k, (W, X, D, lr) in enumerate(cases):
+        r1, r2 = np.random.default_rng(k), np.random.default_rng(k)
+        a = batch_update(dev, W, Rank1Batch(X, D), lr, r1)
+        with pt.backend("numba"):
+            b = batch_update(dev, W, Rank1Batch(X, D), lr, r2)
+            Wi = W.copy()
+            c = batch_update(dev, Wi, Rank1Batch(X, D, inplace=True), lr, np.random.default_rng(k))
+        assert np.array_equal(a, b) and np.array_equal(a, c) and np.shares_memory(c, Wi), (name, k)
+        assert np.array_equal(np.signbit(a), np.signbit(b)), (name, k)
+        assert not np.array_equal(a, W), (name, k)
+        assert r1.random() == r2.random()                     # the same numbers drawn
+    W = np.zeros((1, 6))
+    for X in (np.full((1, 2, 3), np.inf), np.zeros((1, 2, 3))):  # non-finite inputs (the NumPy path); nothing to write
+        D = np.ones((1, 2, 2))
+        with pt.backend("numba"), np.errstate(invalid="ignore"):
+            a = batch_update(dev, W, Rank1Batch(X, D), 0.1, np.random.default_rng(3))
+        with np.errstate(invalid="ignore"):
+            assert np.array_equal(a, batch_update(dev, W, Rank1Batch(X, D), 0.1, np.random.default_rng(3)))
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.3])
+def test_numba_exact_transfers_give_the_numpy_bits(sigma):
+    """Tiki-Taka's column transfer on the numba backend: the NumPy path's bits for one and several slots, some or
+    all columns, one or several chains, and weights near a bound (apply_counts from the kernel's events)."""
+    pytest.importorskip("numba")
+    import aimc_theory.pulse_trains as pt
+    rng = np.random.default_rng(22)
+    for dev in (_EXACT_DEVICES["power"](sigma), _EXACT_DEVICES["softbounds-sp"](sigma)):
+        for k, (C, out, inp, lr, cols) in enumerate(((1, 30, 50, 0.01, None), (1, 30, 50, 0.5, None),
+                                                     (2, 12, 9, 0.05, np.array([7, 8, 0])), (1, 8, 5, 1.0, [3]))):
+            V = rng.standard_normal((C, out, inp)) * 0.05
+            W = rng.uniform(-0.2, 0.2, (C, out, inp))
+            for Wk in (W, np.where(rng.random(W.shape) < 0.2, dev.response.hi - 1e-4, W)):
+                r1, r2 = np.random.default_rng(k), np.random.default_rng(k)
+                a = column_transfer(dev, Wk, V, lr, cols, r1)
+                with pt.backend("numba"):
+                    b = column_transfer(dev, Wk, V, lr, cols, r2)
+                assert np.array_equal(a, b) and not np.array_equal(a, Wk), k
+                assert r1.random() == r2.random()
+    with pt.backend("numba"):                                  # nothing to transfer: the same array back
+        W = np.ones((1, 3, 4))
+        assert column_transfer(dev, W, np.zeros((1, 3, 4)), 0.1, None, np.random.default_rng(0)) is W
+
+
+def test_numba_backend_trains_the_numpy_bits():
+    """A network trained on the numba backend (affine response, additive cycle noise) ends with the NumPy path's
+    weights, for Analog SGD and RL v1 (every column, or one per step)."""
+    pytest.importorskip("numba")
+    from aimc_theory import data, network
+    ds = data.digits(120, 30)
+    pulsed = device.Device(response.power(tau=0.6, gamma=1.0), dw_min=1e-3, sigma_c=0.3,
+                           trains=PulseTrains(desired_bl=31))
+    for alg, main, opts in (("analog-sgd", None, {}), ("residual-learning", pulsed, {"beta": 0.05, "gamma": 0.4}),
+                            ("residual-learning", pulsed, {"beta": 0.05, "columns_per_transfer": 1})):
+        runs = [network.train(ds, alg, pulsed, main, epochs=1, lr=0.1, hidden=(24,), seed=4, options=opts,
+                              backend=b) for b in ("numpy", "numba")]
+        assert runs[0].train_loss == runs[1].train_loss, alg
+        assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(runs[0].final_weights, runs[1].final_weights)), alg

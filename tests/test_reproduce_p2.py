@@ -146,3 +146,65 @@ def test_printed_table_shows_p2s_numbers(capsys, tmp_path):
     assert code == 0, err
     assert "P2 Table 2, FCN rows" in out and "90.26" in out and "92.59" in out and "95.45" in out
     assert "likely, not certain" in out and "seconds per epoch" in out
+
+
+# -- the authors' weight mapping (--weight-scaling-omega) and the pulses that reach C ------------------------------
+
+def test_mapping_is_the_authors_columnwise_omega_with_the_output_scale():
+    assert T.mapping(None) is None and T.mapping(0.0) is None
+    p = T.mapping(0.3)
+    assert p.weight_scaling_omega == 0.3 and p.weight_scaling_columnwise and p.out_scaling
+    assert p.forward.is_perfect and not p.max_input_size and not p.weight_scaling_lr_compensation
+    assert not T.mapping(0.6, out_scaling=False).out_scaling
+    c = T.configuration("agad", p)
+    assert c["mapping"] == {"weight_scaling_omega": 0.3, "weight_scaling_columnwise": True, "learn_out_scaling": True,
+                            "authors_omega_for_this_compound": 0.6}
+    assert "weights mapped to omega 0.3" in c["periphery"] and T.configuration("agad")["mapping"] is None
+    assert T.AUTHORS_OMEGA == {"tt-v2": 0.3, "agad": 0.6, "e-rider-chopped": 0.6}
+    for bad in (1.0, -0.2, float("nan"), "0.3", True):
+        with pytest.raises(InputError) as exc:
+            T.mapping(bad)
+        assert exc.value.param == "weight_scaling_omega" and "(0, 1)" in str(exc.value)
+    with pytest.raises(InputError) as exc:
+        T.mapping(None, out_scaling=False)
+    assert exc.value.param == "out_scaling"
+
+
+def test_cli_mapping_errors(capsys):
+    code, _, err = run(capsys, "reproduce", "p2-table2", "--weight-scaling-omega", "1.2")
+    assert code == 2 and "--weight-scaling-omega" in err and "(0, 1)" in err
+    code, _, err = run(capsys, "reproduce", "p2-table2", "--no-out-scaling")
+    assert code == 2 and "--no-out-scaling" in err and "--weight-scaling-omega" in err
+    code, _, err = run(capsys, "reproduce", "p1-fig2", "--weight-scaling-omega", "0.3")
+    assert code == 2 and "--weight-scaling-omega" in err and "does not apply" in err
+
+
+def test_tiny_mapped_run_is_labelled_and_counts_the_pulses_to_c(capsys, tmp_path):
+    code, out, err = run(capsys, "reproduce", "p2-table2", *TINY, "--grid", "0.3:0.3", "--weight-scaling-omega",
+                         "0.3", "--json", "--out", tmp_path)
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["mapping"]["weight_scaling_omega"] == 0.3 and d["mapping"]["weight_scaling_columnwise"]
+    assert d["mapping"]["out_scaling"] and "weights mapped to omega 0.3" in d["mapping"]["description"]
+    for r in d["rows"]:
+        assert r["configuration"]["mapping"]["weight_scaling_omega"] == 0.3
+        assert len(r["mapping_scale_per_layer"]) == 3 and all(0 < m < 1 for m in r["mapping_scale_per_layer"])
+        assert len(r["output_scale_per_epoch"]) == 1
+        pulses = r["transfer_pulses_per_epoch"]
+        assert len(pulses) == 1 and len(pulses[0]) == 3 and all(p >= 0 for p in pulses[0])
+    assert (tmp_path / "figures" / "p2_table2_digits-200-50_omega0.3.png").is_file()
+    assert d["provenance"]["arguments"]["weight_scaling_omega"] == 0.3
+    code, out, err = run(capsys, "reproduce", "p2-table2", *TINY, "--grid", "0.3:0.3", "--out", tmp_path)
+    assert code == 0 and "no IO, weight mapping or output scale" in out and "pulses written to C per weight" in out
+
+
+def test_pulses_to_c_counts_what_the_compound_wrote():
+    """TrainResult.transfer_pulses is the compounds' own count of the pulses sent to C, per weight of each layer."""
+    from aimc_theory import data, network
+    ds = data.digits(100, 20)
+    A, C, _ = T.devices()
+    r = network.train(ds, "agad", A, C, epochs=1, lr=0.05, seed=0, hidden=(4,), options=T.OPTIONS["agad"] |
+                      {"in_chop_prob": 1.0, "transfer_lr": 50.0})
+    # layer 1 (64 columns, 100 samples) has had fewer than AGAD's N = 2 passes: nothing written yet; layer 2 has
+    assert len(r.transfer_pulses) == 1 and r.transfer_pulses[0][0] == 0 and r.transfer_pulses[0][1] > 0
+    assert network.train(ds, "analog-sgd", A, epochs=1, lr=0.05, seed=0, hidden=(4,)).transfer_pulses == []

@@ -176,7 +176,7 @@ def _fake_runs(monkeypatch, scaled: float, unscaled: float, n: int = 2000):
     ds = SimpleNamespace(y_test=np.repeat(np.arange(10), n // 10), n_classes=10, name="fake")
     runs = {True: SimpleNamespace(test_accuracy=scaled, test_curve=[scaled], out_scale=[[1.0, 0.05]]),
             False: SimpleNamespace(test_accuracy=unscaled, test_curve=[unscaled], out_scale=[])}
-    monkeypatch.setattr(cn, "_run_out_scale", lambda setup, out_scaling: (ds, runs[out_scaling]))
+    monkeypatch.setattr(cn, "_run_out_scale", lambda setup, out_scaling, tau=0.6: (ds, runs[out_scaling]))
     return next(c for c in cn.catalogue() if c.id == "26.out-scale")
 
 
@@ -212,3 +212,48 @@ def test_ctrl_c_keeps_the_finished_rows(monkeypatch):
     part = exc.value.partial
     assert [r["algorithm"] for r in part.rows] == ["analog-sgd"] and "1 of 2" in part.partial
     assert part.as_dict()["partial"] == part.partial
+
+
+# -- the authors' StepLR and the optional weight mapping ---------------------------------------------------------
+
+def test_authors_lr_schedule_and_no_mapping_by_default():
+    """The authors' script steps StepLR(15, 0.5) per epoch and leaves weight_scaling_omega at 0 (no mapping) for
+    Analog SGD and TT-v1; both configurations take the schedule."""
+    row = T.Row("pow", 1.0, 0.6)
+    for conf in T.CONFIGURATIONS:
+        for alg in T.ALGORITHMS:
+            c = T.configure(conf, row, alg)
+            assert c.lr_schedule == (15, 0.5) and c.train_kwargs()["lr_schedule"] == (15, 0.5)
+            assert not c.periphery.mapping and c.settings()["lr_schedule"]["step_size"] == 15
+    assert "StepLR(15, 0.5)" in T.describe("authors") and "not modelled" not in T.describe("authors")
+
+
+def test_mapping_option_is_the_scripts_columnwise_mapping():
+    row = T.Row("pow", 1.0, 0.6)
+    a = T.configure("authors", row, "tt-v1", weight_scaling_omega=0.3)
+    p = a.periphery
+    assert p.weight_scaling_omega == 0.3 and p.weight_scaling_columnwise and p.out_scaling and p.max_input_size == 512
+    assert a.name == "authors, weight mapping omega 0.3" and a.settings()["periphery"]["weight_scaling_omega"] == 0.3
+    assert "weights mapped to +-0.3" in T.describe(a.name) and "learned output scale" in T.describe(a.name)
+    n = T.configure("authors", row, "analog-sgd", out_scaling=False, weight_scaling_omega=0.3)
+    assert n.name == "authors, no output scale, weight mapping omega 0.3" and "NO learned" in T.describe(n.name)
+    m = T.configure("matched", row, "analog-sgd", weight_scaling_omega=0.3)
+    assert m.name == "matched, weight mapping omega 0.3" and m.periphery.io == "perfect"
+    for bad in (0.6, 0.7, -0.1, float("nan")):
+        with pytest.raises(InputError) as exc:
+            T.configure("authors", row, "analog-sgd", weight_scaling_omega=bad)
+        assert exc.value.param == "weight_scaling_omega"
+
+
+def test_cli_mapping_run_and_errors(capsys, tmp_path):
+    code, _, err = run(capsys, "reproduce", "p1-table8", *TINY, "--rows", "pow:1:0.6", "--weight-scaling-omega",
+                       "0.6", "--out", tmp_path)
+    assert code == 2 and "--weight-scaling-omega" in err and "(0, 0.6)" in err
+    code, out, err = run(capsys, "reproduce", "p1-table8", *TINY, "--rows", "pow:1:0.6", "--weight-scaling-omega",
+                         "0.3", "--json", "--out", tmp_path)
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["configuration"] == "authors, weight mapping omega 0.3"
+    assert all(r["configuration"] == d["configuration"] and r["settings"]["periphery"]["weight_scaling_columnwise"]
+               for r in d["rows"])
+    assert (tmp_path / "figures" / "p1_table8_authors_omega0.3.png").is_file()

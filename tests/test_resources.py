@@ -108,10 +108,10 @@ def test_update_model_seen_through_the_algorithm(algorithm):
 
 def test_huge_steps_refused_up_front_with_an_estimate():
     obj, alg = _setup()
-    t0 = time.perf_counter()
+    t0 = time.process_time()        # CPU of this process: refused before any step, also on a loaded machine
     with pytest.raises(InputError, match=r"steps: .*would take about .*years.*limit is 24 h") as e:
         simulation.simulate(obj, alg, 99999999999999999999999, 1000, 0)
-    assert time.perf_counter() - t0 < 5
+    assert time.process_time() - t0 < 5
     assert e.value.param == "steps"
     seconds = simulation.estimated_seconds("expected", 10 ** 6, 1000, algorithm="analog-sgd")
     a, b = simulation.step_costs("expected", "analog-sgd")
@@ -190,10 +190,11 @@ def test_diverging_lr_stops_naming_lr():
 
 def test_huge_hidden_refused_with_the_estimate(monkeypatch):
     monkeypatch.setattr(runtime, "memory_limits", lambda: {"MemAvailable": 64 << 30})
-    t0 = time.perf_counter()
+    data_set = _small_dataset()
+    t0 = time.process_time()        # CPU of this process: refused before any allocation, also on a loaded machine
     with pytest.raises(InputError, match=r"hidden: 10,002,000,000 weights .* need about .*GiB .*64.0 GiB") as e:
-        network.train(_small_dataset(), "analog-sgd", device.Device(response.softbounds()), hidden=(100000, 100000))
-    assert time.perf_counter() - t0 < 2 and e.value.param == "hidden"
+        network.train(data_set, "analog-sgd", device.Device(response.softbounds()), hidden=(100000, 100000))
+    assert time.process_time() - t0 < 2 and e.value.param == "hidden"
 
 
 def test_network_pulse_cap():

@@ -18,6 +18,7 @@ from aimc_theory.runtime import end_with_parent, limit_blas_threads, usable_core
 from . import claims_network, mutants as mutant_ops
 from .catalogue import claims_for, select
 from .claim_types import Outcome, family_response, named_families
+from .schedule import task_seconds
 from .theory import Theory
 
 
@@ -107,7 +108,8 @@ def check(ids: list[str] | None = None, fast: bool = False, theory: Theory | Non
     tasks: dict[str, list[str]] = {}
     for c in claims:      # a task is a group of claims that share cached simulations
         tasks.setdefault(c.task, []).append(c.id)
-    parts = sorted(tasks.values(), key=len, reverse=True)     # larger groups first, then dynamic
+    # the longest tasks first (LPT), then handed out as workers free up: the last task to start is a short one
+    parts = [tasks[t] for t in sorted(tasks, key=lambda t: -task_seconds(t, len(tasks[t])))]
     rows: list[dict] = []
     rank = {cid: i for i, cid in enumerate(order)}
     if workers <= 1 or len(parts) <= 1:
@@ -343,9 +345,11 @@ def _note_text(note, rows_by_id: dict) -> str:
 
 
 def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None,
-                 device: response.Response | None = None) -> list[str]:
+                 device: response.Response | None = None, workers: int | None = None) -> list[str]:
     """Every figure of the claims that ran (``Claim.figure``), each once, in the catalogue's order; returns the
-    files written (``figures/NAME``). With ``device`` the rows are those of the claims built for that response."""
+    files written (``figures/NAME``). With ``device`` the rows are those of the claims built for that response.
+    The figures are drawn in ``workers`` processes (default: up to 2, as the claims), forked once the rows are
+    there (each draws whole figures into its own files; the list keeps the catalogue's order)."""
     theory = theory or Theory()
     try:
         outdir.mkdir(parents=True, exist_ok=True)
@@ -353,10 +357,44 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None,
         from aimc_theory.errors import InputError
         raise InputError("out", f"cannot create the directory {outdir}: {exc.strerror or exc}") from None
     by_id = {r["id"]: r for r in rows}
-    written, drawn = [], set()
+    jobs, drawn = [], set()
     for claim in claims_for([r["id"] for r in rows], device):
         if claim.figure is None or claim.figure in drawn:
             continue
         drawn.add(claim.figure)
-        written += claim.figure(by_id, outdir, theory)
-    return written
+        jobs.append(claim.figure)
+    workers = min(workers or min(2, usable_cores()), len(jobs))
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [f for job in jobs for f in job(by_id, outdir, theory)]
+    global _figure_jobs
+    _figure_jobs = (jobs, by_id, outdir, theory)       # inherited by the forked processes (nothing is pickled)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_init_figure_worker, initargs=(os.getpid(),)) as pool:
+            parts = list(pool.map(_draw_figure, range(len(jobs))))
+    finally:
+        _figure_jobs = None
+    for ok, part in parts:
+        if not ok:                                  # an InputError of the figure's (e.g. --out filled up)
+            from aimc_theory.errors import InputError
+            raise InputError(*part)
+    return [f for _, part in parts for f in part]
+
+
+_figure_jobs: tuple | None = None       # (figure functions, rows by id, outdir, theory) while make_figures runs
+
+
+def _init_figure_worker(parent: int) -> None:
+    end_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the parent's
+    limit_blas_threads(1)
+
+
+def _draw_figure(i: int) -> tuple[bool, list[str] | tuple[str, str]]:
+    """(True, files written) or (False, (param, message)) of an InputError (which does not pickle as itself)."""
+    from aimc_theory.errors import InputError
+    jobs, by_id, outdir, theory = _figure_jobs
+    try:
+        return True, jobs[i](by_id, outdir, theory)
+    except InputError as exc:
+        return False, (exc.param, str(exc)[len(exc.param) + 2:])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aimc_theory import algorithms, device, objectives, response, simulation
+from aimc_theory import algorithms, device, kernels_chains, objectives, response, simulation
 from aimc_theory.expressions import W as WSYM
 
 from aimc_theory.comparison import compare
@@ -243,7 +243,7 @@ def _claim6(family):
         b = Budget.of(fast)
         # (a) Analog GD (s = 0, expected update) is exact: P1 Thm 6
         gd = simulation.simulate(objectives.ScalarQuadratic(L, W_STAR, 0.0),
-                            algorithms.analog_sgd(0.1, device.Device(resp)), 3000, 1, 0, w0=0.0)
+                            algorithms.analog_sgd(0.1, device.Device(resp)), 3000, 1, 0, w0=0.0, backend="exact")
         gd_err = float(abs(gd.final[0] - W_STAR))
         # (b) at every noise level the bias extrapolated to lr -> 0 is the drift root's (so lowering lr does
         # not remove it), each within 3 SE + its measured O(lr^2) allowance
@@ -446,15 +446,12 @@ def _thm2_run(family: str, fast: bool):
     f_gap = 0.5 * L * (W0_10 - W_STAR) ** 2
     lr = min(math.sqrt(f_gap / (NOISE ** 2 * L * K)) / F_max, 1 / (4 * L * F_max))   # App. H and its condition
     obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
-    seen = []
-
-    def record(Wr, state=None):      # every step's read weights; E_K's integrand is evaluated once, vectorized
-        seen.append(Wr[:, 0].copy())
-        return np.zeros(Wr.shape[0])
-
+    # every step's read weights (a Trace: the compiled kernel keeps them too); E_K's integrand is evaluated once,
+    # vectorized
+    record = kernels_chains.Trace()
     simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(resp)), K, 64, 10, w0=W0_10,
-                        observables={"rec": record})
-    W = np.array(seen)                                   # (K, chains): the weights before each step
+                        observables={"rec": record}, backend="exact")
+    W = np.array(record.seen)                            # (K, chains): the weights before each step
     g = obj.mean_grad(W[..., None])[..., 0]
     Fv, Gv = resp.F(W), resp.G(W)
     lhs = ((g * Fv + np.abs(g) * Gv) ** 2 + 4 * g ** 2 * resp.q_plus(W) * resp.q_minus(W)).mean(axis=0)

@@ -22,6 +22,7 @@ import sympy as sp
 from aimc_theory import (algorithms, device, fit, objectives, preset_report, presets, residual_learning, response,
                          simulation)
 from aimc_theory.comparison import compare
+from aimc_theory.errors import InputError
 from aimc_theory.expressions import W as WSYM
 from aimc_theory.variation import Population
 
@@ -44,6 +45,11 @@ CLOSED_FORM_TOL = {"reram-es": 1e-3}          # its G(w) is printed to 4 digits
 def _alternate(p: presets.Preset, w0: float, pulses: int) -> np.ndarray:
     """Weights after every down pulse of ``pulses`` alternating pulses (up first), one device."""
     dev = device.Device(p.response(), dw_min=p.dw_min)
+    try:                  # the compiled loop where numba is installed and it covers the device: the same bits
+        from aimc_theory import kernels_chains
+        return kernels_chains.alternate_pairs(dev, w0, pulses // 2)
+    except InputError:
+        pass
     w = np.array([w0])
     out = []
     up, down = np.array([1.0]), np.array([-1.0])
@@ -67,7 +73,7 @@ def _numeric_efold(p: presets.Preset) -> float:
 def _settled(name: str, n: int, start: float) -> float:
     """The middle of the last up/down pair of one pulsed device (cached: mutants share it)."""
     p = presets.get(name)
-    return float(presets.pulse_devices(p, Population(np.ones(1), np.ones(1)), n, w0=start)[0][0])
+    return float(presets.pulse_devices(p, Population(np.ones(1), np.ones(1)), n, w0=start, backend="exact")[0][0])
 
 
 @lru_cache(maxsize=32)
@@ -168,7 +174,7 @@ def _memo_pulse(p, pop, pulses, w0=None):
     """presets.pulse_devices, memoized (the pulsing does not depend on the theory judged; mutants share it)."""
     key = (p.name, pop.s_plus.tobytes(), pop.s_minus.tobytes(), pulses, None if w0 is None else np.asarray(w0).tobytes())
     if key not in _PULSED:
-        _PULSED[key] = presets.pulse_devices(p, pop, pulses, w0=w0)
+        _PULSED[key] = presets.pulse_devices(p, pop, pulses, w0=w0, backend="exact")
     return _PULSED[key]
 
 
@@ -249,7 +255,7 @@ def _d2d_means(name: str, algorithm: str, lr: float, fast: bool) -> np.ndarray:
     alg = (algorithms.analog_sgd(lr, dev) if algorithm == "sgd" else
            residual_learning.residual_learning(lr, 0.01, 0.4, dev, device.Device(response.ideal())))
     res = simulation.simulate(objectives.ScalarQuadratic(L, W_STAR, NOISE), alg, int(steps * LR / lr), chains, 27,
-                         w0=W_STAR)
+                         w0=W_STAR, backend="exact")
     return res.chain_means[:, 0]
 
 

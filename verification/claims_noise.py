@@ -34,7 +34,7 @@ def _quadratic() -> objectives.ScalarQuadratic:
 def _asgd(lr: float, fast: bool):
     b = Budget.of(fast)
     return simulation.simulate(_quadratic(), algorithms.analog_sgd(lr, device.Device(FAMILIES[FAMILY]())),
-                          int(b.steps * LR / lr), b.chains, 405, w0=W_STAR)
+                          int(b.steps * LR / lr), b.chains, 405, w0=W_STAR, backend="exact")
 
 
 def _claim4(theory: Theory, fast: bool) -> Outcome:
@@ -71,7 +71,7 @@ def _asgd_ls(lr: float, fast: bool):
     obj = objectives.LeastSquares(base.A, base.b, noise=NOISE, law=LAW)
     b = Budget.of(fast)
     return obj, simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(FAMILIES[FAMILY]())),
-                               int(b.steps * LR / lr), b.chains // 2, 409, w0=obj.minimizer)
+                               int(b.steps * LR / lr), b.chains // 2, 409, w0=obj.minimizer, backend="exact")
 
 
 def _claim9(theory: Theory, fast: bool) -> Outcome:
@@ -100,7 +100,7 @@ def _rl(lr: float, fast: bool):
     b = Budget.of(fast)
     alg = rl.residual_learning(lr, 0.005, 0.4, device.Device(_residual()), device.Device(response.ideal()))
     # the transfer loop relaxes at a rate set by beta and gamma too, not by lr alone: the same horizon at every lr
-    return simulation.simulate(_quadratic(), alg, b.steps, b.chains // 2, 412, w0=W_STAR)
+    return simulation.simulate(_quadratic(), alg, b.steps, b.chains // 2, 412, w0=W_STAR, backend="exact")
 
 
 def _claim12(theory: Theory, fast: bool) -> Outcome:

@@ -49,7 +49,7 @@ def _rl_scalar(family, sp_at, lr, beta, gamma, chains, steps, seed, main=None, r
     obj = objectives.ScalarQuadratic(L, W_STAR, NOISE)
     alg = (rl.residual_learning_v2(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise, dw_min=dw_min)
            if v2 else rl.residual_learning(lr, beta, gamma, dev_p, dev_w, read_noise=read_noise))
-    return simulation.simulate(obj, alg, steps, chains, seed, w0=W_STAR)
+    return simulation.simulate(obj, alg, steps, chains, seed, w0=W_STAR, backend="exact")
 
 
 def _worst(comparisons):
@@ -67,7 +67,7 @@ def _asgd_sq_bias(family: str, lr: float) -> float:
     """Analog SGD's squared stationary bias on the family itself (the contrast: it does not shrink with lr)."""
     res = simulation.simulate(objectives.ScalarQuadratic(L, W_STAR, NOISE),
                          algorithms.analog_sgd(lr, device.Device(family_response(family))), int(20 / lr), 200, 111,
-                         w0=W_STAR)
+                         w0=W_STAR, backend="exact")
     return float(np.square(res.mean[0] - W_STAR))
 
 
@@ -159,7 +159,8 @@ def _rl_ls(delta: float, lr: float, fast: bool):
     b = Budget.of(fast)
     alg = rl.residual_learning(lr, 0.5 * lr, GAMMA, device.Device(residual("softbounds", delta)),
                                device.Device(response.ideal()))
-    return simulation.simulate(obj, alg, int(round(b.steps * LR / lr)), b.chains // 4, 121, w0=obj.minimizer)
+    return simulation.simulate(obj, alg, int(round(b.steps * LR / lr)), b.chains // 4, 121, w0=obj.minimizer,
+                               backend="exact")
 
 
 def _claim12_ls(theory: Theory, fast: bool) -> Outcome:
@@ -729,7 +730,7 @@ def _marginal_run(lr: float, gamma: float, steps: int) -> np.ndarray:
     """Noiseless single chain from w = 0 (e = -w*), beta = lr/2: the error e_k = W_bar_k - w*."""
     alg = rl.residual_learning(lr, 0.5 * lr, gamma, device.Device(residual("softbounds", 0.0)),
                                device.Device(response.ideal()))
-    res = simulation.simulate(objectives.ScalarQuadratic(L, W_STAR, 0.0), alg, steps, 1, 0, w0=0.0)
+    res = simulation.simulate(objectives.ScalarQuadratic(L, W_STAR, 0.0), alg, steps, 1, 0, w0=0.0, backend="exact")
     return res.trajectory[:, 0] - W_STAR
 
 

@@ -62,7 +62,7 @@ def _stochastic_run(family: str, fast: bool):
     devices, pulses, start = _zs_budget(fast)
     w0 = resp.symmetric_point + 0.05
     return w0, calibration.zero_shift(device.Device(resp, dw_min=DW), w0, pulses, "stochastic", devices=devices,
-                                      seed=17, average_from=start)
+                                      seed=17, average_from=start, backend="exact")
 
 
 def _claim17(family):
@@ -109,7 +109,7 @@ def _bounds_run(fast: bool):
     devices, pulses = (2000, 6000) if fast else (10000, 6000)
     w0 = 0.5
     return resp, w0, calibration.zero_shift(device.Device(resp, dw_min=DW), w0, pulses, "stochastic",
-                                            devices=devices, seed=171)
+                                            devices=devices, seed=171, backend="exact")
 
 
 def _claim17_bounds(theory: Theory, fast: bool) -> Outcome:
@@ -168,10 +168,10 @@ def _cycle_run(family: str):
     sp_true = resp.symmetric_point                  # the numeric path's own SP (only to place the start)
     dev = device.Device(resp, dw_min=DW)
     res = calibration.zero_shift(dev, sp_true + 1e-3, CYCLE_PULSES, "cyclic",
-                                 record_every=1, record_devices=1)
+                                 record_every=1, record_devices=1, backend="exact")
     w_up, w_down = float(res.trajectory[-2, 0]), float(res.trajectory[-1, 0])
     start = np.array([w_down, w_down + SEPARATION])
-    pair = calibration.zero_shift(dev, start, 2 * PAIRS, "cyclic", devices=2, record_devices=2)
+    pair = calibration.zero_shift(dev, start, 2 * PAIRS, "cyclic", devices=2, record_devices=2, backend="exact")
     d0, dn = float(start[1] - start[0]), float(pair.w[1] - pair.w[0])      # d0 exact (Sterbenz)
     max_w = float(np.max(np.abs(res.trajectory[-2000:, 0])))
     return w_up, w_down, d0, dn, max_w
@@ -232,7 +232,7 @@ def _variation_run(fast: bool):
     resp = response.softbounds(tau=1.0, sp=0.12)
     devices, pulses = (2000, 20000) if fast else (20000, 20000)
     res = calibration.zero_shift(device.Device(resp, dw_min=DW), 0.5, pulses, "cyclic", devices=devices, seed=18,
-                                 variation=var)
+                                 variation=var, backend="exact")
     # the theory sees the same draws (same seed: the variation is drawn first), not the simulated SPs
     s_plus, s_minus, clipped = var.draw(devices, np.random.default_rng(18))
     return var, resp, res, s_plus, s_minus, clipped
@@ -302,7 +302,8 @@ def _noisy_run(scheme: str, model: str, sigma: float, fast: bool):
     seed = (172 if scheme == "stochastic" else 182) + 2 * int(sigma * 10) + (model == "multiplicative")
     w0 = float(resp.symmetric_point)
     return w0, calibration.zero_shift(device.Device(resp, dw_min=DW, sigma_c=sigma), w0, pulses, scheme,
-                                      devices=devices, seed=seed, average_from=start, c2c_model=model)
+                                      devices=devices, seed=seed, average_from=start, c2c_model=model,
+                                      backend="exact")
 
 
 def _window_m2(th, scheme: str, x0: float, start: int, pulses: int) -> float:
@@ -415,7 +416,7 @@ def _pulses_run():
     for dw in DWS_19:
         pulses = int(3.5 / dw) + 10
         res = calibration.zero_shift(device.Device(resp, dw_min=dw), 0.12 + X0_19, pulses, "cyclic",
-                                     tolerance=TOL_19)
+                                     tolerance=TOL_19, backend="exact")
         out[dw] = float(res.settled[0])
     return resp, out
 
@@ -584,23 +585,9 @@ def _steps(setting: str, fast: bool, lr: float) -> int:
     return int(round(base * LR_22 / lr))
 
 
-class _QWindow:
-    """Observable: each chain's time average of the digital reference Q over the simulation's averaging window
-    (the states after steps start+1 .. steps-1) and, every ``every`` steps, the mean Q and the mean read-out
-    W_bar of each of ``groups`` equal blocks of chains (the initializations of a batched run)."""
-
-    def __init__(self, steps: int, start: int, every: int, groups: int = 1):
-        self.k, self.start, self.every, self.groups = 0, start, every, groups
-        self.traj, self.wtraj = [], []
-        self.scale = steps / (steps - start - 1)
-
-    def __call__(self, w, state):
-        k, self.k = self.k, self.k + 1
-        q = state.Q[:, 0]
-        if k % self.every == 0:
-            self.traj.append(q.reshape(self.groups, -1).mean(axis=1))
-            self.wtraj.append(w[:, 0].reshape(self.groups, -1).mean(axis=1))
-        return q * self.scale if k > self.start else 0.0 * q
+# each chain's time-averaged Q over the averaging window and the groups' mean Q and W_bar every few steps (an
+# observable the compiled chain kernel fills too)
+_QWindow = tracking.QWindow
 
 
 class _Part:
@@ -647,7 +634,7 @@ def _rider_batch(setting: str, inits: tuple, fast: bool, chop_prob: float, seed:
     burn_in = BURN_IN.get(setting, 0.5)
     qw = _QWindow(steps, min(int(steps * burn_in), steps - 1), every, n)
     res = simulation.simulate(obj, alg, steps, n * chains, seed, w0=w0, record_every=every, observables={"q": qw},
-                         burn_in=burn_in)
+                         burn_in=burn_in, backend="exact")
     qtraj, wtraj = np.array(qw.traj), np.array(qw.wtraj)
     out = []
     for i in range(n):
@@ -823,7 +810,8 @@ def _ls_run(k: int, fast: bool, lr: float):
     steps = int(steps * LR_22 / lr)
     alg = tracking.rider(lr, 0.005, GAMMA_22, 0.01, device.Device(_residual("softbounds")),
                          device.Device(response.ideal()), q0=q0)
-    return obj, w0, q0, simulation.simulate(obj, alg, steps, chains, 221 + k, w0=w0, record_every=max(1, steps // 400))
+    return obj, w0, q0, simulation.simulate(obj, alg, steps, chains, 221 + k, w0=w0,
+                                            record_every=max(1, steps // 400), backend="exact")
 
 
 def _claim22_ls(theory: Theory, fast: bool) -> Outcome:
@@ -1006,21 +994,21 @@ def _pulse_budget(fast: bool):
     zs = {}
     for dw in DWS_24:      # stage 1 of the two-stage method: cyclic zero-shifting from w0 = 0.5
         res = calibration.zero_shift(device.Device(resp_p, dw_min=dw), 0.5, int(8 / dw), "cyclic",
-                                     tolerance=REF_TOL_24)
+                                     tolerance=REF_TOL_24, backend="exact")
         zs[dw] = (float(res.settled[0]), float(res.w[0]))
 
     def steps_for(q0, chop_prob, eta):
         alg = tracking.rider(LR_22, 0.005, GAMMA_22, eta, device.Device(resp_p), device.Device(response.ideal()),
                              chop_prob=chop_prob, q0=q0, chopper_seed=[24, 1])
-        return _steps_to_target(simulation.simulate(obj, alg, steps, chains, 24, w0=0.0, record_every=steps // 300),
-                                steps)
+        return _steps_to_target(simulation.simulate(obj, alg, steps, chains, 24, w0=0.0, record_every=steps // 300,
+                                                    backend="exact"), steps)
 
     out = {"e-rider": steps_for(0.0, 0.05, 0.01), "rider": steps_for(0.0, 0.0, 0.01)}
     for dw, (n, w_cal) in zs.items():
         # stage 2: Residual Learning v1 with P read against the calibrated reference
         dev_p = calibration.referenced_residual(device.Device(resp_p), w_cal)
         alg = rl.residual_learning(LR_22, 0.005, GAMMA_22, dev_p, device.Device(response.ideal()))
-        res = simulation.simulate(obj, alg, steps, chains, 24, w0=0.0, record_every=steps // 300)
+        res = simulation.simulate(obj, alg, steps, chains, 24, w0=0.0, record_every=steps // 300, backend="exact")
         out[dw] = {"zs": n, "ref_err": w_cal - resp_p.symmetric_point, "rl": _steps_to_target(res, steps)}
     return out, steps
 

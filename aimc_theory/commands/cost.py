@@ -9,6 +9,7 @@ from __future__ import annotations
 from .. import objectives, registry
 from ..errors import InputError
 from . import inputs
+from .experiments import interrupted
 from .inputs import Inputs
 from .results import CommandResult
 
@@ -20,7 +21,11 @@ THEORY_LINEARIZED = ("the cyclic map linearized at the SP (P2 eq. 31): approxima
 def cost(a: Inputs, progress=None) -> CommandResult:
     """Pulses and steps calibrate-then-RL (P2 Alg. 4), RIDER (Alg. 2) and E-RIDER (Alg. 3) need to reach
     |mean W_bar - w*| <= target on the device, in P2 Fig. 4's accounting (calibration pulses + steps x 2
-    arrays x BL), with the calibration stage's theory count next to the simulated one."""
+    arrays x BL), with the calibration stage's theory count next to the simulated one.
+
+    Raises :class:`~aimc_theory.commands.experiments.CommandInterrupted` on Ctrl-C: its result has the finished
+    methods' rows, the others with ``"status": "not finished (interrupted)"`` and no numbers (the finished ones
+    ``"finished"``), the calibration stage if it ran (its theory not computed), no ``cheapest`` or crossover."""
     from .. import cost as costing          # the simulations: loaded when the command runs
     resp = inputs.build_response(a)
     inputs.preset_pulse_size(a, True)
@@ -46,18 +51,55 @@ def cost(a: Inputs, progress=None) -> CommandResult:
     if not main.lo < a.w_star < main.hi:
         raise InputError("w_star", f"must lie inside the main array's range ({main.lo:g}, {main.hi:g}) (got "
                                    f"{a.w_star:g}): the main array cannot hold the optimum")
-    res = costing.pulse_cost(resp, a.dw_min, a.target, L=a.L, w_star=a.w_star, noise=a.noise, lr=a.lr, w0=a.w0,
-                             main=main, ref_tolerance=a.ref_tolerance, chains=a.chains, steps=a.steps, seed=a.seed,
-                             bl=a.bl, methods=methods, progress=progress, **opts)
+    try:
+        res = costing.pulse_cost(resp, a.dw_min, a.target, L=a.L, w_star=a.w_star, noise=a.noise, lr=a.lr, w0=a.w0,
+                                 main=main, ref_tolerance=a.ref_tolerance, chains=a.chains, steps=a.steps,
+                                 seed=a.seed, bl=a.bl, methods=methods, progress=progress, **opts)
+    except costing.CostInterrupted as exc:      # Ctrl-C: the finished methods' rows, the others marked unfinished
+        part = exc.partial
+        data = _data(a, resp, part)
+        unfinished = [m for m in methods if m not in part.methods]
+        for name in methods:
+            row = data["methods"].setdefault(name, {**UNFINISHED_ROW, "theory": costing.NO_THEORY})
+            row["status"] = "finished" if name in part.methods else UNFINISHED
+        cal = part.calibration
+        if "calibrate-then-rl" in unfinished and cal is not None:     # its calibration stage finished
+            data["methods"]["calibrate-then-rl"]["stage_pulses"] = cal.pulses
+        data["methods"] = {name: data["methods"][name] for name in methods}        # in the order requested
+        data["cheapest"] = data["crossover_dw_min"] = None     # no comparison with methods that did not finish
+        if data["calibration"] is not None:                  # the SymPy theory is not started after Ctrl-C
+            data["calibration"].update(theory_pulses=None, theory_symmetric_point=None, difference=None,
+                                       theory_basis="not computed (interrupted)")
+        what = (f"{len(part.methods)} of {len(methods)} methods finished"
+                + (f" ({', '.join(part.methods)})" if part.methods else "")
+                + f"; not finished: {', '.join(unfinished)}")
+        raise interrupted(CommandResult("cost", data, a.arguments(), MODEL, part), what) from None
+    data = _data(a, resp, res)
+    if res.calibration is not None:
+        data["calibration"].update(_theory(resp, a.dw_min, res.calibration))
+    return CommandResult("cost", data, a.arguments(), MODEL, res)
+
+
+MODEL = "pulse level (calibration), expected update (training)"
+UNFINISHED = "not finished (interrupted)"
+# a method Ctrl-C stopped before it finished: the keys of a finished one's row, without numbers
+UNFINISHED_ROW = {"stage_pulses": None, "steps": None, "steps_band": [None, None], "total_pulses": None,
+                  "reached": None, "final_error": None, "seconds": None}
+
+
+def _data(a: Inputs, resp, res) -> dict:
+    """The result's keys (``--json``) of a :class:`~aimc_theory.cost.CostResult`, the calibration stage without
+    its theory."""
     a.ref_tolerance = res.settings["ref_tolerance"]          # the value that ran, for the provenance
+    from .. import cost as costing
     data = {"device": resp.describe(), "symmetric_point": res.symmetric_point, "dw_min": a.dw_min,
             "target": a.target, "ref_tolerance": a.ref_tolerance, "bl": a.bl, "steps": a.steps, "chains": a.chains,
             "methods": {k: {**m.as_dict(), "theory": costing.NO_THEORY} for k, m in res.methods.items()},
             "calibration": None, "cheapest": res.cheapest(), "crossover_dw_min": res.crossover_dw_min(),
             "accounting": res.accounting, "seconds": res.seconds}
     if res.calibration is not None:
-        data["calibration"] = {**res.calibration.as_dict(), **_theory(resp, a.dw_min, res.calibration)}
-    return CommandResult("cost", data, a.arguments(), "pulse level (calibration), expected update (training)", res)
+        data["calibration"] = res.calibration.as_dict()
+    return data
 
 
 def _theory(resp, dw_min: float, stage) -> dict:

@@ -67,7 +67,8 @@ def reproduce(a: Inputs, progress=None) -> CommandResult:
 # an error naming it: it would change nothing)
 _FIG2_DEFAULTS = {"steps": 1000, "model": "aihwkit", "instance": "numpy", "problem_seed": None}
 _TABLE8_DEFAULTS = {"rows": None, "configuration": None, "no_out_scaling": False, "dataset": None,
-                    "train_size": None, "test_size": None, "subset_seed": None, "epochs": None}
+                    "train_size": None, "test_size": None, "subset_seed": None, "epochs": None,
+                    "weight_scaling_omega": None}
 
 
 _P2_DEFAULTS = {"grid": None}        # p2-table2's own (it shares --dataset ... --epochs with p1-table8)
@@ -85,7 +86,9 @@ def _table8(a: Inputs, progress=None) -> CommandResult:
     from .. import simulation, table8
     from ..data import SUBSET_SEED
     _only_for(a, "p1-table8", _FIG2_DEFAULTS | _P2_DEFAULTS)
-    table8.parse_rows(a.rows)                                   # before the output directory is made
+    for row in table8.parse_rows(a.rows):                       # before the output directory is made
+        if a.weight_scaling_omega is not None:
+            table8._omega(a.weight_scaling_omega, row)
     # what the defaults leave open, filled in so that the provenance records the values that ran
     a.rows = table8.DEFAULT_ROWS if a.rows is None else a.rows
     a.configuration = a.configuration or "authors"
@@ -101,12 +104,13 @@ def _table8(a: Inputs, progress=None) -> CommandResult:
     try:
         res = table8.p1_table8(a.rows, a.configuration, a.dataset, a.train_size, a.test_size, a.subset_seed,
                                epochs=a.epochs, seeds=a.seeds, seed=a.seed, out_scaling=not a.no_out_scaling,
-                               progress=progress)
+                               progress=progress, weight_scaling_omega=a.weight_scaling_omega or 0.0)
     except simulation.Interrupted as exc:       # Ctrl-C: the finished (row, algorithm) runs, marked partial
         part = exc.partial
         raise interrupted(None if part is None else CommandResult("reproduce", part.as_dict() | {"figure": None},
                                                                   a.arguments(), model, part), str(exc)) from None
-    suffix = "_no_out_scaling" if a.no_out_scaling else ""
+    suffix = ("_no_out_scaling" if a.no_out_scaling else "") + \
+        (f"_omega{a.weight_scaling_omega:g}" if a.weight_scaling_omega else "")
     fig = table8.draw(res, out_dir / f"p1_table8_{a.configuration}{suffix}.{a.format}")
     return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), model, res)
 
@@ -115,8 +119,12 @@ def _table_p2(a: Inputs, progress=None) -> CommandResult:
     """reproduce p2-table2: P2 Table 2's FCN rows (aimc_theory.table_p2), next to P2's numbers."""
     from .. import simulation, table_p2
     from ..data import SUBSET_SEED
-    _only_for(a, "p2-table2", _FIG2_DEFAULTS | {"rows": None, "configuration": None, "no_out_scaling": False})
+    _only_for(a, "p2-table2", _FIG2_DEFAULTS | {"rows": None, "configuration": None})
+    if a.no_out_scaling and a.weight_scaling_omega is None:
+        raise InputError("no_out_scaling", "applies to reproduce p2-table2 only with --weight-scaling-omega (without "
+                                           "the mapping there is no learned output scale to drop)")
     table_p2.parse_grid(a.grid)                                 # before the output directory is made
+    table_p2.mapping(a.weight_scaling_omega, not a.no_out_scaling)
     # what the defaults leave open, filled in so that the provenance records the values that ran
     a.grid = table_p2.DEFAULT_GRID if a.grid is None else a.grid
     a.dataset = a.dataset or "fashion-mnist"
@@ -127,12 +135,16 @@ def _table_p2(a: Inputs, progress=None) -> CommandResult:
     model = "per-sample pulse trains"
     try:
         res = table_p2.p2_table2(a.grid, a.dataset, a.train_size, a.test_size, a.subset_seed, epochs=a.epochs,
-                                 seeds=a.seeds, seed=a.seed, progress=progress)
+                                 seeds=a.seeds, seed=a.seed, progress=progress,
+                                 weight_scaling_omega=a.weight_scaling_omega or 0.0,
+                                 out_scaling=not a.no_out_scaling)
     except simulation.Interrupted as exc:       # Ctrl-C: the finished (cell, algorithm) runs, marked partial
         part = exc.partial
         raise interrupted(None if part is None else CommandResult("reproduce", part.as_dict() | {"figure": None},
                                                                   a.arguments(), model, part), str(exc)) from None
-    fig = table_p2.draw(res, out_dir / f"p2_table2_{res.dataset}.{a.format}")
+    suffix = (f"_omega{a.weight_scaling_omega:g}" if a.weight_scaling_omega else "") + \
+        ("_no_out_scaling" if a.no_out_scaling else "")
+    fig = table_p2.draw(res, out_dir / f"p2_table2_{res.dataset}{suffix}.{a.format}")
     return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), model, res)
 
 
@@ -147,7 +159,10 @@ def train(a: Inputs, progress=None) -> CommandResult:
     ds = data.load(a.dataset)
     if a.train_size is not None or a.test_size is not None:
         ds = data.subset(ds, a.train_size, a.test_size, a.subset_seed)
-    periphery = make_periphery(a.out_scaling, a.io, a.max_input_size)
+    periphery = make_periphery(a.out_scaling, a.io, a.max_input_size, 0, a.weight_scaling_omega,
+                               a.weight_scaling_columnwise, a.weight_scaling_lr_compensation,
+                               a.out_scaling_columnwise)
+    lr_schedule = lr_step(a.lr_step)
     try:
         hidden = tuple(int(h) for h in a.hidden.split(",")) if a.hidden else ()
     except ValueError:
@@ -184,11 +199,20 @@ def train(a: Inputs, progress=None) -> CommandResult:
     # sized before the first line of progress (network.train checks the same for Python callers)
     network.check_training_size(ds, a.architecture, hidden, dev, main_dev, a.batch_size)
     progress = _TrainProgress(progress, len(specs) * a.repeats)
+    # the tracking algorithms' network defaults (AlgorithmSpec.network_defaults) where the user gave no value;
+    # with one algorithm the provenance records them as the values that ran
+    network_used = {s.name: {k: v for k, v in registry.network_defaults(s.name).items() if k not in given}
+                    for s in specs}
+    network_used = {k: v for k, v in network_used.items() if v}
+    if not a.compare:
+        for k, v in network_used.get(specs[0].name, {}).items():
+            setattr(a, k, v)
     runs, stopped = [], None
     try:
         for spec in specs:
             opts = registry.with_defaults(spec.name, {k: v for k, v in given.items() if k in spec.options}) \
                 if a.compare else inputs.algorithm_options(a, spec)
+            opts.update(network_used.get(spec.name, {}))
             for r in range(a.repeats):
                 if progress:
                     progress(f"{spec.name} (seed {a.seed + r})\n")
@@ -197,7 +221,7 @@ def train(a: Inputs, progress=None) -> CommandResult:
                                           hidden=hidden, architecture=a.architecture, variation=variation, options=opts,
                                           progress=progress,
                                           reference_offset=(a.ref_mean, a.ref_std) if a.ref_mean or a.ref_std
-                                          else None, periphery=periphery, init=a.init))
+                                          else None, periphery=periphery, init=a.init, lr_schedule=lr_schedule))
     except KeyboardInterrupt as exc:    # Ctrl-C: the finished runs and epochs are the result, marked partial
         stopped = f"{len(runs)} of {len(specs) * a.repeats} runs finished"
         part = getattr(exc, "partial", None)            # the run in progress: its finished epochs
@@ -217,10 +241,29 @@ def train(a: Inputs, progress=None) -> CommandResult:
                                           "subset_seed": a.subset_seed if a.train_size or a.test_size else None},
                                "periphery_description": periphery.describe(),
                                "runs": [r.as_dict() for r in runs], "table": table}
+    if network_used:        # which defaults ran, and where they come from (train prints it in one line)
+        out["network_defaults"] = {"used": network_used,
+                                   "source": {n: registry.spec(n).network_source for n in network_used}}
     model = ("per-sample pulse trains" if a.desired_bl else "pulse level") if a.pulses else "expected update"
     if stopped is not None:
         raise interrupted(CommandResult("train", out, a.arguments(), model, runs), stopped) from None
     return CommandResult("train", out, a.arguments(), model, runs)
+
+
+def lr_step(text: str | None) -> tuple[int, float] | None:
+    """``--lr-step STEP:GAMMA`` -> (STEP, GAMMA) for :func:`aimc_theory.network.train`'s ``lr_schedule`` (None:
+    constant). Errors name ``lr_step``."""
+    if text is None:
+        return None
+    rule = "must be STEP:GAMMA with STEP an integer >= 1 (epochs) and GAMMA in (0, 1], e.g. 15:0.5"
+    m = re.fullmatch(r"\s*(\d+)\s*:\s*([^:\s]+)\s*", text)
+    try:
+        step, gamma = (int(m.group(1)), float(m.group(2))) if m else (0, float("nan"))
+    except ValueError:
+        step, gamma = 0, float("nan")
+    if step < 1 or not 0 < gamma <= 1:
+        raise InputError("lr_step", f"{rule} (got {text!r})")
+    return step, gamma
 
 
 class _TrainProgress:

@@ -109,7 +109,8 @@ def _theory(module, ref):
 
 
 def simulate(a: Inputs, progress=None) -> CommandResult:
-    """Many chains of the algorithm on the scalar quadratic. Raises
+    """Many chains of the algorithm on the scalar quadratic, with the steps to ``tolerance`` and the pulses fired per
+    device (:func:`_steps_and_pulses`). Raises
     :class:`~aimc_theory.commands.experiments.CommandInterrupted` on Ctrl-C: the statistics of the steps that ran
     (``steps_done``; time averages over those after the burn-in, null before it)."""
     spec = registry.spec(a.algorithm)
@@ -145,12 +146,17 @@ def simulate(a: Inputs, progress=None) -> CommandResult:
             array = pop.device(array, (a.chains, 1))
         except InputError as exc:               # a drawn step scale the device cannot take: the user's sigma
             raise InputError("preset_dtod" if a.preset_dtod else "gain_dtod", str(exc).split(": ", 1)[1]) from None
+    from .. import cost as costing
+    if a.backend != "numba":            # count the pulses each array fires (the compiled kernel: expected update)
+        array, main = costing.counting(array), costing.counting(main)
     opt = registry.build(spec.name, a.lr, array, main, seed=a.seed, **opts)
+    if a.backend != "numba":
+        opt = costing.committing(opt, (array, main))
     model = ("per-sample pulse trains" if a.desired_bl else "pulse level") if a.pulses else "expected update"
+    every = max(1, a.steps // 10_000)   # no trajectory in the JSON
     try:
         res = simulation.simulate(obj, opt, a.steps, a.chains, a.seed, w0=a.w_star if a.w0 is None else a.w0,
-                                  progress=progress, backend=a.backend,
-                                  record_every=max(1, a.steps // 10_000),   # no trajectory in the JSON
+                                  progress=progress, backend=a.backend, record_every=every,
                                   dtype=np.float32 if a.dtype == "float32" else np.float64)
     except simulation.SimulationInterrupted as exc:     # Ctrl-C: the statistics of the steps that ran
         part = exc.partial
@@ -163,6 +169,7 @@ def simulate(a: Inputs, progress=None) -> CommandResult:
             out["d2d"] = {"devices": a.chains, "seed": a.seed, "clipped_devices": pop.clipped,
                           "chain_mean_distribution": inputs.summary(part.chain_means[:, 0])
                           if np.all(np.isfinite(part.chain_means)) else None}
+        out.update(_steps_and_pulses(a, spec, part, every, array, main))
         raise interrupted(CommandResult("simulate", out, a.arguments(), model, part), str(exc)) from None
     out = res.as_dict()
     if spec.final_keys:
@@ -174,4 +181,33 @@ def simulate(a: Inputs, progress=None) -> CommandResult:
              if r is not None and r.no_sp_note]
     if notes:                   # a valid run, but no SP to converge around: say where the weights drift
         out["notes"] = notes
+    out.update(_steps_and_pulses(a, spec, res, every, array, main))
     return CommandResult("simulate", out, a.arguments(), model, res)
+
+
+def _steps_and_pulses(a: Inputs, spec, res, every: int, array, main) -> dict:
+    """simulate's steps to the tolerance and pulses per device (flat keys: a table row of their own).
+
+    ``steps_to_tolerance``: the first recorded step from which |chain mean of the read-out weight - w*| <=
+    ``tolerance`` at every later record (:func:`aimc_theory.cost.steps_to_target`, as ``cost`` counts its training
+    steps), records every ``record_every`` steps (steps // 10,000, at least 1); None when the last record is
+    outside. ``pulses_per_device`` (the gradient / residual array) and ``main_pulses_per_device`` (two-array
+    algorithms): pulses fired per device, mean over the chains' devices, counted as they are fired
+    (:class:`aimc_theory.cost.CountingDevice`); None where the array fires none (expected-update model) or they are
+    not counted (per-sample pulse trains), which ``pulses`` says."""
+    from .. import cost as costing
+    n = costing.steps_to_target(res.trajectory[:, 0], a.w_star, a.tolerance, every)
+    out = {"tolerance": a.tolerance, "steps_to_tolerance": None if n is None else int(n), "record_every": every}
+    devices = a.chains
+    if not spec.analog:
+        return out | {"pulses_per_device": None, "pulses": "no analog array (floating-point weights): no pulses"}
+    n, how = costing.pulses_per_device(array, devices) if a.backend != "numba" else \
+        (None, costing.NO_PULSES_EXPECTED)
+    out["pulses_per_device"] = n
+    words = [f"array: {how}"]
+    if spec.two_arrays:
+        n, how = costing.pulses_per_device(main, devices)
+        out["main_pulses_per_device"] = n
+        words.append(f"main array: {how}")
+    out["pulses"] = "; ".join(words) + f"; per device = per chain ({devices} devices per array)"
+    return out

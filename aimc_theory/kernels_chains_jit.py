@@ -1,0 +1,857 @@
+"""The compiled code of :mod:`aimc_theory.kernels_chains` (imports numba: imported only where it is installed).
+
+Module-level functions, so that numba's on-disk cache (``cache=True``) finds them again in the next process (a
+function compiled inside a closure gets a new cache key every time and is compiled anew, ~10 s). Every function
+repeats the NumPy path's floating-point operations one by one; see :mod:`aimc_theory.kernels_chains`.
+"""
+from __future__ import annotations
+
+import math
+
+import ctypes
+
+import numpy as np
+from llvmlite import binding as _llvm, ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+# NumPy's own vectorized transcendental functions (the SVML routines its AVX-512 loops call for float64 expm1,
+# exp, pow and log1p, exported by its ufunc module): called one lane at a time they give NumPy's bits, which the C
+# library's expm1/exp/pow/log1p do not (they differ in the last bit for ~5-10% of arguments). Where NumPy has no
+# such routine the name is bound to the C library's function as a placeholder that is never called:
+# :func:`aimc_theory.kernels_chains.numpy_math` then picks the C library's functions (mode 0) if they give NumPy's
+# bits, or covers no response that needs them.
+SVML = ("__svml_expm18_ha", "__svml_exp8_ha", "__svml_pow8_ha", "__svml_log1p8_ha")
+
+
+def _bind_svml() -> bool:
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:                     # NumPy 1.x
+        from numpy.core import _multiarray_umath as umath
+    lib = ctypes.CDLL(umath.__file__)
+    found = True
+    for name in SVML:
+        try:
+            addr = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+        except AttributeError:
+            found = False
+            addr = ctypes.cast(ctypes.CDLL(None).expm1, ctypes.c_void_p).value     # a placeholder, never called
+        _llvm.add_symbol(name, addr)
+    return found
+
+
+HAVE_SVML = _bind_svml()
+
+
+def _lane0(builder, name, args):
+    # name(<8 x double> ...) on vectors holding the arguments in lane 0 (1.0 elsewhere), lane 0 of the result
+    d = ir.DoubleType()
+    v = ir.VectorType(d, 8)
+    fn = builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(v, [v] * len(args)), name)
+    zero = ir.Constant(ir.IntType(32), 0)
+    vecs = [builder.insert_element(ir.Constant(v, [1.0] * 8), a, zero) for a in args]
+    return builder.extract_element(builder.call(fn, vecs), zero)
+
+
+@intrinsic
+def _svml_expm1(typingctx, x):
+    return types.float64(types.float64), lambda context, builder, sig, args: _lane0(builder, SVML[0], args)
+
+
+@intrinsic
+def _svml_exp(typingctx, x):
+    return types.float64(types.float64), lambda context, builder, sig, args: _lane0(builder, SVML[1], args)
+
+
+@intrinsic
+def _svml_pow(typingctx, x, y):
+    return (types.float64(types.float64, types.float64),
+            lambda context, builder, sig, args: _lane0(builder, SVML[2], args))
+
+
+@intrinsic
+def _svml_log1p(typingctx, x):
+    return types.float64(types.float64), lambda context, builder, sig, args: _lane0(builder, SVML[3], args)
+
+
+def _lanes8(builder, name, args):
+    # name(<8 x double>) on the eight arguments, the eight results as a tuple
+    d = ir.DoubleType()
+    v = ir.VectorType(d, 8)
+    fn = builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(v, [v]), name)
+    vec = ir.Constant(v, [1.0] * 8)
+    for k, a in enumerate(args):
+        vec = builder.insert_element(vec, a, ir.Constant(ir.IntType(32), k))
+    out = builder.call(fn, [vec])
+    return [builder.extract_element(out, ir.Constant(ir.IntType(32), k)) for k in range(8)]
+
+
+@intrinsic
+def _svml_exp_x8(typingctx, a0, a1, a2, a3, a4, a5, a6, a7):
+    f = types.float64
+    sig = types.UniTuple(f, 8)(f, f, f, f, f, f, f, f)
+
+    def codegen(context, builder, signature, args):
+        return context.make_tuple(builder, signature.return_type, _lanes8(builder, SVML[1], args))
+
+    return sig, codegen
+
+
+@intrinsic
+def _svml_expm1_x8(typingctx, a0, a1, a2, a3, a4, a5, a6, a7):
+    f = types.float64
+    sig = types.UniTuple(f, 8)(f, f, f, f, f, f, f, f)
+
+    def codegen(context, builder, signature, args):
+        return context.make_tuple(builder, signature.return_type, _lanes8(builder, SVML[0], args))
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def np_expm1_array(x, out, mode):
+    # out = NumPy's expm1(x), eight lanes per call of its SVML routine (mode 1), else the C library's
+    n = x.shape[0]
+    if mode != 1:
+        for i in range(n):
+            out[i] = math.expm1(x[i])
+        return
+    m = n - n % 8
+    for i in range(0, m, 8):
+        out[i], out[i + 1], out[i + 2], out[i + 3], out[i + 4], out[i + 5], out[i + 6], out[i + 7] = \
+            _svml_expm1_x8(x[i], x[i + 1], x[i + 2], x[i + 3], x[i + 4], x[i + 5], x[i + 6], x[i + 7])
+    for i in range(m, n):
+        out[i] = _svml_expm1(x[i])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def exp_arg(w, dw, d):
+    # the expm1 argument of the exponential family's expected update (kind 4): b - copysign(a, dw) (w - shift)
+    return d[2] - math.copysign(d[1], dw) * (w - d[4])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def exp_finish(w, dw, e, d):
+    # the update from e = expm1(exp_arg): q = e c, w + q dw, clipped (eu's kind 4, operation by operation)
+    out = (e * d[3]) * dw + w
+    return clip(out, d[5], d[6])
+
+
+@njit(cache=True, nogil=True)
+def np_exp_array(x, out, mode):
+    # out = NumPy's exp(x), eight lanes per call of its SVML routine (mode 1), else the C library's
+    n = x.shape[0]
+    if mode != 1:
+        for i in range(n):
+            out[i] = math.exp(x[i])
+        return
+    m = n - n % 8
+    for i in range(0, m, 8):
+        out[i], out[i + 1], out[i + 2], out[i + 3], out[i + 4], out[i + 5], out[i + 6], out[i + 7] = \
+            _svml_exp_x8(x[i], x[i + 1], x[i + 2], x[i + 3], x[i + 4], x[i + 5], x[i + 6], x[i + 7])
+    for i in range(m, n):
+        out[i] = _svml_exp(x[i])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def np_expm1(x, mode):
+    # NumPy's float64 expm1: its SVML routine (mode 1) or the C library's (mode 0)
+    return _svml_expm1(x) if mode == 1 else math.expm1(x)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def np_exp(x, mode):
+    return _svml_exp(x) if mode == 1 else math.exp(x)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def np_pow(x, y, mode):
+    return _svml_pow(x, y) if mode == 1 else x ** y
+
+
+@njit(cache=True, nogil=True, inline="always")
+def np_log1p(x, mode):
+    return _svml_log1p(x) if mode == 1 else math.log1p(x)
+
+
+@njit(cache=True, nogil=True)
+def math_vec(x, y, which, mode):
+    # the four functions on an array (y: pow's exponent), for the check that they give NumPy's bits
+    out = np.empty_like(x)
+    for i in range(x.size):
+        if which == 0:
+            out[i] = np_expm1(x[i], mode)
+        elif which == 1:
+            out[i] = np_exp(x[i], mode)
+        elif which == 2:
+            out[i] = np_pow(x[i], y, mode)
+        else:
+            out[i] = np_log1p(x[i], mode)
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def factors_np(u, dw, kind, a, b, c, mode):
+    # factors() with NumPy's pow/expm1 (np_pow, np_expm1 of ``mode``): the bits of its vectorized evaluation
+    if kind == 3:
+        q = 1.0 - math.copysign(a, dw) * u
+        if q < 0.0:
+            q = 0.0
+        if b == 0.5:
+            q = math.sqrt(q)
+        elif b != 1.0:
+            q = np_pow(q, b, mode)
+        return q, 0.0
+    if kind == 4:
+        return np_expm1(b - math.copysign(a, dw) * u, mode) * c, 0.0
+    return factors(u, dw, kind, a, b, c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def factors(u, dw, kind, a, b, c):
+    # the per-element (F, G) of the expected update at u = w - shift (aimc_theory.kernels._factors): the step is
+    # dw F - |dw| G for kinds 0-2 (ideal, soft bounds, linear), q dw for kinds 3-4 (power, exponential; q of the
+    # step's sign)
+    if kind == 0:
+        return 1.0, 0.0
+    if kind == 1:
+        return 1.0, (u - b) * a
+    if kind == 2:
+        return 1.0 - (b / a) * u, u * (1.0 / a) - b
+    if kind == 3:
+        q = 1.0 - math.copysign(a, dw) * u
+        if q < 0.0:
+            q = 0.0
+        if b == 0.5:
+            q = math.sqrt(q)
+        elif b != 1.0:
+            q = q ** b
+        return q, 0.0
+    return math.expm1(b - math.copysign(a, dw) * u) * c, 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def clip(x, lo, hi):
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
+    return x
+
+
+@njit(cache=True, nogil=True, inline="always")
+def eu(w, dw, d):
+    # expected_update_fg (response.py's fg / q_directed), operation by operation; d: the device's code
+    kind = int(d[0])
+    F, G = factors_np(w - d[4], dw, kind, d[1], d[2], d[3], int(d[16]))
+    if kind <= 1:
+        out = (dw - abs(dw) * G) + w
+    elif kind == 2:
+        out = (dw * F - abs(dw) * G) + w
+    else:
+        out = F * dw + w
+    return clip(out, d[5], d[6])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def eu_p(w, dw, d, pe, i):
+    # the write of the array P (or Analog SGD's W): eu(), or for a device with its own per-element shapes, bounds
+    # and offsets (code 9, Device.update's reshaped path): u = w - offset, u + dw s q(k u) of the step's sign
+    # (s, k: the element's scale and stretch; q = a + b x, the affine response), clipped to the element's range
+    if d[0] != 9.0:
+        return eu(w, dw, d)
+    u = w - pe[6, i] if d[18] != 0.0 else w
+    if dw > 0.0:
+        q = pe[0, i] * (d[1] + d[2] * (pe[2, i] * u))
+    else:
+        q = pe[1, i] * (d[3] + d[4] * (pe[3, i] * u))
+    x = u + dw * q
+    if x < pe[4, i]:
+        x = pe[4, i]
+    elif x > pe[5, i]:
+        x = pe[5, i]
+    return x + pe[6, i] if d[18] != 0.0 else x
+
+
+@njit(cache=True, nogil=True, inline="always")
+def affine(w, dw, d):
+    # affine_expected_update: f0, f1, g0, g1 = d[12:16], branch for branch
+    f0, f1, g0, g1 = d[12], d[13], d[14], d[15]
+    has_t = False
+    t = 0.0
+    if g1 != 0.0 or g0 != 0.0:
+        has_t = True
+        t = abs(dw)
+        if g1 != 0.0:
+            G = w * g1
+            if g0 != 0.0:
+                G = G + g0
+            t = t * G
+        elif g0 != 1.0:
+            t = t * g0
+    if f1 != 0.0:
+        F = w * f1
+        F = F + f0
+        dw = dw * F
+    elif f0 != 1.0:
+        dw = dw * f0
+    if has_t:
+        dw = dw - t
+    dw = dw + w
+    return clip(dw, d[5], d[6])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def qpm(w, up, d):
+    # q+(w) (up) or q-(w) as the family's NumPy forms compute them (the lambdas of response/families.py)
+    kind = int(d[7])
+    u = w - d[10] if d[10] != 0.0 else w
+    if kind == 0:
+        return 1.0
+    if kind == 1:            # softbounds: 1 -+ (w - sp)/tau
+        x = (u - d[9]) / d[8]
+        return 1.0 - x if up else 1.0 + x
+    if kind == 2:            # linear: (1 + c)(1 - w/tau), (1 - c)(1 + w/tau)
+        x = u / d[8]
+        return (1.0 + d[9]) * (1.0 - x) if up else (1.0 - d[9]) * (1.0 + x)
+    x = u / d[8]
+    if kind == 4:            # exponential: expm1(gamma (1 -+ w/tau)) / expm1(gamma)
+        return np_expm1(d[9] * (1.0 - x if up else 1.0 + x), int(d[16])) / d[17]
+    q = 1.0 - x if up else 1.0 + x      # power: max(1 -+ w/tau, 0)^gamma (NumPy: sqrt for 1/2, q for 1)
+    if q < 0.0:
+        q = 0.0
+    if d[9] == 0.5:
+        return math.sqrt(q)
+    return q if d[9] == 1.0 else np_pow(q, d[9], int(d[16]))
+
+
+@njit(cache=True, nogil=True)
+def eu_vec(w, dw, d):
+    out = np.empty_like(w)
+    for i in range(w.size):
+        out[i] = eu(w[i], dw[i], d)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def affine_vec(w, dw, d):
+    out = np.empty_like(w)
+    for i in range(w.size):
+        out[i] = affine(w[i], dw[i], d)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def q_vec(w, d, up):
+    out = np.empty_like(w)
+    for i in range(w.size):
+        out[i] = qpm(w[i], up, d)
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _block(a, lo, n):
+    # NumPy's pairwise_sum for n <= 128: eight running sums, combined as a tree, then the tail
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    m = n - (n % 8)
+    while i < m:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def pairwise(a, lo, n):
+    # NumPy's pairwise summation (add.reduce of a contiguous run), for the bits of its chain means: blocks of <= 128
+    # summed by _block, larger runs split at n2 = n/2 rounded down to a multiple of 8, left + right. Evaluated with
+    # an explicit stack (post-order): numba's cache cannot reload a recursive function (it crashes)
+    if n <= 128:
+        return _block(a, lo, n)
+    st_lo = np.empty(64, dtype=np.int64)
+    st_n = np.empty(64, dtype=np.int64)
+    st_s = np.zeros(64, dtype=np.int64)
+    vals = np.empty(64)
+    top, nv = 0, 0
+    st_lo[0], st_n[0], st_s[0] = lo, n, 0
+    while top >= 0:
+        l, m = st_lo[top], st_n[top]
+        if m <= 128:
+            vals[nv] = _block(a, l, m)
+            nv += 1
+            top -= 1
+            continue
+        n2 = m // 2
+        n2 -= n2 % 8
+        if st_s[top] == 0:
+            st_s[top] = 1
+            top += 1
+            st_lo[top], st_n[top], st_s[top] = l, n2, 0
+        elif st_s[top] == 1:
+            st_s[top] = 2
+            top += 1
+            st_lo[top], st_n[top], st_s[top] = l + n2, m - n2, 0
+        else:
+            right = vals[nv - 1]
+            vals[nv - 2] = vals[nv - 2] + right
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a b + c with one rounding (LLVM's llvm.fma): the operation of the BLAS kernels' inner products."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        d = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def matmul_fma(X, HT, out):
+    # X (n, D) @ H (D, E), H given transposed (HT (E, D) contiguous), as a sequential fused multiply-add over k
+    # per element: OpenBLAS's dgemm order for these shapes (the caller checks the bits against NumPy's product
+    # before relying on it)
+    n, D = X.shape
+    E = HT.shape[0]
+    for i in range(n):
+        for j in range(E):
+            acc = 0.0
+            for k in range(D):
+                acc = fma(X[i, k], HT[j, k], acc)
+            out[i, j] = acc
+
+
+@njit(cache=True, nogil=True)
+def readout(rule, W, P, Q, C, gamma, chop, R, D):
+    n = W.shape[0]
+    if gamma == 0.0:
+        for i in range(n):
+            R[i] = W[i]
+    elif rule == 2:
+        if chop != 0.0:
+            for c_ in range(n // D):
+                for i in range(c_ * D, c_ * D + D):
+                    R[i] = W[i] + gamma * (C[c_] * (P[i] - Q[i]))
+        else:
+            for i in range(n):
+                R[i] = W[i] + gamma * (P[i] - Q[i])
+    else:
+        for i in range(n):
+            R[i] = W[i] + gamma * P[i]
+
+
+@njit(cache=True, nogil=True)
+def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, traj, rng, chopper, k0, k1, steps,
+         start, record_every, wpar, wscale, qacc, qtraj, wtraj, tracing, seen, B1, B2):
+    # W, P, Q, Qr, H, R, G, s1, s2: (chains x D) flat, chain-major; C, flips: per chain; traj (records, D).
+    # objective 0: the scalar quadratic (D = 1); 1: least squares with the full-batch gradient R Hm - Atb
+    rule, every, step0, laplace, objective, D = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5]
+    lr, beta, gamma, eta, rn, dwmin, chop = f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+    L, ws, noise, scale = f[7], f[8], f[9], f[10]
+    neg_lr = -lr
+    keep = 1.0 - beta
+    n = W.shape[0]
+    chains = n // D
+    wstart, wevery, groups = wpar[0], wpar[1], wpar[2]
+    m = n // groups
+    affine_w = dw_[11] != 0.0
+    # exponential writes with NumPy's SVML expm1: the arguments of every element first, expm1 eight at a time
+    batch_p = dp[0] == 4.0 and dp[16] == 1.0 and rule != 4
+    batch_w = dw_[0] == 4.0 and dw_[16] == 1.0 and rule == 0
+    R2 = R.reshape((chains, D))
+    G2 = G.reshape((chains, D))
+    readout(rule, W, P, Q, C, gamma, chop, R, D)
+    for k in range(k0, k1):
+        if wstart >= 0:                          # QWindow: before the step, on its read-out and state
+            if k % wevery == 0:
+                r = k // wevery
+                for g in range(groups):
+                    qtraj[r, g] = pairwise(Q, g * m, m) / m
+                    wtraj[r, g] = pairwise(R, g * m, m) / m
+            if k > wstart:
+                for i in range(n):
+                    qacc[i] += Q[i] * wscale
+        if tracing:                              # Trace: every step's read-out (first coordinate), before the step
+            for c_ in range(chains):
+                seen[k, c_] = R[c_ * D]
+        # the gradient at the read-out, every element's noise drawn in order (objectives' grad, op by op)
+        if objective == 0:
+            for i in range(n):
+                if noise != 0.0:
+                    g = rng.laplace(0.0, scale) if laplace else rng.standard_normal() * noise
+                    G[i] = g + ((R[i] - ws) if L == 1.0 else L * (R[i] - ws))
+                else:
+                    G[i] = L * (R[i] - ws)
+        else:
+            matmul_fma(R2, Hm, G2)
+            for c_ in range(chains):
+                for j in range(D):
+                    i = c_ * D + j
+                    g = G[i] - Atb[j]
+                    if noise != 0.0:
+                        g = g + (rng.laplace(0.0, scale) if laplace else noise * rng.standard_normal())
+                    G[i] = g
+        if batch_p:                              # the array written with lr g: new values into B2
+            X = W if rule == 3 else P
+            for i in range(n):
+                g = G[i]
+                if rule == 2 and chop != 0.0:
+                    g = g * C[i // D if D > 1 else i]
+                B1[i] = neg_lr * g
+                B2[i] = exp_arg(X[i], B1[i], dp)
+            np_expm1_array(B2, B2, 1)
+            for i in range(n):
+                B2[i] = exp_finish(X[i], B1[i], B2[i], dp)
+        # P's write (and RIDER's transfer and EMA, elementwise)
+        for i in range(n):
+            g = G[i]
+            if rule == 3:                        # Analog SGD: W <- U_q(W, -lr g)
+                W[i] = B2[i] if batch_p else eu_p(W[i], neg_lr * g, dp, pe, i)
+                continue
+            if rule == 4:                        # digital SGD: W <- W - lr g
+                W[i] = W[i] - lr * g
+                continue
+            c = C[i // D if D > 1 else i] if rule == 2 and chop != 0.0 else 1.0
+            if rule == 2 and chop != 0.0:
+                g = g * c
+            p = B2[i] if batch_p else eu_p(P[i], neg_lr * g, dp, pe, i)
+            if rule == 2:
+                ref = Qr[i] if chop != 0.0 else Q[i]
+                diff = p - ref
+                W[i] = eu(W[i], beta * (diff * c if chop != 0.0 else diff), dw_)
+                Q[i] = Q[i] + eta * (p - Q[i])
+            P[i] = p
+        if rule == 0:                            # RL v1: the transfer (eq. 11) every ``every`` steps
+            if (step0 + k + 1) % every == 0 and batch_w:
+                for i in range(n):
+                    read = P[i] + rn * rng.standard_normal() if rn != 0.0 else P[i]
+                    B1[i] = beta * read
+                    B2[i] = exp_arg(W[i], B1[i], dw_)
+                np_expm1_array(B2, B2, 1)
+                for i in range(n):
+                    W[i] = exp_finish(W[i], B1[i], B2[i], dw_)
+            elif (step0 + k + 1) % every == 0:
+                for i in range(n):
+                    read = P[i] + rn * rng.standard_normal() if rn != 0.0 else P[i]
+                    W[i] = affine(W[i], beta * read, dw_) if affine_w else eu(W[i], beta * read, dw_)
+        elif rule == 1:                          # RL v2: EMA buffer and the threshold pulse
+            for i in range(n):
+                read = P[i] + rn * rng.standard_normal() if rn != 0.0 else P[i]
+                hh = keep * H[i] + beta * read
+                s = 0.0
+                if abs(hh) >= dwmin:
+                    s = 1.0 if hh > 0.0 else (-1.0 if hh < 0.0 else 0.0)
+                H[i] = hh - s * dwmin
+                w = W[i]
+                if s != 0.0:
+                    step = qpm(w, True, dw_) if s > 0.0 else -qpm(w, False, dw_)
+                    w = w + dwmin * step
+                W[i] = clip(w, dw_[5], dw_[6])           # Device.pulse clips every element
+                flips[i] += abs(s)
+        elif chop != 0.0:                        # E-RIDER: the chopper flips (its own generator), per chain
+            for c_ in range(chains):
+                if chopper.random() < chop:
+                    C[c_] = -C[c_]
+                    for i in range(c_ * D, c_ * D + D):
+                        Qr[i] = Q[i]
+                    flips[c_] += 1.0
+        if (k + 1) % 64 == 0 or k + 1 == steps:
+            for i in range(n):
+                if not math.isfinite(W[i]):
+                    return k + 1
+        readout(rule, W, P, Q, C, gamma, chop, R, D)
+        if k + 1 > start:
+            for i in range(n):
+                s1[i] += R[i]
+                s2[i] += R[i] * R[i]
+        if (k + 1) % record_every == 0:
+            r = (k + 1) // record_every
+            if D == 1:                           # NumPy's add.reduce over the chains: pairwise for one column,
+                traj[r, 0] = pairwise(R, 0, n) / chains
+            else:                                # row after row for several
+                for j in range(D):
+                    traj[r, j] = 0.0
+                for c_ in range(chains):
+                    for j in range(D):
+                        traj[r, j] += R2[c_, j]
+                for j in range(D):
+                    traj[r, j] = traj[r, j] / chains
+    return -1
+
+
+# -- zero-shifting --------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def zs_qpm(w, d):
+    # (q+, q-) = (F - G, F + G) from resp.fg(w), operation by operation (response/families.py)
+    kind = int(d[0])
+    u = w - d[5] if d[5] != 0.0 else w
+    if kind == 1:                           # soft bounds: F = 1, G = (w - sp) (1/tau)
+        G = (u - d[2]) * d[1]
+        return 1.0 - G, 1.0 + G
+    if kind == 2:                           # linear: F = 1 - (c/tau) w, G = w (1/tau) - c
+        F = 1.0 - d[1] * u
+        G = u * d[2] - d[3]
+        return F - G, F + G
+    if kind == 3:                           # power: _power_fg's array path
+        x = u * d[1]
+        qm = x + 1.0
+        qp = 1.0 - x
+        if qp < 0.0:
+            qp = 0.0
+        if qm < 0.0:
+            qm = 0.0
+        if d[2] == 0.5:
+            qp = math.sqrt(qp)
+            qm = math.sqrt(qm)
+        elif d[2] != 1.0:
+            qp = np_pow(qp, d[2], int(d[8]))
+            qm = np_pow(qm, d[2], int(d[8]))
+        F = (qm + qp) * 0.5
+        G = (qm - qp) * 0.5
+        return F - G, F + G
+    if kind == 4:                           # exponential: _exp_fg, a = e^(g + g w/t), b = e^(g - g w/t)
+        x = d[1] * u / d[2]
+        a = np_exp(d[1] + x, int(d[8]))
+        b = np_exp(d[1] - x, int(d[8]))
+        F = (a + b - 2.0) / d[3]
+        G = (a - b) / d[3]
+        return F - G, F + G
+    qp = d[1] + d[2] * u                    # an affine expression: Response.fg's generic form
+    qm = d[3] + d[4] * u
+    F = 0.5 * (qm + qp)
+    G = 0.5 * (qm - qp)
+    return F - G, F + G
+
+
+@njit(cache=True, nogil=True)
+def qpm_vec(w, d):
+    out = np.empty(2 * w.size)
+    for i in range(w.size):
+        out[i], out[w.size + i] = zs_qpm(w[i], d)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def zs_q(d, w, QP, QM):
+    # q+ = F - G and q- = F + G of every device (zs_qpm), one tight loop per kind (the vectorizable ones unrolled)
+    kind = int(d[0])
+    n = w.shape[0]
+    shift = d[5]
+    if kind == 1:
+        a, sp = d[1], d[2]
+        for i in range(n):
+            u = w[i] - shift if shift != 0.0 else w[i]
+            G = (u - sp) * a
+            QP[i] = 1.0 - G
+            QM[i] = 1.0 + G
+    elif kind == 3 and d[2] == 0.5:
+        a = d[1]
+        for i in range(n):
+            u = w[i] - shift if shift != 0.0 else w[i]
+            x = u * a
+            qm = x + 1.0
+            qp = 1.0 - x
+            qp = math.sqrt(qp if qp > 0.0 else 0.0)
+            qm = math.sqrt(qm if qm > 0.0 else 0.0)
+            F = (qm + qp) * 0.5
+            G = (qm - qp) * 0.5
+            QP[i] = F - G
+            QM[i] = F + G
+    elif kind == 4:                             # exponential: _exp_fg, NumPy's exp eight devices at a time
+        g, t, den = d[1], d[2], d[3]
+        for i in range(n):
+            u = w[i] - shift if shift != 0.0 else w[i]
+            x = g * u / t
+            QP[i] = g + x                           # the arguments of a (into QP) and b (into QM)
+            QM[i] = g - x
+        np_exp_array(QP, QP, int(d[8]))
+        np_exp_array(QM, QM, int(d[8]))
+        for i in range(n):
+            a, b = QP[i], QM[i]
+            F = (a + b - 2.0) / den
+            G = (a - b) / den
+            QP[i] = F - G
+            QM[i] = F + G
+    else:
+        for i in range(n):
+            QP[i], QM[i] = zs_qpm(w[i], d)
+
+
+@njit(cache=True, nogil=True)
+def zs_loop(d, w, target, up_step, down_step, el_up, el_down, sq, gsq, settled, traj, rng, k0, k1, cyclic,
+            sigma, mult, dw, average_from, tol, has_tol, record_every, rd, U, pre, xi, QP, QM):
+    # pulses k0..k1-1 of zero_shift: the stochastic scheme's uniforms drawn here (rng.random per device, in order)
+    # or, ``pre``, given in U (k1 - k0, n) (NumPy drew them in one call: the same stream), then the cycle noise
+    n = w.shape[0]
+    lo, hi = d[6], d[7]
+    dws = dw * sigma
+    for k in range(k0, k1):
+        r = k - k0 if pre else 0
+        if not cyclic and not pre:
+            for i in range(n):
+                U[0, i] = rng.random()
+        if sigma != 0.0:
+            for i in range(n):
+                xi[i] = rng.standard_normal()
+        up = k % 2 == 0
+        zs_q(d, w, QP, QM)
+        window = k + 1 > average_from
+        for i in range(n):
+            qp, qm = QP[i], QM[i]
+            h = 0.5 * (el_down[i] * qm - el_up[i] * qp)
+            gsq[i] += h * h
+            if cyclic:
+                step = up_step[i] * qp if up else -down_step[i] * qm
+            else:
+                step = up_step[i] * qp if U[r, i] < 0.5 else -down_step[i] * qm
+            if sigma != 0.0:
+                if mult:
+                    step = step * (1.0 + sigma * xi[i])
+                else:
+                    step = step + dws * xi[i]
+            x = w[i] + step
+            if x < lo:
+                x = lo
+            elif x > hi:
+                x = hi
+            w[i] = x
+            e = x - target[i]
+            if window:
+                sq[i] += e * e
+            if has_tol and not (abs(e) <= tol):
+                settled[i] = k + 1
+        if (k + 1) % record_every == 0:
+            rr = (k + 1) // record_every
+            for i in range(rd):
+                traj[rr, i] = w[i]
+
+
+# -- the scalar Analog SGD / digital SGD kernel of aimc_theory.kernels (simulate(backend="numba")) ---------------
+
+@njit(cache=True, nogil=True)
+def asgd_update(w, dw, kind, a, b, c, shift, lo, hi):
+    # one element of expected_update_fg (response.py's fg / q_directed, operation by operation)
+    F, G = factors(w - shift, dw, kind, a, b, c)
+    if kind <= 1:
+        out = (dw - abs(dw) * G) + w              # F = 1
+    elif kind == 2:
+        out = (dw * F - abs(dw) * G) + w
+    else:
+        out = F * dw + w                          # F = q of the step's sign
+    if out < lo:                                  # the response's range (already moved by the shift)
+        out = lo
+    elif out > hi:
+        out = hi
+    return out
+
+
+@njit(cache=True, nogil=True)
+def asgd_loop(W, s1, s2, traj, rng, k0, k1, steps, start, record_every, L, ws, noise, analog, lr, kind, a, b, c,
+              shift, lo, hi, offset):
+    n = W.shape[0]
+    neg_lr = -lr
+    for k in range(k0, k1):
+        for i in range(n):
+            w = W[i]
+            if noise != 0.0:
+                xi = rng.standard_normal()
+                g = xi * noise + ((w - ws) if L == 1.0 else L * (w - ws))
+            else:
+                g = L * (w - ws)
+            if analog:
+                W[i] = asgd_update(w - offset, neg_lr * g, kind, a, b, c, shift, lo, hi) + offset \
+                    if offset != 0.0 else asgd_update(w, neg_lr * g, kind, a, b, c, shift, lo, hi)
+            else:
+                W[i] = w - lr * g
+        if (k + 1) % 64 == 0 or k + 1 == steps:
+            for i in range(n):
+                if not math.isfinite(W[i]):
+                    return k + 1
+        if k + 1 > start:
+            for i in range(n):
+                s1[i] += W[i]
+                s2[i] += W[i] * W[i]
+        if (k + 1) % record_every == 0:
+            acc = 0.0
+            for i in range(n):
+                acc += W[i]
+            traj[(k + 1) // record_every] = acc / n
+    return -1
+
+
+# -- alternating pulses without cycle noise (aimc_theory.presets.pulse_devices; Device.pulse's arithmetic) ------
+
+@njit(cache=True, nogil=True, inline="always")
+def alt_pulse(w, k, i, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off):
+    # pulse k (up when k is even) on device i: u = w - offset, s+ q+(k+ u) up, -(s- q-(k- u)) down, clip, + offset
+    u = w - off[i] if has_off else w
+    if k % 2 == 0:
+        step = up[i] * (q[0] + q[1] * (ks_up[i] * u))
+    else:
+        step = -(down[i] * (q[2] + q[3] * (ks_down[i] * u)))
+    x = u + size * step
+    if x < lo[i]:
+        x = lo[i]
+    elif x > hi[i]:
+        x = hi[i]
+    return x + off[i] if has_off else x
+
+
+@njit(cache=True, nogil=True)
+def alt_last(W, pulses, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off, prev, prev2):
+    # every device on its own (no random draws): W after ``pulses`` pulses, prev (one before), prev2 (two before)
+    for i in range(W.shape[0]):
+        w = W[i]
+        p1 = w
+        p2 = w
+        for k in range(pulses):
+            p2 = p1
+            p1 = w
+            w = alt_pulse(w, k, i, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off)
+        W[i], prev[i], prev2[i] = w, p1, p2
+
+
+@njit(cache=True, nogil=True)
+def alt_pairs(w0, pairs, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off):
+    # one device: its weight after every up/down pair
+    out = np.empty(pairs)
+    w = w0
+    for j in range(pairs):
+        w = alt_pulse(w, 0, 0, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off)
+        w = alt_pulse(w, 1, 0, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off)
+        out[j] = w
+    return out
+
+
+@njit(cache=True, nogil=True)
+def alt_q_vec(w, q, up):
+    out = np.empty_like(w)
+    for i in range(w.size):
+        out[i] = q[0] + q[1] * w[i] if up else q[2] + q[3] * w[i]
+    return out

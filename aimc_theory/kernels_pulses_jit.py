@@ -1,0 +1,370 @@
+"""The compiled code of the exact pulse kernels of :mod:`aimc_theory.kernels` (imports numba: imported only where it
+is installed and the numba backend of :mod:`aimc_theory.pulse_trains` runs).
+
+Module-level functions, so that numba's on-disk cache (``cache=True``) finds them again in the next process (a
+function compiled inside a closure was compiled anew in every process, ~10 s). They repeat the NumPy path of
+:func:`aimc_theory.pulse_trains.batch_update` and :func:`aimc_theory.pulse_trains.column_transfer` for an affine
+response with additive or no cycle noise and no per-element parameters: the same random numbers from the same
+Generator in the same order (numba's Generator methods are NumPy's samplers on the same bit generator: k scalar
+draws here are the values of NumPy's ``rng.random(k)`` / ``rng.standard_normal(k)``, the normals at about a third
+of the cost), the same events and the same floating-point operations, so the same bits (tested).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# status of the kernels: the write is done / nothing to write (W unchanged) / an element is within reach of a bound,
+# go on in NumPy from these events (pulse by pulse there) / the same from the dense counts / non-finite inputs, run
+# the NumPy path from the start (nothing drawn)
+DONE, NOTHING, EVENTS, DENSE, NUMPY = 0, 1, 2, 3, 4
+
+_OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}     # IEEE division (x/0 = inf), as NumPy
+
+
+@njit(inline="always", **_OPTS)
+def popcount(x):
+    n = 0
+    while x:
+        x &= x - 1
+        n += 1
+    return n
+
+
+@njit(inline="always", **_OPTS)
+def scales(x_m, d_m, factor, desired, um, blm):
+    # pulse_trains._scales for one update, operation by operation: (A, B, BL)
+    k = x_m * d_m
+    k *= factor                                   # lr / (dw_min granularity)
+    if blm:
+        bl = k * (1 - 1e-12)
+        bl = np.ceil(bl)
+        bl = min(bl, desired)
+        bl = max(bl, 1.0)
+    else:
+        bl = desired
+    base = factor / bl
+    if um:
+        ratio = desired / k
+        ratio = min(ratio, 1.0)
+        ratio *= d_m
+        ratio = x_m / ratio
+        A = math.sqrt(base * ratio)
+        B = math.sqrt(base / ratio)
+    else:
+        A = math.sqrt(base)
+        B = A
+    if not k > 0:
+        return 0.0, 0.0, 0
+    return A, B, int(bl)
+
+
+@njit(inline="always", **_OPTS)
+def far_scalar(wmin, wmax, reach, lo, hi, qmax, dw, sig10):
+    # pulse_trains._far for a scalar reach
+    R = dw * (reach * qmax + sig10 * math.sqrt(reach))
+    return (lo == -np.inf or wmin - lo > R) and (hi == np.inf or hi - wmax > R)
+
+
+@njit(**_OPTS)
+def batch(Wf, X, D, lr, prm, flags, tables, rng):
+    # pulse_trains.batch_update of an exact device (see _numba_batch there): scales, the firings' uniforms,
+    # the events (or the dense counts), the test for a bound within reach, and the write with its normals.
+    # prm, flags, tables: see exact_batch. Returns (status, slots, elem, v, events per group, M).
+    factor = lr / prm[0]
+    desired, a_up, a_down, al, be, s_up, s_down = prm[1], prm[2], prm[3], prm[4], prm[5], prm[6], prm[7]
+    lo, hi, qmax, dw, sig10 = prm[8], prm[9], prm[10], prm[11], prm[12]
+    um, blm, noise, identity, dense = flags[0], flags[1], flags[2], flags[3], flags[4]
+    ta, tb, ts = tables[0], tables[1], tables[2]
+    tmax = int(desired)
+    C, nb, out = D.shape
+    inp = X.shape[2]
+    G = nb * C
+    none_i = np.zeros(0, np.int64)
+    none_v = np.zeros(0, np.float64)
+    none_m = np.zeros((0, 0, 0), np.float32)
+    A = np.empty(G)
+    B = np.empty(G)
+    bl = np.empty(G, np.int64)
+    slots = 0
+    for c in range(C):
+        xc = c if X.shape[0] > 1 else 0
+        for b in range(nb):
+            x_m = 0.0
+            for j in range(inp):
+                a = abs(X[xc, b, j])
+                if not math.isfinite(a):
+                    return NUMPY, 0, none_i, none_v, none_i, none_m
+                x_m = a if a > x_m else x_m
+            d_m = 0.0
+            for i in range(out):
+                a = abs(D[c, b, i])
+                if not math.isfinite(a):
+                    return NUMPY, 0, none_i, none_v, none_i, none_m
+                d_m = a if a > d_m else d_m
+            g = b * C + c
+            A[g], B[g], bl[g] = scales(x_m, d_m, factor, desired, um, blm)
+            slots = max(slots, bl[g])
+    if slots == 0:
+        return NOTHING, 0, none_i, none_v, none_i, none_m
+    # _fire: uniforms (G, slots, out + in) in C order; row i fires in slot s < bl[g] where u < min(|d_i| A, 1)
+    # (branch-free: the outcomes are random)
+    rmask = np.zeros((G, out), np.int64)
+    cmask = np.zeros((G, inp), np.int64)
+    q = np.empty(out)
+    p = np.empty(inp)
+    for g in range(G):
+        b, c = g // C, g % C
+        xc = c if X.shape[0] > 1 else 0
+        for i in range(out):
+            t = abs(D[c, b, i]) * A[g]
+            q[i] = min(t, 1.0)
+        for j in range(inp):
+            t = abs(X[xc, b, j]) * B[g]
+            p[j] = min(t, 1.0)
+        for s in range(slots):
+            bit = (1 << s) if s < bl[g] else 0
+            for i in range(out):
+                rmask[g, i] |= bit * (rng.random() < q[i])
+            for j in range(inp):
+                cmask[g, j] |= bit * (rng.random() < p[j])
+    rsel = np.empty((G, out), np.int64)
+    csel = np.empty((G, inp), np.int64)
+    nr = np.zeros(G, np.int64)
+    nc = np.zeros(G, np.int64)
+    cap = 0
+    for g in range(G):
+        for i in range(out):
+            if rmask[g, i]:
+                rsel[g, nr[g]] = i
+                nr[g] += 1
+        for j in range(inp):
+            if cmask[g, j]:
+                csel[g, nc[g]] = j
+                nc[g] += 1
+        cap += nr[g] * nc[g]
+    reach = slots * nb
+    if dense and not identity:
+        # _apply_dense: the signed counts of every element and sample, every sample applied to the whole tile
+        M = np.zeros((G, out, inp), np.float32)
+        for g in range(G):
+            b, c = g // C, g % C
+            for a in range(nr[g]):
+                i = rsel[g, a]
+                si = np.sign(D[c, b, i])
+                for kk in range(nc[g]):
+                    j = csel[g, kk]
+                    n = popcount(rmask[g, i] & cmask[g, j])
+                    if n:
+                        M[g, i, j] = si * np.sign(X[c if X.shape[0] > 1 else 0, b, j]) * n
+        wmin, wmax = np.inf, -np.inf
+        for e in range(Wf.size):
+            wmin = min(wmin, Wf[e])
+            wmax = max(wmax, Wf[e])
+        if Wf.size and not far_scalar(wmin, wmax, reach, lo, hi, qmax, dw, sig10):
+            return DENSE, slots, none_i, none_v, none_i, M
+        E = C * out * inp
+        Mf = M.reshape(nb, E)
+        for b in range(nb):
+            for e in range(E):
+                m = Mf[b, e]
+                t = int(m) + tmax                  # m = 0: index tmax, the identity's (a, b) = (1, +-0)
+                cc = tb[t]
+                if noise and m != 0:
+                    cc = cc + rng.standard_normal() * ts[t]
+                Wf[e] = Wf[e] * ta[t] + cc
+        return DONE, slots, none_i, none_v, none_i, none_m
+    # the events: _pairs (one slot) / _coincidences (several), in group order, then row, then column. A small
+    # tile (``dense``) whose untouched elements the dense path leaves as they are (w 1 + (-0.0): ``identity``)
+    # gets the same bits from its events written with the tables (as _apply_events(ones=False))
+    elem = np.empty(cap, np.int64)
+    v = np.empty(cap, np.float64)
+    per = np.zeros(G, np.int64)
+    k = 0
+    wmin, wmax = np.inf, -np.inf
+    for g in range(G):
+        b, c = g // C, g % C
+        xc = c if X.shape[0] > 1 else 0
+        k0 = k
+        for a in range(nr[g]):
+            i = rsel[g, a]
+            base = (c * out + i) * inp
+            si = np.sign(D[c, b, i])
+            ri = rmask[g, i]
+            if slots == 1:
+                for kk in range(nc[g]):
+                    j = csel[g, kk]
+                    e = base + j
+                    elem[k] = e
+                    v[k] = si * np.sign(X[xc, b, j])
+                    w = Wf[e]
+                    wmin = min(wmin, w)
+                    wmax = max(wmax, w)
+                    k += 1
+            else:                                  # branch-free: write, keep where n > 0
+                for kk in range(nc[g]):
+                    j = csel[g, kk]
+                    n = popcount(ri & cmask[g, j])
+                    e = base + j
+                    elem[k] = e
+                    v[k] = si * np.sign(X[xc, b, j]) * n
+                    w = Wf[e] if n else wmin
+                    wmin = min(wmin, w)
+                    w = Wf[e] if n else wmax
+                    wmax = max(wmax, w)
+                    k += n > 0
+        per[g] = k - k0
+    if k == 0:
+        return NOTHING, slots, none_i, none_v, none_i, none_m
+    elem, v = elem[:k], v[:k]
+    if not far_scalar(wmin, wmax, reach, lo, hi, qmax, dw, sig10):
+        return EVENTS, slots, elem, v, per, none_m
+    if slots == 1 and not dense:                   # _affine_maps(ones=True)
+        for k in range(elem.size):
+            e = elem[k]
+            down = v[k] > 0
+            cc = v[k] * al
+            if be != 0.0:
+                cc = cc + be
+            if noise:
+                cc = cc + rng.standard_normal() * (s_down if down else s_up)
+            Wf[e] = Wf[e] * (a_down if down else a_up) + cc
+    else:                                          # _affine_maps with the tables
+        for k in range(elem.size):
+            e = elem[k]
+            t = int(v[k]) + tmax
+            cc = tb[t]
+            if noise:
+                cc = cc + rng.standard_normal() * ts[t]
+            Wf[e] = Wf[e] * ta[t] + cc
+    return DONE, slots, none_i, none_v, none_i, none_m
+
+
+@njit(**_OPTS)
+def transfer(W, V, cols, every, lr, prm, flags, tables, rng):
+    # pulse_trains.column_transfer of an exact device (see _numba_transfer there). Returns (status, the new
+    # weights (flat; W itself when nothing is written), elem, n, down): status DONE, NOTHING, or EVENTS (apply
+    # these events with pulse_trains.apply_counts: no normal drawn yet).
+    factor = lr / prm[0]
+    desired, lo, hi, qmax, dw, sig10 = prm[1], prm[8], prm[9], prm[10], prm[11], prm[12]
+    um, blm, noise = flags[0], flags[1], flags[2]
+    ta, tb, ts = tables[0], tables[1], tables[2]
+    tmax = int(desired)
+    C, out, inp = V.shape
+    K = cols.size
+    none_i = np.zeros(0, np.int64)
+    none_b = np.zeros(0, np.bool_)
+    d_m = np.zeros((C, K))
+    for c in range(C):                             # max_i |V_ij|, along V's rows
+        m = d_m[c]
+        if every:
+            for i in range(out):
+                vrow = V[c, i]
+                for kk in range(K):
+                    a = abs(vrow[kk])
+                    m[kk] = a if a > m[kk] else m[kk]
+        else:
+            for i in range(out):
+                vrow = V[c, i]
+                for kk in range(K):
+                    a = abs(vrow[cols[kk]])
+                    m[kk] = a if a > m[kk] else m[kk]
+    A = np.empty((C, K))
+    B = np.empty((C, K))
+    bl = np.empty((C, K), np.int64)
+    slots = 0
+    for c in range(C):
+        for kk in range(K):
+            A[c, kk], B[c, kk], bl[c, kk] = scales(1.0, d_m[c, kk], factor, desired, um, blm)
+            slots = max(slots, bl[c, kk])
+    Wf = W.reshape(-1)
+    if slots == 0:
+        return NOTHING, Wf, none_i, none_i, none_b
+    # column firings: uniforms (C, slots, K); fired columns in (chain, column) order
+    fired = np.zeros((C, slots, K), np.bool_)
+    anyf = np.zeros((C, K), np.bool_)
+    for c in range(C):
+        for s in range(slots):
+            for kk in range(K):
+                hit = (rng.random() < B[c, kk]) & (slots == 1 or s < bl[c, kk])
+                fired[c, s, kk] = hit
+                anyf[c, kk] |= hit
+    F = 0
+    for c in range(C):
+        for kk in range(K):
+            if anyf[c, kk]:
+                F += 1
+    if F == 0:
+        return NOTHING, Wf, none_i, none_i, none_b
+    cf = np.empty(F, np.int64)
+    kf = np.empty(F, np.int64)
+    f = 0
+    for c in range(C):
+        for kk in range(K):
+            if anyf[c, kk]:
+                cf[f] = c
+                kf[f] = kk
+                f += 1
+    # the fired columns' row probabilities min(|V_ij| A, 1), signed as V_ij (DOWN where negative; a row with
+    # probability 0 never fires), read along V's rows (down a column it is a cache line per element); Q's rows
+    # padded off a power-of-two stride, which would put every row's line in the same cache sets
+    Q = np.empty((F, out + 8))
+    jf = np.empty(F, np.int64)
+    af = np.empty(F)
+    for f in range(F):
+        jf[f] = cols[kf[f]]
+        af[f] = A[cf[f], kf[f]]
+    for c in range(C):
+        f0 = np.searchsorted(cf, c)
+        f1 = np.searchsorted(cf, c + 1)
+        for i in range(out):
+            vrow = V[c, i]
+            for f in range(f0, f1):
+                v = vrow[jf[f]]
+                t = abs(v) * af[f]
+                Q[f, i] = math.copysign(min(t, 1.0), v)
+    # row firings: uniforms (F, out) (one slot) or (F, slots, out), row i where u < |Q|
+    elem = np.empty(F * out, np.int64)
+    cnt = np.empty(F * out, np.int64)
+    down = np.empty(F * out, np.bool_)
+    row = np.zeros(out, np.int64)
+    n_ev = 0
+    for f in range(F):
+        c, kk = cf[f], kf[f]
+        qf = Q[f]
+        row[:] = 0
+        for s in range(slots):
+            live = fired[c, s, kk]
+            for i in range(out):
+                row[i] += (rng.random() < abs(qf[i])) & live
+        base = c * out * inp + cols[kk]
+        for i in range(out):                       # branch-free: write, keep where the row fired
+            elem[n_ev] = base + i * inp
+            cnt[n_ev] = row[i]
+            down[n_ev] = qf[i] < 0.0
+            n_ev += row[i] > 0
+    if n_ev == 0:
+        return NOTHING, Wf, none_i, none_i, none_b
+    elem, cnt, down = elem[:n_ev], cnt[:n_ev], down[:n_ev]
+    Wn = Wf.copy()
+    if not noise:
+        return EVENTS, Wn, elem, cnt, down
+    # apply_counts: the closed form of n pulses (tables, one normal per event), unless a bound is within reach
+    # (pulse_trains._far with the reach n of each event: R(n) for n = 0..slots, the same expression)
+    R = np.empty(slots + 1)
+    for n in range(slots + 1):
+        R[n] = dw * (n * qmax + sig10 * math.sqrt(n))
+    for k in range(n_ev):
+        w = Wn[elem[k]]
+        r = R[cnt[k]]
+        if not ((lo == -np.inf or w - lo > r) and (hi == np.inf or hi - w > r)):
+            return EVENTS, Wn, elem, cnt, down
+    for k in range(n_ev):
+        e = elem[k]
+        t = (cnt[k] if down[k] else -cnt[k]) + tmax
+        cc = tb[t]
+        cc = cc + rng.standard_normal() * ts[t]
+        Wn[e] = ta[t] * Wn[e] + cc
+    return DONE, Wn, none_i, none_i, none_b

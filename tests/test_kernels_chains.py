@@ -1,0 +1,408 @@
+"""The compiled chain kernels (aimc_theory.kernels_chains) repeat the NumPy path bit for bit: every covered rule,
+family and option, every field of the result (time averages, SEs, variances, final weights and states, the
+trajectory, RIDER's QWindow); and what they do not cover runs NumPy under backend="exact"."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aimc_theory import algorithms, device, objectives, residual_learning as rl, response, simulation, tracking
+from aimc_theory.errors import InputError
+
+numba = pytest.importorskip("numba")
+from aimc_theory import kernels_chains  # noqa: E402  (after the importorskip)
+
+OBJ = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+
+FAMILIES = {
+    "softbounds": lambda: response.softbounds(tau=1.0, sp=-0.2),
+    "linear": lambda: response.linear(tau=1.0, c=0.3),
+    "power": lambda: response.power(tau=1.0, gamma=0.5),
+    "power1": lambda: response.power(tau=0.8, gamma=1.0),
+    "power07": lambda: response.power(tau=1.0, gamma=0.7),
+    "exponential": lambda: response.exponential(tau=1.0, gamma=1.0),
+    "ideal": lambda: response.ideal(),
+}
+
+
+def _residual(name, at=0.1):
+    r = FAMILIES[name]()
+    return r if name == "ideal" else r.shifted(at - r.symmetric_point)
+
+
+def _same(a, b):
+    """Every array of two results, bit for bit (NaN where NaN)."""
+    for k in ("mean", "se", "variance", "variance_se", "final", "final_weights", "chain_means",
+              "chain_second_moments", "trajectory", "final_params"):
+        x, y = getattr(a, k), getattr(b, k)
+        assert np.array_equal(x, y, equal_nan=True), k
+    assert a.observables.keys() == b.observables.keys()
+    for k in a.observables:
+        assert np.array_equal(a.observables[k], b.observables[k], equal_nan=True), k
+    sa, sb = a.final_state, b.final_state
+    if sa is None:
+        assert sb is None
+        return
+    for k, v in vars(sa).items():
+        if isinstance(v, np.ndarray):
+            assert np.array_equal(v, getattr(sb, k), equal_nan=True), k
+        elif not isinstance(v, np.random.Generator):
+            assert v == getattr(sb, k), k
+
+
+def _both(alg_fn, steps=300, chains=37, seed=5, w0=0.5, record_every=7, burn_in=0.5, window=None, obj=OBJ):
+    """The NumPy run and the compiled one (a fresh algorithm each: E-RIDER's chopper generator is in its state)."""
+    out = []
+    for backend in ("numpy", "exact"):
+        obs = None if window is None else {"q": tracking.QWindow(steps, min(int(steps * burn_in), steps - 1),
+                                                                  window[0], window[1])}
+        res = simulation.simulate(obj, alg_fn(), steps, chains, seed, w0=w0, record_every=record_every,
+                                  burn_in=burn_in, observables=obs, backend=backend)
+        out.append((res, obs))
+    return out
+
+
+def test_numpy_math_is_found():
+    """On this machine class (AVX-512) the compiled expm1/exp/pow/log1p are NumPy's own SVML routines; elsewhere
+    the C library's where they give NumPy's bits (mode 0)."""
+    mode = kernels_chains.numpy_math()
+    assert mode in (0, 1)
+    fns = kernels_chains._compile()
+    x = np.random.default_rng(7).uniform(-3, 3, 1000)
+    assert np.array_equal(fns.math_vec(x, 0.0, 0, mode), np.expm1(x))
+    assert np.array_equal(fns.math_vec(np.abs(x), 0.7, 2, mode), np.power(np.abs(x), 0.7))
+
+
+def test_pairwise_sum_is_numpys():
+    fns = kernels_chains._compile()
+    rng = np.random.default_rng(0)
+    for n in list(range(1, 140)) + [255, 256, 257, 1000, 4001]:
+        x = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3, n)
+        assert fns.pairwise(x, 0, n) == np.add.reduce(x[:, None], axis=0)[0]
+
+
+@pytest.mark.parametrize("fam", list(FAMILIES))
+def test_analog_and_digital_sgd(fam):
+    dev = device.Device(FAMILIES[fam]())
+    (a, _), (b, _) = _both(lambda: algorithms.analog_sgd(0.05, dev))
+    _same(a, b)
+    (a, _), (b, _) = _both(lambda: algorithms.digital_sgd(0.05), steps=100)
+    _same(a, b)
+
+
+@pytest.mark.parametrize("fam_p, fam_w", [("softbounds", "ideal"), ("linear", "linear"), ("power", "power"),
+                                          ("power1", "softbounds"), ("softbounds", "power1"),
+                                          ("exponential", "exponential"), ("power07", "power07")])
+@pytest.mark.parametrize("read_noise, every, gamma", [(0.0, 1, 0.4), (0.1, 3, 0.0), (0.05, 1, 0.4)])
+def test_residual_learning_v1(fam_p, fam_w, read_noise, every, gamma):
+    dev_p, dev_w = device.Device(_residual(fam_p, 0.05)), device.Device(FAMILIES[fam_w]())
+    (a, _), (b, _) = _both(lambda: rl.residual_learning(0.05, 0.05, gamma, dev_p, dev_w, transfer_every=every,
+                                                        read_noise=read_noise, p0=0.01))
+    _same(a, b)
+
+
+@pytest.mark.parametrize("fam", ["softbounds", "linear", "power", "ideal", "exponential", "power07"])
+@pytest.mark.parametrize("read_noise", [0.0, 0.1])
+def test_residual_learning_v2(fam, read_noise):
+    dev_p, dev_w = device.Device(_residual(fam if fam != "ideal" else "softbounds", 0.0)), device.Device(FAMILIES[fam]())
+    (a, _), (b, _) = _both(lambda: rl.residual_learning_v2(0.05, 0.05, 0.4, dev_p, dev_w, read_noise=read_noise,
+                                                           dw_min=1e-3), steps=500)
+    _same(a, b)
+    assert np.any(a.final_state.total_pulses > 0)
+
+
+@pytest.mark.parametrize("fam_p, main", [("softbounds", None), ("power", None), ("softbounds", 0.3),
+                                         ("linear", -0.2), ("exponential", None)])
+@pytest.mark.parametrize("chop", [0.0, 0.05])
+def test_rider_and_erider_with_the_window(fam_p, main, chop):
+    dev_p = device.Device(_residual(fam_p))
+    dev_w = device.Device(response.ideal() if main is None else response.softbounds(sp=main))
+    groups, chains = 2, 40
+    q0 = np.repeat([0.0, 0.3], chains // groups)[:, None]
+    w0 = np.repeat([0.5, -0.3], chains // groups)[:, None]
+    (a, qa), (b, qb) = _both(lambda: tracking.rider(0.04, 0.02, 0.4, 0.04, dev_p, dev_w, chop_prob=chop, q0=q0,
+                                                    chopper_seed=[22, 1]),
+                             steps=400, chains=chains, w0=w0, burn_in=0.75, window=(9, groups))
+    _same(a, b)
+    assert np.array_equal(np.array(qa["q"].traj), np.array(qb["q"].traj))
+    assert np.array_equal(np.array(qa["q"].wtraj), np.array(qb["q"].wtraj))
+    assert qa["q"].k == qb["q"].k
+    if chop:
+        assert np.any(a.final_state.flips > 0)
+
+
+def test_the_kernel_runs_where_it_covers():
+    """backend="exact" runs the compiled loop for a covered run (not a silent NumPy fall-back)."""
+    dev = device.Device(_residual("softbounds"))
+    alg = rl.residual_learning(0.05, 0.05, 0.4, dev, device.Device(response.ideal()))
+    plan = kernels_chains.plan(OBJ, alg)
+    assert plan["rule"] == kernels_chains.RL1
+    calls = []
+    orig = kernels_chains.run
+    try:
+        kernels_chains.run = lambda *a, **k: calls.append(1) or orig(*a, **k)
+        simulation.simulate(OBJ, alg, 50, 10, 1, backend="exact")
+    finally:
+        kernels_chains.run = orig
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda: algorithms.analog_sgd(0.05, device.Device(response.softbounds(), dw_min=1e-3)), "expected-update"),
+    (lambda: algorithms.analog_sgd(0.05, device.Device(response.softbounds(), offset=0.1)), "offsets"),
+    (lambda: algorithms.analog_sgd(0.05, device.Device(response.softbounds(), up_scale=1.2)),
+     "variation"),
+    (lambda: algorithms.analog_sgd(0.05, device.Device(response.from_expressions("1 - w", "1 + w"))), "families"),
+])
+def test_what_it_does_not_cover_runs_numpy(make, why):
+    with pytest.raises(InputError, match=why):
+        kernels_chains.plan(OBJ, make())
+    (a, _), (b, _) = _both(make, steps=60)          # "exact" falls back to NumPy: the same numbers
+    _same(a, b)
+
+
+def test_laplace_noise():
+    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3, law="laplace")
+    dev_p = device.Device(_residual("softbounds", 0.05))
+    (a, _), (b, _) = _both(lambda: rl.residual_learning(0.05, 0.005, 0.4, dev_p, device.Device(response.ideal())),
+                           obj=obj)
+    _same(a, b)
+    (a, _), (b, _) = _both(lambda: algorithms.analog_sgd(0.05, device.Device(FAMILIES["softbounds"]())), obj=obj)
+    _same(a, b)
+
+
+def test_not_covered_objectives_and_observables():
+    alg = algorithms.analog_sgd(0.05, device.Device(response.softbounds()))
+    with pytest.raises(InputError, match="scalar quadratic"):
+        kernels_chains.plan(objectives.ScalarQuadratic(1.0, 0.5, 0.3, per_sample=True), alg)
+    with pytest.raises(InputError, match="observables"):
+        kernels_chains.plan(OBJ, alg, {"x": lambda w, s: w[:, 0]})
+    with pytest.raises(InputError, match="backend"):
+        simulation.simulate(OBJ, alg, 10, 5, 0, backend="fastest")
+
+
+def test_divergence_is_the_same_error():
+    alg = lambda: algorithms.digital_sgd(2.5)      # noqa: E731 -- lr L > 2 diverges
+    msgs = []
+    for backend in ("numpy", "exact"):
+        with pytest.raises(InputError, match="diverged") as e:
+            simulation.simulate(OBJ, alg(), 2000, 4, 0, backend=backend)
+        msgs.append(str(e.value))
+    assert msgs[0] == msgs[1]
+
+
+# -- zero-shifting ---------------------------------------------------------------------------------------------
+
+from aimc_theory import calibration  # noqa: E402
+
+ZS = {**{k: FAMILIES[k] for k in ("softbounds", "linear", "power", "power1", "power07", "exponential")},
+      "f3": lambda: response.from_expressions("1 - w", "0.8*(1 + w/1.2)", name="f3-softbounds"),
+      "shifted": lambda: response.softbounds(tau=1.0, sp=-0.2).shifted(0.3)}
+
+
+def _zs_same(a, b):
+    for k in ("w", "target", "window_sq", "mean_g_sq", "settled", "trajectory"):
+        x, y = getattr(a, k), getattr(b, k)
+        assert (x is None and y is None) or np.array_equal(x, y, equal_nan=True), k
+    assert a.pulses == b.pulses
+
+
+@pytest.mark.parametrize("fam", list(ZS))
+@pytest.mark.parametrize("scheme, sigma, model", [("stochastic", 0.0, "additive"), ("cyclic", 0.0, "additive"),
+                                                  ("stochastic", 0.3, "additive"), ("cyclic", 0.2, "multiplicative")])
+def test_zero_shift_is_the_numpy_loop(fam, scheme, sigma, model):
+    resp = ZS[fam]()
+    dev = device.Device(resp, dw_min=1e-2, sigma_c=sigma)
+    kw = dict(devices=23, seed=4, average_from=150, tolerance=0.02, record_every=7, record_devices=5,
+              c2c_model=model)
+    w0 = resp.symmetric_point + 0.1
+    a = calibration.zero_shift(dev, w0, 400, scheme, **kw)
+    b = calibration.zero_shift(dev, w0, 400, scheme, backend="exact", **kw)
+    _zs_same(a, b)
+    kernels_chains.zs_plan(dev, False)          # covered: the compiled loop ran
+
+
+def test_zero_shift_with_variation_and_one_device():
+    resp = response.softbounds(tau=1.0, sp=0.12)
+    var = calibration.Variation(gain=0.3, imbalance=0.1)
+    for kw in (dict(devices=50, variation=var, seed=18), dict(devices=1, record_every=1, record_devices=1)):
+        a = calibration.zero_shift(device.Device(resp, dw_min=1e-3), 0.5, 3001, "cyclic", **kw)
+        b = calibration.zero_shift(device.Device(resp, dw_min=1e-3), 0.5, 3001, "cyclic", backend="exact", **kw)
+        _zs_same(a, b)
+
+
+def test_zero_shift_not_covered_runs_numpy():
+    for resp in (response.from_expressions("1 - w**2/2", "1 + w"),
+                 response.softbounds(tau=1.0, sp=0.1).scaled_up(1.1)):
+        dev = device.Device(resp, dw_min=1e-2)
+        with pytest.raises(InputError):
+            kernels_chains.zs_plan(dev, False)
+        a = calibration.zero_shift(dev, 0.1, 200, "stochastic", devices=5)
+        b = calibration.zero_shift(dev, 0.1, 200, "stochastic", devices=5, backend="exact")
+        _zs_same(a, b)
+    with pytest.raises(InputError, match="backend"):
+        calibration.zero_shift(device.Device(response.softbounds(), dw_min=1e-2), 0.1, 10, backend="fortran")
+
+
+# -- alternating pulses (presets) -------------------------------------------------------------------------------
+
+from aimc_theory import presets  # noqa: E402
+from aimc_theory.variation import Population  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["capacitor", "ecram", "ecram-mo", "reram-sb", "idealized", "reram-es"])
+def test_alternating_pulses_are_the_numpy_loop(name):
+    """presets.pulse_devices on a drawn population (own step scales, shapes, bounds and offsets): the compiled
+    loop gives the NumPy loop's bits where it covers the preset (reram-es: exponential, NumPy either way)."""
+    p = presets.get(name)
+    pop = presets.variation(p).population(40, np.random.default_rng([27, 0xD2D]))
+    a = presets.pulse_devices(p, pop, 1001)
+    b = presets.pulse_devices(p, pop, 1001, backend="exact")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    dev = pop.device(device.Device(p.response(), dw_min=p.dw_min))
+    if p.response().affine is None:
+        with pytest.raises(InputError):
+            kernels_chains.alternate_setup(dev, 40)
+    else:
+        kernels_chains.alternate_setup(dev, 40)       # covered: the compiled loop ran
+        one = device.Device(p.response(), dw_min=p.dw_min)
+        w, out = np.array([0.3]), []
+        for _ in range(50):
+            w = one.pulse(one.pulse(w, np.array([1.0]), None), np.array([-1.0]), None)
+            out.append(w[0])
+        assert np.array_equal(kernels_chains.alternate_pairs(one, 0.3, 50), np.array(out))
+
+
+# -- full-batch least squares --------------------------------------------------------------------------------
+
+def _ls(law="gaussian", d=10, noise=0.3):
+    rng = np.random.default_rng(9)
+    A = rng.standard_normal((100, d))
+    return objectives.LeastSquares(A, A @ np.clip(0.25 * rng.standard_normal(d), -0.5, 0.5), noise=noise, law=law)
+
+
+@pytest.mark.parametrize("law", ["gaussian", "laplace"])
+@pytest.mark.parametrize("rule", ["asgd", "rl", "rider", "e-rider"])
+def test_least_squares(law, rule):
+    obj = _ls(law)
+    dev = device.Device(_residual("softbounds"))
+    make = {"asgd": lambda: algorithms.analog_sgd(0.05, device.Device(FAMILIES["power"]())),
+            "rl": lambda: rl.residual_learning(0.05, 0.025, 0.4, dev, device.Device(response.ideal())),
+            "rider": lambda: tracking.rider(0.04, 0.005, 0.4, 0.01, dev, device.Device(response.ideal()), q0=0.3),
+            "e-rider": lambda: tracking.rider(0.04, 0.005, 0.4, 0.01, dev, device.Device(response.softbounds(sp=0.3)),
+                                              chop_prob=0.05, chopper_seed=[3, 1])}[rule]
+    kernels_chains.plan(obj, make(), None, 50)            # covered: the compiled loop runs
+    (a, _), (b, _) = _both(make, steps=200, chains=50, w0=obj.minimizer, obj=obj)
+    _same(a, b)
+
+
+def test_least_squares_products_are_checked():
+    """Where the compiled products would not give BLAS's bits (here D = 50: OpenBLAS splits the sum), the plan is
+    refused and backend="exact" runs NumPy."""
+    obj = _ls(d=50)
+    make = lambda: algorithms.analog_sgd(0.02, device.Device(FAMILIES["softbounds"]()))     # noqa: E731
+    try:
+        kernels_chains.plan(obj, make(), None, 8)
+    except InputError as e:
+        assert "bits" in str(e)
+    (a, _), (b, _) = _both(make, steps=50, chains=8, w0=obj.minimizer, obj=obj)
+    _same(a, b)
+    with pytest.raises(InputError, match="chains"):
+        kernels_chains.plan(_ls(), make())
+    with pytest.raises(InputError, match="as fast"):              # large runs: NumPy's BLAS path
+        kernels_chains.plan(_ls(), make(), None, kernels_chains.LS_MAX_ELEMENTS)
+
+
+def test_trace_observable():
+    """The Trace observable (every step's read-out per chain): the compiled run keeps the NumPy run's bits."""
+    out = []
+    for backend in ("numpy", "exact"):
+        tr = kernels_chains.Trace()
+        res = simulation.simulate(OBJ, algorithms.analog_sgd(0.05, device.Device(FAMILIES["exponential"]())), 300, 9,
+                                  10, w0=0.4, observables={"rec": tr}, backend=backend)
+        out.append((res, np.array(tr.seen)))
+    _same(out[0][0], out[1][0])
+    assert out[0][1].shape == (300, 9) and np.array_equal(out[0][1], out[1][1])
+
+
+def test_the_schedule_names_tasks_of_the_catalogue():
+    """verification.schedule's measured task seconds name tasks that exist (a renamed group would silently fall
+    back to the default); the longest task is handed out first."""
+    from verification import schedule
+    from verification.catalogue import select
+    tasks = {c.task for c in select(None, False, None)}
+    assert set(schedule.TASK_SECONDS) <= tasks
+    assert max(tasks, key=schedule.task_seconds) == max(schedule.TASK_SECONDS, key=schedule.TASK_SECONDS.get)
+
+
+@pytest.mark.parametrize("name", ["capacitor", "reram-sb", "ecram"])
+@pytest.mark.parametrize("rule", ["sgd", "rl"])
+def test_device_to_device_variation(name, rule):
+    """Chain i on device i of a preset's population (own step scales, shapes, bounds and offsets): the bits."""
+    p = presets.get(name)
+    chains = 30
+    pop = presets.variation(p).population(chains, np.random.default_rng([27, 0xD2D]))
+    dev = pop.device(device.Device(p.response()), (chains, 1))
+    assert dev.reshaped
+    make = (lambda: algorithms.analog_sgd(0.05, dev)) if rule == "sgd" else \
+        (lambda: rl.residual_learning(0.05, 0.01, 0.4, dev, device.Device(response.ideal())))
+    assert kernels_chains.plan(OBJ, make(), None, chains)["p"][0] == 9       # covered: the compiled loop runs
+    (a, _), (b, _) = _both(make, steps=300, chains=chains)
+    _same(a, b)
+
+
+# -- Ctrl-C: the compiled loops keep the steps that ran -------------------------------------------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+
+
+def _sigint_after(k):
+    sent = []
+
+    def progress(step, total, seconds):
+        if step >= k and not sent and step < total:
+            sent.append(step)
+            os.kill(os.getpid(), signal.SIGINT)
+    return progress, sent
+
+
+@pytest.mark.parametrize("rule", ["asgd", "rider"])
+def test_ctrl_c_keeps_the_finished_chunks(monkeypatch, rule):
+    """SIGINT during a compiled run stops at the next chunk boundary: SimulationInterrupted whose partial is
+    simulate(steps=done) bit for bit (NumPy's and the kernel's), the handler restored afterwards."""
+    monkeypatch.setattr(kernels_chains, "CHUNK", 50 * 100)            # 100 steps per compiled call
+    dev = device.Device(_residual("softbounds"))
+
+    def run(steps, backend, progress=None):
+        alg = algorithms.analog_sgd(0.05, dev) if rule == "asgd" else \
+            tracking.rider(0.04, 0.005, 0.4, 0.01, dev, device.Device(response.ideal()), chop_prob=0.05)
+        return simulation.simulate(OBJ, alg, steps, 50, 7, burn_in=0.0, record_every=10, progress=progress,
+                                   backend=backend)
+
+    progress, sent = _sigint_after(300)
+    with pytest.raises(simulation.SimulationInterrupted) as exc:
+        run(10_000, "exact", progress)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert exc.value.steps_done == sent[0] == 300
+    part = exc.value.partial
+    for short in (run(300, "exact"), run(300, "numpy")):
+        for name in ("mean", "se", "variance", "variance_se", "final", "trajectory", "chain_means"):
+            assert np.array_equal(getattr(part, name), getattr(short, name)), name
+
+
+def test_zero_shift_ctrl_c_keeps_the_finished_chunks(monkeypatch):
+    monkeypatch.setattr(kernels_chains, "CHUNK", 64 * 100)
+
+    def run(pulses, backend, progress=None):
+        return calibration.zero_shift(device.Device(response.softbounds(), dw_min=1e-3, sigma_c=0.3), 0.0, pulses,
+                                      "stochastic", devices=64, seed=5, tolerance=0.01, average_from=0,
+                                      record_every=10, progress=progress, backend=backend)
+
+    progress, sent = _sigint_after(300)
+    with pytest.raises(calibration.CalibrationInterrupted) as exc:
+        run(1_000_000, "exact", progress)
+    part = exc.value.partial
+    assert exc.value.pulses_done == part.pulses == 300
+    for short in (run(300, "exact"), run(300, "numpy")):
+        _zs_same(part, short)
