@@ -25,8 +25,9 @@ from .errors import InputError, require_nonnegative, require_positive
 from .pulse_trains import PulseTrains, apply_counts, batch_update, column_transfer
 from .response import Response
 # the update arithmetic lives below this module and pulse_trains; its names stay importable from here
-from .update_models import (C2C_MODELS, Elements, Rank1Batch, affine_expected_update,  # noqa: F401
-                            expected_update, expected_update_fg, noisy_step, pulse_count, pulse_update)
+from .update_models import (C2C_MODELS, Elements, Rank1Batch, affine_expected_scaled,  # noqa: F401
+                            affine_expected_update, expected_update, expected_update_fg, noisy_step, pulse_count,
+                            pulse_update)
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,7 @@ class Device:
         if self.trains is None:
             if columns is None:
                 if self._affine_expected:
-                    return self._shifted(lambda u: affine_expected_update(self.response, u, lr * dw), w)
+                    return self._shifted(lambda u: affine_expected_scaled(self.response, u, dw, lr), w)
                 return self.update(w, lr * dw, rng)
             mask = np.zeros(shape, dtype=bool)
             mask[:, np.asarray(columns)] = True

@@ -22,6 +22,11 @@ they hand their events back to the NumPy path. The other pulse kernels (:func:`p
 other bits) and the transfer's row firings from 32-bit uniforms (within 2^-32 of their probability): the power
 and exponential families and multiplicative cycle noise (``Device.c2c_model``: q (1 + sigma_c xi)), without
 device-to-device variation.
+
+:func:`compose_batch` runs the "composed samples" branch of ``pulse_trains.batch_update`` (small tiles, at least 16
+samples, an affine response without cycle noise, also with per-element parameters; P1 Fig. 2's 1 x 50 tile with batch
+100) in one call with that branch's bits (``tests/test_kernels_compose.py``); ``batch_update`` uses it on every backend
+where numba is installed (``pulse_trains._COMPOSE_KERNEL = False`` forces the NumPy branch).
 """
 from __future__ import annotations
 
@@ -402,6 +407,61 @@ def exact_transfer(W, V, cols, lr: float, setup, rng):
     every = cols.size == V.shape[2] and cols[0] == 0 and bool(np.all(np.diff(cols) == 1))
     return _compile_exact()[1](np.ascontiguousarray(W, dtype=np.float64), np.ascontiguousarray(V, dtype=np.float64),
                                cols, every, float(lr), prm, flags, tables, rng)
+
+
+# -- the composed-samples kernel: the compose branch of pulse_trains.batch_update (small tiles, many samples; an affine
+# response without cycle noise) in one compiled call, with the NumPy branch's bits (aimc_theory.kernels_compose_jit) --
+
+_compose_kernel = None
+COMPOSE_DONE, COMPOSE_NOTHING, COMPOSE_NUMPY, COMPOSE_TABLE = 0, 1, 2, 3    # the kernel's status (see there)
+COMPOSE_MAX_SLOTS = 62                                                      # kernels_compose_jit.MAX_SLOTS
+
+
+def compose_batch(W, X, D, lr: float, setup, tables, rng):
+    """Run the composed-samples kernel (``pulse_trains._compose_compiled``): W (chains, out * in) float64 (not
+    written), X (chains or 1, B, in), D (chains, B, out) float64 C-contiguous; ``setup`` (prm, flags) =
+    ((dw_min x granularity, desired_bl), (update management, BL management)); ``tables`` (ta, tb, lo, hi) of
+    ``pulse_trains._compose_tables``. Returns (status, slots, the new weights)."""
+    global _compose_kernel
+    if _compose_kernel is None:
+        try:
+            from . import kernels_compose_jit
+        except ImportError:
+            raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use the numpy "
+                                        "backend)") from None
+        _compose_kernel = (kernels_compose_jit.compose, _pcg_inline(kernels_compose_jit.pcg_fill))
+    prm, flags = setup
+    ta, tb, lo, hi = tables
+    kernel, inline = _compose_kernel
+    bitgen = rng.bit_generator
+    if inline and type(bitgen) is np.random.PCG64:       # NumPy's default: its numbers drawn inline (the same)
+        state = bitgen.state
+        st = _pcg_words(state)
+        status, slots, new = kernel(W, X, D, float(lr), prm, flags, ta, tb, lo, hi, None, st)
+        if status == COMPOSE_DONE:
+            state["state"]["state"] = (int(st[0]) << 64) | int(st[1])
+            bitgen.state = state
+        return status, slots, new
+    return kernel(W, X, D, float(lr), prm, flags, ta, tb, lo, hi, rng, np.zeros(4, np.uint64))
+
+
+def _pcg_words(state) -> np.ndarray:
+    """A PCG64 state dict as (state high, state low, inc high, inc low) 64-bit words."""
+    s, inc, m = state["state"]["state"], state["state"]["inc"], (1 << 64) - 1
+    return np.array((s >> 64, s & m, inc >> 64, inc & m), dtype=np.uint64)
+
+
+def _pcg_inline(fill) -> bool:
+    """Whether the compiled PCG64 (``kernels_compose_jit.pcg_fill``) gives NumPy's ``Generator.random`` numbers and
+    state on this installation (checked once per process: 4099 numbers from two seeds)."""
+    for seed in (0, 2**63 + 12345):
+        rng = np.random.Generator(np.random.PCG64(seed))
+        st = _pcg_words(rng.bit_generator.state)
+        mine = np.empty(4099)
+        fill(st, mine)
+        if not np.array_equal(mine, rng.random(4099)) or not np.array_equal(st, _pcg_words(rng.bit_generator.state)):
+            return False
+    return True
 
 
 def compiled_forms() -> tuple:

@@ -275,6 +275,13 @@ def _rows() -> list[Parameter]:
         P("grid", "str", None, "p2-table2: the cells MEAN:STD[,...] of the reference offset on the gradient array, "
           "MEAN in {0, 0.2, 0.3, 0.4}, STD in {0.05, 0.2, 0.3, 0.4, 0.7, 1} (default 0:0.05,0.3:0.3,0.4:1.0)",
           ("reproduce",), metavar="GRID", group="p2-table2 (arXiv 2602.21321 Table 2: FCN, batch 10, RRAM-HfO2)"),
+        P("algorithms", "str", None, "p2-table2: which compounds, comma-separated among tt-v2, agad, "
+          "e-rider-chopped (default all three)", ("reproduce",), metavar="ALG[,...]",
+          group="p2-table2 (arXiv 2602.21321 Table 2: FCN, batch 10, RRAM-HfO2)"),
+        P("set", "pairs", [], "p2-table2: replace one of a compound's options of P2's configuration (repeatable; a "
+          "sensitivity run, labelled in the output), e.g. e-rider-chopped.transfer_lr=0.5 or agad.in_chop_prob=0.05",
+          ("reproduce",), metavar="ALG.OPTION=VALUE",
+          group="p2-table2 (arXiv 2602.21321 Table 2: FCN, batch 10, RRAM-HfO2)"),
         # train
         P("dataset", "str", "digits", "digits (built in), fashion-mnist (Debian package dataset-fashion-mnist) or a "
           "directory of IDX files", ("train",)),

@@ -165,6 +165,10 @@ def _reproduce_table_p2(result) -> None:
     print(f"P2 Table 2, FCN rows (arXiv 2602.21321): {d['dataset']} {d['train_size']}/{d['test_size']}, "
           f"{d['epochs']} epochs, {d['seeds']} seed(s); P2: MNIST 60000/10000, {d['paper_epochs']} epochs")
     print(f"configuration: {describe(d.get('mapping'))}")
+    if d.get("changed_options"):
+        print("SENSITIVITY RUN, not P2's configuration: " + "; ".join(
+            f"{LABEL[a]} " + ", ".join(f"{k} {old:g} -> {new:g}" for k, (old, new) in o.items())
+            for a, o in d["changed_options"].items()))
     head = "".join(f" {LABEL[a] + ' ours ± SE':>21s} {'P2':>6s}" for a in ALGORITHMS)
     print(f"{'ref mean':>8s} {'ref std':>7s}{head}")
     for mean, std in d["grid"]:

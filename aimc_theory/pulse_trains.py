@@ -389,6 +389,11 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
     semantics; the work scales with the number of pulsed elements, not with B x out x in."""
     out, inp = batch.shape
     C, nb = batch.D.shape[:2]
+    if _COMPOSE_KERNEL and nb >= _COMPOSE_SAMPLES and nb * C * out * inp <= _DENSE_LIMIT \
+            and (_BACKEND == "numpy" or _exact(device)) and _compose_ok(device, W.shape):
+        new = _compose_compiled(device, W, batch, lr, rng)      # the compose branch below, compiled (same bits)
+        if new is not None:
+            return new
     if _BACKEND == "numba" and _exact(device) and batch.X.shape[0] in (1, C) and np.size(W) == C * out * inp \
             and not (nb >= _COMPOSE_SAMPLES and nb * C * out * inp <= _DENSE_LIMIT and _composable(device, W.shape)):
         new = _numba_batch(device, W, batch, lr, rng)
@@ -640,6 +645,120 @@ def _compose_samples(device, W: np.ndarray, n: np.ndarray, down: np.ndarray) -> 
             hi = np.clip(ga * fh + gb, gl, gh)
         a, b = ga * fa, ga * fb + gb
     return np.clip(a[:, 0] * W + b[:, 0], lo[:, 0], hi[:, 0])
+
+
+# The compose branch compiled (kernels.compose_batch, the code in aimc_theory.kernels_compose_jit): used where numba is
+# installed, the same bits as the NumPy branch above (tests/test_kernels_compose.py); False: always the NumPy branch.
+_COMPOSE_KERNEL = True
+_COMPOSE_STATE: list = []         # [whether the compiled module imports (numba installed)], looked up once
+
+
+def _compose_compiled(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng) -> np.ndarray | None:
+    """The compose branch of :func:`batch_update` (the scales, :func:`_fire`'s uniforms from the same Generator in the
+    same order, the counts, the signs and :func:`_compose_samples`' tree with the same operations) in one compiled
+    call; the powers r^n and the maps' offsets looked up in a table NumPy computed (:func:`_compose_tables`). None:
+    run the NumPy path (numba not installed, not a numpy Generator, a layout or dtype the kernel does not take,
+    non-finite inputs, more than ``kernels.COMPOSE_MAX_SLOTS`` slots; nothing drawn then)."""
+    if not _COMPOSE_STATE:
+        try:
+            from . import kernels_compose_jit  # noqa: F401 -- only whether it imports (numba is an optional extra)
+        except ImportError:
+            _COMPOSE_STATE.append(False)
+        else:
+            _COMPOSE_STATE.append(True)
+    if not _COMPOSE_STATE[0]:
+        return None
+    from . import kernels
+    X, D = batch.X, batch.D
+    if type(rng) is not np.random.Generator or X.ndim != 3 or D.ndim != 3 or X.dtype != np.float64 \
+            or D.dtype != np.float64:
+        return None
+    C, nb, out = D.shape
+    inp = X.shape[-1]
+    if X.shape[:2] not in ((1, nb), (C, nb)) or np.shape(W) != (C, out * inp) or out == 0 or inp == 0:
+        return None
+    trains, resp = device.trains, device.response
+    el = device.elements(W.shape)
+    Wf = np.ascontiguousarray(W, dtype=np.float64)
+    X, D = np.ascontiguousarray(X), np.ascontiguousarray(D)
+    setup = _compose_setup(float(device.dw_min * resp.granularity), trains.desired_bl, trains.update_management,
+                           trains.bl_management)
+    if el is None:
+        lo, hi = float(resp.lo), float(resp.hi)
+        tables = _compose_tables_of(resp.affine, float(device.dw_min), lo, hi,
+                                    min(trains.desired_bl, kernels.COMPOSE_MAX_SLOTS) + 1,
+                                    tuple(math.copysign(1.0, v) for v in (*resp.affine, lo, hi)))
+    else:
+        tables = _compose_tables(device, el, W.shape, 0)        # empty: the kernel says how many slots it needs
+    status, slots, new = kernels.compose_batch(Wf, X, D, lr, setup, tables, rng)
+    if status == kernels.COMPOSE_TABLE:
+        status, slots, new = kernels.compose_batch(Wf, X, D, lr, setup, _compose_tables(device, el, W.shape, slots + 1),
+                                                   rng)
+    if status == kernels.COMPOSE_NOTHING:
+        return W
+    return new if status == kernels.COMPOSE_DONE else None
+
+
+def _compose_ok(device, shape) -> bool:
+    """:func:`_composable`, cached by the values that decide it for a device without per-element parameters."""
+    if device.varies:
+        return _composable(device, shape)
+    return _composable_of(device.response.affine, device.dw_min, device.sigma_c)
+
+
+@lru_cache(maxsize=64)
+def _composable_of(aff, dw: float, sigma: float) -> bool:
+    if aff is None or sigma:
+        return False
+    r, _ = _affine_steps(aff, None, dw, np.array([False, True]))
+    return bool(np.all(r > 0))
+
+
+@lru_cache(maxsize=64)
+def _compose_setup(granule: float, desired_bl: int, um: bool, blm: bool):
+    return np.array((granule, float(desired_bl))), np.array((um, blm), dtype=np.bool_)
+
+
+def _compose_maps(r: np.ndarray, t: np.ndarray, K: int):
+    """(r^k, t (1 - r^k)/(1 - r)) for k = 0..K-1 along a new last axis: :func:`_compose_samples`' a and b of k
+    pulses, with the same NumPy operations and dtypes (float64 r ** int64 k; k itself where r == 1)."""
+    k = np.arange(K, dtype=np.int64)
+    rn = r[..., None] ** k
+    one = (r == 1.0)[..., None]
+    geo = np.where(one, k, (1.0 - rn) / np.where(one, 1.0, 1.0 - r[..., None]))
+    return np.ascontiguousarray(rn), np.ascontiguousarray(t[..., None] * geo)
+
+
+@lru_cache(maxsize=64)
+def _compose_tables_of(aff, dw: float, lo: float, hi: float, K: int, signs: tuple):
+    """The compose kernel's table of a device without per-element parameters: (ta, tb) (1, 2, K), UP then DOWN,
+    and the bounds (1,) (read-only, cached; ``signs``: the signs of aff, lo and hi, so that a -0.0 is not served
+    the table of a +0.0, which compares equal)."""
+    r, t = _affine_steps(aff, None, dw, np.array([False, True]))
+    ta, tb = _compose_maps(r.reshape(1, 2), t.reshape(1, 2), K)
+    out = (ta, tb, np.array([lo]), np.array([hi]))
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+def _compose_tables(device, el, shape, K: int):
+    """The compose kernel's table of a device with per-element parameters (``el`` in the weights' ``shape``): (ta, tb)
+    (elements, 2, K), UP then DOWN, and the bounds (elements,) or (1,) (the response's)."""
+    resp = device.response
+    size = int(np.prod(shape))
+    flat = el.reshape((size, 1))
+    r, t = _affine_steps(resp.affine, flat, device.dw_min, np.array([False, True]))
+    ta, tb = _compose_maps(np.broadcast_to(r, (size, 2)), np.broadcast_to(t, (size, 2)), K)
+    if el.lo is not None:
+        lo = np.ascontiguousarray(el.lo, dtype=np.float64).reshape(-1)
+        hi = np.ascontiguousarray(el.hi, dtype=np.float64).reshape(-1)
+    else:
+        lo, hi = np.array([float(resp.lo)]), np.array([float(resp.hi)])
+    out = (ta, tb, lo, hi)
+    for a in out:                     # read-only as the cached tables (one compiled signature)
+        a.flags.writeable = False
+    return out
 
 
 def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np.ndarray,

@@ -287,7 +287,8 @@ class P2Table2Result:
                "subset_seed": self.subset_seed, "epochs": self.epochs, "paper_epochs": PAPER_EPOCHS,
                "seeds": self.seeds, "seed": self.seed, "seconds": self.seconds, "layout_note": LAYOUT_NOTE,
                "configurations": self.configurations,
-               "theory_side": "the scalar rider / e-rider are P2's equations; these rows run aihwkit's compounds"}
+               "theory_side": "the scalar rider / e-rider are P2's equations; these rows run aihwkit's compounds",
+               "changed_options": changed_options(self.configurations)}
         if self.partial:
             out["partial"] = self.partial
         return out
@@ -421,6 +422,18 @@ def _row(alg, mean, std, runs, n_test, config) -> dict:
 def _mean_over_seeds(values: list) -> list:
     """The element-wise mean of equally shaped nested lists (one per seed); [] if none or empty."""
     return np.mean(values, axis=0).tolist() if values and len(values[0]) else []
+
+
+def changed_options(configurations: dict) -> dict:
+    """algorithm -> {option: [P2's value, the value that ran]} for the options a sensitivity run replaced
+    (``p2_table2(overrides=...)``, ``reproduce p2-table2 --set``); {} for P2's configuration."""
+    out = {}
+    for alg, cfg in configurations.items():
+        ran = cfg.get("options", {})
+        diff = {k: [OPTIONS[alg].get(k), v] for k, v in ran.items() if OPTIONS[alg].get(k) != v}
+        if diff:
+            out[alg] = diff
+    return out
 
 
 def describe(mapping: dict | None = None) -> str:

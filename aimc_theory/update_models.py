@@ -123,6 +123,13 @@ def expected_update_fg(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndar
     """The same update in the split form (P1 eq. 5), w + dw F - |dw| G: fewer array passes,
     used on the hot path (a test checks it equals :func:`expected_update`). Where the response has a
     directed evaluation (power, exponential) only the branch each step takes is evaluated."""
+    if resp.name == "power" and resp.params.get("gamma") == 0.5 and len(resp.params) == 2:
+        fused = _fused_affine(w, dw, "power_half_into")   # numba, large arrays: one compiled pass, the same bits
+        if fused is not None:
+            out = np.empty_like(w)
+            fused(w.reshape(-1), dw.reshape(-1), out.reshape(-1), 1.0 / resp.params["tau"], float(resp.lo),
+                  float(resp.hi))
+            return out
     qd = resp.qd_form
     if qd is not None:
         out = qd(w, dw)
@@ -149,6 +156,12 @@ def affine_expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.
     if not (isinstance(dw, np.ndarray) and dw.dtype == np.float64 and dw.flags.writeable
             and dw.shape == np.broadcast_shapes(np.shape(w), dw.shape)):
         dw = np.array(np.broadcast_to(dw, np.broadcast_shapes(np.shape(w), np.shape(dw))), dtype=float)
+    fused = _fused_affine(w, dw) if (g1 or g0 or f1) else None   # (an ideal device: one NumPy pass, dw + w)
+    if fused is not None:           # numba installed, a large array: one compiled pass, the same bits
+        flat = dw.reshape(-1)
+        fused(w.reshape(-1), flat, flat, 1.0, float(f0), float(f1), float(g0), float(g1), float(resp.lo),
+              float(resp.hi))
+        return dw
     t = None
     if g1 or g0:
         t = np.abs(dw)
@@ -169,6 +182,44 @@ def affine_expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.
         dw -= t
     dw += w
     return resp.clip(dw, out=dw)
+
+
+def affine_expected_scaled(resp: Response, w: np.ndarray, dw: np.ndarray, lr: float) -> np.ndarray:
+    """:func:`affine_expected_update` of ``lr * dw`` (``dw`` is left alone): a transfer of a read array. Compiled in
+    one pass where :func:`_fused_affine` applies (lr * dw formed element by element: the same bits), else NumPy."""
+    if isinstance(dw, np.ndarray) and dw.dtype == np.float64 and dw.flags.c_contiguous:
+        ap, bp, am, bm = resp.affine
+        f0, f1 = 0.5 * (ap + am), 0.5 * (bp + bm)
+        g0, g1 = 0.5 * (am - ap), 0.5 * (bm - bp)
+        fused = _fused_affine(w, dw) if (g1 or g0 or f1) else None
+        if fused is not None:
+            out = np.empty_like(dw)
+            fused(w.reshape(-1), dw.reshape(-1), out.reshape(-1), float(lr), float(f0), float(f1), float(g0),
+                  float(g1), float(resp.lo), float(resp.hi))
+            return out
+    return affine_expected_update(resp, w, lr * dw)
+
+
+FUSED_MIN_SIZE = 1 << 14     # arrays from this size on go through the compiled pass (smaller: NumPy is as fast)
+_FUSED: dict = {}            # the compiled passes once looked up: name -> function or None (no numba)
+
+
+def _fused_affine(w, dw, name: str = "affine_inplace"):
+    """The compiled pass ``name`` of :mod:`aimc_theory.kernels_chains_jit` (``affine_inplace``: :func:`affine_expected_update`;
+    ``power_half_into``: :func:`expected_update_fg` of the power family at gamma 1/2; the same operations element by
+    element, so NumPy's bits; tested) where numba is installed and both arrays are large, C-contiguous float64 of one
+    shape; else None. Set ``FUSED_MIN_SIZE`` to a huge number for the NumPy path."""
+    if not isinstance(dw, np.ndarray) or dw.size < FUSED_MIN_SIZE or not isinstance(w, np.ndarray) \
+            or w.shape != dw.shape or w.dtype != np.float64 or dw.dtype != np.float64 \
+            or not (w.flags.c_contiguous and dw.flags.c_contiguous):
+        return None
+    if name not in _FUSED:
+        try:
+            from . import kernels_chains_jit
+            _FUSED[name] = getattr(kernels_chains_jit, name)
+        except ImportError:             # numba is an optional extra
+            _FUSED[name] = None
+    return _FUSED[name]
 
 
 def pulse_count(device, dw: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:

@@ -199,9 +199,12 @@ def test_cost_keeps_the_finished_methods(cli):
     """cost --methods rider,e-rider: Ctrl-C once the first method's steps are done (progress counts the steps of
     all methods) keeps its row, the numbers of a run of that method alone (the methods share the gradient noise's
     seed), marks e-rider not finished, and prints one JSON object with "interrupted": true."""
-    args = ["cost", "--response", "softbounds", "-p", "sp=0.1", "--dw-min", "1e-3", "--chains", 100, "--steps", 50000]
+    # 150000 steps: seconds per method also with the compiled loops (kernels_chains), so that the second
+    # method is still running when the signal comes (50000 steps took 1 s there, without a progress line)
+    steps = 150000
+    args = ["cost", "--response", "softbounds", "-p", "sp=0.1", "--dw-min", "1e-3", "--chains", 100, "--steps", steps]
     run = cli(*args, "--methods", "rider,e-rider", "--json")
-    run.wait_until(lambda: last_step(run.err) > 50000, "the first method's steps")
+    run.wait_until(lambda: last_step(run.err) > steps, "the first method's steps")
     took = run.interrupt()
     stopped(run, took, "cost")
     out = json.loads(run.out)

@@ -406,3 +406,35 @@ def test_zero_shift_ctrl_c_keeps_the_finished_chunks(monkeypatch):
     assert exc.value.pulses_done == part.pulses == 300
     for short in (run(300, "exact"), run(300, "numpy")):
         _zs_same(part, short)
+
+
+def test_fused_affine_expected_update_same_bits(monkeypatch):
+    """The compiled one-pass affine expected update (large arrays: the network's rank-1 writes and transfers) gives
+    the NumPy passes' bits, for every coefficient pattern (F and G constant or affine, g0 = 0, f1 = 0), steps that
+    hit the bounds, zeros of both signs and non-finite steps; the scaled form (a transfer, lr * dw) too."""
+    from aimc_theory import update_models as um
+    rng = np.random.default_rng(11)
+    n = um.FUSED_MIN_SIZE + 3
+    for resp in (response.power(tau=0.6, gamma=1.0), response.softbounds(sp=-0.2), response.linear(tau=1.0, c=0.3),
+                 response.aihwkit_softbounds(w_max=1.5, w_min=-1.0, up_down=0.3), response.softbounds().shifted(0.1)):
+        w = rng.uniform(resp.lo, resp.hi, (2, n // 2 + 1))
+        dw = rng.standard_normal(w.shape) * 10.0 ** rng.uniform(-6, 0, w.shape)     # large steps: the clip matters
+        dw[0, :5] = (0.0, -0.0, np.inf, -np.inf, np.nan)
+        with np.errstate(invalid="ignore"):
+            fused = um.affine_expected_update(resp, w, dw.copy()), um.affine_expected_scaled(resp, w, dw, 0.37)
+            monkeypatch.setattr(um, "FUSED_MIN_SIZE", 1 << 62)
+            plain = um.affine_expected_update(resp, w, dw.copy()), um.affine_expected_scaled(resp, w, dw, 0.37)
+        monkeypatch.setattr(um, "FUSED_MIN_SIZE", n)
+        for a, b in zip(fused, plain):
+            assert np.array_equal(a, b, equal_nan=True), resp.describe()
+    # the power family at gamma 1/2 (P1 Table 8's devices) through expected_update_fg
+    resp = response.power(tau=0.6, gamma=0.5)
+    w = rng.uniform(resp.lo, resp.hi, (1, n))
+    w[0, :3] = (resp.lo, resp.hi, -0.0)
+    dw = rng.standard_normal(w.shape) * 10.0 ** rng.uniform(-6, 0, w.shape)
+    dw[0, 3:8] = (0.0, -0.0, np.inf, -np.inf, np.nan)
+    with np.errstate(invalid="ignore"):
+        fused = um.expected_update_fg(resp, w, dw)
+        monkeypatch.setattr(um, "FUSED_MIN_SIZE", 1 << 62)
+        plain = um.expected_update_fg(resp, w, dw)
+    assert np.array_equal(fused, plain, equal_nan=True)

@@ -77,6 +77,16 @@ def test_findings_cite_recorded_runs_not_typed_numbers():
     assert "cannot receive a pulse" in budget and "4.24e-04" in budget
     mapping = cn._p2_mapping()
     assert mapping.count("E-RIDER 10.0 %") == 4 and "omega 0.6" in mapping
+    # ... and its sensitivity to the transfer rates and E-RIDER's chopper probability (reproduce p2-table2 --set)
+    assert all(rec.available() for _, rec in cn.P2_SENSITIVITY)
+    sens = cn._p2_sensitivity()
+    assert "in_chop_prob 0.01-0.2 and transfer rates x1-x100 of P2's" in sens and "AGAD 68.5 % at x1" in sens
+    for _, rec in cn.P2_SENSITIVITY:          # each file is what its command printed: the options it names ran
+        changed = rec.load()["changed_options"]
+        for item in rec.command.split("--set ")[1:]:
+            key, value = item.split()[0].split("=")
+            alg, opt = key.split(".")
+            assert changed[alg][opt][1] == float(value)
     # the Table 8 tau 0.7 / 0.8 finding: formatted from the rows' data and the recorded authors'-configuration run
     rows = {f"26.power.rl-vs-asgd{sfx}": {"measured": 0.11, "se": 0.01,
                                           "_data": {"tau": tau, "asgd": 0.72, "digital": 0.80}}

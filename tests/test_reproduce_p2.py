@@ -208,3 +208,32 @@ def test_pulses_to_c_counts_what_the_compound_wrote():
     # layer 1 (64 columns, 100 samples) has had fewer than AGAD's N = 2 passes: nothing written yet; layer 2 has
     assert len(r.transfer_pulses) == 1 and r.transfer_pulses[0][0] == 0 and r.transfer_pulses[0][1] > 0
     assert network.train(ds, "analog-sgd", A, epochs=1, lr=0.05, seed=0, hidden=(4,)).transfer_pulses == []
+
+
+# -- sensitivity runs (--algorithms, --set) ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, param", [
+    (["--set", "foo.transfer_lr=1"], "--set"), (["--set", "agad"], "--set"), (["--set", "agad.=1"], "--set"),
+    (["--set", "e-rider-chopped.transfer_lr=abc"], "--set e-rider-chopped.transfer_lr"),
+    (["--set", "tt-v2.columns_per_transfer=0.5"], "--set tt-v2.columns_per_transfer"),
+    (["--set", "agad.transfer_lr=1", "--set", "agad.transfer_lr=2"], "--set"),
+    (["--set", "agad.transfer_lr=1", "--algorithms", "tt-v2"], "--set"),
+    (["--algorithms", "tt-v2,tt-v2"], "--algorithms"), (["--algorithms", "rider"], "--algorithms"),
+    (["--set", "e-rider-chopped.in_chop_prob=2"], "--set e-rider-chopped.in_chop_prob"), (["--set", "agad.bogus=1"], "bogus")])
+def test_sensitivity_options_are_checked_before_any_run(capsys, tmp_path, argv, param):
+    code, out, err = run(capsys, "reproduce", "p2-table2", *TINY, *argv, "--out", tmp_path / "o")
+    assert code == 2 and param in err and "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_a_sensitivity_run_is_labelled(capsys, tmp_path):
+    code, out, err = run(capsys, "reproduce", "p2-table2", *TINY, "--grid", "0.3:0.3", "--algorithms",
+                         "e-rider-chopped", "--set", "e-rider-chopped.transfer_lr=5", "--json", "--out", tmp_path)
+    assert code == 0, err
+    d = json.loads(out)
+    assert [r["algorithm"] for r in d["rows"]] == ["e-rider-chopped"]
+    assert d["changed_options"] == {"e-rider-chopped": {"transfer_lr": [0.05, 5.0]}}
+    assert d["rows"][0]["configuration"]["options"]["transfer_lr"] == 5.0
+    code, out, err = run(capsys, "reproduce", "p2-table2", *TINY, "--grid", "0.3:0.3", "--algorithms",
+                         "e-rider-chopped", "--set", "e-rider-chopped.in_chop_prob=0.2", "--out", tmp_path)
+    assert code == 0, err
+    assert "SENSITIVITY RUN, not P2's configuration: E-RIDER in_chop_prob 0.05 -> 0.2" in out

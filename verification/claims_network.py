@@ -427,7 +427,8 @@ P2_EXPECTED = DISAGREE         # measured: a finding (see _note_p2_ordering)
 
 def _note_p2_ordering(rows: dict) -> str:
     return ("Finding about this budget and this reading of P2's hyperparameters, not about P2: "
-            + rows["26.p2-ordering"]["explanation"] + ". " + _p2_budget() + " " + _p2_mapping())
+            + rows["26.p2-ordering"]["explanation"] + ". " + _p2_budget() + " " + _p2_mapping() + " "
+            + _p2_sensitivity())
 
 
 # the recorded reruns of the claim's cell (reproduce p2-table2 --grid 0.3:0.3 --epochs 3 --json, Fashion-MNIST subset
@@ -440,6 +441,57 @@ P2_RECORDED = (("no weight mapping (as the claim)", Recorded("p2_table2_cell03_b
                                                        "--weight-scaling-omega 0.3 --no-out-scaling")),
                ("omega 0.6 + learned output scale", Recorded("p2_table2_cell03_omega06", "... "
                                                              "--weight-scaling-omega 0.6")))
+
+
+# the same cell with the transfer rates and E-RIDER's chopper probability moved (reproduce p2-table2 --set)
+_P2_CMD = "aimc-theory reproduce p2-table2 --grid 0.3:0.3 --epochs 3 --json"
+P2_SENSITIVITY = (
+    ("every transfer_lr x 10", Recorded("p2_table2_cell03_transfer_x10", f"{_P2_CMD} --set tt-v2.transfer_lr=0.1 "
+                                        "--set agad.transfer_lr=3 --set e-rider-chopped.transfer_lr=0.5")),
+    ("every transfer_lr x 100", Recorded("p2_table2_cell03_transfer_x100", f"{_P2_CMD} --set tt-v2.transfer_lr=1 "
+                                         "--set agad.transfer_lr=30 --set e-rider-chopped.transfer_lr=5")),
+    ("E-RIDER in_chop_prob 0.01", Recorded("p2_table2_cell03_erider_chop001", f"{_P2_CMD} --algorithms "
+                                           "e-rider-chopped --set e-rider-chopped.in_chop_prob=0.01")),
+    ("E-RIDER in_chop_prob 0.2", Recorded("p2_table2_cell03_erider_chop02", f"{_P2_CMD} --algorithms "
+                                          "e-rider-chopped --set e-rider-chopped.in_chop_prob=0.2")))
+
+
+def _p2_sensitivity() -> str:
+    """The verdict across the transfer rates and E-RIDER's chopper probability (recorded runs of the same cell)."""
+    parts = []
+    for label, rec in P2_SENSITIVITY:
+        if not rec.available():
+            continue
+        res = rec.load()
+        cells = ", ".join(f"{table_p2.LABEL[r['algorithm']]} {100 * r['test_accuracy']:.1f} % (C pulses per weight "
+                          + " / ".join(f"{x:.3g}" for x in (r.get("transfer_pulses_per_epoch") or [[0]])[-1]) + ")"
+                          for r in res["rows"])
+        parts.append(f"{label}: {cells}")
+    if not parts:
+        return ""
+    base = {r["algorithm"]: r for r in P2_RECORDED[0][1].load()["rows"]} if P2_RECORDED[0][1].available() else {}
+    erider = [r for _, rec in P2_SENSITIVITY if rec.available() for r in rec.load()["rows"]
+              if r["algorithm"] == "e-rider-chopped"] + ([base["e-rider-chopped"]] if "e-rider-chopped" in base else [])
+    agad = [r for _, rec in P2_SENSITIVITY if rec.available() for r in rec.load()["rows"] if r["algorithm"] == "agad"]
+    best_e = max(100 * r["test_accuracy"] for r in erider)
+    opts = [r["configuration"]["options"] for r in erider]
+    p2 = table_p2.OPTIONS["e-rider-chopped"]
+    chop = sorted({o["in_chop_prob"] for o in opts})
+    factor = sorted({o["transfer_lr"] / p2["transfer_lr"] for o in opts})
+    text = ("Across the transfer rates and E-RIDER's chopper probability (recorded reruns of the same cell with "
+            "`reproduce p2-table2 --set`, stored in verification/recorded/p2_table2_cell03_{transfer,erider}_*.json; "
+            f"P2's values: {_P2_VALUES}): " + "; ".join(parts) + f". E-RIDER stays at {best_e:.1f} % or below in every "
+            f"variant, so the ordering E-RIDER > AGAD fails across in_chop_prob {chop[0]:g}-{chop[-1]:g} and transfer "
+            f"rates x{factor[0]:g}-x{factor[-1]:g} of P2's")
+    if agad and "agad" in base:
+        text += (f"; AGAD's lead needs P2's own rate (AGAD {100 * base['agad']['test_accuracy']:.1f} % at x1, "
+                 + ", ".join(f"{100 * r['test_accuracy']:.1f} %" for r in agad) + " at x10 / x100)")
+    return text + "."
+
+
+_P2_VALUES = ", ".join(f"{table_p2.LABEL[a]} transfer_lr {table_p2.OPTIONS[a]['transfer_lr']:g}"
+                       for a in ("tt-v2", "agad", "e-rider-chopped")) + \
+    f", E-RIDER in_chop_prob {table_p2.OPTIONS['e-rider-chopped']['in_chop_prob']:g}"
 
 
 def _p2_budget() -> str:

@@ -1053,7 +1053,7 @@ def catalogue(device: response.Response | None = None) -> list[Claim]:
     claims.append(Claim("13.batch-mean", "P1 Fig. 2, model batch-mean", "one pulse train per iteration with the "
                         "batch-mean gradient follows the batch-mean mean-field dynamics",
                         "final f(W) of both algorithms at every up_down (8 chains fast, 16 full) " + level + "; every one",
-                        _claim13_batch_mean, family="linear", group="fig2",
+                        _claim13_batch_mean, family="linear", group="fig2-batch-mean",
                         controls=("drift=per-sample", "sp_shift=0.04"), figure=_fig2_models_figure))
     claims.append(Claim("13.reference", "P1 Fig. 2 (App. K.2) on the authors' instance, reference simulator IBM "
                         "aihwkit 1.2.0", "our per-sample pulse model (`reproduce p1-fig2 --instance authors`, model "
@@ -1064,7 +1064,7 @@ def catalogue(device: response.Response | None = None) -> list[Claim]:
                         "(s our std); fast: Analog SGD at up_down 0, full: all 8 cells. The numpy instance (seed 13) and "
                         "the batch-mean model must fail the same test (else inconclusive); full mode adds the instance "
                         "sweep (share of numpy instances on Analog SGD's plateau, and the capped share of samples)",
-                        _claim13_reference, family="linear", group="fig2", controls=("drift=batch-mean",)))
+                        _claim13_reference, family="linear", group="fig2-reference", controls=("drift=batch-mean",)))
     claims.append(Claim("13.paper", "P1 section 6 / Fig. 2", "TT degrades for c_Lin in {.1,.2,.3}, even below ASGD",
                         "faithful model: TT worse than ASGD at every up_down > 0", _claim13_paper,
                         expected_verdict=DISAGREE, family="linear", group="fig2"))

@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from .. import registry
-from ..errors import InputError
-from ..parameters import parameters
+from ..errors import InputError, require_finite
+from ..parameters import in_range, parameters
 from . import inputs
 from .inputs import Inputs
 from .results import CommandResult
@@ -71,7 +71,29 @@ _TABLE8_DEFAULTS = {"rows": None, "configuration": None, "no_out_scaling": False
                     "weight_scaling_omega": None}
 
 
-_P2_DEFAULTS = {"grid": None}        # p2-table2's own (it shares --dataset ... --epochs with p1-table8)
+_P2_DEFAULTS = {"grid": None, "algorithms": None, "set": []}   # p2-table2's own (it shares --dataset ... --epochs)
+
+
+def _p2_overrides(items) -> dict:
+    """``["e-rider-chopped.transfer_lr=0.5", ...]`` -> ``{"e-rider-chopped": {"transfer_lr": 0.5}}``."""
+    from .. import table_p2
+    out: dict = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        alg, dot, option = key.strip().partition(".")
+        if not (_ and dot and option) or alg not in table_p2.ALGORITHMS:
+            raise InputError("set", f"expected ALG.OPTION=VALUE with ALG among {', '.join(table_p2.ALGORITHMS)} "
+                                    f"(got {item!r})")
+        if option in out.get(alg, {}):
+            raise InputError("set", f"{alg}.{option} given twice; give it once")
+        v = require_finite(f"set {alg}.{option}", value)
+        known = registry.OPTIONS.get(option)
+        if known is not None and known.kind is int and v != int(v):
+            raise InputError(f"set {alg}.{option}", f"must be an integer (got {value.strip()!r})")
+        if known is not None and known.valid and not in_range(v, known.valid):
+            raise InputError(f"set {alg}.{option}", f"valid {known.valid} (got {value.strip()})")
+        out.setdefault(alg, {})[option] = int(v) if known is not None and known.kind is int else v
+    return out
 
 
 def _only_for(a: Inputs, experiment: str, others: dict) -> None:
@@ -125,6 +147,16 @@ def _table_p2(a: Inputs, progress=None) -> CommandResult:
                                            "the mapping there is no learned output scale to drop)")
     table_p2.parse_grid(a.grid)                                 # before the output directory is made
     table_p2.mapping(a.weight_scaling_omega, not a.no_out_scaling)
+    algorithms = tuple(x.strip() for x in a.algorithms.split(",")) if a.algorithms else table_p2.ALGORITHMS
+    bad = [x for x in algorithms if x not in table_p2.ALGORITHMS]
+    if bad or len(set(algorithms)) != len(algorithms):
+        raise InputError("algorithms", f"comma-separated, each once, among {', '.join(table_p2.ALGORITHMS)} "
+                                       f"(got {a.algorithms!r})")
+    overrides = _p2_overrides(a.set)
+    for alg, opts in overrides.items():
+        if alg not in algorithms:
+            raise InputError("set", f"sets an option of {alg}, which --algorithms leaves out")
+        registry.with_defaults(alg, opts)      # an option the compound does not take: an error naming it
     # what the defaults leave open, filled in so that the provenance records the values that ran
     a.grid = table_p2.DEFAULT_GRID if a.grid is None else a.grid
     a.dataset = a.dataset or "fashion-mnist"
@@ -137,7 +169,7 @@ def _table_p2(a: Inputs, progress=None) -> CommandResult:
         res = table_p2.p2_table2(a.grid, a.dataset, a.train_size, a.test_size, a.subset_seed, epochs=a.epochs,
                                  seeds=a.seeds, seed=a.seed, progress=progress,
                                  weight_scaling_omega=a.weight_scaling_omega or 0.0,
-                                 out_scaling=not a.no_out_scaling)
+                                 out_scaling=not a.no_out_scaling, algorithms=algorithms, overrides=overrides)
     except simulation.Interrupted as exc:       # Ctrl-C: the finished (cell, algorithm) runs, marked partial
         part = exc.partial
         raise interrupted(None if part is None else CommandResult("reproduce", part.as_dict() | {"figure": None},
