@@ -220,3 +220,15 @@ def catalogue_rows(request):
     else:
         rows = _wait_for_rows(Path(folder))
     return {r["id"]: r for r in rows}
+
+
+@pytest.fixture(autouse=True)
+def _default_ctrl_c():
+    """Every test starts with Python's own Ctrl-C: SIGINT neither ignored nor blocked, default_int_handler. The
+    Ctrl-C tests (in this process and in the commands they start, which inherit an ignored SIGINT) need it, and in
+    CI a pytest-xdist worker was twice found with SIGINT ignored at the OS level (Python's handler table still
+    showing the default) after some sequence of tests: 17 Ctrl-C tests then failed."""
+    if threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, signal.default_int_handler)     # also re-installs it where the OS ignores it
+    yield
