@@ -205,10 +205,11 @@ _FUSED: dict = {}            # the compiled passes once looked up: name -> funct
 
 
 def _fused_affine(w, dw, name: str = "affine_inplace"):
-    """The compiled pass ``name`` of :mod:`aimc_theory.kernels_chains_jit` (``affine_inplace``: :func:`affine_expected_update`;
-    ``power_half_into``: :func:`expected_update_fg` of the power family at gamma 1/2; the same operations element by
-    element, so NumPy's bits; tested) where numba is installed and both arrays are large, C-contiguous float64 of one
-    shape; else None. Set ``FUSED_MIN_SIZE`` to a huge number for the NumPy path."""
+    """The compiled pass ``name`` of :mod:`aimc_theory.kernels_chains_jit` (``affine_inplace``:
+    :func:`affine_expected_update`; ``power_half_into``: :func:`expected_update_fg` of the power family at gamma 1/2;
+    the same operations element by element, so NumPy's bits; tested) where numba is installed and both arrays are
+    large, C-contiguous float64 of one shape; else None. Set ``FUSED_MIN_SIZE`` to a huge number for the NumPy
+    path."""
     if not isinstance(dw, np.ndarray) or dw.size < FUSED_MIN_SIZE or not isinstance(w, np.ndarray) \
             or w.shape != dw.shape or w.dtype != np.float64 or dw.dtype != np.float64 \
             or not (w.flags.c_contiguous and dw.flags.c_contiguous):
