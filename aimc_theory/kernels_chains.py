@@ -123,8 +123,8 @@ def device_code(device, what: str) -> np.ndarray:
     code[16:18] = (mode, q3)
     aff = resp.affine
     if aff is not None:
-        ap, bp, am, bm = aff
-        code[11:16] = (1.0, 0.5 * (ap + am), 0.5 * (bp + bm), 0.5 * (am - ap), 0.5 * (bm - bp))
+        from .update_models import fg_coefficients
+        code[11:16] = (1.0, *fg_coefficients(aff))
     _self_check(resp, code, what)
     if len(_checked) > 256:
         _checked.clear()

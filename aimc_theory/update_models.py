@@ -150,17 +150,11 @@ def affine_expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.
     |dw|, x G, and three in-place passes with the clip), for the network's rank-1 writes and transfers. The
     same update as :func:`expected_update` (a test checks); the scalar simulations keep
     :func:`expected_update_fg` (the numba kernel reproduces its bits)."""
-    ap, bp, am, bm = resp.affine
-    f0, f1 = 0.5 * (ap + am), 0.5 * (bp + bm)
-    g0, g1 = 0.5 * (am - ap), 0.5 * (bm - bp)
+    f0, f1, g0, g1 = fg_coefficients(resp.affine)
     if not (isinstance(dw, np.ndarray) and dw.dtype == np.float64 and dw.flags.writeable
             and dw.shape == np.broadcast_shapes(np.shape(w), dw.shape)):
         dw = np.array(np.broadcast_to(dw, np.broadcast_shapes(np.shape(w), np.shape(dw))), dtype=float)
-    fused = _fused_affine(w, dw) if (g1 or g0 or f1) else None   # (an ideal device: one NumPy pass, dw + w)
-    if fused is not None:           # numba installed, a large array: one compiled pass, the same bits
-        flat = dw.reshape(-1)
-        fused(w.reshape(-1), flat, flat, 1.0, float(f0), float(f1), float(g0), float(g1), float(resp.lo),
-              float(resp.hi))
+    if _fused_affine_into(resp, w, dw, dw, 1.0):   # numba installed, a large array: one compiled pass, the same bits
         return dw
     t = None
     if g1 or g0:
@@ -188,16 +182,29 @@ def affine_expected_scaled(resp: Response, w: np.ndarray, dw: np.ndarray, lr: fl
     """:func:`affine_expected_update` of ``lr * dw`` (``dw`` is left alone): a transfer of a read array. Compiled in
     one pass where :func:`_fused_affine` applies (lr * dw formed element by element: the same bits), else NumPy."""
     if isinstance(dw, np.ndarray) and dw.dtype == np.float64 and dw.flags.c_contiguous:
-        ap, bp, am, bm = resp.affine
-        f0, f1 = 0.5 * (ap + am), 0.5 * (bp + bm)
-        g0, g1 = 0.5 * (am - ap), 0.5 * (bm - bp)
-        fused = _fused_affine(w, dw) if (g1 or g0 or f1) else None
-        if fused is not None:
-            out = np.empty_like(dw)
-            fused(w.reshape(-1), dw.reshape(-1), out.reshape(-1), float(lr), float(f0), float(f1), float(g0),
-                  float(g1), float(resp.lo), float(resp.hi))
+        out = np.empty_like(dw)
+        if _fused_affine_into(resp, w, dw, out, lr):
             return out
     return affine_expected_update(resp, w, lr * dw)
+
+
+def fg_coefficients(aff) -> tuple[float, float, float, float]:
+    """(f0, f1, g0, g1) of an affine response (a+, b+, a-, b-): F = f0 + f1 w, G = g0 + g1 w."""
+    ap, bp, am, bm = aff
+    return 0.5 * (ap + am), 0.5 * (bp + bm), 0.5 * (am - ap), 0.5 * (bm - bp)
+
+
+def _fused_affine_into(resp: Response, w, dw, out, scale: float) -> bool:
+    """``out`` <- U_q(w, scale * dw) in one compiled pass (``kernels_chains_jit.affine_inplace``; ``out`` may be dw)
+    where :func:`_fused_affine` applies and the response is not ideal (then one NumPy pass, dw + w, is as fast);
+    False: nothing written, run NumPy."""
+    f0, f1, g0, g1 = fg_coefficients(resp.affine)
+    fused = _fused_affine(w, dw) if (g1 or g0 or f1) else None
+    if fused is None:
+        return False
+    fused(w.reshape(-1), dw.reshape(-1), out.reshape(-1), float(scale), float(f0), float(f1), float(g0), float(g1),
+          float(resp.lo), float(resp.hi))
+    return True
 
 
 FUSED_MIN_SIZE = 1 << 14     # arrays from this size on go through the compiled pass (smaller: NumPy is as fast)

@@ -456,23 +456,27 @@ P2_SENSITIVITY = (
                                           "e-rider-chopped --set e-rider-chopped.in_chop_prob=0.2")))
 
 
+def _recorded_rows(recorded) -> list:
+    """[(label, rows of its JSON)] of the recorded reruns that are present."""
+    return [(label, rec.load()["rows"]) for label, rec in recorded if rec.available()]
+
+
+def _row_text(row: dict) -> str:
+    """One compound of a recorded p2-table2 cell: its final test % and the pulses per weight written to C."""
+    pulses = " / ".join(f"{x:.3g}" for x in (row.get("transfer_pulses_per_epoch") or [[0]])[-1])
+    return f"{table_p2.LABEL[row['algorithm']]} {100 * row['test_accuracy']:.1f} % (C pulses per weight {pulses})"
+
+
 def _p2_sensitivity() -> str:
     """The verdict across the transfer rates and E-RIDER's chopper probability (recorded runs of the same cell)."""
-    parts = []
-    for label, rec in P2_SENSITIVITY:
-        if not rec.available():
-            continue
-        res = rec.load()
-        cells = ", ".join(f"{table_p2.LABEL[r['algorithm']]} {100 * r['test_accuracy']:.1f} % (C pulses per weight "
-                          + " / ".join(f"{x:.3g}" for x in (r.get("transfer_pulses_per_epoch") or [[0]])[-1]) + ")"
-                          for r in res["rows"])
-        parts.append(f"{label}: {cells}")
-    if not parts:
+    runs = _recorded_rows(P2_SENSITIVITY)
+    if not runs:
         return ""
-    base = {r["algorithm"]: r for r in P2_RECORDED[0][1].load()["rows"]} if P2_RECORDED[0][1].available() else {}
-    erider = [r for _, rec in P2_SENSITIVITY if rec.available() for r in rec.load()["rows"]
-              if r["algorithm"] == "e-rider-chopped"] + ([base["e-rider-chopped"]] if "e-rider-chopped" in base else [])
-    agad = [r for _, rec in P2_SENSITIVITY if rec.available() for r in rec.load()["rows"] if r["algorithm"] == "agad"]
+    parts = [f"{label}: " + ", ".join(_row_text(r) for r in rows) for label, rows in runs]
+    base = {r["algorithm"]: r for _, rows in _recorded_rows(P2_RECORDED[:1]) for r in rows}
+    erider = [r for _, rows in runs for r in rows if r["algorithm"] == "e-rider-chopped"] + \
+        ([base["e-rider-chopped"]] if "e-rider-chopped" in base else [])
+    agad = [r for _, rows in runs for r in rows if r["algorithm"] == "agad"]
     best_e = max(100 * r["test_accuracy"] for r in erider)
     opts = [r["configuration"]["options"] for r in erider]
     p2 = table_p2.OPTIONS["e-rider-chopped"]
@@ -523,15 +527,10 @@ def _p2_budget() -> str:
 def _p2_mapping() -> str:
     """The verdict across aihwkit's weight mapping (recorded runs)."""
     parts = []
-    for label, rec in P2_RECORDED:
-        if not rec.available():
-            continue
-        res = rec.load()
-        acc = {r["algorithm"]: r for r in res["rows"]}
-        cells = ", ".join(f"{table_p2.LABEL[a]} {100 * acc[a]['test_accuracy']:.1f} % (C pulses per weight "
-                          + " / ".join(f"{x:.3g}" for x in (acc[a].get("transfer_pulses_per_epoch") or [[0]])[-1])
-                          + ")" for a in ("e-rider-chopped", "agad", "tt-v2") if a in acc)
-        parts.append(f"{label}: {cells}")
+    for label, rows in _recorded_rows(P2_RECORDED):
+        acc = {r["algorithm"]: r for r in rows}
+        parts.append(f"{label}: " + ", ".join(_row_text(acc[a]) for a in ("e-rider-chopped", "agad", "tt-v2")
+                                               if a in acc))
     if not parts:
         return ""
     return ("Across aihwkit's weight mapping (weight_scaling_omega; recorded reruns of the same cell, stored in "
