@@ -205,3 +205,69 @@ def test_next_order_with_noise():
         assert 0 < abs(nxt.floor_correction) < 5 * DW * nxt.floor_linear       # a relative O(dw) term
     affine = derive(response.softbounds(tau=1.0, sp=0.1), penalty=False)
     assert calibration_next_order(affine, DW, sigma_c=0.5, c2c_model="multiplicative").floor_correction == 0
+
+
+# -- pulses_to_tolerance: the bisection shortcut against the full scan ---------------------------------------
+
+def test_pulses_to_tolerance_bisection_equals_the_full_scan(monkeypatch):
+    """Random scalar devices (soft bounds with a random SP, linear with a random asymmetry, random step scales),
+    dw_min in [1e-5, 1e-2], with and without cycle-to-cycle noise (additive, multiplicative), x0 of both signs
+    and tolerances between the floor and |x0| (some just above the floor): wherever the O(log n) bisection
+    answers, it must give exactly the full scan's pulse count (the same closed forms at the same counts)."""
+    from aimc_theory.symbolic.calibration import CalibrationTheory
+    rng = np.random.default_rng(20261203)
+    derivations = [derive(response.softbounds(tau=1.0, sp=float(s)), penalty=False) for s in rng.uniform(-0.3, 0.3, 2)]
+    derivations += [derive(response.linear(tau=1.0, c=float(c)), penalty=False) for c in rng.uniform(-0.4, 0.4, 2)]
+    original = CalibrationTheory._pulses_by_bisection
+    seen = []
+
+    def recording(self, *args):
+        seen.append(original(self, *args))
+        return seen[-1]
+
+    compared = 0
+    for i in range(60):     # the scan costs ~1/dw_min: 12 devices over [1e-5, 1e-2] (2 cases each), 48 over [1e-3, 1e-2]
+        d = derivations[rng.integers(len(derivations))]
+        dw = float(10 ** rng.uniform(-5 if i < 12 else -3, -2))
+        sigma = float(rng.choice([0.0, rng.uniform(0.05, 1.0)]))
+        model = str(rng.choice(["additive", "multiplicative"]))
+        th = calibration_theory(d, dw, float(rng.uniform(0.6, 1.4)), float(rng.uniform(0.6, 1.4)),
+                                sigma_c=sigma, c2c_model=model)
+        for scheme in ("stochastic", "cyclic"):
+            floor = max(float(th.floor(scheme, 0)), float(th.floor(scheme, 1)))
+            x0 = float(rng.choice([-1, 1]) * rng.uniform(1.05 * floor, 0.6))
+            tols = [floor + rng.uniform() * (abs(x0) - floor), floor * (1 + 10 ** rng.uniform(-8, -2))]
+            if i < 12:
+                tols = tols[:1] if scheme == "cyclic" or not th.noisy else tols[1:]
+            for tol in tols:
+                with monkeypatch.context() as m:
+                    m.setattr(CalibrationTheory, "_pulses_by_bisection", recording)
+                    fast = th.pulses_to_tolerance(scheme, x0, tol)
+                assert (seen[-1] is None) == (scheme == "cyclic" and th.noisy)    # else the shortcut applies
+                if seen[-1] is None:
+                    continue        # scanned anyway
+                with monkeypatch.context() as m:
+                    m.setattr(CalibrationTheory, "_pulses_by_bisection", lambda *a: None)
+                    slow = th.pulses_to_tolerance(scheme, x0, tol)
+                assert fast == slow, (scheme, dw, sigma, model, x0, tol)
+                compared += 1
+    assert compared >= 150
+
+
+def test_pulses_to_tolerance_bisection_on_the_geometric_grid(monkeypatch):
+    """Beyond the exactly counted range the scan uses a geometric grid of counts; the bisection walks the same
+    grid (the range shrunk here so the scan stays quick). A population (arrays) is always scanned."""
+    from aimc_theory.symbolic.calibration import CalibrationTheory
+    monkeypatch.setattr(CalibrationTheory, "_EXACT_COUNTS", 3000)
+    d = derive(response.softbounds(tau=1.0, sp=0.12), penalty=False)
+    answers = []
+    for dw, sigma, model, x0, tol, n_max in ((1e-4, 0.0, "additive", 0.38, 0.04, 400_000),
+                                             (3e-4, 0.5, "additive", -0.5, 0.03, 400_000),
+                                             (2e-4, 0.8, "multiplicative", 0.38, 0.04, 3500)):
+        th = calibration_theory(d, dw, 1.1, 0.9, sigma_c=sigma, c2c_model=model)
+        fast = th._pulses_by_bisection("stochastic", x0, tol, n_max)
+        assert fast is not None and fast == th._pulses_by_scan("stochastic", x0, tol, n_max)
+        answers.append(fast)
+    assert min(answers) == 3501 and max(answers) > 10_000       # the grid's last count, and an answer on the grid
+    pop = calibration_theory(d, 1e-3, np.array([0.9, 1.1]), np.array([1.0, 1.0]))
+    assert pop._pulses_by_bisection("stochastic", 0.38, 0.04, 10_000) is None

@@ -1,5 +1,5 @@
 """Negative controls of the network claims 26.* on a small setup (built-in digits, one hidden layer of 64,
-3 seeds x 4 epochs): no claim agrees with both the correct theory and one with every ordering reversed,
+3 seeds x 3 epochs on 2000 samples): no claim agrees with both the correct theory and one with every ordering reversed,
 and where the correct theory agrees the reversed one must disagree. The Fashion-MNIST numbers are in paper_checks.md
 (``aimc-theory check --network``; minutes, not CI)."""
 import pytest
@@ -11,14 +11,14 @@ from verification.theory import Theory
 
 
 def _small():
-    return data.digits(3000, 500)
+    return data.digits(2000, 500)
 
 
 # claims on the authors' configurations (their own set-up) and against the reference simulator's Fashion-MNIST
 # numbers (meaningless on digits): their verdict logic is tested in test_reproduce_table8.py / test_reproduce_p2.py
 AUTHORS_CONFIGURATION = ("26.out-scale", "26.out-scale.tau0.7", "26.out-scale.tau0.8", "26.p2-ordering",
                          "26.matched")
-SMALL = cn.Setup(load=_small, hidden=(64,), seeds=(0, 1, 2), epochs=4, digital_epochs=4, fast_epochs=4)
+SMALL = cn.Setup(load=_small, hidden=(64,), seeds=(0, 1, 2), epochs=3, digital_epochs=3, fast_epochs=3)
 
 
 @pytest.fixture(scope="module")

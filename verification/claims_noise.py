@@ -66,12 +66,12 @@ def _claim5(theory: Theory, fast: bool) -> Outcome:
 
 @lru_cache(maxsize=8)
 def _asgd_ls(lr: float, fast: bool):
-    from .claims_asgd import ls_problem
+    from .claims_asgd import _ls_chains, ls_problem
     base = ls_problem()
     obj = objectives.LeastSquares(base.A, base.b, noise=NOISE, law=LAW)
     b = Budget.of(fast)
     return obj, simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(FAMILIES[FAMILY]())),
-                               int(b.steps * LR / lr), b.chains // 2, 409, w0=obj.minimizer, backend="exact")
+                               int(b.steps * LR / lr), _ls_chains(b, fast), 409, w0=obj.minimizer, backend="exact")
 
 
 def _claim9(theory: Theory, fast: bool) -> Outcome:

@@ -120,11 +120,14 @@ GRID_12 = ((DELTA, 0.1, 0.2), (DELTA, 0.1, 1.0), (DELTA, 0.4, 0.2), (DELTA, 0.4,
 
 @lru_cache(maxsize=64)
 def _limit_12(family: str, delta: float, gamma: float, kappa: float, fast: bool):
-    """The stationary bias of W_bar at lr, 2 lr, 4 lr (beta = kappa lr, steps ~ 1/lr) extrapolated to lr -> 0."""
+    """The stationary bias of W_bar at lr, 2 lr, 4 lr (beta = kappa lr, steps ~ 1/lr) extrapolated to lr -> 0; 4000
+    chains (fast: 500, at which the tightest wrong theory claims 12.* kill, P1 eq. 43's small-bias fixed point, is
+    still 2 tolerances away; measured with `check --fast --mutants`)."""
     b = Budget.of(fast)
+    chains = b.chains // 4 if fast else b.chains // 2
 
     def measure(lr):
-        res = _rl_scalar(family, delta, lr, kappa * lr, gamma, b.chains // 2, int(round(b.steps * LR / lr)), 12)
+        res = _rl_scalar(family, delta, lr, kappa * lr, gamma, chains, int(round(b.steps * LR / lr)), 12)
         return float(res.mean[0]) - W_STAR, float(res.se[0])
 
     return extrapolate_lr(measure, LR)
@@ -301,6 +304,15 @@ def _mf_long(theory: Theory, c: float, x: float, steps: int):
         resp_c=resp, gamma=0.4, beta=0.8 * x, desired_bl_transfer=8))
 
 
+def _mf_long_at(theory: Theory, c: float, x: float) -> float:
+    """The mean-field f after LONG_STEP / x steps; at x = 1 read off the LONG_STEPS run's curve (the same
+    deterministic iteration, so the same number, without running its first LONG_STEP steps twice)."""
+    steps = int(round(LONG_STEP / x))
+    if x == 1.0 and steps <= LONG_STEPS:
+        return float(_mf_long(theory, c, 1.0, LONG_STEPS).loss[steps])
+    return _mf_long(theory, c, x, steps).final_loss
+
+
 def _claim13_long(theory: Theory, fast: bool) -> Outcome:
     """Is Fig. 2's degradation an asymptotic error? Noiseless labels: Sigma = 0 at W*, so F.4 predicts no bias
     for any residual SP; the batch-mean mean-field (noise-free, exactly convergent) predicts the transient."""
@@ -312,8 +324,7 @@ def _claim13_long(theory: Theory, fast: bool) -> Outcome:
             return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
 
         ex = extrapolate_lr(measure, LEVELS_13[0])
-        exm = extrapolate_lr(lambda x, c=c: (_mf_long(theory, c, x, int(round(LONG_STEP / x))).final_loss
-                                             / fig2_problem().dim, 0.0), LEVELS_13[0])
+        exm = extrapolate_lr(lambda x, c=c: (_mf_long_at(theory, c, x) / fig2_problem().dim, 0.0), LEVELS_13[0])
         cmp_ = compare(exm.value, ex.value, ex.se, "", allowance=ex.allowance + exm.allowance,
                        basis=_level_basis("f/D"))
         cs.append(cmp_)
@@ -459,18 +470,23 @@ def _claim13_drift(theory: Theory, fast: bool) -> Outcome:
     """Sign and size of the main array's drift where TT fails (largest up_down)."""
     u = max(reproduce.UP_DOWN)
     c, ex, exm = _level_comparison(theory, "aihwkit", u, "tiki-taka", fast, drift=True)
-    # where the expected dynamics end: the spurious stationary state with part of C at the upper bound
-    long = _mf_fig2(theory, "aihwkit", u, "tiki-taka", 1.0, 20000)
-    at_bound = float(np.mean(long.C > 0.99 * reproduce.TAU))
+    # where the expected dynamics end: the spurious stationary state with part of C at the upper bound (2e4
+    # mean-field iterations, ~2 s: the full budget only; it explains the verdict, it does not make it)
+    if fast:
+        stall = ("The expected dynamics' long run (where they stall, and how much of C sits at the upper bound) is "
+                 "reported with the full budget")
+    else:
+        long = _mf_fig2(theory, "aihwkit", u, "tiki-taka", 1.0, 20000)
+        stall = (f"The expected dynamics stall after ~2e4 iterations at f = {long.final_loss:.3g} with "
+                 f"{100 * float(np.mean(long.C > 0.99 * reproduce.TAU)):.0f}% of C at the upper bound")
     return Outcome(c.theory, c.measured, c.se, c.tolerance, c.verdict,
                    f"up_down = {u:g} (SP {_fig2_resp(u).symmetric_point:.3f}): mean of C - W* after 1000/x iterations "
                    + " / ".join(f"{v:+.4f}" for v in ex.values) + " at pulse size x = "
                    + " / ".join(f"{v:g}" for v in ex.lrs) + f" ({_fig2_level('aihwkit', u, 'tiki-taka', 1.0, fast)[1].size}"
                    f" chains) -> {ex.value:+.4f} +- {ex.se:.4f} at x -> 0; the per-sample mean-field "
-                   + " / ".join(f"{v:+.4f}" for v in exm.values) + f" -> {exm.value:+.4f}. The expected dynamics "
-                   f"stall after ~2e4 iterations at f = {long.final_loss:.3g} with {100 * at_bound:.0f}% of C at the "
-                   "upper bound (a spurious stationary state of the capped, sign-like per-sample updates; see "
-                   "aimc_theory.symbolic.crossbar)", allowance=c.allowance, basis=c.basis)
+                   + " / ".join(f"{v:+.4f}" for v in exm.values) + f" -> {exm.value:+.4f}. {stall} (a spurious "
+                   "stationary state of the capped, sign-like per-sample updates; see aimc_theory.symbolic.crossbar)",
+                   allowance=c.allowance, basis=c.basis)
 
 
 def _claim13_batch_mean(theory: Theory, fast: bool) -> Outcome:

@@ -567,8 +567,11 @@ BURN_IN = {"nonideal-main": 0.75}
 
 
 def _inits(setting: str, fast: bool):
-    """The slow settings (pulse level, non-ideal main array) use the first two initializations in fast mode."""
-    return INITS_22[:2] if fast and setting in CHAINS_22 else INITS_22
+    """Fast mode: the first two initializations (one batch of 2 x 400 chains instead of 4 x 400). Each
+    initialization's estimate comes from its own block of chains, so the claims judged at (0, 0) (22.pulses' lr
+    shift, 23.*) keep their SE; 22.* check the independence of the limit from the start at two starts instead of
+    four (the rider task took ~40% less CPU)."""
+    return INITS_22[:2] if fast else INITS_22
 
 
 def _residual(family: str) -> response.Response:

@@ -304,22 +304,96 @@ class CalibrationTheory:
         if self.noisy:      # the variance may relax more slowly than the mean (multiplicative noise)
             k = min(k, float(np.min(self._stochastic_row()[0])), float(np.min(self._pair_one_minus)) / 2)
         n_max = n_max or int(20 * (math.log(max(abs(x0), tolerance) / tolerance) + 5) / k) + 4
-        exact = 20_000_000       # every count up to here (exact); beyond, a geometric grid (resolution ~0.001%)
+        fast = self._pulses_by_bisection(scheme, x0, tolerance, n_max)
+        return fast if fast is not None else self._pulses_by_scan(scheme, x0, tolerance, n_max)
+
+    _EXACT_COUNTS = 20_000_000   # every pulse count up to here (exact); beyond, a geometric grid (resolution ~0.001%)
+
+    @classmethod
+    def _pulse_grid_tail(cls, n_max: int) -> np.ndarray:
+        """The pulse counts above :attr:`_EXACT_COUNTS` the scan evaluates (empty if n_max is below it): the
+        geometric grid, sorted and without repeats (only this part needs de-duplicating: np.unique of the whole
+        21M took ~50 s, uninterruptible, at dw_min 1e-9)."""
+        exact = cls._EXACT_COUNTS
         if n_max <= exact:
-            n = np.arange(n_max + 1)
-        else:
-            # the union, sorted and without repeats: only the geometric part needs de-duplicating (np.unique of
-            # the whole 21M took ~50 s, uninterruptible, at dw_min 1e-9)
-            geo = np.unique(np.geomspace(exact, n_max, 1_000_000).astype(np.int64))
-            n = np.concatenate([np.arange(exact + 1), geo[geo > exact]])
+            return np.zeros(0, np.int64)
+        geo = np.unique(np.geomspace(exact, n_max, 1_000_000).astype(np.int64))
+        return geo[geo > exact]
+
+    def _errors_at(self, scheme: str, x0, n: np.ndarray) -> np.ndarray:
+        """The error the tolerance bounds after each pulse count in n (see :meth:`pulses_to_tolerance`)."""
         if scheme == "cyclic":
             err = np.abs(self.cyclic_errors(x0, n))
             if self.noisy:
                 err = np.sqrt(err ** 2 + self.cyclic_variance(x0, n))
-        else:
-            err = np.sqrt(self.stochastic_moments(x0, n)[1])
-        bad = np.nonzero(err > tolerance)[0]
+            return err
+        return np.sqrt(self.stochastic_moments(x0, n)[1])
+
+    def _pulses_by_scan(self, scheme: str, x0, tolerance: float, n_max: int) -> float:
+        """:meth:`pulses_to_tolerance` by evaluating the error at every count of the grid (the reference the
+        bisection must reproduce)."""
+        exact = self._EXACT_COUNTS
+        n = np.arange(min(n_max, exact) + 1)
+        if n_max > exact:
+            n = np.concatenate([n, self._pulse_grid_tail(n_max)])
+        bad = np.nonzero(self._errors_at(scheme, x0, n) > tolerance)[0]
         return float(n[bad[-1]] + 1) if bad.size else 0.0
+
+    def _pulses_by_bisection(self, scheme: str, x0, tolerance: float, n_max: int) -> float | None:
+        """:meth:`pulses_to_tolerance` at O(log n_max) pulse counts where that is provably the scan's answer,
+        else None (then the caller scans).
+
+        Why it is exact: the answer is (last grid count with error > tolerance) + 1, so wherever the set of bad
+        counts is a prefix of the grid, bisection on the grid index, evaluating the same formula on the same
+        counts (same floats), finds the same last bad count.
+        - Stochastic: E x_n^2 = A a^n + B r^n + C (or (A + B n) a^n + C where a = r) with 0 < a, r < 1, so
+          h(n) = E x_n^2 - tolerance^2 has a derivative with at most one zero and h at most two real zeros, and
+          h(inf) = floor^2 - tolerance^2 < 0 (the floor is checked first). If h(0) > 0 there is exactly one
+          zero and {n : h(n) > 0} = [0, n*). If h(0) <= 0 (no zero, or two: a bump above the tolerance) we scan.
+          Rounding can only blur h near its zero; so we also require the floor not to sit within 1e-9 of the
+          tolerance and check that the counts just past the answer are within the tolerance (else: scan).
+        - Cyclic without noise: after 2p (2p + 1) pulses x = x_d + rho2^p (x_0 - x_d) (x_u + rho2^p (x_1 - x_u))
+          with 0 <= rho2 < 1: each parity moves monotonically towards its cycle value, never past it, and
+          |x_d|, |x_u| < tolerance, so within each parity the bad counts are a prefix (bisected separately;
+          the answer is the later of the two). Only up to the exactly counted range (the grid beyond mixes the
+          parities): scan otherwise. The counts just past the answer are checked here too.
+        Scalar devices only (arrays: a population, scanned); the cyclic scheme with noise is scanned."""
+        quantities = (self.kappa_up, self.kappa_down, self.step, x0, tolerance)
+        if any(np.ndim(v) != 0 for v in quantities):
+            return None
+
+        def bad(n) -> bool:     # the error after n pulses exceeds the tolerance (a 1-element array, as scanned)
+            return bool(self._errors_at(scheme, x0, np.array([n], np.int64))[0] > tolerance)
+
+        def window_ok(counts) -> bool:      # no bad count just past the answer
+            return counts.size == 0 or not np.any(self._errors_at(scheme, x0, counts) > tolerance)
+
+        if scheme == "cyclic":
+            rho = float(self.pair_contraction)
+            if self.noisy or n_max > self._EXACT_COUNTS or not 0.0 <= rho < 1.0:
+                return None
+            last = -1
+            for parity in (0, 1):
+                top = (n_max - parity) // 2            # the largest p with 2p + parity <= n_max
+                p = _last_of_prefix(lambda q: bad(2 * q + parity), top)
+                if p >= 0:
+                    last = max(last, 2 * p + parity)
+            return float(last + 1) if window_ok(np.arange(last + 1, min(last + 257, n_max + 1))) else None
+        a, r = float(self.stochastic_a), float(self.mean_contraction)
+        if not (0.0 < a < 1.0 and 0.0 < r < 1.0) or not float(self.floor(scheme)) < tolerance * (1 - 1e-9):
+            return None
+        exact = self._EXACT_COUNTS
+        tail = self._pulse_grid_tail(n_max)
+        size = min(n_max, exact) + 1 + tail.size
+
+        def count(i: int) -> int:
+            return i if i <= exact else int(tail[i - exact - 1])
+
+        i = _last_of_prefix(lambda j: bad(count(j)), size - 1)
+        if i < 0:
+            return None
+        after = np.array([count(j) for j in range(i + 1, min(i + 257, size))], np.int64)
+        return float(count(i) + 1) if window_ok(after) else None
 
     def log_estimate(self, x0: float, tolerance: float) -> float:
         """Spec F.3's N ~ (2/(k_+ + k_-)) ln(|x0|/delta)."""
@@ -354,6 +428,20 @@ class CalibrationTheory:
             "thmC2_sufficient_pulses": _log_ratio(2 * x0sq / tolerance ** 2) / (2 * mu * dw),
             "thmC4_sufficient_pulses": 2 * _log_ratio(2 * x0sq / tolerance ** 2) / (4 * mu * dw),
         })
+
+
+def _last_of_prefix(is_bad, top: int) -> int:
+    """The largest i in [0, top] with is_bad(i) (-1 if none), for a predicate true exactly on a prefix of
+    [0, top], by bisection (O(log top) calls)."""
+    if not is_bad(0):
+        return -1
+    if is_bad(top):
+        return top
+    lo, hi = 0, top          # is_bad(lo), not is_bad(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if is_bad(mid) else (lo, mid)
+    return lo
 
 
 def _log_ratio(r: float) -> float:

@@ -84,10 +84,20 @@ def mean_field(derivation_a: Derivation, A_data, b, lr: float, steps: int, w0, d
     Fa, Ga = _fg(derivation_a)
     lo, hi = derivation_a.response.lo, derivation_a.response.hi
 
+    # _expected_counts' per-step arithmetic with the data's constants taken out of the loop (the same operations
+    # on the same numbers, so the same bits; the mean-field loop is call-bound: ~20% of its time went to them)
+    abs_a = np.abs(A_data)
+    x_m = abs_a.max(axis=1)
+
+    def counts(d):
+        k = lr * x_m * np.abs(d) / dw_min
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nan_to_num(np.minimum(k, desired_bl)[:, None] * abs_a / x_m[:, None])
+
     def write(W, d):
         """One iteration's expected write of the gradient sum_b d_b a_b onto a device (F, G) = (Fa, Ga)."""
         if per_sample:
-            c = _expected_counts(A_data, d, lr, dw_min, desired_bl)
+            c = counts(d)
             s = np.sign(d[:, None] * A_data)
             return np.clip(W - dw_min * (np.sum(c * s, axis=0) * Fa(W) + np.sum(c, axis=0) * Ga(W)), lo, hi)
         g = A_data.T @ d
