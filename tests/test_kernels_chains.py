@@ -331,8 +331,27 @@ def test_the_schedule_names_tasks_of_the_catalogue():
     from verification import schedule
     from verification.catalogue import select
     tasks = {c.task for c in select(None, False, None)}
-    assert set(schedule.TASK_SECONDS) <= tasks
+    assert set(schedule.TASK_SECONDS) <= tasks and set(schedule.FULL_TASK_SECONDS) <= tasks
     assert max(tasks, key=schedule.task_seconds) == max(schedule.TASK_SECONDS, key=schedule.TASK_SECONDS.get)
+    # with --network (default budgets) the exponential response's network comparisons go first
+    network = {c.task for c in select(None, True, None)} - tasks
+    assert all(any(t == k or t.startswith(k + ".") for t in network) for k in schedule.NETWORK_TASK_SECONDS)
+    order = sorted(network | tasks, key=lambda t: -schedule.task_seconds(t, 1, fast=False))
+    assert order[0].startswith("network.exponential.") and order.index("rider") < order.index("network.a")
+
+
+def test_the_warm_up_reaches_each_half_and_is_skipped_without_numba(monkeypatch):
+    """check's warm-up tasks (a cold numba cache): each half's tiny problems run and reach the kernels they are
+    meant to compile (warm_up swallows errors, so a renamed API would silently stop warming), the halves are
+    disjoint, and nothing is warmed where numba is missing."""
+    from aimc_theory import kernels
+    from verification import schedule
+    first, second = schedule.warm_up_calls(0), schedule.warm_up_calls(1)
+    assert all(fn.overloads for fn in first + second)       # compiled or loaded in this process
+    assert not set(first) & set(second)
+    assert schedule.warm_up(0) == [] and schedule.warm_up(1) == []
+    monkeypatch.setattr(kernels, "available", lambda: False)
+    assert schedule.warm_up_parts() == []
 
 
 @pytest.mark.parametrize("name", ["capacitor", "reram-sb", "ecram"])

@@ -18,7 +18,7 @@ from aimc_theory.runtime import end_with_parent, limit_blas_threads, usable_core
 from . import claims_network, mutants as mutant_ops
 from .catalogue import claims_for, select
 from .claim_types import Outcome, family_response, named_families
-from .schedule import task_seconds
+from .schedule import task_seconds, warm_up, warm_up_parts
 from .theory import Theory
 
 
@@ -109,7 +109,7 @@ def check(ids: list[str] | None = None, fast: bool = False, theory: Theory | Non
     for c in claims:      # a task is a group of claims that share cached simulations
         tasks.setdefault(c.task, []).append(c.id)
     # the longest tasks first (LPT), then handed out as workers free up: the last task to start is a short one
-    parts = [tasks[t] for t in sorted(tasks, key=lambda t: -task_seconds(t, len(tasks[t])))]
+    parts = [tasks[t] for t in sorted(tasks, key=lambda t: -task_seconds(t, len(tasks[t]), fast))]
     rows: list[dict] = []
     rank = {cid: i for i, cid in enumerate(order)}
     if workers <= 1 or len(parts) <= 1:
@@ -123,13 +123,16 @@ def check(ids: list[str] | None = None, fast: bool = False, theory: Theory | Non
         # does not pickle as a task's argument)
         pool = ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_init_worker,
                                    initargs=(device, os.getpid()))
+        # the whole catalogue on a cold numba cache: the two halves of the kernels compiled first, one per worker
+        warm = warm_up_parts() if ids is None and device is None else []
         try:
-            futures = [pool.submit(_run_in_worker, p, fast, theory, len(order), False, network, mutants, controls)
-                       for p in parts]
+            futures = [pool.submit(warm_up, part) for part in warm]
+            futures += [pool.submit(_run_in_worker, p, fast, theory, len(order), False, network, mutants, controls)
+                        for p in parts]
             for f in as_completed(futures):
                 done = f.result()
                 rows += done
-                if progress:
+                if progress and done:
                     print(f"[{len(rows)}/{len(order)}] " + ", ".join(f"{r['id']} {r['verdict']}" for r in done)
                           + f" ({sum(r['seconds'] for r in done):.1f} s)", file=sys.stderr, flush=True)
         except KeyboardInterrupt:

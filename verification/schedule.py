@@ -2,10 +2,13 @@
 simulations, ``Claim.task``): the longest first (LPT), so that two workers finish together instead of one waiting
 for a long task started last. Only the order depends on these numbers, never a result.
 
-``TASK_SECONDS``: measured CPU seconds of the longest ``check --fast`` tasks (one process, the 2-core machine class
-of the README, with the compiled kernels of :mod:`aimc_theory.kernels_chains`); a task not listed counts
-``DEFAULT_TASK_SECONDS`` per claim. ``tests/test_kernels_chains.py`` checks that every name is a task of the
-catalogue.
+Measured CPU seconds (2 workers on the 2-core machine class of the README, with the compiled kernels of
+:mod:`aimc_theory.kernels_chains`): ``TASK_SECONDS`` of the longest ``check --fast`` tasks, ``FULL_TASK_SECONDS`` of
+the longest tasks with the default budgets, ``NETWORK_TASK_SECONDS`` of the network claims' tasks (``check
+--network``, groups ``network.*``, matched by prefix: the first match counts). A task not listed counts
+``DEFAULT_TASK_SECONDS`` (fast) or ``DEFAULT_FULL_TASK_SECONDS`` per claim. Scored by that default the network tasks
+were handed out last, where a task of a minute ended the run alone on one worker. ``tests/test_kernels_chains.py``
+checks that every name is a task of the catalogue.
 """
 from __future__ import annotations
 
@@ -17,8 +20,84 @@ TASK_SECONDS = {
     "9.softbounds": 1.1, "13.fig2": 1.0, "fig2-reference": 0.9,
 }
 DEFAULT_TASK_SECONDS = 0.4
+FULL_TASK_SECONDS = {
+    "rider": 46, "9.laplace": 33, "12.ls": 27, "asgd.exponential": 27, "rl.power": 26, "rl.linear": 25,
+    "9.exponential": 25, "9.linear": 24, "fig2-reference": 24, "asgd.softbounds": 23, "rl.softbounds": 23,
+    "9.softbounds-c0": 23, "9.softbounds": 22, "9.power": 21, "rl.exponential": 18, "fig2": 15, "22.ls": 13,
+    "asgd.power": 8, "17.f3": 8, "asgd.linear": 8, "5.laplace": 8, "23.nonideal-main": 8, "12.laplace": 7,
+    "17.softbounds": 6, "22.power": 5,
+}
+DEFAULT_FULL_TASK_SECONDS = 0.75
 
 
-def task_seconds(task: str, claims: int = 1) -> float:
-    """The expected seconds of a task of ``claims`` claims, for the scheduling order."""
-    return TASK_SECONDS.get(task, DEFAULT_TASK_SECONDS * claims)
+NETWORK_TASK_SECONDS = {       # (check --network, 2 workers, numba; the first matching prefix counts)
+    "network.exponential": 72.0, "network.e": 67.0, "network.power.0.6": 55.0, "network.power": 31.0,
+    "network.f": 28.0, "network.d": 26.0, "network.a": 7.0,
+}
+DEFAULT_NETWORK_TASK_SECONDS = 30.0
+
+
+def task_seconds(task: str, claims: int = 1, fast: bool = True) -> float:
+    """The expected seconds of a task of ``claims`` claims (``fast``: with check --fast's budgets), for the
+    scheduling order."""
+    if task.startswith("network."):
+        return next((v for k, v in NETWORK_TASK_SECONDS.items() if task == k or task.startswith(k + ".")),
+                    DEFAULT_NETWORK_TASK_SECONDS)
+    if fast:
+        return TASK_SECONDS.get(task, DEFAULT_TASK_SECONDS * claims)
+    return FULL_TASK_SECONDS.get(task, DEFAULT_FULL_TASK_SECONDS * claims)
+
+
+# -- compiling the kernels in parallel, once -----------------------------------------------------------------------
+# On a fresh install numba compiles its kernels on first use and caches them on disk (~20 s of CPU in one process,
+# half of it the chains loop). Both workers of `check` then compiled the same kernels at the same time (a cold
+# `check --fast`: +45 s of CPU, +24 s wall). With a cold cache the whole catalogue starts with two warm-up tasks,
+# one per worker, that compile disjoint halves (the chains loop | the rest) by running tiny problems through them;
+# every later task loads them from the cache.
+
+def warm_up_parts() -> list[int]:
+    """The warm-up tasks to hand out first: the halves of the compiled kernels whose on-disk cache is missing or
+    stale (none without numba)."""
+    from aimc_theory import kernels
+    if not kernels.available():
+        return []
+    try:
+        from aimc_theory import kernels_chains_jit as kj, kernels_compose_jit as kc
+        halves = ((kj.loop,), (kj.asgd_loop, kc.compose, kj.zs_loop, kj.alt_pairs))
+        return [i for i, fns in enumerate(halves) if any(not fn._cache._cache_file._load_index() for fn in fns)]
+    except Exception:         # noqa: BLE001 -- numba's cache internals moved: no warm-up (only speed depends on it)
+        return []
+
+
+def warm_up(part: int) -> list:
+    """Compile (or load) one half of the kernels by running tiny problems through them; no rows. A failure here
+    only means the claims compile what they need themselves."""
+    try:
+        warm_up_calls(part)
+    except Exception:         # noqa: BLE001 -- see the docstring
+        pass
+    return []
+
+
+def warm_up_calls(part: int) -> tuple:
+    """The tiny problems of one half (0: the chains loop; 1: the Analog SGD loop, the per-sample compose kernel,
+    zero-shifting, alternating pulses); returns the dispatchers they reach (tests/test_kernels_chains.py)."""
+    import numpy as np
+    from aimc_theory import algorithms, calibration, device, kernels_chains, kernels_chains_jit as kj
+    from aimc_theory import kernels_compose_jit as kc, objectives, reproduce, residual_learning, response, simulation
+    from aimc_theory.pulse_trains import PulseTrains
+    sq = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+    sb = response.softbounds(tau=1.0)
+    if part == 0:
+        simulation.simulate(sq, residual_learning.residual_learning(0.01, 0.005, 0.4, device.Device(sb),
+                                                                    device.Device(sb)), 2, 2, 0, backend="exact")
+        return (kj.loop,)
+    simulation.simulate(sq, algorithms.analog_sgd(0.01, device.Device(sb)), 2, 2, 0, backend="auto")
+    resp = response.aihwkit_softbounds(w_max=reproduce.TAU, w_min=-reproduce.TAU, up_down=0.1)
+    pulsed = device.Device(resp, dw_min=reproduce.DW_MIN, trains=PulseTrains(desired_bl=reproduce.BL))
+    simulation.simulate(reproduce.fig2_problem(13, per_sample=True), algorithms.analog_sgd(reproduce.LR, pulsed),
+                        1, 1, 0, w0=1.0)
+    calibration.zero_shift(device.Device(response.softbounds(tau=1.0, sp=0.1), dw_min=1e-3), 0.3, 10, backend="exact")
+    kernels_chains.alternate_pairs(device.Device(sb, dw_min=1e-3), 0.2, 3)
+    kernels_chains.alternate(device.Device(sb, dw_min=1e-3), np.array([0.2]), 4)
+    return kj.asgd_loop, kc.compose, kj.zs_loop, kj.alt_pairs, kj.alt_last
