@@ -908,3 +908,8 @@ def alt_q_vec(w, q, up):
     for i in range(w.size):
         out[i] = q[0] + q[1] * w[i] if up else q[2] + q[3] * w[i]
     return out
+
+
+from .kernels import lock_compiles  # noqa: E402  (after every kernel is defined)
+
+lock_compiles(globals())

@@ -276,3 +276,8 @@ def compose(W, X, D, lr, prm, flags, ta, tb, lo, hi, rng, st):
         for e in range(E):
             new[c, e] = clip(src_a[0, e] * W[c, e] + src_b[0, e], src_l[0, e], src_h[0, e])
     return DONE, slots, new
+
+
+from .kernels import lock_compiles  # noqa: E402  (after every kernel is defined)
+
+lock_compiles(globals())

@@ -368,3 +368,8 @@ def transfer(W, V, cols, every, lr, prm, flags, tables, rng):
         cc = cc + rng.standard_normal() * ts[t]
         Wn[e] = ta[t] * Wn[e] + cc
     return DONE, Wn, none_i, none_i, none_b
+
+
+from .kernels import lock_compiles  # noqa: E402  (after every kernel is defined)
+
+lock_compiles(globals())

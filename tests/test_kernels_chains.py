@@ -354,6 +354,16 @@ def test_the_warm_up_reaches_each_half_and_is_skipped_without_numba(monkeypatch)
     assert schedule.warm_up_parts() == []
 
 
+def test_every_cached_kernel_compiles_under_the_cross_process_lock():
+    """aimc_theory.kernels.lock_compiles wraps the compile of every cached kernel of the three compiled modules
+    (one process compiles, the others wait and load numba's cache)."""
+    from numba.core.registry import CPUDispatcher
+    from aimc_theory import kernels_chains_jit, kernels_compose_jit, kernels_pulses_jit
+    for module in (kernels_chains_jit, kernels_compose_jit, kernels_pulses_jit):
+        cached = [f for f in vars(module).values() if isinstance(f, CPUDispatcher) and f._cache._cache_path]
+        assert cached and all("_lock_compile" in f.compile.__qualname__ for f in cached), module.__name__
+
+
 @pytest.mark.parametrize("name", ["capacitor", "reram-sb", "ecram"])
 @pytest.mark.parametrize("rule", ["sgd", "rl"])
 def test_device_to_device_variation(name, rule):
