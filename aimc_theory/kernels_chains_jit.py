@@ -910,6 +910,6 @@ def alt_q_vec(w, q, up):
     return out
 
 
-from .kernels import lock_compiles  # noqa: E402  (after every kernel is defined)
+from .kernel_cache import lock_compiles  # noqa: E402  (after every kernel is defined)
 
 lock_compiles(globals())

@@ -278,6 +278,6 @@ def compose(W, X, D, lr, prm, flags, ta, tb, lo, hi, rng, st):
     return DONE, slots, new
 
 
-from .kernels import lock_compiles  # noqa: E402  (after every kernel is defined)
+from .kernel_cache import lock_compiles  # noqa: E402  (after every kernel is defined)
 
 lock_compiles(globals())

@@ -370,6 +370,6 @@ def transfer(W, V, cols, every, lr, prm, flags, tables, rng):
     return DONE, Wn, none_i, none_i, none_b
 
 
-from .kernels import lock_compiles  # noqa: E402  (after every kernel is defined)
+from .kernel_cache import lock_compiles  # noqa: E402  (after every kernel is defined)
 
 lock_compiles(globals())

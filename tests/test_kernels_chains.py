@@ -355,7 +355,7 @@ def test_the_warm_up_reaches_each_half_and_is_skipped_without_numba(monkeypatch)
 
 
 def test_every_cached_kernel_compiles_under_the_cross_process_lock():
-    """aimc_theory.kernels.lock_compiles wraps the compile of every cached kernel of the three compiled modules
+    """aimc_theory.kernel_cache.lock_compiles wraps the compile of every cached kernel of the three compiled modules
     (one process compiles, the others wait and load numba's cache)."""
     from numba.core.registry import CPUDispatcher
     from aimc_theory import kernels_chains_jit, kernels_compose_jit, kernels_pulses_jit
