@@ -2,7 +2,7 @@
 judged against (the numbers in the README come from this script):
 
 * the main job ``aimc-theory check --fast`` (wall, and the CPU of its workers) against 30 s on 2 cores;
-* ``check --network`` against 6 minutes (``--network``; about half an hour today);
+* ``check --network`` against 6 minutes (``--network``; about 9 minutes today);
 * start-up of the numeric commands against 0.5 s (``benchmarks/bench_startup.py``);
 * pulse-level and dense network epochs against the reference simulator and the BLAS bound
   (``benchmarks/bench_epochs.py``, when present);
@@ -81,7 +81,7 @@ def _load(name: str):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--network", action="store_true", help="also time check --network (about half an hour)")
+    ap.add_argument("--network", action="store_true", help="also time check --network (about 9 minutes)")
     ap.add_argument("--tests", action="store_true", help="also time the README's test command (minutes)")
     ap.add_argument("--skip-check", action="store_true", help="leave out check --fast")
     ap.add_argument("--skip-epochs", action="store_true", help="leave out the network epochs")
