@@ -37,6 +37,18 @@ _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}     # IEEE divisi
 
 
 @njit(inline="always", **_OPTS)
+def max_abs(v):
+    """max |v_j|, or -1 if an entry is not finite."""
+    m = 0.0
+    for j in range(v.shape[0]):
+        a = abs(v[j])
+        if not math.isfinite(a):
+            return -1.0
+        m = a if a > m else m
+    return m
+
+
+@njit(inline="always", **_OPTS)
 def popcount(x):
     n = 0
     while x:
@@ -151,18 +163,9 @@ def compose(W, X, D, lr, prm, flags, ta, tb, lo, hi, rng, st):
     for c in range(C):
         xc = c if X.shape[0] > 1 else 0
         for b in range(nb):
-            x_m = 0.0
-            for j in range(inp):
-                a = abs(X[xc, b, j])
-                if not math.isfinite(a):
-                    return NUMPY, 0, W
-                x_m = a if a > x_m else x_m
-            d_m = 0.0
-            for i in range(out):
-                a = abs(D[c, b, i])
-                if not math.isfinite(a):
-                    return NUMPY, 0, W
-                d_m = a if a > d_m else d_m
+            x_m, d_m = max_abs(X[xc, b]), max_abs(D[c, b])
+            if x_m < 0.0 or d_m < 0.0:
+                return NUMPY, 0, W
             g = b * C + c
             A[g], B[g], bl[g] = scales(x_m, d_m, factor, desired, um, blm)
             slots = max(slots, bl[g])

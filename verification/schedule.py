@@ -62,11 +62,15 @@ def warm_up_parts() -> list[int]:
     if not kernels.available():
         return []
     try:
-        from aimc_theory import kernels_chains_jit as kj, kernels_compose_jit as kc
-        halves = ((kj.loop,), (kj.asgd_loop, kc.compose, kj.zs_loop, kj.alt_pairs))
-        return [i for i, fns in enumerate(halves) if any(not fn._cache._cache_file._load_index() for fn in fns)]
+        return [i for i, fns in enumerate(_halves()) if any(not fn._cache._cache_file._load_index() for fn in fns)]
     except Exception:         # noqa: BLE001 -- numba's cache internals moved: no warm-up (only speed depends on it)
         return []
+
+
+def _halves() -> tuple:
+    """The kernels each warm-up task compiles (those :func:`warm_up_calls` reaches)."""
+    from aimc_theory import kernels_chains_jit as kj, kernels_compose_jit as kc
+    return (kj.loop,), (kj.asgd_loop, kc.compose, kj.zs_loop, kj.alt_pairs, kj.alt_last)
 
 
 def warm_up(part: int) -> list:
@@ -83,15 +87,15 @@ def warm_up_calls(part: int) -> tuple:
     """The tiny problems of one half (0: the chains loop; 1: the Analog SGD loop, the per-sample compose kernel,
     zero-shifting, alternating pulses); returns the dispatchers they reach (tests/test_kernels_chains.py)."""
     import numpy as np
-    from aimc_theory import algorithms, calibration, device, kernels_chains, kernels_chains_jit as kj
-    from aimc_theory import kernels_compose_jit as kc, objectives, reproduce, residual_learning, response, simulation
+    from aimc_theory import algorithms, calibration, device, kernels_chains, objectives, reproduce, residual_learning
+    from aimc_theory import response, simulation
     from aimc_theory.pulse_trains import PulseTrains
     sq = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
     sb = response.softbounds(tau=1.0)
     if part == 0:
         simulation.simulate(sq, residual_learning.residual_learning(0.01, 0.005, 0.4, device.Device(sb),
                                                                     device.Device(sb)), 2, 2, 0, backend="exact")
-        return (kj.loop,)
+        return _halves()[0]
     simulation.simulate(sq, algorithms.analog_sgd(0.01, device.Device(sb)), 2, 2, 0, backend="auto")
     resp = response.aihwkit_softbounds(w_max=reproduce.TAU, w_min=-reproduce.TAU, up_down=0.1)
     pulsed = device.Device(resp, dw_min=reproduce.DW_MIN, trains=PulseTrains(desired_bl=reproduce.BL))
@@ -100,4 +104,4 @@ def warm_up_calls(part: int) -> tuple:
     calibration.zero_shift(device.Device(response.softbounds(tau=1.0, sp=0.1), dw_min=1e-3), 0.3, 10, backend="exact")
     kernels_chains.alternate_pairs(device.Device(sb, dw_min=1e-3), 0.2, 3)
     kernels_chains.alternate(device.Device(sb, dw_min=1e-3), np.array([0.2]), 4)
-    return kj.asgd_loop, kc.compose, kj.zs_loop, kj.alt_pairs, kj.alt_last
+    return _halves()[1]
