@@ -22,6 +22,7 @@ import numpy as np
 from .algorithms import Algorithm
 from .device import Device
 from .pulse_trains import Rank1Batch
+from .update_models import mix
 from .errors import InputError, require_int, require_nonnegative, require_positive
 
 
@@ -111,7 +112,7 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
         return params, RLState(P, step, pointer)
 
     def readout(params, state):
-        return params + gamma * state.P if gamma else params
+        return mix(params, state.P, gamma) if gamma else params
 
     return Algorithm("residual-learning", init, update, readout,
                      config=("residual-learning", lr, beta, gamma, device_p, device_w, transfer_every, read_noise, p0,
@@ -168,7 +169,7 @@ def residual_learning_v2(lr: float, beta: float, gamma: float, device_p: Device,
         return params, RLv2State(P, H, state.total_pulses + np.abs(pulses)), RLv2Info(H_half, pulses)
 
     def readout(params, state):
-        return params + gamma * state.P if gamma else params
+        return mix(params, state.P, gamma) if gamma else params
 
     return Algorithm.with_info("residual-learning-v2", init, step, readout,
                                config=("residual-learning-v2", lr, beta, gamma, device_p, device_w, read_noise, dw, p0),

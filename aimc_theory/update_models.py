@@ -21,6 +21,7 @@ coordinates). Import these names from :mod:`aimc_theory.device` (and ``Rank1Batc
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,6 +131,16 @@ def expected_update_fg(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndar
             fused(w.reshape(-1), dw.reshape(-1), out.reshape(-1), 1.0 / resp.params["tau"], float(resp.lo),
                   float(resp.hi))
             return out
+    if resp.name == "exponential" and len(resp.params) == 2:
+        pre = _fused_affine(w, dw, "exp_arg_into")     # numba, large arrays: two compiled passes around NumPy's expm1
+        if pre is not None:
+            g, tau = float(resp.params["gamma"]), float(resp.params["tau"])
+            out = np.empty_like(w)
+            pre(w.reshape(-1), dw.reshape(-1), g, g / tau, out.reshape(-1))
+            np.expm1(out, out=out)      # NumPy's (SIMD) expm1 itself: libm's would change the bits and be slower
+            _fused_affine(w, dw, "exp_finish_into")(w.reshape(-1), dw.reshape(-1), out.reshape(-1),
+                                                    1.0 / math.expm1(g), float(resp.lo), float(resp.hi))
+            return out
     qd = resp.qd_form
     if qd is not None:
         out = qd(w, dw)
@@ -195,16 +206,33 @@ def fg_coefficients(aff) -> tuple[float, float, float, float]:
 
 
 def _fused_affine_into(resp: Response, w, dw, out, scale: float) -> bool:
-    """``out`` <- U_q(w, scale * dw) in one compiled pass (``kernels_chains_jit.affine_inplace``; ``out`` may be dw)
-    where :func:`_fused_affine` applies and the response is not ideal (then one NumPy pass, dw + w, is as fast);
-    False: nothing written, run NumPy."""
+    """``out`` <- U_q(w, scale * dw) in one compiled pass (``kernels_chains_jit.affine_inplace``, or
+    ``affine_into_dw`` when ``out`` is dw) where :func:`_fused_affine` applies and the response is not ideal (then
+    one NumPy pass, dw + w, is as fast); False: nothing written, run NumPy."""
     f0, f1, g0, g1 = fg_coefficients(resp.affine)
-    fused = _fused_affine(w, dw) if (g1 or g0 or f1) else None
-    if fused is None:
+    if not (g1 or g0 or f1):
         return False
-    fused(w.reshape(-1), dw.reshape(-1), out.reshape(-1), float(scale), float(f0), float(f1), float(g0), float(g1),
-          float(resp.lo), float(resp.hi))
-    return True
+    coefficients = (float(scale), float(f0), float(f1), float(g0), float(g1), float(resp.lo), float(resp.hi))
+    if out is dw:               # the in-out pass: LLVM vectorizes it (a third argument aliasing dw would not be)
+        fused = _fused_affine(w, dw, "affine_into_dw")
+        if fused is not None:
+            fused(w.reshape(-1), dw.reshape(-1), *coefficients)
+        return fused is not None
+    fused = _fused_affine(w, dw)
+    if fused is not None:
+        fused(w.reshape(-1), dw.reshape(-1), out.reshape(-1), *coefficients)
+    return fused is not None
+
+
+def mix(w: np.ndarray, p: np.ndarray, gamma: float) -> np.ndarray:
+    """w + gamma p (Residual Learning's read-out, P1 eq. 10), a new array: one compiled pass for large arrays where
+    numba is installed (``kernels_chains_jit.mix_into``: the same two roundings, so NumPy's bits), else NumPy."""
+    fused = _fused_affine(w, p, "mix_into")
+    if fused is None:
+        return w + gamma * p
+    out = np.empty_like(w)
+    fused(w.reshape(-1), p.reshape(-1), float(gamma), out.reshape(-1))
+    return out
 
 
 FUSED_MIN_SIZE = 1 << 14     # arrays from this size on go through the compiled pass (smaller: NumPy is as fast)

@@ -456,6 +456,17 @@ def test_fused_affine_expected_update_same_bits(monkeypatch):
         monkeypatch.setattr(um, "FUSED_MIN_SIZE", n)
         for a, b in zip(fused, plain):
             assert np.array_equal(a, b, equal_nan=True), resp.describe()
+    # the in-out pass (out = dw: its own loop, which LLVM vectorizes) and the read-out w + gamma p ran compiled
+    assert um._FUSED.get("affine_into_dw") is not None and um._FUSED.get("affine_inplace") is not None
+    w, p = rng.standard_normal((1, n)), rng.standard_normal((1, n))
+    p[0, :4] = (np.inf, -np.inf, np.nan, -0.0)
+    with np.errstate(invalid="ignore"):
+        mixed = um.mix(w, p, 0.4)
+        monkeypatch.setattr(um, "FUSED_MIN_SIZE", 1 << 62)
+        assert np.array_equal(mixed, um.mix(w, p, 0.4), equal_nan=True)
+        assert np.array_equal(mixed, w + 0.4 * p, equal_nan=True)
+    assert um._FUSED.get("mix_into") is not None
+    monkeypatch.setattr(um, "FUSED_MIN_SIZE", n)
     # the power family at gamma 1/2 (P1 Table 8's devices) through expected_update_fg
     resp = response.power(tau=0.6, gamma=0.5)
     w = rng.uniform(resp.lo, resp.hi, (1, n))
@@ -467,3 +478,17 @@ def test_fused_affine_expected_update_same_bits(monkeypatch):
         monkeypatch.setattr(um, "FUSED_MIN_SIZE", 1 << 62)
         plain = um.expected_update_fg(resp, w, dw)
     assert np.array_equal(fused, plain, equal_nan=True)
+    # the exponential family (P1 eq. 149, Table 8's other device): two compiled passes around NumPy's expm1
+    for tau, gamma in ((0.6, 0.5), (0.8, 1.7), (2.5, 0.3)):
+        resp = response.exponential(tau=tau, gamma=gamma)
+        w = rng.uniform(resp.lo, resp.hi, (2, n // 2 + 1))
+        w[0, :3] = (resp.lo, resp.hi, -0.0)
+        dw = rng.standard_normal(w.shape) * 10.0 ** rng.uniform(-6, 0, w.shape)
+        dw[0, 3:8] = (0.0, -0.0, np.inf, -np.inf, np.nan)
+        monkeypatch.setattr(um, "FUSED_MIN_SIZE", n // 2)
+        with np.errstate(invalid="ignore", over="ignore"):
+            fused = um.expected_update_fg(resp, w, dw)
+            monkeypatch.setattr(um, "FUSED_MIN_SIZE", 1 << 62)
+            plain = um.expected_update_fg(resp, w, dw)
+        assert np.array_equal(fused, plain, equal_nan=True), (tau, gamma)
+    assert um._FUSED.get("exp_arg_into") is not None
