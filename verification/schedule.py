@@ -31,8 +31,8 @@ DEFAULT_FULL_TASK_SECONDS = 0.75
 
 
 NETWORK_TASK_SECONDS = {       # (check --network, 2 workers, numba; the first matching prefix counts)
-    "network.exponential": 72.0, "network.e": 67.0, "network.power.0.6": 55.0, "network.power": 31.0,
-    "network.f": 28.0, "network.d": 26.0, "network.a": 7.0,
+    "network.e": 87.0, "network.exponential": 68.0, "network.power.0.6": 55.0, "network.power": 32.0,
+    "network.f": 22.0, "network.d": 22.0, "network.a": 4.0,
 }
 DEFAULT_NETWORK_TASK_SECONDS = 30.0
 
