@@ -914,16 +914,39 @@ def alt_pulse(w, k, i, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off):
 
 @njit(cache=True, nogil=True)
 def alt_last(W, pulses, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off, prev, prev2):
-    # every device on its own (no random draws): W after ``pulses`` pulses, prev (one before), prev2 (two before)
-    for i in range(W.shape[0]):
-        w = W[i]
-        p1 = w
-        p2 = w
-        for k in range(pulses):
-            p2 = p1
-            p1 = w
-            w = alt_pulse(w, k, i, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off)
-        W[i], prev[i], prev2[i] = w, p1, p2
+    # every device on its own (no random draws): W after ``pulses`` pulses, prev (one before), prev2 (two before).
+    # Pulse after pulse over all devices (the devices are independent, so each sees alt_pulse's operations in its
+    # order): the inner loops run across devices and vectorize (a device's own pulses are a chain of dependent
+    # operations, ~30 ns per pulse run device after device). The per-device numbers are packed into one array so
+    # that LLVM's run-time overlap checks stay few enough to vectorize.
+    n = W.shape[0]
+    pk = np.empty((8, n))
+    for i in range(n):
+        pk[0, i], pk[1, i], pk[2, i], pk[3, i] = up[i], down[i], ks_up[i], ks_down[i]
+        pk[4, i], pk[5, i], pk[6, i], pk[7, i] = lo[i], hi[i], off[i], W[i]
+        prev[i] = W[i]
+        prev2[i] = W[i]
+    a_up, b_up, a_dn, b_dn = q[0], q[1], q[2], q[3]
+    for k in range(pulses):
+        if k >= pulses - 2:                     # the last two pulses: keep the states before them
+            for i in range(n):
+                prev2[i] = prev[i]
+                prev[i] = pk[7, i]
+        wk = pk[7]
+        if k % 2 == 0:
+            for i in range(n):
+                u = wk[i] - pk[6, i] if has_off else wk[i]
+                x = u + size * (pk[0, i] * (a_up + b_up * (pk[2, i] * u)))
+                x = pk[4, i] if x < pk[4, i] else (pk[5, i] if x > pk[5, i] else x)
+                wk[i] = x + pk[6, i] if has_off else x
+        else:
+            for i in range(n):
+                u = wk[i] - pk[6, i] if has_off else wk[i]
+                x = u + size * -(pk[1, i] * (a_dn + b_dn * (pk[3, i] * u)))
+                x = pk[4, i] if x < pk[4, i] else (pk[5, i] if x > pk[5, i] else x)
+                wk[i] = x + pk[6, i] if has_off else x
+    for i in range(n):
+        W[i] = pk[7, i]
 
 
 @njit(cache=True, nogil=True)

@@ -70,8 +70,14 @@ def population_sps(p: Preset, pop) -> tuple[np.ndarray, np.ndarray]:
     return sps + offsets, status
 
 
+def _pulse_exact(p: Preset, population, pulses: int, w0=None) -> tuple:
+    """:func:`aimc_theory.presets.pulse_devices` on the compiled loop where numba covers the devices (the NumPy loop's
+    bits, so the report does not depend on whether numba is installed), else NumPy."""
+    return pulse_devices(p, population, pulses, w0=w0, backend="exact")
+
+
 def sp_spread(p: Preset, n: int, seed: int, summary: dict | None = None, theory=population_sps,
-              pulse=pulse_devices) -> dict:
+              pulse=_pulse_exact) -> dict:
     """Per-device SPs of ``n`` devices of preset ``p`` under its d2d variation (seeded), theory and measured.
 
     Parameters
