@@ -131,16 +131,9 @@ def expected_update_fg(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndar
             fused(w.reshape(-1), dw.reshape(-1), out.reshape(-1), 1.0 / resp.params["tau"], float(resp.lo),
                   float(resp.hi))
             return out
-    if resp.name == "exponential" and len(resp.params) == 2:
-        pre = _fused_affine(w, dw, "exp_arg_into")     # numba, large arrays: two compiled passes around NumPy's expm1
-        if pre is not None:
-            g, tau = float(resp.params["gamma"]), float(resp.params["tau"])
-            out = np.empty_like(w)
-            pre(w.reshape(-1), dw.reshape(-1), g, g / tau, out.reshape(-1))
-            np.expm1(out, out=out)      # NumPy's (SIMD) expm1 itself: libm's would change the bits and be slower
-            _fused_affine(w, dw, "exp_finish_into")(w.reshape(-1), dw.reshape(-1), out.reshape(-1),
-                                                    1.0 / math.expm1(g), float(resp.lo), float(resp.hi))
-            return out
+    if resp.name == "exponential" and set(resp.params) == {"tau", "gamma"} \
+            and _fused_affine(w, dw, "exp_arg_into") is not None and _exp_matches(resp):
+        return _exp_fused(resp, w, dw)      # numba, large arrays: two compiled passes around NumPy's expm1
     qd = resp.qd_form
     if qd is not None:
         out = qd(w, dw)
@@ -153,6 +146,44 @@ def expected_update_fg(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndar
     np.subtract(dw * F if not (np.isscalar(F) and F == 1.0) else dw, out, out=out)
     out += w
     return resp.clip(out, out=out)
+
+
+def _exp_fused(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
+    """:func:`expected_update_fg` of the exponential family (P1 eq. 149) as ``kernels_chains_jit.exp_arg_into``,
+    NumPy's expm1 (its SIMD code: libm's would change the bits), ``exp_finish_into``: families._exp_qd's operations
+    and the update's in their order, so the NumPy path's bits."""
+    g, tau = float(resp.params["gamma"]), float(resp.params["tau"])
+    out = np.empty_like(w)
+    _kernel("exp_arg_into")(w.reshape(-1), dw.reshape(-1), g, g / tau, out.reshape(-1))
+    np.expm1(out, out=out)
+    _kernel("exp_finish_into")(w.reshape(-1), dw.reshape(-1), out.reshape(-1), 1.0 / math.expm1(g), float(resp.lo),
+                              float(resp.hi))
+    return out
+
+
+_EXP_CHECKED: dict = {}     # id(response) -> (response, the compiled passes repeat its NumPy path's bits)
+
+
+def _exp_matches(resp: Response) -> bool:
+    """Once per response: the compiled passes give its own NumPy path's bits on a probe (both signs, the bounds,
+    steps that clip), so that a response merely named "exponential" never takes them."""
+    hit = _EXP_CHECKED.get(id(resp))
+    if hit is None or hit[0] is not resp:
+        rng = np.random.default_rng(0)
+        w = np.concatenate([np.linspace(resp.lo, resp.hi, 97), rng.uniform(resp.lo, resp.hi, 159)])[None]
+        dw = rng.standard_normal(w.shape) * 10.0 ** rng.uniform(-6, 0, w.shape)
+        dw[0, :2] = (0.0, -0.0)
+        with np.errstate(all="ignore"):
+            out = resp.qd_form(w, dw) if resp.qd_form is not None else None
+            if out is not None:
+                out *= dw
+                out += w
+                resp.clip(out, out=out)
+            ok = out is not None and np.array_equal(_exp_fused(resp, w, dw), out, equal_nan=True)
+        if len(_EXP_CHECKED) > 64:
+            _EXP_CHECKED.clear()
+        hit = _EXP_CHECKED[id(resp)] = (resp, ok)
+    return hit[1]
 
 
 def affine_expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
@@ -249,6 +280,11 @@ def _fused_affine(w, dw, name: str = "affine_inplace"):
             or w.shape != dw.shape or w.dtype != np.float64 or dw.dtype != np.float64 \
             or not (w.flags.c_contiguous and dw.flags.c_contiguous):
         return None
+    return _kernel(name)
+
+
+def _kernel(name: str):
+    """The compiled pass ``name`` of :mod:`aimc_theory.kernels_chains_jit`, None without numba (looked up once)."""
     if name not in _FUSED:
         try:
             from . import kernels_chains_jit

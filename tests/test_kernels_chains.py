@@ -494,4 +494,14 @@ def test_fused_affine_expected_update_same_bits(monkeypatch):
             monkeypatch.setattr(um, "FUSED_MIN_SIZE", 1 << 62)
             plain = um.expected_update_fg(resp, w, dw)
         assert np.array_equal(fused, plain, equal_nan=True), (tau, gamma)
-    assert um._FUSED.get("exp_arg_into") is not None
+    assert um._FUSED.get("exp_arg_into") is not None and um._exp_matches(resp)
+    # a user's response merely named "exponential" (other expressions, the same parameter names) keeps its own bits
+    impostor = response.from_expressions("exp(gamma*(1 - w/tau))", "exp(gamma*(1 + w/tau))",
+                                         {"tau": 0.6, "gamma": 0.5}, range=(-0.6, 0.6), name="exponential")
+    w = rng.uniform(-0.6, 0.6, (1, n))
+    dw = rng.standard_normal(w.shape) * 1e-3
+    monkeypatch.setattr(um, "FUSED_MIN_SIZE", n // 2)
+    fused = um.expected_update_fg(impostor, w, dw)
+    assert not um._exp_matches(impostor)
+    monkeypatch.setattr(um, "FUSED_MIN_SIZE", 1 << 62)
+    assert np.array_equal(fused, um.expected_update_fg(impostor, w, dw))
