@@ -275,31 +275,36 @@ def eu_p(w, dw, d, pe, i):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def affine(w, dw, d):
-    # affine_expected_update: f0, f1, g0, g1 = d[12:16], branch for branch
-    f0, f1, g0, g1 = d[12], d[13], d[14], d[15]
-    has_t = False
+def _affine_el(x, wi, f0, f1, g0, g1, lo, hi):
+    # affine_expected_update of one element (x = scale * dw): its operations in its order (so its bits: x * 1.0 is x);
+    # the branches on the coefficients are loop-invariant in the callers' loops (hoisted: the loops vectorize)
     t = 0.0
-    if g1 != 0.0 or g0 != 0.0:
-        has_t = True
-        t = abs(dw)
-        if g1 != 0.0:
-            G = w * g1
-            if g0 != 0.0:
-                G = G + g0
-            t = t * G
-        elif g0 != 1.0:
+    if g1 != 0.0:
+        G = wi * g1
+        if g0 != 0.0:
+            G = G + g0
+        t = abs(x) * G
+    elif g0 != 0.0:
+        t = abs(x)
+        if g0 != 1.0:
             t = t * g0
     if f1 != 0.0:
-        F = w * f1
+        F = wi * f1
         F = F + f0
-        dw = dw * F
+        x = x * F
     elif f0 != 1.0:
-        dw = dw * f0
-    if has_t:
-        dw = dw - t
-    dw = dw + w
-    return clip(dw, d[5], d[6])
+        x = x * f0
+    if g1 != 0.0 or g0 != 0.0:
+        x = x - t
+    x = x + wi
+    x = lo if x < lo else x
+    return hi if x > hi else x
+
+
+@njit(cache=True, nogil=True, inline="always")
+def affine(w, dw, d):
+    # affine_expected_update with the device's code: f0, f1, g0, g1 = d[12:16], the bounds d[5], d[6]
+    return _affine_el(dw, w, d[12], d[13], d[14], d[15], d[5], d[6])
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -378,33 +383,6 @@ def affine_vec(w, dw, d):
     for i in range(w.size):
         out[i] = affine(w[i], dw[i], d)
     return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _affine_el(x, wi, f0, f1, g0, g1, lo, hi):
-    # affine_expected_update of one element (x = scale * dw): its operations in its order (so its bits: x * 1.0 is x);
-    # the branches on the coefficients are loop-invariant in the callers' loops (hoisted: the loops vectorize)
-    t = 0.0
-    if g1 != 0.0:
-        G = wi * g1
-        if g0 != 0.0:
-            G = G + g0
-        t = abs(x) * G
-    elif g0 != 0.0:
-        t = abs(x)
-        if g0 != 1.0:
-            t = t * g0
-    if f1 != 0.0:
-        F = wi * f1
-        F = F + f0
-        x = x * F
-    elif f0 != 1.0:
-        x = x * f0
-    if g1 != 0.0 or g0 != 0.0:
-        x = x - t
-    x = x + wi
-    x = lo if x < lo else x
-    return hi if x > hi else x
 
 
 @njit(cache=True, nogil=True)
