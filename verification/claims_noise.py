@@ -71,7 +71,7 @@ def _asgd_ls(lr: float, fast: bool):
     obj = objectives.LeastSquares(base.A, base.b, noise=NOISE, law=LAW)
     b = Budget.of(fast)
     return obj, simulation.simulate(obj, algorithms.analog_sgd(lr, device.Device(FAMILIES[FAMILY]())),
-                               int(b.steps * LR / lr), _ls_chains(b, fast), 409, w0=obj.minimizer, backend="exact")
+                               int(b.steps * LR / lr), _ls_chains(b, fast, "laplace"), 409, w0=obj.minimizer, backend="exact")
 
 
 def _claim9(theory: Theory, fast: bool) -> Outcome:
