@@ -21,7 +21,10 @@ they hand their events back to the NumPy path. The other pulse kernels (:func:`p
 :func:`pulse_transfer`) apply the same firings pulse by pulse, the cycle noise drawn per pulse (the same law,
 other bits) and the transfer's row firings from 32-bit uniforms (within 2^-32 of their probability): the power
 and exponential families and multiplicative cycle noise (``Device.c2c_model``: q (1 + sigma_c xi)), without
-device-to-device variation.
+device-to-device variation. :func:`varied_batch` writes a mini-batch on a device with device-to-device variation,
+cycle noise (additive or multiplicative) and an affine response whose NumPy code it repeats (``pulse_trains._q_form``)
+with the NumPy path's bits (the closed-form maps, the test for a bound within reach and the pulse-by-pulse steps of
+``pulse_trains._apply_events``); ``pulse_trains.batch_update`` uses it on every backend where numba is installed.
 
 :func:`compose_batch` runs the "composed samples" branch of ``pulse_trains.batch_update`` (small tiles, at least 16
 samples, an affine response without cycle noise, also with per-element parameters; P1 Fig. 2's 1 x 50 tile with batch
@@ -407,6 +410,41 @@ def exact_transfer(W, V, cols, lr: float, setup, rng):
     every = cols.size == V.shape[2] and cols[0] == 0 and bool(np.all(np.diff(cols) == 1))
     return _compile_exact()[1](np.ascontiguousarray(W, dtype=np.float64), np.ascontiguousarray(V, dtype=np.float64),
                                cols, every, float(lr), prm, flags, tables, rng)
+
+
+def varied_batch(Wf, X, D, lr: float, setup, rng):
+    """Run the kernel of a mini-batch on a device with device-to-device variation and cycle noise
+    (``pulse_trains._varied_batch``; the compiled code: ``kernels_pulses_jit.varied``): Wf the target (flat float64,
+    written in place), X (chains or 1, B, in), D (chains, B, out) float64 C-contiguous, ``setup`` from
+    ``pulse_trains._varied_setup``. Returns (status, slots, elem, v, events per group)."""
+    global _varied_kernel
+    if _varied_kernel is None:
+        try:
+            from .kernels_pulses_jit import varied
+        except ImportError:
+            raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use the numpy "
+                                        "backend)") from None
+        _varied_kernel = varied
+    prm, flags, kind, qc, P = setup
+    return _varied_kernel(Wf, X, D, float(lr), prm, flags, kind, qc, P, rng)
+
+
+_varied_kernel = None
+
+
+def q_form_matches(resp, kind: int, coefficients) -> bool:
+    """Whether ``kernels_pulses_jit.q_of`` of this kind and coefficients gives the response's own q+ and q- to the bit
+    on a grid of weights across and around its range, also stretched (the per-element parameters scale w)."""
+    from .kernels_pulses_jit import q_eval
+    lo, hi = (resp.lo, resp.hi) if math.isfinite(resp.lo) and math.isfinite(resp.hi) else (-10.0, 10.0)
+    span = hi - lo
+    w = np.concatenate((np.linspace(lo - span, hi + span, 4001), lo + span * np.linspace(0, 1, 1001) ** 3,
+                        (lo, hi, 0.0, -0.0, np.nextafter(lo, hi), np.nextafter(hi, lo))))
+    w = np.concatenate([w * k for k in (1.0, 0.3, 0.7, 1.3, 2.9)])
+    qc = np.array(coefficients, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        return bool(np.array_equal(q_eval(kind, qc, w, True), resp.q_plus(w))
+                    and np.array_equal(q_eval(kind, qc, w, False), resp.q_minus(w)))
 
 
 # -- the composed-samples kernel: the compose branch of pulse_trains.batch_update (small tiles, many samples; an affine

@@ -1,10 +1,11 @@
 """The compiled code of the exact pulse kernels of :mod:`aimc_theory.kernels` (imports numba: imported only where it
-is installed and the numba backend of :mod:`aimc_theory.pulse_trains` runs).
+is installed and a compiled path of :mod:`aimc_theory.pulse_trains` runs).
 
 Module-level functions, so that numba's on-disk cache (``cache=True``) finds them again in the next process (a
 function compiled inside a closure was compiled anew in every process, ~10 s). They repeat the NumPy path of
 :func:`aimc_theory.pulse_trains.batch_update` and :func:`aimc_theory.pulse_trains.column_transfer` for an affine
-response with additive or no cycle noise and no per-element parameters: the same random numbers from the same
+response with additive or no cycle noise and no per-element parameters (``batch``, ``transfer``), and with
+per-element parameters and cycle noise (``varied``): the same random numbers from the same
 Generator in the same order (numba's Generator methods are NumPy's samplers on the same bit generator: k scalar
 draws here are the values of NumPy's ``rng.random(k)`` / ``rng.standard_normal(k)``, the normals at about a third
 of the cost), the same events and the same floating-point operations, so the same bits (tested).
@@ -69,22 +70,18 @@ def far_scalar(wmin, wmax, reach, lo, hi, qmax, dw, sig10):
 
 
 @njit(**_OPTS)
-def batch(Wf, X, D, lr, prm, flags, tables, rng):
-    # pulse_trains.batch_update of an exact device (see _numba_batch there): scales, the firings' uniforms,
-    # the events (or the dense counts), the test for a bound within reach, and the write with its normals.
-    # prm, flags, tables: see exact_batch. Returns (status, slots, elem, v, events per group, M).
-    factor = lr / prm[0]
-    desired, a_up, a_down, al, be, s_up, s_down = prm[1], prm[2], prm[3], prm[4], prm[5], prm[6], prm[7]
-    lo, hi, qmax, dw, sig10 = prm[8], prm[9], prm[10], prm[11], prm[12]
-    um, blm, noise, identity, dense = flags[0], flags[1], flags[2], flags[3], flags[4]
-    ta, tb, ts = tables[0], tables[1], tables[2]
-    tmax = int(desired)
+def firings(X, D, lr, granule, desired, um, blm, rng):
+    # pulse_trains.batch_update up to its events: the scales of every group g = sample * chains + chain
+    # (pulse_trains._scales), _fire's uniforms (G, slots, out + in) in C order, row i firing in slot s < bl[g] where
+    # u < min(|d_i| A, 1), column j where u < min(|x_j| B, 1) (branch-free: the outcomes are random), and the fired
+    # rows and columns of every group. Returns (status NUMPY / NOTHING / DONE (= firings drawn), slots, rmask, cmask
+    # (the slots' bits of every row / column), rsel, csel (the fired ones, in order), nr, nc, sum of nr * nc).
+    factor = lr / granule
     C, nb, out = D.shape
     inp = X.shape[2]
     G = nb * C
-    none_i = np.zeros(0, np.int64)
-    none_v = np.zeros(0, np.float64)
-    none_m = np.zeros((0, 0, 0), np.float32)
+    none2 = np.zeros((0, 0), np.int64)
+    none1 = np.zeros(0, np.int64)
     A = np.empty(G)
     B = np.empty(G)
     bl = np.empty(G, np.int64)
@@ -96,21 +93,19 @@ def batch(Wf, X, D, lr, prm, flags, tables, rng):
             for j in range(inp):
                 a = abs(X[xc, b, j])
                 if not math.isfinite(a):
-                    return NUMPY, 0, none_i, none_v, none_i, none_m
+                    return NUMPY, 0, none2, none2, none2, none2, none1, none1, 0
                 x_m = a if a > x_m else x_m
             d_m = 0.0
             for i in range(out):
                 a = abs(D[c, b, i])
                 if not math.isfinite(a):
-                    return NUMPY, 0, none_i, none_v, none_i, none_m
+                    return NUMPY, 0, none2, none2, none2, none2, none1, none1, 0
                 d_m = a if a > d_m else d_m
             g = b * C + c
             A[g], B[g], bl[g] = scales(x_m, d_m, factor, desired, um, blm)
             slots = max(slots, bl[g])
     if slots == 0:
-        return NOTHING, 0, none_i, none_v, none_i, none_m
-    # _fire: uniforms (G, slots, out + in) in C order; row i fires in slot s < bl[g] where u < min(|d_i| A, 1)
-    # (branch-free: the outcomes are random)
+        return NOTHING, 0, none2, none2, none2, none2, none1, none1, 0
     rmask = np.zeros((G, out), np.int64)
     cmask = np.zeros((G, inp), np.int64)
     q = np.empty(out)
@@ -145,6 +140,28 @@ def batch(Wf, X, D, lr, prm, flags, tables, rng):
                 csel[g, nc[g]] = j
                 nc[g] += 1
         cap += nr[g] * nc[g]
+    return DONE, slots, rmask, cmask, rsel, csel, nr, nc, cap
+
+
+@njit(**_OPTS)
+def batch(Wf, X, D, lr, prm, flags, tables, rng):
+    # pulse_trains.batch_update of an exact device (see _numba_batch there): scales, the firings' uniforms,
+    # the events (or the dense counts), the test for a bound within reach, and the write with its normals.
+    # prm, flags, tables: see exact_batch. Returns (status, slots, elem, v, events per group, M).
+    desired, a_up, a_down, al, be, s_up, s_down = prm[1], prm[2], prm[3], prm[4], prm[5], prm[6], prm[7]
+    lo, hi, qmax, dw, sig10 = prm[8], prm[9], prm[10], prm[11], prm[12]
+    um, blm, noise, identity, dense = flags[0], flags[1], flags[2], flags[3], flags[4]
+    ta, tb, ts = tables[0], tables[1], tables[2]
+    tmax = int(desired)
+    C, nb, out = D.shape
+    inp = X.shape[2]
+    G = nb * C
+    none_i = np.zeros(0, np.int64)
+    none_v = np.zeros(0, np.float64)
+    none_m = np.zeros((0, 0, 0), np.float32)
+    status, slots, rmask, cmask, rsel, csel, nr, nc, cap = firings(X, D, lr, prm[0], desired, um, blm, rng)
+    if status != DONE:
+        return status, 0, none_i, none_v, none_i, none_m
     reach = slots * nb
     if dense and not identity:
         # _apply_dense: the signed counts of every element and sample, every sample applied to the whole tile
@@ -368,6 +385,151 @@ def transfer(W, V, cols, every, lr, prm, flags, tables, rng):
         cc = cc + rng.standard_normal() * ts[t]
         Wn[e] = ta[t] * Wn[e] + cc
     return DONE, Wn, none_i, none_i, none_b
+
+
+@njit(inline="always", **_OPTS)
+def q_of(kind, qc, x, up):
+    # q+(x) (``up``) or q-(x) of a response as its own NumPy code computes it (pulse_trains._q_form names the kind;
+    # q_eval lets pulse_trains compare it with the response's NumPy functions): kind 0, c0 + c1 x / c2 + c3 x (the
+    # presets' code, e.g. "1 - w", "w + 1"); kind 1, aihwkit's PowStep with exponents 1,
+    # a max((hi - x)/r, 0) / b max((x - lo)/r, 0) (qc = a, b, hi, lo, r = hi - lo; NaN kept as np.maximum does)
+    if kind == 0:
+        return qc[0] + qc[1] * x if up else qc[2] + qc[3] * x
+    y = (qc[2] - x) / qc[4] if up else (x - qc[3]) / qc[4]
+    if not (y > 0.0 or y != y):
+        y = 0.0
+    return (qc[0] if up else qc[1]) * y
+
+
+@njit(**_OPTS)
+def q_eval(kind, qc, x, up):
+    out = np.empty(x.size)
+    for k in range(x.size):
+        out[k] = q_of(kind, qc, x[k], up)
+    return out
+
+
+@njit(**_OPTS)
+def varied(Wf, X, D, lr, prm, flags, qk, qc, P, rng):
+    # pulse_trains.batch_update of a device with per-element parameters (device-to-device variation), an affine
+    # response and cycle noise (see _varied_batch there): the firings and events as ``batch``, then
+    # pulse_trains._apply_events: the test for a bound within reach (_far, from the weights before the batch), the
+    # closed-form maps' normals for every event (_affine_maps), the samples in order, far events as one map each,
+    # the others pulse by pulse (update_models.pulse_update: the element's q from the response's own code ``q_of``,
+    # its cycle noise, its bounds). prm = (dw_min granularity, desired_bl, dw_min, sigma_c, 10 sigma_c,
+    # dw_min sigma_c); flags = (update management, BL management, multiplicative noise, r^1 == r in NumPy for every
+    # element); P (11, elements): u+, t+, u-, t- of one pulse (w -> (1 + u) w + t), the largest |q| of _far, lo, hi,
+    # s+, s-, k+, k- (bounds, step scales, stretches). Returns (status, slots, elem, v, events per group): EVENTS
+    # (nothing written, no normal drawn) where the NumPy path needs the power r^n of an event of several pulses.
+    granule, desired, dw, sigma, sig10, dsig = prm[0], prm[1], prm[2], prm[3], prm[4], prm[5]
+    um, blm, mult, r1 = flags[0], flags[1], flags[2], flags[3]
+    C, nb, out = D.shape
+    inp = X.shape[2]
+    G = nb * C
+    none_i = np.zeros(0, np.int64)
+    none_v = np.zeros(0, np.float64)
+    status, slots, rmask, cmask, rsel, csel, nr, nc, cap = firings(X, D, lr, granule, desired, um, blm, rng)
+    if status != DONE:
+        return status, slots, none_i, none_v, none_i
+    # the events in group order, then row, then column (_pairs / _coincidences): v = n sign(d_i x_j), > 0 DOWN
+    elem = np.empty(cap, np.int64)
+    v = np.empty(cap, np.float64)
+    per = np.zeros(G, np.int64)
+    k = 0
+    for g in range(G):
+        b, c = g // C, g % C
+        xc = c if X.shape[0] > 1 else 0
+        k0 = k
+        for a in range(nr[g]):
+            i = rsel[g, a]
+            base = (c * out + i) * inp
+            si = np.sign(D[c, b, i])
+            ri = rmask[g, i]
+            for kk in range(nc[g]):
+                j = csel[g, kk]
+                n = popcount(ri & cmask[g, j])
+                elem[k] = base + j
+                v[k] = si * np.sign(X[xc, b, j]) * n
+                k += n > 0
+        per[g] = k - k0
+    E = k
+    if E == 0:
+        return NOTHING, slots, none_i, none_v, none_i
+    elem, v = elem[:E], v[:E]
+    reach = slots * nb
+    sq = math.sqrt(reach)
+    closed = slots == 1 or not mult               # _apply_events: closed-form maps (else every event pulse by pulse)
+    far = np.zeros(E, np.bool_)
+    if closed:
+        for k in range(E):                        # _far, per element: R = dw (reach qmax + 10 sigma (qmax) sqrt(reach))
+            e = elem[k]
+            qm = P[4, e]
+            R = dw * (reach * qm + sig10 * (qm if mult else 1.0) * sq)
+            w0 = Wf[e]
+            lo, hi = P[5, e], P[6, e]
+            f = (lo == -np.inf or w0 - lo > R) and (hi == np.inf or hi - w0 > R)
+            far[k] = f
+            if f and not mult and (abs(v[k]) != 1.0 or not r1):
+                return EVENTS, slots, elem, v, per
+    xi = np.empty(E)
+    if closed:                                    # _affine_maps: one normal per event, drawn before any write
+        for k in range(E):
+            xi[k] = rng.standard_normal()
+    s1 = 0
+    for b in range(nb):                           # the samples in order
+        s0 = s1
+        for c in range(C):
+            s1 += per[b * C + c]
+        nmax = 0
+        for k in range(s0, s1):
+            e = elem[k]
+            down = v[k] > 0
+            if far[k]:                            # one map: w a + c
+                u = P[2, e] if down else P[0, e]
+                t = P[3, e] if down else P[1, e]
+                if mult:                          # a = 1 + u m, c = t m, m = 1 + sigma xi
+                    m = xi[k] * sigma
+                    m += 1.0
+                    a_ = 1.0 + u * m
+                    c_ = t * m
+                else:                             # one pulse: a = r^1 = r (checked), the closed form's c with noise
+                    r = 1.0 + u
+                    a_ = r
+                    one = r == 1.0
+                    c_ = t * (1.0 if one else (1.0 - a_) / (1.0 - r))
+                    var = 1.0 if one else (1.0 - a_ * a_) / (1.0 - r * r)
+                    if not (var > 0.0 or var != var):
+                        var = 0.0
+                    c_ += dsig * math.sqrt(var) * xi[k]
+                Wf[e] = Wf[e] * a_ + c_
+            else:
+                n = int(abs(v[k]))
+                nmax = n if n > nmax else nmax
+        for p in range(nmax):                     # pulse_update: pulse p of every event that has one, in order
+            for k in range(s0, s1):
+                if far[k] or abs(v[k]) <= p:
+                    continue
+                e = elem[k]
+                w = Wf[e]
+                if v[k] < 0:                      # UP
+                    q = P[7, e] * q_of(qk, qc, P[9, e] * w, True)
+                    sg = 1.0
+                else:
+                    q = -(P[8, e] * q_of(qk, qc, P[10, e] * w, False))
+                    sg = -1.0
+                z = rng.standard_normal()
+                if mult:
+                    q = q * (1.0 + sigma * z)
+                else:
+                    q = q + sg * sigma * z
+                w = w + dw * q
+                lo, hi = P[5, e], P[6, e]
+                if w < lo:
+                    w = lo
+                if w > hi:
+                    w = hi
+                Wf[e] = w
+    return DONE, slots, none_i, none_v, none_i
 
 
 from .kernel_cache import lock_compiles  # noqa: E402  (after every kernel is defined)

@@ -33,7 +33,11 @@ The probability scales divide by the reference simulator's weight granularity dw
 ("numba") runs a write in one call of the compiled kernels of :mod:`aimc_theory.kernels`: for an affine response
 with additive or no cycle noise and no per-element parameters the same bits as the NumPy path (the same random
 numbers from the same Generator, the same events, the same floating-point operations); otherwise the same firings
-pulse by pulse (other bits, the same law).
+pulse by pulse (other bits, the same law). Devices with device-to-device variation (per-element parameters), cycle
+noise (additive or multiplicative) and an affine response whose NumPy code the kernel repeats (the presets' affine
+responses, aihwkit's PowStep with gamma 1: P1 Table 8's and P2 Table 2's configurations) are written by one compiled
+call on every backend where numba is installed (:func:`_varied_batch`), with the NumPy path's bits;
+``_VARIED_KERNEL = False`` forces the NumPy path.
 """
 from __future__ import annotations
 
@@ -56,8 +60,9 @@ def backend(name: str):
     "numpy" (the reference path) or "numba" (:mod:`aimc_theory.kernels`, one compiled call per write): the
     NumPy path's bits for an affine response with additive or no cycle noise and no device-to-device variation
     (:func:`_exact`; epochs of the FCN about 1.5-1.8x faster); otherwise (multiplicative noise, the power and
-    exponential families) pulse by pulse with other random bits and the same law; device-to-device variation is
-    not covered."""
+    exponential families) pulse by pulse with other random bits and the same law. Device-to-device variation is
+    covered where the compiled path of varied devices applies (:func:`_varied_batch`: cycle noise and a response
+    whose code it repeats, the NumPy path's bits, on either backend), otherwise not (an error on "numba")."""
     global _BACKEND
     if name not in ("numpy", "numba"):
         raise InputError("backend", f"must be numpy or numba (got {name!r})")
@@ -264,18 +269,24 @@ def _far(device, w0: np.ndarray, reach, el):
             if w0.size == 0 or ((lo == -math.inf or w0.min() - lo > R) and (hi == math.inf or hi - w0.max() > R)):
                 return True
     else:
-        ap, bp, am, bm = aff
-        lo = resp.lo if el.lo is None else el.lo
-        hi = resp.hi if el.hi is None else el.hi
-        kp = 1.0 if el.up_stretch is None else el.up_stretch
-        km = 1.0 if el.down_stretch is None else el.down_stretch
-        with np.errstate(invalid="ignore"):
-            qmax = np.maximum(el.up * np.maximum(np.abs(ap + bp * kp * lo), np.abs(ap + bp * kp * hi)),
-                              el.down * np.maximum(np.abs(am + bm * km * lo), np.abs(am + bm * km * hi)))
-        qmax = np.where(np.isnan(qmax), np.inf, qmax)
+        lo, hi, qmax = _el_reach(resp, el)
     with np.errstate(invalid="ignore"):
         R = dw * (reach * qmax + _REACH_SIGMAS * sigma * (qmax if mult else 1.0) * np.sqrt(reach))
         return (np.isneginf(lo) | (w0 - lo > R)) & (np.isposinf(hi) | (hi - w0 > R))
+
+
+def _el_reach(resp, el):
+    """(lo, hi, the largest |q+-| over [lo, hi]) of elements with their own parameters (:func:`_far`; inf where
+    unbounded and not constant)."""
+    ap, bp, am, bm = resp.affine
+    lo = resp.lo if el.lo is None else el.lo
+    hi = resp.hi if el.hi is None else el.hi
+    kp = 1.0 if el.up_stretch is None else el.up_stretch
+    km = 1.0 if el.down_stretch is None else el.down_stretch
+    with np.errstate(invalid="ignore"):
+        qmax = np.maximum(el.up * np.maximum(np.abs(ap + bp * kp * lo), np.abs(ap + bp * kp * hi)),
+                          el.down * np.maximum(np.abs(am + bm * km * lo), np.abs(am + bm * km * hi)))
+    return lo, hi, np.where(np.isnan(qmax), np.inf, qmax)
 
 
 def _fire(rng: np.random.Generator, p_rows: np.ndarray, p_cols: np.ndarray, bl: np.ndarray, slots: int):
@@ -399,6 +410,10 @@ def batch_update(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng: np.ra
         new = _numba_batch(device, W, batch, lr, rng)
         if new is not None:
             return new
+    if _VARIED_KERNEL and device.varies and device.sigma_c:
+        new = _varied_batch(device, W, batch, lr, rng)          # the path below, compiled (the same bits)
+        if new is not None:
+            return new
     X = batch.X if batch.X.shape[0] == C else np.broadcast_to(batch.X, (C, nb, inp))
     D = batch.D
     x_m = np.abs(X).max(axis=-1)                           # (chains, B)
@@ -495,6 +510,125 @@ def _numba_batch(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng) -> np
     bounds = np.concatenate(([0], np.cumsum(per.reshape(nb, C).sum(axis=1))))
     return _apply_events(device, W, elem, v if slots == 1 and not dense else v.astype(np.float32), bounds, rng, reach,
                          batch.inplace, slots == 1 and not dense).reshape(W.shape)
+
+
+# Devices with per-element parameters (device-to-device variation), an affine response and cycle noise: batch_update
+# in one compiled call (kernels.varied_batch, the code in aimc_theory.kernels_pulses_jit.varied) on every backend where
+# numba is installed, the same bits as the NumPy path (tests/test_pulse_trains.py); False: always the NumPy path.
+_VARIED_KERNEL = True
+_VARIED_MAX_BL = 62             # the kernel's firings are bit masks of the slots (an int64 each)
+
+
+def _varied_batch(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng) -> np.ndarray | None:
+    """:func:`batch_update` of a device with device-to-device variation, an affine response whose NumPy code the
+    kernel repeats (:func:`_q_form`) and cycle noise (additive or multiplicative) in one compiled call: the same
+    scales, uniforms, events, normals (from the same Generator, in the same order) and floating-point operations as
+    the NumPy path (:func:`_apply_events`, :func:`_far`, :func:`_affine_maps`, ``update_models.pulse_update``), so the
+    same bits. Where the NumPy path would compose several pulses of additive noise in closed form (an element far
+    from its bounds getting n > 1 pulses: NumPy's power r^n) the NumPy path applies the kernel's events (nothing
+    drawn or written yet). None: run the NumPy path (numba not installed, another response, a layout or dtype the
+    kernel does not take, non-finite inputs; nothing drawn then)."""
+    out, inp = batch.shape
+    C, nb = batch.D.shape[:2]
+    if type(rng) is not np.random.Generator or batch.X.shape[0] not in (1, C) or np.size(W) != C * out * inp \
+            or device.response.affine is None or device.trains.desired_bl > _VARIED_MAX_BL:
+        return None
+    setup = _varied_setup(device, (C, out * inp))
+    if setup is None:
+        return None
+    from . import kernels
+    Wf = _target(W, batch.inplace)
+    status, slots, elem, v, per = kernels.varied_batch(Wf, _f64(batch.X), _f64(batch.D), lr, setup, rng)
+    if status == kernels.DONE:
+        return Wf.reshape(W.shape)
+    if status == kernels.NOTHING:
+        return W
+    if status == kernels.NUMPY:
+        return None
+    bounds = np.concatenate(([0], np.cumsum(per.reshape(nb, C).sum(axis=1))))
+    return _apply_events(device, W, elem, v, bounds, rng, slots * nb, batch.inplace, slots == 1).reshape(W.shape)
+
+
+def _varied_setup(device, shape):
+    """The constants of :func:`_varied_batch` for weights of ``shape`` (chains, elements), kept with the device's
+    elements (built once per device and shape), or None where the kernel does not apply (numba not installed, a
+    response whose NumPy code it does not repeat)."""
+    memo = device._elements_memo
+    key = ("varied kernel", shape)
+    if key in memo:
+        return memo[key]
+    setup = None
+    resp = device.response
+    form = _q_form(resp)
+    if form is not None:
+        from . import kernels
+        el = device.elements(shape).reshape(-1)
+        size = int(np.prod(shape))
+        full = lambda a, default: np.broadcast_to(default if a is None else a, (size,))    # noqa: E731
+        u_up, t_up = affine_increments(resp.affine, el, device.dw_min, False)
+        u_dn, t_dn = affine_increments(resp.affine, el, device.dw_min, True)
+        lo, hi, qmax = _el_reach(resp, el)
+        P = np.ascontiguousarray(np.stack([full(a, d) for a, d in (
+            (u_up, None), (t_up, None), (u_dn, None), (t_dn, None), (qmax, None), (lo, None), (hi, None),
+            (el.up, None), (el.down, None), (el.up_stretch, 1.0), (el.down_stretch, 1.0))]), dtype=np.float64)
+        # NumPy's r ** n for one pulse (_affine_maps: n an int64 array, broadcast or not) is r itself on this
+        # installation for every element: else an event of additive noise far from its bounds goes to NumPy
+        r1 = all(np.array_equal(r ** n, r) for r in (1.0 + P[0], 1.0 + P[2])
+                 for n in (np.broadcast_to(np.int64(1), (size,)), np.ones(size, dtype=np.int64)))
+        sigma, dw = float(device.sigma_c), float(device.dw_min)
+        prm = np.array((dw * resp.granularity, float(device.trains.desired_bl), dw, sigma, _REACH_SIGMAS * sigma,
+                        dw * sigma))
+        flags = np.array((device.trains.update_management, device.trains.bl_management, device.multiplicative, r1),
+                         dtype=np.bool_)
+        setup = (prm, flags, form[0], np.array(form[1], dtype=np.float64), P)
+        for a in (prm, flags, setup[3], P):          # read-only, as the other cached constants
+            a.flags.writeable = False
+    memo[key] = setup
+    return setup
+
+
+_Q_FORMS: dict = {}       # id(response) -> (response, its kernel form or None)
+
+
+def _q_form(resp):
+    """(kind, coefficients) of ``kernels_pulses_jit.q_of`` that repeat the response's own NumPy q+ and q- (the
+    presets' affine code; aihwkit's PowStep with exponents 1), checked bit for bit against the response on a grid
+    of weights inside and around its range (also stretched); None: another response, or numba not installed."""
+    hit = _Q_FORMS.get(id(resp))
+    if hit is not None and hit[0] is resp:
+        return hit[1]
+    form = _q_form_of(resp)
+    if form is not None:
+        from . import kernels
+        if not kernels.available() or not kernels.q_form_matches(resp, *form):
+            form = None
+    if len(_Q_FORMS) > 64:
+        _Q_FORMS.clear()
+    _Q_FORMS[id(resp)] = (resp, form)
+    return form
+
+
+def _q_form_of(resp):
+    """The kernel form the response's name and parameters promise (:func:`_q_form` checks it)."""
+    name = resp.name
+    if name.startswith("preset:"):
+        from . import presets
+        pre = presets.PRESETS.get(name[len("preset:"):])
+        code = None if pre is None else presets._CODE.get((pre.q_plus, pre.q_minus))
+        if code is None or code[2] is None:
+            return None
+        return 0, tuple(float(c) for c in code[2])
+    if name == "aihwkit-powstep":
+        from .response import FAMILY
+        fam = FAMILY[name]
+        try:
+            s = fam.symbol_values(fam.values(resp.params))
+        except InputError:
+            return None
+        if s["gu"] != 1.0 or s["gd"] != 1.0:
+            return None
+        return 1, (float(s["a"]), float(s["b"]), float(s["hi"]), float(s["lo"]), float(s["hi"] - s["lo"]))
+    return None
 
 
 def _f64(a: np.ndarray) -> np.ndarray:

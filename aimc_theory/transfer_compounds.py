@@ -267,6 +267,8 @@ class _Compound:
         chains, samples = dm.shape
         m = np.zeros((2, chains)) if scale is None else scale.copy()
         tau = (1.0 - self.auto_momentum) / samples
+        if chains == 1 and xm.dtype == dm.dtype == m.dtype == np.float64:
+            return self._auto_scaled_one(g, xm[0].tolist(), dm[0].tolist(), m, tau)
         lrs = np.empty((chains, samples))
         for b in range(samples):
             for k, new in enumerate((xm[:, b], dm[:, b])):
@@ -275,6 +277,23 @@ class _Compound:
                 base = self.fast_lr * self.bl * self.dA
                 prod = m[0] * m[1]
                 lrs[:, b] = np.where(prod > 0, base / prod, base)
+        if isinstance(g, Rank1Batch):
+            return Rank1Batch(g.X, g.D * lrs[:, :, None], g.inplace), m
+        return g * lrs, m
+
+    def _auto_scaled_one(self, g, xs: list, ds: list, m: np.ndarray, tau: float):
+        """:meth:`_auto_scaled` of one chain: the same operations on Python floats (float64: the same bits), without
+        the array calls per sample (the network path's hot loop)."""
+        m0, m1 = float(m[0, 0]), float(m[1, 0])
+        base = self.fast_lr * self.bl * self.dA
+        lrs = []
+        for x, d in zip(xs, ds):
+            m0 = x if m0 <= 0 else ((1.0 - tau) * m0 + tau * x if x > 0 else m0)
+            m1 = d if m1 <= 0 else ((1.0 - tau) * m1 + tau * d if d > 0 else m1)
+            prod = m0 * m1
+            lrs.append(base / prod if prod > 0 else base)
+        m[0, 0], m[1, 0] = m0, m1
+        lrs = np.array([lrs])
         if isinstance(g, Rank1Batch):
             return Rank1Batch(g.X, g.D * lrs[:, :, None], g.inplace), m
         return g * lrs, m

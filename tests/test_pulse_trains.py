@@ -496,3 +496,100 @@ def test_numba_backend_trains_the_numpy_bits():
                               backend=b) for b in ("numpy", "numba")]
         assert runs[0].train_loss == runs[1].train_loss, alg
         assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(runs[0].final_weights, runs[1].final_weights)), alg
+
+
+def _varied_device(kind: str, mult: bool, C: int, E: int, rng):
+    """A device with device-to-device variation (step gains and imbalance as aihwkit draws them; for the HfO2 preset
+    also each element's own bounds as stretches) and cycle noise, additive or multiplicative."""
+    from aimc_theory import presets
+    if kind == "powstep":                                      # P1 Table 8's authors' device (PowStep gamma 1)
+        resp, dw, bl = response.aihwkit_powstep(1.0, tau=0.6), 1e-3, 31
+    else:                                                      # P2's RRAM-HfO2 preset: steps of a quarter range
+        resp, dw, bl = presets.get("preset:reram-array-hfo2").response(), 0.4622 if kind == "hfo2" else 0.02, 5
+    g, r = 1 + 0.3 * rng.standard_normal((1, E)), 0.01 * rng.standard_normal((1, E))
+    kw = dict(up_scale=np.abs(g + r), down_scale=np.abs(g - r))
+    if kind != "powstep":
+        bmax, bmin = np.abs(1 + 0.43 * rng.standard_normal((C, E))), -np.abs(1 + 0.6 * rng.standard_normal((C, E)))
+        kw |= dict(up_stretch=1 / bmax, down_stretch=-1 / bmin, bounds=(bmin, bmax))
+    return device.Device(resp, dw_min=dw, sigma_c=0.3 if mult else 0.2174,
+                         c2c_model="multiplicative" if mult else "additive", trains=PulseTrains(desired_bl=bl), **kw)
+
+
+@pytest.mark.parametrize("kind", ["powstep", "hfo2", "hfo2-small-steps"])
+@pytest.mark.parametrize("mult", [True, False])
+def test_varied_kernel_gives_the_numpy_bits(monkeypatch, kind, mult):
+    """Devices with device-to-device variation and cycle noise (P1 Table 8's and P2 Table 2's configurations): the
+    compiled batch (pulse_trains._varied_batch) repeats the NumPy path bit for bit, for one slot and several,
+    chains with a shared or an own input, weights near the bounds (pulse by pulse), far from them (closed forms),
+    written in place or not, and draws the same random numbers; on the numba backend too."""
+    pytest.importorskip("numba")
+    import aimc_theory.kernels as kernels
+    import aimc_theory.pulse_trains as pt
+    statuses = []
+    run = kernels.varied_batch
+
+    def spy(*a):
+        res = run(*a)
+        statuses.append(res[0])
+        return res
+    monkeypatch.setattr(kernels, "varied_batch", spy)
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        for C, B, out, inp, lr, shared in ((1, 10, 40, 90, 0.002, True), (1, 10, 40, 90, 0.3, True),
+                                           (1, 10, 6, 20, 0.05, True), (3, 4, 5, 7, 0.2, False),
+                                           (2, 6, 30, 70, 0.02, True)):
+            dev = _varied_device(kind, mult, C, out * inp, rng)
+            X = rng.uniform(0, 1, (1 if shared else C, B, inp)) * (rng.random((1 if shared else C, B, inp)) < 0.6)
+            D = rng.standard_normal((C, B, out)) * 0.05
+            lo, hi = (dev.response.lo, dev.response.hi) if dev.bounds is None else dev.bounds
+            W = np.clip(rng.uniform(-0.3, 0.3, (C, out * inp)), lo, hi)
+            near = np.where(rng.random(W.shape) < 0.1, np.broadcast_to(hi, W.shape) - 1e-4, W)
+            near = np.where(rng.random(W.shape) < 0.1, np.broadcast_to(lo, W.shape) + 1e-4, near)
+            for Wk in (W, near):
+                monkeypatch.setattr(pt, "_VARIED_KERNEL", False)
+                r0 = np.random.default_rng(seed + 10)
+                a = batch_update(dev, Wk, Rank1Batch(X, D), lr, r0)
+                monkeypatch.setattr(pt, "_VARIED_KERNEL", True)
+                r1, r2, r3 = (np.random.default_rng(seed + 10) for _ in range(3))
+                b = batch_update(dev, Wk, Rank1Batch(X, D), lr, r1)
+                Wi = Wk.copy()
+                c = batch_update(dev, Wi, Rank1Batch(X, D, inplace=True), lr, r2)
+                with pt.backend("numba"):
+                    d = batch_update(dev, Wk, Rank1Batch(X, D), lr, r3)
+                assert np.array_equal(a, b) and np.array_equal(a, c) and np.array_equal(a, d), (kind, seed, C, lr)
+                assert np.shares_memory(c, Wi) or np.array_equal(c, Wk)
+                assert r0.random() == r1.random() == r2.random() == r3.random()
+                assert np.all(a >= lo) and np.all(a <= hi)
+    assert statuses.count(kernels.DONE) > 10 and kernels.NUMPY not in statuses
+    if mult:            # additive noise: an event of n > 1 pulses far from the bounds goes to NumPy (its r^n)
+        assert kernels.EVENTS not in statuses
+
+
+def test_varied_kernel_covers_only_the_code_it_repeats(monkeypatch):
+    """The compiled batch of varied devices repeats the responses whose NumPy code it knows (checked bit for bit on
+    a grid); any other response, a noise-free device and non-finite inputs run the NumPy path."""
+    pytest.importorskip("numba")
+    import aimc_theory.pulse_trains as pt
+    from aimc_theory import presets
+    assert pt._q_form(response.aihwkit_powstep(1.0, tau=0.7)) == (1, (1.0, 1.0, 0.7, -0.7, 1.4))
+    assert pt._q_form(presets.get("preset:reram-array-hfo2").response())[0] == 0
+    for resp in (response.aihwkit_powstep(0.5, tau=0.6), response.softbounds(), response.power(tau=0.6, gamma=1.0)):
+        assert pt._q_form(resp) is None, resp.name
+    rng = np.random.default_rng(5)
+    dev = _varied_device("powstep", True, 1, 12, rng)
+    calls = []
+    monkeypatch.setattr(pt, "_varied_setup", lambda *a: calls.append(a) or None)
+    W = rng.uniform(-0.3, 0.3, (1, 12))
+    X, D = rng.uniform(0, 1, (1, 3, 4)), rng.standard_normal((1, 3, 3))
+    for d in (dev, device.Device(response.softbounds(), dw_min=1e-3, sigma_c=0.3, up_scale=np.full((1, 12), 1.1),
+                                 trains=PulseTrains()),
+              device.Device(dev.response, dw_min=1e-3, up_scale=np.full((1, 12), 1.1), trains=PulseTrains())):
+        batch_update(d, W, Rank1Batch(X, D), 0.1, np.random.default_rng(0))
+    assert len(calls) == 2                                     # the noise-free device never asks
+    assert pt._varied_setup is not None and pt._q_form(calls[1][0].response) is None
+    monkeypatch.undo()
+    with np.errstate(invalid="ignore"):                          # non-finite inputs: the NumPy path's answer
+        bad = Rank1Batch(np.full((1, 3, 4), np.inf), D)
+        a = batch_update(dev, W, bad, 0.1, np.random.default_rng(1))
+        monkeypatch.setattr(pt, "_VARIED_KERNEL", False)
+        assert np.array_equal(a, batch_update(dev, W, bad, 0.1, np.random.default_rng(1)), equal_nan=True)
