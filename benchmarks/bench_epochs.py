@@ -16,7 +16,8 @@ column per mini-batch; they are the rows the TT-v1 time of the reference simulat
 ``reproduce p1-table8`` trains it: aihwkit's PowStep gamma 1, multiplicative cycle noise 0.3, device-to-device
 variation, a learned output scale per tile, aihwkit's IO, tiles of at most 512 inputs, torch init; TT-v1 with
 gamma 0, fast lr 0.01, one column per step), the set-up in which the reference simulator was timed. These rows
-run on NumPy (the compiled kernels do not cover device-to-device variation); their first epoch is timed, before
+write their pulses through the compiled kernel of varied devices where numba is installed (the NumPy path's bits,
+``pulse_trains._varied_batch``; the forward/backward IO stays NumPy); their first epoch is timed, before
 the network learns (later epochs fire more pulses: multiplicative noise has no closed form for several pulses).
 The numba rows repeat the NumPy rows' bits (affine response, additive cycle noise; tested).
 
