@@ -612,12 +612,11 @@ def _q_form_of(resp):
     """The kernel form the response's name and parameters promise (:func:`_q_form` checks it)."""
     name = resp.name
     if name.startswith("preset:"):
-        from . import presets
-        pre = presets.PRESETS.get(name[len("preset:"):])
-        code = None if pre is None else presets._CODE.get((pre.q_plus, pre.q_minus))
-        if code is None or code[2] is None:
+        # the presets' affine code computes a + b w (or a - |b| w: the same bits) with the response's own
+        # coefficients; read here from the response (importing the presets module would close an import cycle)
+        if resp.affine is None:
             return None
-        return 0, tuple(float(c) for c in code[2])
+        return 0, tuple(float(c) for c in resp.affine)
     if name == "aihwkit-powstep":
         from .response import FAMILY
         fam = FAMILY[name]
