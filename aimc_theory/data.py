@@ -7,6 +7,7 @@ and labels as int64 arrays of shape (n,).
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,9 +250,34 @@ def _segment_image(digit: int, rng: np.random.Generator, size: int = 28) -> np.n
     return np.clip(img, 0.0, 1.0)
 
 
+_DIGITS_KEPT: dict = {}        # (n_train, n_test, seed) -> the arrays of digits(), the last few small sets
+_DIGITS_KEEP, _DIGITS_KEEP_IMAGES = 4, 2500      # at most ~63 MB
+_DIGITS_LOCK = threading.Lock()
+
+
 def digits(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Dataset:
     """The built-in data set: seven-segment digits 0-9 drawn on 28x28 pixels with random geometry and noise
     (deterministic for a seed). Small and easy, for tests and a first run; not a benchmark."""
+    # drawing the default 2500 images costs ~0.5 s of CPU: the last few small sets are kept (every call gets
+    # copies of the same bits, as drawn anew)
+    key = (n_train, n_test, seed)
+    keep = all(type(v) is int for v in key) and min(n_train, n_test) >= 0 \
+        and n_train + n_test <= _DIGITS_KEEP_IMAGES
+    kept = _DIGITS_KEPT.get(key) if keep else None
+    if kept is not None:
+        with _DIGITS_LOCK:                       # the most recently used last: the first to go is the oldest
+            _DIGITS_KEPT[key] = _DIGITS_KEPT.pop(key, kept)
+        return Dataset("digits", *(a.copy() for a in kept))
+    ds = _draw_digits(n_train, n_test, seed)
+    if keep:
+        with _DIGITS_LOCK:
+            while len(_DIGITS_KEPT) >= _DIGITS_KEEP:
+                del _DIGITS_KEPT[next(iter(_DIGITS_KEPT))]
+            _DIGITS_KEPT[key] = tuple(a.copy() for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test))
+    return ds
+
+
+def _draw_digits(n_train: int, n_test: int, seed: int) -> Dataset:
     rng = np.random.default_rng(seed)
     n = n_train + n_test
     y = np.arange(n) % 10

@@ -4,8 +4,9 @@ runs show an ETA within 2 s of their start (issue 22, item 5).
 Each test runs the command line in a subprocess of its own session (SIGINT to the process group, as a terminal
 sends it), waits until the run has done some work (progress on stderr, or CPU time where ``--json`` train prints
 no progress: deterministic in work, not in a loaded machine's wall time), then measures the 2 s from the signal
-to the exit. The kept result is checked against a run of the same length where that is cheap: the partial run
-must be the same numbers (same seed, same draws) as the shorter run it claims to be.
+to the exit. The kept result is checked against a run of the same length where that is cheap (in this process: a
+second one would only add its start-up): the partial run must be the same numbers (same seed, same draws) as the
+shorter run it claims to be.
 """
 from __future__ import annotations
 
@@ -105,10 +106,22 @@ def cli():
         r.kill()
 
 
+SMALL_NET = ("--hidden", 16, "--train-size", 300, "--test-size", 100)    # train: an epoch in a few ms of CPU
+
+
 def last_step(err: str) -> int:
     """The step (or pulse) count of the last progress line on stderr (0 before the first)."""
     found = re.findall(r"(?:step|pulse) ([\d,]+)/", err)
     return int(found[-1].replace(",", "")) if found else 0
+
+
+def same_command_here(capsys, *args) -> dict:
+    """The JSON the command line prints for ``args``, run in this process: the uninterrupted run a partial result is
+    compared with (the process is what the interrupted run tests; here a second process would only start up)."""
+    from aimc_theory.cli import main
+    capsys.readouterr()
+    assert main(list(map(str, args))) == 0
+    return json.loads(capsys.readouterr().out)
 
 
 def stopped(run: Cli, took: float, command: str) -> None:
@@ -120,27 +133,29 @@ def stopped(run: Cli, took: float, command: str) -> None:
 def test_train_keeps_the_finished_runs_and_draws_them(cli, tmp_path):
     """train --repeats: after the first run (2 epochs) finished, Ctrl-C keeps it (and the epochs of the next),
     prints the table of what finished and writes its figure."""
-    run = cli("train", "--epochs", 2, "--repeats", 100, "--out", tmp_path)
+    # a small network (16 hidden units, 300 samples): the runs' size does not matter here, only that one finished
+    run = cli("train", "--epochs", 2, "--repeats", 100, *SMALL_NET, "--out", tmp_path)
     run.wait_until(lambda: "(seed 1)" in run.err, "second run")
     took = run.interrupt()
     stopped(run, took, "train")
     m = re.search(r"train interrupted: (\d+) of 100 runs finished", run.err)
     assert m and int(m.group(1)) >= 1, run.err[-500:]
     assert re.search(r"analog-sgd\s+[\d.]+ ± [\d.]+ \(n=\d+\)", run.out), run.out
-    assert (tmp_path / "figures" / "train_digits.png").stat().st_size > 0
+    assert (tmp_path / "figures" / "train_digits-300-100.png").stat().st_size > 0
 
 
 def test_train_json_keeps_the_finished_epochs(cli, tmp_path):
-    """train --json (no progress on stderr): Ctrl-C once the process has worked a few CPU seconds (startup takes
-    about 1.5) prints one JSON object with "interrupted": true and the finished epochs of the run."""
-    run = cli("train", "--epochs", 400, "--json", "--out", tmp_path)
-    run.wait_until(lambda: run.cpu_seconds() > 4.0, "4 s of CPU")
+    """train --json (no progress on stderr): Ctrl-C once the process has worked a few CPU seconds (startup and the
+    data take about 1.5, an epoch of the small network a few milliseconds) prints one JSON object with
+    "interrupted": true and the finished epochs of the run."""
+    run = cli("train", "--epochs", 20000, *SMALL_NET, "--json", "--out", tmp_path)
+    run.wait_until(lambda: run.cpu_seconds() > 3.0, "3 s of CPU")
     took = run.interrupt()
     stopped(run, took, "train")
     out = json.loads(run.out)
     assert out["interrupted"] is True and out["provenance"]["command"] == "train"
-    epochs = int(re.search(r"(\d+) of 400 epochs of analog-sgd", out["partial"]).group(1))
-    assert 1 <= epochs < 400
+    epochs = int(re.search(r"(\d+) of 20000 epochs of analog-sgd", out["partial"]).group(1))
+    assert 1 <= epochs < 20000
     assert len(out["runs"]) == 1 and len(out["runs"][0]["train_loss"]) == epochs
     assert out["test_accuracy"] == out["runs"][0]["test_accuracy_per_epoch"][-1]
     assert Path(out["figure"]).stat().st_size > 0
@@ -162,7 +177,7 @@ def test_reproduce_keeps_the_finished_runs(cli, tmp_path):
     assert sum(v is not None for v in values) == done
 
 
-def test_calibrate_keeps_the_pulses_that_ran(cli, tmp_path):
+def test_calibrate_keeps_the_pulses_that_ran(cli, tmp_path, capsys):
     """calibrate: the statistics over the pulses that ran are those of a calibration of that many pulses (same
     seed, same draws), the theory not computed."""
     args = ["calibrate", "--dw-min", "0.001", "--scheme", "stochastic", "--sigma-c", "0.5", "--chains", 200]
@@ -173,13 +188,12 @@ def test_calibrate_keeps_the_pulses_that_ran(cli, tmp_path):
     out = json.loads(run.out)
     assert out["interrupted"] is True and out["theory"] is None and out["pulses_requested"] == 5_000_000
     assert 5000 <= out["pulses"] < 5_000_000
-    full = json.loads(subprocess.run([EXE, *map(str, args), "--pulses", str(out["pulses"]), "--json"],
-                                     capture_output=True, text=True, timeout=300, check=True).stdout)
+    full = same_command_here(capsys, *args, "--pulses", out["pulses"], "--json")
     for key in ("final_error", "rms_error", "mean_abs_error", "fraction_settled", "pulses_to_tolerance"):
         assert out["simulated"][key] == full["simulated"][key], key
 
 
-def test_pulse_level_simulate_keeps_the_steps_that_ran(cli, tmp_path):
+def test_pulse_level_simulate_keeps_the_steps_that_ran(cli, tmp_path, capsys):
     """simulate --pulses: the partial run's final iterate is that of a run of steps_done steps; no time average
     before the burn-in (half the requested steps)."""
     args = ["simulate", "--pulses", "--dw-min", "1e-5", "--sigma-c", "0.1", "--chains", 10]
@@ -190,30 +204,30 @@ def test_pulse_level_simulate_keeps_the_steps_that_ran(cli, tmp_path):
     out = json.loads(run.out)
     assert out["interrupted"] is True and 20 <= out["steps_done"] < 1_000_000
     assert out["mean"] is None and "mean" in out["null_reasons"]
-    full = json.loads(subprocess.run([EXE, *map(str, args), "--steps", str(out["steps_done"]), "--json"],
-                                     capture_output=True, text=True, timeout=300, check=True).stdout)
+    full = same_command_here(capsys, *args, "--steps", out["steps_done"], "--json")
     assert out["final"] == full["final"]
 
 
-def test_cost_keeps_the_finished_methods(cli):
-    """cost --methods rider,e-rider: Ctrl-C once the first method's steps are done (progress counts the steps of
-    all methods) keeps its row, the numbers of a run of that method alone (the methods share the gradient noise's
-    seed), marks e-rider not finished, and prints one JSON object with "interrupted": true."""
-    # 150000 steps: seconds per method also with the compiled loops (kernels_chains), so that the second
-    # method is still running when the signal comes (50000 steps took 1 s there, without a progress line)
-    steps = 150000
+def test_cost_keeps_the_finished_methods(cli, capsys):
+    """cost --methods rider,e-rider,calibrate-then-rl: Ctrl-C once the first method's steps are done (progress
+    counts the steps of all methods) keeps its row, the numbers of a run of that method alone (the methods share the
+    gradient noise's seed), marks the others not finished, and prints one JSON object with "interrupted": true."""
+    # 3 x 100000 steps: seconds per method also with the compiled loops (kernels_chains), so that the second method
+    # is still running when the signal comes; progress lines need a run estimated at >= 3 s (2 x 50000 steps took
+    # 1 s there, without a progress line). Three methods: the same total as two of 150000, each a third shorter.
+    steps = 100000
     args = ["cost", "--response", "softbounds", "-p", "sp=0.1", "--dw-min", "1e-3", "--chains", 100, "--steps", steps]
-    run = cli(*args, "--methods", "rider,e-rider", "--json")
+    run = cli(*args, "--methods", "rider,e-rider,calibrate-then-rl", "--json")
     run.wait_until(lambda: last_step(run.err) > steps, "the first method's steps")
     took = run.interrupt()
     stopped(run, took, "cost")
     out = json.loads(run.out)
     assert out["interrupted"] is True and out["provenance"]["command"] == "cost"
-    assert out["partial"] == "1 of 2 methods finished (rider); not finished: e-rider"
-    rider, e = out["methods"]["rider"], out["methods"]["e-rider"]
+    assert out["partial"] == "1 of 3 methods finished (rider); not finished: e-rider, calibrate-then-rl"
+    rider, e, two = out["methods"]["rider"], out["methods"]["e-rider"], out["methods"]["calibrate-then-rl"]
     assert rider["status"] == "finished" and e["status"] == "not finished (interrupted)" and e["steps"] is None
-    full = json.loads(subprocess.run([EXE, *map(str, args), "--methods", "rider", "--json"], capture_output=True,
-                                     text=True, timeout=300, check=True).stdout)["methods"]["rider"]
+    assert two["status"] == "not finished (interrupted)" and two["steps"] is None
+    full = same_command_here(capsys, *args, "--methods", "rider", "--json")["methods"]["rider"]
     for key in ("steps", "steps_band", "reached", "final_error", "total_pulses"):
         assert rider[key] == full[key], key
 

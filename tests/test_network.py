@@ -117,8 +117,11 @@ def test_idx_loader_count_mismatch_and_missing(tmp_path):
 
 
 def test_builtin_digits_are_deterministic_and_learnable():
-    a, b = data.digits(200, 50, seed=3), data.digits(200, 50, seed=3)
+    a, b = data.digits(200, 50, seed=3), data._draw_digits(200, 50, seed=3)      # kept, and drawn anew
     assert np.array_equal(a.x_train, b.x_train) and set(np.unique(a.y_train)) == set(range(10))
+    assert np.array_equal(a.x_test, b.x_test) and np.array_equal(a.y_test, b.y_test)
+    a.x_train[0, 0] = 7.0                    # a caller's copy: the kept set does not change
+    assert data.digits(200, 50, seed=3).x_train[0, 0] == b.x_train[0, 0]
     r = network.train(data.digits(1000, 200), "digital-sgd", device.Device(response.ideal()), epochs=3, lr=0.5)
     assert r.test_accuracy > 0.6 and r.train_loss[-1] < r.train_loss[0]
 

@@ -1,5 +1,5 @@
 """Negative controls of the network claims 26.* on a small setup (built-in digits, one hidden layer of 64,
-3 seeds x 3 epochs on 2000 samples): no claim agrees with both the correct theory and one with every ordering reversed,
+3 seeds x 3 epochs on 1000 samples): no claim agrees with both the correct theory and one with every ordering reversed,
 and where the correct theory agrees the reversed one must disagree. The Fashion-MNIST numbers are in paper_checks.md
 (``aimc-theory check --network``; minutes, not CI)."""
 import pytest
@@ -11,7 +11,9 @@ from verification.theory import Theory
 
 
 def _small():
-    return data.digits(2000, 500)
+    # 1000 training samples (half the CPU of 2000): the claims the tests need to hold keep margins of 2.5x their
+    # tolerances (RL - ASGD 0.13 > 0.05 and 0.25 > 0.10, digital - RL 0.03 < 0.08, the SP pull 0.93 < 1 - 0.003)
+    return data.digits(1000, 500)
 
 
 # claims on the authors' configurations (their own set-up) and against the reference simulator's Fashion-MNIST
