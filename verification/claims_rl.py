@@ -1089,7 +1089,7 @@ def catalogue(device: response.Response | None = None) -> list[Claim]:
                         "(s our std); fast: Analog SGD at up_down 0, full: all 8 cells. The numpy instance (seed 13) and "
                         "the batch-mean model must fail the same test (else inconclusive); full mode adds the instance "
                         "sweep (share of numpy instances on Analog SGD's plateau, and the capped share of samples)",
-                        _claim13_reference, family="linear", group="fig2-reference", controls=("drift=batch-mean",)))
+                        _claim13_reference, family="linear", group="fig2", controls=("drift=batch-mean",)))
     claims.append(Claim("13.paper", "P1 section 6 / Fig. 2", "TT degrades for c_Lin in {.1,.2,.3}, even below ASGD",
                         "faithful model: TT worse than ASGD at every up_down > 0", _claim13_paper,
                         expected_verdict=DISAGREE, family="linear", group="fig2"))

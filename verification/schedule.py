@@ -13,26 +13,26 @@ checks that every name is a task of the catalogue.
 from __future__ import annotations
 
 TASK_SECONDS = {
-    "fig2": 7.0, "rider": 6.4, "13.long": 3.9, "rl.linear": 3.5, "12.ls": 3.1, "rl.power": 3.0, "asgd.softbounds": 2.8,
+    "fig2": 7.9, "rider": 6.4, "13.long": 3.9, "rl.linear": 3.5, "12.ls": 3.1, "rl.power": 3.0, "asgd.softbounds": 2.8,
     "rl.exponential": 2.7, "rl.softbounds": 2.6, "fig2-batch-mean": 2.6, "22.ls": 2.0, "asgd.exponential": 2.0,
     "27.fit": 1.8, "16.stress": 1.7, "asgd.linear": 1.7, "9.laplace": 1.5, "asgd.power": 1.4, "9.linear": 1.4,
     "27.reram-es.rl-d2d": 1.4, "17.f3": 1.3, "9.exponential": 1.3, "9.power": 1.2, "9.softbounds-c0": 1.1,
-    "9.softbounds": 1.1, "13.fig2": 1.0, "fig2-reference": 0.9,
+    "9.softbounds": 1.1, "13.fig2": 1.0,
 }
 DEFAULT_TASK_SECONDS = 0.4
 FULL_TASK_SECONDS = {
-    "rider": 46, "9.laplace": 33, "12.ls": 27, "asgd.exponential": 27, "rl.power": 26, "rl.linear": 25,
-    "9.exponential": 25, "9.linear": 24, "fig2-reference": 24, "asgd.softbounds": 23, "rl.softbounds": 23,
-    "9.softbounds-c0": 23, "9.softbounds": 22, "9.power": 21, "rl.exponential": 18, "fig2": 15, "22.ls": 13,
-    "asgd.power": 8, "17.f3": 8, "asgd.linear": 8, "5.laplace": 8, "23.nonideal-main": 8, "12.laplace": 7,
-    "17.softbounds": 6, "22.power": 5,
+    "rider": 53, "fig2": 39, "rl.power": 27, "9.exponential": 26, "9.power": 26, "9.softbounds-c0": 25, "rl.linear": 16,
+    "asgd.exponential": 15, "rl.softbounds": 14, "rl.exponential": 14, "12.ls": 10, "9.laplace": 10,
+    "23.nonideal-main": 9, "12.laplace": 8, "5.laplace": 8, "9.linear": 7, "9.softbounds": 7, "asgd.softbounds": 7,
+    "22.power": 7, "17.softbounds": 6, "zs-noise": 6, "5.nonconvex": 6, "17.f3": 6, "27.reram-es.rl-d2d": 6,
+    "asgd.power": 5,
 }
 DEFAULT_FULL_TASK_SECONDS = 0.75
 
 
 NETWORK_TASK_SECONDS = {       # (check --network, 2 workers, numba; the first matching prefix counts)
-    "network.e": 87.0, "network.exponential": 68.0, "network.power.0.6": 55.0, "network.power": 32.0,
-    "network.f": 22.0, "network.d": 22.0, "network.a": 4.0,
+    "network.exponential": 60.0, "network.power": 30.0, "network.e": 30.0, "network.f": 23.0, "network.d": 12.0,
+    "network.a": 4.5,
 }
 DEFAULT_NETWORK_TASK_SECONDS = 30.0
 
