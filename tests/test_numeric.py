@@ -263,3 +263,23 @@ def test_float32_option():
     assert abs(a.mean[0] - c.mean[0]) < 4 * np.hypot(a.se[0], c.se[0])
     with pytest.raises(InputError, match="dtype"):
         simulation.simulate(obj, alg, 10, 5, 0, dtype=np.int32)
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.Philox, np.random.MT19937, np.random.SFC64])
+def test_compiled_normal_draws_are_numpys(bit_generator, monkeypatch):
+    """objectives.standard_normal: the numbers of rng.standard_normal and the Generator's state after, on either side
+    of the size from which it draws through numba (the least-squares noise); NumPy's own draws without numba."""
+    pytest.importorskip("numba")
+    n = objectives.NORMAL_MIN_SIZE
+    for shape in ((n - 1,), (n,), (4000, 10), (3, 5 * n)):
+        a, b = np.random.Generator(bit_generator(11)), np.random.Generator(bit_generator(11))
+        x, y = a.standard_normal(shape), objectives.standard_normal(b, shape)
+        assert y.shape == x.shape and y.dtype == np.float64 and np.array_equal(x, y)
+        assert a.random() == b.random()
+    # the least-squares noise of a simulation: the same bits with the compiled draws off
+    obj = objectives.LeastSquares(*[np.random.default_rng(3).standard_normal(s) for s in ((20, 10), (20,))], noise=0.3)
+    run = lambda: simulation.simulate(obj, algorithms.analog_sgd(0.01, device.Device(response.softbounds())), 30, 1000,  # noqa: E731
+                                      5, backend="numpy").final_params
+    fast = run()
+    monkeypatch.setattr(objectives, "NORMAL_MIN_SIZE", 10 ** 12)
+    assert np.array_equal(fast, run())
