@@ -21,7 +21,7 @@ TASK_SECONDS = {
 }
 DEFAULT_TASK_SECONDS = 0.4
 FULL_TASK_SECONDS = {
-    "rider": 53, "fig2": 39, "rl.power": 27, "9.exponential": 26, "9.power": 26, "9.softbounds-c0": 25, "rl.linear": 16,
+    "rider": 53, "fig2": 39, "rl.power": 27, "9.exponential": 17, "9.power": 15, "9.softbounds-c0": 16, "rl.linear": 16,
     "asgd.exponential": 15, "rl.softbounds": 14, "rl.exponential": 14, "12.ls": 10, "9.laplace": 10,
     "23.nonideal-main": 9, "12.laplace": 8, "5.laplace": 8, "9.linear": 7, "9.softbounds": 7, "asgd.softbounds": 7,
     "22.power": 7, "17.softbounds": 6, "zs-noise": 6, "5.nonconvex": 6, "17.f3": 6, "27.reram-es.rl-d2d": 6,
