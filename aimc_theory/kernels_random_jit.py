@@ -15,3 +15,8 @@ def normal_fill(rng, out):
     # out (1-D, float64) <- rng.standard_normal(out.size), the draws in NumPy's order
     for i in range(out.size):
         out[i] = rng.standard_normal()
+
+
+from .kernel_cache import lock_compiles  # noqa: E402  (after every kernel is defined)
+
+lock_compiles(globals())

@@ -488,6 +488,8 @@ def _numba_batch(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng) -> np
     from . import kernels
     out, inp = batch.shape
     C, nb = batch.D.shape[:2]
+    if batch.X.dtype != np.float64 or batch.D.dtype != np.float64:
+        return None             # float32 inputs: the NumPy path's firing probabilities are float32 (see _varied_batch)
     Wf = _target(W, batch.inplace)
     dense = nb * C * out * inp <= _DENSE_EVENTS
     status, slots, elem, v, per, M = kernels.exact_batch(Wf, _f64(batch.X), _f64(batch.D), lr, _exact_setup(device),
@@ -531,7 +533,10 @@ def _varied_batch(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng) -> n
     out, inp = batch.shape
     C, nb = batch.D.shape[:2]
     if type(rng) is not np.random.Generator or batch.X.shape[0] not in (1, C) or np.size(W) != C * out * inp \
-            or device.response.affine is None or device.trains.desired_bl > _VARIED_MAX_BL:
+            or device.response.affine is None or device.trains.desired_bl > _VARIED_MAX_BL \
+            or batch.X.dtype != np.float64 or batch.D.dtype != np.float64:
+        # float32 inputs: the NumPy path rounds the firing probabilities to float32 (in-place products), the kernel
+        # would compare the uniforms with float64 ones
         return None
     setup = _varied_setup(device, (C, out * inp))
     if setup is None:

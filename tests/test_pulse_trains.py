@@ -586,7 +586,17 @@ def test_varied_kernel_covers_only_the_code_it_repeats(monkeypatch):
               device.Device(dev.response, dw_min=1e-3, up_scale=np.full((1, 12), 1.1), trains=PulseTrains())):
         batch_update(d, W, Rank1Batch(X, D), 0.1, np.random.default_rng(0))
     assert len(calls) == 2                                     # the noise-free device never asks
-    assert pt._varied_setup is not None and pt._q_form(calls[1][0].response) is None
+    assert pt._q_form(calls[1][0].response) is None
+    monkeypatch.undo()
+    # float32 inputs: the NumPy path's firing probabilities are float32, so the NumPy path writes (a case found in
+    # review where the kernel's float64 comparison fired differently)
+    pw = device.Device(response.aihwkit_powstep(1.0, tau=0.6), dw_min=1e-3, sigma_c=0.3, c2c_model="multiplicative",
+                       up_scale=[[1.1]], down_scale=[[0.9]], trains=PulseTrains(31))
+    b32 = Rank1Batch(np.ones((1, 1, 1)), np.array([[[0.020286009]]], dtype=np.float32))
+    r1, r2 = np.random.default_rng(0), np.random.default_rng(0)
+    got = batch_update(pw, np.zeros((1, 1)), b32, 0.01, r1)
+    monkeypatch.setattr(pt, "_VARIED_KERNEL", False)
+    assert np.array_equal(got, batch_update(pw, np.zeros((1, 1)), b32, 0.01, r2)) and r1.random() == r2.random()
     monkeypatch.undo()
     with np.errstate(invalid="ignore"):                          # non-finite inputs: the NumPy path's answer
         bad = Rank1Batch(np.full((1, 3, 4), np.inf), D)

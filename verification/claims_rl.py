@@ -119,8 +119,9 @@ GRID_12 = ((DELTA, 0.1, 0.2), (DELTA, 0.1, 1.0), (DELTA, 0.4, 0.2), (DELTA, 0.4,
 
 
 # Full-budget chains of claim 12 where 4000 are more than the battery needs: the closest wrong theory it kills sat
-# 12.3 (softbounds), 11.2 (linear) and 40 (exponential) MDEs away at 4000 chains, so 1000 (MDE x 2) keep every kill
-# >= 5.6 MDEs away (`check --mutants`, docs/claims.md "Budgets"); power (1.5) keeps 4000.
+# 12.3 (softbounds), 11.2 (linear) and 40 (exponential) MDEs away at 4000 chains and sits 5.0, 4.5 and 14.7 MDEs away
+# at 1000 (measured with `check --mutants`: the wrong theory's shift of the prediction over the claim's MDE;
+# docs/claims.md "Budgets"); power (1.5 at 4000) keeps 4000.
 FULL_CHAINS_12 = {"softbounds": 1000, "linear": 1000, "exponential": 1000}
 
 
@@ -170,7 +171,7 @@ def _rl_ls(delta: float, lr: float, fast: bool):
     alg = rl.residual_learning(lr, 0.5 * lr, GAMMA, device.Device(residual("softbounds", delta)),
                                device.Device(response.ideal()))
     # 500 chains also at full budget (2000 before): the closest wrong theory claim 12.ls kills (P1 eq. 43's small-bias
-    # fixed point) sat 6.3 MDEs away at 2000 chains, 3.1 at 500 (`check --mutants`, docs/claims.md "Budgets")
+    # fixed point) sat 6.3 MDEs away at 2000 chains, 3.1 at 500 (measured, `check --mutants`; docs/claims.md "Budgets")
     return simulation.simulate(obj, alg, int(round(b.steps * LR / lr)), b.chains // 4 if fast else b.chains // 16, 121,
                                w0=obj.minimizer, backend="exact")
 

@@ -810,7 +810,7 @@ def _ls_run(k: int, fast: bool, lr: float):
     obj = ls_problem()
     w0, q0 = ((0.0, 0.0), (obj.minimizer, 0.3))[k]
     # 100 chains also at full budget (400 before): the closest wrong theory claim 22.ls kills (an SP misplaced by
-    # 0.04) sat 7.2 MDEs away at 400 chains, 3.6 at 100 (`check --mutants`, docs/claims.md "Budgets")
+    # 0.04) sat 7.2 MDEs away at 400 chains, 3.7 at 100 (measured, `check --mutants`; docs/claims.md "Budgets")
     chains, steps = (100, 20000) if fast else (100, 40000)
     steps = int(steps * LR_22 / lr)
     alg = tracking.rider(lr, 0.005, GAMMA_22, 0.01, device.Device(_residual("softbounds")),
