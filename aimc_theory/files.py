@@ -127,6 +127,12 @@ def figure_format(fmt: str | None):
         _FIGURE_FORMAT.reset(token)
 
 
+def figure_format_now() -> str | None:
+    """The format of the innermost :func:`figure_format` block (None outside one): to hand on to a process that
+    draws figures for this one."""
+    return _FIGURE_FORMAT.get()
+
+
 def save_figure(fig, path, dpi: int = 110, *, param: str = "out", format: str | None = None) -> Path:
     """``fig.savefig`` through a temporary file and a rename.
 

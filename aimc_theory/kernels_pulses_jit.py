@@ -143,6 +143,44 @@ def firings(X, D, lr, granule, desired, um, blm, rng):
     return DONE, slots, rmask, cmask, rsel, csel, nr, nc, cap
 
 
+@njit(inline="always", **_OPTS)
+def events(X, D, slots, rmask, cmask, rsel, csel, nr, nc, cap):
+    # _pairs (one slot) / _coincidences (several): the events in group order, then row, then column, an element
+    # with n > 0 coincident pulses listed with v = n sign(d_i x_j) (> 0: DOWN); with one slot every listed pair
+    # fires once (n = 1). Returns (elem, v, events per group, their number k; elem and v are filled to k).
+    C, nb, out = D.shape
+    inp = X.shape[2]
+    G = nb * C
+    elem = np.empty(cap, np.int64)
+    v = np.empty(cap, np.float64)
+    per = np.zeros(G, np.int64)
+    k = 0
+    for g in range(G):
+        b, c = g // C, g % C
+        xc = c if X.shape[0] > 1 else 0
+        k0 = k
+        for a in range(nr[g]):
+            i = rsel[g, a]
+            base = (c * out + i) * inp
+            si = np.sign(D[c, b, i])
+            ri = rmask[g, i]
+            if slots == 1:
+                for kk in range(nc[g]):
+                    j = csel[g, kk]
+                    elem[k] = base + j
+                    v[k] = si * np.sign(X[xc, b, j])
+                    k += 1
+            else:                                  # branch-free: write, keep where n > 0
+                for kk in range(nc[g]):
+                    j = csel[g, kk]
+                    n = popcount(ri & cmask[g, j])
+                    elem[k] = base + j
+                    v[k] = si * np.sign(X[xc, b, j]) * n
+                    k += n > 0
+        per[g] = k - k0
+    return elem, v, per, k
+
+
 @njit(**_OPTS)
 def batch(Wf, X, D, lr, prm, flags, tables, rng):
     # pulse_trains.batch_update of an exact device (see _numba_batch there): scales, the firings' uniforms,
@@ -196,43 +234,12 @@ def batch(Wf, X, D, lr, prm, flags, tables, rng):
     # the events: _pairs (one slot) / _coincidences (several), in group order, then row, then column. A small
     # tile (``dense``) whose untouched elements the dense path leaves as they are (w 1 + (-0.0): ``identity``)
     # gets the same bits from its events written with the tables (as _apply_events(ones=False))
-    elem = np.empty(cap, np.int64)
-    v = np.empty(cap, np.float64)
-    per = np.zeros(G, np.int64)
-    k = 0
+    elem, v, per, k = events(X, D, slots, rmask, cmask, rsel, csel, nr, nc, cap)
     wmin, wmax = np.inf, -np.inf
-    for g in range(G):
-        b, c = g // C, g % C
-        xc = c if X.shape[0] > 1 else 0
-        k0 = k
-        for a in range(nr[g]):
-            i = rsel[g, a]
-            base = (c * out + i) * inp
-            si = np.sign(D[c, b, i])
-            ri = rmask[g, i]
-            if slots == 1:
-                for kk in range(nc[g]):
-                    j = csel[g, kk]
-                    e = base + j
-                    elem[k] = e
-                    v[k] = si * np.sign(X[xc, b, j])
-                    w = Wf[e]
-                    wmin = min(wmin, w)
-                    wmax = max(wmax, w)
-                    k += 1
-            else:                                  # branch-free: write, keep where n > 0
-                for kk in range(nc[g]):
-                    j = csel[g, kk]
-                    n = popcount(ri & cmask[g, j])
-                    e = base + j
-                    elem[k] = e
-                    v[k] = si * np.sign(X[xc, b, j]) * n
-                    w = Wf[e] if n else wmin
-                    wmin = min(wmin, w)
-                    w = Wf[e] if n else wmax
-                    wmax = max(wmax, w)
-                    k += n > 0
-        per[g] = k - k0
+    for kk in range(k):                            # the touched weights' range, in the events' order
+        w = Wf[elem[kk]]
+        wmin = min(wmin, w)
+        wmax = max(wmax, w)
     if k == 0:
         return NOTHING, slots, none_i, none_v, none_i, none_m
     elem, v = elem[:k], v[:k]
@@ -431,27 +438,7 @@ def varied(Wf, X, D, lr, prm, flags, qk, qc, P, rng):
     status, slots, rmask, cmask, rsel, csel, nr, nc, cap = firings(X, D, lr, granule, desired, um, blm, rng)
     if status != DONE:
         return status, slots, none_i, none_v, none_i
-    # the events in group order, then row, then column (_pairs / _coincidences): v = n sign(d_i x_j), > 0 DOWN
-    elem = np.empty(cap, np.int64)
-    v = np.empty(cap, np.float64)
-    per = np.zeros(G, np.int64)
-    k = 0
-    for g in range(G):
-        b, c = g // C, g % C
-        xc = c if X.shape[0] > 1 else 0
-        k0 = k
-        for a in range(nr[g]):
-            i = rsel[g, a]
-            base = (c * out + i) * inp
-            si = np.sign(D[c, b, i])
-            ri = rmask[g, i]
-            for kk in range(nc[g]):
-                j = csel[g, kk]
-                n = popcount(ri & cmask[g, j])
-                elem[k] = base + j
-                v[k] = si * np.sign(X[xc, b, j]) * n
-                k += n > 0
-        per[g] = k - k0
+    elem, v, per, k = events(X, D, slots, rmask, cmask, rsel, csel, nr, nc, cap)
     E = k
     if E == 0:
         return NOTHING, slots, none_i, none_v, none_i

@@ -108,3 +108,26 @@ def test_a_subset_gets_only_its_own_notes_and_figures(tmp_path, rows):
     text = (tmp_path / "paper_checks.md").read_text()
     assert [line.split(":")[0] for line in text.splitlines() if line.startswith("- Claim ")] == [
         "- Claim 2", "- Claim 19"]
+
+
+def test_figures_drawn_during_the_run_are_those_drawn_after_it(tmp_path):
+    """run_checks draws each figure in the claims' workers as soon as the claims that show it have finished
+    (filling the run's tail): the same files, bit for bit, as make_figures after the run."""
+    ids = ["2.linear", "19.cyclic", "20.ema"]
+    run = checker.run_checks(ids, fast=True, workers=2, figures=tmp_path / "during" / "figures")
+    after = checker.make_figures(run.rows, tmp_path / "after" / "figures")
+    assert run.figures == after == ["figures/pulse_limit.png", "figures/sp_calibration.png", "figures/ema_filter.png"]
+    assert [r["id"] for r in run.rows] == ids
+    for f in after:
+        assert (tmp_path / "during" / f).read_bytes() == (tmp_path / "after" / f).read_bytes()
+
+
+def test_a_figure_may_not_read_a_claim_of_the_run_that_does_not_show_it():
+    """It could be drawn before that claim finishes (ShownRows); a claim outside the run reads as missing."""
+    rows = checker.ShownRows({"2.linear": {"id": "2.linear"}, "5.linear": {"id": "5.linear"}}, ["2.linear"],
+                             ["2.linear", "5.linear"])
+    assert rows.get("2.linear") == {"id": "2.linear"} and rows.get("2.power") is None and "2.power" not in rows
+    with pytest.raises(LookupError, match="5.linear"):
+        rows.get("5.linear")
+    with pytest.raises(LookupError, match="5.linear"):
+        rows["5.linear"]

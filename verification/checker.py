@@ -8,11 +8,12 @@ import os
 import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aimc_theory import __version__, response
-from aimc_theory.files import atomic_write_text
+from aimc_theory.files import atomic_write_text, figure_format_now
 from aimc_theory.runtime import end_with_parent, limit_blas_threads, usable_cores
 
 from . import claims_network, mutants as mutant_ops
@@ -85,11 +86,29 @@ def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress
     return rows
 
 
+@dataclass
+class CheckRun:
+    """What :func:`run_checks` did: ``rows`` one dict per claim (the JSON rows of docs/cli.md), in the catalogue's
+    order; ``figures`` the files written (``figures/NAME``, in the catalogue's order; empty without ``figures``)."""
+
+    rows: list[dict]
+    figures: list[str] = field(default_factory=list)
+
+
 def check(ids: list[str] | None = None, fast: bool = False, theory: Theory | None = None,
-        progress: bool = False, workers: int | None = None, network: bool = False,
-        mutants: list[str] | tuple[str, ...] | None = None, controls: bool = False,
-        device: response.Response | None = None) -> list[dict]:
-    """Run the selected claims; returns one dict per claim (the JSON rows of docs/cli.md).
+          progress: bool = False, workers: int | None = None, network: bool = False,
+          mutants: list[str] | tuple[str, ...] | None = None, controls: bool = False,
+          device: response.Response | None = None) -> list[dict]:
+    """Run the selected claims; returns one dict per claim (the JSON rows of docs/cli.md). The arguments are those
+    of :func:`run_checks` (without figures)."""
+    return run_checks(ids, fast, theory, progress, workers, network, mutants, controls, device).rows
+
+
+def run_checks(ids: list[str] | None = None, fast: bool = False, theory: Theory | None = None,
+               progress: bool = False, workers: int | None = None, network: bool = False,
+               mutants: list[str] | tuple[str, ...] | None = None, controls: bool = False,
+               device: response.Response | None = None, figures: Path | None = None) -> CheckRun:
+    """Run the selected claims and (``figures``, a directory) draw their figures; returns a :class:`CheckRun`.
 
     Claims run in ``workers`` processes (default: up to 2, the cores CI has); claims that share
     cached simulations (a ``Claim.group``) form one task, tasks are handed out as workers free up.
@@ -104,6 +123,7 @@ def check(ids: list[str] | None = None, fast: bool = False, theory: Theory | Non
         mutant_ops.parse(spec)          # a bad spec fails before anything runs
     claims = select(ids, network, device)
     order = [c.id for c in claims]
+    rank = {cid: i for i, cid in enumerate(order)}
     workers = workers or min(2, usable_cores())
     tasks: dict[str, list[str]] = {}
     for c in claims:      # a task is a group of claims that share cached simulations
@@ -111,40 +131,127 @@ def check(ids: list[str] | None = None, fast: bool = False, theory: Theory | Non
     # the longest tasks first (LPT), then handed out as workers free up: the last task to start is a short one
     parts = [tasks[t] for t in sorted(tasks, key=lambda t: -task_seconds(t, len(tasks[t]), fast))]
     rows: list[dict] = []
-    rank = {cid: i for i, cid in enumerate(order)}
     if workers <= 1 or len(parts) <= 1:
         try:
             _run_claims(order, fast, theory, len(order), progress, network, mutants, controls, device, out=rows)
         except KeyboardInterrupt:
             raise ChecksInterrupted(sorted(rows, key=lambda r: rank[r["id"]]), len(order)) from None
-    else:
-        ctx = multiprocessing.get_context("fork")
-        # the workers fork, so they get the device through their initializer (a response holds lambdas and
-        # does not pickle as a task's argument)
-        pool = ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_init_worker,
-                                   initargs=(device, os.getpid()))
-        # the whole catalogue on a cold numba cache: the two halves of the kernels compiled first, one per worker
-        warm = warm_up_parts() if ids is None and device is None else []
-        try:
-            futures = [pool.submit(warm_up, part) for part in warm]
-            futures += [pool.submit(_run_in_worker, p, fast, theory, len(order), False, network, mutants, controls)
-                        for p in parts]
-            for f in as_completed(futures):
+        rows.sort(key=lambda r: rank[r["id"]])
+        return CheckRun(rows, [] if figures is None else make_figures(rows, figures, theory, device, workers))
+    jobs = _figure_jobs_of(claims) if figures is not None else []
+    if jobs:
+        _make_dir(figures)
+    drawn: dict[int, list[str]] = {}
+    ctx = multiprocessing.get_context("fork")
+    # the workers fork, so they get the device through their initializer (a response holds lambdas and
+    # does not pickle as a task's argument)
+    pool = ProcessPoolExecutor(min(workers, len(parts)), mp_context=ctx, initializer=_init_worker,
+                               initargs=(device, os.getpid()))
+    # the whole catalogue on a cold numba cache: the two halves of the kernels compiled first, one per worker
+    warm = warm_up_parts() if ids is None and device is None else []
+    try:
+        futures = {pool.submit(warm_up, part): None for part in warm}
+        futures.update({pool.submit(_run_in_worker, p, fast, theory, len(order), False, network, mutants,
+                                    controls): None for p in parts})
+        # a figure is drawn by the workers as soon as the claims it shows have finished: queued behind the claims
+        # still waiting, it fills the time in which one worker would wait for the other's last claim
+        waiting = dict(enumerate(jobs))
+        finished: set[str] = set()
+        fmt = figure_format_now()
+        while futures:
+            for f in wait(futures, return_when=FIRST_COMPLETED).done:
+                job = futures.pop(f)
+                if job is not None:
+                    ok, part = f.result()
+                    if not ok:                          # an InputError of the figure's (e.g. --out filled up)
+                        from aimc_theory.errors import InputError
+                        raise InputError(*part)
+                    drawn[job] = part
+                    continue
                 done = f.result()
                 rows += done
+                finished.update(r["id"] for r in done)
                 if progress and done:
                     print(f"[{len(rows)}/{len(order)}] " + ", ".join(f"{r['id']} {r['verdict']}" for r in done)
                           + f" ({sum(r['seconds'] for r in done):.1f} s)", file=sys.stderr, flush=True)
-        except KeyboardInterrupt:
-            # Ctrl-C: stop the workers now (they ignore SIGINT; waiting for their claims took minutes) and hand
-            # back what finished
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
+            for i, (_, shown) in list(waiting.items()):
+                if finished.issuperset(shown):
+                    del waiting[i]
+                    futures[pool.submit(_draw_in_worker, ids, network, i, [r for r in rows if r["id"] in shown],
+                                        figures, theory, fmt)] = i
+    except BaseException as exc:
+        # Ctrl-C (or a failed figure): stop the workers now (they ignore SIGINT; waiting for their claims took
+        # minutes) and hand back what finished
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(exc, KeyboardInterrupt):
             raise ChecksInterrupted(sorted(rows, key=lambda r: rank[r["id"]]), len(order)) from None
-        pool.shutdown()
-    rank = {cid: i for i, cid in enumerate(order)}
-    return sorted(rows, key=lambda r: rank[r["id"]])
+        raise
+    pool.shutdown()
+    rows.sort(key=lambda r: rank[r["id"]])
+    return CheckRun(rows, [f for i in sorted(drawn) for f in drawn[i]])
+
+
+def _figure_jobs_of(claims: list) -> list[tuple]:
+    """The figures of these claims, each once, in the catalogue's order: (figure function, the ids of the claims
+    that show it)."""
+    jobs: dict = {}
+    for claim in claims:
+        if claim.figure is not None:
+            jobs.setdefault(claim.figure, []).append(claim.id)
+    return list(jobs.items())
+
+
+class ShownRows(dict):
+    """The rows a figure is drawn from: those of the claims that show it (``Claim.figure``), which is drawn as soon
+    as they have finished. Reading the row of another claim of the run (``ran``), which may not have finished yet,
+    is an error of the figure's; a claim that did not run reads as missing (None), as in any subset."""
+
+    def __init__(self, by_id: dict, shown, ran):
+        super().__init__((k, by_id[k]) for k in shown if k in by_id)
+        self.foreign = frozenset(ran) - frozenset(shown)
+
+    def _guard(self, key) -> None:
+        if key in self.foreign:
+            raise LookupError(f"a figure reads the row of claim {key!r}, which does not show it: list the figure "
+                              f"in that claim too (Claim.figure)")
+
+    def __getitem__(self, key):
+        self._guard(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._guard(key)
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:
+        self._guard(key)
+        return super().__contains__(key)
+
+
+def _make_dir(outdir: Path) -> None:
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:          # a full disk, a read-only file system: one line naming --out, no traceback
+        from aimc_theory.errors import InputError
+        raise InputError("out", f"cannot create the directory {outdir}: {exc.strerror or exc}") from None
+
+
+def _draw_in_worker(ids, network: bool, index: int, rows: list[dict], outdir: Path, theory: Theory,
+                    fmt: str | None) -> tuple[bool, list[str] | tuple[str, str]]:
+    """Figure ``index`` of :func:`_figure_jobs_of` of the claims ``select(ids, network, device)`` from the rows of
+    the claims it shows: (True, files written) or (False, (param, message)) of an InputError (which does not
+    pickle as itself)."""
+    from aimc_theory.errors import InputError
+    from aimc_theory.files import figure_format
+    claims = select(ids, network, _worker_device)
+    draw, shown = _figure_jobs_of(claims)[index]
+    try:
+        with figure_format(fmt):
+            return True, draw(ShownRows({r["id"]: r for r in rows}, shown, [c.id for c in claims]), outdir, theory)
+    except InputError as exc:
+        return False, (exc.param, str(exc)[len(exc.param) + 2:])
 
 
 _worker_device: response.Response | None = None     # set in a worker process only, by _init_worker
@@ -354,18 +461,11 @@ def make_figures(rows: list[dict], outdir: Path, theory: Theory | None = None,
     The figures are drawn in ``workers`` processes (default: up to 2, as the claims), forked once the rows are
     there (each draws whole figures into its own files; the list keeps the catalogue's order)."""
     theory = theory or Theory()
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:          # a full disk, a read-only file system: one line naming --out, no traceback
-        from aimc_theory.errors import InputError
-        raise InputError("out", f"cannot create the directory {outdir}: {exc.strerror or exc}") from None
+    _make_dir(outdir)
     by_id = {r["id"]: r for r in rows}
-    jobs, drawn = [], set()
-    for claim in claims_for([r["id"] for r in rows], device):
-        if claim.figure is None or claim.figure in drawn:
-            continue
-        drawn.add(claim.figure)
-        jobs.append(claim.figure)
+    ran = list(by_id)
+    jobs = [lambda rows_, o, t, draw=draw, shown=shown: draw(ShownRows(rows_, shown, ran), o, t)
+            for draw, shown in _figure_jobs_of(claims_for(ran, device))]
     workers = min(workers or min(2, usable_cores()), len(jobs))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [f for job in jobs for f in job(by_id, outdir, theory)]

@@ -45,7 +45,8 @@ class Claim:
     # "_data", never re-parsed from an explanation); "" writes nothing
     note: str | Callable[[dict], str] | None = field(default=None, repr=False, compare=False)
     # figure(rows_by_id, outdir, theory) -> the files written (as "figures/NAME.png"); drawn once however
-    # many claims share it, whenever one of them ran
+    # many claims share it, whenever one of them ran, as soon as those that ran have finished: it reads only
+    # their rows (checker.ShownRows; a claim whose row a figure reads lists that figure too)
     figure: Callable[[dict, Path, Theory], list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property

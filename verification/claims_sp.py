@@ -1304,7 +1304,7 @@ def catalogue(device: response.Response | None = None) -> list[Claim]:
                             "derived offset, within 3 SE + the measured O(lr^2) remainder + transient; the improvement "
                             "|RIDER| - |E-RIDER| significant at 3 SE", _claim23(which), family="softbounds",
                             group="rider", controls=("exact_convergence", "sp_shift=0.04"),
-                            figure=_rider_figure if which == "reference" else None))
+                            figure=_rider_figure))
     claims.append(Claim("23.nonideal-main", "P2 Thm 3.7 / section 3.2 (Def. 2.1 for W's response)",
                         "E-RIDER converges to W* also when the main array W is non-ideal (G_W != 0), at chopper rates "
                         "p from 5e-4 to 5e-2 (from below to above P's relaxation rate)",

@@ -405,16 +405,17 @@ def check(a: Inputs, progress=None) -> CommandResult:
             mutants.append(a.mutate)
     t0 = time.perf_counter()
     report = out / "paper_checks.md"
+    from ..files import figure_format
     try:
-        rows = checker.check(ids, fast=a.fast, progress=progress is not None, workers=a.workers,
-                             network=a.network, mutants=mutants, device=device_resp)
+        with figure_format(a.format):           # the claims' figures, drawn deep in verification/
+            run = checker.run_checks(ids, fast=a.fast, progress=progress is not None, workers=a.workers,
+                                     network=a.network, mutants=mutants, device=device_resp,
+                                     figures=None if a.no_figures else out / "figures")
     except checker.ChecksInterrupted as exc:      # Ctrl-C: what finished goes into a report marked partial
         checker.write_report(exc.rows, report, a.fast, time.perf_counter() - t0, [], device=device_resp,
                              partial=f"interrupted after {len(exc.rows)} of {exc.total} claims")
         raise CheckInterrupted(report, str(exc)) from None
-    from ..files import figure_format
-    with figure_format(a.format):               # the claims' figures, drawn deep in verification/
-        figs = [] if a.no_figures else checker.make_figures(rows, out / "figures", device=device_resp)
+    rows, figs = run.rows, run.figures
     seconds = time.perf_counter() - t0          # the whole job: claims, figures and report
     checker.write_report(rows, report, a.fast, seconds, figs, device=device_resp)
     ok = checker.all_as_expected(rows)
