@@ -40,3 +40,25 @@ def _lock_compile(dispatcher) -> None:
             return compile_(sig)
 
     dispatcher.compile = compile
+
+
+class PerResponse:
+    """What a compiled path found out about a response object (its kernel code, whether the kernel repeats the
+    response's NumPy bits), worked out once per object: keyed by identity and holding the object, so that an id
+    freed and reused by another response never hits; forgotten after ``limit`` objects. A computation that raises
+    (a response the kernel does not cover) is not kept."""
+
+    def __init__(self, limit: int = 64):
+        self.limit = limit
+        self._hits: dict = {}
+
+    def get(self, obj, compute):
+        """``compute()``'s value for ``obj``, computed on the first call for this object."""
+        hit = self._hits.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        value = compute()
+        if len(self._hits) >= self.limit:
+            self._hits.clear()
+        self._hits[id(obj)] = (obj, value)
+        return value

@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from .errors import InputError
+from .kernel_cache import PerResponse
 
 RL1, RL2, RIDER, ASGD, DIGITAL = 0, 1, 2, 3, 4          # the rules (codes of the compiled loop)
 CHUNK = 2e6             # element-steps per compiled call (~0.02-0.1 s): progress and Ctrl-C come between calls
@@ -37,7 +38,7 @@ CHUNK = 2e6             # element-steps per compiled call (~0.02-0.1 s): progres
 # time) wins by NumPy's per-step overhead (~50 us); past a few thousand chain-coordinates NumPy's BLAS is as fast
 # (measured: 1,000 twice as fast, 5,000 even)
 LS_MAX_ELEMENTS = 2000
-_checked: dict = {}                # device code by response identity (the self-check runs once per response)
+_checked = PerResponse(256)        # device code per response (the self-check runs once per response)
 
 
 def _refuse(why: str):
@@ -102,16 +103,15 @@ def device_code(device, what: str) -> np.ndarray:
     of ``expected_update_fg`` (:func:`aimc_theory.kernels.response_code`), [q kind, p1, p2, q shift] of its
     q+/q- and [affine, f0, f1, g0, g1] of ``affine_expected_update``; an InputError (naming ``what``) when the
     device is not covered or its compiled form does not give NumPy's bits on a test grid."""
-    from . import kernels
     if device.pulsed:
         _refuse(f"covers expected-update devices ({what} is pulse level)")
     if device.varies or not device._no_offset:
         _refuse(f"covers devices without device-to-device variation or offsets ({what})")
-    resp = device.response
-    key = id(resp)
-    hit = _checked.get(key)
-    if hit is not None and hit[0] is resp:
-        return hit[1]
+    return _checked.get(device.response, lambda: _device_code(device.response, what))
+
+
+def _device_code(resp, what: str) -> np.ndarray:
+    from . import kernels
     kind, (a, b, c, shift, lo, hi) = kernels.response_code(resp)
     mode = numpy_math() if kind == 4 or (kind == 3 and b not in (0.5, 1.0)) else 0
     if mode < 0:
@@ -126,9 +126,6 @@ def device_code(device, what: str) -> np.ndarray:
         from .update_models import fg_coefficients
         code[11:16] = (1.0, *fg_coefficients(aff))
     _self_check(resp, code, what)
-    if len(_checked) > 256:
-        _checked.clear()
-    _checked[key] = (resp, code)
     return code
 
 
@@ -416,7 +413,7 @@ def _compile():
 
 # -- zero-shifting (aimc_theory.calibration.zero_shift): devices x pulses ---------------------------------------
 
-_zs_checked: dict = {}             # response code by response identity (the self-check runs once per response)
+_zs_checked = PerResponse(256)     # response code per response (the self-check runs once per response)
 
 
 def zs_code(resp) -> np.ndarray:
@@ -424,9 +421,10 @@ def zs_code(resp) -> np.ndarray:
     them from ``resp.fg`` (kind 1 soft bounds, 2 linear, 3 power, 4 exponential, 5 an affine response without a
     hand-written fg: F, G from its q+ = a+ + b+ w and q- = a- + b- w; the mode of :func:`numpy_math`); an
     InputError when not covered or when the compiled form does not give NumPy's bits on a test grid."""
-    hit = _zs_checked.get(id(resp))
-    if hit is not None and hit[0] is resp:
-        return hit[1]
+    return _zs_checked.get(resp, lambda: _zs_code(resp))
+
+
+def _zs_code(resp) -> np.ndarray:
     from .kernels import _form, FORMS
     form = _form(resp, FORMS)
     p = resp.params
@@ -456,9 +454,6 @@ def zs_code(resp) -> np.ndarray:
         want = np.concatenate([np.broadcast_to(F - G, w.shape), np.broadcast_to(F + G, w.shape)])
     if not np.array_equal(fns.qpm_vec(w, code), want, equal_nan=True):
         _refuse(f"does not repeat NumPy's bits for the response {resp.describe()}")
-    if len(_zs_checked) > 256:
-        _zs_checked.clear()
-    _zs_checked[id(resp)] = (resp, code)
     return code
 
 
@@ -498,15 +493,16 @@ def _compile_zs():
 
 # -- alternating pulses (aimc_theory.presets.pulse_devices): devices x pulses, no random draws ------------------
 
-_alt_checked: dict = {}
+_alt_checked = PerResponse()
 
 
 def alternate_code(resp) -> np.ndarray:
     """(a+, b+, a-, b-) of an affine response whose q+ = a+ + b+ w and q- = a- + b- w are NumPy's bits (checked on a
     grid: the lambdified expressions of the reference simulator's presets), else an InputError."""
-    hit = _alt_checked.get(id(resp))
-    if hit is not None and hit[0] is resp:
-        return hit[1]
+    return _alt_checked.get(resp, lambda: _alternate_code(resp))
+
+
+def _alternate_code(resp) -> np.ndarray:
     aff = resp.affine
     if aff is None:
         _refuse(f"covers alternating pulses on affine responses (got {resp.describe()})")
@@ -519,9 +515,6 @@ def alternate_code(resp) -> np.ndarray:
               and np.array_equal(fns.alt_q_vec(w, code, False), resp.q_minus(w), equal_nan=True))
     if not ok:
         _refuse(f"does not repeat NumPy's bits for the response {resp.describe()}")
-    if len(_alt_checked) > 64:
-        _alt_checked.clear()
-    _alt_checked[id(resp)] = (resp, code)
     return code
 
 

@@ -49,6 +49,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import InputError, require_int
+from .kernel_cache import PerResponse
 from .update_models import Rank1Batch, affine_increments, pulse_update
 
 _BACKEND = "numpy"       # or "numba": the compiled pulse kernels of aimc_theory.kernels (see backend())
@@ -592,24 +593,22 @@ def _varied_setup(device, shape):
     return setup
 
 
-_Q_FORMS: dict = {}       # id(response) -> (response, its kernel form or None)
+_Q_FORMS = PerResponse()   # response -> its kernel form or None
 
 
 def _q_form(resp):
     """(kind, coefficients) of ``kernels_pulses_jit.q_of`` that repeat the response's own NumPy q+ and q- (the
     presets' affine code; aihwkit's PowStep with exponents 1), checked bit for bit against the response on a grid
     of weights inside and around its range (also stretched); None: another response, or numba not installed."""
-    hit = _Q_FORMS.get(id(resp))
-    if hit is not None and hit[0] is resp:
-        return hit[1]
+    return _Q_FORMS.get(resp, lambda: _q_form_checked(resp))
+
+
+def _q_form_checked(resp):
     form = _q_form_of(resp)
     if form is not None:
         from . import kernels
         if not kernels.available() or not kernels.q_form_matches(resp, *form):
             form = None
-    if len(_Q_FORMS) > 64:
-        _Q_FORMS.clear()
-    _Q_FORMS[id(resp)] = (resp, form)
     return form
 
 

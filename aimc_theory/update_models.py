@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
+from .kernel_cache import PerResponse
 from .response import Response
 
 C2C_MODELS = ("additive", "multiplicative")     # cycle-to-cycle noise: dw sigma_c xi, or the step x sigma_c xi
@@ -161,29 +162,27 @@ def _exp_fused(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
     return out
 
 
-_EXP_CHECKED: dict = {}     # id(response) -> (response, the compiled passes repeat its NumPy path's bits)
+_EXP_CHECKED = PerResponse()     # response -> the compiled passes repeat its NumPy path's bits
 
 
 def _exp_matches(resp: Response) -> bool:
     """Once per response: the compiled passes give its own NumPy path's bits on a probe (both signs, the bounds,
     steps that clip), so that a response merely named "exponential" never takes them."""
-    hit = _EXP_CHECKED.get(id(resp))
-    if hit is None or hit[0] is not resp:
-        rng = np.random.default_rng(0)
-        w = np.concatenate([np.linspace(resp.lo, resp.hi, 97), rng.uniform(resp.lo, resp.hi, 159)])[None]
-        dw = rng.standard_normal(w.shape) * 10.0 ** rng.uniform(-6, 0, w.shape)
-        dw[0, :2] = (0.0, -0.0)
-        with np.errstate(all="ignore"):
-            out = resp.qd_form(w, dw) if resp.qd_form is not None else None
-            if out is not None:
-                out *= dw
-                out += w
-                resp.clip(out, out=out)
-            ok = out is not None and np.array_equal(_exp_fused(resp, w, dw), out, equal_nan=True)
-        if len(_EXP_CHECKED) > 64:
-            _EXP_CHECKED.clear()
-        hit = _EXP_CHECKED[id(resp)] = (resp, ok)
-    return hit[1]
+    return _EXP_CHECKED.get(resp, lambda: _exp_probe(resp))
+
+
+def _exp_probe(resp: Response) -> bool:
+    rng = np.random.default_rng(0)
+    w = np.concatenate([np.linspace(resp.lo, resp.hi, 97), rng.uniform(resp.lo, resp.hi, 159)])[None]
+    dw = rng.standard_normal(w.shape) * 10.0 ** rng.uniform(-6, 0, w.shape)
+    dw[0, :2] = (0.0, -0.0)
+    with np.errstate(all="ignore"):
+        out = resp.qd_form(w, dw) if resp.qd_form is not None else None
+        if out is not None:
+            out *= dw
+            out += w
+            resp.clip(out, out=out)
+        return out is not None and np.array_equal(_exp_fused(resp, w, dw), out, equal_nan=True)
 
 
 def affine_expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
