@@ -34,10 +34,11 @@ from .kernel_cache import PerResponse
 
 RL1, RL2, RIDER, ASGD, DIGITAL = 0, 1, 2, 3, 4          # the rules (codes of the compiled loop)
 CHUNK = 2e6             # element-steps per compiled call (~0.02-0.1 s): progress and Ctrl-C come between calls
-# least squares: the compiled loop (~20 ns per chain-coordinate and step with D = 10, its products one FMA at a
-# time) wins by NumPy's per-step overhead (~50 us); past a few thousand chain-coordinates NumPy's BLAS is as fast
-# (measured: 1,000 twice as fast, 5,000 even)
-LS_MAX_ELEMENTS = 2000
+# least squares: the compiled loop (10-18 ns per chain-coordinate and step with D = 10, its products one FMA at a
+# time, whatever the size) wins by NumPy's per-step overhead (~50 us); past ~10,000 chain-coordinates NumPy's BLAS
+# and bulk draws are as fast (measured, Analog SGD and RL v1, soft bounds, power and exponential: 1.4-2.4x faster
+# at 5,000, even at 20,000, NumPy 1.1-1.4x faster at 40,000)
+LS_MAX_ELEMENTS = 10000
 _checked = PerResponse(256)        # device code per response (the self-check runs once per response)
 
 
