@@ -13,19 +13,18 @@ checks that every name is a task of the catalogue.
 from __future__ import annotations
 
 TASK_SECONDS = {
-    "fig2": 7.9, "rider": 6.4, "13.long": 3.9, "rl.linear": 3.5, "12.ls": 3.1, "rl.power": 3.0, "asgd.softbounds": 2.8,
-    "rl.exponential": 2.7, "rl.softbounds": 2.6, "fig2-batch-mean": 2.6, "22.ls": 2.0, "asgd.exponential": 2.0,
-    "27.fit": 1.8, "16.stress": 1.7, "asgd.linear": 1.7, "9.laplace": 1.5, "asgd.power": 1.4, "9.linear": 1.4,
-    "27.reram-es.rl-d2d": 1.4, "17.f3": 1.3, "9.exponential": 1.3, "9.power": 1.2, "9.softbounds-c0": 1.1,
-    "9.softbounds": 1.1, "13.fig2": 1.0,
+    "fig2": 6.7, "asgd": 4.8, "rider": 3.3, "rl.exponential": 2.5, "fig2-batch-mean": 2.1, "13.long": 1.9,
+    "rl.power": 1.8, "rl.linear": 1.7, "rl.softbounds": 1.7, "12.ls": 1.6, "16.stress": 1.3,
+    "27.reram-es.rl-d2d": 1.3, "27.fit": 1.2, "9.laplace": 1.2, "22.ls": 0.9, "13.fig2": 0.8, "17.f3": 0.7,
+    "17.linear": 0.7, "9.power": 0.7, "27.reram-es.d2d": 0.7, "9.linear": 0.6, "5.nonconvex": 0.6,
+    "9.softbounds-c0": 0.6, "9.exponential": 0.6, "27.reram-es": 0.6,
 }
 DEFAULT_TASK_SECONDS = 0.4
 FULL_TASK_SECONDS = {
     "rider": 53, "fig2": 39, "rl.power": 27, "9.exponential": 17, "9.power": 15, "9.softbounds-c0": 16, "rl.linear": 16,
-    "asgd.exponential": 15, "rl.softbounds": 14, "rl.exponential": 14, "12.ls": 10, "9.laplace": 10,
-    "23.nonideal-main": 9, "12.laplace": 8, "5.laplace": 8, "9.linear": 7, "9.softbounds": 7, "asgd.softbounds": 7,
+    "asgd": 30, "rl.softbounds": 14, "rl.exponential": 14, "12.ls": 10, "9.laplace": 10,
+    "23.nonideal-main": 9, "12.laplace": 8, "5.laplace": 8, "9.linear": 7, "9.softbounds": 7,
     "22.power": 7, "17.softbounds": 6, "zs-noise": 6, "5.nonconvex": 6, "17.f3": 6, "27.reram-es.rl-d2d": 6,
-    "asgd.power": 5,
 }
 DEFAULT_FULL_TASK_SECONDS = 0.75
 
