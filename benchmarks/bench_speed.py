@@ -2,7 +2,7 @@
 judged against (the numbers in the README come from this script):
 
 * the main job ``aimc-theory check --fast`` (wall, and the CPU of its workers) against 30 s on 2 cores;
-* ``check --network`` against 6 minutes (``--network``; about 9 minutes today);
+* ``check --network`` against 6 minutes (``--network``);
 * start-up of the numeric commands against 0.5 s (``benchmarks/bench_startup.py``);
 * pulse-level and dense network epochs against the reference simulator and the BLAS bound
   (``benchmarks/bench_epochs.py``, when present);
@@ -81,7 +81,7 @@ def _load(name: str):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--network", action="store_true", help="also time check --network (about 9 minutes)")
+    ap.add_argument("--network", action="store_true", help="also time check --network (about 6 minutes)")
     ap.add_argument("--tests", action="store_true", help="also time the README's test command (minutes)")
     ap.add_argument("--skip-check", action="store_true", help="leave out check --fast")
     ap.add_argument("--skip-epochs", action="store_true", help="leave out the network epochs")
@@ -104,9 +104,9 @@ def main(argv=None) -> int:
         print("network epochs (benchmarks/bench_epochs.py):", flush=True)
         subprocess.run([sys.executable, str(HERE / "bench_epochs.py")], check=False)
     if args.tests:
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        cmd = [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"]     # the README's command
         wall, cpu, rc = timed(cmd, cwd=str(ROOT))
-        line("README test command (pytest -q)", wall, 180.0, note=f"CPU {cpu:.0f} s; exit {rc}")
+        line("README test command (pytest -q -n 2)", wall, 180.0, note=f"CPU {cpu:.0f} s; exit {rc}")
     return 0
 
 
