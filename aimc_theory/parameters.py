@@ -360,7 +360,7 @@ def _rows() -> list[Parameter]:
           "refused with --scheduler, as Dask cannot stop a running task) (default: none)", ("sweep",), valid="> 0"),
         # check
         P("claims", "str", None, "comma-separated ids or prefixes, e.g. 5,7.power", ("check",)),
-        P("fast", "flag", False, "smaller budgets (about 40 s on 2 cores with the fast extra)", ("check",)),
+        P("fast", "flag", False, "smaller budgets (about 30 s on 2 cores with the fast extra)", ("check",)),
         P("network", "flag", False, "also the network claims 26.* (Fashion-MNIST; minutes; needs "
           "dataset-fashion-mnist)", ("check",)),
         P("workers", "int", None, "processes (default: up to 2)", ("check",), valid=">= 1"),
