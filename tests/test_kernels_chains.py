@@ -504,3 +504,17 @@ def test_fused_affine_expected_update_same_bits(monkeypatch):
     assert not um._exp_matches(impostor)
     monkeypatch.setattr(um, "FUSED_MIN_SIZE", 1 << 62)
     assert np.array_equal(fused, um.expected_update_fg(impostor, w, dw))
+
+
+def test_auto_runs_the_exponential_family_with_the_numpy_paths_bits():
+    """backend="auto" sends Analog SGD on the exponential family to the chains loop (batched NumPy expm1): the NumPy
+    run's bits, every array (the numba kernel's scalar expm1 differed from NumPy's in the last digit of some steps)."""
+    make = lambda: algorithms.analog_sgd(0.05, device.Device(response.exponential(tau=1.0, gamma=1.0)))  # noqa: E731
+    a, b = (simulation.simulate(OBJ, make(), 300, 37, 5, w0=0.5, record_every=7, backend=be) for be in ("numpy", "auto"))
+    _same(a, b)
+
+
+def test_least_squares_of_the_fast_budget_run_compiled():
+    """The fast budget's least-squares runs (500 chains x D = 10) are within the compiled loop's bound."""
+    alg = algorithms.analog_sgd(0.02, device.Device(FAMILIES["softbounds"]()))
+    kernels_chains.plan(_ls(), alg, None, 500)          # covered (an InputError otherwise)
