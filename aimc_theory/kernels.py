@@ -6,7 +6,9 @@ NumPy stays the default (``simulation.simulate(backend="numpy")``); ``backend="n
 its bit generator and its normal sampler), in the same order (step by step, chain by chain), and
 repeats the NumPy path's floating-point operations one by one, so ``mean``, ``se``, ``variance`` and
 the final weights are the same bits as the NumPy path (tested; the per-step trajectory mean is summed
-in another order, equal to rounding). Covered: the response families whose record names a kernel form
+in another order, equal to rounding), but for the exponential family and the power family at gamma not in
+{1/2, 1}, whose expm1/pow are libm's (the last bit may differ; ``backend="auto"`` runs those in the chains
+loop of :mod:`aimc_theory.kernels_chains`, which calls NumPy's own). Covered: the response families whose record names a kernel form
 (``Family.kernel``, :data:`FORMS`: softbounds, linear, power, exponential and ideal), also moved by
 ``--sp-shift`` or a scalar device offset; anything else (pulses, device-to-device variation, user
 expressions, two-array algorithms, observables) is an error that says so, never a silent fall-back.

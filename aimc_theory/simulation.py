@@ -231,9 +231,11 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
         step takes longer), then about twice a second.
     backend : {"numpy", "numba", "auto", "exact"}
         "numba": the compiled kernel of :mod:`aimc_theory.kernels` (optional extra ``fast``; analog/digital
-        SGD on the scalar quadratic, expected update), the same bits as "numpy" several times faster;
-        "auto": "numba" where it is installed and covers the run (but for the exponential family, whose
-        expm1 "exact" batches), else "exact"; "exact": the compiled kernels of
+        SGD on the scalar quadratic, expected update), several times faster, the same bits as "numpy" but for
+        the exponential family and the power family at gamma not in {1/2, 1} (libm's expm1/pow, not NumPy's:
+        the last bit may differ);
+        "auto": "numba" where it is installed, covers the run and gives the NumPy path's bits, else "exact";
+        "exact": the compiled kernels of
         :mod:`aimc_theory.kernels_chains` where numba is installed and they repeat the NumPy path's bits for
         this run (analog/digital SGD, Residual Learning v1/v2, RIDER and E-RIDER on the scalar quadratic with
         expected-update devices whose compiled response is checked bit for bit; RIDER's
@@ -275,16 +277,18 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
         raise InputError("dtype", f"must be numpy.float64 or numpy.float32 (got {given_dtype!r})")
     if np.ndim(w0) < 2:
         initial_weights(w0, 1, objective.dim)       # a bad w0 fails before the sizes are checked
-    if backend == "auto":           # the compiled kernel where installed and covering this run (the same bits)
+    if backend == "auto":           # a compiled kernel where installed and covering this run (the same bits)
         backend = "numpy"
         if dtype == np.float64 and not observables:
             from . import kernels
             if kernels.available():
                 try:
-                    # the exponential family (kind 4) runs in the chains loop, which batches NumPy's SIMD expm1:
-                    # 8-9 vs 23-24 ns per chain-step, and the NumPy path's bits (the numba kernel's expm1 differs from
-                    # NumPy's in the last digit of some steps); the other families: within 20% of each other
-                    if kernels.plan(objective, algorithm, observables)[2] != 4:
+                    # the exponential family and the power family at gamma not in {1/2, 1} run in the chains loop
+                    # ("exact"), which calls NumPy's own SIMD expm1/pow and so keeps the NumPy path's bits (the
+                    # numba kernel's libm calls differ in the last digit of some steps; for the exponential also
+                    # 8-9 vs 23-24 ns per chain-step); the other families: within 20% of each other
+                    _, _, kind, coef, _ = kernels.plan(objective, algorithm, observables)
+                    if not (kind == 4 or (kind == 3 and coef[1] not in (0.5, 1.0))):
                         backend = "numba"
                 except InputError:
                     pass

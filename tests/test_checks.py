@@ -131,3 +131,21 @@ def test_a_figure_may_not_read_a_claim_of_the_run_that_does_not_show_it():
         rows.get("5.linear")
     with pytest.raises(LookupError, match="5.linear"):
         rows["5.linear"]
+
+
+def test_ctrl_c_while_drawing_keeps_every_claim_and_no_partial_file(tmp_path, monkeypatch):
+    """Ctrl-C after the claims, while the figures are drawn (one worker): ChecksInterrupted with every row; a stopped
+    figure's temporary file is removed, the files already there stay."""
+    figs = tmp_path / "figures"
+    figs.mkdir()
+    (figs / "mine.txt").write_text("a user's file")
+    (figs / ".penalty.png.x1y2.tmp").write_text("half a figure")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checker, "make_figures", interrupted)
+    with pytest.raises(checker.ChecksInterrupted) as exc:
+        checker.run_checks(["2.linear"], fast=True, workers=1, figures=figs)
+    assert [r["id"] for r in exc.value.rows] == ["2.linear"] and exc.value.total == 1
+    assert sorted(p.name for p in figs.iterdir()) == ["mine.txt"]

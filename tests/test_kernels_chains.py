@@ -506,10 +506,12 @@ def test_fused_affine_expected_update_same_bits(monkeypatch):
     assert np.array_equal(fused, um.expected_update_fg(impostor, w, dw))
 
 
-def test_auto_runs_the_exponential_family_with_the_numpy_paths_bits():
-    """backend="auto" sends Analog SGD on the exponential family to the chains loop (batched NumPy expm1): the NumPy
-    run's bits, every array (the numba kernel's scalar expm1 differed from NumPy's in the last digit of some steps)."""
-    make = lambda: algorithms.analog_sgd(0.05, device.Device(response.exponential(tau=1.0, gamma=1.0)))  # noqa: E731
+@pytest.mark.parametrize("resp", [response.exponential(tau=1.0, gamma=1.0), response.power(tau=1.0, gamma=0.7)])
+def test_auto_runs_libm_families_with_the_numpy_paths_bits(resp):
+    """backend="auto" sends Analog SGD on the exponential family and the power family at gamma not in {1/2, 1} to the
+    chains loop (NumPy's own expm1/pow): the NumPy run's bits, every array (the numba kernel's libm calls differ from
+    NumPy's in the last digit of some steps)."""
+    make = lambda: algorithms.analog_sgd(0.05, device.Device(resp))  # noqa: E731
     a, b = (simulation.simulate(OBJ, make(), 300, 37, 5, w0=0.5, record_every=7, backend=be) for be in ("numpy", "auto"))
     _same(a, b)
 

@@ -31,11 +31,12 @@ def _clean(x):
 
 
 class ChecksInterrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`check`: ``rows`` are the claims that finished, of ``total``."""
+    """Ctrl-C during :func:`run_checks` (or :func:`check`): ``rows`` are the claims that finished, of ``total``;
+    ``figures`` the figures already written (``figures/NAME``)."""
 
-    def __init__(self, rows: list[dict], total: int):
+    def __init__(self, rows: list[dict], total: int, figures: list[str] | None = None):
         super().__init__(f"{len(rows)} of {total} claims finished")
-        self.rows, self.total = rows, total
+        self.rows, self.total, self.figures = rows, total, list(figures or [])
 
 
 def _run_claims(ids: list[str], fast: bool, theory: Theory, total: int, progress: bool,
@@ -137,9 +138,13 @@ def run_checks(ids: list[str] | None = None, fast: bool = False, theory: Theory 
         except KeyboardInterrupt:
             raise ChecksInterrupted(sorted(rows, key=lambda r: rank[r["id"]]), len(order)) from None
         rows.sort(key=lambda r: rank[r["id"]])
-        return CheckRun(rows, [] if figures is None else make_figures(rows, figures, theory, device, workers))
+        try:
+            return CheckRun(rows, [] if figures is None else make_figures(rows, figures, theory, device, workers))
+        except KeyboardInterrupt:           # every claim finished: the report keeps them
+            _remove_partial_figures(figures)
+            raise ChecksInterrupted(rows, len(order)) from None
     jobs = _figure_jobs_of(claims) if figures is not None else []
-    if jobs:
+    if figures is not None:
         _make_dir(figures)
     drawn: dict[int, list[str]] = {}
     ctx = multiprocessing.get_context("fork")
@@ -185,8 +190,11 @@ def run_checks(ids: list[str] | None = None, fast: bool = False, theory: Theory 
         for proc in list(getattr(pool, "_processes", {}).values()):
             proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
+        if figures is not None:
+            _remove_partial_figures(figures)
         if isinstance(exc, KeyboardInterrupt):
-            raise ChecksInterrupted(sorted(rows, key=lambda r: rank[r["id"]]), len(order)) from None
+            raise ChecksInterrupted(sorted(rows, key=lambda r: rank[r["id"]]), len(order),
+                                    [f for i in sorted(drawn) for f in drawn[i]]) from None
         raise
     pool.shutdown()
     rows.sort(key=lambda r: rank[r["id"]])
@@ -228,6 +236,17 @@ class ShownRows(dict):
     def __contains__(self, key) -> bool:
         self._guard(key)
         return super().__contains__(key)
+
+
+def _remove_partial_figures(outdir: Path) -> None:
+    """The temporary files of figures whose writing a stopped worker left (``files.open_atomic`` names them
+    ``.NAME.<random>.tmp``; the figures written before stay)."""
+    for fmt in ("png", "pdf", "svg"):
+        for tmp in outdir.glob(f".*.{fmt}.*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
 
 def _make_dir(outdir: Path) -> None:

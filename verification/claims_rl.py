@@ -995,8 +995,10 @@ def _note_long(row) -> str:
     return ("P1 explains the c_Lin > 0 degradation of Fig. 2 by a non-vanishing asymptotic error "
             "(S_K^RL > 0 when the residual SP is not at 0). In the Fig. 2 problem the labels are "
             "noiseless, so E|g| = 0 at W* and spec F.4 predicts no bias; the noise-free batch-mean mean-field "
-            "(which converges exactly) predicts the transient, and the pulsed runs end at the same rounding floor "
-            "for every c_Lin (13.long: " + row["explanation"] + "). The gap at 1000 iterations is a slower "
+            "(which converges exactly) predicts the transient"
+            + (", and the pulsed runs end at the same rounding floor for every c_Lin"
+               if (row.get("_data") or {}).get("floor") else " (the floors of the long runs: full budget)")
+            + " (13.long: " + row["explanation"] + "). The gap at 1000 iterations is a slower "
             "transient; the asymptotic RL bias of F.4 needs gradient noise at the optimum (claims 12.*).")
 
 

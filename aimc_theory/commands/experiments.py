@@ -412,8 +412,9 @@ def check(a: Inputs, progress=None) -> CommandResult:
                                      network=a.network, mutants=mutants, device=device_resp,
                                      figures=None if a.no_figures else out / "figures")
     except checker.ChecksInterrupted as exc:      # Ctrl-C: what finished goes into a report marked partial
-        checker.write_report(exc.rows, report, a.fast, time.perf_counter() - t0, [], device=device_resp,
-                             partial=f"interrupted after {len(exc.rows)} of {exc.total} claims")
+        checker.write_report(exc.rows, report, a.fast, time.perf_counter() - t0, exc.figures, device=device_resp,
+                             partial="interrupted while drawing the figures" if len(exc.rows) == exc.total
+                             else f"interrupted after {len(exc.rows)} of {exc.total} claims")
         raise CheckInterrupted(report, str(exc)) from None
     rows, figs = run.rows, run.figures
     seconds = time.perf_counter() - t0          # the whole job: claims, figures and report

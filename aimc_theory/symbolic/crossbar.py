@@ -56,14 +56,6 @@ class MeanFieldRun:
         return float(self.loss[-1])
 
 
-def _expected_counts(X, d, lr, dw_min, bl):
-    """c_bj for out = 1 (a row vector W): min(k, BL) |x_bj|/x_m (the d side saturates at its maximum)."""
-    x_m = np.abs(X).max(axis=1)
-    k = lr * x_m * np.abs(d) / dw_min
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.nan_to_num(np.minimum(k, bl)[:, None] * np.abs(X) / x_m[:, None])
-
-
 def _fg(derivation: Derivation):
     F, G = lambdify_w(derivation.F), lambdify_w(derivation.G)
     return F, G
