@@ -91,6 +91,13 @@ def response_code(resp) -> tuple[int, tuple]:
     return kind, (float(a), float(b), float(c), float(p.get("shift", 0.0)), float(resp.lo), float(resp.hi))
 
 
+def libm_math(kind: int, coefficients) -> bool:
+    """Whether the expected update of this kind and coefficients (:func:`response_code`) calls expm1 or pow: the
+    exponential family, and the power family at gamma not in {1/2, 1}. Compiled, those are libm's unless NumPy's own
+    SIMD routines are called (:func:`aimc_theory.kernels_chains.numpy_math`): the last bit may differ from NumPy's."""
+    return kind == 4 or (kind == 3 and coefficients[1] not in (0.5, 1.0))
+
+
 def plan(objective, algorithm, observables) -> tuple:
     """What the kernel needs, or an InputError saying why this run is not covered."""
     from .objectives import ScalarQuadratic

@@ -114,7 +114,7 @@ def device_code(device, what: str) -> np.ndarray:
 def _device_code(resp, what: str) -> np.ndarray:
     from . import kernels
     kind, (a, b, c, shift, lo, hi) = kernels.response_code(resp)
-    mode = numpy_math() if kind == 4 or (kind == 3 and b not in (0.5, 1.0)) else 0
+    mode = numpy_math() if kernels.libm_math(kind, (a, b, c)) else 0
     if mode < 0:
         _refuse(f"has no expm1/pow with NumPy's bits on this machine ({resp.describe()}, {what})")
     qk, q1, q2, qs, q3 = _q_code(resp)

@@ -430,9 +430,7 @@ def varied(Wf, X, D, lr, prm, flags, qk, qc, P, rng):
     # (nothing written, no normal drawn) where the NumPy path needs the power r^n of an event of several pulses.
     granule, desired, dw, sigma, sig10, dsig = prm[0], prm[1], prm[2], prm[3], prm[4], prm[5]
     um, blm, mult, r1 = flags[0], flags[1], flags[2], flags[3]
-    C, nb, out = D.shape
-    inp = X.shape[2]
-    G = nb * C
+    C, nb = D.shape[0], D.shape[1]
     none_i = np.zeros(0, np.int64)
     none_v = np.zeros(0, np.float64)
     status, slots, rmask, cmask, rsel, csel, nr, nc, cap = firings(X, D, lr, granule, desired, um, blm, rng)

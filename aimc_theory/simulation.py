@@ -288,7 +288,7 @@ def simulate(objective, algorithm: Algorithm, steps: int, chains: int, seed: int
                     # numba kernel's libm calls differ in the last digit of some steps; for the exponential also
                     # 8-9 vs 23-24 ns per chain-step); the other families: within 20% of each other
                     _, _, kind, coef, _ = kernels.plan(objective, algorithm, observables)
-                    if not (kind == 4 or (kind == 3 and coef[1] not in (0.5, 1.0))):
+                    if not kernels.libm_math(kind, coef):
                         backend = "numba"
                 except InputError:
                     pass

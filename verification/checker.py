@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aimc_theory import __version__, response
-from aimc_theory.files import atomic_write_text, figure_format_now
+from aimc_theory.files import FIGURE_FORMATS, atomic_write_text, figure_format_now
 from aimc_theory.runtime import end_with_parent, limit_blas_threads, usable_cores
 
 from . import claims_network, mutants as mutant_ops
@@ -146,7 +146,8 @@ def run_checks(ids: list[str] | None = None, fast: bool = False, theory: Theory 
     jobs = _figure_jobs_of(claims) if figures is not None else []
     if figures is not None:
         _make_dir(figures)
-    drawn: dict[int, list[str]] = {}
+    drawn: dict[int, list[str]] = {}       # figure job -> its files; listed in the catalogue's order
+    written = lambda: [f for i in sorted(drawn) for f in drawn[i]]      # noqa: E731
     ctx = multiprocessing.get_context("fork")
     # the workers fork, so they get the device through their initializer (a response holds lambdas and
     # does not pickle as a task's argument)
@@ -193,12 +194,11 @@ def run_checks(ids: list[str] | None = None, fast: bool = False, theory: Theory 
         if figures is not None:
             _remove_partial_figures(figures)
         if isinstance(exc, KeyboardInterrupt):
-            raise ChecksInterrupted(sorted(rows, key=lambda r: rank[r["id"]]), len(order),
-                                    [f for i in sorted(drawn) for f in drawn[i]]) from None
+            raise ChecksInterrupted(sorted(rows, key=lambda r: rank[r["id"]]), len(order), written()) from None
         raise
     pool.shutdown()
     rows.sort(key=lambda r: rank[r["id"]])
-    return CheckRun(rows, [f for i in sorted(drawn) for f in drawn[i]])
+    return CheckRun(rows, written())
 
 
 def _figure_jobs_of(claims: list) -> list[tuple]:
@@ -241,7 +241,7 @@ class ShownRows(dict):
 def _remove_partial_figures(outdir: Path) -> None:
     """The temporary files of figures whose writing a stopped worker left (``files.open_atomic`` names them
     ``.NAME.<random>.tmp``; the figures written before stay)."""
-    for fmt in ("png", "pdf", "svg"):
+    for fmt in FIGURE_FORMATS:
         for tmp in outdir.glob(f".*.{fmt}.*.tmp"):
             try:
                 tmp.unlink()
