@@ -27,7 +27,7 @@ from .response import Response
 # the update arithmetic lives below this module and pulse_trains; its names stay importable from here
 from .update_models import (C2C_MODELS, Elements, Rank1Batch, affine_expected_scaled,  # noqa: F401
                             affine_expected_update, expected_update, expected_update_fg, noisy_step, pulse_count,
-                            pulse_update)
+                            pulse_update, transfer_and_mix)
 
 
 @dataclass(frozen=True)
@@ -246,6 +246,16 @@ class Device:
         cols = np.arange(shape[1]) if columns is None else columns
         return self._shifted(lambda u: column_transfer(self, u.reshape(u.shape[0], *shape),
                                                        dw.reshape(dw.shape[0], *shape), lr, cols, rng).reshape(u.shape), w)
+
+    def transfer_and_mix(self, w: np.ndarray, read: np.ndarray, p: np.ndarray, lr: float,
+                         gamma: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Residual Learning's whole-matrix transfer and read-out at once: (w', w' + gamma p) with w' =
+        ``write_matrix(w, read, shape, lr, rng)`` of an expected-update device with an affine response and no
+        offset, in one compiled pass (the same bits as the two calls); None where that pass does not apply (no
+        numba, small arrays, another device): then make the two calls."""
+        if self.trains is not None or not self._affine_expected or not self._no_offset:
+            return None
+        return transfer_and_mix(self.response, w, read, p, lr, gamma)
 
     def pulse(self, w: np.ndarray, signs: np.ndarray, rng: np.random.Generator | None,
               dw_min: float | None = None) -> np.ndarray:

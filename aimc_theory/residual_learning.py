@@ -15,7 +15,7 @@ The update rules follow the ``init``/``update``/``readout`` convention of :mod:`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,9 @@ class RLState:
     P: np.ndarray
     step: int = 0
     pointer: int = 0        # next column to transfer (Tiki-Taka's cyclic column pointer)
+    # the read-out W + gamma P of the weights ``mixed_of``, made by the update's fused transfer (readout returns it)
+    mixed: np.ndarray | None = field(default=None, repr=False, compare=False)
+    mixed_of: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -101,6 +104,7 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
     def update(grads, state, params, rng):
         P = device_p.write_gradient(state.P, grads, lr, rng)           # eq. 10
         step, pointer = state.step + 1, state.pointer
+        mixed = None
         if step % transfer_every == 0:                                  # eq. 11
             read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
             shape = grads.shape if isinstance(grads, Rank1Batch) else (1, P.shape[-1])
@@ -108,10 +112,16 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
             if columns_per_transfer is not None and columns_per_transfer < shape[1]:
                 cols = (pointer + np.arange(columns_per_transfer)) % shape[1]
                 pointer = int((pointer + columns_per_transfer) % shape[1])
-            params = device_w.write_matrix(params, read, shape, beta, rng, cols)
-        return params, RLState(P, step, pointer)
+            both = device_w.transfer_and_mix(params, read, P, beta, gamma) if gamma and cols is None else None
+            if both is None:
+                params = device_w.write_matrix(params, read, shape, beta, rng, cols)
+            else:           # the read-out of the next step made in the same pass (W and P read once)
+                params, mixed = both
+        return params, RLState(P, step, pointer, mixed, params if mixed is not None else None)
 
     def readout(params, state):
+        if state.mixed is not None and state.mixed_of is params:
+            return state.mixed
         return mix(params, state.P, gamma) if gamma else params
 
     return Algorithm("residual-learning", init, update, readout,

@@ -572,6 +572,27 @@ def _worker_main(conn, parent: int) -> None:
                               row.get("seconds")))
 
 
+def _refused(scheduler: str) -> str | None:
+    """Why a TCP scheduler address cannot be reached when the machine there refuses the connection (nothing listens
+    on that port), else None: Dask itself then tries (other schemes, a slow network, a scheduler starting up)."""
+    import socket
+    from distributed.comm.addressing import parse_address, parse_host_port
+    try:
+        scheme, loc = parse_address(scheduler)
+        if scheme != "tcp":
+            return None
+        host, port = parse_host_port(loc)
+    except (TypeError, ValueError):
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return None
+    except ConnectionRefusedError:
+        return f"connection refused by {host}:{port} (is the scheduler running, on that port?)"
+    except OSError:
+        return None
+
+
 def _dask(scheduler: str):
     def execute(tasks, workers):
         try:
@@ -586,6 +607,9 @@ def _dask(scheduler: str):
                                        dashboard_address=None)
                 client = Client(cluster)
             else:
+                refused = _refused(scheduler)
+                if refused:         # nothing listens there: say so now, not after Dask's 10 s of retries
+                    raise OSError(refused)
                 client = Client(scheduler, timeout=10)
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError("scheduler", f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None

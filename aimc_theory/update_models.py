@@ -60,7 +60,8 @@ class Rank1Batch:
     def dense(self, scale: float = 1.0) -> np.ndarray:
         """The summed gradient times ``scale``, flattened to (chains, out * in) like the weights (the scale
         is applied to the small per-sample errors, not to the full matrix)."""
-        X = np.broadcast_to(self.X, self.D.shape[:2] + self.X.shape[-1:])
+        X = self.X if self.X.shape[:2] == self.D.shape[:2] else \
+            np.broadcast_to(self.X, self.D.shape[:2] + self.X.shape[-1:])
         D = self.D if scale == 1.0 else self.D * scale
         g = np.matmul(np.swapaxes(D, 1, 2), X)        # BLAS, not einsum's loops
         return g.reshape(g.shape[0], -1)
@@ -193,7 +194,7 @@ def affine_expected_update(resp: Response, w: np.ndarray, dw: np.ndarray) -> np.
     :func:`expected_update_fg` (the numba kernel reproduces its bits)."""
     f0, f1, g0, g1 = fg_coefficients(resp.affine)
     if not (isinstance(dw, np.ndarray) and dw.dtype == np.float64 and dw.flags.writeable
-            and dw.shape == np.broadcast_shapes(np.shape(w), dw.shape)):
+            and (np.shape(w) == dw.shape or dw.shape == np.broadcast_shapes(np.shape(w), dw.shape))):
         dw = np.array(np.broadcast_to(dw, np.broadcast_shapes(np.shape(w), np.shape(dw))), dtype=float)
     if _fused_affine_into(resp, w, dw, dw, 1.0):   # numba installed, a large array: one compiled pass, the same bits
         return dw
@@ -252,6 +253,22 @@ def _fused_affine_into(resp: Response, w, dw, out, scale: float) -> bool:
     if fused is not None:
         fused(w.reshape(-1), dw.reshape(-1), out.reshape(-1), *coefficients)
     return fused is not None
+
+
+def transfer_and_mix(resp: Response, w: np.ndarray, read: np.ndarray, p: np.ndarray, beta: float,
+                     gamma: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Residual Learning's transfer and read-out at once for an affine response: (U_q(w, beta read), that + gamma p),
+    two new arrays, in one compiled pass (``kernels_chains_jit.transfer_mix``: the operations of
+    :func:`affine_expected_scaled` and :func:`mix`, so their bits; tested) where :func:`_fused_affine` applies to
+    all three arrays and the response is not ideal; else None (nothing done: run the two)."""
+    f0, f1, g0, g1 = fg_coefficients(resp.affine)
+    fused = _fused_affine(w, read, "transfer_mix") if (g1 or g0 or f1) else None
+    if fused is None or _fused_affine(w, p, "transfer_mix") is None:
+        return None
+    out, mixed = np.empty_like(w), np.empty_like(w)
+    fused(w.reshape(-1), read.reshape(-1), p.reshape(-1), float(beta), float(gamma), float(f0), float(f1), float(g0),
+          float(g1), float(resp.lo), float(resp.hi), out.reshape(-1), mixed.reshape(-1))
+    return out, mixed
 
 
 def mix(w: np.ndarray, p: np.ndarray, gamma: float) -> np.ndarray:

@@ -198,7 +198,7 @@ def run(args) -> None:
           f"{blas_threads_now()}, best of {args.repeats} interleaved rounds ({time.perf_counter() - t_start:.0f} s)"
           + (f", {args.load} busy process(es) alongside" if args.load else ""))
     print(f"machine: {_machine()}; load average (1 min) {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
-          f"(above the core count, other jobs share the cores: wall and CPU seconds both grow)")
+          f"(a load above the core count means other jobs share the cores: wall and CPU seconds both grow)")
     print(f"{'configuration':40s} {'wall s':>7s} {'cpu s':>7s}   reference / bound")
     for label in best:
         w, c = best[label]

@@ -439,6 +439,40 @@ def test_zero_shift_ctrl_c_keeps_the_finished_chunks(monkeypatch):
         _zs_same(part, short)
 
 
+@pytest.mark.parametrize("read_noise", [0.0, 0.02])
+def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noise):
+    """Residual Learning's whole-matrix transfer and its read-out W + gamma P in one compiled pass (the expected-update
+    network path) give the bits of write_matrix followed by mix, with and without read noise, over several steps;
+    the read-out made by the update is what readout returns; a main array with an offset and gamma = 0 take the
+    two calls."""
+    from aimc_theory import update_models as um
+    from aimc_theory.pulse_trains import Rank1Batch
+    out, inp = 40, um.FUSED_MIN_SIZE // 40 + 1
+    resp = response.power(tau=0.6, gamma=1.0)
+    g = np.random.default_rng(5)
+    grads = [Rank1Batch(g.random((1, 10, inp)), 0.05 * g.standard_normal((1, 10, out)), inplace=True) for _ in range(4)]
+
+    def run(main, gamma):
+        alg = rl.residual_learning(0.05, 0.3, gamma, device.Device(resp), main, read_noise=read_noise)
+        W = np.random.default_rng(1).uniform(-0.3, 0.3, (1, out * inp))
+        state, rng, reads = alg.init(W), np.random.default_rng(2), []
+        for gr in grads:
+            W, state = alg.update(gr, state, W, rng)
+            reads.append(alg.readout(W, state))
+        return W, state, reads
+
+    for main, gamma in ((device.Device(resp), 0.4), (device.Device(resp, offset=0.05), 0.4), (device.Device(resp), 0.0)):
+        W, state, reads = run(main, gamma)
+        assert (state.mixed is not None) == (main.offset == 0.0 and gamma != 0.0)
+        monkeypatch.setitem(um._FUSED, "transfer_mix", None)             # the two calls
+        W2, state2, reads2 = run(main, gamma)
+        monkeypatch.undo()
+        assert state2.mixed is None and np.array_equal(W, W2) and np.array_equal(state.P, state2.P)
+        assert all(np.array_equal(a, b) for a, b in zip(reads, reads2))
+        assert np.array_equal(reads[-1], um.mix(W, state.P, gamma) if gamma else W)
+    assert um._FUSED.get("transfer_mix") is not None
+
+
 def test_fused_affine_expected_update_same_bits(monkeypatch):
     """The compiled one-pass affine expected update (large arrays: the network's rank-1 writes and transfers) gives
     the NumPy passes' bits, for every coefficient pattern (F and G constant or affine, g0 = 0, f1 = 0), steps that
