@@ -476,10 +476,10 @@ class CountingDevice(Device):
             self.tally.train_writes += 1
         return super().write_gradient(w, grads, lr, rng)
 
-    def write_matrix(self, w, dw, shape, lr, rng, columns=None):
+    def write_matrix(self, w, dw, shape, lr, rng, columns=None, in_place=False):
         if self.trains is not None:
             self.tally.train_writes += 1
-        return super().write_matrix(w, dw, shape, lr, rng, columns)
+        return super().write_matrix(w, dw, shape, lr, rng, columns, in_place)
 
     def pulse(self, w, signs, rng, dw_min=None):
         self.tally.pulses += int(np.count_nonzero(np.broadcast_to(signs, np.shape(w))))

@@ -26,8 +26,8 @@ from .pulse_trains import PulseTrains, apply_counts, batch_update, column_transf
 from .response import Response
 # the update arithmetic lives below this module and pulse_trains; its names stay importable from here
 from .update_models import (C2C_MODELS, Elements, Rank1Batch, affine_expected_scaled,  # noqa: F401
-                            affine_expected_update, expected_update, expected_update_fg, noisy_step, pulse_count,
-                            pulse_update, transfer_and_mix)
+                            affine_expected_update, affine_expected_update_in_place, expected_update,
+                            expected_update_fg, noisy_step, pulse_count, pulse_update, transfer_and_mix)
 
 
 @dataclass(frozen=True)
@@ -220,6 +220,9 @@ class Device:
                 return self._shifted(lambda u: batch_update(self, u, grads, lr, rng), w)
             dw = grads.dense(-lr)                   # a fresh array: the affine update below may write into it
             if self._affine_expected:
+                if grads.inplace and self._no_offset and isinstance(w, np.ndarray) \
+                        and affine_expected_update_in_place(self.response, w, dw):
+                    return w        # the caller gave w up: written in place (fewer arrays in the cache per step)
                 return self._shifted(lambda u: affine_expected_update(self.response, u, dw), w)
             return self.update(w, dw, rng)
         return self.update(w, -lr * grads, rng)
@@ -231,12 +234,16 @@ class Device:
         return not self.pulsed and not self.varies and self.response.affine is not None
 
     def write_matrix(self, w: np.ndarray, dw: np.ndarray, shape: tuple[int, int], lr: float,
-                     rng: np.random.Generator | None, columns=None) -> np.ndarray:
+                     rng: np.random.Generator | None, columns=None, in_place: bool = False) -> np.ndarray:
         """w <- w + lr dw for a weight matrix of ``shape`` (out, in) flattened in w: with ``trains``,
         column by column as Tiki-Taka's transfer writes it (``columns``: which ones, default all);
-        otherwise through :meth:`update` (only the given columns)."""
+        otherwise through :meth:`update` (only the given columns). ``in_place``: the caller gives w up (an
+        expected-update device may write it in place: the same bits)."""
         if self.trains is None:
             if columns is None:
+                if in_place and self._affine_expected and self._no_offset and isinstance(w, np.ndarray) \
+                        and isinstance(dw, np.ndarray) and affine_expected_update_in_place(self.response, w, dw, lr):
+                    return w
                 if self._affine_expected:
                     return self._shifted(lambda u: affine_expected_scaled(self.response, u, dw, lr), w)
                 return self.update(w, lr * dw, rng)
@@ -247,15 +254,16 @@ class Device:
         return self._shifted(lambda u: column_transfer(self, u.reshape(u.shape[0], *shape),
                                                        dw.reshape(dw.shape[0], *shape), lr, cols, rng).reshape(u.shape), w)
 
-    def transfer_and_mix(self, w: np.ndarray, read: np.ndarray, p: np.ndarray, lr: float,
-                         gamma: float) -> tuple[np.ndarray, np.ndarray] | None:
+    def transfer_and_mix(self, w: np.ndarray, read: np.ndarray, p: np.ndarray, lr: float, gamma: float,
+                         in_place: bool = False, buffer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Residual Learning's whole-matrix transfer and read-out at once: (w', w' + gamma p) with w' =
         ``write_matrix(w, read, shape, lr, rng)`` of an expected-update device with an affine response and no
         offset, in one compiled pass (the same bits as the two calls); None where that pass does not apply (no
-        numba, small arrays, another device): then make the two calls."""
+        numba, small arrays, another device): then make the two calls. ``in_place`` (the caller gives up w):
+        w' is written into w and the read-out into ``buffer`` (:func:`~aimc_theory.update_models.transfer_and_mix`)."""
         if self.trains is not None or not self._affine_expected or not self._no_offset:
             return None
-        return transfer_and_mix(self.response, w, read, p, lr, gamma)
+        return transfer_and_mix(self.response, w, read, p, lr, gamma, in_place, buffer)
 
     def pulse(self, w: np.ndarray, signs: np.ndarray, rng: np.random.Generator | None,
               dw_min: float | None = None) -> np.ndarray:

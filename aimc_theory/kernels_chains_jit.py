@@ -403,6 +403,14 @@ def affine_into_dw(w, dw, scale, f0, f1, g0, g1, lo, hi):
 
 
 @njit(cache=True, nogil=True)
+def affine_into_w(w, dw, scale, f0, f1, g0, g1, lo, hi):
+    # affine_inplace with out = w (the network's in-place writes, Rank1Batch.inplace: the array written is the one
+    # read, so the loop runs over three arrays fewer in the cache per step); its own loop, as affine_into_dw's
+    for i in range(w.size):
+        w[i] = _affine_el(dw[i] * scale, w[i], f0, f1, g0, g1, lo, hi)
+
+
+@njit(cache=True, nogil=True)
 def mix_into(w, p, gamma, out):
     # Residual Learning's read-out w + gamma p in one pass (NumPy: gamma * p, then w + that; the same two roundings)
     for i in range(w.size):
@@ -417,6 +425,17 @@ def transfer_mix(w, r, p, beta, gamma, f0, f1, g0, g1, lo, hi, out, mixed):
     for i in range(w.size):
         x = _affine_el(r[i] * beta, w[i], f0, f1, g0, g1, lo, hi)
         out[i] = x
+        mixed[i] = x + gamma * p[i]
+
+
+@njit(cache=True, nogil=True)
+def transfer_mix_into(w, r, p, beta, gamma, f0, f1, g0, g1, lo, hi, mixed):
+    # transfer_mix with out = w (written in place) and mixed a buffer of the caller's: the network's in-place
+    # updates, where the fresh arrays of every step (two of 1.6 MB on the first layer) made the step's working set
+    # outgrow the cache a shared host leaves it (every pass of the step got slower, the GEMMs too; measured)
+    for i in range(w.size):
+        x = _affine_el(r[i] * beta, w[i], f0, f1, g0, g1, lo, hi)
+        w[i] = x
         mixed[i] = x + gamma * p[i]
 
 

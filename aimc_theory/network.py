@@ -8,8 +8,9 @@ hardware does, an expected-update device writes the summed gradient. Every weigh
 tile with its own device(s) and its own state of the *same* update rule the scalar simulations use (built
 by :func:`aimc_theory.registry.build`; the weights are the algorithm's params with one chain). Biases are
 digital. Two shortcuts keep the same updates (tested): digital SGD writes W - lr sum delta a^T with one BLAS
-call into W, and a pulse-train device may write its weights in place (``Rank1Batch.inplace``: the update
-replaces them). Training runs with one BLAS thread by default (``blas_threads``).
+call into W, and the update rule may write its weights and its state in place (``Rank1Batch.inplace``: the
+update replaces them; a pulse-train device, an expected-update device with an affine response, Residual Learning's
+read-out array). Training runs with one BLAS thread by default (``blas_threads``).
 
 Optionally (``periphery``, :mod:`aimc_theory.periphery`, off by default) the reference simulator's tile periphery:
 a layer split into several tiles (each its own devices, state and learned output scale), the IO of every read and
@@ -315,7 +316,7 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
                     for u, (a_u, d_u) in zip(by_layer[k], tiles.factors(k, a, delta) if tiles else ((a, delta),)):
                         if not (dgemm and _sgd_in_place(dgemm, params[u].reshape(tile_shapes[u]), a_u, d_u,
                                                         e_lr[u])):
-                            # params[u] is replaced by the update: a pulse-train device may write it in place
+                            # params[u] and states[u] are replaced by the update: it may write them in place
                             g = Rank1Batch(a_u[None], d_u[None], inplace=True)
                             params[u], states[u] = algs[u].update(g, states[u], params[u], rng)
                     if tiles is not None:

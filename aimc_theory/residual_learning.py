@@ -112,9 +112,13 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
             if columns_per_transfer is not None and columns_per_transfer < shape[1]:
                 cols = (pointer + np.arange(columns_per_transfer)) % shape[1]
                 pointer = int((pointer + columns_per_transfer) % shape[1])
-            both = device_w.transfer_and_mix(params, read, P, beta, gamma) if gamma and cols is None else None
+            # the network path gives up W and the state (Rank1Batch.inplace): W written in place, the last
+            # read-out's array reused
+            in_place = isinstance(grads, Rank1Batch) and grads.inplace
+            both = device_w.transfer_and_mix(params, read, P, beta, gamma, in_place,
+                                             state.mixed if in_place else None) if gamma and cols is None else None
             if both is None:
-                params = device_w.write_matrix(params, read, shape, beta, rng, cols)
+                params = device_w.write_matrix(params, read, shape, beta, rng, cols, in_place)
             else:           # the read-out of the next step made in the same pass (W and P read once)
                 params, mixed = both
         return params, RLState(P, step, pointer, mixed, params if mixed is not None else None)

@@ -49,8 +49,10 @@ class Rank1Batch:
 
     X: np.ndarray
     D: np.ndarray
-    # the weights written with this gradient belong to this update alone (nothing else holds them): a
-    # pulse-train device may write them in place instead of copying them first (the network path sets it)
+    # the weights written with this gradient (and the update rule's state) belong to this update alone (nothing
+    # else holds them, the caller keeps only what the update returns): a device may write them in place instead
+    # of into new arrays (the same bits; fewer arrays in the cache per step), Residual Learning reuses its last
+    # read-out's array (the network path sets it)
     inplace: bool = field(default=False, compare=False)
 
     @property
@@ -255,20 +257,46 @@ def _fused_affine_into(resp: Response, w, dw, out, scale: float) -> bool:
     return fused is not None
 
 
-def transfer_and_mix(resp: Response, w: np.ndarray, read: np.ndarray, p: np.ndarray, beta: float,
-                     gamma: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """Residual Learning's transfer and read-out at once for an affine response: (U_q(w, beta read), that + gamma p),
-    two new arrays, in one compiled pass (``kernels_chains_jit.transfer_mix``: the operations of
-    :func:`affine_expected_scaled` and :func:`mix`, so their bits; tested) where :func:`_fused_affine` applies to
-    all three arrays and the response is not ideal; else None (nothing done: run the two)."""
+def affine_expected_update_in_place(resp: Response, w: np.ndarray, dw: np.ndarray, scale: float = 1.0) -> bool:
+    """:func:`affine_expected_update` of ``scale * dw`` (as :func:`affine_expected_scaled` forms it) written into
+    ``w`` itself (``dw`` is left alone) in one compiled pass (``kernels_chains_jit.affine_into_w``: the same
+    operations, so the same bits; tested) where :func:`_fused_affine` applies, ``w`` is writable and the response
+    is not ideal; False: nothing written."""
     f0, f1, g0, g1 = fg_coefficients(resp.affine)
-    fused = _fused_affine(w, read, "transfer_mix") if (g1 or g0 or f1) else None
-    if fused is None or _fused_affine(w, p, "transfer_mix") is None:
+    fused = _fused_affine(w, dw, "affine_into_w") if (g1 or g0 or f1) and w.flags.writeable else None
+    if fused is None:
+        return False
+    fused(w.reshape(-1), dw.reshape(-1), float(scale), float(f0), float(f1), float(g0), float(g1), float(resp.lo),
+          float(resp.hi))
+    return True
+
+
+def transfer_and_mix(resp: Response, w: np.ndarray, read: np.ndarray, p: np.ndarray, beta: float,
+                     gamma: float, in_place: bool = False,
+                     buffer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Residual Learning's transfer and read-out at once for an affine response: (U_q(w, beta read), that + gamma p)
+    in one compiled pass (``kernels_chains_jit.transfer_mix``: the operations of :func:`affine_expected_scaled` and
+    :func:`mix`, so their bits; tested) where :func:`_fused_affine` applies to all three arrays and the response is
+    not ideal; else None (nothing done: run the two). Two new arrays; ``in_place`` (a caller that gives up ``w``,
+    ``Rank1Batch.inplace``): the transfer is written into ``w`` and the read-out into ``buffer`` where that is a
+    writable array of w's shape apart from the others (``transfer_mix_into``, the same bits)."""
+    f0, f1, g0, g1 = fg_coefficients(resp.affine)
+    in_place = in_place and w.flags.writeable
+    name = "transfer_mix_into" if in_place else "transfer_mix"
+    fused = _fused_affine(w, read, name) if (g1 or g0 or f1) else None
+    if fused is None or _fused_affine(w, p, name) is None:
         return None
-    out, mixed = np.empty_like(w), np.empty_like(w)
-    fused(w.reshape(-1), read.reshape(-1), p.reshape(-1), float(beta), float(gamma), float(f0), float(f1), float(g0),
-          float(g1), float(resp.lo), float(resp.hi), out.reshape(-1), mixed.reshape(-1))
-    return out, mixed
+    coefficients = (float(beta), float(gamma), float(f0), float(f1), float(g0), float(g1), float(resp.lo),
+                    float(resp.hi))
+    if not in_place:
+        out, mixed = np.empty_like(w), np.empty_like(w)
+        fused(w.reshape(-1), read.reshape(-1), p.reshape(-1), *coefficients, out.reshape(-1), mixed.reshape(-1))
+        return out, mixed
+    reuse = buffer is not None and _fused_affine(w, buffer) is not None and buffer.flags.writeable \
+        and not any(np.may_share_memory(buffer, a) for a in (w, read, p))
+    mixed = buffer if reuse else np.empty_like(w)
+    fused(w.reshape(-1), read.reshape(-1), p.reshape(-1), *coefficients, mixed.reshape(-1))
+    return w, mixed
 
 
 def mix(w: np.ndarray, p: np.ndarray, gamma: float) -> np.ndarray:

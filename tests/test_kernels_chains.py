@@ -444,33 +444,66 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
     """Residual Learning's whole-matrix transfer and its read-out W + gamma P in one compiled pass (the expected-update
     network path) give the bits of write_matrix followed by mix, with and without read noise, over several steps;
     the read-out made by the update is what readout returns; a main array with an offset and gamma = 0 take the
-    two calls."""
+    two calls. A caller that gives up W and the state (Rank1Batch.inplace, the network path) gets the same bits with
+    W, P and the read-out's array written in place (gamma = 0 too)."""
     from aimc_theory import update_models as um
     from aimc_theory.pulse_trains import Rank1Batch
     out, inp = 40, um.FUSED_MIN_SIZE // 40 + 1
     resp = response.power(tau=0.6, gamma=1.0)
     g = np.random.default_rng(5)
-    grads = [Rank1Batch(g.random((1, 10, inp)), 0.05 * g.standard_normal((1, 10, out)), inplace=True) for _ in range(4)]
+    factors = [(g.random((1, 10, inp)), 0.05 * g.standard_normal((1, 10, out))) for _ in range(4)]
 
-    def run(main, gamma):
+    def run(main, gamma, in_place):
         alg = rl.residual_learning(0.05, 0.3, gamma, device.Device(resp), main, read_noise=read_noise)
         W = np.random.default_rng(1).uniform(-0.3, 0.3, (1, out * inp))
-        state, rng, reads = alg.init(W), np.random.default_rng(2), []
-        for gr in grads:
-            W, state = alg.update(gr, state, W, rng)
-            reads.append(alg.readout(W, state))
-        return W, state, reads
+        state, rng, reads, same = alg.init(W), np.random.default_rng(2), [], []
+        for X, D in factors:
+            before = (W, state.P, state.mixed)
+            W, state = alg.update(Rank1Batch(X, D, inplace=in_place), state, W, rng)
+            same.append((W is before[0], state.P is before[1], state.mixed is before[2] and state.mixed is not None))
+            reads.append(alg.readout(W, state).copy())
+        return W, state, reads, same
 
     for main, gamma in ((device.Device(resp), 0.4), (device.Device(resp, offset=0.05), 0.4), (device.Device(resp), 0.0)):
-        W, state, reads = run(main, gamma)
+        W, state, reads, same = run(main, gamma, False)
         assert (state.mixed is not None) == (main.offset == 0.0 and gamma != 0.0)
+        assert not any(any(s) for s in same)
+        Wi, state_i, reads_i, same_i = run(main, gamma, True)
+        fused = main.offset == 0.0
+        assert all(s == (fused, True, fused and gamma != 0.0 and k > 0) for k, s in enumerate(same_i))
         monkeypatch.setitem(um._FUSED, "transfer_mix", None)             # the two calls
-        W2, state2, reads2 = run(main, gamma)
+        W2, state2, reads2, _ = run(main, gamma, False)
         monkeypatch.undo()
-        assert state2.mixed is None and np.array_equal(W, W2) and np.array_equal(state.P, state2.P)
-        assert all(np.array_equal(a, b) for a, b in zip(reads, reads2))
+        assert state2.mixed is None
+        for w_, st_, rd_ in ((W2, state2, reads2), (Wi, state_i, reads_i)):
+            assert np.array_equal(W, w_) and np.array_equal(state.P, st_.P)
+            assert all(np.array_equal(a, b) for a, b in zip(reads, rd_))
         assert np.array_equal(reads[-1], um.mix(W, state.P, gamma) if gamma else W)
-    assert um._FUSED.get("transfer_mix") is not None
+    assert um._FUSED.get("transfer_mix") is not None and um._FUSED.get("transfer_mix_into") is not None
+
+
+def test_in_place_gradient_writes_same_bits():
+    """An expected-update write of a rank-1 gradient that the caller gives up (Rank1Batch.inplace, the network path)
+    writes W itself, with the bits of the write into a new array, for every coefficient pattern and bounds that
+    clip; an offset device, an ideal response and a read-only W write a new array (the same bits)."""
+    from aimc_theory import update_models as um
+    from aimc_theory.pulse_trains import Rank1Batch
+    g = np.random.default_rng(12)
+    out, inp = 16, um.FUSED_MIN_SIZE // 16 + 5
+    X, D = g.random((1, 10, inp)), g.standard_normal((1, 10, out))
+    for dev in (device.Device(response.power(tau=0.6, gamma=1.0)), device.Device(response.softbounds(sp=-0.2)),
+                device.Device(response.linear(tau=1.0, c=0.3)), device.Device(response.softbounds(), offset=0.05),
+                device.Device(response.ideal())):
+        for lr in (1e-3, 3.0):                           # 3.0: most elements hit the bounds
+            W = g.uniform(-0.5, 0.5, (1, out * inp))
+            fresh = dev.write_gradient(W.copy(), Rank1Batch(X, D), lr, None)
+            for writable in (True, False):
+                Wi = W.copy()
+                Wi.flags.writeable = writable
+                got = dev.write_gradient(Wi, Rank1Batch(X, D, inplace=True), lr, None)
+                in_place = writable and dev.offset == 0.0 and dev.response.affine != (1.0, 0.0, 1.0, 0.0)
+                assert (got is Wi) == in_place and np.array_equal(got, fresh)
+                assert in_place or np.array_equal(Wi, W)
 
 
 def test_fused_affine_expected_update_same_bits(monkeypatch):
