@@ -252,7 +252,8 @@ class Device:
             return self.update(w, lr * dw * mask.reshape(-1), rng)
         cols = np.arange(shape[1]) if columns is None else columns
         return self._shifted(lambda u: column_transfer(self, u.reshape(u.shape[0], *shape),
-                                                       dw.reshape(dw.shape[0], *shape), lr, cols, rng).reshape(u.shape), w)
+                                                       dw.reshape(dw.shape[0], *shape), lr, cols, rng,
+                                                       in_place).reshape(u.shape), w)
 
     def transfer_and_mix(self, w: np.ndarray, read: np.ndarray, p: np.ndarray, lr: float, gamma: float,
                          in_place: bool = False, buffer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:

@@ -412,13 +412,15 @@ def exact_batch(Wf, X, D, lr: float, setup, dense: bool, rng):
     return _compile_exact()[0](Wf, X, D, float(lr), prm, np.append(flags, dense), tables, rng)
 
 
-def exact_transfer(W, V, cols, lr: float, setup, rng):
+def exact_transfer(W, V, cols, lr: float, setup, rng, inplace: bool = False):
     """Run the exact kernel of a Tiki-Taka transfer (``pulse_trains._numba_transfer``). Returns (status, new flat
-    weights, elem, n, down)."""
+    weights, elem, n, down); ``inplace``: the new weights are W itself where W is a writable C-contiguous float64
+    array (else a copy, as without)."""
     prm, flags, tables = setup
     every = cols.size == V.shape[2] and cols[0] == 0 and bool(np.all(np.diff(cols) == 1))
-    return _compile_exact()[1](np.ascontiguousarray(W, dtype=np.float64), np.ascontiguousarray(V, dtype=np.float64),
-                               cols, every, float(lr), prm, flags, tables, rng)
+    Wc = np.ascontiguousarray(W, dtype=np.float64)
+    return _compile_exact()[1](Wc, np.ascontiguousarray(V, dtype=np.float64), cols, every, float(lr), prm, flags,
+                               tables, rng, bool(inplace and Wc is W and W.flags.writeable))
 
 
 def varied_batch(Wf, X, D, lr: float, setup, rng):

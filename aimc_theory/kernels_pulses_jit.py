@@ -267,10 +267,10 @@ def batch(Wf, X, D, lr, prm, flags, tables, rng):
 
 
 @njit(**_OPTS)
-def transfer(W, V, cols, every, lr, prm, flags, tables, rng):
+def transfer(W, V, cols, every, lr, prm, flags, tables, rng, inplace):
     # pulse_trains.column_transfer of an exact device (see _numba_transfer there). Returns (status, the new
-    # weights (flat; W itself when nothing is written), elem, n, down): status DONE, NOTHING, or EVENTS (apply
-    # these events with pulse_trains.apply_counts: no normal drawn yet).
+    # weights (flat; W itself when nothing is written, or ``inplace``: written into W), elem, n, down): status
+    # DONE, NOTHING, or EVENTS (apply these events with pulse_trains.apply_counts: no normal drawn yet).
     factor = lr / prm[0]
     desired, lo, hi, qmax, dw, sig10 = prm[1], prm[8], prm[9], prm[10], prm[11], prm[12]
     um, blm, noise = flags[0], flags[1], flags[2]
@@ -372,7 +372,7 @@ def transfer(W, V, cols, every, lr, prm, flags, tables, rng):
     if n_ev == 0:
         return NOTHING, Wf, none_i, none_i, none_b
     elem, cnt, down = elem[:n_ev], cnt[:n_ev], down[:n_ev]
-    Wn = Wf.copy()
+    Wn = Wf if inplace else Wf.copy()
     if not noise:
         return EVENTS, Wn, elem, cnt, down
     # apply_counts: the closed form of n pulses (tables, one normal per event), unless a bound is within reach

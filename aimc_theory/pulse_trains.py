@@ -899,9 +899,11 @@ def _compose_tables(device, el, shape, K: int):
 
 
 def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np.ndarray,
-                    rng: np.random.Generator) -> np.ndarray:
+                    rng: np.random.Generator, inplace: bool = False) -> np.ndarray:
     """Tiki-Taka transfer: for every column j in ``columns`` a rank-1 update with x = e_j, d = -V[:, :, j]
-    (so W[:, :, j] += lr V[:, :, j] in expectation), all columns at once. W, V (chains, out, in).
+    (so W[:, :, j] += lr V[:, :, j] in expectation), all columns at once. W, V (chains, out, in). A new array
+    (W itself when nothing fires); ``inplace`` (the caller gives W up): written into W where it is a writable
+    C-contiguous float64 array (the same bits, without a copy of W per transfer).
 
     Column j fires in a slot with probability B_j, row i of it with A_j |V_ij| (independently per column:
     each column is its own update). The columns' firings are drawn first (chains x slots x columns); rows
@@ -910,7 +912,7 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
     C, out, inp = W.shape
     cols = np.arange(inp) if columns is None else np.asarray(columns, dtype=np.int64).reshape(-1)
     if _BACKEND == "numba" and _exact(device) and np.shape(V) == W.shape and _distinct_columns(cols, inp):
-        return _numba_transfer(device, W, V, lr, cols, rng)
+        return _numba_transfer(device, W, V, lr, cols, rng, inplace)
     Vs = V if cols.size == inp and np.array_equal(cols, np.arange(inp)) else V[:, :, cols]
     if _BACKEND == "numba":
         from . import kernels
@@ -946,7 +948,7 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
     if f.size == 0:
         return W
     elem = (c_f[f] * out + i) * inp + cols[k_f[f]]
-    Wf = W.reshape(-1).copy()
+    Wf = _target(W, inplace)
     el = device.elements((C, out * inp))                   # the device's layout is flat
     el = None if el is None else el.reshape(-1).take(elem)
     Wf[elem] = apply_counts(device, Wf[elem], n, vcol[f, i] < 0, rng, el)   # d = -v: DOWN where v < 0
@@ -963,12 +965,12 @@ def _distinct_columns(cols: np.ndarray, inp: int) -> bool:
     return bool(np.all(d == 1)) or np.unique(cols).size == cols.size
 
 
-def _numba_transfer(device, W, V, lr: float, cols, rng) -> np.ndarray:
+def _numba_transfer(device, W, V, lr: float, cols, rng, inplace: bool = False) -> np.ndarray:
     """:func:`column_transfer` of an :func:`_exact` device in one compiled call (``kernels.exact_transfer``): the
     NumPy path's scales, uniforms, normals, events and operations, so the same bits (tested); where an element is
     within reach of a bound (or without cycle noise) :func:`apply_counts` writes the kernel's events."""
     from . import kernels
-    status, Wf, elem, n, down = kernels.exact_transfer(W, V, cols, lr, _exact_setup(device), rng)
+    status, Wf, elem, n, down = kernels.exact_transfer(W, V, cols, lr, _exact_setup(device), rng, inplace)
     if status == kernels.NOTHING:
         return W
     if status == kernels.EVENTS:

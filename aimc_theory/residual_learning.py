@@ -105,6 +105,9 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
         P = device_p.write_gradient(state.P, grads, lr, rng)           # eq. 10
         step, pointer = state.step + 1, state.pointer
         mixed = None
+        # the network path gives up W and the state (Rank1Batch.inplace): W written in place, the read-out made
+        # here into the last read-out's array (fewer fresh arrays per step: a smaller working set; the same bits)
+        in_place = isinstance(grads, Rank1Batch) and grads.inplace
         if step % transfer_every == 0:                                  # eq. 11
             read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
             shape = grads.shape if isinstance(grads, Rank1Batch) else (1, P.shape[-1])
@@ -112,15 +115,14 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
             if columns_per_transfer is not None and columns_per_transfer < shape[1]:
                 cols = (pointer + np.arange(columns_per_transfer)) % shape[1]
                 pointer = int((pointer + columns_per_transfer) % shape[1])
-            # the network path gives up W and the state (Rank1Batch.inplace): W written in place, the last
-            # read-out's array reused
-            in_place = isinstance(grads, Rank1Batch) and grads.inplace
             both = device_w.transfer_and_mix(params, read, P, beta, gamma, in_place,
                                              state.mixed if in_place else None) if gamma and cols is None else None
             if both is None:
                 params = device_w.write_matrix(params, read, shape, beta, rng, cols, in_place)
             else:           # the read-out of the next step made in the same pass (W and P read once)
                 params, mixed = both
+        if mixed is None and in_place and gamma:
+            mixed = mix(params, P, gamma, state.mixed)
         return params, RLState(P, step, pointer, mixed, params if mixed is not None else None)
 
     def readout(params, state):

@@ -299,13 +299,22 @@ def transfer_and_mix(resp: Response, w: np.ndarray, read: np.ndarray, p: np.ndar
     return w, mixed
 
 
-def mix(w: np.ndarray, p: np.ndarray, gamma: float) -> np.ndarray:
-    """w + gamma p (Residual Learning's read-out, P1 eq. 10), a new array: one compiled pass for large arrays where
-    numba is installed (``kernels_chains_jit.mix_into``: the same two roundings, so NumPy's bits), else NumPy."""
+def mix(w: np.ndarray, p: np.ndarray, gamma: float, out: np.ndarray | None = None) -> np.ndarray:
+    """w + gamma p (Residual Learning's read-out, P1 eq. 10), a new array (or ``out``, where that is a writable
+    float64 array of w's shape apart from w and p: a caller's buffer reused): one compiled pass for large arrays
+    where numba is installed (``kernels_chains_jit.mix_into``: the same two roundings, so NumPy's bits), else
+    NumPy."""
+    if out is not None and not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.flags.writeable
+                                and out.flags.c_contiguous and out.shape == np.shape(w) == np.shape(p)
+                                and not np.may_share_memory(out, w) and not np.may_share_memory(out, p)):
+        out = None
     fused = _fused_affine(w, p, "mix_into")
     if fused is None:
-        return w + gamma * p
-    out = np.empty_like(w)
+        if out is None:
+            return w + gamma * p
+        np.multiply(p, gamma, out=out)
+        return np.add(w, out, out=out)
+    out = np.empty_like(w) if out is None else out
     fused(w.reshape(-1), p.reshape(-1), float(gamma), out.reshape(-1))
     return out
 

@@ -445,7 +445,7 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
     network path) give the bits of write_matrix followed by mix, with and without read noise, over several steps;
     the read-out made by the update is what readout returns; a main array with an offset and gamma = 0 take the
     two calls. A caller that gives up W and the state (Rank1Batch.inplace, the network path) gets the same bits with
-    W, P and the read-out's array written in place (gamma = 0 too)."""
+    W, P and the read-out's array written in place (gamma = 0 too; the offset device's W into a new array)."""
     from aimc_theory import update_models as um
     from aimc_theory.pulse_trains import Rank1Batch
     out, inp = 40, um.FUSED_MIN_SIZE // 40 + 1
@@ -470,7 +470,7 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
         assert not any(any(s) for s in same)
         Wi, state_i, reads_i, same_i = run(main, gamma, True)
         fused = main.offset == 0.0
-        assert all(s == (fused, True, fused and gamma != 0.0 and k > 0) for k, s in enumerate(same_i))
+        assert all(s == (fused, True, gamma != 0.0 and k > 0) for k, s in enumerate(same_i))
         monkeypatch.setitem(um._FUSED, "transfer_mix", None)             # the two calls
         W2, state2, reads2, _ = run(main, gamma, False)
         monkeypatch.undo()
@@ -480,6 +480,22 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
             assert all(np.array_equal(a, b) for a, b in zip(reads, rd_))
         assert np.array_equal(reads[-1], um.mix(W, state.P, gamma) if gamma else W)
     assert um._FUSED.get("transfer_mix") is not None and um._FUSED.get("transfer_mix_into") is not None
+
+
+def test_mix_into_a_buffer_same_bits():
+    """Residual Learning's read-out into a reused buffer (mix(..., out)): the bits of w + gamma p for small arrays
+    (NumPy) and large ones (the compiled pass); a buffer that overlaps w or p, or of another shape, is not used."""
+    from aimc_theory import update_models as um
+    g = np.random.default_rng(13)
+    for n in (100, um.FUSED_MIN_SIZE + 1):
+        w, p = g.standard_normal((1, n)), g.standard_normal((1, n)) * 1e-3
+        buf = np.empty((1, n))
+        got = um.mix(w, p, 0.4, buf)
+        assert got is buf and np.array_equal(got, w + 0.4 * p)
+        for bad in (w, p, np.zeros((1, n + 1)), np.zeros((1, n), np.float32)):
+            keep = bad.copy()
+            got = um.mix(w, p, 0.4, bad)
+            assert got is not bad and np.array_equal(got, w + 0.4 * p) and np.array_equal(bad, keep)
 
 
 def test_in_place_gradient_writes_same_bits():

@@ -461,7 +461,8 @@ def test_numba_exact_batches_give_the_numpy_bits(name, sigma, kw):
 @pytest.mark.parametrize("sigma", [0.0, 0.3])
 def test_numba_exact_transfers_give_the_numpy_bits(sigma):
     """Tiki-Taka's column transfer on the numba backend: the NumPy path's bits for one and several slots, some or
-    all columns, one or several chains, and weights near a bound (apply_counts from the kernel's events)."""
+    all columns, one or several chains, and weights near a bound (apply_counts from the kernel's events); written
+    in place (``inplace``), the same bits in W itself on both backends."""
     pytest.importorskip("numba")
     import aimc_theory.pulse_trains as pt
     rng = np.random.default_rng(22)
@@ -477,6 +478,11 @@ def test_numba_exact_transfers_give_the_numpy_bits(sigma):
                     b = column_transfer(dev, Wk, V, lr, cols, r2)
                 assert np.array_equal(a, b) and not np.array_equal(a, Wk), k
                 assert r1.random() == r2.random()
+                for name in ("numpy", "numba"):      # written into W itself where the caller gives it up
+                    Wi = Wk.copy()
+                    with pt.backend(name):
+                        c = column_transfer(dev, Wi, V, lr, cols, np.random.default_rng(k), inplace=True)
+                    assert np.shares_memory(c, Wi) and np.array_equal(c, a) and np.array_equal(Wi, a), (k, name)
     with pt.backend("numba"):                                  # nothing to transfer: the same array back
         W = np.ones((1, 3, 4))
         assert column_transfer(dev, W, np.zeros((1, 3, 4)), 0.1, None, np.random.default_rng(0)) is W
