@@ -214,7 +214,9 @@ class Device:
     def write_gradient(self, w: np.ndarray, grads, lr: float, rng: np.random.Generator | None) -> np.ndarray:
         """The SGD write w <- w - lr g: per-sample coincidence trains when the gradient comes as a
         :class:`~aimc_theory.pulse_trains.Rank1Batch` and this device has ``trains``; otherwise the
-        (summed) gradient goes through :meth:`update`."""
+        (summed) gradient goes through :meth:`update`. A Rank1Batch with ``inplace`` (the caller gives w up)
+        may be written into w itself: pulse trains, and the expected update of an affine response without
+        offset (the same bits)."""
         if isinstance(grads, Rank1Batch):
             if self.trains is not None:
                 return self._shifted(lambda u: batch_update(self, u, grads, lr, rng), w)

@@ -418,9 +418,12 @@ def exact_transfer(W, V, cols, lr: float, setup, rng, inplace: bool = False):
     array (else a copy, as without)."""
     prm, flags, tables = setup
     every = cols.size == V.shape[2] and cols[0] == 0 and bool(np.all(np.diff(cols) == 1))
-    Wc = np.ascontiguousarray(W, dtype=np.float64)
+    # decided by W's flags, not by ascontiguousarray returning W itself: it returns a new view of an array numba
+    # made (its dtype object is another float64), so every transfer after the first copied W again
+    ok = bool(inplace and W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64)
+    Wc = W if ok else np.ascontiguousarray(W, dtype=np.float64)
     return _compile_exact()[1](Wc, np.ascontiguousarray(V, dtype=np.float64), cols, every, float(lr), prm, flags,
-                               tables, rng, bool(inplace and Wc is W and W.flags.writeable))
+                               tables, rng, ok)
 
 
 def varied_batch(Wf, X, D, lr: float, setup, rng):

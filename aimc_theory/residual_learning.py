@@ -31,7 +31,9 @@ class RLState:
     P: np.ndarray
     step: int = 0
     pointer: int = 0        # next column to transfer (Tiki-Taka's cyclic column pointer)
-    # the read-out W + gamma P of the weights ``mixed_of``, made by the update's fused transfer (readout returns it)
+    # the read-out W + gamma P of the weights ``mixed_of``, made by the update (its fused transfer, or on the in-place
+    # path mix into the last read-out's array); readout returns it. In place (Rank1Batch.inplace) W keeps its array
+    # from step to step, so a read-out stays valid only until the next update and W must not change in between
     mixed: np.ndarray | None = field(default=None, repr=False, compare=False)
     mixed_of: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -126,6 +128,7 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
         return params, RLState(P, step, pointer, mixed, params if mixed is not None else None)
 
     def readout(params, state):
+        # the update's read-out of these very weights (on the in-place path: overwritten by the next update)
         if state.mixed is not None and state.mixed_of is params:
             return state.mixed
         return mix(params, state.P, gamma) if gamma else params

@@ -52,7 +52,7 @@ class Rank1Batch:
     # the weights written with this gradient (and the update rule's state) belong to this update alone (nothing
     # else holds them, the caller keeps only what the update returns): a device may write them in place instead
     # of into new arrays (the same bits; fewer arrays in the cache per step), Residual Learning reuses its last
-    # read-out's array (the network path sets it)
+    # read-out's array (a read-out is then valid until the next update). The network path sets it
     inplace: bool = field(default=False, compare=False)
 
     @property

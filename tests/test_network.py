@@ -215,3 +215,40 @@ def test_numba_backend_trains_with_pulse_trains():
         network.train(ds, "analog-sgd", device.Device(response.softbounds()), hidden=(8,), backend="numba")
     with pytest.raises(InputError, match="backend"):
         network.train(ds, "analog-sgd", pulsed, hidden=(8,), backend="gpu")
+
+
+@pytest.mark.parametrize("case", ["rl-expected", "rl-expected-every-3", "rl-pulsed-numba-one-column", "others"])
+def test_in_place_writes_train_the_same_bits(monkeypatch, case):
+    """Training writes weights and state in place (Rank1Batch.inplace): the same losses, test accuracies and final
+    weights as with a new array for every write, for RL v1 on expected-update devices (a read-out made by the fused
+    transfer, and by mix on the steps without a transfer), on pulse-train devices with the compiled transfer run
+    step after step on its own output, and for the other update rules that write through the flag."""
+    from aimc_theory import update_models as um
+    ds = data.digits(160, 40)
+    eu = device.Device(response.power(tau=0.6, gamma=1.0))
+    sb = device.Device(response.softbounds(sp=-0.1))
+    pulsed = device.Device(response.power(tau=0.6, gamma=1.0), dw_min=1e-3, sigma_c=0.3,
+                           trains=PulseTrains(desired_bl=31))
+    runs = {
+        "rl-expected": [("residual-learning", eu, eu, {"beta": 0.05, "gamma": 0.4, "read_noise": 0.01}, {})],
+        "rl-expected-every-3": [("residual-learning", eu, sb, {"beta": 0.05, "gamma": 0.4, "transfer_every": 3}, {})],
+        "rl-pulsed-numba-one-column": [("residual-learning", pulsed, pulsed,
+                                        {"beta": 0.05, "gamma": 0.4, "columns_per_transfer": 1}, {"backend": "numba"}),
+                                       ("residual-learning", pulsed, pulsed, {"beta": 0.05, "gamma": 0.0},
+                                        {"backend": "numba"})],
+        "others": [("analog-sgd", eu, None, {}, {}), ("rider", eu, eu, {}, {}), ("tt-v2", eu, pulsed, {}, {})],
+    }[case]
+    if "numba" in case:
+        pytest.importorskip("numba")
+    assert 64 * 300 >= um.FUSED_MIN_SIZE            # the first layer takes the compiled in-place passes
+    fresh = network.Rank1Batch
+    for alg, dev, main, opts, kw in runs:
+        got = []
+        for in_place in (True, False):
+            monkeypatch.setattr(network, "Rank1Batch", fresh if in_place else lambda X, D, inplace=False: fresh(X, D))
+            got.append(network.train(ds, alg, dev, main, epochs=2, lr=0.1, hidden=(300,), seed=4, options=opts,
+                                     **kw))
+        monkeypatch.undo()
+        a, b = got
+        assert a.train_loss == b.train_loss and a.test_curve == b.test_curve, alg
+        assert all(np.array_equal(x, y) for (x, _), (y, _) in zip(a.final_weights, b.final_weights)), alg

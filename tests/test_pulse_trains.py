@@ -483,6 +483,11 @@ def test_numba_exact_transfers_give_the_numpy_bits(sigma):
                     with pt.backend(name):
                         c = column_transfer(dev, Wi, V, lr, cols, np.random.default_rng(k), inplace=True)
                     assert np.shares_memory(c, Wi) and np.array_equal(c, a) and np.array_equal(Wi, a), (k, name)
+                    # again on the array the first transfer returned (numba gives back its own array objects)
+                    with pt.backend(name):
+                        ref = column_transfer(dev, c.copy(), V, lr, cols, np.random.default_rng(k + 9))
+                        d = column_transfer(dev, c, V, lr, cols, np.random.default_rng(k + 9), inplace=True)
+                    assert np.shares_memory(d, Wi) and np.array_equal(d, ref), (k, name)
     with pt.backend("numba"):                                  # nothing to transfer: the same array back
         W = np.ones((1, 3, 4))
         assert column_transfer(dev, W, np.zeros((1, 3, 4)), 0.1, None, np.random.default_rng(0)) is W
