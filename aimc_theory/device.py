@@ -258,7 +258,8 @@ class Device:
                                                        in_place).reshape(u.shape), w)
 
     def transfer_and_mix(self, w: np.ndarray, read: np.ndarray, p: np.ndarray, lr: float, gamma: float,
-                         in_place: bool = False, buffer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+                         in_place: bool = False,
+                         buffer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Residual Learning's whole-matrix transfer and read-out at once: (w', w' + gamma p) with w' =
         ``write_matrix(w, read, shape, lr, rng)`` of an expected-update device with an affine response and no
         offset, in one compiled pass (the same bits as the two calls); None where that pass does not apply (no
