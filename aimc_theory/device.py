@@ -222,7 +222,7 @@ class Device:
                 return self._shifted(lambda u: batch_update(self, u, grads, lr, rng), w)
             dw = grads.dense(-lr)                   # a fresh array: the affine update below may write into it
             if self._affine_expected:
-                if grads.inplace and self._no_offset and isinstance(w, np.ndarray) \
+                if grads.inplace and self._in_place_affine and isinstance(w, np.ndarray) \
                         and affine_expected_update_in_place(self.response, w, dw):
                     return w        # the caller gave w up: written in place (fewer arrays in the cache per step)
                 return self._shifted(lambda u: affine_expected_update(self.response, u, dw), w)
@@ -235,6 +235,12 @@ class Device:
         :func:`affine_expected_update` applies (rank-1 gradients and transfers)."""
         return not self.pulsed and not self.varies and self.response.affine is not None
 
+    @cached_property
+    def _in_place_affine(self) -> bool:
+        """An expected-update affine device without offset: its writes may go through the compiled passes that
+        write w itself (the network's in-place writes) or transfer and read out at once."""
+        return self._affine_expected and self._no_offset
+
     def write_matrix(self, w: np.ndarray, dw: np.ndarray, shape: tuple[int, int], lr: float,
                      rng: np.random.Generator | None, columns=None, in_place: bool = False) -> np.ndarray:
         """w <- w + lr dw for a weight matrix of ``shape`` (out, in) flattened in w: with ``trains``,
@@ -243,8 +249,8 @@ class Device:
         expected-update device may write it in place: the same bits)."""
         if self.trains is None:
             if columns is None:
-                if in_place and self._affine_expected and self._no_offset and isinstance(w, np.ndarray) \
-                        and isinstance(dw, np.ndarray) and affine_expected_update_in_place(self.response, w, dw, lr):
+                if in_place and self._in_place_affine and isinstance(w, np.ndarray) and isinstance(dw, np.ndarray) \
+                        and affine_expected_update_in_place(self.response, w, dw, lr):
                     return w
                 if self._affine_expected:
                     return self._shifted(lambda u: affine_expected_scaled(self.response, u, dw, lr), w)
@@ -265,7 +271,7 @@ class Device:
         offset, in one compiled pass (the same bits as the two calls); None where that pass does not apply (no
         numba, small arrays, another device): then make the two calls. ``in_place`` (the caller gives up w):
         w' is written into w and the read-out into ``buffer`` (:func:`~aimc_theory.update_models.transfer_and_mix`)."""
-        if self.trains is not None or not self._affine_expected or not self._no_offset:
+        if not self._in_place_affine:
             return None
         return transfer_and_mix(self.response, w, read, p, lr, gamma, in_place, buffer)
 

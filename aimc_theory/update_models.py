@@ -292,9 +292,7 @@ def transfer_and_mix(resp: Response, w: np.ndarray, read: np.ndarray, p: np.ndar
         out, mixed = np.empty_like(w), np.empty_like(w)
         fused(w.reshape(-1), read.reshape(-1), p.reshape(-1), *coefficients, out.reshape(-1), mixed.reshape(-1))
         return out, mixed
-    reuse = buffer is not None and _fused_affine(w, buffer) is not None and buffer.flags.writeable \
-        and not any(np.may_share_memory(buffer, a) for a in (w, read, p))
-    mixed = buffer if reuse else np.empty_like(w)
+    mixed = buffer if _reusable(buffer, w, read, p) else np.empty_like(w)
     fused(w.reshape(-1), read.reshape(-1), p.reshape(-1), *coefficients, mixed.reshape(-1))
     return w, mixed
 
@@ -304,9 +302,7 @@ def mix(w: np.ndarray, p: np.ndarray, gamma: float, out: np.ndarray | None = Non
     float64 array of w's shape apart from w and p: a caller's buffer reused): one compiled pass for large arrays
     where numba is installed (``kernels_chains_jit.mix_into``: the same two roundings, so NumPy's bits), else
     NumPy."""
-    if out is not None and not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.flags.writeable
-                                and out.flags.c_contiguous and out.shape == np.shape(w) == np.shape(p)
-                                and not np.may_share_memory(out, w) and not np.may_share_memory(out, p)):
+    if not _reusable(out, w, p):
         out = None
     fused = _fused_affine(w, p, "mix_into")
     if fused is None:
@@ -317,6 +313,14 @@ def mix(w: np.ndarray, p: np.ndarray, gamma: float, out: np.ndarray | None = Non
     out = np.empty_like(w) if out is None else out
     fused(w.reshape(-1), p.reshape(-1), float(gamma), out.reshape(-1))
     return out
+
+
+def _reusable(buffer, w: np.ndarray, *inputs: np.ndarray) -> bool:
+    """Whether a caller's ``buffer`` may take a result of w's shape: a writable C-contiguous float64 array of that
+    shape that shares no memory with w or the other inputs."""
+    return isinstance(buffer, np.ndarray) and buffer.dtype == np.float64 and buffer.flags.writeable \
+        and buffer.flags.c_contiguous and buffer.shape == np.shape(w) \
+        and all(np.shape(a) == buffer.shape and not np.may_share_memory(buffer, a) for a in (w, *inputs))
 
 
 FUSED_MIN_SIZE = 1 << 10     # arrays from this size on go through the compiled pass (smaller: NumPy is as fast;
