@@ -29,6 +29,22 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _MMAP_MAX = 32 << 20        # glibc's largest allowed mmap threshold on 64-bit (HEAP_MAX_SIZE / 2)
 _done = False
+_IMPORTED = time.perf_counter()          # the fallback start of the process: when this module was first imported
+
+
+def process_seconds() -> float:
+    """Wall seconds since this process started (Linux: its start time in ``/proc``, so the interpreter's start and
+    every import count; elsewhere since this module was imported): what a command's user waited."""
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as f:
+            up = float(f.read().split()[0])
+        if 0.0 <= up - started < 1e7:
+            return max(up - started, time.perf_counter() - _IMPORTED)
+    except (OSError, ValueError, IndexError):
+        pass
+    return time.perf_counter() - _IMPORTED
 
 
 def retain_freed_memory() -> bool:

@@ -198,3 +198,23 @@ def test_version_and_every_option_documented():
         d = action.default
         if not (d is None or d is False or d is argparse.SUPPRESS or d == []):
             assert "default" in action.help, (action.option_strings, action.help)
+
+
+def test_check_prints_the_time_since_the_command_started(capsys, tmp_path):
+    # the printed time is what the user waited (the interpreter's start and the imports included), next to the
+    # claims' own; "and figures" only where figures were drawn
+    from aimc_theory.runtime import process_seconds
+    before = process_seconds()
+    code, out, _ = run(capsys, "check", "--fast", "--claims", "1.softbounds", "--no-figures", "--out", str(tmp_path))
+    line = out.strip().splitlines()[-1]
+    assert code == 0 and line.startswith("1 claim and 0 implementation checks in ")
+    total = float(line.split(" in ")[1].split(" s since")[0])
+    claims = float(line.split("(the claims: ")[1].split(" s)")[0])
+    assert total >= before and total >= claims and "figures" not in line
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the process's start time comes from /proc")
+def test_process_seconds_counts_from_the_start_of_the_process():
+    out = subprocess.run([sys.executable, "-c", "import time; time.sleep(0.3); from aimc_theory.runtime import "
+                          "process_seconds; print(process_seconds())"], capture_output=True, text=True, check=True)
+    assert 0.3 <= float(out.stdout) < 60
