@@ -1,8 +1,9 @@
 """numba's on-disk cache shared by several processes: one compiles, the others wait and load it.
 
 The compiled modules (:mod:`aimc_theory.kernels_chains_jit`, :mod:`aimc_theory.kernels_compose_jit`,
-:mod:`aimc_theory.kernels_pulses_jit`) call :func:`lock_compiles` once their kernels are defined. This module imports
-nothing of the package (the compiled modules import it).
+:mod:`aimc_theory.kernels_pulses_jit`, :mod:`aimc_theory.kernels_fire_jit`, :mod:`aimc_theory.kernels_random_jit`)
+call :func:`lock_compiles` once their kernels are defined. This module imports nothing of the package (the compiled
+modules import it).
 """
 from __future__ import annotations
 

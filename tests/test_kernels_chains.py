@@ -357,13 +357,40 @@ def test_the_warm_up_reaches_each_half_and_is_skipped_without_numba(monkeypatch)
 
 
 def test_every_cached_kernel_compiles_under_the_cross_process_lock():
-    """aimc_theory.kernel_cache.lock_compiles wraps the compile of every cached kernel of the three compiled modules
+    """aimc_theory.kernel_cache.lock_compiles wraps the compile of every cached kernel of the compiled modules
     (one process compiles, the others wait and load numba's cache)."""
     from numba.core.registry import CPUDispatcher
-    from aimc_theory import kernels_chains_jit, kernels_compose_jit, kernels_pulses_jit
-    for module in (kernels_chains_jit, kernels_compose_jit, kernels_pulses_jit):
+    from aimc_theory import (kernels_chains_jit, kernels_compose_jit, kernels_fire_jit, kernels_pulses_jit,
+                             kernels_random_jit)
+    for module in (kernels_chains_jit, kernels_compose_jit, kernels_pulses_jit, kernels_fire_jit, kernels_random_jit):
         cached = [f for f in vars(module).values() if isinstance(f, CPUDispatcher) and f._cache._cache_path]
         assert cached and all("_lock_compile" in f.compile.__qualname__ for f in cached), module.__name__
+
+
+def test_a_new_process_loads_the_pulse_by_pulse_kernels_from_the_cache():
+    """The pulse-by-pulse kernels (kernels.pulse_batch, pulse_transfer) are module-level: a second process loads
+    what the first compiled. Compiled in a closure, they were compiled anew in every process (numba keys a
+    closure's cache entry by its cells), ~2.5 s of CPU in each worker that wrote pulses."""
+    import subprocess
+    import sys
+    code = """
+import numpy as np
+from aimc_theory import device, kernels, response
+from aimc_theory.pulse_trains import PulseTrains
+from aimc_theory.kernels_fire_jit import batch, transfer
+dev = device.Device(response.power(tau=0.6, gamma=0.5), dw_min=1e-3, sigma_c=0.3, trains=PulseTrains(desired_bl=31))
+rng = np.random.default_rng(1)
+V = rng.standard_normal((1, 4, 5))
+kernels.pulse_transfer(dev, np.zeros((1, 4, 5)), V, np.array([0]), np.array([0]), np.array([0]),
+                       np.ones((1, 1), bool), np.ones((1, 5)), rng)
+kernels.pulse_batch(dev, np.zeros((1, 4, 5)), np.ones((1, 2, 5)), np.ones((1, 2, 4)), np.ones((1, 2)),
+                    np.ones((1, 2)), np.ones((1, 2), np.int64), rng.random((2, 1, 9)), rng)
+print(len(batch.stats.cache_hits) + len(transfer.stats.cache_hits), len(batch.stats.cache_misses)
+      + len(transfer.stats.cache_misses))
+"""
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(2)]
+    assert runs[1] == ["2", "0"], runs          # the second process: two cache hits, nothing compiled
 
 
 @pytest.mark.parametrize("name", ["capacitor", "reram-sb", "ecram"])
