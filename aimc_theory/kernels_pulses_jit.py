@@ -355,7 +355,16 @@ def transfer(W, V, cols, every, lr, prm, flags, tables, rng, inplace):
     down = np.empty(F * out, np.bool_)
     row = np.zeros(out, np.int64)
     n_ev = 0
-    for f in range(F):
+    for f in range(F if slots == 1 else 0):        # one slot, in which every listed column fired: events as drawn
+        qf = Q[f]
+        base = cf[f] * out * inp + cols[kf[f]]
+        for i in range(out):                       # (a few rows fire: a branch writes less than every row does)
+            if rng.random() < abs(qf[i]):
+                elem[n_ev] = base + i * inp
+                cnt[n_ev] = 1
+                down[n_ev] = qf[i] < 0.0
+                n_ev += 1
+    for f in range(F if slots > 1 else 0):
         c, kk = cf[f], kf[f]
         qf = Q[f]
         row[:] = 0

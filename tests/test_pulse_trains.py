@@ -491,6 +491,15 @@ def test_numba_exact_transfers_give_the_numpy_bits(sigma):
     with pt.backend("numba"):                                  # nothing to transfer: the same array back
         W = np.ones((1, 3, 4))
         assert column_transfer(dev, W, np.zeros((1, 3, 4)), 0.1, None, np.random.default_rng(0)) is W
+    # other bit generators: the same bits too (the kernel draws through the Generator)
+    for bits in (np.random.Philox, np.random.PCG64DXSM, np.random.MT19937):
+        for lr in (0.01, 0.5):
+            V, W = rng.standard_normal((1, 30, 50)) * 0.05, rng.uniform(-0.2, 0.2, (1, 30, 50))
+            r1, r2 = np.random.Generator(bits(5)), np.random.Generator(bits(5))
+            a = column_transfer(dev, W, V, lr, None, r1)
+            with pt.backend("numba"):
+                b = column_transfer(dev, W, V, lr, None, r2)
+            assert np.array_equal(a, b) and r1.random() == r2.random(), bits.__name__
 
 
 def test_numba_backend_trains_the_numpy_bits():
