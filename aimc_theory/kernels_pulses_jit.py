@@ -331,16 +331,39 @@ def transfer(W, V, cols, every, lr, prm, flags, tables, rng, inplace):
                 cf[f] = c
                 kf[f] = kk
                 f += 1
-    # the fired columns' row probabilities min(|V_ij| A, 1), signed as V_ij (DOWN where negative; a row with
-    # probability 0 never fires), read along V's rows (down a column it is a cache line per element); Q's rows
-    # padded off a power-of-two stride, which would put every row's line in the same cache sets
-    Q = np.empty((F, out + 8))
+    # the fired columns' row probabilities q = min(|V_ij| A, 1), signed as V_ij (DOWN where negative; a row with
+    # probability 0 never fires); row i of fired column f fires where its uniform (F, out) or (F, slots, out) < |q|
     jf = np.empty(F, np.int64)
     af = np.empty(F)
     for f in range(F):
         jf[f] = cols[kf[f]]
         af[f] = A[cf[f], kf[f]]
-    for c in range(C):
+    elem = np.empty(F * out, np.int64)
+    cnt = np.empty(F * out, np.int64)
+    down = np.empty(F * out, np.bool_)
+    n_ev = 0
+    if slots == 1:
+        # one slot, in which every listed column fired: q read down V's column as it is drawn (the columns come in
+        # order, so the lines of one column serve the next ones from L1), a fired row's event written as it fires (a
+        # few rows fire: a branch writes less than every row of every fired column did)
+        for f in range(F):
+            c = cf[f]
+            j = jf[f]
+            a = af[f]
+            base = c * out * inp + j
+            for i in range(out):
+                v = V[c, i, j]
+                t = abs(v) * a
+                q = math.copysign(min(t, 1.0), v)
+                if rng.random() < abs(q):
+                    elem[n_ev] = base + i * inp
+                    cnt[n_ev] = 1
+                    down[n_ev] = q < 0.0
+                    n_ev += 1
+    # several slots: Q read along V's rows first (each row's draws are needed once per slot); Q's rows padded off a
+    # power-of-two stride, which would put every row's line in the same cache sets
+    Q = np.empty((F if slots > 1 else 0, out + 8))
+    for c in range(C if slots > 1 else 0):
         f0 = np.searchsorted(cf, c)
         f1 = np.searchsorted(cf, c + 1)
         for i in range(out):
@@ -349,21 +372,7 @@ def transfer(W, V, cols, every, lr, prm, flags, tables, rng, inplace):
                 v = vrow[jf[f]]
                 t = abs(v) * af[f]
                 Q[f, i] = math.copysign(min(t, 1.0), v)
-    # row firings: uniforms (F, out) (one slot) or (F, slots, out), row i where u < |Q|
-    elem = np.empty(F * out, np.int64)
-    cnt = np.empty(F * out, np.int64)
-    down = np.empty(F * out, np.bool_)
     row = np.zeros(out, np.int64)
-    n_ev = 0
-    for f in range(F if slots == 1 else 0):        # one slot, in which every listed column fired: events as drawn
-        qf = Q[f]
-        base = cf[f] * out * inp + cols[kf[f]]
-        for i in range(out):                       # (a few rows fire: a branch writes less than every row does)
-            if rng.random() < abs(qf[i]):
-                elem[n_ev] = base + i * inp
-                cnt[n_ev] = 1
-                down[n_ev] = qf[i] < 0.0
-                n_ev += 1
     for f in range(F if slots > 1 else 0):
         c, kk = cf[f], kf[f]
         qf = Q[f]
