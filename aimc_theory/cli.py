@@ -19,7 +19,7 @@ import warnings
 from . import __version__
 from .errors import InputError
 from .parameters import COMMANDS, parameters
-from .runtime import retain_freed_memory
+from .runtime import command_started, retain_freed_memory
 
 HELP = {
     "derive": "F, G, R, SPs and the implicit penalty of a response",
@@ -134,6 +134,7 @@ def main(argv=None) -> int:
     # floating-point warnings would only add lines to the one-line error contract
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy")
     warnings.filterwarnings("ignore", message=".*encountered in.*", category=RuntimeWarning)
+    command_started(argv is None)   # the printed times count from here (from the process's start for the executable)
     retain_freed_memory()          # large temporaries reused, not page-faulted afresh (runtime.py)
     parser = build_parser()
     command, as_json = "", False

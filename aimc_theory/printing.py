@@ -303,10 +303,10 @@ def check(result) -> None:
           "statement is expected NOT to hold: disagree is the expected verdict), impl. (an implementation check: the "
           "theory side re-runs the simulation's arithmetic); !! marks a verdict other than the expected one")
     n_claims = sum(r.get("kind", "claim") == "claim" for r in rows)
-    from .runtime import process_seconds
+    from .runtime import command_seconds
     drew = "" if result.arguments.get("no_figures") else " and figures"
     print(f"{n_claims} claim{'s' * (n_claims != 1)} and {len(rows) - n_claims} implementation check"
-          f"{'s' * (len(rows) - n_claims != 1)} in {process_seconds():.1f} s since the command started (the claims"
+          f"{'s' * (len(rows) - n_claims != 1)} in {command_seconds():.1f} s since the command started (the claims"
           f"{drew}: {d['seconds']:.1f} s); report: {d['report']}; "
           f"{'all verdicts as expected' if result.ok else 'SOME VERDICTS UNEXPECTED'}")
     if mutants and d["mutation_score"] is not None:

@@ -30,11 +30,12 @@ _M_MMAP_THRESHOLD = -3
 _MMAP_MAX = 32 << 20        # glibc's largest allowed mmap threshold on 64-bit (HEAP_MAX_SIZE / 2)
 _done = False
 _IMPORTED = time.perf_counter()          # the fallback start of the process: when this module was first imported
+_command_started = _IMPORTED
 
 
 def process_seconds() -> float:
     """Wall seconds since this process started (Linux: its start time in ``/proc``, so the interpreter's start and
-    every import count; elsewhere since this module was imported): what a command's user waited."""
+    every import count; elsewhere since this module was imported)."""
     try:
         with open("/proc/self/stat") as f:
             started = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
@@ -45,6 +46,18 @@ def process_seconds() -> float:
     except (OSError, ValueError, IndexError):
         pass
     return time.perf_counter() - _IMPORTED
+
+
+def command_started(from_process_start: bool) -> None:
+    """Mark the start of a command-line command: the process's own start where the command is the process (the
+    ``aimc-theory`` executable, so its imports count), else now (``cli.main(argv)`` called from Python)."""
+    global _command_started
+    _command_started = time.perf_counter() - (process_seconds() if from_process_start else 0.0)
+
+
+def command_seconds() -> float:
+    """Wall seconds since :func:`command_started`: what the command's user waited."""
+    return time.perf_counter() - _command_started
 
 
 def retain_freed_memory() -> bool:
