@@ -58,9 +58,16 @@ def timed(cmd: list[str], cwd: str | None = None) -> tuple[float, float, int]:
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if proc.returncode not in (0, 1):
-        print(proc.stderr.decode()[-800:], file=sys.stderr)
-    return wall, cpu, proc.returncode
+    err = proc.stderr.decode(errors="replace")
+    # exit 1 is check's "a verdict not the expected one", but also Python's exit on an uncaught exception
+    rc = proc.returncode if not (proc.returncode == 1 and "Traceback (most recent call last)" in err) else -1
+    if rc not in (0, 1):
+        print(err[-800:], file=sys.stderr)
+    return wall, cpu, rc
+
+
+def _verdicts(rc: int) -> str:
+    return {0: "verdicts as expected", 1: "UNEXPECTED verdicts"}.get(rc, f"FAILED (exit {rc}; its stderr above)")
 
 
 def line(label: str, value: float, bound: float, unit: str = "s", note: str = "") -> None:
@@ -91,12 +98,12 @@ def main(argv=None) -> int:
         if not args.skip_check:
             wall, cpu, rc = timed(_cli("check", "--fast", "--out", tmp))
             line("check --fast (main job, incl. figures)", wall, 30.0,
-                 note=f"CPU {cpu:.0f} s in its processes; {'verdicts as expected' if rc == 0 else 'UNEXPECTED verdicts'}")
+                 note=f"CPU {cpu:.0f} s in its processes; {_verdicts(rc)}")
         if args.network:
             # the command: every claim at its default budget and the network claims (not --fast)
             wall, cpu, rc = timed(_cli("check", "--network", "--out", tmp))
             line("check --network", wall, 360.0,
-                 note=f"CPU {cpu:.0f} s; {'verdicts as expected' if rc == 0 else 'UNEXPECTED verdicts'}")
+                 note=f"CPU {cpu:.0f} s; {_verdicts(rc)}")
     startup = _load("bench_startup")
     if startup is not None:
         for label, argv_, numeric in startup.COMMANDS:
