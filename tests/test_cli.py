@@ -17,8 +17,10 @@ def run(capsys, *args):
 
 
 def test_derive_power_json(capsys):
-    # gamma 2: a closed form in well under a second (gamma 0.5's sqrt integral takes ~3.6 s on an idle core and
-    # minutes under load; its closed form is asserted once, in test_symbolic's fixture, without a time budget)
+    # gamma 2: the closed forms at the values in under a second (gamma 0.5's sqrt integral takes ~3.6 s on an idle
+    # core and minutes under load; its closed form is asserted once, in test_symbolic's fixture, without a time
+    # budget); the forms in the parameters tau and gamma take ~5 s more: SymPy's integrators give up on R(w; tau,
+    # gamma) with its symbolic exponent (in_parameters notes it)
     code, out, err = run(capsys, "derive", "--response", "power", "-p", "tau=0.6", "-p", "gamma=2", "--json",
                          "--time-budget", "600")
     assert code == 0
