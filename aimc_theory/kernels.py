@@ -206,12 +206,6 @@ def _compile_pulses():
     return _pulse_kernels
 
 
-def _flat_target(W: np.ndarray, inplace: bool) -> np.ndarray:
-    if inplace and W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64:
-        return W.reshape(-1)
-    return np.array(W, dtype=np.float64).reshape(-1)
-
-
 def pulse_batch(device, W: np.ndarray, X: np.ndarray, D: np.ndarray, A: np.ndarray, B: np.ndarray, bl: np.ndarray,
                 u: np.ndarray, rng: np.random.Generator, inplace: bool = False) -> np.ndarray:
     """The slots of :func:`aimc_theory.pulse_trains.batch_update` (its scales A, B, bl and uniforms ``u``: the
@@ -220,7 +214,8 @@ def pulse_batch(device, W: np.ndarray, X: np.ndarray, D: np.ndarray, A: np.ndarr
     path's closed form, the same law)."""
     kind, c0, c1, c2, c3, shift = pulse_plan(device)
     batch_k = _compile_pulses()[0]
-    Wf = _flat_target(W, inplace)
+    from .update_models import flat_target
+    Wf = flat_target(W, inplace)
     resp = device.response
     batch_k(Wf, np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(D, dtype=np.float64), A, B, bl, u,
             float(device.dw_min), float(device.sigma_c), device.multiplicative, float(resp.lo), float(resp.hi), kind,
@@ -300,9 +295,8 @@ def exact_transfer(W, V, cols, lr: float, setup, rng, inplace: bool = False):
     array (else a copy, as without)."""
     prm, flags, tables = setup
     every = cols.size == V.shape[2] and cols[0] == 0 and bool(np.all(np.diff(cols) == 1))
-    # decided by W's flags, not by ascontiguousarray returning W itself: it returns a new view of an array numba
-    # made (its dtype object is another float64), so every transfer after the first copied W again
-    ok = bool(inplace and W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64)
+    from .update_models import writable_in_place
+    ok = bool(inplace and writable_in_place(W))
     Wc = W if ok else np.ascontiguousarray(W, dtype=np.float64)
     return _compile_exact()[1](Wc, np.ascontiguousarray(V, dtype=np.float64), cols, every, float(lr), prm, flags,
                                tables, rng, ok)

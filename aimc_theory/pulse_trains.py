@@ -50,7 +50,7 @@ import numpy as np
 
 from .errors import InputError, require_int
 from .kernel_cache import PerResponse
-from .update_models import Rank1Batch, affine_increments, pulse_update
+from .update_models import Rank1Batch, affine_increments, flat_target, pulse_update
 
 _BACKEND = "numpy"       # or "numba": the compiled pulse kernels of aimc_theory.kernels (see backend())
 
@@ -491,7 +491,7 @@ def _numba_batch(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng) -> np
     C, nb = batch.D.shape[:2]
     if batch.X.dtype != np.float64 or batch.D.dtype != np.float64:
         return None             # float32 inputs: the NumPy path's firing probabilities are float32 (see _varied_batch)
-    Wf = _target(W, batch.inplace)
+    Wf = flat_target(W, batch.inplace)
     dense = nb * C * out * inp <= _DENSE_EVENTS
     status, slots, elem, v, per, M = kernels.exact_batch(Wf, _f64(batch.X), _f64(batch.D), lr, _exact_setup(device),
                                                          dense, rng)
@@ -543,7 +543,7 @@ def _varied_batch(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng) -> n
     if setup is None:
         return None
     from . import kernels
-    Wf = _target(W, batch.inplace)
+    Wf = flat_target(W, batch.inplace)
     status, slots, elem, v, per = kernels.varied_batch(Wf, _f64(batch.X), _f64(batch.D), lr, setup, rng)
     if status == kernels.DONE:
         return Wf.reshape(W.shape)
@@ -654,13 +654,6 @@ def _exact_setup_of(aff, dw, sigma, granularity, lo, hi, desired_bl, um, blm):
     far = (lo, hi, _affine_qmax(aff, lo, hi), dw, _REACH_SIGMAS * sigma * 1.0)
     tables = _affine_tables(aff, dw, sigma, desired_bl)
     return kernels.exact_setup(dw * granularity, desired_bl, um, blm, bool(sigma), tables, ones, far)
-
-
-def _target(W: np.ndarray, inplace: bool) -> np.ndarray:
-    """W flattened: itself when it may be written in place (a writable contiguous float64 array), else a copy."""
-    if inplace and W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64:
-        return W.reshape(-1)
-    return np.array(W, dtype=float).reshape(-1)
 
 
 def _apply_dense(device, W: np.ndarray, M: np.ndarray, rng: np.random.Generator, reach: int, inplace: bool):
@@ -948,7 +941,7 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
     if f.size == 0:
         return W
     elem = (c_f[f] * out + i) * inp + cols[k_f[f]]
-    Wf = _target(W, inplace)
+    Wf = flat_target(W, inplace)
     el = device.elements((C, out * inp))                   # the device's layout is flat
     el = None if el is None else el.reshape(-1).take(elem)
     Wf[elem] = apply_counts(device, Wf[elem], n, vcol[f, i] < 0, rng, el)   # d = -v: DOWN where v < 0

@@ -315,11 +315,24 @@ def mix(w: np.ndarray, p: np.ndarray, gamma: float, out: np.ndarray | None = Non
     return out
 
 
+def writable_in_place(W: np.ndarray) -> bool:
+    """Whether W itself may take a write (a caller that gave it up, ``Rank1Batch.inplace``): a writable C-contiguous
+    float64 array. Decided by its flags, not by ``np.ascontiguousarray(W) is W``: for an array numba made that returns
+    a new view (its dtype object is another float64), so every write after the first would copy W again."""
+    return W.flags.c_contiguous and W.flags.writeable and W.dtype == np.float64
+
+
+def flat_target(W: np.ndarray, inplace: bool) -> np.ndarray:
+    """W flattened for a write: W itself where ``inplace`` and :func:`writable_in_place`, else a float64 copy."""
+    if inplace and writable_in_place(W):
+        return W.reshape(-1)
+    return np.array(W, dtype=np.float64).reshape(-1)
+
+
 def _reusable(buffer, w: np.ndarray, *inputs: np.ndarray) -> bool:
     """Whether a caller's ``buffer`` may take a result of w's shape: a writable C-contiguous float64 array of that
     shape that shares no memory with w or the other inputs."""
-    return isinstance(buffer, np.ndarray) and buffer.dtype == np.float64 and buffer.flags.writeable \
-        and buffer.flags.c_contiguous and buffer.shape == np.shape(w) \
+    return isinstance(buffer, np.ndarray) and writable_in_place(buffer) and buffer.shape == np.shape(w) \
         and all(np.shape(a) == buffer.shape and not np.may_share_memory(buffer, a) for a in (w, *inputs))
 
 
