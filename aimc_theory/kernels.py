@@ -289,12 +289,13 @@ def exact_batch(Wf, X, D, lr: float, setup, dense: bool, rng):
     return _compile_exact()[0](Wf, X, D, float(lr), prm, np.append(flags, dense), tables, rng)
 
 
-def exact_transfer(W, V, cols, lr: float, setup, rng, inplace: bool = False):
+def exact_transfer(W, V, cols, lr: float, setup, rng, inplace: bool = False, every: bool | None = None):
     """Run the exact kernel of a Tiki-Taka transfer (``pulse_trains._numba_transfer``). Returns (status, new flat
     weights, elem, n, down); ``inplace``: the new weights are W itself where W is a writable C-contiguous float64
-    array (else a copy, as without)."""
+    array (else a copy, as without); ``every``: ``cols`` is every column in order (None: find out)."""
     prm, flags, tables = setup
-    every = cols.size == V.shape[2] and cols[0] == 0 and bool(np.all(np.diff(cols) == 1))
+    if every is None:
+        every = cols.size == V.shape[2] and cols.size > 0 and cols[0] == 0 and bool(np.all(np.diff(cols) == 1))
     from .update_models import writable_in_place
     ok = bool(inplace and writable_in_place(W))
     Wc = W if ok else np.ascontiguousarray(W, dtype=np.float64)

@@ -903,9 +903,10 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
     are drawn only for the columns that fire in some slot, and every element's coincidences are applied at
     once (each element belongs to one column: one event per element)."""
     C, out, inp = W.shape
-    cols = np.arange(inp) if columns is None else np.asarray(columns, dtype=np.int64).reshape(-1)
-    if _BACKEND == "numba" and _exact(device) and np.shape(V) == W.shape and _distinct_columns(cols, inp):
-        return _numba_transfer(device, W, V, lr, cols, rng, inplace)
+    every = columns is None             # every column, in order (RL v1's default: no checks of the list per call)
+    cols = np.arange(inp) if every else np.asarray(columns, dtype=np.int64).reshape(-1)
+    if _BACKEND == "numba" and _exact(device) and np.shape(V) == W.shape and (every or _distinct_columns(cols, inp)):
+        return _numba_transfer(device, W, V, lr, cols, rng, inplace, every or None)
     Vs = V if cols.size == inp and np.array_equal(cols, np.arange(inp)) else V[:, :, cols]
     if _BACKEND == "numba":
         from . import kernels
@@ -958,12 +959,12 @@ def _distinct_columns(cols: np.ndarray, inp: int) -> bool:
     return bool(np.all(d == 1)) or np.unique(cols).size == cols.size
 
 
-def _numba_transfer(device, W, V, lr: float, cols, rng, inplace: bool = False) -> np.ndarray:
+def _numba_transfer(device, W, V, lr: float, cols, rng, inplace: bool = False, every: bool | None = None) -> np.ndarray:
     """:func:`column_transfer` of an :func:`_exact` device in one compiled call (``kernels.exact_transfer``): the
     NumPy path's scales, uniforms, normals, events and operations, so the same bits (tested); where an element is
     within reach of a bound (or without cycle noise) :func:`apply_counts` writes the kernel's events."""
     from . import kernels
-    status, Wf, elem, n, down = kernels.exact_transfer(W, V, cols, lr, _exact_setup(device), rng, inplace)
+    status, Wf, elem, n, down = kernels.exact_transfer(W, V, cols, lr, _exact_setup(device), rng, inplace, every)
     if status == kernels.NOTHING:
         return W
     if status == kernels.EVENTS:

@@ -468,7 +468,8 @@ def test_numba_exact_transfers_give_the_numpy_bits(sigma):
     rng = np.random.default_rng(22)
     for dev in (_EXACT_DEVICES["power"](sigma), _EXACT_DEVICES["softbounds-sp"](sigma)):
         for k, (C, out, inp, lr, cols) in enumerate(((1, 30, 50, 0.01, None), (1, 30, 50, 0.5, None),
-                                                     (2, 12, 9, 0.05, np.array([7, 8, 0])), (1, 8, 5, 1.0, [3]))):
+                                                     (2, 12, 9, 0.05, np.array([7, 8, 0])), (1, 8, 5, 1.0, [3]),
+                                                     (2, 10, 6, 0.3, np.arange(6)))):   # every column, as a list
             V = rng.standard_normal((C, out, inp)) * 0.05
             W = rng.uniform(-0.2, 0.2, (C, out, inp))
             for Wk in (W, np.where(rng.random(W.shape) < 0.2, dev.response.hi - 1e-4, W)):

@@ -1,6 +1,7 @@
 """Symbolic results cross-checked numerically (lambdify vs quadrature / root finding)."""
 import math
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -258,6 +259,26 @@ def test_sympy_failures_are_give_ups_not_crashes(exc):
 
     notes = []
     assert attempt(fail, 1.0, notes, "probe") is None and notes == [f"probe: SymPy gave up ({exc})"]
+
+
+def test_the_budget_does_not_raise_into_a_weakref_callback():
+    """SIGALRM inside a weakref callback (SymPy's caches drop dead keys in them): raising there is swallowed and
+    printed as "Exception ignored"; the budget waits 10 ms for the callback to return instead. Elsewhere it raises."""
+    import signal
+    import types
+    import weakref
+    from aimc_theory.symbolic.engine import Timeout, budget
+    in_callback = types.SimpleNamespace(f_code=types.SimpleNamespace(co_filename=weakref.__file__))
+    with budget(60.0):
+        handler = signal.getsignal(signal.SIGALRM)
+        handler(signal.SIGALRM, in_callback)                # no exception: re-armed for 10 ms
+        again = signal.getitimer(signal.ITIMER_REAL)[0]
+        signal.setitimer(signal.ITIMER_REAL, 60.0)
+        with pytest.raises(Timeout):
+            handler(signal.SIGALRM, sys._getframe())
+        signal.setitimer(signal.ITIMER_REAL, 60.0)
+    assert 0 < again <= 0.01
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0    # disarmed on the way out
 
 
 def test_penalty_by_quadrature_when_risch_fails():

@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -34,6 +35,9 @@ class Timeout(Exception):
     pass
 
 
+_WEAKREF_FILE = weakref.__file__
+
+
 @contextmanager
 def budget(seconds: float):
     """Interrupt a SymPy call after ``seconds`` (only possible in the main thread)."""
@@ -45,6 +49,11 @@ def budget(seconds: float):
 
     def handler(signum, frame):
         if not active[0]:           # the body is done: never raise into the cleanup below
+            return
+        if frame is not None and frame.f_code.co_filename == _WEAKREF_FILE:
+            # a weakref callback (SymPy's caches drop dead keys in them) swallows what it raises, and Python reports
+            # it as "Exception ignored": try again once the callback has returned
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
             return
         # re-arm: an exception raised inside a gc or weakref callback is swallowed by Python, and the
         # budget must not be lost with it (the cleanup disarms the timer)
