@@ -1060,8 +1060,8 @@ def sweep(progress=None, notice=None, **params) -> CommandResult:
     if not (a.scheduler and a.scheduler != "local"):     # local processes: no more than the usable cores
         check_workers("workers", a.workers)
     study = load(a.study)
-    out = out_dir(a.out)
     ex = executor(a.executor, a.scheduler, a.point_timeout)
+    out = out_dir(a.out)                # after the other inputs: a bad one leaves no directory behind
     n = len(points(study))
     try:
         res = run_study(study, out, execute=ex, workers=a.workers, progress=progress, figures=not a.no_figures,

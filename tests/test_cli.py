@@ -98,6 +98,24 @@ def test_bad_input_exit_2_one_line(capsys, args, param):
     assert len(err.strip().splitlines()) == 1 and param in err
 
 
+@pytest.mark.parametrize("args, param", [
+    (["check", "--claims", "99"], "--claims"),
+    (["check", "--mutate", "bogus"], "--mutate"),
+    (["train", "--hidden", "x"], "--hidden"),
+    (["train", "--compare", "bogus"], "--compare"),
+    (["sweep", "examples/bias_vs_noise.toml", "--scheduler", "local", "--point-timeout", "5"], "--point-timeout"),
+])
+def test_bad_input_leaves_no_output_directory(tmp_path, capsys, monkeypatch, args, param):
+    """The output directory is made once the other inputs are checked: a bad one is one error line and nothing on
+    disk (these five made an empty --out directory before)."""
+    from pathlib import Path
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])     # the example study's relative path
+    out = tmp_path / "o"
+    code, _, err = run(capsys, *args, "--out", str(out))
+    assert code == 2 and param in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
 def test_check_subset_writes_report(tmp_path, capsys):
     # in this process (a fresh interpreter's start-up is not what this tests: test_same_seed_same_bits... runs one)
     code, out, err = run(capsys, "check", "--claims", "1,4", "--fast", "--json", "--out", str(tmp_path))

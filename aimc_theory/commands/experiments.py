@@ -186,7 +186,6 @@ def train(a: Inputs, progress=None) -> CommandResult:
     Raises :class:`CommandInterrupted` on Ctrl-C with the finished repeats/algorithms and the finished epochs of
     the run in progress (its ``partial``: the ``TrainResult`` list), the figure drawn of those."""
     from .. import data, network
-    out_dir = inputs.out_dir(a.out, "figures")
     from ..periphery import periphery as make_periphery
     ds = data.load(a.dataset)
     if a.train_size is not None or a.test_size is not None:
@@ -230,6 +229,7 @@ def train(a: Inputs, progress=None) -> CommandResult:
     variation = variation if variation.varies else None
     # sized before the first line of progress (network.train checks the same for Python callers)
     network.check_training_size(ds, a.architecture, hidden, dev, main_dev, a.batch_size)
+    out_dir = inputs.out_dir(a.out, "figures")   # after the other inputs: a bad one leaves no directory behind
     progress = _TrainProgress(progress, len(specs) * a.repeats)
     # the tracking algorithms' network defaults (AlgorithmSpec.network_defaults) where the user gave no value;
     # with one algorithm the provenance records them as the values that ran
@@ -380,7 +380,6 @@ def check(a: Inputs, progress=None) -> CommandResult:
     verdict is not the expected one."""
     from ..runtime import check_workers
     check_workers("workers", a.workers)           # beyond the usable cores processes only compete
-    out = inputs.out_dir(a.out)
     device_resp = _device_claims(a)
     from verification import checker
     from verification.catalogue import select
@@ -403,6 +402,7 @@ def check(a: Inputs, progress=None) -> CommandResult:
         mutant_ops.parse(a.mutate)
         if a.mutate not in mutants:
             mutants.append(a.mutate)
+    out = inputs.out_dir(a.out)                  # after the other inputs: a bad one leaves no directory behind
     t0 = time.perf_counter()
     report = out / "paper_checks.md"
     from ..files import figure_format

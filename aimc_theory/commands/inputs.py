@@ -303,7 +303,8 @@ def finite(x):
 
 
 def out_dir(path: str, sub: str | None = None) -> Path:
-    """Create (and check) the output directory before any work starts: a bad ``out`` fails at once."""
+    """Create (and check) the output directory before any work starts: a bad ``out`` fails at once. Called once
+    the command's other inputs are checked, so that a bad one leaves no empty directory behind."""
     out = Path(path) if sub is None else Path(path) / sub
     for p in (Path(path), out):
         if p.exists() and not p.is_dir():
