@@ -186,13 +186,8 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     rng = np.random.default_rng(seed)
     layers = net.init(rng, method=init)
     host = main if spec.two_arrays else device      # the array that holds the visible weights
-    if periphery.mapping:       # the stored weights reach +-omega (aihwkit clips what does not fit; refused here)
-        omega, bound = periphery.weight_scaling_omega, min(host.response.hi, -host.response.lo)
-        if not omega < bound:
-            raise InputError("weight_scaling_omega", f"must lie in (0, {bound:g}): the mapped weights reach +-omega "
-                                                     f"and must fit in the weight range ({host.response.lo:g}, "
-                                                     f"{host.response.hi:g}) of {host.response.describe()} "
-                                                     f"(got {omega:g})")
+    if periphery.mapping:
+        check_mapping(host, periphery)
     elif not all(np.all((W > host.response.lo) & (W < host.response.hi)) for W, _ in layers):
         raise InputError("response", f"the initial weights (|w| up to {max(np.abs(W).max() for W, _ in layers):.3g}) "
                                        f"do not fit the weight range ({host.response.lo:g}, {host.response.hi:g})")
@@ -399,6 +394,27 @@ def check_network_memory(net, device: Device, main: Device | None, batch_size: i
     if any(isinstance(layer, architectures.Conv) for layer in net.layers):      # im2col rows per position
         rows += sum(int(o) * int(i) for o, i in net.shapes)
     check_bytes("batch_size", 4 * 8 * batch_size * rows, f"a mini-batch of {batch_size:,} samples")
+
+
+def visible_array(algorithm: str, device: Device, main: Device | None) -> Device:
+    """The array that holds an algorithm's visible weights: the main array of a two-array algorithm (ideal where
+    none is given, as :func:`train` builds it), else ``device``."""
+    if not registry.spec(algorithm).two_arrays:
+        return device
+    return main if main is not None else Device(_ideal())
+
+
+def check_mapping(host: Device, periphery: Periphery) -> None:
+    """The periphery's weight mapping fits ``host``, the array that holds the visible weights: the stored weights
+    reach +-omega (the reference simulator clips what does not fit; refused here, before any weight is drawn)."""
+    if not periphery.mapping:
+        return
+    omega, bound = periphery.weight_scaling_omega, min(host.response.hi, -host.response.lo)
+    if not omega < bound:
+        raise InputError("weight_scaling_omega", f"must lie in (0, {bound:g}): the mapped weights reach +-omega "
+                                                 f"and must fit in the weight range ({host.response.lo:g}, "
+                                                 f"{host.response.hi:g}) of {host.response.describe()} "
+                                                 f"(got {omega:g})")
 
 
 def check_network_pulses(device: Device, lr: float, cap: int | None = None) -> None:

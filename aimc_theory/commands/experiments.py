@@ -229,6 +229,9 @@ def train(a: Inputs, progress=None) -> CommandResult:
     variation = variation if variation.varies else None
     # sized before the first line of progress (network.train checks the same for Python callers)
     network.check_training_size(ds, a.architecture, hidden, dev, main_dev, a.batch_size)
+    network.check_network_pulses(dev, a.lr)
+    for s in specs:                                # the array holding each algorithm's visible weights
+        network.check_mapping(network.visible_array(s.name, dev, main_dev), periphery)
     out_dir = inputs.out_dir(a.out, "figures")   # after the other inputs: a bad one leaves no directory behind
     progress = _TrainProgress(progress, len(specs) * a.repeats)
     # the tracking algorithms' network defaults (AlgorithmSpec.network_defaults) where the user gave no value;
