@@ -105,11 +105,14 @@ def test_bad_input_exit_2_one_line(capsys, args, param):
     (["train", "--compare", "bogus"], "--compare"),
     (["train", "--dataset", "digits", "--weight-scaling-omega", "0.7", "--response", "power", "-p", "tau=0.6"],
      "--weight-scaling-omega"),
+    (["reproduce", "p1-table8", "--dataset", "digits", "--train-size", "99999"], "--train-size"),
+    (["reproduce", "p2-table2", "--dataset", "/nonexistent"], "--dataset"),
     (["sweep", "examples/bias_vs_noise.toml", "--scheduler", "local", "--point-timeout", "5"], "--point-timeout"),
 ])
 def test_bad_input_leaves_no_output_directory(tmp_path, capsys, monkeypatch, args, param):
     """The output directory is made once the other inputs are checked: a bad one is one error line and nothing on
-    disk (these six made an empty --out directory before)."""
+    disk (these eight made an empty --out directory before; reproduce checks its data set as its run starts, so
+    it makes the directory when it draws)."""
     from pathlib import Path
     monkeypatch.chdir(Path(__file__).resolve().parents[1])     # the example study's relative path
     out = tmp_path / "o"

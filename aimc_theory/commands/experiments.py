@@ -49,7 +49,7 @@ def reproduce(a: Inputs, progress=None) -> CommandResult:
     _only_for(a, "p1-fig2", _TABLE8_DEFAULTS | _P2_DEFAULTS)
     a.seeds = 5 if a.seeds is None else a.seeds                  # recorded in the provenance
     experiments.check_instance(a.instance, a.problem_seed)      # before the output directory is made
-    out_dir = inputs.out_dir(a.out, "figures")
+    inputs.out_dir(a.out, "figures", create=False)
     try:
         res = experiments.EXPERIMENTS[a.experiment](steps=a.steps, seeds=a.seeds, model=a.model, seed=a.seed,
                                                     problem_seed=a.problem_seed, instance=a.instance,
@@ -59,6 +59,7 @@ def reproduce(a: Inputs, progress=None) -> CommandResult:
         raise interrupted(None if part is None else CommandResult("reproduce", part.as_dict() | {"figure": None},
                                                                   a.arguments(), a.model, part), str(exc)) from None
     suffix = "_authors" if res.instance == "authors" else ""
+    out_dir = inputs.out_dir(a.out, "figures")
     fig = experiments.draw_fig2([res], out_dir / f"p1_fig2_{res.model}{suffix}.{a.format}")
     return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), a.model, res)
 
@@ -121,7 +122,7 @@ def _table8(a: Inputs, progress=None) -> CommandResult:
     if a.no_out_scaling and a.configuration != "authors":
         raise InputError("no_out_scaling", "applies to --configuration authors (the matched configuration has no "
                                            "output scale)")
-    out_dir = inputs.out_dir(a.out, "figures")
+    inputs.out_dir(a.out, "figures", create=False)     # made once the run has checked its data set and sizes
     model = "per-sample pulse trains"
     try:
         res = table8.p1_table8(a.rows, a.configuration, a.dataset, a.train_size, a.test_size, a.subset_seed,
@@ -133,7 +134,7 @@ def _table8(a: Inputs, progress=None) -> CommandResult:
                                                                   a.arguments(), model, part), str(exc)) from None
     suffix = ("_no_out_scaling" if a.no_out_scaling else "") + \
         (f"_omega{a.weight_scaling_omega:g}" if a.weight_scaling_omega else "")
-    fig = table8.draw(res, out_dir / f"p1_table8_{a.configuration}{suffix}.{a.format}")
+    fig = table8.draw(res, inputs.out_dir(a.out, "figures") / f"p1_table8_{a.configuration}{suffix}.{a.format}")
     return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), model, res)
 
 
@@ -163,7 +164,7 @@ def _table_p2(a: Inputs, progress=None) -> CommandResult:
     a.epochs = table_p2.DEFAULT_EPOCHS if a.epochs is None else a.epochs
     a.seeds = 1 if a.seeds is None else a.seeds
     a.subset_seed = SUBSET_SEED if a.subset_seed is None else a.subset_seed
-    out_dir = inputs.out_dir(a.out, "figures")
+    inputs.out_dir(a.out, "figures", create=False)     # made once the run has checked its data set and sizes
     model = "per-sample pulse trains"
     try:
         res = table_p2.p2_table2(a.grid, a.dataset, a.train_size, a.test_size, a.subset_seed, epochs=a.epochs,
@@ -176,7 +177,7 @@ def _table_p2(a: Inputs, progress=None) -> CommandResult:
                                                                   a.arguments(), model, part), str(exc)) from None
     suffix = (f"_omega{a.weight_scaling_omega:g}" if a.weight_scaling_omega else "") + \
         ("_no_out_scaling" if a.no_out_scaling else "")
-    fig = table_p2.draw(res, out_dir / f"p2_table2_{res.dataset}{suffix}.{a.format}")
+    fig = table_p2.draw(res, inputs.out_dir(a.out, "figures") / f"p2_table2_{res.dataset}{suffix}.{a.format}")
     return CommandResult("reproduce", res.as_dict() | {"figure": fig}, a.arguments(), model, res)
 
 

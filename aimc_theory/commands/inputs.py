@@ -302,13 +302,24 @@ def finite(x):
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def out_dir(path: str, sub: str | None = None) -> Path:
+def out_dir(path: str, sub: str | None = None, create: bool = True) -> Path:
     """Create (and check) the output directory before any work starts: a bad ``out`` fails at once. Called once
-    the command's other inputs are checked, so that a bad one leaves no empty directory behind."""
+    the command's other inputs are checked, so that a bad one leaves no empty directory behind. ``create`` False:
+    only check that it can be made (the nearest existing folder on its path is a writable directory), for a
+    command whose inputs are checked as its work goes (it calls again with ``create`` before it writes)."""
     out = Path(path) if sub is None else Path(path) / sub
     for p in (Path(path), out):
         if p.exists() and not p.is_dir():
             raise InputError("out", f"{p} is a file; give a directory")
+    if not create:
+        there = out
+        while not there.exists() and there != there.parent:
+            there = there.parent
+        if not there.is_dir():
+            raise InputError("out", f"{there} is a file; give a directory")
+        if not os.access(there, os.W_OK):
+            raise InputError("out", f"cannot create the directory {out}: {there} is not writable")
+        return out
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
