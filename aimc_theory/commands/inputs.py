@@ -305,25 +305,30 @@ def finite(x):
 def out_dir(path: str, sub: str | None = None, create: bool = True) -> Path:
     """Create (and check) the output directory before any work starts: a bad ``out`` fails at once. Called once
     the command's other inputs are checked, so that a bad one leaves no empty directory behind. ``create`` False:
-    only check that it can be made (the nearest existing folder on its path is a writable directory), for a
-    command whose inputs are checked as its work goes (it calls again with ``create`` before it writes)."""
+    only check that it can be made (it is made and removed again: permissions alone do not tell, e.g. for root or
+    under /sys), for a command whose inputs are checked as its work goes (it calls again with ``create`` before it
+    writes)."""
     out = Path(path) if sub is None else Path(path) / sub
     for p in (Path(path), out):
         if p.exists() and not p.is_dir():
             raise InputError("out", f"{p} is a file; give a directory")
-    if not create:
-        there = out
-        while not there.exists() and there != there.parent:
-            there = there.parent
-        if not there.is_dir():
-            raise InputError("out", f"{there} is a file; give a directory")
-        if not os.access(there, os.W_OK):
-            raise InputError("out", f"cannot create the directory {out}: {there} is not writable")
-        return out
+    missing = []                # the folders this call makes (create False: removed again before it returns)
+    there = out
+    while not there.exists() and there != there.parent:
+        missing.append(there)
+        there = there.parent
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError("out", f"cannot create the directory {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise InputError("out", f"the directory {out} is not writable")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError("out", f"cannot create the directory {out}: {exc.strerror}") from None
+        if not os.access(out, os.W_OK):
+            raise InputError("out", f"the directory {out} is not writable")
+    finally:
+        if not create:
+            for d in missing:   # the deepest first
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
     return out
