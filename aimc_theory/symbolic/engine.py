@@ -9,6 +9,7 @@ so that a closed form that became an unevaluated integral is never silent.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -38,6 +39,18 @@ class Timeout(Exception):
 _WEAKREF_FILE = weakref.__file__
 
 
+def _in_callback(frame, depth: int = 50) -> bool:
+    """Whether ``frame`` runs inside code whose exceptions Python swallows: a weakref callback (in weakref.py), a
+    finalizer (``__del__``) or a gc callback (``gc.callbacks``, e.g. hypothesis's), within ``depth`` frames."""
+    hooks = [getattr(cb, "__code__", None) for cb in gc.callbacks]
+    while frame is not None and depth > 0:
+        code = frame.f_code
+        if code.co_filename == _WEAKREF_FILE or code.co_name == "__del__" or any(code is h for h in hooks):
+            return True
+        frame, depth = frame.f_back, depth - 1
+    return False
+
+
 @contextmanager
 def budget(seconds: float):
     """Interrupt a SymPy call after ``seconds`` (only possible in the main thread)."""
@@ -50,9 +63,9 @@ def budget(seconds: float):
     def handler(signum, frame):
         if not active[0]:           # the body is done: never raise into the cleanup below
             return
-        if frame is not None and frame.f_code.co_filename == _WEAKREF_FILE:
-            # a weakref callback (SymPy's caches drop dead keys in them) swallows what it raises, and Python reports
-            # it as "Exception ignored": try again once the callback has returned
+        if _in_callback(frame):
+            # a weakref callback (SymPy's caches drop dead keys in them), a finalizer or a gc callback swallows what
+            # it raises, and Python reports it as "Exception ignored": try again once the callback has returned
             signal.setitimer(signal.ITIMER_REAL, 0.01)
             return
         # re-arm: an exception raised inside a gc or weakref callback is swallowed by Python, and the
