@@ -258,9 +258,9 @@ class Device:
             mask = np.zeros(shape, dtype=bool)
             mask[:, np.asarray(columns)] = True
             return self.update(w, lr * dw * mask.reshape(-1), rng)
-        cols = np.arange(shape[1]) if columns is None else columns
+        # columns None (every column, in order) goes down as None: column_transfer then skips its checks of the list
         return self._shifted(lambda u: column_transfer(self, u.reshape(u.shape[0], *shape),
-                                                       dw.reshape(dw.shape[0], *shape), lr, cols, rng,
+                                                       dw.reshape(dw.shape[0], *shape), lr, columns, rng,
                                                        in_place).reshape(u.shape), w)
 
     def transfer_and_mix(self, w: np.ndarray, read: np.ndarray, p: np.ndarray, lr: float, gamma: float,

@@ -891,12 +891,12 @@ def _compose_tables(device, el, shape, K: int):
     return out
 
 
-def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np.ndarray,
+def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np.ndarray | None,
                     rng: np.random.Generator, inplace: bool = False) -> np.ndarray:
-    """Tiki-Taka transfer: for every column j in ``columns`` a rank-1 update with x = e_j, d = -V[:, :, j]
-    (so W[:, :, j] += lr V[:, :, j] in expectation), all columns at once. W, V (chains, out, in). A new array
-    (W itself when nothing fires); ``inplace`` (the caller gives W up): written into W where it is a writable
-    C-contiguous float64 array (the same bits, without a copy of W per transfer).
+    """Tiki-Taka transfer: for every column j in ``columns`` (None: every column, in order) a rank-1 update with
+    x = e_j, d = -V[:, :, j] (so W[:, :, j] += lr V[:, :, j] in expectation), all columns at once. W, V (chains,
+    out, in). A new array (W itself when nothing fires); ``inplace`` (the caller gives W up): written into W where
+    it is a writable C-contiguous float64 array (the same bits, without a copy of W per transfer).
 
     Column j fires in a slot with probability B_j, row i of it with A_j |V_ij| (independently per column:
     each column is its own update). The columns' firings are drawn first (chains x slots x columns); rows
@@ -907,7 +907,7 @@ def column_transfer(device, W: np.ndarray, V: np.ndarray, lr: float, columns: np
     cols = np.arange(inp) if every else np.asarray(columns, dtype=np.int64).reshape(-1)
     if _BACKEND == "numba" and _exact(device) and np.shape(V) == W.shape and (every or _distinct_columns(cols, inp)):
         return _numba_transfer(device, W, V, lr, cols, rng, inplace, every or None)
-    Vs = V if cols.size == inp and np.array_equal(cols, np.arange(inp)) else V[:, :, cols]
+    Vs = V if every or (cols.size == inp and np.array_equal(cols, np.arange(inp))) else V[:, :, cols]
     if _BACKEND == "numba":
         from . import kernels
         d_m = kernels.column_absmax(V, cols)
