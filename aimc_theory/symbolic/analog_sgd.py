@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -84,7 +85,7 @@ def analog_sgd_fixed_point(derivation: Derivation, L: float, w_star: float, nois
     hi = resp.hi if math.isfinite(resp.hi) else w_star + 1e3
     exact = root_near(D, lo, hi, w_guess if w_guess is not None else w_star)
 
-    dD = float(sp.diff(drift, W).subs(W, exact).evalf())
+    dD = float(_d_dw(drift).subs(W, exact).evalf())
     rho = 1.0 - lr * dD
     # one-step noise variance of g F + |g| G at the root (spec F.2): g ~ N(mu, s^2)
     mu = float(fprime.subs(W, exact))
@@ -99,16 +100,23 @@ def analog_sgd_fixed_point(derivation: Derivation, L: float, w_star: float, nois
     variance = lr ** 2 * v / (1 - rho ** 2) if abs(rho) < 1 else math.inf
 
     sigma = float(moment(sp.Integer(0), s))
-    f2 = float(sp.diff(fprime, W).subs(W, w_star))
+    f2 = float(_d_dw(fprime).subs(W, w_star))
     if derivation.every_point_symmetric:
         small = w_star
     elif not derivation.symmetric_points:   # no SP in the range: eq. 43 has no anchor (the exact root needs none)
         small = math.nan
     else:
         sp0 = float(min(derivation.symmetric_points, key=lambda v: abs(float(v) - w_star)))
-        rp = float(sp.diff(derivation.R, W).subs(W, sp0).evalf())
+        rp = float(_d_dw(derivation.R).subs(W, sp0).evalf())
         small = (f2 * w_star + sigma * rp * sp0) / (f2 + sigma * rp)
     return FixedPoint(exact, small, rho, variance, sigma, drift)
+
+
+@lru_cache(maxsize=256)
+def _d_dw(expr: sp.Expr) -> sp.Expr:
+    # d/dw kept per expression: the fixed points of one problem at several step sizes (and the wrong theories that
+    # keep its drift) differentiate the same drift
+    return sp.diff(expr, W)
 
 
 def root_near(D, lo, hi, guess) -> float:
@@ -250,7 +258,7 @@ def analog_sgd_fixed_point_ls(derivation: Derivation, H, W_star, noise: float, l
         small = W_star.copy()
     else:
         sp0 = float(derivation.symmetric_point)
-        rp = float(sp.diff(derivation.R, W).subs(W, sp0).evalf())
+        rp = float(_d_dw(derivation.R).subs(W, sp0).evalf())
         small = np.linalg.solve(H + sigma * rp * np.eye(D), H @ W_star + sigma * rp * sp0)
     sol = optimize.root(drift, small, jac=jac, method="hybr", tol=1e-13)
     if not (sol.success or np.max(np.abs(sol.fun)) < 1e-12):
