@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +37,8 @@ def standard_normal(rng, shape) -> np.ndarray:
     compiled loop (:mod:`aimc_theory.kernels_random_jit`, numba's port of NumPy's ziggurat) for arrays of at least
     ``NORMAL_MIN_SIZE`` numbers where numba is installed (2.7x faster per number: the noise of the least-squares
     runs), else by NumPy."""
-    n = int(np.prod(shape))
+    # math.prod for an array's shape: np.prod of a tuple costs ~3 us, on every gradient of a simulation
+    n = math.prod(shape) if isinstance(shape, tuple) else int(np.prod(shape))
     if n >= NORMAL_MIN_SIZE and type(rng) is np.random.Generator:
         if not _NORMAL_FILL:
             try:
