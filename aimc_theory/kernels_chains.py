@@ -50,33 +50,13 @@ def _refuse(why: str):
 
 # slots of a device's parameter vector
 _N = 19
-_mode = None
 
 
 def numpy_math() -> int:
     """Which compiled expm1/exp/pow/log1p give NumPy's float64 bits on this machine (checked once per process on
     10^5 arguments each): 1 NumPy's own SVML routines (its AVX-512 loops), 0 the C library's (NumPy's scalar
-    loops), -1 neither (then no response that needs them is covered)."""
-    global _mode
-    if _mode is not None:
-        return _mode
-    fns = _compile()
-    rng = np.random.default_rng(2)
-    x = np.concatenate([rng.uniform(-4.0, 4.0, 60000), rng.standard_normal(20000) * 1e-3,
-                        rng.uniform(-30.0, 30.0, 20000)])
-    q = np.abs(x[:40000])
-    _mode = -1
-    for mode in ((1, 0) if fns.HAVE_SVML else (0,)):
-        with np.errstate(all="ignore"):
-            ok = (np.array_equal(fns.math_vec(x, 0.0, 0, mode), np.expm1(x), equal_nan=True)
-                  and np.array_equal(fns.math_vec(x, 0.0, 1, mode), np.exp(x), equal_nan=True)
-                  and all(np.array_equal(fns.math_vec(q, g, 2, mode), np.power(q, g), equal_nan=True)
-                          for g in (0.3, 0.7, 1.5, 3.2))
-                  and np.array_equal(fns.math_vec(q, 0.0, 3, mode), np.log1p(q), equal_nan=True))
-        if ok:
-            _mode = mode
-            break
-    return _mode
+    loops), -1 neither (then no response that needs them is covered). (``kernels_chains_jit.numpy_math``.)"""
+    return _compile().numpy_math()
 
 
 def _q_code(resp):

@@ -12,8 +12,12 @@ import ctypes
 
 import numpy as np
 from llvmlite import binding as _llvm, ir
-from numba import njit, types
+from numba import carray, njit, types
 from numba.extending import intrinsic
+
+# NumPy's PCG64 stepped inline (pulse_affine); that algorithm is fixed, so numba's cache of this module, which would
+# not notice an edit there, stays right
+from .kernels_compose_jit import pcg_double, pcg_step  # noqa: E402
 
 # NumPy's own vectorized transcendental functions (the SVML routines its AVX-512 loops call for float64 expm1,
 # exp, pow and log1p, exported by its ufunc module): called one lane at a time they give NumPy's bits, which the C
@@ -190,6 +194,33 @@ def math_vec(x, y, which, mode):
             out[i] = np_log1p(x[i], mode)
     return out
 
+
+_MODE: list = []
+
+
+def numpy_math() -> int:
+    """Which of these compiled expm1/exp/pow/log1p give NumPy's float64 bits on this machine (checked once per
+    process on 10^5 arguments each): 1 NumPy's own SVML routines (its AVX-512 loops), 0 the C library's (NumPy's
+    scalar loops), -1 neither. (Plain Python, here beside the routines it checks: callers below the chain kernels,
+    ``update_models``, ask without importing ``kernels_chains``.)"""
+    if not _MODE:
+        rng = np.random.default_rng(2)
+        x = np.concatenate([rng.uniform(-4.0, 4.0, 60000), rng.standard_normal(20000) * 1e-3,
+                            rng.uniform(-30.0, 30.0, 20000)])
+        q = np.abs(x[:40000])
+        found = -1
+        for mode in ((1, 0) if HAVE_SVML else (0,)):
+            with np.errstate(all="ignore"):
+                ok = (np.array_equal(math_vec(x, 0.0, 0, mode), np.expm1(x), equal_nan=True)
+                      and np.array_equal(math_vec(x, 0.0, 1, mode), np.exp(x), equal_nan=True)
+                      and all(np.array_equal(math_vec(q, g, 2, mode), np.power(q, g), equal_nan=True)
+                              for g in (0.3, 0.7, 1.5, 3.2))
+                      and np.array_equal(math_vec(q, 0.0, 3, mode), np.log1p(q), equal_nan=True))
+            if ok:
+                found = mode
+                break
+        _MODE.append(found)
+    return _MODE[0]
 
 @njit(cache=True, nogil=True, inline="always")
 def factors_np(u, dw, kind, a, b, c, mode):
@@ -975,6 +1006,79 @@ def alt_q_vec(w, q, up):
     for i in range(w.size):
         out[i] = q[0] + q[1] * w[i] if up else q[2] + q[3] * w[i]
     return out
+
+
+
+
+@intrinsic
+def _u64_at(typingctx, addr):
+    # the address (an integer) as a pointer to 64-bit words
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+    return types.CPointer(types.uint64)(addr), codegen
+
+
+@njit(cache=True, nogil=True)
+def pulse_affine(w, dw, dw_min, stochastic, max_bl, ap, bp, am, bm, lo, hi, mode, state):
+    # update_models.pulse_update of an affine response without cycle noise or per-element parameters, operation by
+    # operation: BL (pulse_count: ceil, or stochastic rounding with one uniform per element in order, capped at max_bl
+    # when >= 0), then BL pulses of one sign in closed form (r = 1 + u: w + (r^n - 1) w + t (r^n - 1)/u through
+    # expm1(n log1p(u))), clipped once. w, dw flat float64. The uniforms are NumPy's PCG64 stepped inline on the
+    # Generator's own state words (``state``: the address of its pcg64_state, whose first word points at the 128-bit
+    # state and increment, low words first; a Generator passed to numba costs ~6 us a call to unbox): the numbers of
+    # rng.random(n), the Generator left where rng.random(n) leaves it. Returns (0, new weights), or (1, w) with nothing
+    # drawn: run the NumPy path (a non-finite dw, u <= -1 for a sign that occurs, or no compiled expm1/log1p with
+    # NumPy's bits)
+    n = w.size
+    u_up, u_down = dw_min * bp, -dw_min * bm            # affine_increments: s = dw_min, (-s) b- DOWN, s b+ UP
+    t_up, t_down = dw_min * ap, -dw_min * am
+    any_up, any_down = False, False
+    for i in range(n):
+        if not math.isfinite(dw[i]):
+            return 1, w
+        if dw[i] > 0:
+            any_up = True
+        else:
+            any_down = True
+    if mode < 0 or (any_up and not u_up > -1.0) or (any_down and not u_down > -1.0):
+        return 1, w
+    bl = np.empty(n)
+    n_max = 0.0
+    if stochastic:
+        S = carray(_u64_at(carray(_u64_at(state), (1,))[0]), (4,))
+        s_lo, s_hi, i_lo, i_hi = S[0], S[1], S[2], S[3]
+    for i in range(n):
+        x = abs(dw[i]) / dw_min
+        if stochastic:
+            base = np.floor(x)
+            s_hi, s_lo = pcg_step(s_hi, s_lo, i_hi, i_lo)
+            b = base + (1.0 if pcg_double(s_hi, s_lo) < x - base else 0.0)
+        else:
+            b = np.ceil(x * (1 - 1e-12))
+        if max_bl >= 0 and b > max_bl:
+            b = float(max_bl)
+        bl[i] = float(np.int64(b))                        # bl.astype(np.int64), used as float64 below
+        n_max = max(n_max, bl[i])
+    if stochastic:
+        S[0] = s_lo
+        S[1] = s_hi
+    out = w.copy()
+    if n_max == 0.0:
+        return 0, out
+    l_up, l_down = np_log1p(u_up, mode), np_log1p(u_down, mode)
+    arg = np.empty(n)
+    for i in range(n):
+        arg[i] = bl[i] * (l_up if dw[i] > 0 else l_down)
+    rn1 = np.empty(n)
+    np_expm1_array(arg, rn1, mode)
+    for i in range(n):
+        if bl[i] > 0:
+            up = dw[i] > 0
+            u = u_up if up else u_down
+            geo = rn1[i] / u if u != 0 else bl[i]
+            x = w[i]
+            out[i] = clip(x + rn1[i] * x + (t_up if up else t_down) * geo, lo, hi)
+    return 0, out
 
 
 from .kernel_cache import lock_compiles  # noqa: E402  (after every kernel is defined)

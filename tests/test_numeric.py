@@ -51,6 +51,56 @@ def test_stochastic_rounding_is_unbiased():
     assert out.mean() == pytest.approx(2.3e-3, rel=3e-3)
 
 
+
+def test_compiled_affine_pulse_writes_are_numpys(monkeypatch):
+    """pulse_update of an affine response without cycle noise or per-element parameters runs in one compiled call
+    where numba is installed (PCG64 stepped inline on the Generator's own state words): the NumPy code's weights and
+    the Generator's state after, for both roundings, with and without a cap, up to the bounds, with dw = 0 and several
+    shapes; other bit generators, float32, a non-finite dw and u <= -1 run the NumPy code."""
+    pytest.importorskip("numba")
+    from aimc_theory import update_models as um
+    g = np.random.default_rng(42)
+
+    def both(dev, w, dw, make=np.random.default_rng):
+        r1, r2 = make(5), make(5)
+        a = um.pulse_update(dev, w, dw, r1)
+        monkeypatch.setattr(um, "PULSE_KERNEL", False)
+        b = um.pulse_update(dev, w, dw, r2)
+        monkeypatch.setattr(um, "PULSE_KERNEL", True)
+        assert a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+        assert r1.random() == r2.random()
+        return a
+
+    for resp in (response.softbounds(tau=1.0, sp=-0.2), response.linear(tau=1.0, c=0.3), response.ideal(),
+                 response.aihwkit_softbounds(w_max=3.5, w_min=-3.5, up_down=0.2)):
+        for rounding in ("stochastic", "ceil"):
+            for max_bl in (None, 8, 1):
+                for dw_min in (1e-3, 0.05, 1e-7):
+                    dev = device.Device(resp, dw_min=dw_min, max_bl=max_bl, rounding=rounding)
+                    for shape in ((8, 50), (800, 1), (3,)):
+                        hi = min(resp.hi, 1.0)
+                        w = g.uniform(-0.99 * hi, 0.99 * hi, shape)
+                        dw = g.standard_normal(shape) * dw_min * g.choice([0.3, 3.0, 30.0])
+                        dw[g.random(shape) < 0.1] = 0.0
+                        both(dev, w, dw)
+    dev = device.Device(response.softbounds(tau=1.0), dw_min=1e-3, max_bl=8, rounding="stochastic")
+    w, dw = g.uniform(-0.5, 0.5, (4, 50)), g.standard_normal((4, 50)) * 3e-3
+    assert um._pulse_affine(dev, w, dw, np.random.default_rng(0)) is not None         # the compiled call is taken
+    for rng, ww, d, d_ in ((np.random.Generator(np.random.Philox(1)), w, dw, dev),
+                           (np.random.default_rng(1), w, dw.astype(np.float32), dev),
+                           (np.random.default_rng(1), w, np.where(dw > 0.004, np.nan, dw), dev),
+                           (np.random.default_rng(1), w, dw, device.Device(response.softbounds(tau=1.0), dw_min=1.5,
+                                                                           rounding="stochastic"))):
+        assert um._pulse_affine(d_, ww, np.asarray(d), rng) is None
+    both(dev, w, dw, lambda s: np.random.Generator(np.random.Philox(s)))
+    both(device.Device(response.softbounds(tau=1.0), dw_min=1.5, rounding="stochastic"), w, dw)
+    # a simulation of the batch-mean pulse model (P1 Fig. 2's): the same bits with the compiled writes off
+    obj = objectives.LeastSquares(g.standard_normal((20, 10)), g.standard_normal(20), noise=0.0)
+    run = lambda: simulation.simulate(obj, algorithms.analog_sgd(0.1, dev), 50, 6, 3).final_params  # noqa: E731
+    fast = run()
+    monkeypatch.setattr(um, "PULSE_KERNEL", False)
+    assert np.array_equal(fast, run())
+
 def test_cycle_noise_needs_generator_and_pulses():
     with pytest.raises(InputError):
         device.Device(response.softbounds(), sigma_c=0.1)
