@@ -17,7 +17,7 @@ from numba.extending import intrinsic
 
 # NumPy's PCG64 stepped inline (pulse_affine); that algorithm is fixed, so numba's cache of this module, which would
 # not notice an edit there, stays right
-from .kernels_compose_jit import pcg_double, pcg_step  # noqa: E402
+from .kernels_compose_jit import pcg_double, pcg_step
 
 # NumPy's own vectorized transcendental functions (the SVML routines its AVX-512 loops call for float64 expm1,
 # exp, pow and log1p, exported by its ufunc module): called one lane at a time they give NumPy's bits, which the C
@@ -221,6 +221,7 @@ def numpy_math() -> int:
                 break
         _MODE.append(found)
     return _MODE[0]
+
 
 @njit(cache=True, nogil=True, inline="always")
 def factors_np(u, dw, kind, a, b, c, mode):
@@ -1006,8 +1007,6 @@ def alt_q_vec(w, q, up):
     for i in range(w.size):
         out[i] = q[0] + q[1] * w[i] if up else q[2] + q[3] * w[i]
     return out
-
-
 
 
 @intrinsic
