@@ -447,10 +447,10 @@ _NO_LOCK = contextlib.nullcontext()
 def _pulse_affine(device, w: np.ndarray, dw: np.ndarray, rng) -> np.ndarray | None:
     """:func:`pulse_update` of an affine response without cycle noise or per-element parameters, its BL counted here,
     in one compiled call (``kernels_chains_jit.pulse_affine``: the same uniforms of the same PCG64 Generator, the same
-    operations, NumPy's own log1p/expm1 (``kernels_chains_jit.numpy_math``), so the same bits; tested): ~7 us instead of
-    ~32 us (400 elements) for the small arrays of a stepped simulation (the batch-mean model of P1 Fig. 2: every pulse write of a
-    step). None: run the NumPy code (numba not installed, float32 arrays, stochastic rounding on a Generator other than
-    PCG64 or none, a non-finite dw, u <= -1)."""
+    operations, NumPy's own log1p/expm1 (``kernels_chains_jit.numpy_math``), so the same bits; tested): ~7 us instead
+    of ~32 us for 400 weights, the small arrays of a stepped simulation (the batch-mean model of P1 Fig. 2: every
+    pulse write of a step). None: run the NumPy code (numba not installed, float32 arrays, stochastic rounding on a
+    Generator other than PCG64 or none, a non-finite dw, u <= -1)."""
     if not PULSE_KERNEL or w.dtype != np.float64 or dw.dtype != np.float64:
         return None
     stochastic = device.rounding != "ceil"

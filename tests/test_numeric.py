@@ -51,7 +51,6 @@ def test_stochastic_rounding_is_unbiased():
     assert out.mean() == pytest.approx(2.3e-3, rel=3e-3)
 
 
-
 def test_compiled_affine_pulse_writes_are_numpys(monkeypatch):
     """pulse_update of an affine response without cycle noise or per-element parameters runs in one compiled call
     where numba is installed (PCG64 stepped inline on the Generator's own state words): the NumPy code's weights and
@@ -100,6 +99,7 @@ def test_compiled_affine_pulse_writes_are_numpys(monkeypatch):
     fast = run()
     monkeypatch.setattr(um, "PULSE_KERNEL", False)
     assert np.array_equal(fast, run())
+
 
 def test_cycle_noise_needs_generator_and_pulses():
     with pytest.raises(InputError):
