@@ -1024,7 +1024,7 @@ def pulse_affine(w, dw, dw_min, stochastic, max_bl, ap, bp, am, bm, lo, hi, mode
     # when >= 0), then BL pulses of one sign in closed form (r = 1 + u: w + (r^n - 1) w + t (r^n - 1)/u through
     # expm1(n log1p(u))), clipped once. w, dw flat float64. The uniforms are NumPy's PCG64 stepped inline on the
     # Generator's own state words (``state``: the address of its pcg64_state, whose first word points at the 128-bit
-    # state and increment, low words first; a Generator passed to numba costs ~6 us a call to unbox): the numbers of
+    # state and increment, low words first; a Generator passed to numba costs ~12 us a call to unbox): the numbers of
     # rng.random(n), the Generator left where rng.random(n) leaves it. Returns (0, new weights), or (1, w) with nothing
     # drawn: run the NumPy path (a non-finite dw, u <= -1 for a sign that occurs, or no compiled expm1/log1p with
     # NumPy's bits)
