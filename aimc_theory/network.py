@@ -178,14 +178,14 @@ def train(dataset: Dataset, algorithm: str, device: Device, main: Device | None 
     net = check_training_size(dataset, architecture, hidden, device, main, batch_size)
     check_network_pulses(device, lr)
     spec = registry.spec(algorithm)
+    host = visible_array(algorithm, device, main)           # the array that holds the visible weights
     if spec.two_arrays:
-        main = visible_array(algorithm, device, main)       # an ideal main array where none is given
+        main = host                                         # an ideal main array where none is given
     periphery = OFF if periphery is None else periphery
     if not isinstance(periphery, Periphery):
         raise InputError("periphery", f"must be an aimc_theory.periphery.Periphery (got {periphery!r:.60})")
     rng = np.random.default_rng(seed)
     layers = net.init(rng, method=init)
-    host = visible_array(algorithm, device, main)
     if periphery.mapping:
         check_mapping(host, periphery)
     elif not all(np.all((W > host.response.lo) & (W < host.response.hi)) for W, _ in layers):
