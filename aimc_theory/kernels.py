@@ -40,6 +40,7 @@ import math
 import numpy as np
 
 from .errors import InputError
+from .kernel_cache import generator_words
 
 # The kernel forms, by the id a family record names (aimc_theory.response.Family.kernel): the kind the
 # compiled code branches on and its coefficients (a, b, c) from the family's parameters. The pulse kernels
@@ -219,7 +220,8 @@ def pulse_batch(device, W: np.ndarray, X: np.ndarray, D: np.ndarray, A: np.ndarr
     resp = device.response
     batch_k(Wf, np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(D, dtype=np.float64), A, B, bl, u,
             float(device.dw_min), float(device.sigma_c), device.multiplicative, float(resp.lo), float(resp.hi), kind,
-            c0, c1, c2, c3, shift, rng, np.empty(D.shape[-1], np.int64), np.empty(X.shape[-1], np.int64))
+            c0, c1, c2, c3, shift, generator_words(rng), np.empty(D.shape[-1], np.int64),
+            np.empty(X.shape[-1], np.int64))
     return Wf.reshape(W.shape)
 
 
@@ -242,7 +244,7 @@ def pulse_transfer(device, W: np.ndarray, V: np.ndarray, cf: np.ndarray, kf: np.
     transfer_k(Wf, np.ascontiguousarray(V, dtype=np.float64), cf.astype(np.int64), kf.astype(np.int64),
                jf.astype(np.int64), np.ascontiguousarray(fired), np.ascontiguousarray(A, dtype=np.float64), u32,
                float(device.dw_min), float(device.sigma_c), device.multiplicative, float(resp.lo), float(resp.hi), kind,
-               c0, c1, c2, c3, shift, rng)
+               c0, c1, c2, c3, shift, generator_words(rng))
     return Wf.reshape(W.shape)
 
 
@@ -286,7 +288,7 @@ def exact_batch(Wf, X, D, lr: float, setup, dense: bool, rng):
     in place), X (chains or 1, B, in), D (chains, B, out) float64 C-contiguous, ``setup`` from :func:`exact_setup`.
     Returns (status, slots, elem, v, events per group, M)."""
     prm, flags, tables = setup
-    return _compile_exact()[0](Wf, X, D, float(lr), prm, np.append(flags, dense), tables, rng)
+    return _compile_exact()[0](Wf, X, D, float(lr), prm, np.append(flags, dense), tables, generator_words(rng))
 
 
 def exact_transfer(W, V, cols, lr: float, setup, rng, inplace: bool = False, every: bool | None = None):
@@ -300,7 +302,7 @@ def exact_transfer(W, V, cols, lr: float, setup, rng, inplace: bool = False, eve
     ok = bool(inplace and writable_in_place(W))
     Wc = W if ok else np.ascontiguousarray(W, dtype=np.float64)
     return _compile_exact()[1](Wc, np.ascontiguousarray(V, dtype=np.float64), cols, every, float(lr), prm, flags,
-                               tables, rng, ok)
+                               tables, generator_words(rng), ok)
 
 
 def varied_batch(Wf, X, D, lr: float, setup, rng):
@@ -317,7 +319,7 @@ def varied_batch(Wf, X, D, lr: float, setup, rng):
                                         "backend)") from None
         _varied_kernel = varied
     prm, flags, kind, qc, P = setup
-    return _varied_kernel(Wf, X, D, float(lr), prm, flags, kind, qc, P, rng)
+    return _varied_kernel(Wf, X, D, float(lr), prm, flags, kind, qc, P, generator_words(rng))
 
 
 _varied_kernel = None

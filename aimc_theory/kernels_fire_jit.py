@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .kernels_random_jit import generator_at
+
 
 @njit(cache=True, nogil=True, inline="always")
 def step(w, up, kind, c0, c1, c2, c3, shift):
@@ -50,13 +52,15 @@ def fire(w, up, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, rng):
 
 
 @njit(cache=True, nogil=True)
-def batch(W, X, D, A, B, bl, u, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, rng, rowsel, colsel):
+def batch(W, X, D, A, B, bl, u, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, words, rowsel, colsel):
     # W (chains * out * in) flat; X (chains or 1, B, in), D (chains, B, out); A, B, bl (chains, B) of
     # pulse_trains._scales; u (G, slots, out + in) the uniforms pulse_trains.batch_update draws, groups
     # g = sample * chains + chain (sample-major: samples in order). In slot s row i fires where
     # u < min(A |d_i|, 1), column j where u < min(B |x_j|, 1) (the NumPy path's firings, bit for bit);
     # every coincidence is one pulse, DOWN where d_i x_j > 0. The pulses of one sample on one element all
-    # have one sign, so applying them slot by slot is the sequential semantics.
+    # have one sign, so applying them slot by slot is the sequential semantics. words: the Generator of the cycle
+    # noise (kernel_cache.generator_words).
+    rng = generator_at(words)
     C, nb, out = D.shape
     inp = X.shape[2]
     for g in range(u.shape[0]):
@@ -93,13 +97,14 @@ def batch(W, X, D, A, B, bl, u, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, s
 
 
 @njit(cache=True, nogil=True)
-def transfer(W, V, cf, kf, jf, fired, A, u32, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, rng):
+def transfer(W, V, cf, kf, jf, fired, A, u32, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, words):
     # Tiki-Taka's column transfer (pulse_trains.column_transfer) after its column firings: fired column
     # f is (chain cf, column jf, scale index kf; sorted by chain, then column) with its slots ``fired``
     # (F, slots); in every fired slot row i fires with A |V_ij| (32-bit uniforms u32, one per (row, fired
     # column, fired slot): P = ceil(p 2^32)/2^32, within 2^-32 of p); a coincidence is one pulse, UP where
     # V_ij > 0. The columns touch disjoint elements, so the loop runs row by row (V and W read along their
-    # rows). W flat, V (chains, out, in).
+    # rows). W flat, V (chains, out, in); words: as in batch.
+    rng = generator_at(words)
     C, out, inp = V.shape
     F, S = fired.shape
     a32 = np.empty(F)

@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .kernels_random_jit import generator_at
+
 # status of the kernels: the write is done / nothing to write (W unchanged) / an element is within reach of a bound,
 # go on in NumPy from these events (pulse by pulse there) / the same from the dense counts / non-finite inputs, run
 # the NumPy path from the start (nothing drawn)
@@ -182,10 +184,12 @@ def events(X, D, slots, rmask, cmask, rsel, csel, nr, nc, cap):
 
 
 @njit(**_OPTS)
-def batch(Wf, X, D, lr, prm, flags, tables, rng):
+def batch(Wf, X, D, lr, prm, flags, tables, words):
     # pulse_trains.batch_update of an exact device (see _numba_batch there): scales, the firings' uniforms,
     # the events (or the dense counts), the test for a bound within reach, and the write with its normals.
-    # prm, flags, tables: see exact_batch. Returns (status, slots, elem, v, events per group, M).
+    # prm, flags, tables: see exact_batch; words: the Generator (kernel_cache.generator_words). Returns (status,
+    # slots, elem, v, events per group, M).
+    rng = generator_at(words)
     desired, a_up, a_down, al, be, s_up, s_down = prm[1], prm[2], prm[3], prm[4], prm[5], prm[6], prm[7]
     lo, hi, qmax, dw, sig10 = prm[8], prm[9], prm[10], prm[11], prm[12]
     um, blm, noise, identity, dense = flags[0], flags[1], flags[2], flags[3], flags[4]
@@ -267,10 +271,12 @@ def batch(Wf, X, D, lr, prm, flags, tables, rng):
 
 
 @njit(**_OPTS)
-def transfer(W, V, cols, every, lr, prm, flags, tables, rng, inplace):
-    # pulse_trains.column_transfer of an exact device (see _numba_transfer there). Returns (status, the new
-    # weights (flat; W itself when nothing is written, or ``inplace``: written into W), elem, n, down): status
-    # DONE, NOTHING, or EVENTS (apply these events with pulse_trains.apply_counts: no normal drawn yet).
+def transfer(W, V, cols, every, lr, prm, flags, tables, words, inplace):
+    # pulse_trains.column_transfer of an exact device (see _numba_transfer there; words: the Generator, see batch).
+    # Returns (status, the new weights (flat; W itself when nothing is written, or ``inplace``: written into W),
+    # elem, n, down): status DONE, NOTHING, or EVENTS (apply these events with pulse_trains.apply_counts: no normal
+    # drawn yet).
+    rng = generator_at(words)
     factor = lr / prm[0]
     desired, lo, hi, qmax, dw, sig10 = prm[1], prm[8], prm[9], prm[10], prm[11], prm[12]
     um, blm, noise = flags[0], flags[1], flags[2]
@@ -435,7 +441,7 @@ def q_eval(kind, qc, x, up):
 
 
 @njit(**_OPTS)
-def varied(Wf, X, D, lr, prm, flags, qk, qc, P, rng):
+def varied(Wf, X, D, lr, prm, flags, qk, qc, P, words):
     # pulse_trains.batch_update of a device with per-element parameters (device-to-device variation), an affine
     # response and cycle noise (see _varied_batch there): the firings and events as ``batch``, then
     # pulse_trains._apply_events: the test for a bound within reach (_far, from the weights before the batch), the
@@ -446,6 +452,8 @@ def varied(Wf, X, D, lr, prm, flags, qk, qc, P, rng):
     # element); P (11, elements): u+, t+, u-, t- of one pulse (w -> (1 + u) w + t), the largest |q| of _far, lo, hi,
     # s+, s-, k+, k- (bounds, step scales, stretches). Returns (status, slots, elem, v, events per group): EVENTS
     # (nothing written, no normal drawn) where the NumPy path needs the power r^n of an event of several pulses.
+    # words: the Generator (see batch).
+    rng = generator_at(words)
     granule, desired, dw, sigma, sig10, dsig = prm[0], prm[1], prm[2], prm[3], prm[4], prm[5]
     um, blm, mult, r1 = flags[0], flags[1], flags[2], flags[3]
     C, nb = D.shape[0], D.shape[1]

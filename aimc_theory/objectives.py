@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError, require_finite, require_int, require_nonnegative, require_positive
+from .kernel_cache import generator_words
 from .update_models import Rank1Batch
 
 
@@ -27,16 +28,16 @@ def _check_law(law) -> None:
         raise InputError("law", f"must be one of {', '.join(LAWS)} (got {law!r})")
 
 
-NORMAL_MIN_SIZE = 4096      # from this size on the compiled draws pay off (a call costs ~12 us, a number 6 ns less:
-                            # 28 vs 48 us for 4000 numbers, measured)
+NORMAL_MIN_SIZE = 128       # from this size on the compiled draws pay off (a call costs ~1 us, a number ~6 ns less:
+                            # 1.2 vs 1.2 us for 64 numbers, 1.5 vs 1.8 for 128, 14.6 vs 38.9 for 4096, measured)
 _NORMAL_FILL: list = []     # [kernels_random_jit.normal_fill or None (numba not installed)], looked up once
 
 
 def standard_normal(rng, shape) -> np.ndarray:
     """``rng.standard_normal(shape)`` (float64): the same numbers and the same Generator state after, drawn by a
     compiled loop (:mod:`aimc_theory.kernels_random_jit`, numba's port of NumPy's ziggurat) for arrays of at least
-    ``NORMAL_MIN_SIZE`` numbers where numba is installed (2.7x faster per number: the noise of the least-squares
-    runs), else by NumPy."""
+    ``NORMAL_MIN_SIZE`` numbers where numba is installed (2.7x faster per number: the gradient noise of the
+    simulations), else by NumPy."""
     # math.prod for an array's shape: np.prod of a tuple costs ~3 us, on every gradient of a simulation
     n = math.prod(shape) if isinstance(shape, tuple) else int(np.prod(shape))
     if n >= NORMAL_MIN_SIZE and type(rng) is np.random.Generator:
@@ -48,7 +49,7 @@ def standard_normal(rng, shape) -> np.ndarray:
             _NORMAL_FILL.append(normal_fill)
         if _NORMAL_FILL[0] is not None:
             out = np.empty(n)
-            _NORMAL_FILL[0](rng, out)
+            _NORMAL_FILL[0](generator_words(rng), out)
             return out.reshape(shape)
     return rng.standard_normal(shape)
 

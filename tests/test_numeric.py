@@ -315,10 +315,26 @@ def test_float32_option():
         simulation.simulate(obj, alg, 10, 5, 0, dtype=np.int32)
 
 
+def test_compiled_kernels_draw_from_the_generator_whose_words_they_get():
+    """kernel_cache.generator_words: worked out once per bit generator (the same tuple again), its own for each
+    Generator, so a kernel given them draws from that Generator (the one left where NumPy's draws leave it) and no
+    other."""
+    pytest.importorskip("numba")
+    from aimc_theory.kernel_cache import generator_words
+    from aimc_theory.kernels_random_jit import normal_fill
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    other = np.random.default_rng(5)
+    assert generator_words(a) is generator_words(a) and generator_words(a) != generator_words(b)
+    out = np.empty(300)
+    normal_fill(generator_words(a), out)
+    assert np.array_equal(out, b.standard_normal(300)) and a.random() == b.random()
+    assert other.random() == np.random.default_rng(5).random()           # untouched
+
+
 @pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.Philox, np.random.MT19937, np.random.SFC64])
 def test_compiled_normal_draws_are_numpys(bit_generator, monkeypatch):
     """objectives.standard_normal: the numbers of rng.standard_normal and the Generator's state after, on either side
-    of the size from which it draws through numba (the least-squares noise); NumPy's own draws without numba."""
+    of the size from which it draws through numba (the gradient noise); NumPy's own draws without numba."""
     pytest.importorskip("numba")
     n = objectives.NORMAL_MIN_SIZE
     for shape in ((n - 1,), (n,), (4000, 10), (3, 5 * n)):
