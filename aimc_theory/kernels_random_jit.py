@@ -25,8 +25,10 @@ _GENERATOR = types.NumPyRandomGeneratorType("generator")
 @intrinsic
 def generator_at(typingctx, words):
     # numba's Generator from (state pointer, next_uint64, next_uint32, next_double addresses) (kernel_cache's
-    # generator_words): the fields numba's unboxing fills, without the Python object (no parent, no meminfo: NRT's
-    # incref and decref skip a null meminfo), so only the draws are available, as in the kernels
+    # generator_words): the fields numba's unboxing fills, without the Python object (the proxy is zero-filled: no
+    # parent, no meminfo, and NRT's incref and decref skip a null meminfo), so only the draws are available, as in
+    # the kernels. numba's on-disk cache keys a kernel on its own file: a change here reaches the cached kernels of
+    # kernels_pulses_jit and kernels_fire_jit only once those files change too
     if not (isinstance(words, types.UniTuple) and words.count == 4 and isinstance(words.dtype, types.Integer)):
         return None
 
