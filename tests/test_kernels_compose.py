@@ -130,6 +130,13 @@ def test_pcg64_inline_matches_numpy():
     kernels_compose_jit.pcg_fill(st, mine)
     assert np.array_equal(mine, rng.random(1001))
     assert np.array_equal(st, kernels._pcg_words(rng.bit_generator.state))
+    # four lanes and a tail of single steps: every remainder, and fewer numbers than lanes
+    for n in range(13):
+        st = kernels._pcg_words(rng.bit_generator.state)
+        mine = np.empty(n)
+        kernels_compose_jit.pcg_fill(st, mine)
+        assert np.array_equal(mine, rng.random(n)), n
+        assert np.array_equal(st, kernels._pcg_words(rng.bit_generator.state)), n
 
 
 def test_compose_kernel_per_element_parameters(spy, monkeypatch):
