@@ -17,7 +17,7 @@ from numba.extending import intrinsic
 
 # NumPy's PCG64 stepped inline (pulse_affine); that algorithm is fixed, so numba's cache of this module, which would
 # not notice an edit there, stays right
-from .kernels_compose_jit import pcg_double, pcg_step
+from .kernels_compose_jit import pcg_c4, pcg_double, pcg_draw, pcg_step
 
 # NumPy's own vectorized transcendental functions (the SVML routines its AVX-512 loops call for float64 expm1,
 # exp, pow and log1p, exported by its ufunc module): called one lane at a time they give NumPy's bits, which the C
@@ -834,15 +834,20 @@ def zs_q(d, w, QP, QM):
 
 @njit(cache=True, nogil=True)
 def zs_loop(d, w, target, up_step, down_step, el_up, el_down, sq, gsq, settled, traj, rng, k0, k1, cyclic,
-            sigma, mult, dw, average_from, tol, has_tol, record_every, rd, U, pre, xi, QP, QM):
-    # pulses k0..k1-1 of zero_shift: the stochastic scheme's uniforms drawn here (rng.random per device, in order)
+            sigma, mult, dw, average_from, tol, has_tol, record_every, rd, U, pre, xi, QP, QM, st, inline):
+    # pulses k0..k1-1 of zero_shift: the stochastic scheme's uniforms drawn here (rng.random per device, in order;
+    # ``inline``: from the PCG64 state words st (high, low, inc high, inc low), advanced in place, the same numbers)
     # or, ``pre``, given in U (k1 - k0, n) (NumPy drew them in one call: the same stream), then the cycle noise
     n = w.shape[0]
     lo, hi = d[6], d[7]
     dws = dw * sigma
+    s_hi, s_lo, i_hi, i_lo = st[0], st[1], st[2], st[3]
+    c4h, c4l = pcg_c4(i_hi, i_lo)
     for k in range(k0, k1):
         r = k - k0 if pre else 0
-        if not cyclic and not pre:
+        if not cyclic and inline:
+            s_hi, s_lo = pcg_draw(s_hi, s_lo, i_hi, i_lo, c4h, c4l, U[0], n)
+        elif not cyclic and not pre:
             for i in range(n):
                 U[0, i] = rng.random()
         if sigma != 0.0:
@@ -879,6 +884,8 @@ def zs_loop(d, w, target, up_step, down_step, el_up, el_down, sq, gsq, settled, 
             rr = (k + 1) // record_every
             for i in range(rd):
                 traj[rr, i] = w[i]
+    st[0] = s_hi
+    st[1] = s_lo
 
 
 # -- the scalar Analog SGD / digital SGD kernel of aimc_theory.kernels (simulate(backend="numba")) ---------------

@@ -222,6 +222,23 @@ def test_zero_shift_is_the_numpy_loop(fam, scheme, sigma, model):
     kernels_chains.zs_plan(dev, False)          # covered: the compiled loop ran
 
 
+def test_zero_shift_draws_numpys_pcg64_numbers_in_the_kernel_across_chunks(monkeypatch):
+    """The stochastic scheme without cycle noise steps NumPy's PCG64 inside the compiled loop (no array of uniforms
+    drawn first): the same numbers, and the generator's state carried from one chunk to the next."""
+    from aimc_theory import kernels_chains_jit
+    seen = []
+    loop = kernels_chains_jit.zs_loop
+    monkeypatch.setattr(kernels_chains_jit, "zs_loop", lambda *a: seen.append(a[-1]) or loop(*a))
+    monkeypatch.setattr(kernels_chains, "CHUNK", 23 * 37)          # 37 pulses a call: 11 calls
+    dev = device.Device(response.power(tau=1.0, gamma=0.5), dw_min=1e-2)
+    for devices in (23, 3):                                          # four lanes and a tail; fewer than four
+        kw = dict(devices=devices, seed=5, average_from=100, tolerance=0.02, record_every=9)
+        a = calibration.zero_shift(dev, 0.3, 400, "stochastic", **kw)
+        b = calibration.zero_shift(dev, 0.3, 400, "stochastic", backend="exact", **kw)
+        _zs_same(a, b)
+    assert seen and all(seen)
+
+
 def test_zero_shift_with_variation_and_one_device():
     resp = response.softbounds(tau=1.0, sp=0.12)
     var = calibration.Variation(gain=0.3, imbalance=0.1)
