@@ -15,8 +15,8 @@ from llvmlite import binding as _llvm, ir
 from numba import carray, njit, types
 from numba.extending import intrinsic
 
-# NumPy's PCG64 stepped inline (pulse_affine); that algorithm is fixed, so numba's cache of this module, which would
-# not notice an edit there, stays right
+# NumPy's PCG64 stepped inline (pulse_affine, zs_loop); that algorithm is fixed, so numba's cache of this module,
+# which would not notice an edit there, stays right
 from .kernels_compose_jit import pcg_c4, pcg_double, pcg_draw, pcg_step
 
 # NumPy's own vectorized transcendental functions (the SVML routines its AVX-512 loops call for float64 expm1,

@@ -143,8 +143,8 @@ def pcg_c4(ihi, ilo):
 @njit(inline="always", **_OPTS)
 def pcg_draw(hi, lo, ihi, ilo, c4h, c4l, out, n):
     # out[:n] = the next n doubles of the PCG64 state (hi, lo) with increment (ihi, ilo) (c4: pcg_c4 of it); returns
-    # the new state. Four lanes (the states n+1 .. n+4, each stepped four at a time): the same numbers in the same
-    # order, without waiting on every step's 128-bit multiply (1.77 -> 1.33 ns a number)
+    # the new state. Four lanes (the next four states, each then stepped four at a time): the same numbers in the
+    # same order, without waiting on every step's 128-bit multiply (1.77 -> 1.33 ns a number)
     k = 0
     if n >= 4:
         h1, l1 = pcg_step(hi, lo, ihi, ilo)
