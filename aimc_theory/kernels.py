@@ -360,20 +360,41 @@ def compose_batch(W, X, D, lr: float, setup, tables, rng):
         except ImportError:
             raise InputError("backend", "numba is not installed: pip install -e \".[fast]\" (or use the numpy "
                                         "backend)") from None
-        _compose_kernel = (kernels_compose_jit.compose, _pcg_inline(kernels_compose_jit.pcg_fill))
+        _compose_kernel = kernels_compose_jit.compose
     prm, flags = setup
     ta, tb, lo, hi = tables
-    kernel, inline = _compose_kernel
-    bitgen = rng.bit_generator
-    if inline and type(bitgen) is np.random.PCG64:       # NumPy's default: its numbers drawn inline (the same)
-        state = bitgen.state
-        st = _pcg_words(state)
-        status, slots, new = kernel(W, X, D, float(lr), prm, flags, ta, tb, lo, hi, None, st)
+    inline = pcg_state(rng)
+    if inline is not None:                               # NumPy's default: its numbers drawn inline (the same)
+        status, slots, new = _compose_kernel(W, X, D, float(lr), prm, flags, ta, tb, lo, hi, None, inline[1])
         if status == COMPOSE_DONE:
-            state["state"]["state"] = (int(st[0]) << 64) | int(st[1])
-            bitgen.state = state
+            pcg_store(rng, *inline)
         return status, slots, new
-    return kernel(W, X, D, float(lr), prm, flags, ta, tb, lo, hi, rng, np.zeros(4, np.uint64))
+    return _compose_kernel(W, X, D, float(lr), prm, flags, ta, tb, lo, hi, rng, np.zeros(4, np.uint64))
+
+
+_PCG_INLINE: list = []     # [whether the compiled PCG64 repeats NumPy's numbers here], checked once per process
+
+
+def pcg_state(rng) -> tuple | None:
+    """(the bit generator's state dict, its words as :func:`_pcg_words`) where compiled code can step ``rng``'s
+    PCG64 itself (``kernels_compose_jit.pcg_draw``: NumPy's numbers, checked once per process), else None (another
+    bit generator). Hand the advanced words back with :func:`pcg_store`."""
+    bitgen = rng.bit_generator
+    if type(bitgen) is not np.random.PCG64:
+        return None
+    if not _PCG_INLINE:
+        from . import kernels_compose_jit
+        _PCG_INLINE.append(_pcg_inline(kernels_compose_jit.pcg_fill))
+    if not _PCG_INLINE[0]:
+        return None
+    state = bitgen.state
+    return state, _pcg_words(state)
+
+
+def pcg_store(rng, state: dict, st: np.ndarray) -> None:
+    """Leave ``rng`` where compiled code that stepped the words ``st`` of :func:`pcg_state` left its PCG64."""
+    state["state"]["state"] = (int(st[0]) << 64) | int(st[1])
+    rng.bit_generator.state = state
 
 
 def _pcg_words(state) -> np.ndarray:

@@ -454,38 +454,22 @@ def zs_run(code, w, target, up_step, down_step, el_up, el_down, sq, gsq, settled
            sigma, multiplicative, dw, average_from, tolerance, record_every, record_devices):
     """Pulses k0..k1-1 of :func:`aimc_theory.calibration.zero_shift` in place (w, sq, gsq, settled; the records
     of ``traj`` (rows k // record_every for the pulses k + 1 that are multiples of record_every))."""
-    from .kernels import _pcg_words as kernels_pcg_words
+    from .kernels import pcg_state, pcg_store
     fns = _compile_zs()
     n = w.shape[0]
     alone = not cyclic and not sigma        # the uniforms alone: NumPy's PCG64 stepped in the kernel, or NumPy draws
-    bitgen = rng.bit_generator              # them in one call (the same stream either way)
-    inline = alone and type(bitgen) is np.random.PCG64 and _pcg_inline_ok()
-    pre = alone and not inline
+    inline = pcg_state(rng) if alone else None      # them in one call (the same stream either way)
+    pre = alone and inline is None
     U = rng.random((k1 - k0, n)) if pre else np.empty((1, n if not cyclic else 1))
     xi = np.empty(n) if sigma else np.empty(1)
     QP, QM = np.empty(n), np.empty(n)
-    state = bitgen.state if inline else None
-    st = kernels_pcg_words(state) if inline else np.zeros(4, np.uint64)
     fns.zs_loop(code, w, target, up_step, down_step, el_up, el_down, sq, gsq,
                 settled if settled is not None else np.zeros(1, dtype=np.int64), traj, rng, k0, k1, cyclic,
                 float(sigma), multiplicative, float(dw), average_from,
                 float(tolerance) if tolerance is not None else 0.0, settled is not None, record_every, record_devices,
-                U, pre, xi, QP, QM, st, inline)
-    if inline:
-        state["state"]["state"] = (int(st[0]) << 64) | int(st[1])
-        bitgen.state = state
-
-
-def _pcg_inline_ok() -> bool:
-    """Whether the compiled PCG64 gives NumPy's numbers on this installation (kernels._pcg_inline, once)."""
-    global _PCG_OK
-    if _PCG_OK is None:
-        from . import kernels, kernels_compose_jit
-        _PCG_OK = kernels._pcg_inline(kernels_compose_jit.pcg_fill)
-    return _PCG_OK
-
-
-_PCG_OK = None
+                U, pre, xi, QP, QM, np.zeros(4, np.uint64) if inline is None else inline[1], inline is not None)
+    if inline is not None:
+        pcg_store(rng, *inline)
 
 
 def _compile_zs():

@@ -88,7 +88,7 @@ def scales(x_m, d_m, factor, desired, um, blm):
 # NumPy's PCG64 (the default bit generator), inline: the state s (128 bits, as (high, low) 64-bit words) steps to
 # s M + inc (mod 2^128), the output is XSL RR of the new state, a double (out >> 11) 2^-53 (numpy/random/src/pcg64:
 # pcg_setseq_128_xsl_rr_64_random_r, pcg64 next_double). The same numbers as rng.random() about twice as fast (no
-# call through the bit generator per number; pcg_draw: four lanes); kernels.compose_batch checks it against NumPy
+# call through the bit generator per number; pcg_draw: four lanes); kernels.pcg_state checks it against NumPy
 # once per process.
 PCG_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
 PCG_MULTIPLIER_4 = pow(PCG_MULTIPLIER, 4, 1 << 128)      # four steps at once: s -> s M^4 + c4
@@ -174,7 +174,7 @@ def pcg_draw(hi, lo, ihi, ilo, c4h, c4l, out, n):
 @njit(**_OPTS)
 def pcg_fill(st, out):
     # out[:] = rng.random(out.size) of the PCG64 state st (high, low, inc high, inc low), advanced in place; the
-    # compose kernel's draws (kernels._pcg_inline checks them against NumPy once per process)
+    # compose and zero-shifting kernels' draws (kernels.pcg_state checks them against NumPy once per process)
     c4h, c4l = pcg_c4(st[2], st[3])
     hi, lo = pcg_draw(st[0], st[1], st[2], st[3], c4h, c4l, out, out.size)
     st[0] = hi
