@@ -45,6 +45,10 @@ _CHECK_RESPONSE = "check your own device: the single-response claims (1, 2, 4-12
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse would print the usage too)
+        import re
+        m = re.match(r"argument (?:\S+/)?(--\S+): expected one argument$", message)
+        if m:       # argparse takes "-1,1" for an option, not a value: say how to write it
+            message += f" (a value that starts with '-' is written {m.group(1)}=VALUE, as in --range=-1,1)"
         raise InputError("usage", message)
 
 

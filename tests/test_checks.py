@@ -149,3 +149,23 @@ def test_ctrl_c_while_drawing_keeps_every_claim_and_no_partial_file(tmp_path, mo
         checker.run_checks(["2.linear"], fast=True, workers=1, figures=figs)
     assert [r["id"] for r in exc.value.rows] == ["2.linear"] and exc.value.total == 1
     assert sorted(p.name for p in figs.iterdir()) == ["mine.txt"]
+
+
+def test_an_input_error_in_a_worker_reaches_the_caller_as_itself(monkeypatch):
+    # InputError pickled by default rebuilt itself from the joined text and broke the process pool (a
+    # BrokenProcessPool traceback instead of the one-line error)
+    import pickle
+
+    from aimc_theory.errors import InputError
+    from verification.claim_types import Claim
+
+    err = pickle.loads(pickle.dumps(InputError("lr", "must be > 0 (got -1.0)")))
+    assert (err.param, err.message, str(err)) == ("lr", "must be > 0 (got -1.0)", "lr: must be > 0 (got -1.0)")
+
+    def fails(self, theory, fast):
+        raise InputError("lr", "must be > 0 (got -1.0)")
+
+    monkeypatch.setattr(Claim, "evaluate", fails)       # the workers fork: they see it
+    with pytest.raises(InputError, match="must be > 0") as info:
+        checker.run_checks(["1.linear", "1.power"], fast=True, workers=2)
+    assert info.value.param == "lr"

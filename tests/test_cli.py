@@ -36,6 +36,14 @@ def test_derive_expressions(capsys):
     assert code == 0 and json.loads(out)["penalty"] == "w**2/4"
 
 
+def test_a_range_that_starts_with_minus_says_how_to_write_it(capsys):
+    # argparse reads "-2,2" as an option: the one error line says the form that works
+    code, out, err = run(capsys, "derive", "--q-plus", "1 - w/2", "--q-minus", "1 + w/2", "--range", "-2,2")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == ["aimc-theory: error: usage: argument --range: expected one argument (a value "
+                                        "that starts with '-' is written --range=VALUE, as in --range=-1,1)"]
+
+
 @pytest.mark.parametrize("budget", [[], ["--time-budget", "0.5"]])
 @pytest.mark.parametrize("q_plus, q_minus, q_plus_value, offset", [
     # found by the CLI fuzzing: the Risch integrator raised PolynomialError (not a ValueError) through derive
