@@ -57,8 +57,18 @@ class MeanFieldRun:
 
 
 def _fg(derivation: Derivation):
-    F, G = lambdify_w(derivation.F), lambdify_w(derivation.G)
-    return F, G
+    # the lambdified F and G without lambdify_w's broadcast (a product with ones: the same values): they enter
+    # the iteration only in products with arrays shaped like W, so a scalar (a constant F) broadcasts there
+    return _raw(derivation.F), _raw(derivation.G)
+
+
+def _raw(expr):
+    f = lambdify_w(expr)
+    return f.__defaults__[0] if f.__defaults__ else f
+
+
+# np.clip's ufunc without its Python wrapper (~2 us a call; the same operation, NumPy's _NPY_CLIP)
+_clip = getattr(getattr(getattr(np, "_core", None), "umath", None), "clip", None) or np.clip
 
 
 def mean_field(derivation_a: Derivation, A_data, b, lr: float, steps: int, w0, dw_min: float, desired_bl: int,
@@ -77,31 +87,40 @@ def mean_field(derivation_a: Derivation, A_data, b, lr: float, steps: int, w0, d
     lo, hi = derivation_a.response.lo, derivation_a.response.hi
 
     # the per-sample sums as products with the data: with c_bj = m_b |a_bj| (m_b = min(k_b, BL)/x_m,b, 0 for a
-    # sample of zeros), sum_b c_bj = m |A| and sum_b c_bj sign(d_b a_bj) = (m sign(d)) A (the mean-field loop is
-    # call-bound: the (N, D) temporaries of every step took ~70% of its time)
+    # sample of zeros), sum_b c_bj = m |A| and sum_b c_bj sign(d_b a_bj) = (m sign(d)) A. The loop is call-bound
+    # (N = 100, D = 50: a NumPy call costs more than its arithmetic): one residual r = A W_bar - b per step gives
+    # both the gradient r/N and the loss of the step before (the same operations on the same W_bar)
     abs_a = np.abs(A_data)
     x_m = abs_a.max(axis=1)
+    lr_x = lr * x_m
     with np.errstate(divide="ignore"):
         inv_x = np.where(x_m > 0, 1.0 / x_m, 0.0)
 
     def write(W, d):
         """One iteration's expected write of the gradient sum_b d_b a_b onto a device (F, G) = (Fa, Ga)."""
         if per_sample:
-            m = np.nan_to_num(np.minimum(lr * x_m * np.abs(d) / dw_min, desired_bl) * inv_x)
-            return np.clip(W - dw_min * (((m * np.sign(d)) @ A_data) * Fa(W) + (m @ abs_a) * Ga(W)), lo, hi)
+            m = lr_x * np.abs(d)
+            m /= dw_min
+            np.minimum(m, desired_bl, out=m)
+            m *= inv_x
+            if np.isnan(np.add.reduce(m)):      # m >= 0 and at most BL/x_m, or NaN (a non-finite d): NaN -> 0
+                m = np.nan_to_num(m)
+            return _clip(W - dw_min * (((m * np.sign(d)) @ A_data) * Fa(W) + (m @ abs_a) * Ga(W)), lo, hi)
         g = A_data.T @ d
         n = np.minimum(lr * np.abs(g) / dw_min, desired_bl)
-        return np.clip(W - dw_min * n * (np.sign(g) * Fa(W) + Ga(W)), lo, hi)
+        return _clip(W - dw_min * n * (np.sign(g) * Fa(W) + Ga(W)), lo, hi)
 
-    def loss(W):
-        return 0.5 * float(np.mean((A_data @ W - b) ** 2))
+    def loss(r):                # np.mean's operations (its pairwise sum, then the division) without its wrapper
+        return 0.5 * float(np.add.reduce(r ** 2) / N)
 
     if derivation_c is None:
         W = np.broadcast_to(np.asarray(w0, float), (D,)).copy()
-        curve = [loss(W)]
+        r = A_data @ W - b
+        curve = [loss(r)]
         for _ in range(steps):
-            W = write(W, (A_data @ W - b) / N)
-            curve.append(loss(W))
+            W = write(W, r / N)
+            r = A_data @ W - b
+            curve.append(loss(r))
         return MeanFieldRun(np.array(curve), W, None, per_sample)
     if not gamma >= 0 or not beta > 0:
         raise InputError("beta", f"Tiki-Taka needs beta > 0 and gamma >= 0 (got beta={beta}, gamma={gamma})")
@@ -109,10 +128,12 @@ def mean_field(derivation_a: Derivation, A_data, b, lr: float, steps: int, w0, d
     lo_c, hi_c = derivation_c.response.lo, derivation_c.response.hi
     C = np.broadcast_to(np.asarray(w0, float), (D,)).copy()
     Ares = np.zeros(D)
-    curve = [loss(C)]
+    r = A_data @ (C + gamma * Ares) - b
+    curve = [loss(r)]
     for _ in range(steps):
-        Ares = write(Ares, (A_data @ (C + gamma * Ares) - b) / N)
+        Ares = write(Ares, r / N)
         n = np.minimum(beta * np.abs(Ares) / dw_min, desired_bl_transfer)
-        C = np.clip(C + dw_min * n * (np.sign(Ares) * Fc(C) - Gc(C)), lo_c, hi_c)
-        curve.append(loss(C + gamma * Ares))
+        C = _clip(C + dw_min * n * (np.sign(Ares) * Fc(C) - Gc(C)), lo_c, hi_c)
+        r = A_data @ (C + gamma * Ares) - b
+        curve.append(loss(r))
     return MeanFieldRun(np.array(curve), C, Ares, per_sample)
