@@ -308,3 +308,59 @@ def test_penalty_by_quadrature_when_risch_fails():
     assert float(d.symmetric_point) == pytest.approx(w0, rel=1e-12)
     ref = integrate.quad(lambda t: r.G(t) / r.F(t), w0, 0.5)[0]
     assert float(d.penalty_fn(np.array(0.5))) == pytest.approx(ref, rel=1e-8)
+
+
+def _mean_field_plain(der_a, A, b, lr, steps, w0, dw_min, bl, der_c=None, gamma=0.0, beta=0.0, bl_t=31,
+                      per_sample=True):
+    # the crossbar mean-field as its docstring writes it, one NumPy expression per quantity (the loop before it
+    # was tuned for calls): the tuned loop must give these numbers bit for bit
+    from aimc_theory.symbolic.engine import lambdify_w
+    Fa, Ga = lambdify_w(der_a.F), lambdify_w(der_a.G)
+    N, D = A.shape
+    x_m = np.abs(A).max(axis=1)
+    inv_x = np.where(x_m > 0, 1.0 / np.where(x_m > 0, x_m, 1.0), 0.0)
+
+    def write(W, d):
+        if per_sample:
+            m = np.nan_to_num(np.minimum(lr * x_m * np.abs(d) / dw_min, bl) * inv_x)
+            return np.clip(W - dw_min * (((m * np.sign(d)) @ A) * Fa(W) + (m @ np.abs(A)) * Ga(W)),
+                           der_a.response.lo, der_a.response.hi)
+        g = A.T @ d
+        n = np.minimum(lr * np.abs(g) / dw_min, bl)
+        return np.clip(W - dw_min * n * (np.sign(g) * Fa(W) + Ga(W)), der_a.response.lo, der_a.response.hi)
+
+    loss = lambda W: 0.5 * float(np.mean((A @ W - b) ** 2))        # noqa: E731
+    if der_c is None:
+        W = np.full(D, w0)
+        curve = [loss(W)]
+        for _ in range(steps):
+            W = write(W, (A @ W - b) / N)
+            curve.append(loss(W))
+        return np.array(curve), W, None
+    Fc, Gc = lambdify_w(der_c.F), lambdify_w(der_c.G)
+    C, R = np.full(D, w0), np.zeros(D)
+    curve = [loss(C)]
+    for _ in range(steps):
+        R = write(R, (A @ (C + gamma * R) - b) / N)
+        n = np.minimum(beta * np.abs(R) / dw_min, bl_t)
+        C = np.clip(C + dw_min * n * (np.sign(R) * Fc(C) - Gc(C)), der_c.response.lo, der_c.response.hi)
+        curve.append(loss(C + gamma * R))
+    return np.array(curve), C, R
+
+
+@pytest.mark.parametrize("per_sample", [True, False])
+@pytest.mark.parametrize("tiki_taka", [False, True])
+def test_crossbar_mean_field_repeats_its_plain_formula_bit_for_bit(per_sample, tiki_taka):
+    from aimc_theory.symbolic import crossbar
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((12, 4))
+    A[3] = 0.0                                  # a sample of zeros: no pulses (m = 0)
+    b = A @ np.array([0.3, -0.2, 0.5, 0.1])
+    der = symbolic.derive(response.aihwkit_softbounds(w_max=1.0, w_min=-1.0, up_down=0.2))
+    kw = dict(der_c=der, gamma=0.4, beta=0.3) if tiki_taka else {}
+    ref = _mean_field_plain(der, A, b, 0.2, 60, 0.8, 1e-3, 8, per_sample=per_sample, **kw)
+    got = crossbar.mean_field(der, A, b, 0.2, 60, 0.8, 1e-3, 8, per_sample=per_sample,
+                              **({"derivation_c": der, "gamma": 0.4, "beta": 0.3} if tiki_taka else {}))
+    assert np.array_equal(got.loss, ref[0]) and np.array_equal(got.C, ref[1])
+    assert (got.A is None) if not tiki_taka else np.array_equal(got.A, ref[2])
+    assert ref[0][-1] < 0.5 * ref[0][0]           # it moved: the comparison is not between two idle runs
