@@ -382,3 +382,19 @@ def test_every_preset_has_code_that_is_lambdifys_to_the_bit():
     assert (edited.q_plus, edited.q_minus) not in presets._CODE
     r = edited.response()
     assert r.q_plus(np.array(0.5)) == pytest.approx(1 - 0.1 / 1.1724) and r.affine[1] == pytest.approx(-0.2 / 1.1724)
+
+
+def test_expression_responses_return_fresh_float_arrays_shaped_like_w():
+    # _broadcast hands back the lambdified result itself when it is already a float64 array of w's shape: never w
+    # itself (q = w would alias the caller's weights), and scalars and constants still come out shaped like w
+    from aimc_theory import response as rsp
+    w = np.linspace(0.2, 0.8, 7)
+    ident = rsp.from_expressions("w", "2 - w", range=(0.1, 1.5))     # q+ = w: lambdify returns w itself
+    const = rsp.from_expressions("1", "1", range=(-1.0, 1.0))
+    for r in (ident, const):
+        for q in (r.q_plus, r.q_minus):
+            v = q(w)
+            assert type(v) is np.ndarray and v.dtype == np.float64 and v.shape == w.shape
+            assert not np.may_share_memory(v, w)
+    assert np.array_equal(ident.q_plus(w), w) and np.array_equal(const.q_minus(w), np.ones(7))
+    assert ident.q_plus(np.float64(0.25)) == 0.25 and np.shape(const.q_plus(0.5)) == ()
