@@ -17,7 +17,7 @@ NumPy's own vectorized expm1/exp/pow/log1p (its SVML routines, lane by lane: :fu
 products as BLAS does (a sequential fused multiply-add, checked against NumPy's product on the run's shape) and sum
 the chain means in NumPy's order. What is covered is decided per run and checked: a response is covered only when
 its compiled form gives NumPy's bits on a grid of weights and steps (:func:`device_code`, :func:`zs_code`,
-:func:`alternate_code`); anything else (pulse-level or per-sample writes, mini-batches, other observables, user
+:func:`alternate_code`, :func:`alternate_exp_code`); anything else (pulse-level or per-sample writes, mini-batches, other observables, user
 expressions that are not affine, ...) is an :class:`~aimc_theory.errors.InputError` that says so, and
 ``backend="exact"`` then runs NumPy. ``tests/test_kernels_chains.py`` compares every covered rule, family and
 option bit for bit. The compiled code is in :mod:`aimc_theory.kernels_chains_jit` (module-level, so that numba's
@@ -508,12 +508,42 @@ def _alternate_code(resp) -> np.ndarray:
     return code
 
 
+_alt_exp_checked = PerResponse()
+
+
+def alternate_exp_code(resp) -> np.ndarray:
+    """(c+, k+, m+, d+, c-, k-, m-, d-) of an exponential step q+ = c+ exp(k+ w + m+) + d+, q- = c- exp(k- w + m-) +
+    d- (``Response.exp_form``: the reference simulator's ExpStep presets) whose compiled form with NumPy's exp gives
+    NumPy's bits (checked on a grid), else an InputError."""
+    return _alt_exp_checked.get(resp, lambda: _alternate_exp_code(resp))
+
+
+def _alternate_exp_code(resp) -> np.ndarray:
+    form = getattr(resp, "exp_form", None)
+    if form is None:
+        _refuse(f"covers alternating pulses on affine and exponential-step responses (got {resp.describe()})")
+    fns = _compile()
+    mode = fns.numpy_math()
+    if mode < 0:
+        _refuse("needs NumPy's exp bits in compiled code, which this installation does not give")
+    code = np.array([float(a) for a in form])
+    w = _grid(resp)[0]
+    w = np.concatenate([w, 3 * w])                      # stretched arguments reach beyond the range
+    with np.errstate(all="ignore"):
+        ok = (np.array_equal(fns.alt_q_exp_vec(w, code, True, mode), resp.q_plus(w), equal_nan=True)
+              and np.array_equal(fns.alt_q_exp_vec(w, code, False, mode), resp.q_minus(w), equal_nan=True))
+    if not ok:
+        _refuse(f"does not repeat NumPy's bits for the response {resp.describe()}")
+    return code
+
+
 def alternate_setup(device, n: int) -> tuple:
     """The compiled loop's per-device arrays (n,) of a pulsed ``device`` without cycle noise: (size, q, up, down,
-    up stretch, down stretch, lo, hi, offset, has offset); an InputError when not covered."""
+    up stretch, down stretch, lo, hi, offset, has offset), q the 4 numbers of :func:`alternate_code` or the 8 of
+    :func:`alternate_exp_code`; an InputError when not covered."""
     if device.dw_min is None or device.sigma_c:
         _refuse("covers alternating pulses of the pulse-level model without cycle noise")
-    q = alternate_code(device.response)
+    q = alternate_code(device.response) if device.response.affine is not None else alternate_exp_code(device.response)
     el = device.elements((n,))
     resp = device.response
 
@@ -536,10 +566,18 @@ def alternate(device, w: np.ndarray, pulses: int) -> tuple[np.ndarray, np.ndarra
     setup = alternate_setup(device, w.shape[0])
     W = np.array(w, dtype=float)
     prev, prev2 = np.empty_like(W), np.empty_like(W)
-    _compile().alt_last(W, int(pulses), *setup, prev, prev2)
+    fns = _compile()
+    if setup[1].size == 4:
+        fns.alt_last(W, int(pulses), *setup, prev, prev2)
+    else:
+        fns.alt_last_exp(W, int(pulses), *setup, prev, prev2, fns.numpy_math())
     return W, prev, prev2
 
 
 def alternate_pairs(device, w0: float, pairs: int) -> np.ndarray:
     """One device's weight after each of ``pairs`` up/down pairs (``Device.pulse`` up then down, the bits)."""
-    return _compile().alt_pairs(float(w0), int(pairs), *alternate_setup(device, 1))
+    setup = alternate_setup(device, 1)
+    fns = _compile()
+    if setup[1].size == 4:
+        return fns.alt_pairs(float(w0), int(pairs), *setup)
+    return fns.alt_pairs_exp(float(w0), int(pairs), *setup, fns.numpy_math())

@@ -1009,6 +1009,76 @@ def alt_pairs(w0, pairs, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off
 
 
 @njit(cache=True, nogil=True)
+def alt_last_exp(W, pulses, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off, prev, prev2, mode):
+    # alt_last for an exponential step, q+(x) = q[0] exp(q[1] x + q[2]) + q[3], q-(x) = q[4] exp(q[5] x + q[6]) +
+    # q[7] (x = k u), with NumPy's exp (``mode`` of numpy_math): the exponent of every device, exp eight at a time
+    # (NumPy's own SVML loop), then the step; each device sees _alternate's operations in its order
+    n = W.shape[0]
+    pk = np.empty((8, n))
+    for i in range(n):
+        pk[0, i], pk[1, i], pk[2, i], pk[3, i] = up[i], down[i], ks_up[i], ks_down[i]
+        pk[4, i], pk[5, i], pk[6, i], pk[7, i] = lo[i], hi[i], off[i], W[i]
+        prev[i] = W[i]
+        prev2[i] = W[i]
+    arg = np.empty(n)
+    e = np.empty(n)
+    for k in range(pulses):
+        if k >= pulses - 2:
+            for i in range(n):
+                prev2[i] = prev[i]
+                prev[i] = pk[7, i]
+        wk = pk[7]
+        j = 0 if k % 2 == 0 else 4
+        c, kk, m, d = q[j], q[j + 1], q[j + 2], q[j + 3]
+        ks = pk[2] if k % 2 == 0 else pk[3]
+        for i in range(n):
+            u = wk[i] - pk[6, i] if has_off else wk[i]
+            arg[i] = kk * (ks[i] * u) + m
+        np_exp_array(arg, e, mode)
+        if k % 2 == 0:
+            for i in range(n):
+                u = wk[i] - pk[6, i] if has_off else wk[i]
+                x = u + size * (pk[0, i] * (c * e[i] + d))
+                x = pk[4, i] if x < pk[4, i] else (pk[5, i] if x > pk[5, i] else x)
+                wk[i] = x + pk[6, i] if has_off else x
+        else:
+            for i in range(n):
+                u = wk[i] - pk[6, i] if has_off else wk[i]
+                x = u + size * -(pk[1, i] * (c * e[i] + d))
+                x = pk[4, i] if x < pk[4, i] else (pk[5, i] if x > pk[5, i] else x)
+                wk[i] = x + pk[6, i] if has_off else x
+    for i in range(n):
+        W[i] = pk[7, i]
+
+
+@njit(cache=True, nogil=True)
+def alt_pairs_exp(w0, pairs, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off, mode):
+    # alt_pairs for alt_last_exp's exponential step (one device, NumPy's exp one number at a time)
+    out = np.empty(pairs)
+    w = w0
+    for j in range(pairs):
+        for k in range(2):
+            u = w - off[0] if has_off else w
+            b = 4 * k
+            e = np_exp(q[b + 1] * ((ks_up[0] if k == 0 else ks_down[0]) * u) + q[b + 2], mode)
+            step = up[0] * (q[b] * e + q[b + 3]) if k == 0 else -(down[0] * (q[b] * e + q[b + 3]))
+            x = u + size * step
+            x = lo[0] if x < lo[0] else (hi[0] if x > hi[0] else x)
+            w = x + off[0] if has_off else x
+        out[j] = w
+    return out
+
+
+@njit(cache=True, nogil=True)
+def alt_q_exp_vec(w, q, up, mode):
+    out = np.empty_like(w)
+    j = 0 if up else 4
+    for i in range(w.size):
+        out[i] = q[j] * np_exp(q[j + 1] * w[i] + q[j + 2], mode) + q[j + 3]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def alt_q_vec(w, q, up):
     out = np.empty_like(w)
     for i in range(w.size):

@@ -94,9 +94,9 @@ class Preset:
         if code is None:                    # an edited preset (dataclasses.replace): parse it
             return from_expressions(self.q_plus, self.q_minus, range=(self.w_min, self.w_max),
                                     name=f"preset:{self.name}")
-        qp, qm, coeffs = code
+        qp, qm, coeffs = code[:3]
         return compiled(self.q_plus, self.q_minus, qp, qm, range=(self.w_min, self.w_max), coeffs=coeffs,
-                        name=f"preset:{self.name}")
+                        name=f"preset:{self.name}", exp_form=code[3] if len(code) > 3 else None)
 
     @property
     def constant_step(self) -> bool:
@@ -209,11 +209,15 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
 # The presets' q+ and q- as NumPy code, exactly as SymPy's lambdify prints them for response.from_expressions
 # (rationals as SymPy reduces them, same operations in the same order: the same numbers to the bit), with
 # their affine coefficients (a+, b+, a-, b-) as exact rationals (None: not affine), so that a preset builds
-# without importing SymPy; tests/test_response.py checks both against SymPy for every preset.
+# without importing SymPy; tests/test_response.py checks both against SymPy for every preset. The exponential
+# steps add (c+, k+, m+, d+, c-, k-, m-, d-): their code is c * np.exp(k*w + m) + d with these numbers (subtracting
+# 5/2 is adding -5/2, 1 + x is x + 1, k*w is k*w + 0.0 but at w = -0.0, where exp gives 1 either way), so that
+# compiled alternating pulses can repeat it (Response.exp_form, checked bit for bit where it is used).
 _CODE = {
     (PRESETS["reram-es"].q_plus, PRESETS["reram-es"].q_minus): (
         lambda w: (23689/20000)*np.exp(-5/2*w - 5/2) + 1,
-        lambda w: (15072784991/250000000000)*np.exp((5/2)*w + 5/2) + 740641/1000000, None),
+        lambda w: (15072784991/250000000000)*np.exp((5/2)*w + 5/2) + 740641/1000000, None,
+        (23689/20000, -5/2, -5/2, 1.0, 15072784991/250000000000, 5/2, 5/2, 740641/1000000)),
     ("1 - w/1.25", "1 + w/0.75"): (
         lambda w: 1 - 4/5*w, lambda w: (4/3)*w + 1,
         (Fraction(1), Fraction(-4, 5), Fraction(1), Fraction(4, 3))),
@@ -229,7 +233,8 @@ _CODE = {
     ("1", "1"): (
         lambda w: 1, lambda w: 1, (Fraction(1), Fraction(0), Fraction(1), Fraction(0))),
     ("1 + 27.235*exp(-2.5*w)", "1 + 2.235*exp(2.5*w)"): (
-        lambda w: 1 + (5447/200)*np.exp(-5/2*w), lambda w: (447/200)*np.exp((5/2)*w) + 1, None),
+        lambda w: 1 + (5447/200)*np.exp(-5/2*w), lambda w: (447/200)*np.exp((5/2)*w) + 1, None,
+        (5447/200, -5/2, 0.0, 1.0, 447/200, 5/2, 0.0, 1.0)),
     ("1 - w", "1 + w"): (
         lambda w: 1 - w, lambda w: w + 1, (Fraction(1), Fraction(-1), Fraction(1), Fraction(1))),
 }

@@ -267,10 +267,10 @@ from aimc_theory import presets  # noqa: E402
 from aimc_theory.variation import Population  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["capacitor", "ecram", "ecram-mo", "reram-sb", "idealized", "reram-es"])
+@pytest.mark.parametrize("name", ["capacitor", "ecram", "ecram-mo", "reram-sb", "idealized", "reram-es", "pcm"])
 def test_alternating_pulses_are_the_numpy_loop(name):
     """presets.pulse_devices on a drawn population (own step scales, shapes, bounds and offsets): the compiled
-    loop gives the NumPy loop's bits where it covers the preset (reram-es: exponential, NumPy either way)."""
+    loop gives the NumPy loop's bits (reram-es and pcm: exponential steps, with NumPy's exp)."""
     p = presets.get(name)
     pop = presets.variation(p).population(40, np.random.default_rng([27, 0xD2D]))
     for pulses in (1001, 0, 1, 2):      # the compiled loop pulses all devices at once: the last states kept right
@@ -278,17 +278,35 @@ def test_alternating_pulses_are_the_numpy_loop(name):
         b = presets.pulse_devices(p, pop, pulses, backend="exact")
         assert all(np.array_equal(x, y) for x, y in zip(a, b)), pulses
     dev = pop.device(device.Device(p.response(), dw_min=p.dw_min))
-    if p.response().affine is None:
-        with pytest.raises(InputError):
-            kernels_chains.alternate_setup(dev, 40)
-    else:
-        kernels_chains.alternate_setup(dev, 40)       # covered: the compiled loop ran
-        one = device.Device(p.response(), dw_min=p.dw_min)
-        w, out = np.array([0.3]), []
-        for _ in range(50):
-            w = one.pulse(one.pulse(w, np.array([1.0]), None), np.array([-1.0]), None)
-            out.append(w[0])
-        assert np.array_equal(kernels_chains.alternate_pairs(one, 0.3, 50), np.array(out))
+    q = kernels_chains.alternate_setup(dev, 40)[1]       # covered: the compiled loop ran
+    assert q.size == (4 if p.response().affine is not None else 8)
+    one = device.Device(p.response(), dw_min=p.dw_min)
+    w, out = np.array([0.3]), []
+    for _ in range(50):
+        w = one.pulse(one.pulse(w, np.array([1.0]), None), np.array([-1.0]), None)
+        out.append(w[0])
+    assert np.array_equal(kernels_chains.alternate_pairs(one, 0.3, 50), np.array(out))
+
+
+def test_alternating_pulses_refuse_an_exponential_form_that_is_not_numpys():
+    """Response.exp_form is used only after its compiled form gave q+ and q-'s bits on a grid: a wrong form (one
+    coefficient a float64 step off) is refused (the NumPy loop runs), a user's expression has none."""
+    import dataclasses
+    p = presets.get("pcm")
+    resp = p.response()
+    form = list(resp.exp_form)
+    form[0] = np.nextafter(form[0], 0.0)
+    bad = dataclasses.replace(resp, exp_form=tuple(form))
+    with pytest.raises(InputError, match="bits"):
+        kernels_chains.alternate_setup(device.Device(bad, dw_min=p.dw_min), 4)
+    user = response.from_expressions(p.q_plus, p.q_minus, range=(p.w_min, p.w_max))
+    assert user.exp_form is None
+    with pytest.raises(InputError, match="exponential-step"):
+        kernels_chains.alternate_setup(device.Device(user, dw_min=p.dw_min), 4)
+    w = np.linspace(p.w_min, p.w_max, 5)
+    a = presets.pulse_devices(p, Population(np.ones(5), np.ones(5)), 301, w0=w)
+    b = presets.pulse_devices(p, Population(np.ones(5), np.ones(5)), 301, w0=w, backend="exact")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 # -- full-batch least squares --------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ def warm_up_parts() -> list[int]:
 def _halves() -> tuple:
     """The kernels each warm-up task compiles (those :func:`warm_up_calls` reaches)."""
     from aimc_theory import kernels_chains_jit as kj, kernels_compose_jit as kc
-    return (kj.loop,), (kj.asgd_loop, kc.compose, kj.zs_loop, kj.alt_pairs, kj.alt_last)
+    return (kj.loop,), (kj.asgd_loop, kc.compose, kj.zs_loop, kj.alt_pairs, kj.alt_last, kj.alt_q_exp_vec,
+                        kj.alt_last_exp, kj.alt_pairs_exp)
 
 
 def warm_up(part: int) -> list:
@@ -86,8 +87,8 @@ def warm_up_calls(part: int) -> tuple:
     """The tiny problems of one half (0: the chains loop; 1: the Analog SGD loop, the per-sample compose kernel,
     zero-shifting, alternating pulses); returns the dispatchers they reach (tests/test_kernels_chains.py)."""
     import numpy as np
-    from aimc_theory import algorithms, calibration, device, kernels_chains, objectives, reproduce, residual_learning
-    from aimc_theory import response, simulation
+    from aimc_theory import algorithms, calibration, device, kernels_chains, objectives, presets, reproduce
+    from aimc_theory import residual_learning, response, simulation
     from aimc_theory.pulse_trains import PulseTrains
     sq = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
     sb = response.softbounds(tau=1.0)
@@ -103,4 +104,7 @@ def warm_up_calls(part: int) -> tuple:
     calibration.zero_shift(device.Device(response.softbounds(tau=1.0, sp=0.1), dw_min=1e-3), 0.3, 10, backend="exact")
     kernels_chains.alternate_pairs(device.Device(sb, dw_min=1e-3), 0.2, 3)
     kernels_chains.alternate(device.Device(sb, dw_min=1e-3), np.array([0.2]), 4)
+    pcm = device.Device(presets.get("pcm").response(), dw_min=1e-3)           # an exponential step
+    kernels_chains.alternate_pairs(pcm, 0.2, 3)
+    kernels_chains.alternate(pcm, np.array([0.2]), 4)
     return _halves()[1]

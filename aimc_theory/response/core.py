@@ -70,6 +70,10 @@ class Response:
     # the reference simulator's weight granularity (what its update management divides by), in units of
     # dw_min: 1 except for its PowStep (0.5^gamma) and ExpStep (q-(0)) devices (see .reference)
     granularity: float = 1.0
+    # (c+, k+, m+, d+, c-, k-, m-, d-) when q+ = c+ exp(k+ w + m+) + d+ and q- likewise, computed in that order
+    # (the presets' exponential steps): compiled alternating pulses repeat it (aimc_theory.kernels_chains, checked
+    # bit for bit against q_plus/q_minus before use); None otherwise
+    exp_form: tuple | None = field(default=None, repr=False)
 
     @cached_property
     def _sym(self) -> tuple:
@@ -279,11 +283,11 @@ def _neg_g(fg):
 
 
 def _build(name, params, lo, hi, exprs, qp, qm, every=False, fg=None, qd=None, coeffs=_DERIVE,
-           exact_roots=False, granularity=1.0) -> Response:
+           exact_roots=False, granularity=1.0, exp_form=None) -> Response:
     """``exprs``: () -> (q_plus_expr, q_minus_expr), called when the expressions are first needed."""
     return Response(name=name, params=params, lo=float(lo), hi=float(hi), _exprs=exprs, _qp=qp, _qm=qm,
                     every_point_symmetric=every, _fg=fg, _qd=qd, _coeffs=coeffs, _exact_roots=exact_roots,
-                    granularity=granularity)
+                    granularity=granularity, exp_form=exp_form)
 
 
 def affine_from_exprs(qp_expr, qm_expr) -> tuple[float, float, float, float] | None:
@@ -747,7 +751,7 @@ def from_expressions(q_plus: str, q_minus: str, params: Mapping[str, float] | No
 
 
 def compiled(q_plus: str, q_minus: str, qp_code: Callable, qm_code: Callable, range: tuple[float, float],
-             coeffs: tuple | None | str = _DERIVE, name: str = "custom") -> Response:
+             coeffs: tuple | None | str = _DERIVE, name: str = "custom", exp_form: tuple | None = None) -> Response:
     """``from_expressions(q_plus, q_minus, range=range, name=name)`` without SymPy, for expressions of the
     package itself (the presets), whose code a test compares with SymPy's.
 
@@ -766,6 +770,9 @@ def compiled(q_plus: str, q_minus: str, qp_code: Callable, qm_code: Callable, ra
         expressions (SymPy).
     name : str
         A label for reports.
+    exp_form : tuple of 8 floats, optional
+        (c+, k+, m+, d+, c-, k-, m-, d-) when the code computes q+ as c+ * exp(k+ * w + m+) + d+ (and q- likewise),
+        operation for operation: :attr:`Response.exp_form`.
 
     Returns
     -------
@@ -776,7 +783,7 @@ def compiled(q_plus: str, q_minus: str, qp_code: Callable, qm_code: Callable, ra
     lo, hi = _range(range)
     exprs = lambda: _user_exprs(q_plus, q_minus, {})        # noqa: E731
     every = _identical(q_plus == q_minus, qp_n, qm_n, lo, hi, exprs)
-    return _validate(_build(name, {}, lo, hi, exprs, qp_n, qm_n, every, coeffs=coeffs))
+    return _validate(_build(name, {}, lo, hi, exprs, qp_n, qm_n, every, coeffs=coeffs, exp_form=exp_form))
 
 
 def _user_exprs(q_plus: str, q_minus: str, p: dict) -> tuple:
