@@ -113,14 +113,21 @@ def _device_code(resp, what: str) -> np.ndarray:
 def element_code(device, shape, what: str) -> tuple[np.ndarray, np.ndarray]:
     """(code, per-element arrays) of an expected-update ``device`` with its own per-element shapes, bounds and
     offsets (``Device.reshaped``: the reference simulator's device-to-device variation) for a run of ``shape``
-    (chains, D): code [9, a+, b+, a-, b-, ..., has offset at 18] of an affine response whose q+/q- are NumPy's bits,
-    arrays (7, chains x D) of up and down scale, up and down stretch, lo, hi and offset; else an InputError."""
+    (chains, D): code [9, a+, b+, a-, b-, ..., has offset at 18] of an affine response whose q+/q- are NumPy's bits
+    (or [10, c+, k+, m+, d+, c-, k-, m-, d-, ..., NumPy's exp mode at 16, has offset] of an exponential step,
+    :func:`alternate_exp_code`), arrays (7, chains x D) of up and down scale, up and down stretch, lo, hi and
+    offset; else an InputError."""
     if device.pulsed:
         _refuse(f"covers expected-update devices ({what} is pulse level)")
     resp = device.response
     code = np.zeros(_N)
-    code[0] = 9
-    code[1:5] = alternate_code(resp)
+    if resp.affine is not None:
+        code[0] = 9
+        code[1:5] = alternate_code(resp)
+    else:                       # an exponential step (code 10): q = c exp(k x + m) + d, NumPy's exp
+        code[0] = 10
+        code[1:9] = alternate_exp_code(resp)
+        code[16] = numpy_math()
     el = device.elements(shape)
     n = int(np.prod(shape))
 

@@ -291,10 +291,16 @@ def eu_p(w, dw, d, pe, i):
     # the write of the array P (or Analog SGD's W): eu(), or for a device with its own per-element shapes, bounds
     # and offsets (code 9, Device.update's reshaped path): u = w - offset, u + dw s q(k u) of the step's sign
     # (s, k: the element's scale and stretch; q = a + b x, the affine response), clipped to the element's range
-    if d[0] != 9.0:
+    # (code 10: the exponential step of alt_last_exp, q = c exp(k x + m) + d with NumPy's exp of mode d[16])
+    if d[0] != 9.0 and d[0] != 10.0:
         return eu(w, dw, d)
     u = w - pe[6, i] if d[18] != 0.0 else w
-    if dw > 0.0:
+    if d[0] == 10.0:
+        if dw > 0.0:
+            q = pe[0, i] * (d[1] * np_exp(d[2] * (pe[2, i] * u) + d[3], int(d[16])) + d[4])
+        else:
+            q = pe[1, i] * (d[5] * np_exp(d[6] * (pe[3, i] * u) + d[7], int(d[16])) + d[8])
+    elif dw > 0.0:
         q = pe[0, i] * (d[1] + d[2] * (pe[2, i] * u))
     else:
         q = pe[1, i] * (d[3] + d[4] * (pe[3, i] * u))
