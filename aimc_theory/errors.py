@@ -15,7 +15,7 @@ class InputError(ValueError):
     def __reduce__(self):
         # rebuilt from (param, message), not from the joined text: an error raised in a worker process of
         # ``check`` reaches the parent as itself (the default pickling called __init__ with one argument)
-        return type(self), (self.param, self.message)
+        return type(self), (self.param, self.message), self.__dict__
 
 
 MAX_MAGNITUDE = 1e12      # any real parameter: beyond this, squares and exponentials overflow float64

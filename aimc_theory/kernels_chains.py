@@ -17,8 +17,8 @@ NumPy's own vectorized expm1/exp/pow/log1p (its SVML routines, lane by lane: :fu
 products as BLAS does (a sequential fused multiply-add, checked against NumPy's product on the run's shape) and sum
 the chain means in NumPy's order. What is covered is decided per run and checked: a response is covered only when
 its compiled form gives NumPy's bits on a grid of weights and steps (:func:`device_code`, :func:`zs_code`,
-:func:`alternate_code`, :func:`alternate_exp_code`); anything else (pulse-level or per-sample writes, mini-batches, other observables, user
-expressions that are not affine, ...) is an :class:`~aimc_theory.errors.InputError` that says so, and
+:func:`alternate_code`, :func:`alternate_exp_code`); anything else (pulse-level or per-sample writes, mini-batches,
+other observables, user expressions that are not affine, ...) is an :class:`~aimc_theory.errors.InputError` that says so, and
 ``backend="exact"`` then runs NumPy. ``tests/test_kernels_chains.py`` compares every covered rule, family and
 option bit for bit. The compiled code is in :mod:`aimc_theory.kernels_chains_jit` (module-level, so that numba's
 on-disk cache serves the next process).
@@ -528,7 +528,9 @@ def alternate_exp_code(resp) -> np.ndarray:
 def _alternate_exp_code(resp) -> np.ndarray:
     form = getattr(resp, "exp_form", None)
     if form is None:
-        _refuse(f"covers alternating pulses on affine and exponential-step responses (got {resp.describe()})")
+        _refuse(f"covers affine and exponential-step responses with per-device parameters (got {resp.describe()})")
+    if len(form) != 8 or not all(math.isfinite(float(v)) for v in form):
+        _refuse(f"needs eight finite numbers (c, k, m, d up and down) as the exponential form of {resp.describe()}")
     fns = _compile()
     mode = fns.numpy_math()
     if mode < 0:

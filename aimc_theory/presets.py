@@ -211,7 +211,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
 # their affine coefficients (a+, b+, a-, b-) as exact rationals (None: not affine), so that a preset builds
 # without importing SymPy; tests/test_response.py checks both against SymPy for every preset. The exponential
 # steps add (c+, k+, m+, d+, c-, k-, m-, d-): their code is c * np.exp(k*w + m) + d with these numbers (subtracting
-# 5/2 is adding -5/2, 1 + x is x + 1, k*w is k*w + 0.0 but at w = -0.0, where exp gives 1 either way), so that
+# 5/2 is adding -5/2, 1 + x is x + 1, k*w is k*w + 0.0 but where k*w = -0.0, where exp gives 1 either way), so that
 # compiled alternating pulses can repeat it (Response.exp_form, checked bit for bit where it is used).
 _CODE = {
     (PRESETS["reram-es"].q_plus, PRESETS["reram-es"].q_minus): (
@@ -353,8 +353,9 @@ def pulse_devices(preset: Preset, population, pulses: int, w0=None, rng=None,
     up/down pair (a device that converged sits at its SP, the 2-cycle's middle, or at the bound it drifted
     to) and the change of the weight over the last pair (about 0 when converged; the sign of the drift of a
     device still on its way to a bound). ``backend`` "exact": the compiled loop of
-    :mod:`aimc_theory.kernels_chains` where numba is installed and it repeats this loop's bits (affine responses
-    without cycle noise: the reference simulator's soft-bounds and linear-step presets), else NumPy."""
+    :mod:`aimc_theory.kernels_chains` where numba is installed and it repeats this loop's bits (affine and
+    exponential-step responses without cycle noise: the reference simulator's soft-bounds, linear-step and exp-step
+    presets), else NumPy."""
     from .device import Device
     dev = population.device(Device(preset.response(), dw_min=preset.dw_min))
     off = 0.0 if population.offsets is None else population.offsets

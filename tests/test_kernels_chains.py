@@ -303,6 +303,9 @@ def test_alternating_pulses_refuse_an_exponential_form_that_is_not_numpys():
     assert user.exp_form is None
     with pytest.raises(InputError, match="exponential-step"):
         kernels_chains.alternate_setup(device.Device(user, dw_min=p.dw_min), 4)
+    short = dataclasses.replace(resp, exp_form=tuple(resp.exp_form[:4]))          # a form of the wrong length
+    with pytest.raises(InputError, match="eight finite numbers"):
+        kernels_chains.alternate_setup(device.Device(short, dw_min=p.dw_min), 4)
     w = np.linspace(p.w_min, p.w_max, 5)
     a = presets.pulse_devices(p, Population(np.ones(5), np.ones(5)), 301, w0=w)
     b = presets.pulse_devices(p, Population(np.ones(5), np.ones(5)), 301, w0=w, backend="exact")

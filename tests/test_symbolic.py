@@ -318,7 +318,8 @@ def _mean_field_plain(der_a, A, b, lr, steps, w0, dw_min, bl, der_c=None, gamma=
     Fa, Ga = lambdify_w(der_a.F), lambdify_w(der_a.G)
     N, D = A.shape
     x_m = np.abs(A).max(axis=1)
-    inv_x = np.where(x_m > 0, 1.0 / np.where(x_m > 0, x_m, 1.0), 0.0)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv_x = np.where(x_m > 0, 1.0 / np.where(x_m > 0, x_m, 1.0), 0.0)
 
     def write(W, d):
         if per_sample:
@@ -364,3 +365,27 @@ def test_crossbar_mean_field_repeats_its_plain_formula_bit_for_bit(per_sample, t
     assert np.array_equal(got.loss, ref[0]) and np.array_equal(got.C, ref[1])
     assert (got.A is None) if not tiki_taka else np.array_equal(got.A, ref[2])
     assert ref[0][-1] < 0.5 * ref[0][0]           # it moved: the comparison is not between two idle runs
+
+
+@pytest.mark.parametrize("edge", ["tiny row", "nan label"])
+@pytest.mark.parametrize("tiki_taka", [False, True])
+def test_crossbar_mean_field_edges_repeat_the_plain_formula(edge, tiki_taka):
+    # a sample whose largest |a| is below 1/max-float (1/x_m overflows: m = inf -> the largest float, as
+    # np.nan_to_num makes it) and a NaN label (m = NaN -> 0): the tuned loop's guard must catch both
+    from aimc_theory.symbolic import crossbar
+    rng = np.random.default_rng(6)
+    A = rng.standard_normal((8, 4))
+    b = A @ np.array([0.3, -0.2, 0.5, 0.1])
+    if edge == "tiny row":
+        A[2] = (1e-310, -5e-311, 0.0, 2e-311)
+    else:
+        b[5] = np.nan
+    der = symbolic.derive(response.aihwkit_softbounds(w_max=1.0, w_min=-1.0, up_down=0.2))
+    with np.errstate(all="ignore"):
+        ref = _mean_field_plain(der, A, b, 0.2, 5, 0.8, 1e-3, 8, **(dict(der_c=der, gamma=0.4, beta=0.3)
+                                                                   if tiki_taka else {}))
+        got = crossbar.mean_field(der, A, b, 0.2, 5, 0.8, 1e-3, 8,
+                                  **({"derivation_c": der, "gamma": 0.4, "beta": 0.3} if tiki_taka else {}))
+    assert np.array_equal(got.loss, ref[0], equal_nan=True) and np.array_equal(got.C, ref[1], equal_nan=True)
+    if edge == "tiny row":
+        assert np.all(np.isfinite(got.loss))

@@ -87,8 +87,8 @@ def warm_up_calls(part: int) -> tuple:
     """The tiny problems of one half (0: the chains loop; 1: the Analog SGD loop, the per-sample compose kernel,
     zero-shifting, alternating pulses); returns the dispatchers they reach (tests/test_kernels_chains.py)."""
     import numpy as np
-    from aimc_theory import algorithms, calibration, device, kernels_chains, objectives, presets, reproduce
-    from aimc_theory import residual_learning, response, simulation
+    from aimc_theory import algorithms, calibration, device, kernels_chains, objectives, reproduce, residual_learning
+    from aimc_theory import response, simulation
     from aimc_theory.pulse_trains import PulseTrains
     sq = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
     sb = response.softbounds(tau=1.0)
@@ -104,7 +104,12 @@ def warm_up_calls(part: int) -> tuple:
     calibration.zero_shift(device.Device(response.softbounds(tau=1.0, sp=0.1), dw_min=1e-3), 0.3, 10, backend="exact")
     kernels_chains.alternate_pairs(device.Device(sb, dw_min=1e-3), 0.2, 3)
     kernels_chains.alternate(device.Device(sb, dw_min=1e-3), np.array([0.2]), 4)
-    pcm = device.Device(presets.get("pcm").response(), dw_min=1e-3)           # an exponential step
-    kernels_chains.alternate_pairs(pcm, 0.2, 3)
-    kernels_chains.alternate(pcm, np.array([0.2]), 4)
+    # the exponential step's kernels (the presets reram-es and pcm), called directly: they compile whatever mode of
+    # NumPy's exp this machine has (alternate_exp_code refuses them where none gives NumPy's bits)
+    from aimc_theory import kernels_chains_jit as kj
+    q, one = np.array([1.0, -2.5, 0.0, 1.0, 1.0, 2.5, 0.0, 1.0]), np.ones(1)
+    kj.alt_q_exp_vec(np.zeros(2), q, True, 0)
+    kj.alt_pairs_exp(0.2, 3, 1e-3, q, one, one, one, one, -one, one, 0 * one, False, 0)
+    kj.alt_last_exp(np.array([0.2]), 4, 1e-3, q, one, one, one, one, -one, one, 0 * one, False, np.empty(1),
+                    np.empty(1), 0)
     return _halves()[1]

@@ -39,7 +39,8 @@ import numpy as np
 
 from ..errors import InputError, require_int, require_positive
 from .derivation import Derivation
-from .engine import lambdify_w
+from ..response.core import _clip_ufunc
+from .engine import lambdify_w, lambdify_w_raw
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,11 @@ def _fg(derivation: Derivation):
 
 
 def _raw(expr):
-    f = lambdify_w(expr)
-    return f.__defaults__[0] if f.__defaults__ else f
+    return lambdify_w_raw(expr)
 
 
 # np.clip's ufunc without its Python wrapper (~2 us a call; the same operation, NumPy's _NPY_CLIP)
-_clip = getattr(getattr(getattr(np, "_core", None), "umath", None), "clip", None) or np.clip
+_clip = _clip_ufunc
 
 
 def mean_field(derivation_a: Derivation, A_data, b, lr: float, steps: int, w0, dw_min: float, desired_bl: int,
@@ -103,7 +103,7 @@ def mean_field(derivation_a: Derivation, A_data, b, lr: float, steps: int, w0, d
             m /= dw_min
             np.minimum(m, desired_bl, out=m)
             m *= inv_x
-            if np.isnan(np.add.reduce(m)):      # m >= 0 and at most BL/x_m, or NaN (a non-finite d): NaN -> 0
+            if not np.isfinite(np.add.reduce(m)):   # m >= 0: NaN (a non-finite d) or inf (1/x_m overflows)
                 m = np.nan_to_num(m)
             return _clip(W - dw_min * (((m * np.sign(d)) @ A_data) * Fa(W) + (m @ abs_a) * Ga(W)), lo, hi)
         g = A_data.T @ d
@@ -128,8 +128,8 @@ def mean_field(derivation_a: Derivation, A_data, b, lr: float, steps: int, w0, d
     lo_c, hi_c = derivation_c.response.lo, derivation_c.response.hi
     C = np.broadcast_to(np.asarray(w0, float), (D,)).copy()
     Ares = np.zeros(D)
+    curve = [loss(A_data @ C - b)]
     r = A_data @ (C + gamma * Ares) - b
-    curve = [loss(r)]
     for _ in range(steps):
         Ares = write(Ares, r / N)
         n = np.minimum(beta * np.abs(Ares) / dw_min, desired_bl_transfer)

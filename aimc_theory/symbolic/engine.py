@@ -182,10 +182,21 @@ def lambdify_w(expr):
     return _lambdify_cached(sp.sympify(expr))
 
 
+def lambdify_w_raw(expr):
+    """SymPy's lambdified NumPy function of an expression in ``w`` as it is (a constant expression returns a
+    scalar): :func:`lambdify_w` without its broadcast, for callers that only combine it with arrays shaped like w."""
+    return _lambdify_raw(sp.sympify(expr))
+
+
+@lru_cache(maxsize=512)
+def _lambdify_raw(expr: sp.Expr):
+    # SymPy expressions are immutable and hashable; lambdify costs milliseconds per call
+    return sp.lambdify(W, expr, modules=["numpy", {"erf": erf}])
+
+
 @lru_cache(maxsize=512)
 def _lambdify_cached(expr: sp.Expr):
-    # SymPy expressions are immutable and hashable; lambdify costs milliseconds per call
-    f = sp.lambdify(W, expr, modules=["numpy", {"erf": erf}])
+    f = _lambdify_raw(expr)
     return lambda w, f=f: np.asarray(f(w), dtype=float) * np.ones_like(w, dtype=float)
 
 
