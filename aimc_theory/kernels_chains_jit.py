@@ -965,6 +965,20 @@ def alt_pulse(w, k, i, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off):
     return x + off[i] if has_off else x
 
 
+@njit(cache=True, nogil=True, inline="always")
+def alt_pack(W, up, down, ks_up, ks_down, lo, hi, off, prev, prev2):
+    # the per-device numbers of alt_last(_exp) packed into one array (8, n): up, down, stretches, bounds, offset, W;
+    # prev and prev2 start at W
+    n = W.shape[0]
+    pk = np.empty((8, n))
+    for i in range(n):
+        pk[0, i], pk[1, i], pk[2, i], pk[3, i] = up[i], down[i], ks_up[i], ks_down[i]
+        pk[4, i], pk[5, i], pk[6, i], pk[7, i] = lo[i], hi[i], off[i], W[i]
+        prev[i] = W[i]
+        prev2[i] = W[i]
+    return pk
+
+
 @njit(cache=True, nogil=True)
 def alt_last(W, pulses, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off, prev, prev2):
     # every device on its own (no random draws): W after ``pulses`` pulses, prev (one before), prev2 (two before).
@@ -973,12 +987,7 @@ def alt_last(W, pulses, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off,
     # operations, ~30 ns per pulse run device after device). The per-device numbers are packed into one array so
     # that LLVM's run-time overlap checks stay few enough to vectorize.
     n = W.shape[0]
-    pk = np.empty((8, n))
-    for i in range(n):
-        pk[0, i], pk[1, i], pk[2, i], pk[3, i] = up[i], down[i], ks_up[i], ks_down[i]
-        pk[4, i], pk[5, i], pk[6, i], pk[7, i] = lo[i], hi[i], off[i], W[i]
-        prev[i] = W[i]
-        prev2[i] = W[i]
+    pk = alt_pack(W, up, down, ks_up, ks_down, lo, hi, off, prev, prev2)
     a_up, b_up, a_dn, b_dn = q[0], q[1], q[2], q[3]
     for k in range(pulses):
         if k >= pulses - 2:                     # the last two pulses: keep the states before them
@@ -1020,12 +1029,7 @@ def alt_last_exp(W, pulses, size, q, up, down, ks_up, ks_down, lo, hi, off, has_
     # q[7] (x = k u), with NumPy's exp (``mode`` of numpy_math): the exponent of every device, exp eight at a time
     # (NumPy's own SVML loop), then the step; each device sees _alternate's operations in its order
     n = W.shape[0]
-    pk = np.empty((8, n))
-    for i in range(n):
-        pk[0, i], pk[1, i], pk[2, i], pk[3, i] = up[i], down[i], ks_up[i], ks_down[i]
-        pk[4, i], pk[5, i], pk[6, i], pk[7, i] = lo[i], hi[i], off[i], W[i]
-        prev[i] = W[i]
-        prev2[i] = W[i]
+    pk = alt_pack(W, up, down, ks_up, ks_down, lo, hi, off, prev, prev2)
     arg = np.empty(n)
     e = np.empty(n)
     for k in range(pulses):
