@@ -18,8 +18,8 @@ products as BLAS does (a sequential fused multiply-add, checked against NumPy's 
 the chain means in NumPy's order. What is covered is decided per run and checked: a response is covered only when
 its compiled form gives NumPy's bits on a grid of weights and steps (:func:`device_code`, :func:`zs_code`,
 :func:`alternate_code`, :func:`alternate_exp_code`); anything else (pulse-level or per-sample writes, mini-batches,
-other observables, user expressions that are not affine, ...) is an :class:`~aimc_theory.errors.InputError` that says so, and
-``backend="exact"`` then runs NumPy. ``tests/test_kernels_chains.py`` compares every covered rule, family and
+other observables, user expressions that are not affine, ...) is an :class:`~aimc_theory.errors.InputError` that
+says so, and ``backend="exact"`` then runs NumPy. ``tests/test_kernels_chains.py`` compares every covered rule, family and
 option bit for bit. The compiled code is in :mod:`aimc_theory.kernels_chains_jit` (module-level, so that numba's
 on-disk cache serves the next process).
 """

@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import InputError, require_int, require_positive
 from .derivation import Derivation
 from ..response.core import _clip_ufunc
-from .engine import lambdify_w, lambdify_w_raw
+from .engine import lambdify_w_raw
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,7 @@ class MeanFieldRun:
 def _fg(derivation: Derivation):
     # the lambdified F and G without lambdify_w's broadcast (a product with ones: the same values): they enter
     # the iteration only in products with arrays shaped like W, so a scalar (a constant F) broadcasts there
-    return _raw(derivation.F), _raw(derivation.G)
-
-
-def _raw(expr):
-    return lambdify_w_raw(expr)
+    return lambdify_w_raw(derivation.F), lambdify_w_raw(derivation.G)
 
 
 # np.clip's ufunc without its Python wrapper (~2 us a call; the same operation, NumPy's _NPY_CLIP)
