@@ -505,14 +505,19 @@ def _alternate_code(resp) -> np.ndarray:
         _refuse(f"covers alternating pulses on affine responses (got {resp.describe()})")
     fns = _compile()
     code = np.array([float(a) for a in aff])
+    _check_q(resp, lambda w, up: fns.alt_q_vec(w, code, up))
+    return code
+
+
+def _check_q(resp, q) -> None:
+    """q(w, up) (compiled) against resp.q_plus / q_minus on a grid, bit for bit, else an InputError."""
     w = _grid(resp)[0]
     w = np.concatenate([w, 3 * w])                      # stretched arguments reach beyond the range
     with np.errstate(all="ignore"):
-        ok = (np.array_equal(fns.alt_q_vec(w, code, True), resp.q_plus(w), equal_nan=True)
-              and np.array_equal(fns.alt_q_vec(w, code, False), resp.q_minus(w), equal_nan=True))
+        ok = (np.array_equal(q(w, True), resp.q_plus(w), equal_nan=True)
+              and np.array_equal(q(w, False), resp.q_minus(w), equal_nan=True))
     if not ok:
         _refuse(f"does not repeat NumPy's bits for the response {resp.describe()}")
-    return code
 
 
 _alt_exp_checked = PerResponse()
@@ -536,13 +541,7 @@ def _alternate_exp_code(resp) -> np.ndarray:
     if mode < 0:
         _refuse("needs NumPy's exp bits in compiled code, which this installation does not give")
     code = np.array([float(a) for a in form])
-    w = _grid(resp)[0]
-    w = np.concatenate([w, 3 * w])                      # stretched arguments reach beyond the range
-    with np.errstate(all="ignore"):
-        ok = (np.array_equal(fns.alt_q_exp_vec(w, code, True, mode), resp.q_plus(w), equal_nan=True)
-              and np.array_equal(fns.alt_q_exp_vec(w, code, False, mode), resp.q_minus(w), equal_nan=True))
-    if not ok:
-        _refuse(f"does not repeat NumPy's bits for the response {resp.describe()}")
+    _check_q(resp, lambda w, up: fns.alt_q_exp_vec(w, code, up, mode))
     return code
 
 

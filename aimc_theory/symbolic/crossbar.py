@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import InputError, require_int, require_positive
 from .derivation import Derivation
-from ..response.core import _clip_ufunc
+from ..response.core import _clip_ufunc as _clip   # np.clip's ufunc without its wrapper
 from .engine import lambdify_w_raw
 
 
@@ -61,10 +61,6 @@ def _fg(derivation: Derivation):
     # the lambdified F and G without lambdify_w's broadcast (a product with ones: the same values): they enter
     # the iteration only in products with arrays shaped like W, so a scalar (a constant F) broadcasts there
     return lambdify_w_raw(derivation.F), lambdify_w_raw(derivation.G)
-
-
-# np.clip's ufunc without its Python wrapper (~2 us a call; the same operation, NumPy's _NPY_CLIP)
-_clip = _clip_ufunc
 
 
 def mean_field(derivation_a: Derivation, A_data, b, lr: float, steps: int, w0, dw_min: float, desired_bl: int,
