@@ -1012,19 +1012,41 @@ def asgd_loop(W, s1, s2, traj, rng, k0, k1, steps, start, record_every, L, ws, n
               shift, lo, hi, offset):
     n = W.shape[0]
     neg_lr = -lr
+    # digital SGD and the codes eu_into covers (no offset): the draws of a step first, then whole-array loops that
+    # vectorize (the same operations per element as the loop below; 2000 chains: 7.0 -> 5 ns per chain-step)
+    code = (float(kind), a, b, c, shift, lo, hi)
+    whole = not analog or (offset == 0.0 and vec_kind(code))
+    Z = np.empty(n if whole else 0)
+    G = np.empty(n if whole else 0)
     for k in range(k0, k1):
-        for i in range(n):
-            w = W[i]
+        if whole:
             if noise != 0.0:
-                xi = rng.standard_normal()
-                g = xi * noise + ((w - ws) if L == 1.0 else L * (w - ws))
+                for i in range(n):
+                    Z[i] = rng.standard_normal()
+                if L == 1.0:
+                    for i in range(n):
+                        G[i] = Z[i] * noise + (W[i] - ws)
+                else:
+                    for i in range(n):
+                        G[i] = Z[i] * noise + L * (W[i] - ws)
             else:
-                g = L * (w - ws)
+                for i in range(n):
+                    G[i] = L * (W[i] - ws)
             if analog:
+                eu_into(W, G, neg_lr, code)
+            else:
+                for i in range(n):
+                    W[i] = W[i] - lr * G[i]
+        else:
+            for i in range(n):
+                w = W[i]
+                if noise != 0.0:
+                    xi = rng.standard_normal()
+                    g = xi * noise + ((w - ws) if L == 1.0 else L * (w - ws))
+                else:
+                    g = L * (w - ws)
                 W[i] = asgd_update(w - offset, neg_lr * g, kind, a, b, c, shift, lo, hi) + offset \
                     if offset != 0.0 else asgd_update(w, neg_lr * g, kind, a, b, c, shift, lo, hi)
-            else:
-                W[i] = w - lr * g
         if (k + 1) % 64 == 0 or k + 1 == steps:
             for i in range(n):
                 if not math.isfinite(W[i]):
