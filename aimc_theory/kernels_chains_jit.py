@@ -899,6 +899,14 @@ def zs_q(d, w, QP, QM):
             G = (u - sp) * a
             QP[i] = 1.0 - G
             QM[i] = 1.0 + G
+    elif kind == 2:
+        a, b, c = d[1], d[2], d[3]
+        for i in range(n):
+            u = w[i] - shift if shift != 0.0 else w[i]
+            F = 1.0 - a * u
+            G = u * b - c
+            QP[i] = F - G
+            QM[i] = F + G
     elif kind == 3 and d[2] == 0.5:
         a = d[1]
         for i in range(n):
