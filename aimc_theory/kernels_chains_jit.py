@@ -935,6 +935,16 @@ def zs_q(d, w, QP, QM):
             G = (a - b) / den
             QP[i] = F - G
             QM[i] = F + G
+    elif kind == 5:                             # an affine expression: Response.fg's generic form
+        a_p, b_p, a_m, b_m = d[1], d[2], d[3], d[4]
+        for i in range(n):
+            u = w[i] - shift if shift != 0.0 else w[i]
+            qp = a_p + b_p * u
+            qm = a_m + b_m * u
+            F = 0.5 * (qm + qp)
+            G = 0.5 * (qm - qp)
+            QP[i] = F - G
+            QM[i] = F + G
     else:
         for i in range(n):
             QP[i], QM[i] = zs_qpm(w[i], d)
