@@ -647,6 +647,63 @@ def affine_loop(w, r, scale, d):
         w[i] = _affine_el(r[i] * scale, w[i], f0, f1, g0, g1, lo, hi)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def v2_el(W, P, H, flips, i, keep, beta, dwmin, qp, qm, lo, hi):
+    # one element of RL v2's EMA buffer and threshold pulse (the loop's rule 1 without read noise), given q+ and q-
+    # at W[i]: the pulse's step selected, not branched to (the same bits: the step not taken is not used)
+    hh = keep * H[i] + beta * P[i]
+    s = 0.0
+    if abs(hh) >= dwmin:
+        s = 1.0 if hh > 0.0 else (-1.0 if hh < 0.0 else 0.0)
+    H[i] = hh - s * dwmin
+    w = W[i]
+    moved = w + dwmin * (qp if s > 0.0 else -qm)
+    w = moved if s != 0.0 else w
+    W[i] = lo if w < lo else (hi if w > hi else w)
+    flips[i] += abs(s)
+
+
+@njit(cache=True, nogil=True)
+def v2_into(W, P, H, flips, keep, beta, dwmin, d):
+    # RL v2's buffer and pulse for every element, for the q codes whose arithmetic vectorizes (qpm's kinds 0-2 and
+    # power at gamma 1/2 or 1): qpm's operations with the kind's branch outside the loop; False (nothing written)
+    # for the others
+    kind = int(d[7])
+    sh, t, c, lo, hi = d[10], d[8], d[9], d[5], d[6]
+    n = W.shape[0]
+    if kind == 0:
+        for i in range(n):
+            v2_el(W, P, H, flips, i, keep, beta, dwmin, 1.0, 1.0, lo, hi)
+    elif kind == 1:
+        for i in range(n):
+            u = W[i] - sh if sh != 0.0 else W[i]
+            x = (u - c) / t
+            v2_el(W, P, H, flips, i, keep, beta, dwmin, 1.0 - x, 1.0 + x, lo, hi)
+    elif kind == 2:
+        for i in range(n):
+            u = W[i] - sh if sh != 0.0 else W[i]
+            x = u / t
+            v2_el(W, P, H, flips, i, keep, beta, dwmin, (1.0 + c) * (1.0 - x), (1.0 - c) * (1.0 + x), lo, hi)
+    elif kind == 3 and c == 0.5:
+        for i in range(n):
+            u = W[i] - sh if sh != 0.0 else W[i]
+            x = u / t
+            qp = 1.0 - x
+            qm = 1.0 + x
+            v2_el(W, P, H, flips, i, keep, beta, dwmin, math.sqrt(0.0 if qp < 0.0 else qp),
+                  math.sqrt(0.0 if qm < 0.0 else qm), lo, hi)
+    elif kind == 3 and c == 1.0:
+        for i in range(n):
+            u = W[i] - sh if sh != 0.0 else W[i]
+            x = u / t
+            qp = 1.0 - x
+            qm = 1.0 + x
+            v2_el(W, P, H, flips, i, keep, beta, dwmin, 0.0 if qp < 0.0 else qp, 0.0 if qm < 0.0 else qm, lo, hi)
+    else:
+        return False
+    return True
+
+
 @njit(cache=True, nogil=True)
 def readout(rule, W, P, Q, C, gamma, chop, R, D):
     n = W.shape[0]
@@ -787,6 +844,8 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
                 for i in range(n):
                     read = P[i] + rn * rng.standard_normal() if rn != 0.0 else P[i]
                     W[i] = affine(W[i], beta * read, dw_) if affine_w else eu(W[i], beta * read, dw_)
+        elif rule == 1 and rn == 0.0 and v2_into(W, P, H, flips, keep, beta, dwmin, dw_):
+            pass                                 # RL v2 in whole-array loops
         elif rule == 1:                          # RL v2: EMA buffer and the threshold pulse
             for i in range(n):
                 read = P[i] + rn * rng.standard_normal() if rn != 0.0 else P[i]
