@@ -779,7 +779,8 @@ def model_free_noise(s: Sweeps) -> tuple[float, float, int]:
 def _noise(r: FitResult, s: Sweeps) -> None:
     """Cycle noise in units of dw_min: additive from the residuals, model-free, multiplicative; which the
     residuals favour; and the lack-of-fit test (see the module's text)."""
-    from scipy import stats
+    # the normal tail as scipy.stats.norm.sf computes it (ndtr(-x)), without importing scipy.stats (~0.5 s)
+    from scipy.special import ndtr
     w, y, f, n, up, _, _ = _steps(r, s)
     N, p = y.size, r.n_params
     dw, dw_rel = r.dw_min, (r.dw_min_se / r.dw_min if r.dw_min > 0 else float("nan"))
@@ -813,7 +814,7 @@ def _noise(r: FitResult, s: Sweeps) -> None:
         e = u - X @ beta
         cov = XtX_inv @ (X.T * e ** 2) @ X @ XtX_inv
         se = np.sqrt(np.clip(np.diag(cov), 0, None))
-        pa, pm = (float(stats.norm.sf(b / v)) if v > 0 else float("nan") for b, v in zip(beta, se))
+        pa, pm = (float(ndtr(-(b / v))) if v > 0 else float("nan") for b, v in zip(beta, se))
         qr = [float(q.min()), float(q.max())]
         noise["components"] = {"sigma_c2": float(beta[0]), "sigma_c2_se": float(se[0]), "p_no_additive": pa,
                                "sigma_m2": float(beta[1]), "sigma_m2_se": float(se[1]), "p_no_multiplicative": pm,
@@ -846,7 +847,8 @@ def _noise(r: FitResult, s: Sweeps) -> None:
 def _goodness(r: FitResult, s: Sweeps, w, y, f, n, up, z, s2, pe, p) -> dict:
     """The lack-of-fit F test on equal-count bins of w per direction, the noise's share of the step
     variance (model-free) and the words."""
-    from scipy import stats
+    # the F distribution's tail as scipy.stats.f.sf computes it for F >= 0 (fdtrc), without importing scipy.stats
+    from scipy.special import fdtrc
     e = y - f
     ss_lof = ss_pe = 0.0
     bins = 0
@@ -877,7 +879,7 @@ def _goodness(r: FitResult, s: Sweeps, w, y, f, n, up, z, s2, pe, p) -> dict:
                             + shares)
         return out
     F = (ss_lof / df1) / (ss_pe / df2)
-    pv = float(stats.f.sf(F, df1, df2))
+    pv = float(fdtrc(df1, df2, F))
     out.update(F=float(F), p_value=pv, verdict="noise" if pv >= ALPHA else "misfit")
     test = f"lack-of-fit F = {F:.3g} on ({df1}, {df2}) df over {bins} bins of w, p = {pv:.2g}"
     if out["verdict"] == "noise":

@@ -3,6 +3,7 @@ errors), family selection, bad files, and the chain data -> fit -> derive -> sim
 import json
 import math
 
+import numpy as np
 import pytest
 
 from aimc_theory import fit, presets, run
@@ -97,3 +98,15 @@ def test_to_response_gives_a_response_object(tmp_path):
     assert resp.lo == s.lo and resp.hi == s.hi and dw_min > 0
     device.Device(resp, dw_min=dw_min)             # usable as a device at once
     assert resp.symmetric_points == pytest.approx(fit.as_response(best, s)["symmetric_points"])
+
+
+def test_tails_are_scipy_stats_own():
+    """fit reads the normal and F tails from scipy.special (scipy.stats costs ~0.5 s to import): the same numbers
+    as scipy.stats.norm.sf and scipy.stats.f.sf where fit evaluates them (F >= 0, df >= 1)."""
+    from scipy import special, stats
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.standard_normal(2000) * 6, [0.0, -0.0, np.inf, -np.inf, np.nan, 40.0, -40.0]])
+    assert np.array_equal(stats.norm.sf(x), special.ndtr(-x), equal_nan=True)
+    F = np.concatenate([np.abs(rng.standard_normal(500)) * 4, [0.0, np.inf, np.nan, 1e300]])
+    d1, d2 = rng.integers(1, 60, F.size), rng.integers(1, 6000, F.size)
+    assert np.array_equal(stats.f.sf(F, d1, d2), special.fdtrc(d1, d2, F), equal_nan=True)
