@@ -193,9 +193,9 @@ def _objective(objective, chains) -> dict:
         Hm = np.asarray(objective.H, dtype=float)
         HT = np.ascontiguousarray(Hm.T)
         X = np.random.default_rng(0).standard_normal((chains, D))
-        mine = np.empty((chains, D))
-        _compile().matmul_fma(X, HT, mine)
-        if not np.array_equal(mine, X @ Hm):
+        mine = np.empty((D, chains))             # the kernel's product, transposed (matmul_fma_t)
+        _compile().matmul_fma_t(X, HT, np.empty((D, chains)), mine)
+        if not np.array_equal(mine.T, X @ Hm):
             _refuse(f"does not repeat NumPy's bits for the ({chains}, {D}) x ({D}, {D}) products of this problem")
         return dict(objective=1, D=D, H=HT, Atb=np.ascontiguousarray(objective.Atb, dtype=float))
     _refuse("covers the scalar quadratic and full-batch least squares (no mini-batches or per-sample gradients)")

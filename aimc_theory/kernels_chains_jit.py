@@ -565,21 +565,6 @@ def fma(typingctx, a, b, c):
     return sig, codegen
 
 
-@njit(cache=True, nogil=True)
-def matmul_fma(X, HT, out):
-    # X (n, D) @ H (D, E), H given transposed (HT (E, D) contiguous), as a sequential fused multiply-add over k
-    # per element: OpenBLAS's dgemm order for these shapes (the caller checks the bits against NumPy's product
-    # before relying on it)
-    n, D = X.shape
-    E = HT.shape[0]
-    for i in range(n):
-        for j in range(E):
-            acc = 0.0
-            for k in range(D):
-                acc = fma(X[i, k], HT[j, k], acc)
-            out[i, j] = acc
-
-
 @njit(cache=True, nogil=True, inline="always")
 def vec_kind(d):
     # whether eu_into covers the code d: the kinds whose arithmetic vectorizes (ideal, soft bounds, linear, power at
@@ -705,6 +690,29 @@ def v2_into(W, P, H, flips, keep, beta, dwmin, d):
 
 
 @njit(cache=True, nogil=True)
+def matmul_fma_t(X, HT, XT, OT):
+    # X (n, D) @ H (D, E), H given transposed (HT (E, D) contiguous), written transposed: OT (E, n). Each element
+    # is a sequential fused multiply-add over k, OpenBLAS's dgemm order for these shapes (the caller checks the bits
+    # against NumPy's product before relying on it). The chains run in the inner loop (X copied transposed into XT
+    # (D, n) first), so it vectorizes across chains: 500 chains x D = 10, 2.9 -> 1.5 ns per element of the product
+    # (the loop over k innermost, per element, does not vectorize)
+    n, D = X.shape
+    E = HT.shape[0]
+    for i in range(n):
+        for k in range(D):
+            XT[k, i] = X[i, k]
+    for j in range(E):
+        o = OT[j]
+        for i in range(n):
+            o[i] = 0.0
+        for k in range(D):
+            h = HT[j, k]
+            x = XT[k]
+            for i in range(n):
+                o[i] = fma(x[i], h, o[i])
+
+
+@njit(cache=True, nogil=True)
 def readout(rule, W, P, Q, C, gamma, chop, R, D):
     n = W.shape[0]
     if gamma == 0.0:
@@ -742,7 +750,8 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
     batch_p = dp[0] == 4.0 and dp[16] == 1.0 and rule != 4
     batch_w = dw_[0] == 4.0 and dw_[16] == 1.0 and rule == 0
     R2 = R.reshape((chains, D))
-    G2 = G.reshape((chains, D))
+    XT = np.empty((D, chains) if objective == 1 else (1, 1))    # least squares: the product's buffers
+    OT = np.empty((D, chains) if objective == 1 else (1, 1))
     readout(rule, W, P, Q, C, gamma, chop, R, D)
     for k in range(k0, k1):
         if wstart >= 0:                          # QWindow: before the step, on its read-out and state
@@ -766,11 +775,11 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
                 else:
                     G[i] = L * (R[i] - ws)
         else:
-            matmul_fma(R2, Hm, G2)
+            matmul_fma_t(R2, Hm, XT, OT)
             for c_ in range(chains):
                 for j in range(D):
                     i = c_ * D + j
-                    g = G[i] - Atb[j]
+                    g = OT[j, c_] - Atb[j]
                     if noise != 0.0:
                         g = g + (rng.laplace(0.0, scale) if laplace else noise * rng.standard_normal())
                     G[i] = g
