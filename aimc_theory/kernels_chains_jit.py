@@ -624,6 +624,39 @@ def eu_into(w, g, scale, d):
 
 
 @njit(cache=True, nogil=True)
+def pe_into(w, g, scale, d, pe, arg, e):
+    # w[i] = eu_p(w[i], scale * g[i], d, pe, i) for every i, for the per-element codes 9 (affine) and 10 (exponential
+    # step): eu_p's operations with the step's direction selected, not branched to; code 10's exponentials of every
+    # element first (into e, their arguments in arg), NumPy's exp eight at a time (np_exp_array: np_exp's numbers)
+    n = w.size
+    off = d[18] != 0.0
+    if d[0] == 10.0:
+        for i in range(n):
+            u = w[i] - pe[6, i] if off else w[i]
+            dw = scale * g[i]
+            arg[i] = d[2] * (pe[2, i] * u) + d[3] if dw > 0.0 else d[6] * (pe[3, i] * u) + d[7]
+        np_exp_array(arg, e, int(d[16]))
+        for i in range(n):
+            u = w[i] - pe[6, i] if off else w[i]
+            dw = scale * g[i]
+            q = pe[0, i] * (d[1] * e[i] + d[4]) if dw > 0.0 else pe[1, i] * (d[5] * e[i] + d[8])
+            x = u + dw * q
+            lo, hi = pe[4, i], pe[5, i]
+            x = lo if x < lo else (hi if x > hi else x)
+            w[i] = x + pe[6, i] if off else x
+    else:
+        a_p, b_p, a_m, b_m = d[1], d[2], d[3], d[4]
+        for i in range(n):
+            u = w[i] - pe[6, i] if off else w[i]
+            dw = scale * g[i]
+            q = pe[0, i] * (a_p + b_p * (pe[2, i] * u)) if dw > 0.0 else pe[1, i] * (a_m + b_m * (pe[3, i] * u))
+            x = u + dw * q
+            lo, hi = pe[4, i], pe[5, i]
+            x = lo if x < lo else (hi if x > hi else x)
+            w[i] = x + pe[6, i] if off else x
+
+
+@njit(cache=True, nogil=True)
 def affine_loop(w, r, scale, d):
     # w[i] = affine(w[i], scale * r[i], d) for every i, the coefficients read once (so the loop vectorizes, as
     # affine_into_w's)
@@ -803,6 +836,8 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
             eu_into(W, G, neg_lr, dp)
         elif (rule == 0 or rule == 1) and not batch_p and vec_kind(dp):
             eu_into(P, G, neg_lr, dp)
+        elif (rule == 0 or rule == 1 or rule == 3) and (dp[0] == 9.0 or dp[0] == 10.0):
+            pe_into(W if rule == 3 else P, G, neg_lr, dp, pe, B1, B2)
         elif rule == 2 and not batch_p and vec_kind(dp) and vec_kind(dw_):
             if chop != 0.0:
                 for i in range(n):
