@@ -171,6 +171,13 @@ def _self_check(resp, code, what):
                   and np.array_equal(fns.q_vec(w, d, False), resp.q_minus(w), equal_nan=True))
     if ok and code[11]:
         ok = np.array_equal(fns.affine_vec(w, dw, d), affine_expected_update(resp, w, dw.copy()), equal_nan=True)
+        mine = w.copy()                                 # the loop's whole-array form of the transfer
+        fns.affine_loop(mine, dw, 1.0, d)
+        ok = ok and np.array_equal(mine, affine_expected_update(resp, w, dw.copy()), equal_nan=True)
+    if ok and fns.vec_kind(d):                          # the loop's whole-array form of the writes
+        mine = w.copy()
+        fns.eu_into(mine, dw, 1.0, d)
+        ok = np.array_equal(mine, expected_update_fg(resp, w, dw), equal_nan=True)
     if not ok:
         _refuse(f"does not repeat NumPy's bits for the response {resp.describe()} ({what})")
 
@@ -313,7 +320,7 @@ def run(objective, plan_: dict, params, state, rng, steps, start, record_every, 
         wscale = 0.0
     S1, S2 = np.zeros(n), np.zeros(n)
     R, G = np.empty(n), np.empty(n)
-    B1, B2 = np.empty(n), np.empty(n)      # the exponential family's batched writes
+    B1, B2 = np.empty(n), np.empty(n)      # scratch: the exponential writes' arguments and values, RIDER's differences
     laplace = objective.law == "laplace"
     f = np.array([pl["lr"], pl["beta"], pl["gamma"], pl["eta"], pl["read_noise"], pl["dw"], pl["chop"],
                   float(getattr(objective, "L", 1.0)), float(getattr(objective, "w_star", 0.0)),

@@ -858,9 +858,6 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
                 if rule == 3:                        # Analog SGD: W <- U_q(W, -lr g)
                     W[i] = B2[i] if batch_p else eu_p(W[i], neg_lr * g, dp, pe, i)
                     continue
-                if rule == 4:                        # digital SGD: W <- W - lr g
-                    W[i] = W[i] - lr * g
-                    continue
                 c = C[i // D if D > 1 else i] if rule == 2 and chop != 0.0 else 1.0
                 if rule == 2 and chop != 0.0:
                     g = g * c

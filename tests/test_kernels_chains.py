@@ -92,8 +92,8 @@ def test_analog_and_digital_sgd(fam):
 
 @pytest.mark.parametrize("fam_p, fam_w", [("softbounds", "ideal"), ("linear", "linear"), ("power", "power"),
                                           ("power1", "softbounds"), ("softbounds", "power1"),
-                                          ("exponential", "exponential"), ("power07", "power07")])
-@pytest.mark.parametrize("read_noise, every, gamma", [(0.0, 1, 0.4), (0.1, 3, 0.0), (0.05, 1, 0.4)])
+                                          ("exponential", "exponential"), ("power07", "power07"), ("ideal", "linear")])
+@pytest.mark.parametrize("read_noise, every, gamma", [(0.0, 1, 0.4), (0.1, 3, 0.0), (0.05, 1, 0.4), (0.0, 3, 0.4)])
 def test_residual_learning_v1(fam_p, fam_w, read_noise, every, gamma):
     dev_p, dev_w = device.Device(_residual(fam_p, 0.05)), device.Device(FAMILIES[fam_w]())
     (a, _), (b, _) = _both(lambda: rl.residual_learning(0.05, 0.05, gamma, dev_p, dev_w, transfer_every=every,
@@ -101,10 +101,13 @@ def test_residual_learning_v1(fam_p, fam_w, read_noise, every, gamma):
     _same(a, b)
 
 
-@pytest.mark.parametrize("fam", ["softbounds", "linear", "power", "ideal", "exponential", "power07"])
+@pytest.mark.parametrize("fam", ["softbounds", "linear", "power", "ideal", "exponential", "power07", "power1",
+                                 "shifted"])
 @pytest.mark.parametrize("read_noise", [0.0, 0.1])
 def test_residual_learning_v2(fam, read_noise):
-    dev_p, dev_w = device.Device(_residual(fam if fam != "ideal" else "softbounds", 0.0)), device.Device(FAMILIES[fam]())
+    main = (lambda: response.softbounds(tau=1.0, sp=-0.2).shifted(0.1)) if fam == "shifted" else FAMILIES[fam]
+    dev_p = device.Device(_residual(fam if fam not in ("ideal", "shifted") else "softbounds", 0.0))
+    dev_w = device.Device(main())
     (a, _), (b, _) = _both(lambda: rl.residual_learning_v2(0.05, 0.05, 0.4, dev_p, dev_w, read_noise=read_noise,
                                                            dw_min=1e-3), steps=500)
     _same(a, b)
@@ -112,11 +115,13 @@ def test_residual_learning_v2(fam, read_noise):
 
 
 @pytest.mark.parametrize("fam_p, main", [("softbounds", None), ("power", None), ("softbounds", 0.3),
-                                         ("linear", -0.2), ("exponential", None)])
+                                         ("linear", -0.2), ("exponential", None), ("softbounds", "linear"),
+                                         ("linear", "power")])
 @pytest.mark.parametrize("chop", [0.0, 0.05])
 def test_rider_and_erider_with_the_window(fam_p, main, chop):
     dev_p = device.Device(_residual(fam_p))
-    dev_w = device.Device(response.ideal() if main is None else response.softbounds(sp=main))
+    dev_w = device.Device(response.ideal() if main is None else FAMILIES[main]() if isinstance(main, str)
+                          else response.softbounds(sp=main))
     groups, chains = 2, 40
     q0 = np.repeat([0.0, 0.3], chains // groups)[:, None]
     w0 = np.repeat([0.5, -0.3], chains // groups)[:, None]
@@ -197,7 +202,8 @@ from aimc_theory import calibration  # noqa: E402
 
 ZS = {**{k: FAMILIES[k] for k in ("softbounds", "linear", "power", "power1", "power07", "exponential")},
       "f3": lambda: response.from_expressions("1 - w", "0.8*(1 + w/1.2)", name="f3-softbounds"),
-      "shifted": lambda: response.softbounds(tau=1.0, sp=-0.2).shifted(0.3)}
+      "shifted": lambda: response.softbounds(tau=1.0, sp=-0.2).shifted(0.3),
+      "linear-shifted": lambda: response.linear(tau=1.0, c=0.3).shifted(0.2)}
 
 
 def _zs_same(a, b):
@@ -431,18 +437,20 @@ print(len(batch.stats.cache_hits) + len(transfer.stats.cache_hits), len(batch.st
     assert runs[1] == ["2", "0"], runs          # the second process: two cache hits, nothing compiled
 
 
-@pytest.mark.parametrize("name", ["capacitor", "reram-sb", "ecram", "reram-es", "pcm"])
-@pytest.mark.parametrize("rule", ["sgd", "rl"])
+@pytest.mark.parametrize("name", ["capacitor", "reram-sb", "ecram", "reram-es", "pcm", "reram-array-om"])
+@pytest.mark.parametrize("rule", ["sgd", "rl", "rl2"])
 def test_device_to_device_variation(name, rule):
     """Chain i on device i of a preset's population (own step scales, shapes, bounds and offsets; reram-es and
-    pcm: exponential steps, code 10): the bits."""
+    pcm: exponential steps, code 10; reram-array-om: offsets): the bits."""
     p = presets.get(name)
     chains = 30
     pop = presets.variation(p).population(chains, np.random.default_rng([27, 0xD2D]))
     dev = pop.device(device.Device(p.response()), (chains, 1))
     assert dev.reshaped
-    make = (lambda: algorithms.analog_sgd(0.05, dev)) if rule == "sgd" else \
-        (lambda: rl.residual_learning(0.05, 0.01, 0.4, dev, device.Device(response.ideal())))
+    make = {"sgd": lambda: algorithms.analog_sgd(0.05, dev),
+            "rl": lambda: rl.residual_learning(0.05, 0.01, 0.4, dev, device.Device(response.ideal())),
+            "rl2": lambda: rl.residual_learning_v2(0.05, 0.05, 0.4, dev, device.Device(response.softbounds()),
+                                                   dw_min=1e-3)}[rule]
     code = 9 if p.response().affine is not None else 10
     assert kernels_chains.plan(OBJ, make(), None, chains)["p"][0] == code    # covered: the compiled loop runs
     (a, _), (b, _) = _both(make, steps=300, chains=chains)
@@ -670,3 +678,32 @@ def test_least_squares_of_the_fast_budget_run_compiled():
     """The fast budget's least-squares runs (500 chains x D = 10) are within the compiled loop's bound."""
     alg = algorithms.analog_sgd(0.02, device.Device(FAMILIES["softbounds"]()))
     kernels_chains.plan(_ls(), alg, None, 500)          # covered (an InputError otherwise)
+
+
+@pytest.mark.parametrize("fam", ["softbounds", "linear", "power", "power1", "ideal", "shifted"])
+def test_whole_array_writes_are_the_element_writes(fam):
+    """eu_into (the loop's whole-array write, whose branches sit outside its loops so that it vectorizes) gives eu()'s
+    bits element by element, also at the edges: steps of 0, -0, +-inf and NaN, weights at, beyond and NaN at the
+    bounds; affine_loop gives affine()'s."""
+    resp = (response.softbounds(tau=1.0, sp=-0.2).shifted(0.1) if fam == "shifted" else FAMILIES[fam]())
+    code = kernels_chains.device_code(device.Device(resp), "test")
+    fns = kernels_chains._compile()
+    d = tuple(code)
+    assert fns.vec_kind(d)
+    w, dw = kernels_chains._grid(resp)
+    lo, hi = (resp.lo, resp.hi) if np.isfinite(resp.lo) else (-2.0, 2.0)
+    edge_w = np.array([lo, hi, lo - 0.5, hi + 0.5, 0.0, -0.0, np.nan, 0.3, 0.3, 0.3, 0.3, np.inf, -np.inf])
+    edge_dw = np.array([-1e-3, 1e-3, 1e-3, -1e-3, 0.0, -0.0, 1e-3, np.inf, -np.inf, np.nan, 5.0, 1e-3, -1e-3])
+    w, dw = np.concatenate([w, edge_w]), np.concatenate([dw, edge_dw])
+    with np.errstate(all="ignore"):
+        want = fns.eu_vec(w, dw, d)
+        mine = w.copy()
+        fns.eu_into(mine, dw, 1.0, d)
+        assert np.array_equal(mine, want, equal_nan=True)
+        mine = w.copy()
+        fns.eu_into(mine, dw / 4.0, 4.0, d)                  # the step is formed inside: scale * g
+        assert np.array_equal(mine, fns.eu_vec(w, 4.0 * (dw / 4.0), d), equal_nan=True)
+        if code[11]:
+            mine = w.copy()
+            fns.affine_loop(mine, dw, 1.0, d)
+            assert np.array_equal(mine, fns.affine_vec(w, dw, d), equal_nan=True)

@@ -268,12 +268,14 @@ def test_device_to_device_variation_scales_each_elements_steps():
 @pytest.mark.parametrize("resp, exact", [
     (response.softbounds(sp=-0.2), True), (response.linear(tau=1.0, c=0.3), True),
     (response.power(tau=0.8, gamma=0.5), True), (response.ideal(), True), (response.softbounds().shifted(0.1), True),
-    (response.power(gamma=0.7), False), (response.exponential(gamma=2.0), False)])
-def test_numba_kernel_equals_the_numpy_path(resp, exact):
+    (response.power(gamma=0.7), False), (response.exponential(gamma=2.0), False),
+    (response.power(tau=0.8, gamma=1.0), True)])
+@pytest.mark.parametrize("L", [1.0, 2.0])
+def test_numba_kernel_equals_the_numpy_path(resp, exact, L):
     """Same generator, same order, same operations: the same bits (power with gamma not in {1/2, 1} and
     the exponential: NumPy's vectorized pow/expm1 may differ from libm in the last bit)."""
     pytest.importorskip("numba")
-    obj = objectives.ScalarQuadratic(1.0, 0.5, 0.3)
+    obj = objectives.ScalarQuadratic(L, 0.5, 0.3)
     for dev in (device.Device(resp), device.Device(resp, offset=0.05)):
         alg = algorithms.analog_sgd(0.05, dev)
         a = simulation.simulate(obj, alg, 300, 200, 3, w0=0.5)
