@@ -666,10 +666,11 @@ def affine_loop(w, r, scale, d):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def v2_el(W, P, H, flips, i, keep, beta, dwmin, qp, qm, lo, hi):
-    # one element of RL v2's EMA buffer and threshold pulse (the loop's rule 1 without read noise), given q+ and q-
-    # at W[i]: the pulse's step selected, not branched to (the same bits: the step not taken is not used)
-    hh = keep * H[i] + beta * P[i]
+def v2_el(W, S, H, flips, i, keep, beta, dwmin, qp, qm, lo, hi):
+    # one element of RL v2's EMA buffer and threshold pulse (the loop's rule 1; S the read P, with its read noise if
+    # any), given q+ and q- at W[i]: the pulse's step selected, not branched to (the same bits: the step not taken is
+    # not used)
+    hh = keep * H[i] + beta * S[i]
     s = 0.0
     if abs(hh) >= dwmin:
         s = 1.0 if hh > 0.0 else (-1.0 if hh < 0.0 else 0.0)
@@ -681,11 +682,17 @@ def v2_el(W, P, H, flips, i, keep, beta, dwmin, qp, qm, lo, hi):
     flips[i] += abs(s)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def v2_kind(d):
+    # whether v2_into covers the q code of d: qpm's kinds whose arithmetic vectorizes (0-2, power at gamma 1/2 or 1)
+    kind = d[7]
+    return kind == 0.0 or kind == 1.0 or kind == 2.0 or (kind == 3.0 and (d[9] == 0.5 or d[9] == 1.0))
+
+
 @njit(cache=True, nogil=True)
 def v2_into(W, P, H, flips, keep, beta, dwmin, d):
-    # RL v2's buffer and pulse for every element, for the q codes whose arithmetic vectorizes (qpm's kinds 0-2 and
-    # power at gamma 1/2 or 1): qpm's operations with the kind's branch outside the loop; False (nothing written)
-    # for the others
+    # RL v2's buffer and pulse for every element (P: the read residual array), for the q codes v2_kind covers: qpm's
+    # operations with the kind's branch outside the loop; False (nothing written) for the others
     kind = int(d[7])
     sh, t, c, lo, hi = d[10], d[8], d[9], d[5], d[6]
     n = W.shape[0]
@@ -877,16 +884,27 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
                 np_expm1_array(B2, B2, 1)
                 for i in range(n):
                     W[i] = exp_finish(W[i], B1[i], B2[i], dw_)
-            elif (step0 + k + 1) % every == 0 and rn == 0.0 and affine_w:
-                affine_loop(W, P, beta, dw_)
-            elif (step0 + k + 1) % every == 0 and rn == 0.0 and vec_kind(dw_):
-                eu_into(W, P, beta, dw_)
+            elif (step0 + k + 1) % every == 0 and (affine_w or vec_kind(dw_)):
+                src = P
+                if rn != 0.0:                    # the read noise of every element first (the same draws in order)
+                    for i in range(n):
+                        B1[i] = P[i] + rn * rng.standard_normal()
+                    src = B1
+                if affine_w:
+                    affine_loop(W, src, beta, dw_)
+                else:
+                    eu_into(W, src, beta, dw_)
             elif (step0 + k + 1) % every == 0:
                 for i in range(n):
                     read = P[i] + rn * rng.standard_normal() if rn != 0.0 else P[i]
                     W[i] = affine(W[i], beta * read, dw_) if affine_w else eu(W[i], beta * read, dw_)
-        elif rule == 1 and rn == 0.0 and v2_into(W, P, H, flips, keep, beta, dwmin, dw_):
-            pass                                 # RL v2 in whole-array loops
+        elif rule == 1 and v2_kind(dw_):         # RL v2 in whole-array loops
+            src = P
+            if rn != 0.0:                        # the read noise of every element first (the same draws in order)
+                for i in range(n):
+                    B1[i] = P[i] + rn * rng.standard_normal()
+                src = B1
+            v2_into(W, src, H, flips, keep, beta, dwmin, dw_)
         elif rule == 1:                          # RL v2: EMA buffer and the threshold pulse
             for i in range(n):
                 read = P[i] + rn * rng.standard_normal() if rn != 0.0 else P[i]
