@@ -303,6 +303,11 @@ def run(objective, plan_: dict, params, state, rng, steps, start, record_every, 
         C = np.array(state.c[:, 0], dtype=float)
         flips = np.array(state.flips, dtype=float)
     chopper = state.chopper if rule == RIDER and pl["chop"] else rng
+    # E-RIDER's chopper: its PCG64 stepped in the kernel (kernels.pcg_state: the same numbers as chopper.random()),
+    # its words stored back in finish()
+    from .kernels import pcg_state, pcg_store
+    chop_inline = pcg_state(chopper) if rule == RIDER and pl["chop"] else None
+    cst = chop_inline[1] if chop_inline is not None else np.zeros(4, np.uint64)
     win = pl["window"]
     trace = pl["trace"]
     seen = np.empty((steps if trace is not None else 1, chains))
@@ -330,6 +335,8 @@ def run(objective, plan_: dict, params, state, rng, steps, start, record_every, 
 
     def finish(done: int):
         """(params, state, observables' sums) after ``done`` steps; s1, s2 and the records written."""
+        if chop_inline is not None:
+            pcg_store(chopper, *chop_inline)
         s1[:] = S1.reshape(chains, D)
         s2[:] = S2.reshape(chains, D)
         params = W.reshape(chains, D)
@@ -369,8 +376,11 @@ def run(objective, plan_: dict, params, state, rng, steps, start, record_every, 
                 # registers and hoists their branches out of the element loops; ~1.8x faster per element-step)
                 bad = fns.loop(ints, f, dp, pl["pe"], dw_code, W, P, Q, Qr, C, H, flips, R, G, pl["H"],
                                pl["Atb"], S1, S2, traj, rng, chopper, k0, k1, steps, start, record_every, wpar,
-                               wscale, qacc, qtraj, wtraj, trace is not None, seen, B1, B2)
+                               wscale, qacc, qtraj, wtraj, trace is not None, seen, B1, B2, cst,
+                               chop_inline is not None)
                 if bad >= 0:
+                    if chop_inline is not None:
+                        pcg_store(chopper, *chop_inline)
                     raise InputError("lr", f"the iterates diverged (non-finite weights by step {bad}); use a smaller "
                                            "step size")
                 done = k1

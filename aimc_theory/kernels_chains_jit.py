@@ -759,7 +759,10 @@ def readout(rule, W, P, Q, C, gamma, chop, R, D):
         for i in range(n):
             R[i] = W[i]
     elif rule == 2:
-        if chop != 0.0:
+        if chop != 0.0 and D == 1:
+            for i in range(n):
+                R[i] = W[i] + gamma * (C[i] * (P[i] - Q[i]))
+        elif chop != 0.0:
             for c_ in range(n // D):
                 for i in range(c_ * D, c_ * D + D):
                     R[i] = W[i] + gamma * (C[c_] * (P[i] - Q[i]))
@@ -773,9 +776,11 @@ def readout(rule, W, P, Q, C, gamma, chop, R, D):
 
 @njit(cache=True, nogil=True)
 def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, traj, rng, chopper, k0, k1, steps,
-         start, record_every, wpar, wscale, qacc, qtraj, wtraj, tracing, seen, B1, B2):
+         start, record_every, wpar, wscale, qacc, qtraj, wtraj, tracing, seen, B1, B2, cst, cinline):
     # W, P, Q, Qr, H, R, G, s1, s2: (chains x D) flat, chain-major; C, flips: per chain; traj (records, D).
-    # objective 0: the scalar quadratic (D = 1); 1: least squares with the full-batch gradient R Hm - Atb
+    # objective 0: the scalar quadratic (D = 1); 1: least squares with the full-batch gradient R Hm - Atb.
+    # E-RIDER's chopper: ``cinline``, its PCG64 stepped here from the words cst (high, low, inc high, inc low; advanced
+    # in place: the numbers of chopper.random()), else chopper.random()
     rule, every, step0, laplace, objective, D = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5]
     lr, beta, gamma, eta, rn, dwmin, chop = f[0], f[1], f[2], f[3], f[4], f[5], f[6]
     L, ws, noise, scale = f[7], f[8], f[9], f[10]
@@ -792,6 +797,9 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
     R2 = R.reshape((chains, D))
     XT = np.empty((D, chains) if objective == 1 else (1, 1))    # least squares: the product's buffers
     OT = np.empty((D, chains) if objective == 1 else (1, 1))
+    CU = np.empty(chains if cinline else 1)                      # E-RIDER: a step's uniforms of the chopper
+    c_hi, c_lo = cst[0], cst[1]
+    c4h, c4l = pcg_c4(cst[2], cst[3])
     readout(rule, W, P, Q, C, gamma, chop, R, D)
     for k in range(k0, k1):
         if wstart >= 0:                          # QWindow: before the step, on its read-out and state
@@ -846,12 +854,20 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
         elif (rule == 0 or rule == 1 or rule == 3) and (dp[0] == 9.0 or dp[0] == 10.0):
             pe_into(W if rule == 3 else P, G, neg_lr, dp, pe, B1, B2)
         elif rule == 2 and not batch_p and vec_kind(dp) and vec_kind(dw_):
-            if chop != 0.0:
-                for i in range(n):
-                    B1[i] = G[i] * C[i // D if D > 1 else i]
+            if chop != 0.0:                      # (the chain's sign: C[i] for D = 1, no division per element)
+                if D == 1:
+                    for i in range(n):
+                        B1[i] = G[i] * C[i]
+                else:
+                    for i in range(n):
+                        B1[i] = G[i] * C[i // D]
                 eu_into(P, B1, neg_lr, dp)
-                for i in range(n):
-                    B1[i] = (P[i] - Qr[i]) * C[i // D if D > 1 else i]
+                if D == 1:
+                    for i in range(n):
+                        B1[i] = (P[i] - Qr[i]) * C[i]
+                else:
+                    for i in range(n):
+                        B1[i] = (P[i] - Qr[i]) * C[i // D]
             else:
                 eu_into(P, G, neg_lr, dp)
                 for i in range(n):
@@ -920,8 +936,12 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
                 W[i] = clip(w, dw_[5], dw_[6])           # Device.pulse clips every element
                 flips[i] += abs(s)
         elif chop != 0.0:                        # E-RIDER: the chopper flips (its own generator), per chain
+            if cinline:
+                c_hi, c_lo = pcg_draw(c_hi, c_lo, cst[2], cst[3], c4h, c4l, CU, chains)
+                cst[0] = c_hi
+                cst[1] = c_lo
             for c_ in range(chains):
-                if chopper.random() < chop:
+                if (CU[c_] if cinline else chopper.random()) < chop:
                     C[c_] = -C[c_]
                     for i in range(c_ * D, c_ * D + D):
                         Qr[i] = Q[i]

@@ -46,7 +46,9 @@ def _same(a, b):
     for k, v in vars(sa).items():
         if isinstance(v, np.ndarray):
             assert np.array_equal(v, getattr(sb, k), equal_nan=True), k
-        elif not isinstance(v, np.random.Generator):
+        elif isinstance(v, np.random.Generator):     # E-RIDER's chopper: left where NumPy's run leaves it
+            assert v.bit_generator.state == getattr(sb, k).bit_generator.state, k
+        else:
             assert v == getattr(sb, k), k
 
 
