@@ -683,6 +683,16 @@ def v2_el(W, S, H, flips, i, keep, beta, dwmin, qp, qm, lo, hi):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def power_base(w, sh, t):
+    # qpm's power family before its exponent: max(1 - x, 0), max(1 + x, 0) with x = (w - shift)/tau
+    u = w - sh if sh != 0.0 else w
+    x = u / t
+    qp = 1.0 - x
+    qm = 1.0 + x
+    return (0.0 if qp < 0.0 else qp), (0.0 if qm < 0.0 else qm)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def v2_kind(d):
     # whether v2_into covers the q code of d: qpm's kinds whose arithmetic vectorizes (0-2, power at gamma 1/2 or 1)
     kind = d[7]
@@ -711,19 +721,12 @@ def v2_into(W, P, H, flips, keep, beta, dwmin, d):
             v2_el(W, P, H, flips, i, keep, beta, dwmin, (1.0 + c) * (1.0 - x), (1.0 - c) * (1.0 + x), lo, hi)
     elif kind == 3 and c == 0.5:
         for i in range(n):
-            u = W[i] - sh if sh != 0.0 else W[i]
-            x = u / t
-            qp = 1.0 - x
-            qm = 1.0 + x
-            v2_el(W, P, H, flips, i, keep, beta, dwmin, math.sqrt(0.0 if qp < 0.0 else qp),
-                  math.sqrt(0.0 if qm < 0.0 else qm), lo, hi)
+            qp, qm = power_base(W[i], sh, t)
+            v2_el(W, P, H, flips, i, keep, beta, dwmin, math.sqrt(qp), math.sqrt(qm), lo, hi)
     elif kind == 3 and c == 1.0:
         for i in range(n):
-            u = W[i] - sh if sh != 0.0 else W[i]
-            x = u / t
-            qp = 1.0 - x
-            qm = 1.0 + x
-            v2_el(W, P, H, flips, i, keep, beta, dwmin, 0.0 if qp < 0.0 else qp, 0.0 if qm < 0.0 else qm, lo, hi)
+            qp, qm = power_base(W[i], sh, t)
+            v2_el(W, P, H, flips, i, keep, beta, dwmin, qp, qm, lo, hi)
     else:
         return False
     return True
