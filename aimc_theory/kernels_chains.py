@@ -304,9 +304,9 @@ def run(objective, plan_: dict, params, state, rng, steps, start, record_every, 
         flips = np.array(state.flips, dtype=float)
     chopper = state.chopper if rule == RIDER and pl["chop"] else rng
     # E-RIDER's chopper: its PCG64 stepped in the kernel (kernels.pcg_state: the same numbers as chopper.random()),
-    # its words stored back in finish()
+    # its words stored back in finish(); not when it is the gradient's own Generator (their draws interleave)
     from .kernels import pcg_state, pcg_store
-    chop_inline = pcg_state(chopper) if rule == RIDER and pl["chop"] else None
+    chop_inline = pcg_state(chopper) if rule == RIDER and pl["chop"] and chopper is not rng else None
     cst = chop_inline[1] if chop_inline is not None else np.zeros(4, np.uint64)
     win = pl["window"]
     trace = pl["trace"]
