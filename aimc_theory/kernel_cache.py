@@ -21,6 +21,12 @@ def lock_compiles(namespace: dict) -> None:
             _lock_compile(obj)
 
 
+# the lock files this process holds: flock is not re-entrant (a second open() of the file waits for the first), and
+# numba can compile a kernel again from inside its own compile (typing a call to it). Another thread of this process
+# that finds a file here goes straight to numba's compiler lock, which lets one thread of a process compile at a time
+_HELD: set = set()
+
+
 def _lock_compile(dispatcher) -> None:
     import contextlib
     import os
@@ -33,13 +39,19 @@ def _lock_compile(dispatcher) -> None:
     path = os.path.join(dispatcher._cache._cache_path, f"{func.__module__}.{func.__qualname__}.compile-lock")
 
     def compile(sig):
+        if path in _HELD:        # numba re-entered this kernel's compile (typing a call to it): the lock is ours
+            return compile_(sig)
         try:
             handle = open(path, "a")
         except OSError:          # a read-only cache directory: no lock
             return compile_(sig)
         with contextlib.closing(handle):
             fcntl.flock(handle, fcntl.LOCK_EX)      # released when the handle closes
-            return compile_(sig)
+            _HELD.add(path)
+            try:
+                return compile_(sig)
+            finally:
+                _HELD.discard(path)
 
     dispatcher.compile = compile
 

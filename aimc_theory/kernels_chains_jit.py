@@ -129,13 +129,13 @@ def np_expm1_array(x, out, mode):
         out[i] = _svml_expm1(x[i])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def exp_arg(w, dw, d):
     # the expm1 argument of the exponential family's expected update (kind 4): b - copysign(a, dw) (w - shift)
     return d[2] - math.copysign(d[1], dw) * (w - d[4])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def exp_finish(w, dw, e, d):
     # the update from e = expm1(exp_arg): q = e c, w + q dw, clipped (eu's kind 4, operation by operation)
     out = (e * d[3]) * dw + w
@@ -158,23 +158,23 @@ def np_exp_array(x, out, mode):
         out[i] = _svml_exp(x[i])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def np_expm1(x, mode):
     # NumPy's float64 expm1: its SVML routine (mode 1) or the C library's (mode 0)
     return _svml_expm1(x) if mode == 1 else math.expm1(x)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def np_exp(x, mode):
     return _svml_exp(x) if mode == 1 else math.exp(x)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def np_pow(x, y, mode):
     return _svml_pow(x, y) if mode == 1 else x ** y
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def np_log1p(x, mode):
     return _svml_log1p(x) if mode == 1 else math.log1p(x)
 
@@ -223,7 +223,7 @@ def numpy_math() -> int:
     return _MODE[0]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def factors_np(u, dw, kind, a, b, c, mode):
     # factors() with NumPy's pow/expm1 (np_pow, np_expm1 of ``mode``): the bits of its vectorized evaluation
     if kind == 3:
@@ -240,7 +240,7 @@ def factors_np(u, dw, kind, a, b, c, mode):
     return factors(u, dw, kind, a, b, c)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def factors(u, dw, kind, a, b, c):
     # the per-element (F, G) of the expected update at u = w - shift (aimc_theory.kernels._factors): the step is
     # dw F - |dw| G for kinds 0-2 (ideal, soft bounds, linear), q dw for kinds 3-4 (power, exponential; q of the
@@ -263,7 +263,7 @@ def factors(u, dw, kind, a, b, c):
     return math.expm1(b - math.copysign(a, dw) * u) * c, 0.0
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def clip(x, lo, hi):
     if x < lo:
         return lo
@@ -272,7 +272,7 @@ def clip(x, lo, hi):
     return x
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def eu(w, dw, d):
     # expected_update_fg (response.py's fg / q_directed), operation by operation; d: the device's code
     kind = int(d[0])
@@ -286,7 +286,7 @@ def eu(w, dw, d):
     return clip(out, d[5], d[6])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def eu_p(w, dw, d, pe, i):
     # the write of the array P (or Analog SGD's W): eu(), or for a device with its own per-element shapes, bounds
     # and offsets (code 9, Device.update's reshaped path): u = w - offset, u + dw s q(k u) of the step's sign
@@ -312,7 +312,7 @@ def eu_p(w, dw, d, pe, i):
     return x + pe[6, i] if d[18] != 0.0 else x
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _affine_el(x, wi, f0, f1, g0, g1, lo, hi):
     # affine_expected_update of one element (x = scale * dw): its operations in its order (so its bits: x * 1.0 is x);
     # the branches on the coefficients are loop-invariant in the callers' loops (hoisted: the loops vectorize)
@@ -339,13 +339,13 @@ def _affine_el(x, wi, f0, f1, g0, g1, lo, hi):
     return hi if x > hi else x
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def affine(w, dw, d):
     # affine_expected_update with the device's code: f0, f1, g0, g1 = d[12:16], the bounds d[5], d[6]
     return _affine_el(dw, w, d[12], d[13], d[14], d[15], d[5], d[6])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def qpm(w, up, d):
     # q+(w) (up) or q-(w) as the family's NumPy forms compute them (the lambdas of response/families.py)
     kind = int(d[7])
@@ -485,7 +485,7 @@ def q_vec(w, d, up):
     return out
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _block(a, lo, n):
     # NumPy's pairwise_sum for n <= 128: eight running sums, combined as a tree, then the tail
     if n < 8:
@@ -565,7 +565,7 @@ def fma(typingctx, a, b, c):
     return sig, codegen
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def vec_kind(d):
     # whether eu_into covers the code d: the kinds whose arithmetic vectorizes (ideal, soft bounds, linear, power at
     # gamma 1/2 or 1; not the calls of expm1/pow, not the per-element codes 9, 10)
@@ -665,7 +665,7 @@ def affine_loop(w, r, scale, d):
         w[i] = _affine_el(r[i] * scale, w[i], f0, f1, g0, g1, lo, hi)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def v2_el(W, S, H, flips, i, keep, beta, dwmin, qp, qm, lo, hi):
     # one element of RL v2's EMA buffer and threshold pulse (the loop's rule 1; S the read P, with its read noise if
     # any), given q+ and q- at W[i]: the pulse's step selected, not branched to (the same bits: the step not taken is
@@ -682,7 +682,7 @@ def v2_el(W, S, H, flips, i, keep, beta, dwmin, qp, qm, lo, hi):
     flips[i] += abs(s)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def read_p(P, buf, rn, rng):
     # RL's read of P for its transfer: P itself without read noise, else P + rn xi in buf, every element's xi drawn
     # first, in order (the draws of the element-by-element loop)
@@ -693,7 +693,7 @@ def read_p(P, buf, rn, rng):
     return buf
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def power_base(w, sh, t):
     # qpm's power family before its exponent: max(1 - x, 0), max(1 + x, 0) with x = (w - shift)/tau
     u = w - sh if sh != 0.0 else w
@@ -703,7 +703,7 @@ def power_base(w, sh, t):
     return (0.0 if qp < 0.0 else qp), (0.0 if qm < 0.0 else qm)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def v2_kind(d):
     # whether v2_into covers the q code of d: qpm's kinds whose arithmetic vectorizes (0-2, power at gamma 1/2 or 1)
     kind = d[7]
@@ -978,7 +978,7 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
 # -- zero-shifting --------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def zs_qpm(w, d):
     # (q+, q-) = (F - G, F + G) from resp.fg(w), operation by operation (response/families.py)
     kind = int(d[0])
@@ -1226,7 +1226,7 @@ def asgd_loop(W, s1, s2, traj, rng, k0, k1, steps, start, record_every, L, ws, n
 
 # -- alternating pulses without cycle noise (aimc_theory.presets.pulse_devices; Device.pulse's arithmetic) ------
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def alt_pulse(w, k, i, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off):
     # pulse k (up when k is even) on device i: u = w - offset, s+ q+(k+ u) up, -(s- q-(k- u)) down, clip, + offset
     u = w - off[i] if has_off else w
@@ -1242,7 +1242,7 @@ def alt_pulse(w, k, i, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off):
     return x + off[i] if has_off else x
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def alt_pack(W, up, down, ks_up, ks_down, lo, hi, off, prev, prev2):
     # the per-device numbers of alt_last(_exp) packed into one array (8, n): up, down, stretches, bounds, offset, W;
     # prev and prev2 start at W

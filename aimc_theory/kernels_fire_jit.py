@@ -15,7 +15,7 @@ from numba import njit
 from .kernels_random_jit import generator_at
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def step(w, up, kind, c0, c1, c2, c3, shift):
     # q+(w) for an up pulse, q-(w) for a down pulse (pulse_trains.apply_counts' and response.py's formulas)
     if kind == 0:
@@ -33,7 +33,7 @@ def step(w, up, kind, c0, c1, c2, c3, shift):
     return math.expm1(c1 - c0 * u if up else c1 + c0 * u) * c2
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def fire(w, up, dw, sigma, mult, lo, hi, kind, c0, c1, c2, c3, shift, rng):
     # one pulse at weight w (UP or down): the response's step, its cycle-to-cycle noise (additive, or
     # multiplicative with ``mult``), the bounds

@@ -27,7 +27,7 @@ DONE, NOTHING, EVENTS, DENSE, NUMPY = 0, 1, 2, 3, 4
 _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}     # IEEE division (x/0 = inf), as NumPy
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def popcount(x):
     n = 0
     while x:
@@ -36,7 +36,7 @@ def popcount(x):
     return n
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def scales(x_m, d_m, factor, desired, um, blm):
     # pulse_trains._scales for one update, operation by operation: (A, B, BL)
     k = x_m * d_m
@@ -64,7 +64,7 @@ def scales(x_m, d_m, factor, desired, um, blm):
     return A, B, int(bl)
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def far_scalar(wmin, wmax, reach, lo, hi, qmax, dw, sig10):
     # pulse_trains._far for a scalar reach
     R = dw * (reach * qmax + sig10 * math.sqrt(reach))
@@ -145,7 +145,7 @@ def firings(X, D, lr, granule, desired, um, blm, rng):
     return DONE, slots, rmask, cmask, rsel, csel, nr, nc, cap
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def events(X, D, slots, rmask, cmask, rsel, csel, nr, nc, cap):
     # _pairs (one slot) / _coincidences (several): the events in group order, then row, then column, an element
     # with n > 0 coincident pulses listed with v = n sign(d_i x_j) (> 0: DOWN); with one slot every listed pair
@@ -418,7 +418,7 @@ def transfer(W, V, cols, every, lr, prm, flags, tables, words, inplace):
     return DONE, Wn, none_i, none_i, none_b
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def q_of(kind, qc, x, up):
     # q+(x) (``up``) or q-(x) of a response as its own NumPy code computes it (pulse_trains._q_form names the kind;
     # q_eval lets pulse_trains compare it with the response's NumPy functions): kind 0, c0 + c1 x / c2 + c3 x (the
