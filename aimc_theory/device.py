@@ -27,7 +27,8 @@ from .response import Response
 # the update arithmetic lives below this module and pulse_trains; its names stay importable from here
 from .update_models import (C2C_MODELS, Elements, Rank1Batch, affine_expected_scaled,  # noqa: F401
                             affine_expected_update, affine_expected_update_in_place, expected_update,
-                            expected_update_fg, noisy_step, pulse_count, pulse_update, transfer_and_mix)
+                            expected_update_fg, noisy_step, pulse_count, pulse_update, rl_step_in_place,
+                            transfer_and_mix)
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,18 @@ class Device:
         if not self._in_place_affine:
             return None
         return transfer_and_mix(self.response, w, read, p, lr, gamma, in_place, buffer)
+
+    def write_and_transfer(self, p: np.ndarray, grads, lr: float, main: "Device", w: np.ndarray, beta: float,
+                           gamma: float, buffer: np.ndarray | None = None) -> np.ndarray | None:
+        """Residual Learning's whole step on the network's in-place path, this device being P's: ``write_gradient(p,
+        grads, lr)`` into p, then ``main.transfer_and_mix(w, p, p, beta, gamma)`` into w, in one compiled pass (the
+        same bits: :func:`~aimc_theory.update_models.rl_step_in_place`). Returns the read-out w + gamma p, or None
+        with nothing written where it does not apply (then make the two calls): both devices expected-update
+        affine without offset, a rank-1 gradient the caller gives up (``Rank1Batch.inplace``), numba."""
+        if not (isinstance(grads, Rank1Batch) and grads.inplace and self._in_place_affine and main._in_place_affine
+                and isinstance(p, np.ndarray) and isinstance(w, np.ndarray)):
+            return None
+        return rl_step_in_place(self.response, main.response, p, lambda: grads.dense(-lr), w, beta, gamma, buffer)
 
     def pulse(self, w: np.ndarray, signs: np.ndarray, rng: np.random.Generator | None,
               dw_min: float | None = None) -> np.ndarray:

@@ -104,12 +104,18 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
         return RLState(np.full_like(params, p0, dtype=float))
 
     def update(grads, state, params, rng):
-        P = device_p.write_gradient(state.P, grads, lr, rng)           # eq. 10
         step, pointer = state.step + 1, state.pointer
-        mixed = None
         # the network path gives up W and the state (Rank1Batch.inplace): W written in place, the read-out made
         # here into the last read-out's array (fewer fresh arrays per step: a smaller working set; the same bits)
         in_place = isinstance(grads, Rank1Batch) and grads.inplace
+        if in_place and gamma and not read_noise and step % transfer_every == 0 and \
+                (columns_per_transfer is None or columns_per_transfer >= grads.shape[1]):
+            # eq. 10 and 11 in one pass where both arrays take it (the same bits as the calls below)
+            mixed = device_p.write_and_transfer(state.P, grads, lr, device_w, params, beta, gamma, state.mixed)
+            if mixed is not None:
+                return params, RLState(state.P, step, pointer, mixed, params)
+        P = device_p.write_gradient(state.P, grads, lr, rng)           # eq. 10
+        mixed = None
         if step % transfer_every == 0:                                  # eq. 11
             read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
             shape = grads.shape if isinstance(grads, Rank1Batch) else (1, P.shape[-1])

@@ -298,6 +298,33 @@ def transfer_and_mix(resp: Response, w: np.ndarray, read: np.ndarray, p: np.ndar
     return w, mixed
 
 
+def rl_step_in_place(resp_p: Response, resp_w: Response, p: np.ndarray, dense, w: np.ndarray, beta: float,
+                     gamma: float, buffer: np.ndarray | None = None) -> np.ndarray | None:
+    """Residual Learning's whole step where the caller gives up P, W and the last read-out (the network path,
+    ``Rank1Batch.inplace``) and every column is transferred: P <- U_qp(P, dw) (:func:`affine_expected_update_in_place`),
+    W <- U_qw(W, beta P) and the read-out W + gamma P (:func:`transfer_and_mix`), in one compiled pass that reads
+    P once (``kernels_chains_jit.rl_step_into``: the same operations in the same order, so the bits of the two
+    passes; tested). ``dense()`` gives the requested change of P, a fresh array of P's shape (called only where the
+    pass applies). Returns the read-out (``buffer`` where :func:`_reusable`), or None with nothing written where
+    either pass would not apply (no numba, small arrays, an ideal response, a read-only array)."""
+    pf0, pf1, pg0, pg1 = fg_coefficients(resp_p.affine)
+    f0, f1, g0, g1 = fg_coefficients(resp_w.affine)
+    if not ((pg1 or pg0 or pf1) and (g1 or g0 or f1)) or not (p.flags.writeable and w.flags.writeable) \
+            or np.may_share_memory(p, w):
+        return None
+    fused = _fused_affine(w, p, "rl_step_into")
+    if fused is None:
+        return None
+    dw = dense()
+    if _fused_affine(p, dw, "rl_step_into") is None or np.may_share_memory(dw, p) or np.may_share_memory(dw, w):
+        return None
+    mixed = buffer if _reusable(buffer, w, p, dw) else np.empty_like(w)
+    fused(p.reshape(-1), dw.reshape(-1), 1.0, w.reshape(-1), float(beta), float(gamma), float(pf0), float(pf1),
+          float(pg0), float(pg1), float(resp_p.lo), float(resp_p.hi), float(f0), float(f1), float(g0), float(g1),
+          float(resp_w.lo), float(resp_w.hi), mixed.reshape(-1))
+    return mixed
+
+
 def mix(w: np.ndarray, p: np.ndarray, gamma: float, out: np.ndarray | None = None) -> np.ndarray:
     """w + gamma p (Residual Learning's read-out, P1 eq. 10), a new array (or ``out``, where that is a writable
     float64 array of w's shape apart from w and p: a caller's buffer reused): one compiled pass for large arrays

@@ -583,18 +583,58 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
         W, state, reads, same = run(main, gamma, False)
         assert (state.mixed is not None) == (main.offset == 0.0 and gamma != 0.0)
         assert not any(any(s) for s in same)
-        Wi, state_i, reads_i, same_i = run(main, gamma, True)
+        Wi, state_i, reads_i, same_i = run(main, gamma, True)            # the whole step in one pass (rl_step_into)
         fused = main.offset == 0.0
         assert all(s == (fused, True, gamma != 0.0 and k > 0) for k, s in enumerate(same_i))
+        monkeypatch.setitem(um._FUSED, "rl_step_into", None)             # the write of P, then transfer_mix_into
+        Wj, state_j, reads_j, same_j = run(main, gamma, True)
+        assert same_j == same_i
         monkeypatch.setitem(um._FUSED, "transfer_mix", None)             # the two calls
         W2, state2, reads2, _ = run(main, gamma, False)
         monkeypatch.undo()
         assert state2.mixed is None
-        for w_, st_, rd_ in ((W2, state2, reads2), (Wi, state_i, reads_i)):
+        for w_, st_, rd_ in ((W2, state2, reads2), (Wi, state_i, reads_i), (Wj, state_j, reads_j)):
             assert np.array_equal(W, w_) and np.array_equal(state.P, st_.P)
             assert all(np.array_equal(a, b) for a, b in zip(reads, rd_))
         assert np.array_equal(reads[-1], um.mix(W, state.P, gamma) if gamma else W)
-    assert um._FUSED.get("transfer_mix") is not None and um._FUSED.get("transfer_mix_into") is not None
+    assert all(um._FUSED.get(k) is not None for k in ("transfer_mix", "transfer_mix_into", "rl_step_into"))
+
+
+def test_rl_v1_whole_step_in_one_pass_same_bits(monkeypatch):
+    """The network path's Residual Learning step in one pass (Device.write_and_transfer, rl_step_into) gives the
+    bits of the write of P followed by the transfer and read-out: P and W of different responses (each pass takes its
+    own coefficients and bounds), lr large enough to clip, transfers every step and every other step, all columns or
+    fewer (the pass runs only for a whole transfer), with read noise (never), gamma 0 (never)."""
+    from aimc_theory import update_models as um
+    from aimc_theory.pulse_trains import Rank1Batch
+    out, inp = 24, um.FUSED_MIN_SIZE // 24 + 3
+    g = np.random.default_rng(17)
+    factors = [(g.random((1, 10, inp)), g.standard_normal((1, 10, out))) for _ in range(5)]
+    dev_p = device.Device(response.softbounds(tau=0.8, sp=-0.1))
+    dev_w = device.Device(response.power(tau=0.6, gamma=1.0))
+    calls = []
+    kernel = um._kernel("rl_step_into")
+    assert kernel is not None
+    monkeypatch.setitem(um._FUSED, "rl_step_into", lambda *a: calls.append(1) or kernel(*a))
+
+    def run(in_place, **kw):
+        alg = rl.residual_learning(kw.pop("lr", 0.05), 0.3, kw.pop("gamma", 0.4), dev_p, dev_w, **kw)
+        W = np.random.default_rng(1).uniform(-0.5, 0.5, (1, out * inp))
+        state, rng, reads = alg.init(W), np.random.default_rng(2), []
+        for X, D in factors:
+            W, state = alg.update(Rank1Batch(X, D, inplace=in_place), state, W, rng)
+            reads.append(alg.readout(W, state).copy())
+        return W, state.P, reads
+
+    for kw, fused_steps in (({}, 5), ({"lr": 3.0}, 5), ({"transfer_every": 2}, 2), ({"columns_per_transfer": inp}, 5),
+                            ({"columns_per_transfer": 3}, 0), ({"read_noise": 0.01}, 0), ({"gamma": 0.0}, 0)):
+        calls.clear()
+        W, P, reads = run(False, **dict(kw))
+        assert not calls
+        Wi, Pi, reads_i = run(True, **dict(kw))
+        assert len(calls) == fused_steps, kw
+        assert np.array_equal(W, Wi) and np.array_equal(P, Pi), kw
+        assert all(np.array_equal(a, b) for a, b in zip(reads, reads_i)), kw
 
 
 def test_mix_into_a_buffer_same_bits():
