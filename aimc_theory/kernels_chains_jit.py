@@ -456,6 +456,18 @@ def mix_into(w, p, gamma, out):
 
 
 @njit(cache=True, nogil=True)
+def remix_at(w, p, gamma, out, elem, cols, inp):
+    # mix_into for the weights elem (flat indices, repeats allowed) and every row of the columns cols of a tile of inp
+    # columns: the rest of out already holds w + gamma p (the read-out of a step whose write changed only these)
+    for k in range(elem.size):
+        e = elem[k]
+        out[e] = w[e] + gamma * p[e]
+    for c in cols:
+        for e in range(c, w.size, inp):
+            out[e] = w[e] + gamma * p[e]
+
+
+@njit(cache=True, nogil=True)
 def transfer_mix(w, r, p, beta, gamma, f0, f1, g0, g1, lo, hi, out, mixed):
     # Residual Learning's transfer and read-out in one pass: out = affine_inplace's U_q(w, beta r), mixed = out +
     # gamma p (mix_into's two roundings): the same bits as the two passes, W and P read once (measured 0.13 -> 0.09

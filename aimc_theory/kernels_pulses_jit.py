@@ -188,7 +188,7 @@ def batch(Wf, X, D, lr, prm, flags, tables, words):
     # pulse_trains.batch_update of an exact device (see _numba_batch there): scales, the firings' uniforms,
     # the events (or the dense counts), the test for a bound within reach, and the write with its normals.
     # prm, flags, tables: see exact_batch; words: the Generator (kernel_cache.generator_words). Returns (status,
-    # slots, elem, v, events per group, M).
+    # slots, elem, v, events per group, M); DONE from the events: elem lists the weights written (with repeats).
     rng = generator_at(words)
     desired, a_up, a_down, al, be, s_up, s_down = prm[1], prm[2], prm[3], prm[4], prm[5], prm[6], prm[7]
     lo, hi, qmax, dw, sig10 = prm[8], prm[9], prm[10], prm[11], prm[12]
@@ -267,7 +267,7 @@ def batch(Wf, X, D, lr, prm, flags, tables, words):
             if noise:
                 cc = cc + rng.standard_normal() * ts[t]
             Wf[e] = Wf[e] * ta[t] + cc
-    return DONE, slots, none_i, none_v, none_i, none_m
+    return DONE, slots, elem, none_v, none_i, none_m       # elem: the weights written (Rank1Batch.touched)
 
 
 @njit(**_OPTS)

@@ -496,8 +496,12 @@ def _numba_batch(device, W: np.ndarray, batch: Rank1Batch, lr: float, rng) -> np
     status, slots, elem, v, per, M = kernels.exact_batch(Wf, _f64(batch.X), _f64(batch.D), lr, _exact_setup(device),
                                                          dense, rng)
     if status == kernels.DONE:
+        if batch.touched is not None:       # the events' weights; the dense path may write every weight
+            batch.touched.append(None if dense else elem)
         return Wf.reshape(W.shape)
     if status == kernels.NOTHING:
+        if batch.touched is not None:
+            batch.touched.append(elem[:0])
         return W
     if status == kernels.NUMPY:
         return None

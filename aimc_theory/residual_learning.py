@@ -15,14 +15,14 @@ The update rules follow the ``init``/``update``/``readout`` convention of :mod:`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .algorithms import Algorithm
 from .device import Device
 from .pulse_trains import Rank1Batch
-from .update_models import mix
+from .update_models import mix, remix
 from .errors import InputError, require_int, require_nonnegative, require_positive
 
 
@@ -59,6 +59,20 @@ def _check_common(lr, beta, gamma, read_noise):
     gamma = require_nonnegative("gamma", gamma)
     read_noise = require_nonnegative("read_noise", read_noise)
     return lr, beta, gamma, read_noise
+
+
+# the read-out is redone only at the weights a step wrote where they are at most this fraction (1/n) of the tile:
+# scattered writes cost ~3x a whole pass's per weight (the network's first layer: ~13k of 200k, redone in a quarter
+# of a pass's time; its second: ~18k of 33k, a whole pass is faster)
+REMIX_FRACTION = 4
+
+
+def _same_array(a, b) -> bool:
+    """Whether ``a`` is ``b`` or a view of the same memory in the same layout (an in-place write returns a
+    reshaped view of the array it wrote; numba's arrays do not share NumPy's base, so the start address decides)."""
+    return a is b or (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                      and a.strides == b.strides and a.dtype == b.dtype
+                      and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
 
 
 def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, device_w: Device,
@@ -114,8 +128,14 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
             mixed = device_p.write_and_transfer(state.P, grads, lr, device_w, params, beta, gamma, state.mixed)
             if mixed is not None:
                 return params, RLState(state.P, step, pointer, mixed, params)
-        P = device_p.write_gradient(state.P, grads, lr, rng)           # eq. 10
+        # the last read-out, still that of (params, state.P): the write of P reports the weights it changed
+        # (Rank1Batch.touched), and where it and the transfer wrote P and W in place only there, only there is the
+        # read-out redone (below)
+        W0, P0 = params, state.P
+        sink = [] if in_place and gamma and state.mixed is not None and state.mixed_of is params else None
+        P = device_p.write_gradient(state.P, grads if sink is None else replace(grads, touched=sink), lr, rng)  # eq. 10
         mixed = None
+        moved = np.zeros(0, np.int64)          # the columns of W the transfer wrote (None: maybe all)
         if step % transfer_every == 0:                                  # eq. 11
             read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
             shape = grads.shape if isinstance(grads, Rank1Batch) else (1, P.shape[-1])
@@ -129,8 +149,14 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
                 params = device_w.write_matrix(params, read, shape, beta, rng, cols, in_place)
             else:           # the read-out of the next step made in the same pass (W and P read once)
                 params, mixed = both
+            moved = cols
         if mixed is None and in_place and gamma:
-            mixed = mix(params, P, gamma, state.mixed)
+            if sink is not None and len(sink) == 1 and sink[0] is not None and moved is not None \
+                    and sink[0].size <= P.size // REMIX_FRACTION and _same_array(P, P0) and _same_array(params, W0) \
+                    and remix(params, P, gamma, state.mixed, sink[0], moved, grads.shape[1]):
+                mixed = state.mixed
+            else:
+                mixed = mix(params, P, gamma, state.mixed)
         return params, RLState(P, step, pointer, mixed, params if mixed is not None else None)
 
     def readout(params, state):

@@ -55,6 +55,10 @@ class Rank1Batch:
     # of into new arrays (the same bits; fewer arrays in the cache per step), Residual Learning reuses its last
     # read-out's array (a read-out is then valid until the next update). The network path sets it
     inplace: bool = field(default=False, compare=False)
+    # a list the write appends what it wrote to: the flat indices of the weights it changed (repeats allowed), or
+    # None for "maybe all". Residual Learning's read-out then redoes only those (a pulse-train step of the network's
+    # first layer changes ~6% of P). A write that appends nothing may have changed anything
+    touched: list | None = field(default=None, compare=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -341,6 +345,23 @@ def mix(w: np.ndarray, p: np.ndarray, gamma: float, out: np.ndarray | None = Non
     out = np.empty_like(w) if out is None else out
     fused(w.reshape(-1), p.reshape(-1), float(gamma), out.reshape(-1))
     return out
+
+
+def remix(w: np.ndarray, p: np.ndarray, gamma: float, out: np.ndarray, elem: np.ndarray, cols: np.ndarray,
+          inp: int) -> bool:
+    """Redo the read-out ``out`` = w + gamma p (:func:`mix`) at the flat indices ``elem`` and in the columns ``cols``
+    of a tile of ``inp`` columns only, where ``out`` already holds the read-out everywhere else (a step that changed
+    w and p only there). One compiled pass (``kernels_chains_jit.remix_at``: mix's two roundings, so its bits);
+    False, nothing written: no numba, or arrays the pass does not take (then call :func:`mix`)."""
+    fused = _kernel("remix_at")
+    if fused is None or not (_reusable(out, w, p) and w.flags.c_contiguous and p.flags.c_contiguous
+                             and w.dtype == p.dtype == np.float64 and w.shape == p.shape) \
+            or w.size % inp or (elem.size and not (0 <= elem.min() and elem.max() < w.size)) \
+            or (cols.size and not (0 <= cols.min() and cols.max() < inp)):
+        return False
+    fused(w.reshape(-1), p.reshape(-1), float(gamma), out.reshape(-1), np.ascontiguousarray(elem, dtype=np.int64),
+          np.ascontiguousarray(cols, dtype=np.int64), int(inp))
+    return True
 
 
 def writable_in_place(W: np.ndarray) -> bool:

@@ -637,6 +637,61 @@ def test_rl_v1_whole_step_in_one_pass_same_bits(monkeypatch):
         assert all(np.array_equal(a, b) for a, b in zip(reads, reads_i)), kw
 
 
+def test_remix_redoes_the_read_out_where_the_step_wrote():
+    """update_models.remix redoes w + gamma p at the listed weights (repeats allowed) and in every row of the listed
+    columns only: after a step that changed w and p only there, the buffer holds mix's bits everywhere; indices
+    out of range, or a buffer that is w, are refused (False, nothing written)."""
+    from aimc_theory import update_models as um
+    g = np.random.default_rng(21)
+    out, inp = 30, 70
+    w, p = g.uniform(-0.5, 0.5, (1, out * inp)), g.uniform(-0.5, 0.5, (1, out * inp))
+    buf = um.mix(w, p, 0.4, np.empty_like(w))
+    elem, cols = g.integers(0, out * inp, 300), np.array([3, 69])
+    elem = np.concatenate([elem, elem[:20]])                         # repeats
+    p[0, elem] += g.standard_normal(elem.size) * 1e-3
+    w.reshape(out, inp)[:, cols] += 1e-3
+    assert um.remix(w, p, 0.4, buf, elem, cols, inp)
+    assert np.array_equal(buf, w + 0.4 * p)
+    keep = buf.copy()
+    for e, c in ((np.array([out * inp]), cols), (elem, np.array([inp])), (np.array([-1]), cols)):
+        assert not um.remix(w, p, 0.4, buf, e, c, inp)
+    assert not um.remix(w, p, 0.4, w, elem, cols, inp)
+    assert np.array_equal(buf, keep)
+
+
+def test_pulse_trains_report_the_weights_they_wrote():
+    """A Rank1Batch with a ``touched`` list gets, from the compiled pulse-train write (numba backend), the flat
+    indices of every weight the write changed (one entry per write; an empty one when nothing fired), or None
+    where it may have written any; the written weights are those of a write without the list."""
+    from aimc_theory import pulse_trains as pt
+    from aimc_theory.pulse_trains import PulseTrains, Rank1Batch, batch_update
+    dev = device.Device(response.power(tau=0.6, gamma=1.0), dw_min=1e-3, sigma_c=0.3, trains=PulseTrains(desired_bl=31))
+    g = np.random.default_rng(3)
+    out, inp = 40, 300
+    old = pt._BACKEND
+    pt._BACKEND = "numba"
+    try:
+        seen = 0
+        for k in range(6):
+            X = g.random((1, 10, inp)) * (g.random((1, 10, inp)) < 0.3)
+            D = g.standard_normal((1, 10, out)) * (0.02 if k else 0.0)      # k = 0: nothing fires
+            W = g.uniform(-0.3, 0.3, (1, out * inp))
+            sink = []
+            got = batch_update(dev, W.copy(), Rank1Batch(X, D, inplace=True, touched=sink), 0.1,
+                               np.random.default_rng(k))
+            plain = batch_update(dev, W.copy(), Rank1Batch(X, D, inplace=True), 0.1, np.random.default_rng(k))
+            assert np.array_equal(got, plain) and len(sink) == 1
+            if sink[0] is None:
+                continue
+            changed = np.flatnonzero(got.reshape(-1) != W.reshape(-1))
+            assert np.isin(changed, sink[0]).all(), k
+            assert k or sink[0].size == 0
+            seen += changed.size > 0
+        assert seen
+    finally:
+        pt._BACKEND = old
+
+
 def test_mix_into_a_buffer_same_bits():
     """Residual Learning's read-out into a reused buffer (mix(..., out)): the bits of w + gamma p for small arrays
     (NumPy) and large ones (the compiled pass); a buffer that overlaps w or p, or of another shape, is not used."""

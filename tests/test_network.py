@@ -242,6 +242,10 @@ def test_in_place_writes_train_the_same_bits(monkeypatch, case):
         pytest.importorskip("numba")
     assert 64 * 300 >= um.FUSED_MIN_SIZE            # the first layer takes the compiled in-place passes
     fresh = network.Rank1Batch
+    from aimc_theory import residual_learning as rl
+    remixed, remix = [], rl.remix
+    monkeypatch.setattr(rl, "remix", lambda *a: remixed.append(remix(*a)) or remixed[-1])
+    monkeypatch.setattr(rl, "REMIX_FRACTION", 1)          # at lr 0.1 a step writes ~1/3 of the first layer
     for alg, dev, main, opts, kw in runs:
         got = []
         for in_place in (True, False):
@@ -249,6 +253,10 @@ def test_in_place_writes_train_the_same_bits(monkeypatch, case):
             got.append(network.train(ds, alg, dev, main, epochs=2, lr=0.1, hidden=(300,), seed=4, options=opts,
                                      **kw))
         monkeypatch.undo()
+        monkeypatch.setattr(rl, "remix", lambda *a: remixed.append(remix(*a)) or remixed[-1])
+        monkeypatch.setattr(rl, "REMIX_FRACTION", 1)
         a, b = got
         assert a.train_loss == b.train_loss and a.test_curve == b.test_curve, alg
         assert all(np.array_equal(x, y) for (x, _), (y, _) in zip(a.final_weights, b.final_weights)), alg
+    # the one-column run redid its first layer's read-out only where the step wrote (Rank1Batch.touched)
+    assert (sum(remixed) > 0) == (case == "rl-pulsed-numba-one-column"), len(remixed)
