@@ -284,8 +284,9 @@ class Device:
         with nothing written where it does not apply (then make the two calls): both devices expected-update
         affine without offset, a rank-1 gradient the caller gives up (``Rank1Batch.inplace``), numba."""
         if not (isinstance(grads, Rank1Batch) and grads.inplace and self._in_place_affine and main._in_place_affine
-                and isinstance(p, np.ndarray) and isinstance(w, np.ndarray)):
-            return None
+                and isinstance(p, np.ndarray) and isinstance(w, np.ndarray)
+                and p.shape == (grads.D.shape[0], grads.shape[0] * grads.shape[1])):
+            return None         # (the shape checked before the product is made: a mismatch would make it twice)
         return rl_step_in_place(self.response, main.response, p, lambda: grads.dense(-lr), w, beta, gamma, buffer)
 
     def pulse(self, w: np.ndarray, signs: np.ndarray, rng: np.random.Generator | None,

@@ -21,9 +21,9 @@ def lock_compiles(namespace: dict) -> None:
             _lock_compile(obj)
 
 
-# the lock files this process holds: flock is not re-entrant (a second open() of the file waits for the first), and
-# numba can compile a kernel again from inside its own compile (typing a call to it). Another thread of this process
-# that finds a file here goes straight to numba's compiler lock, which lets one thread of a process compile at a time
+# the lock files this process holds (read and written under numba's compiler lock): flock is not re-entrant (a second
+# open() of the file waits for the first), and numba can compile a kernel again from inside its own compile (typing a
+# call to it)
 _HELD: set = set()
 
 
@@ -34,24 +34,29 @@ def _lock_compile(dispatcher) -> None:
         import fcntl
     except ImportError:          # no flock (Windows): each process compiles for itself, as numba does
         return
+    from numba.core.compiler_lock import global_compiler_lock
     compile_ = dispatcher.compile
     func = dispatcher.py_func
     path = os.path.join(dispatcher._cache._cache_path, f"{func.__module__}.{func.__qualname__}.compile-lock")
 
     def compile(sig):
-        if path in _HELD:        # numba re-entered this kernel's compile (typing a call to it): the lock is ours
-            return compile_(sig)
-        try:
-            handle = open(path, "a")
-        except OSError:          # a read-only cache directory: no lock
-            return compile_(sig)
-        with contextlib.closing(handle):
-            fcntl.flock(handle, fcntl.LOCK_EX)      # released when the handle closes
-            _HELD.add(path)
-            try:
+        # numba's compiler lock first, then the file: a compile nested in another (a helper typed from its caller)
+        # already holds numba's lock, so every thread takes the two in the same order (taken the other way round,
+        # two threads could each hold one and wait for the other), and one thread of the process is in here at a time
+        with global_compiler_lock:
+            if path in _HELD:    # numba re-entered this kernel's compile (typing a call to it): the lock is ours
                 return compile_(sig)
-            finally:
-                _HELD.discard(path)
+            try:
+                handle = open(path, "a")
+            except OSError:      # a read-only cache directory: no lock
+                return compile_(sig)
+            with contextlib.closing(handle):
+                fcntl.flock(handle, fcntl.LOCK_EX)      # released when the handle closes
+                _HELD.add(path)
+                try:
+                    return compile_(sig)
+                finally:
+                    _HELD.discard(path)
 
     dispatcher.compile = compile
 

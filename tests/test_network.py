@@ -234,6 +234,8 @@ def test_in_place_writes_train_the_same_bits(monkeypatch, case):
         "rl-expected-every-3": [("residual-learning", eu, sb, {"beta": 0.05, "gamma": 0.4, "transfer_every": 3}, {})],
         "rl-pulsed-numba-one-column": [("residual-learning", pulsed, pulsed,
                                         {"beta": 0.05, "gamma": 0.4, "columns_per_transfer": 1}, {"backend": "numba"}),
+                                       ("residual-learning", pulsed, pulsed, {"beta": 0.05, "gamma": 0.4,
+                                        "columns_per_transfer": 2, "transfer_every": 2}, {"backend": "numba"}),
                                        ("residual-learning", pulsed, pulsed, {"beta": 0.05, "gamma": 0.0},
                                         {"backend": "numba"})],
         "others": [("analog-sgd", eu, None, {}, {}), ("rider", eu, eu, {}, {}), ("tt-v2", eu, pulsed, {}, {})],
