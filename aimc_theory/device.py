@@ -287,6 +287,10 @@ class Device:
                 and isinstance(p, np.ndarray) and isinstance(w, np.ndarray)
                 and p.shape == (grads.D.shape[0], grads.shape[0] * grads.shape[1])):
             return None         # (the shape checked before the product is made: a mismatch would make it twice)
+        if type(self).write_gradient is not Device.write_gradient or \
+                type(main).write_matrix is not Device.write_matrix or \
+                type(main).transfer_and_mix is not Device.transfer_and_mix:
+            return None         # a subclass that overrides the two calls (cost.CountingDevice) gets the two calls
         return rl_step_in_place(self.response, main.response, p, lambda: grads.dense(-lr), w, beta, gamma, buffer)
 
     def pulse(self, w: np.ndarray, signs: np.ndarray, rng: np.random.Generator | None,
