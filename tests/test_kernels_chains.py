@@ -659,6 +659,30 @@ def test_rl_v1_whole_step_in_one_pass_same_bits(monkeypatch):
             assert np.isin(W, (dev_w.response.lo, dev_w.response.hi)).any()
 
 
+def test_a_device_subclass_gets_the_two_calls_not_the_one_pass_step(monkeypatch):
+    """Device.write_and_transfer leaves a subclass that overrides the write or the transfer (cost.CountingDevice)
+    to its own methods: the one-pass step would bypass them. The bits are the same either way."""
+    from aimc_theory import cost, update_models as um
+    from aimc_theory.pulse_trains import Rank1Batch
+    out, inp = 24, um.FUSED_MIN_SIZE // 24 + 3
+    g = np.random.default_rng(19)
+    X, D = g.random((1, 10, inp)), g.standard_normal((1, 10, out))
+    plain = device.Device(response.power(tau=0.6, gamma=1.0))
+    calls = []
+    step = um.rl_step_in_place
+    monkeypatch.setattr(device, "rl_step_in_place", lambda *a: calls.append(1) or step(*a))
+    results = []
+    for dev in (plain, cost.counting(plain)):
+        alg = rl.residual_learning(0.05, 0.3, 0.4, dev, dev)
+        W = np.random.default_rng(1).uniform(-0.5, 0.5, (1, out * inp))
+        state = alg.init(W)
+        for _ in range(3):
+            W, state = alg.update(Rank1Batch(X, D, inplace=True), state, W, None)
+        results.append((W, state.P, alg.readout(W, state)))
+        assert len(calls) == 3, len(calls)           # three steps of the plain device; none of the counting one
+    assert all(np.array_equal(a, b) for a, b in zip(*results))
+
+
 def test_remix_redoes_the_read_out_where_the_step_wrote():
     """update_models.remix redoes w + gamma p at the listed weights (repeats allowed) and in every row of the listed
     columns only: after a step that changed w and p only there, the buffer holds mix's bits everywhere; indices
