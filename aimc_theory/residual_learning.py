@@ -122,8 +122,9 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
         # the network path gives up W and the state (Rank1Batch.inplace): W written in place, the read-out made
         # here into the last read-out's array (fewer fresh arrays per step: a smaller working set; the same bits)
         in_place = isinstance(grads, Rank1Batch) and grads.inplace
-        if in_place and gamma and not read_noise and step % transfer_every == 0 and \
-                (columns_per_transfer is None or columns_per_transfer >= grads.shape[1]):
+        shape = grads.shape if isinstance(grads, Rank1Batch) else (1, state.P.shape[-1])
+        every = columns_per_transfer is None or columns_per_transfer >= shape[1]      # a transfer moves every column
+        if in_place and gamma and not read_noise and step % transfer_every == 0 and every:
             # eq. 10 and 11 in one pass where both arrays take it (the same bits as the calls below)
             mixed = device_p.write_and_transfer(state.P, grads, lr, device_w, params, beta, gamma, state.mixed)
             if mixed is not None:
@@ -138,9 +139,8 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
         moved = np.zeros(0, np.int64)          # the columns of W the transfer wrote (None: maybe all)
         if step % transfer_every == 0:                                  # eq. 11
             read = P if not read_noise else P + read_noise * rng.standard_normal(P.shape)
-            shape = grads.shape if isinstance(grads, Rank1Batch) else (1, P.shape[-1])
             cols = None
-            if columns_per_transfer is not None and columns_per_transfer < shape[1]:
+            if not every:
                 cols = (pointer + np.arange(columns_per_transfer)) % shape[1]
                 pointer = int((pointer + columns_per_transfer) % shape[1])
             both = device_w.transfer_and_mix(params, read, P, beta, gamma, in_place,
@@ -153,7 +153,7 @@ def residual_learning(lr: float, beta: float, gamma: float, device_p: Device, de
         if mixed is None and in_place and gamma:
             if sink is not None and len(sink) == 1 and sink[0] is not None and moved is not None \
                     and sink[0].size <= P.size // REMIX_FRACTION and _same_array(P, P0) and _same_array(params, W0) \
-                    and remix(params, P, gamma, state.mixed, sink[0], moved, grads.shape[1]):
+                    and remix(params, P, gamma, state.mixed, sink[0], moved, shape[1]):
                 mixed = state.mixed
             else:
                 mixed = mix(params, P, gamma, state.mixed)

@@ -352,11 +352,10 @@ def remix(w: np.ndarray, p: np.ndarray, gamma: float, out: np.ndarray, elem: np.
     """Redo the read-out ``out`` = w + gamma p (:func:`mix`) at the flat indices ``elem`` and in the columns ``cols``
     of a tile of ``inp`` columns only, where ``out`` already holds the read-out everywhere else (a step that changed
     w and p only there). One compiled pass (``kernels_chains_jit.remix_at``: mix's two roundings, so its bits);
-    False, nothing written: no numba, or arrays the pass does not take (then call :func:`mix`)."""
-    fused = _kernel("remix_at")
-    if fused is None or not (_reusable(out, w, p) and w.flags.c_contiguous and p.flags.c_contiguous
-                             and w.dtype == p.dtype == np.float64 and w.shape == p.shape) \
-            or w.size % inp or (elem.size and not (0 <= elem.min() and elem.max() < w.size)) \
+    False, nothing written: no numba, small arrays, or arrays the pass does not take (then call :func:`mix`)."""
+    fused = _fused_affine(w, p, "remix_at")
+    if fused is None or not _reusable(out, w, p) or w.size % inp \
+            or (elem.size and not (0 <= elem.min() and elem.max() < w.size)) \
             or (cols.size and not (0 <= cols.min() and cols.max() < inp)):
         return False
     fused(w.reshape(-1), p.reshape(-1), float(gamma), out.reshape(-1), np.ascontiguousarray(elem, dtype=np.int64),
