@@ -581,6 +581,9 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
     W, P and the read-out's array written in place (gamma = 0 too; the offset device's W into a new array)."""
     from aimc_theory import update_models as um
     from aimc_theory.pulse_trains import Rank1Batch
+    # looked up before the monkeypatch, so that its undo restores them whatever this worker ran before (with read
+    # noise the update never looks up rl_step_into; an absent key would be deleted again by the undo)
+    assert all(um._kernel(k) is not None for k in ("transfer_mix", "transfer_mix_into", "rl_step_into"))
     out, inp = 40, um.FUSED_MIN_SIZE // 40 + 1
     resp = response.power(tau=0.6, gamma=1.0)
     g = np.random.default_rng(5)
