@@ -27,8 +27,8 @@ from .response import Response
 # the update arithmetic lives below this module and pulse_trains; its names stay importable from here
 from .update_models import (C2C_MODELS, Elements, Rank1Batch, affine_expected_scaled,  # noqa: F401
                             affine_expected_update, affine_expected_update_in_place, expected_update,
-                            expected_update_fg, noisy_step, pulse_count, pulse_update, rl_step_in_place,
-                            transfer_and_mix)
+                            expected_update_fg, kernel_coefficients, noisy_step, pulse_count, pulse_update,
+                            rl_step_in_place, transfer_and_mix)
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,11 @@ class Device:
         write w itself (the network's in-place writes) or transfer and read out at once."""
         return self._affine_expected and self._no_offset
 
+    @cached_property
+    def _kernel_coefficients(self) -> tuple:
+        """The affine response's coefficients and bounds as the compiled passes take them (computed once)."""
+        return kernel_coefficients(self.response)
+
     def write_matrix(self, w: np.ndarray, dw: np.ndarray, shape: tuple[int, int], lr: float,
                      rng: np.random.Generator | None, columns=None, in_place: bool = False) -> np.ndarray:
         """w <- w + lr dw for a weight matrix of ``shape`` (out, in) flattened in w: with ``trains``,
@@ -291,7 +296,8 @@ class Device:
                 type(main).write_matrix is not Device.write_matrix or \
                 type(main).transfer_and_mix is not Device.transfer_and_mix:
             return None         # a subclass that overrides the two calls (cost.CountingDevice) gets the two calls
-        return rl_step_in_place(self.response, main.response, p, lambda: grads.dense(-lr), w, beta, gamma, buffer)
+        return rl_step_in_place(self._kernel_coefficients, main._kernel_coefficients, p,
+                                lambda out: grads.dense(-lr, out), w, beta, gamma, buffer)
 
     def pulse(self, w: np.ndarray, signs: np.ndarray, rng: np.random.Generator | None,
               dw_min: float | None = None) -> np.ndarray:

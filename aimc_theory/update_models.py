@@ -64,14 +64,22 @@ class Rank1Batch:
     def shape(self) -> tuple[int, int]:
         return self.D.shape[-1], self.X.shape[-1]
 
-    def dense(self, scale: float = 1.0) -> np.ndarray:
+    def dense(self, scale: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:
         """The summed gradient times ``scale``, flattened to (chains, out * in) like the weights (the scale
-        is applied to the small per-sample errors, not to the full matrix)."""
+        is applied to the small per-sample errors, not to the full matrix); into ``out`` where given (a
+        C-contiguous float64 array of that shape; the same bits as a fresh array)."""
         X = self.X if self.X.shape[:2] == self.D.shape[:2] else \
             np.broadcast_to(self.X, self.D.shape[:2] + self.X.shape[-1:])
         D = self.D if scale == 1.0 else self.D * scale
-        g = np.matmul(np.swapaxes(D, 1, 2), X)        # BLAS, not einsum's loops
-        return g.reshape(g.shape[0], -1)
+        if out is None:
+            g = np.matmul(np.swapaxes(D, 1, 2), X)        # BLAS, not einsum's loops
+            return g.reshape(g.shape[0], -1)
+        shape = D.shape[:1] + (D.shape[-1], X.shape[-1])
+        if not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.flags.c_contiguous
+                and out.shape == (shape[0], shape[1] * shape[2])):
+            raise ValueError(f"out must be a C-contiguous float64 array of shape {(shape[0], shape[1] * shape[2])}")
+        np.matmul(np.swapaxes(D, 1, 2), X, out=out.reshape(shape))
+        return out
 
     def __mul__(self, c):
         """Scale every sample's error by a per-chain factor (e.g. a chopper sign of shape (chains, 1))."""
@@ -302,31 +310,41 @@ def transfer_and_mix(resp: Response, w: np.ndarray, read: np.ndarray, p: np.ndar
     return w, mixed
 
 
-def rl_step_in_place(resp_p: Response, resp_w: Response, p: np.ndarray, dense, w: np.ndarray, beta: float,
+def kernel_coefficients(resp: Response) -> tuple[float, float, float, float, float, float]:
+    """(f0, f1, g0, g1, lo, hi) of an affine response as floats: what the compiled passes take (a device keeps
+    them, so a step does not recompute them)."""
+    return tuple(float(c) for c in fg_coefficients(resp.affine) + (resp.lo, resp.hi))
+
+
+def rl_step_in_place(coef_p: tuple, coef_w: tuple, p: np.ndarray, dense, w: np.ndarray, beta: float,
                      gamma: float, buffer: np.ndarray | None = None) -> np.ndarray | None:
     """Residual Learning's whole step where the caller gives up P, W and the last read-out (the network path,
     ``Rank1Batch.inplace``) and every column is transferred: P <- U_qp(P, dw) (:func:`affine_expected_update_in_place`),
     W <- U_qw(W, beta P) and the read-out W + gamma P (:func:`transfer_and_mix`), in one compiled pass that reads
-    P once (``kernels_chains_jit.rl_step_into``: the same operations in the same order, so the bits of the two
-    passes; tested). ``dense()`` gives the requested change of P, a fresh array of P's shape (called only where the
-    pass applies). Returns the read-out (``buffer`` where :func:`_reusable`), or None with nothing written where
-    either pass would not apply (no numba, small arrays, an ideal response, a read-only array)."""
-    pf0, pf1, pg0, pg1 = fg_coefficients(resp_p.affine)
-    f0, f1, g0, g1 = fg_coefficients(resp_w.affine)
+    P once (``kernels_chains_jit.rl_step_inout``: the same operations in the same order, so the bits of the two
+    passes; tested). ``coef_p``, ``coef_w``: :func:`kernel_coefficients` of P's and W's responses. ``dense(out)``
+    writes the requested change of P into ``out`` and returns it (``out`` None: a fresh array of P's shape); it is
+    called only where the pass applies. The change goes into ``buffer`` (the last read-out's array, no longer
+    needed once the update starts) where :func:`_reusable`, and the pass overwrites it with the new read-out: no
+    array of its own per step. Returns the read-out, or None with nothing written where either pass would not apply
+    (no numba, small arrays, an ideal response, a read-only array)."""
+    pf0, pf1, pg0, pg1 = coef_p[:4]
+    f0, f1, g0, g1 = coef_w[:4]
     if not ((pg1 or pg0 or pf1) and (g1 or g0 or f1)) or not (p.flags.writeable and w.flags.writeable) \
             or np.may_share_memory(p, w):
         return None
-    fused = _fused_affine(w, p, "rl_step_into")
+    fused = _fused_affine(w, p, "rl_step_inout")
     if fused is None:
         return None
-    dw = dense()
-    if _fused_affine(p, dw, "rl_step_into") is None or np.may_share_memory(dw, p) or np.may_share_memory(dw, w):
-        return None
-    mixed = buffer if _reusable(buffer, w, p, dw) else np.empty_like(w)
-    fused(p.reshape(-1), dw.reshape(-1), 1.0, w.reshape(-1), float(beta), float(gamma), float(pf0), float(pf1),
-          float(pg0), float(pg1), float(resp_p.lo), float(resp_p.hi), float(f0), float(f1), float(g0), float(g1),
-          float(resp_w.lo), float(resp_w.hi), mixed.reshape(-1))
-    return mixed
+    if _reusable(buffer, w, p):
+        dwm = dense(buffer)
+    else:
+        dwm = dense(None)
+        if _fused_affine(p, dwm, "rl_step_inout") is None or np.may_share_memory(dwm, p) \
+                or np.may_share_memory(dwm, w):
+            return None
+    fused(p.reshape(-1), dwm.reshape(-1), w.reshape(-1), float(beta), float(gamma), *coef_p, *coef_w)
+    return dwm
 
 
 def mix(w: np.ndarray, p: np.ndarray, gamma: float, out: np.ndarray | None = None) -> np.ndarray:
@@ -380,8 +398,12 @@ def flat_target(W: np.ndarray, inplace: bool) -> np.ndarray:
 def _reusable(buffer, w: np.ndarray, *inputs: np.ndarray) -> bool:
     """Whether a caller's ``buffer`` may take a result of w's shape: a writable C-contiguous float64 array of that
     shape that shares no memory with w or the other inputs."""
-    return isinstance(buffer, np.ndarray) and writable_in_place(buffer) and buffer.shape == np.shape(w) \
-        and all(np.shape(a) == buffer.shape and not np.may_share_memory(buffer, a) for a in (w, *inputs))
+    if not (isinstance(buffer, np.ndarray) and writable_in_place(buffer) and buffer.shape == np.shape(w)):
+        return False
+    for a in (w, *inputs):          # a loop, not all() over a generator: this runs per layer and step
+        if np.shape(a) != buffer.shape or np.may_share_memory(buffer, a):
+            return False
+    return True
 
 
 FUSED_MIN_SIZE = 1 << 10     # arrays from this size on go through the compiled pass (smaller: NumPy is as fast;

@@ -582,8 +582,8 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
     from aimc_theory import update_models as um
     from aimc_theory.pulse_trains import Rank1Batch
     # looked up before the monkeypatch, so that its undo restores them whatever this worker ran before (with read
-    # noise the update never looks up rl_step_into; an absent key would be deleted again by the undo)
-    assert all(um._kernel(k) is not None for k in ("transfer_mix", "transfer_mix_into", "rl_step_into"))
+    # noise the update never looks up rl_step_inout; an absent key would be deleted again by the undo)
+    assert all(um._kernel(k) is not None for k in ("transfer_mix", "transfer_mix_into", "rl_step_inout"))
     out, inp = 40, um.FUSED_MIN_SIZE // 40 + 1
     resp = response.power(tau=0.6, gamma=1.0)
     g = np.random.default_rng(5)
@@ -604,10 +604,10 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
         W, state, reads, same = run(main, gamma, False)
         assert (state.mixed is not None) == (main.offset == 0.0 and gamma != 0.0)
         assert not any(any(s) for s in same)
-        Wi, state_i, reads_i, same_i = run(main, gamma, True)            # rl_step_into, but with read noise
+        Wi, state_i, reads_i, same_i = run(main, gamma, True)            # rl_step_inout, but with read noise
         fused = main.offset == 0.0
         assert all(s == (fused, True, gamma != 0.0 and k > 0) for k, s in enumerate(same_i))
-        monkeypatch.setitem(um._FUSED, "rl_step_into", None)             # the write of P, then transfer_mix_into
+        monkeypatch.setitem(um._FUSED, "rl_step_inout", None)             # the write of P, then transfer_mix_into
         Wj, state_j, reads_j, same_j = run(main, gamma, True)
         assert same_j == same_i
         monkeypatch.setitem(um._FUSED, "transfer_mix", None)             # the two calls
@@ -618,11 +618,11 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
             assert np.array_equal(W, w_) and np.array_equal(state.P, st_.P)
             assert all(np.array_equal(a, b) for a, b in zip(reads, rd_))
         assert np.array_equal(reads[-1], um.mix(W, state.P, gamma) if gamma else W)
-    assert all(um._FUSED.get(k) is not None for k in ("transfer_mix", "transfer_mix_into", "rl_step_into"))
+    assert all(um._FUSED.get(k) is not None for k in ("transfer_mix", "transfer_mix_into", "rl_step_inout"))
 
 
 def test_rl_v1_whole_step_in_one_pass_same_bits(monkeypatch):
-    """The network path's Residual Learning step in one pass (Device.write_and_transfer, rl_step_into) gives the
+    """The network path's Residual Learning step in one pass (Device.write_and_transfer, rl_step_inout) gives the
     bits of the write of P followed by the transfer and read-out: P and W of different responses (each pass takes its
     own coefficients and bounds; with lr 3 and beta 2 both arrays reach their bounds), transfers every step and every
     other step, all columns or fewer (the pass runs only for a whole transfer), with read noise (never), gamma 0
@@ -635,9 +635,9 @@ def test_rl_v1_whole_step_in_one_pass_same_bits(monkeypatch):
     dev_p = device.Device(response.softbounds(tau=0.8, sp=-0.1))
     dev_w = device.Device(response.power(tau=0.6, gamma=1.0))
     calls = []
-    kernel = um._kernel("rl_step_into")
+    kernel = um._kernel("rl_step_inout")
     assert kernel is not None
-    monkeypatch.setitem(um._FUSED, "rl_step_into", lambda *a: calls.append(1) or kernel(*a))
+    monkeypatch.setitem(um._FUSED, "rl_step_inout", lambda *a: calls.append(1) or kernel(*a))
 
     def run(in_place, **kw):
         alg = rl.residual_learning(kw.pop("lr", 0.05), kw.pop("beta", 0.3), kw.pop("gamma", 0.4), dev_p, dev_w, **kw)

@@ -110,6 +110,21 @@ def test_rank1_batch_dense_is_the_gradient():
         objectives.LeastSquares(A, A[:, 0], noise=0.1, per_sample=True)
 
 
+def test_rank1_batch_dense_into_a_buffer_gives_the_same_bits():
+    """Rank1Batch.dense(scale, out) writes the product into a caller's array (the network path's last read-out) with
+    the bits of a fresh product, shared and per-chain inputs, the network's shapes; a wrong buffer is refused."""
+    rng = np.random.default_rng(8)
+    for chains, inp, out, shared in ((1, 784, 256, False), (1, 256, 128, False), (1, 128, 10, False), (3, 7, 5, True)):
+        X = rng.random((1 if shared else chains, 10, inp))
+        batch = Rank1Batch(X, rng.standard_normal((chains, 10, out)))
+        buf = np.full((chains, out * inp), np.nan)
+        assert batch.dense(-0.05, buf) is buf and np.array_equal(buf, batch.dense(-0.05))
+        assert np.array_equal(batch.dense(1.0, buf), batch.dense())
+    for bad in (np.empty((1, 34)), np.empty((3, 35), dtype=np.float32), np.empty((35, 3)).T, [0.0] * 35):
+        with pytest.raises(ValueError, match="out must be"):
+            batch.dense(1.0, bad)
+
+
 def test_per_sample_analog_sgd_converges_without_asymmetry():
     rng = np.random.default_rng(6)
     A = rng.standard_normal((40, 5))
