@@ -3,6 +3,11 @@
 Module-level functions, so that numba's on-disk cache (``cache=True``) finds them again in the next process (a
 function compiled inside a closure gets a new cache key every time and is compiled anew, ~10 s). Every function
 repeats the NumPy path's floating-point operations one by one; see :mod:`aimc_theory.kernels_chains`.
+
+A compiled function that calls another with a constant argument (``f(a, 0)``, ``g(w, True)``) makes numba compile
+the callee once more for that constant's literal type (a first run compiles ~0.3-1 s per such copy); constants
+passed between kernels are therefore typed, ``np.int64(0)``, ``np.bool_(True)`` (one compiled callee per argument
+type; ``test_no_kernel_is_compiled_for_a_literal_argument`` keeps it so).
 """
 from __future__ import annotations
 
@@ -880,7 +885,7 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
                     g = g * C[i // D if D > 1 else i]
                 B1[i] = neg_lr * g
                 B2[i] = exp_arg(X[i], B1[i], dp)
-            np_expm1_array(B2, B2, 1)
+            np_expm1_array(B2, B2, np.int64(1))
             for i in range(n):
                 B2[i] = exp_finish(X[i], B1[i], B2[i], dp)
         # P's write (and RIDER's transfer and EMA): whole-array loops where eu_into covers the codes (they vectorize),
@@ -938,7 +943,7 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
                     read = P[i] + rn * rng.standard_normal() if rn != 0.0 else P[i]
                     B1[i] = beta * read
                     B2[i] = exp_arg(W[i], B1[i], dw_)
-                np_expm1_array(B2, B2, 1)
+                np_expm1_array(B2, B2, np.int64(1))
                 for i in range(n):
                     W[i] = exp_finish(W[i], B1[i], B2[i], dw_)
             elif (step0 + k + 1) % every == 0 and (affine_w or vec_kind(dw_)):
@@ -963,7 +968,7 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
                 H[i] = hh - s * dwmin
                 w = W[i]
                 if s != 0.0:
-                    step = qpm(w, True, dw_) if s > 0.0 else -qpm(w, False, dw_)
+                    step = qpm(w, np.bool_(True), dw_) if s > 0.0 else -qpm(w, np.bool_(False), dw_)
                     w = w + dwmin * step
                 W[i] = clip(w, dw_[5], dw_[6])           # Device.pulse clips every element
                 flips[i] += abs(s)
@@ -990,7 +995,7 @@ def loop(ints, f, dp, pe, dw_, W, P, Q, Qr, C, H, flips, R, G, Hm, Atb, s1, s2, 
         if (k + 1) % record_every == 0:
             r = (k + 1) // record_every
             if D == 1:                           # NumPy's add.reduce over the chains: pairwise for one column,
-                traj[r, 0] = pairwise(R, 0, n) / chains
+                traj[r, 0] = pairwise(R, np.int64(0), n) / chains
             else:                                # row after row for several
                 for j in range(D):
                     traj[r, j] = 0.0
@@ -1321,8 +1326,8 @@ def alt_pairs(w0, pairs, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off
     out = np.empty(pairs)
     w = w0
     for j in range(pairs):
-        w = alt_pulse(w, 0, 0, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off)
-        w = alt_pulse(w, 1, 0, size, q, up, down, ks_up, ks_down, lo, hi, off, has_off)
+        w = alt_pulse(w, np.int64(0), np.int64(0), size, q, up, down, ks_up, ks_down, lo, hi, off, has_off)
+        w = alt_pulse(w, np.int64(1), np.int64(0), size, q, up, down, ks_up, ks_down, lo, hi, off, has_off)
         out[j] = w
     return out
 

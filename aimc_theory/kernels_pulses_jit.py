@@ -523,10 +523,10 @@ def varied(Wf, X, D, lr, prm, flags, qk, qc, P, words):
                 e = elem[k]
                 w = Wf[e]
                 if v[k] < 0:                      # UP
-                    q = P[7, e] * q_of(qk, qc, P[9, e] * w, True)
+                    q = P[7, e] * q_of(qk, qc, P[9, e] * w, np.bool_(True))
                     sg = 1.0
                 else:
-                    q = -(P[8, e] * q_of(qk, qc, P[10, e] * w, False))
+                    q = -(P[8, e] * q_of(qk, qc, P[10, e] * w, np.bool_(False)))
                     sg = -1.0
                 z = rng.standard_normal()
                 if mult:

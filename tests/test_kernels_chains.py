@@ -469,6 +469,50 @@ def test_no_kernel_is_inlined_by_numba():
         assert not inlined, (path.name, inlined)
 
 
+def _int_or_bool(a) -> bool:
+    """An integer or bool written out (numba types it as a literal; a float constant is a plain float64)."""
+    import ast
+    if isinstance(a, ast.UnaryOp):
+        a = a.operand
+    return isinstance(a, ast.Constant) and isinstance(a.value, (bool, int))
+
+
+def _kernel_calls_with_constants():
+    """The compiled functions of the kernel modules, and (module, caller, callee, argument) of every call from one
+    to another with an integer or bool constant argument."""
+    import ast
+    from pathlib import Path
+    import aimc_theory
+    paths = sorted(Path(aimc_theory.__file__).parent.glob("kernels_*_jit.py"))
+    trees = {p.name: ast.parse(p.read_text()) for p in paths}
+    jitted = {f.name for t in trees.values() for f in ast.walk(t) if isinstance(f, ast.FunctionDef)
+              and any("njit" in ast.unparse(d) for d in f.decorator_list)}
+    found = []
+    for name, tree in trees.items():
+        for f in ast.walk(tree):
+            if not (isinstance(f, ast.FunctionDef) and f.name in jitted):
+                continue
+            for c in ast.walk(f):
+                if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in jitted:
+                    found += [(name, f.name, c.func.id, ast.unparse(a)) for a in c.args if _int_or_bool(a)]
+    return jitted, found
+
+
+def test_no_kernel_is_compiled_for_a_literal_argument():
+    """A compiled function that passes a constant to another (pairwise(R, 0, n), qpm(w, True, d)) made numba
+    compile the callee again for the constant's literal type: pairwise, _block, qpm (three times), alt_pulse and
+    np_expm1_array twice in a cold check --fast. The kernels pass typed constants (np.int64(0), np.bool_(True)).
+    The scan itself is checked on a call it must find."""
+    import ast
+    jitted, found = _kernel_calls_with_constants()
+    assert {"pairwise", "qpm", "alt_pulse", "np_expm1_array"} <= jitted
+    assert not found, found
+    probe = ast.parse("pairwise(a, 0, 3) + qpm(1.0, True, a) + pairwise(a, np.int64(0), -1)")
+    args = [a for c in ast.walk(probe) if isinstance(c, ast.Call) and getattr(c.func, "id", "") in jitted
+            for a in c.args]
+    assert sorted(ast.unparse(a) for a in args if _int_or_bool(a)) == ["-1", "0", "3", "True"]
+
+
 def test_a_new_process_loads_the_pulse_by_pulse_kernels_from_the_cache():
     """The pulse-by-pulse kernels (kernels.pulse_batch, pulse_transfer) are module-level: a second process loads
     what the first compiled. Compiled in a closure, they were compiled anew in every process (numba keys a
