@@ -477,24 +477,35 @@ def _int_or_bool(a) -> bool:
     return isinstance(a, ast.Constant) and isinstance(a.value, (bool, int))
 
 
-def _kernel_calls_with_constants():
-    """The compiled functions of the kernel modules, and (module, caller, callee, argument) of every call from one
-    to another with an integer or bool constant argument."""
+def _literal_arguments(sources: dict) -> tuple[set, list]:
+    """The compiled functions of the modules ``sources`` (name -> source), and (module, caller, callee, argument) of
+    every call from one to another with an argument numba types as a literal: an integer or bool written out, or a
+    name bound once to one (in the caller, or at module level and not rebound in the caller), positional or keyword."""
     import ast
-    from pathlib import Path
-    import aimc_theory
-    paths = sorted(Path(aimc_theory.__file__).parent.glob("kernels_*_jit.py"))
-    trees = {p.name: ast.parse(p.read_text()) for p in paths}
+    from collections import Counter
+    trees = {name: ast.parse(src) for name, src in sources.items()}
     jitted = {f.name for t in trees.values() for f in ast.walk(t) if isinstance(f, ast.FunctionDef)
               and any("njit" in ast.unparse(d) for d in f.decorator_list)}
+
+    def bound_once(statements, stored):
+        return {s.targets[0].id for s in statements if isinstance(s, ast.Assign) and len(s.targets) == 1
+                and isinstance(s.targets[0], ast.Name) and _int_or_bool(s.value) and stored[s.targets[0].id] == 1}
+
     found = []
     for name, tree in trees.items():
+        top = Counter(t.id for s in tree.body if isinstance(s, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                      for t in ast.walk(s) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store))
+        module_consts = bound_once(tree.body, top)
         for f in ast.walk(tree):
             if not (isinstance(f, ast.FunctionDef) and f.name in jitted):
                 continue
+            stored = Counter(n.id for n in ast.walk(f) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+            stored.update(a.arg for a in f.args.args + f.args.kwonlyargs)
+            consts = bound_once(list(ast.walk(f)), stored) | {c for c in module_consts if c not in stored}
             for c in ast.walk(f):
                 if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in jitted:
-                    found += [(name, f.name, c.func.id, ast.unparse(a)) for a in c.args if _int_or_bool(a)]
+                    found += [(name, f.name, c.func.id, ast.unparse(a)) for a in c.args + [k.value for k in c.keywords]
+                              if _int_or_bool(a) or (isinstance(a, ast.Name) and a.id in consts)]
     return jitted, found
 
 
@@ -502,15 +513,33 @@ def test_no_kernel_is_compiled_for_a_literal_argument():
     """A compiled function that passes a constant to another (pairwise(R, 0, n), qpm(w, True, d)) made numba
     compile the callee again for the constant's literal type: pairwise, _block, qpm (three times), alt_pulse and
     np_expm1_array twice in a cold check --fast. The kernels pass typed constants (np.int64(0), np.bool_(True)).
-    The scan itself is checked on a call it must find."""
-    import ast
-    jitted, found = _kernel_calls_with_constants()
+    The scan itself is checked on a module with every form it must find (written out, keyword, a local or a global
+    bound once) and the forms numba types as int64 (np.int64(0), a rebound local, a parameter)."""
+    from pathlib import Path
+    import aimc_theory
+    sources = {p.name: p.read_text() for p in sorted(Path(aimc_theory.__file__).parent.glob("kernels_*_jit.py"))}
+    jitted, found = _literal_arguments(sources)
     assert {"pairwise", "qpm", "alt_pulse", "np_expm1_array"} <= jitted
     assert not found, found
-    probe = ast.parse("pairwise(a, 0, 3) + qpm(1.0, True, a) + pairwise(a, np.int64(0), -1)")
-    args = [a for c in ast.walk(probe) if isinstance(c, ast.Call) and getattr(c.func, "id", "") in jitted
-            for a in c.args]
-    assert sorted(ast.unparse(a) for a in args if _int_or_bool(a)) == ["-1", "0", "3", "True"]
+    probe = """
+K = 2
+M = 1
+M += 1
+
+@njit(cache=True)
+def callee(a, lo, n=1):
+    return a[lo]
+
+@njit
+def caller(a, n, K2=3):
+    z = 0
+    i = 0
+    i += 1
+    return (callee(a, 0, n) + callee(a, -1) + callee(a, lo=True) + callee(a, z, n) + callee(a, K, n)
+            + callee(a, np.int64(0), n) + callee(a, i, n) + callee(a, n) + callee(a, M) + callee(a, K2) + other(a, 0))
+"""
+    _, hits = _literal_arguments({"probe": probe})
+    assert sorted(h[3] for h in hits) == sorted(["0", "-1", "True", "z", "K"]), hits
 
 
 def test_a_new_process_loads_the_pulse_by_pulse_kernels_from_the_cache():
