@@ -677,10 +677,10 @@ def test_rl_v1_transfer_and_read_out_in_one_pass_same_bits(monkeypatch, read_noi
         W, state, reads, same = run(main, gamma, False)
         assert (state.mixed is not None) == (main.offset == 0.0 and gamma != 0.0)
         assert not any(any(s) for s in same)
-        Wi, state_i, reads_i, same_i = run(main, gamma, True)            # rl_step_inout, but with read noise
+        Wi, state_i, reads_i, same_i = run(main, gamma, True)           # rl_step_inout, but with read noise
         fused = main.offset == 0.0
         assert all(s == (fused, True, gamma != 0.0 and k > 0) for k, s in enumerate(same_i))
-        monkeypatch.setitem(um._FUSED, "rl_step_inout", None)             # the write of P, then transfer_mix_into
+        monkeypatch.setitem(um._FUSED, "rl_step_inout", None)            # the write of P, then transfer_mix_into
         Wj, state_j, reads_j, same_j = run(main, gamma, True)
         assert same_j == same_i
         monkeypatch.setitem(um._FUSED, "transfer_mix", None)             # the two calls
