@@ -255,10 +255,10 @@ def _fused_affine_into(resp: Response, w, dw, out, scale: float) -> bool:
     """``out`` <- U_q(w, scale * dw) in one compiled pass (``kernels_chains_jit.affine_inplace``, or
     ``affine_into_dw`` when ``out`` is dw) where :func:`_fused_affine` applies and the response is not ideal (then
     one NumPy pass, dw + w, is as fast); False: nothing written, run NumPy."""
-    f0, f1, g0, g1 = fg_coefficients(resp.affine)
-    if not (g1 or g0 or f1):
+    coef = kernel_coefficients(resp)
+    if not _moves(coef):
         return False
-    coefficients = (float(scale), float(f0), float(f1), float(g0), float(g1), float(resp.lo), float(resp.hi))
+    coefficients = (float(scale), *coef)
     if out is dw:               # the in-out pass: LLVM vectorizes it (a third argument aliasing dw would not be)
         fused = _fused_affine(w, dw, "affine_into_dw")
         if fused is not None:
@@ -275,12 +275,11 @@ def affine_expected_update_in_place(resp: Response, w: np.ndarray, dw: np.ndarra
     ``w`` itself (``dw`` is left alone) in one compiled pass (``kernels_chains_jit.affine_into_w``: the same
     operations, so the same bits; tested) where :func:`_fused_affine` applies, ``w`` is writable and the response
     is not ideal; False: nothing written."""
-    f0, f1, g0, g1 = fg_coefficients(resp.affine)
-    fused = _fused_affine(w, dw, "affine_into_w") if (g1 or g0 or f1) and w.flags.writeable else None
+    coef = kernel_coefficients(resp)
+    fused = _fused_affine(w, dw, "affine_into_w") if _moves(coef) and w.flags.writeable else None
     if fused is None:
         return False
-    fused(w.reshape(-1), dw.reshape(-1), float(scale), float(f0), float(f1), float(g0), float(g1), float(resp.lo),
-          float(resp.hi))
+    fused(w.reshape(-1), dw.reshape(-1), float(scale), *coef)
     return True
 
 
@@ -293,14 +292,13 @@ def transfer_and_mix(resp: Response, w: np.ndarray, read: np.ndarray, p: np.ndar
     not ideal; else None (nothing done: run the two). Two new arrays; ``in_place`` (a caller that gives up ``w``,
     ``Rank1Batch.inplace``): the transfer is written into ``w`` and the read-out into ``buffer`` where that is a
     writable array of w's shape apart from the others (``transfer_mix_into``, the same bits)."""
-    f0, f1, g0, g1 = fg_coefficients(resp.affine)
+    coef = kernel_coefficients(resp)
     in_place = in_place and w.flags.writeable
     name = "transfer_mix_into" if in_place else "transfer_mix"
-    fused = _fused_affine(w, read, name) if (g1 or g0 or f1) else None
+    fused = _fused_affine(w, read, name) if _moves(coef) else None
     if fused is None or _fused_affine(w, p, name) is None:
         return None
-    coefficients = (float(beta), float(gamma), float(f0), float(f1), float(g0), float(g1), float(resp.lo),
-                    float(resp.hi))
+    coefficients = (float(beta), float(gamma), *coef)
     if not in_place:
         out, mixed = np.empty_like(w), np.empty_like(w)
         fused(w.reshape(-1), read.reshape(-1), p.reshape(-1), *coefficients, out.reshape(-1), mixed.reshape(-1))
@@ -313,7 +311,14 @@ def transfer_and_mix(resp: Response, w: np.ndarray, read: np.ndarray, p: np.ndar
 def kernel_coefficients(resp: Response) -> tuple[float, float, float, float, float, float]:
     """(f0, f1, g0, g1, lo, hi) of an affine response as floats: what the compiled passes take (a device keeps
     them, so a step does not recompute them)."""
-    return tuple(float(c) for c in fg_coefficients(resp.affine) + (resp.lo, resp.hi))
+    f0, f1, g0, g1 = fg_coefficients(resp.affine)
+    return float(f0), float(f1), float(g0), float(g1), float(resp.lo), float(resp.hi)
+
+
+def _moves(coef) -> bool:
+    """Whether :func:`kernel_coefficients` ``coef`` are not the ideal response's (F = 1, G = 0: there one NumPy
+    pass, dw + w, is as fast as a compiled one)."""
+    return bool(coef[1] or coef[2] or coef[3])
 
 
 def rl_step_in_place(coef_p: tuple, coef_w: tuple, p: np.ndarray, dense, w: np.ndarray, beta: float,
@@ -328,9 +333,7 @@ def rl_step_in_place(coef_p: tuple, coef_w: tuple, p: np.ndarray, dense, w: np.n
     needed once the update starts) where :func:`_reusable`, and the pass overwrites it with the new read-out: no
     array of its own per step. Returns the read-out, or None with nothing written where either pass would not apply
     (no numba, small arrays, an ideal response, a read-only array)."""
-    pf0, pf1, pg0, pg1 = coef_p[:4]
-    f0, f1, g0, g1 = coef_w[:4]
-    if not ((pg1 or pg0 or pf1) and (g1 or g0 or f1)) or not (p.flags.writeable and w.flags.writeable) \
+    if not (_moves(coef_p) and _moves(coef_w)) or not (p.flags.writeable and w.flags.writeable) \
             or np.may_share_memory(p, w):
         return None
     fused = _fused_affine(w, p, "rl_step_inout")
