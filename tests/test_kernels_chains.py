@@ -965,3 +965,75 @@ def test_whole_array_writes_are_the_element_writes(fam):
             mine = w.copy()
             fns.affine_loop(mine, dw, 1.0, d)
             assert np.array_equal(mine, fns.affine_vec(w, dw, d), equal_nan=True)
+
+
+def test_the_wide_vector_passes_give_each_elements_bits():
+    """The elementwise passes that prefer 512-bit vectors (kernels_chains_jit.wide_vectors) give, element by element,
+    the bits of the scalar operations (_affine_el, w + gamma p), also at the edges: steps of +-0, +-inf, NaN, weights
+    at, beyond and NaN at the bounds, in every position of a vector and in the loop's remainder."""
+    from aimc_theory import kernels_chains_jit as kj
+    rng = np.random.default_rng(3)
+    edge_w = np.array([-0.6, 0.6, -1.1, 1.1, 0.0, -0.0, np.nan, 0.3, 0.3, 0.3, 0.3, np.inf, -np.inf])
+    edge_dw = np.array([-1e-3, 1e-3, 1e-3, -1e-3, 0.0, -0.0, 1e-3, np.inf, -np.inf, np.nan, 5.0, 1e-3, -1e-3])
+    n = 301                                      # not a multiple of any vector width: a remainder loop too
+    idx = rng.permutation(n)[:edge_w.size]
+    w, p, dw = rng.uniform(-0.7, 0.7, n), rng.uniform(-0.7, 0.7, n), rng.normal(0, 0.05, n)
+    w[idx], dw[idx] = edge_w, edge_dw
+    p[idx[::-1]] = edge_w
+    cp, cw = (1.0, 0.3, -0.2, -1.5, -0.6, 0.6), (0.9, -0.1, 0.05, -1.2, -0.5, 0.55)
+    beta, gamma, scale = 0.1, 0.4, -0.05
+
+    def el(x, wi, c):
+        return kj._affine_el(x, wi, *c)
+
+    with np.errstate(all="ignore"):
+        want_p = np.array([el(dw[i] * scale, p[i], cp) for i in range(n)])
+        want_w = np.array([el(want_p[i] * beta, w[i], cw) for i in range(n)])
+        want_m = want_w + gamma * want_p
+        got = {}
+        out = np.empty(n)
+        kj.affine_inplace(p, dw, out, scale, *cp)
+        got["affine_inplace"] = (out, want_p)
+        a = dw.copy()
+        kj.affine_into_dw(p, a, scale, *cp)
+        got["affine_into_dw"] = (a, want_p)
+        a = p.copy()
+        kj.affine_into_w(a, dw, scale, *cp)
+        got["affine_into_w"] = (a, want_p)
+        out = np.empty(n)
+        kj.mix_into(w, p, gamma, out)
+        got["mix_into"] = (out, w + gamma * p)
+        out, mixed = np.empty(n), np.empty(n)
+        kj.transfer_mix(w, want_p, want_p, beta, gamma, *cw, out, mixed)
+        got["transfer_mix"] = (np.concatenate([out, mixed]), np.concatenate([want_w, want_m]))
+        a, mixed = w.copy(), np.empty(n)
+        kj.transfer_mix_into(a, want_p, want_p, beta, gamma, *cw, mixed)
+        got["transfer_mix_into"] = (np.concatenate([a, mixed]), np.concatenate([want_w, want_m]))
+        a, b, d = p.copy(), w.copy(), dw * scale
+        kj.rl_step_inout(a, d, b, beta, gamma, *cp, *cw)
+        got["rl_step_inout"] = (np.concatenate([a, b, d]), np.concatenate([want_p, want_w, want_m]))
+    for name, (mine, want) in got.items():
+        assert np.array_equal(mine.view(np.int64), want.view(np.int64)), name
+
+
+def test_wide_vectors_reaches_llvm():
+    """wide_vectors puts its function attribute on the kernel that calls it (a probe compiled here); where the CPU
+    has AVX-512, LLVM then vectorizes with 512-bit registers."""
+    import re
+    from numba import njit
+    from aimc_theory import kernels_chains_jit as kj
+
+    @njit(cache=False)
+    def probe(w, p, gamma, out):
+        kj.wide_vectors()
+        for i in range(w.size):
+            out[i] = w[i] + gamma * p[i]
+
+    x = np.arange(64.0)
+    out = np.empty(64)
+    probe(x, x, 0.5, out)
+    assert np.array_equal(out, x + 0.5 * x)
+    assert '"prefer-vector-width"="512"' in next(iter(probe.inspect_llvm().values()))
+    import llvmlite.binding as llvm
+    if "+avx512f" in llvm.get_host_cpu_features().flatten().split(","):
+        assert re.search(r"%zmm", next(iter(probe.inspect_asm().values())))
