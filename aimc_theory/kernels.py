@@ -275,27 +275,29 @@ def exact_setup(granule: float, desired_bl: int, update_management: bool, bl_man
     ``pulse_trains``): ``granule`` dw_min x the response's granularity, the trains' settings, ``tables`` (a, b, s) of
     ``pulse_trains._affine_tables`` for desired_bl pulses (n pulses at index n + desired_bl), ``ones`` the
     single-pulse terms (a_up, a_down, al, be, s_up, s_down) and ``far`` (lo, hi, qmax, dw_min, 10 sigma_c) of
-    ``pulse_trains._far``."""
+    ``pulse_trains._far``. Returns (parameters, flags, tables, the batch kernel's flags without and with 'dense')."""
     prm = np.array((granule, float(desired_bl)) + tuple(ones) + tuple(far), dtype=np.float64)
     ta, tb = tables[0], tables[1]
     identity = ta[desired_bl] == 1.0 and np.signbit(tb[desired_bl])        # 0 pulses: w -> w 1 + (-0.0) = w
     flags = np.array((update_management, bl_management, noise, identity), dtype=np.bool_)
-    return prm, flags, np.stack(tables)
+    # the batch kernel's flags end with 'dense': both made here, once (np.append per call: ~5 us per layer and step)
+    batch_flags = (np.append(flags, False), np.append(flags, True))
+    return prm, flags, np.stack(tables), batch_flags
 
 
 def exact_batch(Wf, X, D, lr: float, setup, dense: bool, rng):
     """Run the exact kernel of a mini-batch (``pulse_trains._numba_batch``): Wf the target (flat float64, written
     in place), X (chains or 1, B, in), D (chains, B, out) float64 C-contiguous, ``setup`` from :func:`exact_setup`.
     Returns (status, slots, elem, v, events per group, M)."""
-    prm, flags, tables = setup
-    return _compile_exact()[0](Wf, X, D, float(lr), prm, np.append(flags, dense), tables, generator_words(rng))
+    prm, _, tables, batch_flags = setup
+    return _compile_exact()[0](Wf, X, D, float(lr), prm, batch_flags[bool(dense)], tables, generator_words(rng))
 
 
 def exact_transfer(W, V, cols, lr: float, setup, rng, inplace: bool = False, every: bool | None = None):
     """Run the exact kernel of a Tiki-Taka transfer (``pulse_trains._numba_transfer``). Returns (status, new flat
     weights, elem, n, down); ``inplace``: the new weights are W itself where W is a writable C-contiguous float64
     array (else a copy, as without); ``every``: ``cols`` is every column in order (None: find out)."""
-    prm, flags, tables = setup
+    prm, flags, tables, _ = setup
     if every is None:
         every = cols.size == V.shape[2] and cols.size > 0 and cols[0] == 0 and bool(np.all(np.diff(cols) == 1))
     from .update_models import writable_in_place
