@@ -320,11 +320,13 @@ def eu_p(w, dw, d, pe, i):
 @intrinsic
 def wide_vectors(typingctx):
     """Called first in a kernel: LLVM may vectorize that kernel's loops with 512-bit registers where the CPU has
-    them (the function attribute "prefer-vector-width"="512"; LLVM's default on Intel's AVX-512 CPUs is 256 bits).
-    For the elementwise passes only: each lane does the same IEEE operations at either width (no reduction is
-    reordered), so the bits do not change; the BLAS kernels of the same step use 512-bit registers already, so no
-    clock is lost to them. Measured on the network's RL v1 step (Intel Xeon, AVX-512, 200k weights): 1.23 -> 0.95
-    ns per weight. Where llvmlite refuses the attribute, nothing is added (256 bits, the same bits)."""
+    them (the function attribute "prefer-vector-width"="512"; LLVM's default on Intel's AVX-512 CPUs is 256 bits, on
+    AMD's Zen 4 and 5 already 512, where this changes nothing). For the elementwise passes only: each lane does the
+    same IEEE operations at either width (no reduction is reordered, nothing is contracted into a fused
+    multiply-add), so the bits do not change (which of two NaNs an operation returns is LLVM's choice at any width);
+    the BLAS kernels of the same step use 512-bit registers already, so it should cost no further down-clocking.
+    Measured on the network's RL v1 step (Intel Xeon, AVX-512, 200k weights): 1.23 -> 0.95 ns per weight. Where
+    llvmlite refuses the attribute, nothing is added (256 bits, the same bits)."""
     def codegen(context, builder, signature, args):
         try:        # llvmlite's attribute set checks names against LLVM's enumerated attributes; this is a string one
             set.add(builder.function.attributes, '"prefer-vector-width"="512"')
