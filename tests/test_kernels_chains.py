@@ -970,17 +970,18 @@ def test_whole_array_writes_are_the_element_writes(fam):
 def test_the_wide_vector_passes_give_each_elements_bits():
     """The elementwise passes that prefer 512-bit vectors (kernels_chains_jit.wide_vectors) give, element by element,
     the bits of the scalar operations (_affine_el, w + gamma p), also at the edges: steps of +-0, +-inf, NaN, weights
-    at, beyond and NaN at the bounds, in every position of a vector and in the loop's remainder (one NaN per
+    at, beyond and NaN at the bounds, at every position of a 16-lane block and in the loop's remainder (one NaN per
     operation: which of two NaNs an operation returns is LLVM's choice at any vector width)."""
     from aimc_theory import kernels_chains_jit as kj
     rng = np.random.default_rng(3)
     edge_w = np.array([-0.6, 0.6, -1.1, 1.1, 0.0, -0.0, np.nan, 0.3, 0.3, 0.3, 0.3, np.inf, -np.inf])
     edge_dw = np.array([-1e-3, 1e-3, 1e-3, -1e-3, 0.0, -0.0, 1e-3, np.inf, -np.inf, np.nan, 5.0, 1e-3, -1e-3])
     n = 301                                      # not a multiple of any vector width: a remainder loop too
-    idx = rng.permutation(n)[:edge_w.size]
     w, p, dw = rng.uniform(-0.7, 0.7, n), rng.uniform(-0.7, 0.7, n), rng.normal(0, 0.05, n)
-    w[idx], dw[idx] = edge_w, edge_dw
-    p[idx[::-1]] = edge_w
+    idx = np.flatnonzero(rng.random(n) < 0.5)    # edges at about half the positions, random values between
+    w[idx], dw[idx] = np.resize(edge_w, idx.size), np.resize(edge_dw, idx.size)
+    p[idx] = np.resize(edge_w[::-1], idx.size)
+    assert set(idx % 16) == set(range(16))
     cp, cw = (1.0, 0.3, -0.2, -1.5, -0.6, 0.6), (0.9, -0.1, 0.05, -1.2, -0.5, 0.55)
     beta, gamma, scale = 0.1, 0.4, -0.05
 
