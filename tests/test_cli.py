@@ -64,6 +64,7 @@ def test_derive_sympy_give_up_falls_back_to_quadrature(capsys, q_plus, q_minus, 
         # under --time-budget on a loaded machine it did not finish in time)
         assert data["penalty"].startswith("Integral(")
         assert any("gave up" in n or "timed out" in n for n in data["notes"]), data["notes"]
+    assert len(set(data["notes"])) == len(data["notes"]), data["notes"]        # each note once
 
 
 def test_fixed_point_keys(capsys):
