@@ -272,9 +272,8 @@ def _derive(response: Response, time_budget, penalty: bool) -> Derivation:
         pen = sp.Integral(R.subs(W, _T), (_T, w0, W))
         pen_fn = quad_penalty
 
-    # each note once: two integration attempts that give up alike would say the same line twice
-    return Derivation(response, F, G, R, list(sps), pen, closed_form, curvature, False, tuple(dict.fromkeys(notes)),
-                      R_fn, pen_fn, tuple(stability))
+    return Derivation(response, F, G, R, list(sps), pen, closed_form, curvature, False, tuple(notes), R_fn, pen_fn,
+                      tuple(stability))
 
 
 
@@ -783,12 +782,12 @@ def in_parameters(q_plus: str, q_minus: str, values: dict, numeric: Derivation,
     out = dict(values=vals, F=F, G=G, R=R, symmetric_point=None, penalty_curvature=None, penalty=None,
                lo=resp.lo, hi=resp.hi)
     if numeric.every_point_symmetric:
-        return InParameters(**{**out, "penalty": sp.Integer(0)}, notes=tuple(dict.fromkeys(notes)))
+        return InParameters(**{**out, "penalty": sp.Integer(0)}, notes=tuple(notes))
     w0 = numeric.symmetric_point
     sp_p = _parametric_sp(parts.sols, vals, numeric)
     if sp_p is None:
         notes.append("the SP in the parameters: not found; the SP and R_c are given with the values only")
-        return InParameters(**out, notes=tuple(dict.fromkeys(notes)))
+        return InParameters(**out, notes=tuple(notes))
     out["symmetric_point"] = sp_p
     curv = _try(lambda: sp.simplify(sp.diff(R, W).subs(W, sp_p)), budget(), notes, "R'(SP) in the parameters")
     if curv is not None and np.isclose(_values30(curv, [0.0], vals)[0], numeric.penalty_curvature,
@@ -830,7 +829,7 @@ def in_parameters(q_plus: str, q_minus: str, values: dict, numeric: Derivation,
         if short is not None and len(_text(short)) < len(_text(pen)):
             pen = short
     out["penalty"] = pen
-    return InParameters(**out, notes=tuple(dict.fromkeys(notes)))
+    return InParameters(**out, notes=tuple(notes))
 
 
 class _Parts:

@@ -97,7 +97,8 @@ GAVE_UP = _GAVE_UP      # for callers that map the same failures to one InputErr
 def attempt(fn, seconds, notes: list | None = None, what: str = "a SymPy call"):
     """``fn()`` bounded by ``seconds``; None (and a line in ``notes``) when it times out or SymPy gives up."""
     def note(text):
-        if notes is not None:
+        # each line once: two attempts at the same thing that give up alike (the penalty integral's) would say it twice
+        if notes is not None and f"{what}: {text}" not in notes:
             notes.append(f"{what}: {text}")
 
     can_alarm = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
